@@ -1,0 +1,501 @@
+"""The practice's people and appointments: practitioners, chairs, natures, patients, guardians,
+correspondents and appointments.
+
+Phone numbers are stored in E.164 (``+33684285560``) and shown the French way
+(``06.84.28.55.60``, see ``patients.phones``). Labels are French: they are what staff read.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import unicodedata
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import Q
+from django.urls import reverse
+from django.utils import timezone
+from phonenumber_field.modelfields import PhoneNumberField
+
+from .phones import validate_landline, validate_mobile
+
+ADULT_AGE = 18
+
+
+def normalize_search(text: str) -> str:
+    """Upper-case, accents and punctuation removed: "Hélène D'Arc" -> "HELENE D ARC"."""
+    decomposed = unicodedata.normalize("NFKD", text or "")
+    stripped = "".join(c for c in decomposed if not unicodedata.combining(c))
+    cleaned = "".join(c if c.isalnum() else " " for c in stripped.upper())
+    return " ".join(cleaned.split())
+
+
+def age_on(birth_date: dt.date | None, day: dt.date) -> int | None:
+    """Age in whole years on ``day`` (a 29 February birthday counts on 1 March in common years)."""
+    if birth_date is None:
+        return None
+    years = day.year - birth_date.year
+    if (day.month, day.day) < (birth_date.month, birth_date.day):
+        years -= 1
+    return years
+
+
+def validate_not_future(value: dt.date) -> None:
+    if value and value > timezone.localdate():
+        raise ValidationError("La date de naissance ne peut pas être dans le futur.")
+
+
+class Civility(models.TextChoices):
+    DR = "Dr", "Dr"
+    M = "M.", "M."
+    MME = "Mme", "Mme"
+    MLLE = "Mlle", "Mlle"
+    ENFANT = "Enf.", "Enfant"
+    M_MME = "M. et Mme", "M. et Mme"
+
+
+class Sex(models.TextChoices):
+    FEMALE = "F", "Féminin"
+    MALE = "M", "Masculin"
+
+
+class PatientType(models.TextChoices):
+    CHILD = "enfant", "Enfant"
+    ADULT = "adulte", "Adulte"
+
+
+class FileStatus(models.TextChoices):
+    IN_TREATMENT = "en_traitement", "En traitement"
+    WAITING = "en_attente", "En attente"
+    PAUSED = "en_pause", "En pause"
+    SURVEILLANCE = "surveillance", "En surveillance"
+    FINISHED = "termine", "Terminé"
+    ABANDONED = "abandon", "Abandon"
+    ARCHIVED = "archive", "Archivé"
+
+
+class ContactFields(models.Model):
+    """Address, email, phones and per-channel consent: shared by patients, guardians and
+    correspondents so that every recipient is reached the same way."""
+
+    address1 = models.CharField("adresse (ligne 1)", max_length=120, blank=True)
+    address2 = models.CharField("adresse (ligne 2)", max_length=120, blank=True)
+    postcode = models.CharField("code postal", max_length=10, blank=True)
+    city = models.CharField("ville", max_length=80, blank=True)
+    country = models.CharField("pays", max_length=60, blank=True, default="France")
+    email = models.EmailField("email", blank=True)
+    phone = PhoneNumberField("téléphone", blank=True, validators=[validate_landline])
+    mobile = PhoneNumberField("portable", blank=True, validators=[validate_mobile])
+    sms_consent = models.BooleanField(
+        "accepte les SMS", default=True, help_text="Décocher si la personne ne souhaite pas recevoir de SMS."
+    )
+    email_consent = models.BooleanField(
+        "accepte les emails",
+        default=True,
+        help_text="Décocher si la personne ne souhaite pas être contactée par email.",
+    )
+
+    class Meta:
+        abstract = True
+
+    @property
+    def address_lines(self) -> list[str]:
+        city = f"{self.postcode} {self.city}".strip()
+        return [line for line in (self.address1, self.address2, city) if line]
+
+
+class Practitioner(models.Model):
+    civility = models.CharField("civilité", max_length=10, choices=Civility.choices, default=Civility.DR)
+    last_name = models.CharField("nom", max_length=80)
+    first_name = models.CharField("prénom", max_length=80)
+    initials = models.CharField("initiales", max_length=6, unique=True, help_text="Par exemple MM.")
+    email = models.EmailField("email", blank=True)
+    mobile = PhoneNumberField("portable", blank=True, validators=[validate_mobile])
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        verbose_name="compte utilisateur",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="practitioner",
+    )
+    active = models.BooleanField("actif", default=True)
+    color = models.CharField("couleur", max_length=7, default="#0d6efd")
+
+    class Meta:
+        verbose_name = "praticien"
+        verbose_name_plural = "praticiens"
+        ordering = ["last_name", "first_name"]
+
+    def __str__(self) -> str:
+        return self.display_name
+
+    @property
+    def display_name(self) -> str:
+        """ "Dr MOLAIRE Marc", as the seeds write it."""
+        return f"{self.civility} {self.last_name.upper()} {self.first_name}".strip()
+
+
+class Chair(models.Model):
+    code = models.CharField("code", max_length=10, unique=True)
+    label = models.CharField("libellé", max_length=60)
+    active = models.BooleanField("actif", default=True)
+
+    class Meta:
+        verbose_name = "fauteuil"
+        verbose_name_plural = "fauteuils"
+        ordering = ["code"]
+
+    def __str__(self) -> str:
+        return self.label
+
+
+class Nature(models.Model):
+    code = models.CharField("code", max_length=20, unique=True)
+    label = models.CharField("libellé", max_length=100)
+    default_duration = models.PositiveSmallIntegerField(
+        "durée par défaut (min)", default=20, validators=[MinValueValidator(5), MaxValueValidator(480)]
+    )
+    color = models.CharField("couleur", max_length=7, default="#6c757d")
+
+    class Meta:
+        verbose_name = "nature de rendez-vous"
+        verbose_name_plural = "natures de rendez-vous"
+        ordering = ["code"]
+
+    def __str__(self) -> str:
+        return f"{self.code} – {self.label}"
+
+
+class Family(models.Model):
+    name = models.CharField("nom de la famille", max_length=120)
+    created_at = models.DateTimeField("créée le", auto_now_add=True)
+
+    class Meta:
+        verbose_name = "famille"
+        verbose_name_plural = "familles"
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Guardian(ContactFields):
+    """A civil or financial guardian ("responsable"). One person may be guardian of several
+    patients (siblings); a patient without a guardian is responsible for themselves."""
+
+    civility = models.CharField("civilité", max_length=10, choices=Civility.choices, blank=True)
+    last_name = models.CharField("nom", max_length=80)
+    first_name = models.CharField("prénom", max_length=80, blank=True)
+    maiden_name = models.CharField("nom de jeune fille", max_length=80, blank=True)
+    birth_date = models.DateField("date de naissance", null=True, blank=True, validators=[validate_not_future])
+    profession = models.CharField("profession", max_length=80, blank=True)
+
+    class Meta:
+        verbose_name = "responsable"
+        verbose_name_plural = "responsables"
+        ordering = ["last_name", "first_name"]
+
+    def __str__(self) -> str:
+        return self.display_name
+
+    @property
+    def display_name(self) -> str:
+        return " ".join(p for p in (self.civility, self.last_name.upper(), self.first_name) if p)
+
+
+class Patient(ContactFields):
+    file_number = models.CharField("N° de dossier", max_length=20, unique=True)
+    civility = models.CharField("civilité", max_length=10, choices=Civility.choices, blank=True)
+    last_name = models.CharField("nom", max_length=80)
+    first_name = models.CharField("prénom", max_length=80)
+    second_first_name = models.CharField("2e prénom", max_length=80, blank=True)
+    birth_date = models.DateField("date de naissance", null=True, blank=True, validators=[validate_not_future])
+    sex = models.CharField("sexe", max_length=1, choices=Sex.choices, blank=True)
+    patient_type = models.CharField(
+        "type de patient",
+        max_length=10,
+        choices=PatientType.choices,
+        blank=True,
+        help_text="Laisser vide pour le déduire de l'âge (adulte à 18 ans).",
+    )
+    file_status = models.CharField(
+        "état du dossier", max_length=20, choices=FileStatus.choices, default=FileStatus.IN_TREATMENT
+    )
+    practitioner = models.ForeignKey(
+        Practitioner,
+        verbose_name="praticien",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="patients",
+    )
+    family = models.ForeignKey(
+        Family, verbose_name="famille", null=True, blank=True, on_delete=models.SET_NULL, related_name="members"
+    )
+    civil_guardian = models.ForeignKey(
+        Guardian,
+        verbose_name="responsable civil",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="civil_wards",
+        help_text="Vide : le patient est son propre responsable.",
+    )
+    financial_guardian = models.ForeignKey(
+        Guardian,
+        verbose_name="responsable financier",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="financial_wards",
+        help_text="Vide : le patient est son propre responsable.",
+    )
+    correspondents = models.ManyToManyField(
+        "Correspondent", through="PatientCorrespondent", blank=True, verbose_name="correspondants"
+    )
+    remark = models.TextField("remarque", blank=True)
+    search_key = models.CharField(max_length=200, db_index=True, editable=False, default="")
+    created_at = models.DateTimeField("créé le", auto_now_add=True)
+    updated_at = models.DateTimeField("modifié le", auto_now=True)
+
+    class Meta:
+        verbose_name = "patient"
+        verbose_name_plural = "patients"
+        ordering = ["last_name", "first_name", "id"]
+        indexes = [
+            models.Index(fields=["last_name", "first_name", "id"], name="patient_name_idx"),
+            models.Index(fields=["mobile"], name="patient_mobile_idx"),
+            models.Index(fields=["phone"], name="patient_phone_idx"),
+            models.Index(fields=["birth_date"], name="patient_birth_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.display_name
+
+    def save(self, *args, **kwargs):
+        self.search_key = normalize_search(f"{self.last_name} {self.first_name}")[:200]
+        if not self.file_number:
+            self.file_number = next_file_number()
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None and ({"last_name", "first_name"} & set(update_fields)):
+            kwargs["update_fields"] = {*update_fields, "search_key"}
+        super().save(*args, **kwargs)
+
+    def get_absolute_url(self) -> str:
+        return reverse("patients:detail", args=[self.pk])
+
+    @property
+    def display_name(self) -> str:
+        """ "ZIMMER Alexis": the way the seeds list patients."""
+        return f"{self.last_name.upper()} {self.first_name}".strip()
+
+    def age(self, day: dt.date | None = None) -> int | None:
+        return age_on(self.birth_date, day or timezone.localdate())
+
+    def effective_type(self, day: dt.date | None = None) -> str:
+        """The patient type as set, or derived from the age (child under 18)."""
+        if self.patient_type:
+            return self.patient_type
+        age = self.age(day)
+        if age is not None and age < ADULT_AGE:
+            return PatientType.CHILD
+        return PatientType.ADULT
+
+    def get_effective_type_display(self) -> str:
+        return PatientType(self.effective_type()).label
+
+    def civil_responsible(self):
+        """The civil guardian, or the patient when they are their own guardian."""
+        return self.civil_guardian or self
+
+    def financial_responsible(self):
+        return self.financial_guardian or self
+
+    def family_members(self):
+        if not self.family_id:
+            return Patient.objects.none()
+        return self.family.members.exclude(pk=self.pk).order_by("birth_date", "first_name")
+
+
+def next_file_number() -> str:
+    """The next free numeric file number (highest numeric one + 1)."""
+    from django.db.models.functions import Cast, Length
+
+    last = (
+        Patient.objects.filter(file_number__regex=r"^[0-9]+$")
+        .annotate(n_len=Length("file_number"), n=Cast("file_number", models.BigIntegerField()))
+        .order_by("-n_len", "-n")
+        .values_list("n", flat=True)
+        .first()
+    )
+    return str((last or 0) + 1)
+
+
+class CorrespondentRelationship(models.TextChoices):
+    AMI = "ami", "Ami"
+    AMIE = "amie", "Amie"
+    CONFRERE = "confrere", "Confrère"
+    CONSOEUR = "consoeur", "Consœur"
+
+
+class Correspondent(ContactFields):
+    """A dentist or doctor the practice writes to about its patients."""
+
+    civility = models.CharField("civilité", max_length=10, choices=Civility.choices, default=Civility.DR)
+    last_name = models.CharField("nom", max_length=80)
+    first_name = models.CharField("prénom", max_length=80, blank=True)
+    specialty = models.CharField("spécialité", max_length=80, blank=True, help_text="Dentiste, médecin…")
+
+    class Meta:
+        verbose_name = "correspondant"
+        verbose_name_plural = "correspondants"
+        ordering = ["last_name", "first_name"]
+
+    def __str__(self) -> str:
+        return self.display_name
+
+    @property
+    def display_name(self) -> str:
+        return " ".join(p for p in (self.civility, self.last_name.upper(), self.first_name) if p)
+
+    def relationship_with(self, practitioner: Practitioner | None) -> str:
+        """The relationship code (ami, amie, confrere, consoeur) with ``practitioner``, or ""."""
+        if practitioner is None:
+            return ""
+        for link in self.relationships.all():
+            if link.practitioner_id == practitioner.pk:
+                return link.relationship
+        return ""
+
+
+class CorrespondentLink(models.Model):
+    """How one practitioner relates to one correspondent: drives "Amicalement" vs
+    "Confraternellement" in the free merge fields."""
+
+    correspondent = models.ForeignKey(
+        Correspondent, on_delete=models.CASCADE, related_name="relationships", verbose_name="correspondant"
+    )
+    practitioner = models.ForeignKey(
+        Practitioner, on_delete=models.CASCADE, related_name="correspondent_links", verbose_name="praticien"
+    )
+    relationship = models.CharField("relation", max_length=10, choices=CorrespondentRelationship.choices)
+
+    class Meta:
+        verbose_name = "relation avec un praticien"
+        verbose_name_plural = "relations avec les praticiens"
+        constraints = [
+            models.UniqueConstraint(fields=["correspondent", "practitioner"], name="uniq_correspondent_practitioner")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.practitioner} / {self.correspondent}: {self.get_relationship_display()}"
+
+
+class PatientCorrespondent(models.Model):
+    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="correspondent_links")
+    correspondent = models.ForeignKey(Correspondent, on_delete=models.CASCADE, related_name="patient_links")
+    role = models.CharField("rôle", max_length=60, blank=True, default="Dentiste traitant")
+
+    class Meta:
+        verbose_name = "correspondant du patient"
+        verbose_name_plural = "correspondants du patient"
+        constraints = [
+            models.UniqueConstraint(fields=["patient", "correspondent"], name="uniq_patient_correspondent")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.correspondent} ({self.role})"
+
+
+class AppointmentState(models.TextChoices):
+    FUTURE = "futur", "Futur"
+    PRESENT = "present", "Présent"
+    MISSED = "manque", "Manqué"
+    POSTPONED = "reporte", "Reporté"
+    CANCELLED = "annule", "Annulé"
+    EXCUSED = "excuse", "Excusé"
+
+
+class CancelledBy(models.TextChoices):
+    PRACTICE = "cabinet", "Par le cabinet"
+    PATIENT = "patient", "Par le patient"
+
+
+class Appointment(models.Model):
+    patient = models.ForeignKey(
+        Patient,
+        verbose_name="patient",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="appointments",
+    )
+    external_name = models.CharField(
+        "personne externe", max_length=120, blank=True, help_text="Pour un rendez-vous sans dossier patient."
+    )
+    practitioner = models.ForeignKey(
+        Practitioner, verbose_name="praticien", on_delete=models.PROTECT, related_name="appointments"
+    )
+    chair = models.ForeignKey(
+        Chair, verbose_name="fauteuil", null=True, blank=True, on_delete=models.SET_NULL, related_name="appointments"
+    )
+    nature = models.ForeignKey(
+        Nature, verbose_name="nature", null=True, blank=True, on_delete=models.SET_NULL, related_name="appointments"
+    )
+    start = models.DateTimeField("début")
+    duration = models.PositiveSmallIntegerField(
+        "durée (min)", default=20, validators=[MinValueValidator(5), MaxValueValidator(480)]
+    )
+    state = models.CharField("état", max_length=10, choices=AppointmentState.choices, default=AppointmentState.FUTURE)
+    cancelled_by = models.CharField(
+        "annulé / reporté", max_length=10, choices=CancelledBy.choices, blank=True
+    )
+    urgent = models.BooleanField("urgence", default=False)
+    forced = models.BooleanField("forcé", default=False)
+    external = models.BooleanField("externe", default=False)
+    remark = models.CharField("remarque", max_length=255, blank=True)
+    created_at = models.DateTimeField("pris le", default=timezone.now)
+    updated_at = models.DateTimeField("modifié le", auto_now=True)
+
+    class Meta:
+        verbose_name = "rendez-vous"
+        verbose_name_plural = "rendez-vous"
+        ordering = ["start"]
+        indexes = [
+            models.Index(fields=["start"], name="appt_start_idx"),
+            models.Index(fields=["state", "start"], name="appt_state_start_idx"),
+            models.Index(fields=["practitioner", "start"], name="appt_prat_start_idx"),
+            models.Index(fields=["patient", "start"], name="appt_patient_start_idx"),
+            models.Index(fields=["created_at"], name="appt_created_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(patient__isnull=False) | ~Q(external_name=""),
+                name="appt_patient_or_external",
+                violation_error_message="Un rendez-vous concerne un patient ou une personne externe.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        local = timezone.localtime(self.start)
+        return f"{self.who} – {local:%d/%m/%Y} {local:%H}h{local:%M}"
+
+    @property
+    def who(self) -> str:
+        return self.patient.display_name if self.patient_id else self.external_name
+
+    @property
+    def end(self) -> dt.datetime:
+        return self.start + dt.timedelta(minutes=self.duration)
+
+    def clean(self):
+        super().clean()
+        if not self.patient_id and not self.external_name:
+            raise ValidationError("Choisissez un patient ou indiquez le nom d'une personne externe.")
+        if self.state in (AppointmentState.CANCELLED, AppointmentState.POSTPONED) and not self.cancelled_by:
+            raise ValidationError({"cancelled_by": "Indiquez si l'annulation vient du cabinet ou du patient."})
+        if self.state not in (AppointmentState.CANCELLED, AppointmentState.POSTPONED):
+            self.cancelled_by = ""

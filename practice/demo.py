@@ -1,0 +1,13 @@
+"""What the demo (`make run`) starts and the shared demo password."""
+
+from __future__ import annotations
+
+DEMO_PASSWORD = "demo-cabinet"
+
+
+def demo_children(*, host: str, port: int) -> list[tuple[str, list[str]]]:
+    """(name, argv after the Python executable) of each process the demo runs side by side."""
+    return [
+        ("Programmeur (django-q2)", ["manage.py", "qcluster"]),
+        ("Application web", ["manage.py", "runserver", "--noreload", f"{host}:{port}"]),
+    ]

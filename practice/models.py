@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+from django.core.cache import cache
+from django.db import models
+from phonenumber_field.modelfields import PhoneNumberField
+
+
+class Practice(models.Model):
+    """The practice itself: one row (``Practice.get()``), edited in the admin and the settings pages."""
+
+    name = models.CharField("nom du cabinet", max_length=120, default="Cabinet dentaire")
+    address1 = models.CharField("adresse", max_length=120, blank=True)
+    address2 = models.CharField("complément d'adresse", max_length=120, blank=True)
+    postcode = models.CharField("code postal", max_length=10, blank=True)
+    city = models.CharField("ville", max_length=80, blank=True)
+    phone = PhoneNumberField("téléphone", blank=True)
+    email = models.EmailField("email", blank=True)
+    website = models.URLField("site web", blank=True)
+    time_zone = models.CharField("fuseau horaire", max_length=64, default="Europe/Paris")
+
+    class Meta:
+        verbose_name = "cabinet"
+        verbose_name_plural = "cabinet"
+        permissions = [
+            ("configure_practice", "Paramétrer le cabinet (comptes, modèles, champs)"),
+            ("send_messages", "Envoyer des SMS et des emails"),
+            ("use_scheduler", "Utiliser le programmeur"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    CACHE_KEY = "practice:singleton"
+
+    @classmethod
+    def get(cls) -> Practice:
+        """The practice row, created with defaults the first time it is asked for."""
+        obj = cache.get(cls.CACHE_KEY)
+        if obj is None:
+            obj, _ = cls.objects.get_or_create(pk=1)
+            cache.set(cls.CACHE_KEY, obj, 60)
+        return obj
+
+    def save(self, *args, **kwargs):
+        self.pk = 1
+        super().save(*args, **kwargs)
+        cache.delete(self.CACHE_KEY)
+
+    @property
+    def address_line(self) -> str:
+        parts = [self.address1, self.address2, f"{self.postcode} {self.city}".strip()]
+        return ", ".join(p for p in parts if p)
