@@ -499,3 +499,56 @@ class Appointment(models.Model):
             raise ValidationError({"cancelled_by": "Indiquez si l'annulation vient du cabinet ou du patient."})
         if self.state not in (AppointmentState.CANCELLED, AppointmentState.POSTPONED):
             self.cancelled_by = ""
+
+
+class ImageType(models.TextChoices):
+    PANORAMIC = "panoramique", "Panoramique"
+    INTRAORAL = "intra_orale", "Intra-orale"
+    EXTRAORAL = "extra_orale", "Extra-orale"
+    CEPHALOMETRIC = "teleradio", "Téléradiographie"
+    MOULAGE = "moulage", "Moulage"
+    OTHER = "autre", "Autre"
+
+
+class ImageSubtype(models.TextChoices):
+    NONE = "", "—"
+    FACE = "face", "Face"
+    RIGHT = "droite", "Droite"
+    LEFT = "gauche", "Gauche"
+    PROFILE = "profil", "Profil"
+    SMILE = "sourire", "Sourire"
+    UPPER = "maxillaire", "Maxillaire"
+    LOWER = "mandibule", "Mandibule"
+
+
+class ImageStage(models.TextChoices):
+    INITIAL = "initial", "Bilan initial"
+    IN_PROGRESS = "en_cours", "En cours de traitement"
+    FINAL = "final", "Fin de traitement"
+    FOLLOW_UP = "controle", "Contrôle"
+
+
+def patient_image_path(instance: PatientImage, filename: str) -> str:
+    return f"patients/{instance.patient_id}/images/{filename}"
+
+
+class PatientImage(models.Model):
+    """One image of the patient's album (X-ray, photo, cast scan), usable as an email attachment."""
+
+    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="images", verbose_name="patient")
+    file = models.FileField("fichier", upload_to=patient_image_path)
+    image_type = models.CharField("type", max_length=20, choices=ImageType.choices)
+    subtype = models.CharField("sous-type", max_length=20, choices=ImageSubtype.choices, blank=True)
+    stage = models.CharField("stade", max_length=20, choices=ImageStage.choices, default=ImageStage.INITIAL)
+    taken_on = models.DateField("date de prise", default=timezone.localdate)
+    label = models.CharField("légende", max_length=120, blank=True)
+    uploaded_at = models.DateTimeField("ajoutée le", auto_now_add=True)
+
+    class Meta:
+        verbose_name = "image du patient"
+        verbose_name_plural = "images du patient"
+        ordering = ["-taken_on", "-uploaded_at"]
+        indexes = [models.Index(fields=["patient", "image_type", "taken_on"], name="patient_image_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.get_image_type_display()} du {self.taken_on:%d/%m/%Y}"
