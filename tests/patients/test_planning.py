@@ -47,9 +47,7 @@ def test_the_planning_shows_the_day_in_paris_time_across_the_dst_change(assistan
     assert early.start.astimezone(dt.UTC).date() == dt.date(2030, 3, 30)
 
     day = planning(assistant_client, "2030-03-31")
-    assert "Rendez-vous du dimanche 31/03/2030" in html.unescape(day).replace(
-        '<span class="text-capitalize">', ""
-    ).replace("</span>", "")
+    assert "Rendez-vous du dimanche 31/03/2030" in day
     assert "ZIMMER Alexis" in day and "00h30" in day
     assert "KISIEL Luka" not in day
     before = planning(assistant_client, "2030-03-30")
@@ -99,6 +97,10 @@ def test_the_planning_query_count_does_not_grow_with_appointments(
     with django_assert_max_num_queries(len(few.captured_queries)):
         content = planning(assistant_client, "2030-06-03")
     assert "10 rendez-vous" in content
+
+
+def test_a_day_typed_the_french_way_is_understood(assistant_client):
+    assert "Rendez-vous du lundi 03/06/2030" in planning(assistant_client, "03/06/2030")
 
 
 def test_a_bad_day_falls_back_to_today(assistant_client):
@@ -159,7 +161,7 @@ def test_move_an_appointment(assistant_client):
     chair = ChairFactory(code="F9", label="Fauteuil 9")
     url = reverse("patients:appointment_move", args=[appointment.pk])
     form = text(assistant_client.get(url))
-    assert 'value="2030-06-03"' in form and 'value="10:00"' in form
+    assert 'value="03/06/2030"' in form and 'value="10h00"' in form
     response = assistant_client.post(
         url,
         {"day": "2030-06-04", "time": "14:40", "practitioner": other.pk, "chair": chair.pk, "duration": "45"},
@@ -191,7 +193,7 @@ def test_create_an_appointment_for_a_patient(assistant_client):
     patient = PatientFactory(last_name="Zimmer", first_name="Alexis")
     url = reverse("patients:appointment_create")
     form = text(assistant_client.get(url, {"patient": patient.pk, "jour": "2030-06-03"}))
-    assert 'value="ZIMMER Alexis"' in form and 'value="2030-06-03"' in form
+    assert 'value="ZIMMER Alexis"' in form and 'value="03/06/2030"' in form
     response = assistant_client.post(
         url,
         {
