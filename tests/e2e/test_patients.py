@@ -61,3 +61,44 @@ def test_an_assistant_opening_the_admin_gets_the_403_page(login, live_server, as
     assert response.status == 403
     expect(page.get_by_role("heading", name="Accès refusé")).to_be_visible()
     expect(page.get_by_role("link", name="Retour à l'accueil")).to_be_visible()
+
+
+def test_create_a_minor_with_a_new_guardian_and_a_correspondent(login, live_server, assistant_user):
+    from patients.models import Patient
+    from tests.factories import CorrespondentFactory
+
+    CorrespondentFactory(last_name="Dupuis", first_name="Henri")
+    page = login(assistant_user)
+    page.get_by_role("link", name="Nouveau patient").click()
+    patient_tab = page.get_by_role("tabpanel", name="Patient")
+    patient_tab.get_by_label(re.compile(r"^\s*Nom\*?\s*$")).fill("Point")
+    patient_tab.get_by_label(re.compile(r"^\s*Prénom\*?\s*$")).fill("Estelle")
+    patient_tab.get_by_label("Date de naissance").fill("01/02/2014")
+
+    page.get_by_role("tab", name="Responsables").click()
+    responsables = page.get_by_role("tabpanel", name="Responsables")
+    new_civil = responsables.locator("[data-guardian-new]").first
+    expect(new_civil).to_be_hidden()  # only what the chosen mode needs is shown
+    responsables.get_by_label("Un nouveau responsable (saisi ci-dessous)").first.check()
+    expect(new_civil).to_be_visible()
+    new_civil.get_by_label(re.compile(r"^\s*Nom\*?\s*$")).fill("Point")
+    new_civil.get_by_label(re.compile(r"^\s*Prénom\*?\s*$")).fill("Sophie")
+    new_civil.get_by_label("Portable").fill("07 81 23 45 67")
+    responsables.get_by_label("Le responsable civil").check()
+
+    page.get_by_role("tab", name="Correspondants").click()
+    correspondants = page.get_by_role("tabpanel", name="Correspondants")
+    correspondants.get_by_role("button", name="Ajouter un correspondant").click()
+    correspondants.locator("select").last.select_option(label="Dr DUPUIS Henri")
+    page.get_by_role("button", name="Enregistrer").click()
+
+    expect(page.get_by_text("La fiche de POINT Estelle est créée")).to_be_visible()
+    page.get_by_role("tab", name="Responsables").click()
+    expect(
+        page.get_by_role("tabpanel", name="Responsables").get_by_text("07.81.23.45.67").first
+    ).to_be_visible()
+    patient = Patient.objects.get(last_name="Point")
+    assert patient.birth_date.isoformat() == "2014-02-01"
+    assert patient.civil_guardian.first_name == "Sophie"
+    assert patient.financial_guardian == patient.civil_guardian
+    assert [c.last_name for c in patient.correspondents.all()] == ["Dupuis"]
