@@ -52,6 +52,9 @@ def email_account_connection(*, account: EmailAccount):
 def _explain(exc: BaseException, account: EmailAccount) -> str:
     """A plain-French account of what went wrong, with what to check next."""
     where = f"{account.smtp_host}:{account.smtp_port}"
+    if isinstance(exc, smtplib.SMTPServerDisconnected) and isinstance(exc.__context__, TimeoutError):
+        # smtplib reports a greeting that never came as a disconnection caused by the timeout.
+        exc = exc.__context__
     if isinstance(exc, smtplib.SMTPAuthenticationError):
         return (
             f"Le serveur a refusé l'utilisateur ou le mot de passe (code {exc.smtp_code}). "
@@ -97,7 +100,7 @@ def _explain(exc: BaseException, account: EmailAccount) -> str:
             f"La connexion sécurisée (TLS) avec {where} a échoué ({exc.reason or exc}). "
             "Le mode de sécurité ne correspond sans doute pas au port : 465 attend « SSL/TLS », 587 « STARTTLS »."
         )
-    if isinstance(exc, TimeoutError | socket.timeout):
+    if isinstance(exc, TimeoutError):
         return (
             f"Le serveur {where} n'a pas répondu dans le délai de {account.timeout} s. "
             "Vérifiez le port et le mode de sécurité (un port SSL/TLS contacté sans SSL reste muet), "
@@ -219,96 +222,24 @@ def next_free_number(model: type[models.Model]) -> int:
 
 
 def custom_field_save(*, form) -> ParticularField | FreeField:
-    """Save a particular or free field form, giving a new field the next free number. Two users
-    creating one at the same moment both succeed: the loser of the unique number retries."""
+    """Save a particular or free field form; a new field gets the next free number."""
     field = form.save(commit=False)
     if field.pk:
         field.save()
         return field
+    return custom_field_create(field=field)
+
+
+def custom_field_create(*, field: ParticularField | FreeField) -> ParticularField | FreeField:
+    """Save the unsaved ``field`` under the next free number. Two users creating one at the same
+    moment both succeed: the loser of the unique number retries with the next one."""
     model = type(field)
     for _attempt in range(5):
         field.number = next_free_number(model)
         try:
             with transaction.atomic():
-                field.save()
+                field.save(force_insert=True)
             return field
         except IntegrityError:
             field.pk = None
     raise IntegrityError("Impossible d'attribuer un numéro libre, réessayez.")
-
-
-# ---------------------------------------------------------------------------------------------
-# Preview (the settings pages and the rendertemplate command share it)
-# ---------------------------------------------------------------------------------------------
-
-
-def next_appointment(*, patient, now: dt.datetime | None = None):
-    """The patient's next appointment still to come (state "futur"), or None: what a preview is
-    about unless another appointment is chosen."""
-    from patients.models import AppointmentState
-
-    return (
-        patient.appointments.filter(start__gte=now or timezone.now(), state=AppointmentState.FUTURE)
-        .select_related("practitioner", "chair", "nature")
-        .order_by("start")
-        .first()
-    )
-
-
-def email_recipient(*, template, patient):
-    """(recipient, correspondent) for an email type's recipient role: the patient, the civil or
-    financial guardian (the patient when they are their own), or the patient's first
-    correspondent (None when the patient has none)."""
-    from .models import RecipientRole
-
-    role = template.recipient_role
-    if role == RecipientRole.CIVIL_GUARDIAN:
-        return patient.civil_responsible(), None
-    if role == RecipientRole.FINANCIAL_GUARDIAN:
-        return patient.financial_responsible(), None
-    if role == RecipientRole.CORRESPONDENT:
-        link = patient.correspondent_links.select_related("correspondent").order_by("id").first()
-        correspondent = link.correspondent if link else None
-        return correspondent, correspondent
-    return patient, None
-
-
-@dataclass(frozen=True)
-class Preview:
-    """What ``template`` gives for one patient: ``composed`` is compose_sms's or compose_email's
-    result; ``warnings`` adds the attachment warnings (and a missing recipient) to its own."""
-
-    template: object
-    composed: object
-    warnings: list[str]
-    attachments: list
-    is_email: bool
-
-
-def template_preview(*, template, patient, appointment=None, today: dt.date | None = None) -> Preview:
-    """The exact message ``patient`` would receive from ``template`` (an SmsTemplate or an
-    EmailTemplate), through the same compose functions as the sending pipeline."""
-    from . import compose
-    from .attachments import attachments_for
-    from .models import EmailTemplate
-
-    if not isinstance(template, EmailTemplate):
-        composed = compose.compose_sms(body=template.body, patient=patient, appointment=appointment, today=today)
-        return Preview(template, composed, list(composed.warnings), [], False)
-    recipient, correspondent = email_recipient(template=template, patient=patient)
-    composed = compose.compose_email(
-        subject=template.subject,
-        body_html=template.body_html,
-        signature=template.signature,
-        patient=patient,
-        appointment=appointment,
-        recipient=recipient,
-        correspondent=correspondent,
-        today=today,
-    )
-    warnings = list(composed.warnings)
-    if recipient is None:
-        warnings.insert(0, f"Ce patient n'a pas de {template.get_recipient_role_display().lower()} : l'email ne partirait pas.")
-    attachments = attachments_for(template=template, patient=patient)
-    warnings.extend(attachments.warnings)
-    return Preview(template, composed, warnings, list(attachments), True)

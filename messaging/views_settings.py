@@ -232,9 +232,24 @@ def sms_edit(request, pk: int | None = None):
             "form": form,
             "template": template,
             "counter_config": {"warn_over_160": practice.sms_warn_over_160, "to_gsm_url": reverse("messaging:sms_to_gsm")},
+            "gsm_tables": gsm_tables(),
             **picker_context(),
         },
     )
+
+
+def gsm_tables() -> dict:
+    """messaging.sms's character tables and limits, for the live counter to count the same way."""
+    return {
+        "basic": "".join(sorted(sms.GSM7_BASIC)),
+        "extension": "".join(sorted(sms.GSM7_EXTENSION)),
+        "limits": {
+            "gsm_single": sms.GSM7_SINGLE,
+            "gsm_multi": sms.GSM7_MULTI,
+            "ucs2_single": sms.UCS2_SINGLE,
+            "ucs2_multi": sms.UCS2_MULTI,
+        },
+    }
 
 
 @login_required
