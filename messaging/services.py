@@ -243,3 +243,80 @@ def custom_field_create(*, field: ParticularField | FreeField) -> ParticularFiel
         except IntegrityError:
             field.pk = None
     raise IntegrityError("Impossible d'attribuer un numéro libre, réessayez.")
+
+
+# ---------------------------------------------------------------------------------------------
+# Preview (the settings pages and the rendertemplate command share it)
+# ---------------------------------------------------------------------------------------------
+
+
+def next_appointment(*, patient, now: dt.datetime | None = None):
+    """The patient's next appointment still to come (state "futur"), or None: what a preview is
+    about unless another appointment is chosen."""
+    from patients.models import AppointmentState
+
+    return (
+        patient.appointments.filter(start__gte=now or timezone.now(), state=AppointmentState.FUTURE)
+        .select_related("practitioner", "chair", "nature")
+        .order_by("start")
+        .first()
+    )
+
+
+def email_recipient(*, template, patient):
+    """(recipient, correspondent) for an email type's recipient role: the patient, the civil or
+    financial guardian (the patient when they are their own), or the patient's first
+    correspondent (None when the patient has none)."""
+    from .models import RecipientRole
+
+    role = template.recipient_role
+    if role == RecipientRole.CIVIL_GUARDIAN:
+        return patient.civil_responsible(), None
+    if role == RecipientRole.FINANCIAL_GUARDIAN:
+        return patient.financial_responsible(), None
+    if role == RecipientRole.CORRESPONDENT:
+        link = patient.correspondent_links.select_related("correspondent").order_by("id").first()
+        correspondent = link.correspondent if link else None
+        return correspondent, correspondent
+    return patient, None
+
+
+@dataclass(frozen=True)
+class Preview:
+    """What ``template`` gives for one patient: ``composed`` is compose_sms's or compose_email's
+    result; ``warnings`` adds the attachment warnings (and a missing recipient) to its own."""
+
+    template: object
+    composed: object
+    warnings: list[str]
+    attachments: list
+    is_email: bool
+
+
+def template_preview(*, template, patient, appointment=None, today: dt.date | None = None) -> Preview:
+    """The exact message ``patient`` would receive from ``template`` (an SmsTemplate or an
+    EmailTemplate), through the same compose functions as the sending pipeline."""
+    from . import compose
+    from .attachments import attachments_for
+    from .models import EmailTemplate
+
+    if not isinstance(template, EmailTemplate):
+        composed = compose.compose_sms(body=template.body, patient=patient, appointment=appointment, today=today)
+        return Preview(template, composed, list(composed.warnings), [], False)
+    recipient, correspondent = email_recipient(template=template, patient=patient)
+    composed = compose.compose_email(
+        subject=template.subject,
+        body_html=template.body_html,
+        signature=template.signature,
+        patient=patient,
+        appointment=appointment,
+        recipient=recipient,
+        correspondent=correspondent,
+        today=today,
+    )
+    warnings = list(composed.warnings)
+    if recipient is None:
+        warnings.insert(0, f"Ce patient n'a pas de {template.get_recipient_role_display().lower()} : l'email ne partirait pas.")
+    attachments = attachments_for(template=template, patient=patient)
+    warnings.extend(attachments.warnings)
+    return Preview(template, composed, warnings, list(attachments), True)
