@@ -25,7 +25,6 @@
     var end = typeof el.selectionEnd === "number" ? el.selectionEnd : start;
     el.value = el.value.slice(0, start) + code + el.value.slice(end);
     var caret = start + code.length;
-    el.focus();
     el.setSelectionRange(caret, caret);
     // The SMS counter (and anything else) listens to input events.
     el.dispatchEvent(new Event("input", { bubbles: true }));
@@ -34,7 +33,6 @@
   function insert(code) {
     var editor = editorFor(targetId);
     if (editor) {
-      editor.focus();
       editor.insertContent(code);
       return;
     }
@@ -43,8 +41,9 @@
   }
 
   function choose(code) {
-    // Insert once the modal is gone, so that the focus goes back to the field, not the button.
-    pending = code;
+    insert(code);
+    // Once the modal is gone, the focus goes back to the field, with the caret after the code.
+    pending = targetId;
     modal.hide();
   }
 
@@ -88,19 +87,22 @@
     var opener = event.target.closest("[data-merge-target]");
     if (!opener) return;
     targetId = opener.dataset.mergeTarget;
+    // Each opening starts from the whole catalog: a previous keyword would hide fields silently.
+    search.value = "";
+    category.value = "";
     modal.show();
   });
   modalEl.addEventListener("shown.bs.modal", function () {
     search.focus();
-    search.select();
     load();
   });
   modalEl.addEventListener("hidden.bs.modal", function () {
-    if (pending !== null) {
-      var code = pending;
-      pending = null;
-      insert(code);
-    }
+    if (pending === null) return;
+    var editor = editorFor(pending);
+    var field = document.getElementById(pending);
+    pending = null;
+    if (editor) editor.focus();
+    else if (field) field.focus();
   });
   search.addEventListener("input", function () {
     clearTimeout(timer);
