@@ -74,8 +74,9 @@ class SmsTemplateForm(forms.ModelForm):
         model = SmsTemplate
         fields = ["category", "title", "body", "active"]
         widgets = {
-            "body": forms.Textarea(attrs={"rows": 7, "class": "merge-target sms-body", "spellcheck": "true"}),
+            "body": forms.Textarea(attrs={"rows": 7, "class": "form-control merge-target sms-body", "spellcheck": "true"}),
         }
+        labels = {"body": "Texte du message"}
 
     def clean_body(self):
         # Browsers submit textarea line breaks as CRLF but count them as one character: store LF,
@@ -153,6 +154,7 @@ class EmailAccountForm(forms.ModelForm):
         else:
             self.fields["new_password"].help_text = "Aucun mot de passe enregistré."
             del self.fields["clear_password"]
+        self.fields["default_signature"].empty_label = "Aucune"
 
     def clean(self):
         cleaned = super().clean()
@@ -166,7 +168,7 @@ class SignatureForm(forms.ModelForm):
         model = Signature
         fields = ["label", "placement", "body_html"]
         widgets = {"placement": forms.RadioSelect, "body_html": rich_text_widget(height=260)}
-        labels = {"placement": "Position dans l'email"}
+        labels = {"placement": "Position dans l'email", "body_html": "Contenu"}
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -201,10 +203,11 @@ class EmailTemplateForm(forms.ModelForm):
             "active",
         ]
         widgets = {
-            "subject": forms.TextInput(attrs={"class": "merge-target"}),
+            "subject": forms.TextInput(attrs={"class": "form-control merge-target"}),
             "body_html": rich_text_widget(),
         }
         help_texts = {"label": "Visible uniquement par le cabinet, pour retrouver l'email type."}
+        labels = {"subject": "Objet", "body_html": "Message"}
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

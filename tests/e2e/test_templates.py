@@ -11,7 +11,14 @@ from django.core.files.base import ContentFile
 from django.utils import timezone
 from playwright.sync_api import expect
 
-from messaging.models import AttachmentRule, EmailAccount, EmailTemplate, ImagePick, SmsTemplate, TemplateCategory
+from messaging.models import (
+    AttachmentRule,
+    EmailAccount,
+    EmailTemplate,
+    ImagePick,
+    SmsTemplate,
+    TemplateCategory,
+)
 from messaging.sms import segments
 from patients.models import ImageStage, PatientImage
 from tests.factories import AppointmentFactory, PatientFactory, PractitionerFactory, UserFactory

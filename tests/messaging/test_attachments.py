@@ -8,7 +8,14 @@ import pytest
 from django.core.files.base import ContentFile
 
 from messaging.attachments import attachments_for
-from messaging.models import AttachmentRule, EmailAccount, EmailTemplate, ExternalFile, ImagePick, TemplateCategory
+from messaging.models import (
+    AttachmentRule,
+    EmailAccount,
+    EmailTemplate,
+    ExternalFile,
+    ImagePick,
+    TemplateCategory,
+)
 from patients.models import ImageStage, PatientImage
 from tests.factories import PatientFactory
 
