@@ -12,7 +12,7 @@ from django.contrib import admin
 from tinymce.widgets import AdminTinyMCE
 
 from . import services
-from .forms import EDITOR_CONFIG, EmailAccountForm, EmailTemplateForm, SignatureForm, SmsTemplateForm
+from .forms import EmailAccountForm, EmailTemplateForm, SignatureForm, SmsTemplateForm, editor_config
 from .models import (
     AttachmentRule,
     EmailAccount,
@@ -44,7 +44,7 @@ class SmsTemplateAdmin(admin.ModelAdmin):
 
 class AdminSignatureForm(SignatureForm):
     class Meta(SignatureForm.Meta):
-        widgets = {"placement": forms.RadioSelect, "body_html": AdminTinyMCE(mce_attrs={**EDITOR_CONFIG, "height": 260})}
+        widgets = {"placement": forms.RadioSelect, "body_html": AdminTinyMCE(mce_attrs=editor_config(height=260))}
 
 
 @admin.register(Signature)
@@ -96,7 +96,7 @@ class AttachmentRuleInline(admin.TabularInline):
 
 class AdminEmailTemplateForm(EmailTemplateForm):
     class Meta(EmailTemplateForm.Meta):
-        widgets = {**EmailTemplateForm.Meta.widgets, "body_html": AdminTinyMCE(mce_attrs=EDITOR_CONFIG)}
+        widgets = {**EmailTemplateForm.Meta.widgets, "body_html": AdminTinyMCE(mce_attrs=editor_config())}
 
 
 @admin.register(EmailTemplate)

@@ -8,6 +8,7 @@ with the allow-list of ``messaging.html`` before it is stored.
 from __future__ import annotations
 
 from django import forms
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db.models import Q
 from tinymce.widgets import TinyMCE
@@ -52,8 +53,16 @@ EDITOR_CONFIG = {
 }
 
 
+def editor_config(**overrides) -> dict:
+    """EDITOR_CONFIG with where TinyMCE loads its plugins and skins from. In production the script
+    itself has a hashed name (ManifestStaticFilesStorage), from which TinyMCE can guess neither its
+    folder nor its ".min" suffix: both are given. WhiteNoise serves the unhashed files too."""
+    base_url = f"{settings.STATIC_URL.rstrip('/')}/tinymce"
+    return {**EDITOR_CONFIG, "base_url": base_url, "suffix": ".min", **overrides}
+
+
 def rich_text_widget(height: int = 360) -> TinyMCE:
-    return TinyMCE(attrs={"class": "merge-target"}, mce_attrs={**EDITOR_CONFIG, "height": height})
+    return TinyMCE(attrs={"class": "merge-target"}, mce_attrs=editor_config(height=height))
 
 
 def validate_merge(text: str) -> str:
