@@ -105,7 +105,13 @@ class PractitionerAdmin(PhoneColumnsMixin, admin.ModelAdmin):
     list_filter = ("active",)
     search_fields = ("last_name", "first_name", "initials", "email")
     list_select_related = ("user",)
-    fields = (("civility", "last_name", "first_name"), ("initials", "color", "active"), "email", "mobile", "user")
+    fields = (
+        ("civility", "last_name", "first_name"),
+        ("initials", "color", "active"),
+        "email",
+        "mobile",
+        "user",
+    )
 
     @admin.display(description="praticien", ordering="last_name")
     def display_name(self, obj: Practitioner) -> str:
@@ -245,7 +251,9 @@ class FamilyAdmin(admin.ModelAdmin):
     def members_list(self, obj: Family):
         members = obj.members.order_by("birth_date", "first_name") if obj.pk else []
         links = [
-            format_html('<a href="{}">{}</a>', reverse("admin:patients_patient_change", args=[p.pk]), p.display_name)
+            format_html(
+                '<a href="{}">{}</a>', reverse("admin:patients_patient_change", args=[p.pk]), p.display_name
+            )
             for p in members
         ]
         return format_html("<br>".join(["{}"] * len(links)), *links) if links else "—"
@@ -279,7 +287,13 @@ class GuardianAdmin(PhoneColumnsMixin, admin.ModelAdmin):
     fieldsets = (
         (
             "Identité",
-            {"fields": (("civility", "last_name", "first_name"), ("maiden_name", "birth_date"), "profession")},
+            {
+                "fields": (
+                    ("civility", "last_name", "first_name"),
+                    ("maiden_name", "birth_date"),
+                    "profession",
+                )
+            },
         ),
         CONTACT_FIELDSET,
         CONSENT_FIELDSET,
@@ -348,7 +362,9 @@ class PatientCorrespondentAdmin(admin.ModelAdmin):
         if not term:
             return queryset, False
         return (
-            queryset.filter(Q(patient__search_key__startswith=term) | Q(correspondent__last_name__istartswith=term)),
+            queryset.filter(
+                Q(patient__search_key__startswith=term) | Q(correspondent__last_name__istartswith=term)
+            ),
             False,
         )
 
@@ -412,7 +428,9 @@ class AppointmentAdmin(admin.ModelAdmin):
         if not term:
             return queryset, False
         return (
-            queryset.filter(Q(patient__search_key__startswith=term) | Q(external_name__icontains=search_term.strip())),
+            queryset.filter(
+                Q(patient__search_key__startswith=term) | Q(external_name__icontains=search_term.strip())
+            ),
             False,
         )
 
@@ -430,4 +448,6 @@ class PatientImageAdmin(admin.ModelAdmin):
         term = normalize_search(search_term)
         if not term:
             return queryset, False
-        return queryset.filter(Q(patient__search_key__startswith=term) | Q(label__icontains=search_term)), False
+        return queryset.filter(
+            Q(patient__search_key__startswith=term) | Q(label__icontains=search_term)
+        ), False

@@ -88,7 +88,15 @@ PRACTICE = {
 # (civility, last name, first name, initials, colour, email, mobile)
 PRACTITIONERS = [
     ("Dr", "Molaire", "Marc", "MM", "#0d6efd", "marc.molaire@cabinet-du-parc.example.com", "+33684285560"),
-    ("Dr", "Lebrun", "Camille", "CL", "#198754", "camille.lebrun@cabinet-du-parc.example.com", "+33613682982"),
+    (
+        "Dr",
+        "Lebrun",
+        "Camille",
+        "CL",
+        "#198754",
+        "camille.lebrun@cabinet-du-parc.example.com",
+        "+33613682982",
+    ),
     ("Dr", "Nguyen", "Thomas", "TN", "#6f42c1", "thomas.nguyen@cabinet-du-parc.example.com", "+33745127788"),
 ]
 
@@ -180,23 +188,70 @@ rue Jean-Baptiste Baudin|avenue Aristide Briand|rue Devosge|rue Berbisey|rue Vau
 avenue de Stalingrad|rue de Talant|rue des Perrières|chemin des Vignes|allée des Tilleuls|
 rue Pasteur|place Darcy|rue du Faubourg Raines|rue Charles Dumont|avenue Victor Hugo|
 rue de Longvic|rue Paul Cabet|rue du Transvaal|rue Jeannin|boulevard Voltaire""".replace("\n", "").split("|")
-ADDRESS2 = ["Bâtiment B", "Appartement 12", "Résidence les Tilleuls", "Escalier C", "Chez Mme Roussel",
-            "Résidence du Parc, apt 4", "Lieu-dit les Combes"]
-CITIES = [("Dijon", "21000", 40), ("Chenôve", "21300", 8), ("Talant", "21240", 6), ("Quetigny", "21800", 6),
-          ("Fontaine-lès-Dijon", "21121", 5), ("Marsannay-la-Côte", "21160", 4), ("Longvic", "21600", 5),
-          ("Saint-Apollinaire", "21850", 5), ("Plombières-lès-Dijon", "21370", 3), ("Genlis", "21110", 3),
-          ("Beaune", "21200", 4), ("Chevigny-Saint-Sauveur", "21800", 4), ("Auxonne", "21130", 2),
-          ("Is-sur-Tille", "21120", 2)]
+ADDRESS2 = [
+    "Bâtiment B",
+    "Appartement 12",
+    "Résidence les Tilleuls",
+    "Escalier C",
+    "Chez Mme Roussel",
+    "Résidence du Parc, apt 4",
+    "Lieu-dit les Combes",
+]
+CITIES = [
+    ("Dijon", "21000", 40),
+    ("Chenôve", "21300", 8),
+    ("Talant", "21240", 6),
+    ("Quetigny", "21800", 6),
+    ("Fontaine-lès-Dijon", "21121", 5),
+    ("Marsannay-la-Côte", "21160", 4),
+    ("Longvic", "21600", 5),
+    ("Saint-Apollinaire", "21850", 5),
+    ("Plombières-lès-Dijon", "21370", 3),
+    ("Genlis", "21110", 3),
+    ("Beaune", "21200", 4),
+    ("Chevigny-Saint-Sauveur", "21800", 4),
+    ("Auxonne", "21130", 2),
+    ("Is-sur-Tille", "21120", 2),
+]
 EMAIL_DOMAINS = ["example.com", "example.org", "example.net"]
-PROFESSIONS = ["Enseignante", "Infirmier", "Comptable", "Ingénieur", "Commerçante", "Artisan",
-               "Agent administratif", "Cadre", "Aide-soignante", "Chauffeur", "Pharmacienne", "Agriculteur"]
-PATIENT_REMARKS = ["Patient anxieux : prévoir du temps", "Allergie à la pénicilline", "Sous anticoagulants",
-                   "Préfère les rendez-vous le matin", "Appeler sur le portable de la mère",
-                   "Porteur d'une prothèse amovible", "Diabétique"]
-APPOINTMENT_REMARKS = ["Apporter la radio panoramique", "Prévoir anesthésie", "Patient anxieux",
-                       "Devis à remettre", "Contrôle après extraction", "Deuxième séance"]
-EXTERNAL_PEOPLE = ["M. GARNIER (prothésiste)", "Représentant laboratoire Dentalis", "Mme FAURE (stagiaire)",
-                   "Technicien radio", "M. COLIN (fournisseur)"]
+PROFESSIONS = [
+    "Enseignante",
+    "Infirmier",
+    "Comptable",
+    "Ingénieur",
+    "Commerçante",
+    "Artisan",
+    "Agent administratif",
+    "Cadre",
+    "Aide-soignante",
+    "Chauffeur",
+    "Pharmacienne",
+    "Agriculteur",
+]
+PATIENT_REMARKS = [
+    "Patient anxieux : prévoir du temps",
+    "Allergie à la pénicilline",
+    "Sous anticoagulants",
+    "Préfère les rendez-vous le matin",
+    "Appeler sur le portable de la mère",
+    "Porteur d'une prothèse amovible",
+    "Diabétique",
+]
+APPOINTMENT_REMARKS = [
+    "Apporter la radio panoramique",
+    "Prévoir anesthésie",
+    "Patient anxieux",
+    "Devis à remettre",
+    "Contrôle après extraction",
+    "Deuxième séance",
+]
+EXTERNAL_PEOPLE = [
+    "M. GARNIER (prothésiste)",
+    "Représentant laboratoire Dentalis",
+    "Mme FAURE (stagiaire)",
+    "Technicien radio",
+    "M. COLIN (fournisseur)",
+]
 
 PAST_STATES = [  # (state, cancelled_by, weight): what happened to the appointments of the past months
     (AppointmentState.PRESENT, "", 84),
@@ -479,8 +534,14 @@ class _Generator:
 
     def file_status(self) -> str:
         return self.rng.choices(
-            [FileStatus.IN_TREATMENT, FileStatus.SURVEILLANCE, FileStatus.WAITING, FileStatus.PAUSED,
-             FileStatus.FINISHED, FileStatus.ABANDONED],
+            [
+                FileStatus.IN_TREATMENT,
+                FileStatus.SURVEILLANCE,
+                FileStatus.WAITING,
+                FileStatus.PAUSED,
+                FileStatus.FINISHED,
+                FileStatus.ABANDONED,
+            ],
             weights=[50, 25, 6, 4, 12, 3],
         )[0]
 
@@ -499,8 +560,14 @@ def _ensure_reference_data() -> dict:
     for civility, last, first, initials, color, email, mobile in PRACTITIONERS:
         practitioners[initials], _ = Practitioner.objects.get_or_create(
             initials=initials,
-            defaults={"civility": civility, "last_name": last, "first_name": first, "color": color,
-                      "email": email, "mobile": mobile},
+            defaults={
+                "civility": civility,
+                "last_name": last,
+                "first_name": first,
+                "color": color,
+                "email": email,
+                "mobile": mobile,
+            },
         )
     chairs = {}
     for code, label in CHAIRS:
@@ -531,19 +598,28 @@ def _ensure_reference_data() -> dict:
                 if relationship_rng.random() < 0.6:
                     friend = relationship_rng.random() < 0.3
                     if sex == "F":
-                        word = CorrespondentRelationship.AMIE if friend else CorrespondentRelationship.CONSOEUR
+                        word = (
+                            CorrespondentRelationship.AMIE if friend else CorrespondentRelationship.CONSOEUR
+                        )
                     else:
                         word = CorrespondentRelationship.AMI if friend else CorrespondentRelationship.CONFRERE
                     CorrespondentLink.objects.get_or_create(
-                        correspondent=correspondent, practitioner=practitioner, defaults={"relationship": word}
+                        correspondent=correspondent,
+                        practitioner=practitioner,
+                        defaults={"relationship": word},
                     )
 
     User = get_user_model()
     for username, first, last, role, staff, initials in DEMO_USERS:
         user, created = User.objects.get_or_create(
             username=username,
-            defaults={"first_name": first, "last_name": last, "email": f"{username}@cabinet-du-parc.example.com",
-                      "is_staff": staff, "is_superuser": staff},
+            defaults={
+                "first_name": first,
+                "last_name": last,
+                "email": f"{username}@cabinet-du-parc.example.com",
+                "is_staff": staff,
+                "is_superuser": staff,
+            },
         )
         if created:
             user.set_password(DEMO_PASSWORD)
@@ -574,9 +650,13 @@ def _create_patients(gen: _Generator, *, count: int, ref: dict, batch_size: int)
             size += len(house.patients)
         remaining -= size
 
-        families = [Family(name=f"Famille {h.last_name.upper()} ({h.address['city']})") for h in batch if h.family]
+        families = [
+            Family(name=f"Famille {h.last_name.upper()} ({h.address['city']})") for h in batch if h.family
+        ]
         Family.objects.bulk_create(families)
-        guardians = [Guardian(**{k: v for k, v in h.guardian.items() if k != "sex"}) for h in batch if h.guardian]
+        guardians = [
+            Guardian(**{k: v for k, v in h.guardian.items() if k != "sex"}) for h in batch if h.guardian
+        ]
         Guardian.objects.bulk_create(guardians)
         family_iter, guardian_iter = iter(families), iter(guardians)
 
@@ -605,8 +685,11 @@ def _create_patients(gen: _Generator, *, count: int, ref: dict, batch_size: int)
 
         if correspondent_ids:
             links = [
-                PatientCorrespondent(patient_id=p.pk, correspondent_id=rng.choice(correspondent_ids),
-                                     role=rng.choice(["Dentiste traitant", "Médecin traitant", "Orthodontiste"]))
+                PatientCorrespondent(
+                    patient_id=p.pk,
+                    correspondent_id=rng.choice(correspondent_ids),
+                    role=rng.choice(["Dentiste traitant", "Médecin traitant", "Orthodontiste"]),
+                )
                 for p in patients
                 if rng.random() < 0.15
             ]
@@ -623,14 +706,19 @@ def _add_album_images(patient_ids: array, *, today: dt.date, count: int = 6) -> 
     for n, patient_id in enumerate(patient_ids[:count]):
         for kind, subtype, stage, label, days_ago in plan:
             image = PatientImage(
-                patient_id=patient_id, image_type=kind, subtype=subtype, stage=stage, label=label,
+                patient_id=patient_id,
+                image_type=kind,
+                subtype=subtype,
+                stage=stage,
+                label=label,
                 taken_on=today - dt.timedelta(days=days_ago),
             )
             image.file.save(f"{kind}-{n + 1}.png", ContentFile(_png(seed=n * 31 + days_ago)), save=True)
 
 
-def _appointments(gen: _Generator, *, patient_ids: array, ref: dict, now: dt.datetime,
-                  total: int | None) -> Iterator[Appointment]:
+def _appointments(
+    gen: _Generator, *, patient_ids: array, ref: dict, now: dt.datetime, total: int | None
+) -> Iterator[Appointment]:
     """Appointments on the working days from six months back to six months ahead, agenda by
     agenda (one practitioner on one chair for one day). ``total=None`` fills each agenda like a
     real day (10 to 15 appointments, never overlapping on a chair); a number spreads exactly that many over the agendas, laying
@@ -718,14 +806,18 @@ def seed_demo(
     started = time.monotonic()
     if if_empty and Patient.objects.exists():
         return DemoSummary(
-            created=False, patients=Patient.objects.count(), appointments=Appointment.objects.count(),
+            created=False,
+            patients=Patient.objects.count(),
+            appointments=Appointment.objects.count(),
             message="La base contient déjà des patients : la démo n'est pas chargée.",
         )
     with transaction.atomic():
         ref = _ensure_reference_data()
         if Patient.objects.exists():
             return DemoSummary(
-                created=False, patients=Patient.objects.count(), appointments=Appointment.objects.count(),
+                created=False,
+                patients=Patient.objects.count(),
+                appointments=Appointment.objects.count(),
                 message="La base contient déjà des patients : aucun patient ni rendez-vous ajouté.",
             )
         gen = _Generator(seed=seed, today=timezone.localtime(now).date())
@@ -733,14 +825,18 @@ def seed_demo(
         log(f"{len(patient_ids)} patients créés ({time.monotonic() - started:.1f} s)")
         _add_album_images(patient_ids, today=gen.today)
         made = 0
-        for chunk in _chunks(_appointments(gen, patient_ids=patient_ids, ref=ref, now=now, total=appointments),
-                             batch_size):
+        for chunk in _chunks(
+            _appointments(gen, patient_ids=patient_ids, ref=ref, now=now, total=appointments), batch_size
+        ):
             Appointment.objects.bulk_create(chunk)
             made += len(chunk)
             if made % (batch_size * 20) == 0:
                 log(f"{made} rendez-vous créés ({time.monotonic() - started:.1f} s)")
     seconds = time.monotonic() - started
     return DemoSummary(
-        created=True, patients=len(patient_ids), appointments=made, seconds=seconds,
+        created=True,
+        patients=len(patient_ids),
+        appointments=made,
+        seconds=seconds,
         message=f"Démo créée : {len(patient_ids)} patients, {made} rendez-vous en {seconds:.1f} s.",
     )

@@ -35,8 +35,21 @@ from tests.factories import PatientFactory
 
 pytestmark = pytest.mark.django_db
 
-MODELS = [Practice, Practitioner, Chair, Nature, Family, Guardian, Patient, Correspondent, CorrespondentLink,
-          PatientCorrespondent, PatientImage, Appointment, get_user_model()]
+MODELS = [
+    Practice,
+    Practitioner,
+    Chair,
+    Nature,
+    Family,
+    Guardian,
+    Patient,
+    Correspondent,
+    CorrespondentLink,
+    PatientCorrespondent,
+    PatientImage,
+    Appointment,
+    get_user_model(),
+]
 
 
 def counts() -> dict[str, int]:
@@ -86,7 +99,9 @@ def test_the_demo_practice_contains_what_is_promised():
     assert not minors.filter(civil_guardian__isnull=True).exists(), "every minor has a civil guardian"
     assert Guardian.objects.exclude(mobile="").exclude(email="").exists()
     siblings = (
-        minors.values("family", "civil_guardian").annotate(n=Count("id")).filter(n__gte=2, family__isnull=False)
+        minors.values("family", "civil_guardian")
+        .annotate(n=Count("id"))
+        .filter(n__gte=2, family__isnull=False)
     )
     assert siblings.exists(), "siblings share a family and a civil guardian"
     adults = patients.filter(birth_date__lte=adult_limit)
@@ -94,8 +109,10 @@ def test_the_demo_practice_contains_what_is_promised():
     assert adults.filter(mobile="").exists() and adults.filter(email="").exists()
     assert adults.exclude(mobile="").filter(sms_consent=False).exists()
     assert patients.filter(email_consent=False).exists()
-    mobiles = [*patients.exclude(mobile="").values_list("mobile", flat=True),
-               *Guardian.objects.exclude(mobile="").values_list("mobile", flat=True)]
+    mobiles = [
+        *patients.exclude(mobile="").values_list("mobile", flat=True),
+        *Guardian.objects.exclude(mobile="").values_list("mobile", flat=True),
+    ]
     assert len(mobiles) > 150
     assert all(is_mobile(m) for m in mobiles)
     assert all(str(m).startswith(("+336", "+337")) for m in mobiles)
@@ -118,7 +135,10 @@ def test_the_demo_practice_contains_what_is_promised():
     assert sum(a.state == "present" for a in past) > 0.75 * len(past)
     assert {a.state for a in future} <= {"futur", "annule", "reporte"}
     assert sum(a.state == "futur" for a in future) > 0.9 * len(future)
-    assert {a.cancelled_by for a in appointments if a.state in ("annule", "reporte")} == {"cabinet", "patient"}
+    assert {a.cancelled_by for a in appointments if a.state in ("annule", "reporte")} == {
+        "cabinet",
+        "patient",
+    }
     assert all(a.cancelled_by == "" for a in appointments if a.state not in ("annule", "reporte"))
     assert min(a.start for a in appointments) > now - dt.timedelta(days=186)
     assert max(a.start for a in appointments) < now + dt.timedelta(days=186)
@@ -128,9 +148,13 @@ def test_the_demo_practice_contains_what_is_promised():
     for a in appointments:
         local = timezone.localtime(a.start)
         assert local.weekday() < 5
-        assert dt.time(9, 0) <= local.time() and (local + dt.timedelta(minutes=a.duration)).time() <= dt.time(19, 0)
-        assert not (dt.time(12, 0) < (local + dt.timedelta(minutes=a.duration)).time() <= dt.time(14, 0)
-                    and local.time() < dt.time(14, 0)), "nobody is booked over lunch"
+        assert dt.time(9, 0) <= local.time() and (local + dt.timedelta(minutes=a.duration)).time() <= dt.time(
+            19, 0
+        )
+        assert not (
+            dt.time(12, 0) < (local + dt.timedelta(minutes=a.duration)).time() <= dt.time(14, 0)
+            and local.time() < dt.time(14, 0)
+        ), "nobody is booked over lunch"
         assert a.created_at <= now and a.created_at < a.start
         by_chair[a.chair_id].append(a)
     for chair_appointments in by_chair.values():
@@ -139,7 +163,9 @@ def test_the_demo_practice_contains_what_is_promised():
             assert after.start >= before.end, f"{before} overlaps {after} on {before.chair}"
     assert {a.practitioner.initials for a in appointments} == {"MM", "CL", "TN"}
     assert all(a.chair.code == "F1" for a in appointments if a.practitioner.initials == "MM")
-    assert all(a.urgent == (a.nature.code == "URG") for a in Appointment.objects.select_related("nature")[:500])
+    assert all(
+        a.urgent == (a.nature.code == "URG") for a in Appointment.objects.select_related("nature")[:500]
+    )
     assert Appointment.objects.filter(patient__isnull=True).exclude(external_name="").count() >= 1
 
 
@@ -183,7 +209,10 @@ def test_scale_options_create_exactly_the_numbers_asked_in_batches():
     numbers = sorted(int(n) for n in Patient.objects.values_list("file_number", flat=True))
     assert numbers == list(range(1, 301))
     # Every patient id an appointment points at exists (ids were collected across batches).
-    assert Appointment.objects.filter(patient__isnull=False).exclude(patient__in=Patient.objects.all()).count() == 0
+    assert (
+        Appointment.objects.filter(patient__isnull=False).exclude(patient__in=Patient.objects.all()).count()
+        == 0
+    )
     assert len({a.state for a in Appointment.objects.only("state")}) >= 5
 
 
@@ -192,9 +221,14 @@ def test_the_same_seed_and_time_give_the_same_practice():
 
     def snapshot():
         demo.seed_demo(patients=60, appointments=200, now=now, seed=7)
-        people = list(Patient.objects.order_by("file_number").values_list("last_name", "first_name", "mobile"))
-        agenda = list(Appointment.objects.order_by("start", "practitioner__initials", "id")
-                      .values_list("start", "state", "nature__code"))
+        people = list(
+            Patient.objects.order_by("file_number").values_list("last_name", "first_name", "mobile")
+        )
+        agenda = list(
+            Appointment.objects.order_by("start", "practitioner__initials", "id").values_list(
+                "start", "state", "nature__code"
+            )
+        )
         Appointment.objects.all().delete()
         Patient.objects.all().delete()
         return people, agenda

@@ -28,8 +28,12 @@ class Command(BaseCommand):
             default=None,
             help="Nombre exact de rendez-vous (défaut : des journées réalistes, environ 6 500).",
         )
-        parser.add_argument("--seed", type=int, default=demo.DEFAULT_SEED, help="Graine du hasard (reproductible).")
-        parser.add_argument("--batch-size", type=int, default=demo.BATCH_SIZE, help="Lignes par insertion groupée.")
+        parser.add_argument(
+            "--seed", type=int, default=demo.DEFAULT_SEED, help="Graine du hasard (reproductible)."
+        )
+        parser.add_argument(
+            "--batch-size", type=int, default=demo.BATCH_SIZE, help="Lignes par insertion groupée."
+        )
 
     def handle(self, *args, if_empty, patients, appointments, seed, batch_size, **options):
         verbosity = options["verbosity"]
