@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django.db import models
 
 from .models import Practice
 
@@ -10,6 +11,7 @@ from .models import Practice
 @admin.register(Practice)
 class PracticeAdmin(admin.ModelAdmin):
     list_display = ("name", "city", "phone", "email", "time_zone")
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     fieldsets = (
         (None, {"fields": ("name",)}),
         ("Adresse", {"fields": ("address1", "address2", ("postcode", "city"))}),
