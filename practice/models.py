@@ -1,11 +1,17 @@
 from __future__ import annotations
 
+import datetime
+
 from django.core.cache import cache
 from django.db import models
 from phonenumber_field.modelfields import PhoneNumberField
 
+from .validators import validate_sms_sender_name
+
 
 class Practice(models.Model):
+    CACHE_KEY = "practice:singleton"
+
     """The practice itself: one row (``Practice.get()``), edited in the admin and the settings pages."""
 
     name = models.CharField("nom du cabinet", max_length=120, default="Cabinet dentaire")
@@ -17,6 +23,24 @@ class Practice(models.Model):
     email = models.EmailField("email", blank=True)
     website = models.URLField("site web", blank=True)
     time_zone = models.CharField("fuseau horaire", max_length=64, default="Europe/Paris")
+
+    # SMS settings ("Paramétrage SMS" of the seed).
+    sms_sender_name = models.CharField(
+        "nom d'expéditeur des SMS",
+        max_length=11,
+        blank=True,
+        validators=[validate_sms_sender_name],
+        help_text="1 à 11 caractères, commence par une lettre ; lettres sans accent, chiffres et espaces.",
+    )
+    sms_warn_over_160 = models.BooleanField("avertir au-delà de 160 caractères", default=True)
+    sms_default_patient = models.BooleanField("SMS coché par défaut : patient", default=True)
+    sms_default_civil_guardian = models.BooleanField("SMS coché par défaut : responsable civil", default=True)
+    sms_default_financial_guardian = models.BooleanField(
+        "SMS coché par défaut : responsable financier", default=False
+    )
+    # Decent hours: no SMS leaves between quiet_start and quiet_end (local time).
+    quiet_start = models.TimeField("début des heures de silence", default=datetime.time(20, 0))
+    quiet_end = models.TimeField("fin des heures de silence", default=datetime.time(8, 0))
 
     class Meta:
         verbose_name = "cabinet"
@@ -30,7 +54,10 @@ class Practice(models.Model):
     def __str__(self) -> str:
         return self.name
 
-    CACHE_KEY = "practice:singleton"
+    def save(self, *args, **kwargs):
+        self.pk = 1
+        super().save(*args, **kwargs)
+        cache.delete(self.CACHE_KEY)
 
     @classmethod
     def get(cls) -> Practice:
@@ -40,11 +67,6 @@ class Practice(models.Model):
             obj, _ = cls.objects.get_or_create(pk=1)
             cache.set(cls.CACHE_KEY, obj, 60)
         return obj
-
-    def save(self, *args, **kwargs):
-        self.pk = 1
-        super().save(*args, **kwargs)
-        cache.delete(self.CACHE_KEY)
 
     @property
     def address_line(self) -> str:

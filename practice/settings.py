@@ -204,3 +204,7 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
     "loggers": {"axes": {"level": "WARNING"}},
 }
+
+# Secrets stored in the database (SMTP passwords) are encrypted with these Fernet keys (first one
+# writes, all read); without them a key derived from SECRET_KEY is used. See practice/crypto.py.
+FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS", default=[])

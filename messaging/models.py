@@ -1,0 +1,448 @@
+"""Messaging data: what staff write (categories, SMS and email types, custom merge fields,
+signatures, email accounts, attachments) and what goes out (mailings and their messages: the
+outbox, the send log and each patient's communication history in one table).
+
+The schema is shared by the template pages, the sending pipeline, mass mailings and the
+scheduler; see docs/architecture.md for the flow.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import Q
+
+from practice.crypto import EncryptedTextField
+
+
+class Channel(models.TextChoices):
+    SMS = "sms", "SMS"
+    EMAIL = "email", "Email"
+    LETTER = "letter", "Courrier"
+
+
+class RecipientRole(models.TextChoices):
+    PATIENT = "patient", "Patient"
+    CIVIL_GUARDIAN = "civil", "Responsable civil"
+    FINANCIAL_GUARDIAN = "financial", "Responsable financier"
+    CORRESPONDENT = "correspondent", "Correspondant"
+    OTHER = "other", "Autre destinataire"
+
+
+# ---------------------------------------------------------------------------------------------
+# Templates and their building blocks (issue "Message templates")
+# ---------------------------------------------------------------------------------------------
+
+
+class TemplateCategory(models.Model):
+    """A folder of templates ("Rendez-vous", "Confrères"), shared by SMS and email types."""
+
+    name = models.CharField("nom", max_length=80, unique=True)
+    position = models.PositiveSmallIntegerField("ordre", default=0)
+
+    class Meta:
+        verbose_name = "catégorie de modèles"
+        verbose_name_plural = "catégories de modèles"
+        ordering = ["position", "name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class SmsTemplate(models.Model):
+    """An "SMS type": a text with merge fields (@PNOM...)."""
+
+    category = models.ForeignKey(
+        TemplateCategory, verbose_name="catégorie", on_delete=models.PROTECT, related_name="sms_templates"
+    )
+    title = models.CharField("titre", max_length=120)
+    body = models.TextField("texte")
+    active = models.BooleanField("actif", default=True)
+    created_at = models.DateTimeField("créé le", auto_now_add=True)
+    updated_at = models.DateTimeField("modifié le", auto_now=True)
+
+    class Meta:
+        verbose_name = "SMS type"
+        verbose_name_plural = "SMS types"
+        ordering = ["category__position", "category__name", "title"]
+        constraints = [models.UniqueConstraint(fields=["category", "title"], name="uniq_sms_template_title")]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class SignaturePlacement(models.TextChoices):
+    FOOTER = "footer", "Après le message (signature)"
+    HEADER = "header", "Avant le message (en-tête)"
+
+
+class Signature(models.Model):
+    label = models.CharField("libellé", max_length=80, unique=True)
+    body_html = models.TextField("contenu", help_text="Mis en forme ; nettoyé à l'enregistrement.")
+    placement = models.CharField(
+        "position", max_length=10, choices=SignaturePlacement.choices, default=SignaturePlacement.FOOTER
+    )
+
+    class Meta:
+        verbose_name = "signature"
+        verbose_name_plural = "signatures"
+        ordering = ["label"]
+
+    def __str__(self) -> str:
+        return self.label
+
+
+class SmtpSecurity(models.TextChoices):
+    NONE = "none", "Aucune"
+    STARTTLS = "starttls", "STARTTLS"
+    SSL = "ssl", "SSL/TLS"
+
+
+class EmailAccount(models.Model):
+    """An SMTP account the practice sends from ("Mail du Dr Molaire")."""
+
+    name = models.CharField("nom du compte", max_length=80, unique=True, help_text="Visible uniquement ici.")
+    email = models.EmailField("adresse email")
+    display_name = models.CharField("nom affiché à l'envoi", max_length=120, blank=True)
+    default_signature = models.ForeignKey(
+        Signature, verbose_name="signature par défaut", null=True, blank=True, on_delete=models.SET_NULL
+    )
+    smtp_host = models.CharField("serveur SMTP", max_length=255)
+    smtp_port = models.PositiveIntegerField(
+        "port", default=587, validators=[MinValueValidator(1), MaxValueValidator(65535)]
+    )
+    security = models.CharField("sécurité", max_length=10, choices=SmtpSecurity.choices, default=SmtpSecurity.STARTTLS)
+    timeout = models.PositiveSmallIntegerField(
+        "délai d'attente (s)", default=30, validators=[MinValueValidator(1), MaxValueValidator(300)]
+    )
+    username = models.CharField("utilisateur", max_length=255, blank=True)
+    password = EncryptedTextField("mot de passe", blank=True)
+    hourly_limit = models.PositiveIntegerField(
+        "envois maximum par heure", null=True, blank=True, help_text="Vide : pas de limite."
+    )
+    daily_limit = models.PositiveIntegerField(
+        "envois maximum par jour", null=True, blank=True, help_text="Vide : pas de limite."
+    )
+    active = models.BooleanField("actif", default=True)
+    last_test_at = models.DateTimeField("dernier test", null=True, blank=True)
+    last_test_ok = models.BooleanField("dernier test réussi", null=True, blank=True)
+    last_test_message = models.TextField("résultat du dernier test", blank=True)
+
+    class Meta:
+        verbose_name = "compte email"
+        verbose_name_plural = "comptes email"
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def from_header(self) -> str:
+        from email.utils import formataddr
+
+        return formataddr((self.display_name, self.email)) if self.display_name else self.email
+
+
+class EmailTemplate(models.Model):
+    """An "email type": sender account, recipient role, subject and formatted body with merge
+    fields, attachments and options."""
+
+    category = models.ForeignKey(
+        TemplateCategory, verbose_name="catégorie", on_delete=models.PROTECT, related_name="email_templates"
+    )
+    label = models.CharField("libellé", max_length=120)
+    account = models.ForeignKey(
+        EmailAccount, verbose_name="compte d'envoi", on_delete=models.PROTECT, related_name="templates"
+    )
+    signature = models.ForeignKey(
+        Signature, verbose_name="signature", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    recipient_role = models.CharField(
+        "destinataire", max_length=15, choices=RecipientRole.choices[:4], default=RecipientRole.PATIENT
+    )
+    subject = models.CharField("objet", max_length=255)
+    body_html = models.TextField("message")
+    body_text = models.TextField("version texte", blank=True, editable=False)
+    save_sent = models.BooleanField("sauvegarder les emails envoyés", default=True)
+    keep_attachments = models.BooleanField("conserver les pièces jointes des emails envoyés", default=False)
+    read_receipt = models.BooleanField("accusé de lecture", default=False)
+    confirm_before_send = models.BooleanField("confirmation avant envoi", default=False)
+    active = models.BooleanField("actif", default=True)
+    created_at = models.DateTimeField("créé le", auto_now_add=True)
+    updated_at = models.DateTimeField("modifié le", auto_now=True)
+
+    class Meta:
+        verbose_name = "email type"
+        verbose_name_plural = "emails types"
+        ordering = ["category__position", "category__name", "label"]
+        constraints = [models.UniqueConstraint(fields=["category", "label"], name="uniq_email_template_label")]
+
+    def __str__(self) -> str:
+        return self.label
+
+
+def external_file_path(instance: ExternalFile, filename: str) -> str:
+    return f"fichiers-externes/{filename}"
+
+
+class ExternalFile(models.Model):
+    """A file uploaded once (access map, leaflet) and attached to email types."""
+
+    label = models.CharField("libellé", max_length=120)
+    file = models.FileField("fichier", upload_to=external_file_path)
+    uploaded_at = models.DateTimeField("ajouté le", auto_now_add=True)
+
+    class Meta:
+        verbose_name = "fichier externe"
+        verbose_name_plural = "fichiers externes"
+        ordering = ["label"]
+
+    def __str__(self) -> str:
+        return self.label
+
+
+class ImagePick(models.TextChoices):
+    FIRST = "first", "Début (la plus ancienne)"
+    LAST = "last", "Fin (dernier stade)"
+    MOST_RECENT = "recent", "La plus récente"
+
+
+class AttachmentRule(models.Model):
+    """One attachment of an email type: a patient image chosen per patient at send time (type,
+    sub-type, which one), or an external file."""
+
+    template = models.ForeignKey(EmailTemplate, on_delete=models.CASCADE, related_name="attachments")
+    external_file = models.ForeignKey(
+        ExternalFile, verbose_name="fichier externe", null=True, blank=True, on_delete=models.PROTECT
+    )
+    image_type = models.CharField("type d'image", max_length=20, blank=True)
+    image_subtype = models.CharField("sous-type", max_length=20, blank=True)
+    image_pick = models.CharField("étape", max_length=10, choices=ImagePick.choices, blank=True)
+
+    class Meta:
+        verbose_name = "pièce jointe"
+        verbose_name_plural = "pièces jointes"
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(external_file__isnull=False) & Q(image_type=""))
+                | (Q(external_file__isnull=True) & ~Q(image_type="") & ~Q(image_pick="")),
+                name="attachment_rule_image_xor_file",
+                violation_error_message="Une pièce jointe est soit une image du patient, soit un fichier externe.",
+            )
+        ]
+
+    def __str__(self) -> str:
+        if self.external_file_id:
+            return str(self.external_file)
+        return f"Image {self.image_type} {self.image_subtype} ({self.get_image_pick_display()})".replace("  ", " ")
+
+
+class ParticularField(models.Model):
+    """@PART_nn: a text that depends on the patient's sex and age ("née" / "né")."""
+
+    number = models.PositiveSmallIntegerField("numéro", unique=True, validators=[MinValueValidator(1), MaxValueValidator(99)])
+    label = models.CharField("désignation", max_length=120)
+    girl = models.CharField("enfant de sexe féminin", max_length=255, blank=True)
+    boy = models.CharField("enfant de sexe masculin", max_length=255, blank=True)
+    woman = models.CharField("adulte de sexe féminin", max_length=255, blank=True)
+    man = models.CharField("adulte de sexe masculin", max_length=255, blank=True)
+
+    class Meta:
+        verbose_name = "champ particulier"
+        verbose_name_plural = "champs particuliers"
+        ordering = ["number"]
+
+    def __str__(self) -> str:
+        return f"{self.code} – {self.label}"
+
+    @property
+    def code(self) -> str:
+        return f"@PART_{self.number:02d}"
+
+
+class FreeField(models.Model):
+    """@LIBRE_nn: a text that depends on the correspondent's relationship with the practitioner
+    ("Amicalement" / "Confraternellement")."""
+
+    number = models.PositiveSmallIntegerField("numéro", unique=True, validators=[MinValueValidator(1), MaxValueValidator(99)])
+    label = models.CharField("désignation", max_length=120)
+    ami = models.CharField("ami", max_length=255, blank=True)
+    amie = models.CharField("amie", max_length=255, blank=True)
+    confrere = models.CharField("confrère", max_length=255, blank=True)
+    consoeur = models.CharField("consœur", max_length=255, blank=True)
+
+    class Meta:
+        verbose_name = "champ libre"
+        verbose_name_plural = "champs libres"
+        ordering = ["number"]
+
+    def __str__(self) -> str:
+        return f"{self.code} – {self.label}"
+
+    @property
+    def code(self) -> str:
+        return f"@LIBRE_{self.number:02d}"
+
+
+# ---------------------------------------------------------------------------------------------
+# The outbox (issue "Sending")
+# ---------------------------------------------------------------------------------------------
+
+
+class MailingOrigin(models.TextChoices):
+    PATIENT_FILE = "patient", "Dossier patient"
+    MASS_MAILING = "publipostage", "Publipostage"
+    CAMPAIGN = "campaign", "Campagne"
+    TREATMENT = "treatment", "Traitement automatique"
+    EVENT = "event", "Message d'événement"
+    COMMAND = "command", "Commande d'administration"
+    RESEND = "resend", "Renvoi"
+
+
+class Mailing(models.Model):
+    """One request to send: who asked, when, from where, on which channel, with which template
+    (as it was written at that moment). Its messages are the rows of the outbox."""
+
+    origin = models.CharField("origine", max_length=15, choices=MailingOrigin.choices)
+    channel = models.CharField("canal", max_length=10, choices=Channel.choices)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name="demandé par",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="mailings",
+    )
+    label = models.CharField("intitulé", max_length=200, blank=True)
+    sms_template = models.ForeignKey(SmsTemplate, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    email_template = models.ForeignKey(
+        EmailTemplate, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    account = models.ForeignKey(
+        EmailAccount, verbose_name="compte email", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    subject_source = models.CharField("objet (modèle)", max_length=255, blank=True)
+    body_source = models.TextField("message (modèle)", blank=True)
+    # Identifies the request so a double submission or a re-run creates no second mailing.
+    idempotency_key = models.CharField(max_length=120, unique=True, null=True, blank=True)
+    created_at = models.DateTimeField("créé le", auto_now_add=True)
+
+    class Meta:
+        verbose_name = "envoi"
+        verbose_name_plural = "envois"
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.label or f"{self.get_channel_display()} – {self.get_origin_display()} ({self.created_at:%d/%m/%Y})"
+
+
+class MessageStatus(models.TextChoices):
+    PENDING = "pending", "En attente"
+    SENDING = "sending", "En cours d'envoi"
+    SENT = "sent", "Envoyé"
+    DELIVERED = "delivered", "Remis"
+    FAILED = "failed", "Échec"
+    CANCELLED = "cancelled", "Annulé"
+    UNKNOWN = "unknown", "Incertain"
+    SKIPPED = "skipped", "Non envoyé"
+
+
+# Statuses a message never leaves on its own (webhooks may still move SENT -> DELIVERED/FAILED).
+FINAL_STATUSES = {MessageStatus.DELIVERED, MessageStatus.FAILED, MessageStatus.CANCELLED, MessageStatus.SKIPPED}
+
+
+class Message(models.Model):
+    """One message to one recipient on one channel: the exact text they get, and its fate."""
+
+    mailing = models.ForeignKey(Mailing, on_delete=models.CASCADE, related_name="messages", verbose_name="envoi")
+    channel = models.CharField("canal", max_length=10, choices=Channel.choices)
+    patient = models.ForeignKey(
+        "patients.Patient", null=True, blank=True, on_delete=models.SET_NULL, related_name="messages"
+    )
+    appointment = models.ForeignKey(
+        "patients.Appointment", null=True, blank=True, on_delete=models.SET_NULL, related_name="messages"
+    )
+    recipient_role = models.CharField("destinataire", max_length=15, choices=RecipientRole.choices)
+    recipient_name = models.CharField("nom du destinataire", max_length=200, blank=True)
+    to = models.CharField("adresse ou numéro", max_length=254, blank=True)
+    account = models.ForeignKey(
+        EmailAccount, verbose_name="compte email", null=True, blank=True, on_delete=models.PROTECT, related_name="messages"
+    )
+    subject = models.CharField("objet", max_length=255, blank=True)
+    body = models.TextField("message", blank=True)
+    body_html = models.TextField("message (HTML)", blank=True)
+    attachments = models.JSONField("pièces jointes", default=list, blank=True)
+    body_kept = models.BooleanField("contenu conservé", default=True)
+    sms_parts = models.PositiveSmallIntegerField("nombre de SMS", default=0)
+    status = models.CharField(
+        "état", max_length=10, choices=MessageStatus.choices, default=MessageStatus.PENDING, db_index=True
+    )
+    reason = models.CharField("raison", max_length=500, blank=True)
+    error_code = models.CharField("code d'erreur", max_length=40, blank=True)
+    provider_id = models.CharField("identifiant passerelle", max_length=100, blank=True, db_index=True)
+    attempts = models.PositiveSmallIntegerField("tentatives", default=0)
+    dedupe_key = models.CharField(max_length=200, unique=True)
+    not_before = models.DateTimeField("pas avant", null=True, blank=True)
+    created_at = models.DateTimeField("créé le", auto_now_add=True)
+    claimed_at = models.DateTimeField("pris en charge le", null=True, blank=True)
+    sent_at = models.DateTimeField("envoyé le", null=True, blank=True)
+    delivered_at = models.DateTimeField("remis le", null=True, blank=True)
+    updated_at = models.DateTimeField("modifié le", auto_now=True)
+    hidden = models.BooleanField("supprimé de l'historique", default=False)
+
+    class Meta:
+        verbose_name = "message"
+        verbose_name_plural = "messages"
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["status", "not_before"], name="message_due_idx"),
+            models.Index(fields=["patient", "created_at"], name="message_patient_idx"),
+            models.Index(fields=["account", "sent_at"], name="message_account_sent_idx"),
+            models.Index(fields=["mailing", "status"], name="message_mailing_status_idx"),
+        ]
+        permissions = [("resend_message", "Renvoyer un message")]
+
+    def __str__(self) -> str:
+        return f"{self.get_channel_display()} à {self.recipient_name or self.to} ({self.get_status_display()})"
+
+
+class InboundMessage(models.Model):
+    """An SMS received from a patient (reply, STOP), attached to their history when the number
+    is known."""
+
+    from_number = models.CharField("de", max_length=32)
+    to_number = models.CharField("à", max_length=32, blank=True)
+    body = models.TextField("message")
+    provider_id = models.CharField("identifiant passerelle", max_length=100, unique=True)
+    patient = models.ForeignKey(
+        "patients.Patient", null=True, blank=True, on_delete=models.SET_NULL, related_name="inbound_messages"
+    )
+    is_stop = models.BooleanField("demande de désinscription", default=False)
+    received_at = models.DateTimeField("reçu le", auto_now_add=True)
+
+    class Meta:
+        verbose_name = "SMS reçu"
+        verbose_name_plural = "SMS reçus"
+        ordering = ["-received_at"]
+
+    def __str__(self) -> str:
+        return f"SMS de {self.from_number}"
+
+
+class SandboxSms(models.Model):
+    """What the ``sandbox`` SMS backend "delivered": the demo's phone inbox."""
+
+    to = models.CharField("à", max_length=32, db_index=True)
+    sender = models.CharField("expéditeur", max_length=32, blank=True)
+    body = models.TextField("message")
+    provider_id = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField("reçu le", auto_now_add=True)
+
+    class Meta:
+        verbose_name = "SMS de démonstration"
+        verbose_name_plural = "SMS de démonstration"
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.to}: {self.body[:40]}"
