@@ -16,6 +16,16 @@ class PracticeAdmin(admin.ModelAdmin):
         (None, {"fields": ("name",)}),
         ("Adresse", {"fields": ("address1", "address2", ("postcode", "city"))}),
         ("Contact", {"fields": (("phone", "email"), "website")}),
+        (
+            "SMS",
+            {
+                "fields": (
+                    ("sms_sender_name", "sms_warn_over_160"),
+                    ("sms_default_patient", "sms_default_civil_guardian", "sms_default_financial_guardian"),
+                    ("quiet_start", "quiet_end"),
+                )
+            },
+        ),
         ("Réglages", {"fields": ("time_zone",)}),
     )
 

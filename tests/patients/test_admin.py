@@ -185,10 +185,15 @@ def test_the_practice_is_a_single_row_that_cannot_be_added_twice_nor_deleted(adm
             "email": "",
             "website": "",
             "time_zone": "Europe/Paris",
+            "sms_sender_name": "Lilas",
+            "sms_default_patient": "on",
+            "quiet_start": "20:00",
+            "quiet_end": "08:00",
         },
     )
     assert response.status_code == 302
     assert Practice.get().name == "Cabinet des Lilas" and Practice.objects.count() == 1
+    assert Practice.get().sms_sender_name == "Lilas"
 
 
 def test_the_practice_can_be_created_in_the_admin_when_missing(admin_client):
