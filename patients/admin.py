@@ -398,8 +398,8 @@ class AppointmentAdmin(admin.ModelAdmin):
         "external",
     )
     list_select_related = ("patient", "practitioner", "chair", "nature")
-    search_fields = ("patient__search_key", "external_name")
-    search_help_text = "Nom du patient (début) ou de la personne externe."
+    search_fields = ("patient__search_key",)
+    search_help_text = "Patient : début du nom, N° de dossier ou numéro de téléphone."
     autocomplete_fields = ("patient",)
     ordering = ("-start",)
     list_per_page = 50
@@ -424,15 +424,12 @@ class AppointmentAdmin(admin.ModelAdmin):
         return obj.external_name
 
     def get_search_results(self, request, queryset: QuerySet, search_term):
-        term = normalize_search(search_term)
-        if not term:
+        """The appointments of the patients the staff search finds (name, file number, phone).
+        A substring match on the external name would scan the million rows on every search:
+        external appointments are found with the "externe" filter instead."""
+        if not search_term.strip():
             return queryset, False
-        return (
-            queryset.filter(
-                Q(patient__search_key__startswith=term) | Q(external_name__icontains=search_term.strip())
-            ),
-            False,
-        )
+        return queryset.filter(patient__in=selectors.patient_search(query=search_term).values("pk")), False
 
 
 @admin.register(PatientImage)

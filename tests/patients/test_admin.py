@@ -203,3 +203,15 @@ def test_the_practice_can_be_created_in_the_admin_when_missing(admin_client):
 
 def test_an_assistant_cannot_open_the_admin_changelists(assistant_client):
     assert assistant_client.get(_url(Patient, "changelist")).status_code == 403
+
+
+def test_the_appointment_search_uses_the_patient_search(admin_client):
+    lefevre = PatientFactory(
+        last_name="Lefèvre", first_name="Hélène", file_number="4521", mobile="+33684285560"
+    )
+    other = PatientFactory(last_name="Martin", file_number="77", mobile="+33611223344")
+    mine = AppointmentFactory(patient=lefevre)
+    AppointmentFactory(patient=other)
+    url = _url(Appointment, "changelist")
+    for term in ("lefev", "4521", "06 84 28 55 60"):
+        assert list(admin_client.get(url, {"q": term}).context["cl"].result_list) == [mine], term

@@ -259,3 +259,25 @@ def test_easter_dates():
     assert demo.easter(2024) == dt.date(2024, 3, 31)
     assert demo.easter(2025) == dt.date(2025, 4, 20)
     assert demo.easter(2026) == dt.date(2026, 4, 5)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_outside_a_transaction_the_loaded_tables_are_analysed_for_the_planner():
+    from django.db import connection
+
+    demo.seed_demo(patients=50, appointments=300, now=timezone.now())
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT relname, last_vacuum IS NOT NULL, last_analyze IS NOT NULL FROM pg_stat_user_tables "
+                "WHERE relname IN ('patients_patient', 'patients_appointment') ORDER BY relname"
+            )
+            assert cursor.fetchall() == [
+                ("patients_appointment", True, True),
+                ("patients_patient", True, True),
+            ]
+    else:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM sqlite_stat1 WHERE tbl = 'patients_appointment'")
+            assert cursor.fetchone()[0] > 0
+    assert Appointment.objects.count() == 300
