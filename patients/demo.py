@@ -847,7 +847,7 @@ def seed_demo(
 ) -> DemoSummary:
     """Build the demo practice around ``now`` (appointments six months either side).
 
-    ``appointments=None`` fills the agendas like a real practice (about 6,500 over the year);
+    ``appointments=None`` fills the agendas like a real practice (about 5,600 over the year);
     a number creates exactly that many. With ``if_empty`` nothing at all is done when a patient
     exists; otherwise the reference data and demo accounts are completed and patients and
     appointments are generated only into a database without patients. All in one transaction:

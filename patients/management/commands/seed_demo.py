@@ -26,7 +26,7 @@ class Command(BaseCommand):
             "--appointments",
             type=int,
             default=None,
-            help="Nombre exact de rendez-vous (défaut : des journées réalistes, environ 6 500).",
+            help="Nombre exact de rendez-vous (défaut : des journées réalistes, environ 5 600).",
         )
         parser.add_argument(
             "--seed", type=int, default=demo.DEFAULT_SEED, help="Graine du hasard (reproductible)."
