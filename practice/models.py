@@ -10,6 +10,8 @@ from .validators import validate_sms_sender_name
 
 
 class Practice(models.Model):
+    CACHE_KEY = "practice:singleton"
+
     """The practice itself: one row (``Practice.get()``), edited in the admin and the settings pages."""
 
     name = models.CharField("nom du cabinet", max_length=120, default="Cabinet dentaire")
@@ -52,7 +54,10 @@ class Practice(models.Model):
     def __str__(self) -> str:
         return self.name
 
-    CACHE_KEY = "practice:singleton"
+    def save(self, *args, **kwargs):
+        self.pk = 1
+        super().save(*args, **kwargs)
+        cache.delete(self.CACHE_KEY)
 
     @classmethod
     def get(cls) -> Practice:
@@ -62,11 +67,6 @@ class Practice(models.Model):
             obj, _ = cls.objects.get_or_create(pk=1)
             cache.set(cls.CACHE_KEY, obj, 60)
         return obj
-
-    def save(self, *args, **kwargs):
-        self.pk = 1
-        super().save(*args, **kwargs)
-        cache.delete(self.CACHE_KEY)
 
     @property
     def address_line(self) -> str:

@@ -27,7 +27,7 @@ class Command(BaseCommand):
     def handle(self, *args, port: int, host: str, **options):
         users = get_user_model().objects.filter(is_active=True).order_by("username")
         self.stdout.write(self.style.SUCCESS(f"\nDémo prête : http://{host}:{port}/"))
-        self.stdout.write("Comptes de démonstration (mot de passe commun : %s) :" % DEMO_PASSWORD)
+        self.stdout.write(f"Comptes de démonstration (mot de passe commun : {DEMO_PASSWORD}) :")
         for user in users:
             roles = ", ".join(g.name for g in user.groups.all()) or ("superutilisateur" if user.is_superuser else "")
             self.stdout.write(f"  - {user.username:<12} {roles}")

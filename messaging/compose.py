@@ -1,0 +1,93 @@
+"""The exact message a recipient gets: the merge of a template for one patient, with its warnings.
+
+The preview, the ``rendertemplate`` command and the sending pipeline all call these, so what staff
+preview is what leaves.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from .html import html_to_text
+from .merge import CustomFields, merge_context, render
+from .sms import SmsSegments, segments
+
+
+@dataclass(frozen=True)
+class ComposedSms:
+    text: str
+    warnings: list[str]
+    segments: SmsSegments
+
+
+@dataclass(frozen=True)
+class ComposedEmail:
+    subject: str
+    html: str
+    text: str
+    warnings: list[str]
+
+
+def _context(patient, appointment, recipient, correspondent, today, custom, practice, next_appointment):
+    return merge_context(
+        patient=patient,
+        appointment=appointment,
+        recipient=recipient,
+        correspondent=correspondent,
+        today=today,
+        custom=custom,
+        practice=practice,
+        next_appointment=next_appointment,
+    )
+
+
+def compose_sms(
+    *,
+    body: str,
+    patient=None,
+    appointment=None,
+    recipient=None,
+    correspondent=None,
+    today: dt.date | None = None,
+    custom: CustomFields | None = None,
+    practice=None,
+    next_appointment=None,
+) -> ComposedSms:
+    """The SMS text for one recipient, its warnings (missing data) and its length in SMS."""
+    ctx = _context(patient, appointment, recipient, correspondent, today, custom, practice, next_appointment)
+    rendered = render(body, ctx)
+    text = rendered.text.strip()
+    return ComposedSms(text=text, warnings=rendered.warnings, segments=segments(text))
+
+
+def compose_email(
+    *,
+    subject: str,
+    body_html: str,
+    signature=None,
+    patient=None,
+    appointment=None,
+    recipient=None,
+    correspondent=None,
+    today: dt.date | None = None,
+    custom: CustomFields | None = None,
+    practice=None,
+    next_appointment=None,
+) -> ComposedEmail:
+    """Subject, HTML body (signature placed as header or footer) and plain-text alternative for
+    one recipient, with the warnings of subject, body and signature together."""
+    ctx = _context(patient, appointment, recipient, correspondent, today, custom, practice, next_appointment)
+    subject_r = render(subject or "", ctx)
+    body_r = render(body_html or "", ctx, html=True)
+    warnings = list(subject_r.warnings)
+    warnings += [w for w in body_r.warnings if w not in warnings]
+    html = body_r.text
+    if signature is not None and signature.body_html:
+        sig_r = render(signature.body_html, ctx, html=True)
+        warnings += [w for w in sig_r.warnings if w not in warnings]
+        block = f'<div class="signature">{sig_r.text}</div>'
+        html = f"{block}{html}" if signature.placement == "header" else f"{html}{block}"
+    # A subject is one line: a pasted newline would break the header.
+    one_line_subject = " ".join(subject_r.text.split())
+    return ComposedEmail(subject=one_line_subject, html=html, text=html_to_text(html), warnings=warnings)

@@ -1,0 +1,136 @@
+"""Formatted email bodies: cleaned with nh3 (Ammonia) on save, and their plain-text alternative."""
+
+from __future__ import annotations
+
+import re
+from html.parser import HTMLParser
+
+import nh3
+
+ALLOWED_TAGS = {
+    "p", "br", "div", "span", "strong", "b", "em", "i", "u", "s", "strike", "sub", "sup", "small",
+    "ul", "ol", "li", "a", "h1", "h2", "h3", "h4", "blockquote", "hr", "img", "table", "thead",
+    "tbody", "tr", "th", "td", "font",
+}
+ALLOWED_ATTRIBUTES = {
+    "*": {"style", "title"},
+    "a": {"href", "target"},
+    "img": {"src", "alt", "width", "height"},
+    "td": {"colspan", "rowspan"},
+    "th": {"colspan", "rowspan"},
+    "font": {"color"},
+}
+ALLOWED_STYLE_PROPERTIES = {
+    "color", "background-color", "text-align", "font-weight", "font-style", "text-decoration",
+    "font-size", "font-family", "margin-left", "padding-left",
+}
+_SAFE_STYLE_VALUE = re.compile(r"^[#\w\s.,%()'\"-]+$")
+
+
+def _clean_style(value: str) -> str | None:
+    kept = []
+    for declaration in value.split(";"):
+        if ":" not in declaration:
+            continue
+        prop, _, val = declaration.partition(":")
+        prop, val = prop.strip().lower(), val.strip()
+        # No url(), expression() or escapes: only plain colours, sizes and keywords.
+        if prop in ALLOWED_STYLE_PROPERTIES and _SAFE_STYLE_VALUE.match(val) and "url" not in val.lower() \
+                and "expression" not in val.lower():
+            kept.append(f"{prop}: {val}")
+    return "; ".join(kept) or None
+
+
+def _attribute_filter(tag: str, attribute: str, value: str) -> str | None:
+    if attribute == "style":
+        return _clean_style(value)
+    if tag == "img" and attribute == "src":
+        # Inline images (a logo pasted into a signature) or https only.
+        if value.startswith(("https://", "data:image/png;base64,", "data:image/jpeg;base64,", "data:image/gif;base64,")):
+            return value
+        return None
+    return value
+
+
+def clean_html(html: str) -> str:
+    """``html`` reduced to formatting (bold, italics, lists, links, colours, tables, images):
+    no scripts, event handlers, ``javascript:`` links or foreign styles."""
+    return nh3.clean(
+        html or "",
+        tags=ALLOWED_TAGS,
+        attributes=ALLOWED_ATTRIBUTES,
+        attribute_filter=_attribute_filter,
+        url_schemes={"http", "https", "mailto", "tel", "data"},
+        link_rel="noopener noreferrer",
+        strip_comments=True,
+    ).strip()
+
+
+_BLOCKS = {"p", "div", "h1", "h2", "h3", "h4", "blockquote", "table", "tr", "ul", "ol", "hr"}
+
+
+class _TextExtractor(HTMLParser):
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self._links: list[str | None] = []
+        self._ol_counters: list[int | None] = []
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "br":
+            self.parts.append("\n")
+        elif tag in _BLOCKS:
+            self.parts.append("\n\n")
+            if tag == "ol":
+                self._ol_counters.append(0)
+            elif tag == "ul":
+                self._ol_counters.append(None)
+            elif tag == "hr":
+                self.parts.append("----------\n\n")
+        elif tag == "li":
+            counters = self._ol_counters
+            if counters and counters[-1] is not None:
+                counters[-1] += 1
+                self.parts.append(f"\n{counters[-1]}. ")
+            else:
+                self.parts.append("\n- ")
+        elif tag in ("td", "th"):
+            self.parts.append("\t")
+        elif tag == "a":
+            self._links.append(attrs.get("href"))
+        elif tag == "img" and attrs.get("alt"):
+            self.parts.append(f"[{attrs['alt']}]")
+
+    def handle_endtag(self, tag):
+        if tag in _BLOCKS:
+            self.parts.append("\n\n")
+            if tag in ("ol", "ul") and self._ol_counters:
+                self._ol_counters.pop()
+        elif tag == "a" and self._links:
+            href = self._links.pop()
+            if href and not href.startswith("mailto:"):
+                self.parts.append(f" ({href})")
+
+    def handle_data(self, data):
+        self.parts.append(re.sub(r"\s+", " ", data))
+
+
+def html_to_text(html: str) -> str:
+    """The plain-text alternative of a formatted body: paragraphs, line breaks, list bullets and
+    link targets kept; everything else flattened."""
+    parser = _TextExtractor()
+    parser.feed(html or "")
+    parser.close()
+    text = "".join(parser.parts)
+    lines = [line.strip(" ") for line in text.split("\n")]
+    text = "\n".join(lines)
+    return re.sub(r"\n{3,}", "\n\n", text).strip()
+
+
+def text_to_html(text: str) -> str:
+    """Plain text typed by staff as simple HTML paragraphs (escaped)."""
+    from django.utils.html import escape
+
+    paragraphs = re.split(r"\n\s*\n", (text or "").strip())
+    return "".join(f"<p>{escape(p).replace(chr(10), '<br>')}</p>" for p in paragraphs if p.strip())

@@ -1,0 +1,542 @@
+"""Merge fields ("champs d'intégration"): the catalog and the renderer.
+
+User-written templates are data, never code: the renderer only replaces the ``@CODE`` tokens of
+the catalog (built-in codes, then the practice's ``@PART_nn`` and ``@LIBRE_nn``) by plain strings.
+Nothing else in the text is interpreted, so ``{{ settings.SECRET_KEY }}`` or ``{% debug %}`` come
+out exactly as typed. At each ``@`` the longest known code wins, so ``@PPREN@PNOM`` works without
+the space the old product needed. Values are computed lazily, only for the codes a text uses, so
+rendering a reminder does not query what it does not show.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+import re
+import zoneinfo
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cached_property
+
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+from django.utils.html import escape
+
+from patients.phones import format_fr
+
+CATEGORIES = [
+    ("principaux", "Principaux"),
+    ("patient", "Patient"),
+    ("rendez-vous", "Rendez-vous"),
+    ("praticien", "Praticien"),
+    ("cabinet", "Cabinet"),
+    ("responsables", "Responsables"),
+    ("correspondant", "Correspondant"),
+    ("destinataire", "Destinataire"),
+    ("particuliers", "Champs particuliers"),
+    ("libres", "Champs libres"),
+]
+_CATEGORY_LABELS = dict(CATEGORIES)
+
+
+@dataclass(frozen=True)
+class FieldDef:
+    code: str
+    label: str
+    category: str
+    principal: bool = False
+    keywords: str = ""
+
+    @property
+    def category_label(self) -> str:
+        return _CATEGORY_LABELS.get(self.category, self.category)
+
+
+def _f(code, label, category, principal=False, keywords=""):
+    return FieldDef(code, label, category, principal, keywords)
+
+
+BUILTIN_FIELDS: list[FieldDef] = [
+    # Patient (the seed's list first).
+    _f("@AGPAT", "Âge du patient", "patient", keywords="age ans"),
+    _f("@MAIL_PAT", "Adresse mail du patient", "patient", True, "email courriel"),
+    _f("@PADR1", "Adresse 1ère ligne du patient", "patient", keywords="adresse rue"),
+    _f("@PADR2", "Adresse 2ème ligne du patient", "patient", keywords="adresse complement"),
+    _f("@PCIVIL", "Civilité du patient", "patient", True, "madame monsieur"),
+    _f("@PCPOST", "Code postal du patient", "patient", keywords="adresse cp"),
+    _f("@PNOM", "Nom du patient", "patient", True, "nom famille"),
+    _f("@PORT_PAT", "Numéro de portable du patient", "patient", keywords="mobile telephone"),
+    _f("@PPREN", "Prénom du patient", "patient", True, "prenom"),
+    _f("@PPREN2", "Deuxième prénom du patient", "patient", keywords="prenom"),
+    _f("@PSEXE", "Sexe du patient", "patient"),
+    _f("@PTYPE", "Type du patient (enfant, adulte)", "patient", keywords="enfant adulte"),
+    _f("@PVILLE", "Ville / Commune du patient", "patient", keywords="adresse commune"),
+    _f("@TEL_PAT", "Numéro de téléphone du patient", "patient", keywords="telephone fixe"),
+    _f("@PDOSS", "Numéro de dossier du patient", "patient", True, "dossier numero"),
+    _f("@PNAIS", "Date de naissance du patient", "patient", keywords="naissance anniversaire"),
+    # The appointment the message is about, and the next one.
+    _f("@RDV1", "Date et heure du rendez-vous (02/10/2019 à 11h00)", "rendez-vous", True, "rdv date heure"),
+    _f("@RDVDATE", "Date du rendez-vous (02/10/2019)", "rendez-vous", keywords="rdv jour"),
+    _f("@RDVJOUR", "Date du rendez-vous en toutes lettres (mercredi 2 octobre 2019)", "rendez-vous", keywords="rdv"),
+    _f("@RDVHEURE", "Heure du rendez-vous (11h00)", "rendez-vous", keywords="rdv horaire"),
+    _f("@RDVPRAT", "Praticien du rendez-vous", "rendez-vous", keywords="rdv docteur dentiste"),
+    _f("@RDVFAUT", "Fauteuil du rendez-vous", "rendez-vous", keywords="rdv salle"),
+    _f("@RDVNAT", "Nature du rendez-vous", "rendez-vous", keywords="rdv motif acte"),
+    _f("@RDVDUREE", "Durée du rendez-vous (en minutes)", "rendez-vous", keywords="rdv"),
+    _f("@PROCHRDV", "Date et heure du prochain rendez-vous", "rendez-vous", keywords="rdv suivant prochain"),
+    # Practitioner: the appointment's, else the patient's own.
+    _f("@PRAT", "Praticien (Dr MOLAIRE Marc)", "praticien", True, "docteur dentiste"),
+    _f("@PRATNOM", "Nom du praticien", "praticien", keywords="docteur"),
+    _f("@PRATPREN", "Prénom du praticien", "praticien", keywords="docteur"),
+    # Practice and date.
+    _f("@CABNOM", "Nom du cabinet", "cabinet", True, "cabinet"),
+    _f("@CABTEL", "Téléphone du cabinet", "cabinet", True, "telephone"),
+    _f("@CABADR", "Adresse du cabinet", "cabinet", keywords="adresse"),
+    _f("@CABMAIL", "Email du cabinet", "cabinet", keywords="courriel"),
+    _f("@DATEJ", "Date du jour (26/11/2019)", "principaux", True, "aujourd'hui date"),
+    _f("@DATEJL", "Date du jour en toutes lettres", "principaux", keywords="aujourd'hui date"),
+    # Guardians (the patient when they are their own guardian).
+    _f("@RCCIVIL", "Civilité du responsable civil", "responsables", keywords="parent"),
+    _f("@RCNOM", "Nom du responsable civil", "responsables", keywords="parent"),
+    _f("@RCPREN", "Prénom du responsable civil", "responsables", keywords="parent"),
+    _f("@RFCIVIL", "Civilité du responsable financier", "responsables", keywords="payeur"),
+    _f("@RFNOM", "Nom du responsable financier", "responsables", keywords="payeur"),
+    _f("@RFPREN", "Prénom du responsable financier", "responsables", keywords="payeur"),
+    # Correspondent.
+    _f("@CORTITRE", "Correspondant (Dr DUPUIS Henri)", "correspondant", keywords="confrere medecin"),
+    _f("@CORCIVIL", "Civilité du correspondant", "correspondant", keywords="confrere"),
+    _f("@CORNOM", "Nom du correspondant", "correspondant", keywords="confrere"),
+    _f("@CORPREN", "Prénom du correspondant", "correspondant", keywords="confrere"),
+    # Whoever receives this message (patient, guardian or correspondent).
+    _f("@DCIVIL", "Civilité du destinataire", "destinataire", keywords="bonjour"),
+    _f("@DNOM", "Nom du destinataire", "destinataire", keywords="bonjour"),
+    _f("@DPREN", "Prénom du destinataire", "destinataire", keywords="bonjour"),
+]
+_BUILTIN_CODES = {f.code: f for f in BUILTIN_FIELDS}
+_CUSTOM_RE = re.compile(r"^@(PART|LIBRE)_?(\d{1,2})$")
+# What looks like a merge code: "@" then an upper-case letter, then upper-case letters, digits,
+# "_" or "-". Lower-case "@" uses (emails, "@bientôt") are plain text.
+_TOKEN_RE = re.compile(r"@[A-Z][A-Z0-9_-]*")
+
+_MONTHS = ["janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre", "octobre",
+           "novembre", "décembre"]
+_DAYS = ["lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche"]
+
+
+def format_date(day: dt.date | None) -> str:
+    return f"{day:%d/%m/%Y}" if day else ""
+
+
+def format_long_date(day: dt.date | None) -> str:
+    if not day:
+        return ""
+    number = "1er" if day.day == 1 else str(day.day)
+    return f"{_DAYS[day.weekday()]} {number} {_MONTHS[day.month - 1]} {day.year}"
+
+
+def format_time(moment: dt.datetime | dt.time | None) -> str:
+    return f"{moment:%H}h{moment:%M}" if moment else ""
+
+
+def practice_tz(practice=None) -> dt.tzinfo:
+    if practice is None:
+        from practice.models import Practice
+
+        practice = Practice.get()
+    try:
+        return zoneinfo.ZoneInfo(practice.time_zone)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return timezone.get_current_timezone()
+
+
+def format_datetime(moment: dt.datetime | None, tz: dt.tzinfo | None = None) -> str:
+    """ "02/10/2019 à 11h00" in the practice's time zone."""
+    if not moment:
+        return ""
+    local = moment.astimezone(tz or practice_tz()) if timezone.is_aware(moment) else moment
+    return f"{format_date(local.date())} à {format_time(local)}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Custom fields and the catalog
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class CustomFields:
+    """The practice's @PART_nn and @LIBRE_nn, loaded once per rendering batch."""
+
+    particular: dict[str, object] = field(default_factory=dict)  # code -> ParticularField
+    free: dict[str, object] = field(default_factory=dict)  # code -> FreeField
+
+    @classmethod
+    def load(cls) -> CustomFields:
+        from .models import FreeField, ParticularField
+
+        return cls(
+            particular={f.code: f for f in ParticularField.objects.all()},
+            free={f.code: f for f in FreeField.objects.all()},
+        )
+
+    def defs(self) -> list[FieldDef]:
+        return [FieldDef(code, f.label, "particuliers") for code, f in self.particular.items()] + [
+            FieldDef(code, f.label, "libres") for code, f in self.free.items()
+        ]
+
+
+def catalog(*, search: str = "", category: str = "", custom: CustomFields | None = None) -> list[FieldDef]:
+    """The merge fields staff can insert, filtered by keyword (code, label or keywords; accents
+    and case ignored) and/or category ("principaux" lists the main fields of every category)."""
+    from patients.models import normalize_search
+
+    fields = BUILTIN_FIELDS + (custom or CustomFields.load()).defs()
+    if category == "principaux":
+        fields = [f for f in fields if f.principal or f.category == "principaux"]
+    elif category:
+        fields = [f for f in fields if f.category == category]
+    words = normalize_search(search).split()
+    if words:
+        fields = [
+            f
+            for f in fields
+            if all(w in normalize_search(f"{f.code} {f.label} {f.keywords}") for w in words)
+        ]
+    return fields
+
+
+def canonical_code(code: str) -> str:
+    """@LIBRE01 and @LIBRE_1 are accepted as @LIBRE_01 (the seed writes both)."""
+    match = _CUSTOM_RE.match(code)
+    if match:
+        return f"@{match.group(1)}_{int(match.group(2)):02d}"
+    return code
+
+
+def _known_codes(custom: CustomFields) -> list[str]:
+    return sorted([*_BUILTIN_CODES, *custom.particular, *custom.free], key=len, reverse=True)
+
+
+@dataclass(frozen=True)
+class Token:
+    start: int
+    end: int
+    code: str  # canonical code, or the unknown token as typed
+    known: bool
+
+
+def tokenize(text: str, custom: CustomFields) -> list[Token]:
+    """The merge tokens of ``text`` in order. At each "@" the longest known code wins; what looks
+    like a code but is none is returned with known=False."""
+    known = _known_codes(custom)
+    known_set = set(known)
+    tokens: list[Token] = []
+    pos = 0
+    while True:
+        at = text.find("@", pos)
+        if at < 0:
+            break
+        match = _TOKEN_RE.match(text, at)
+        if not match:
+            pos = at + 1
+            continue
+        word = match.group(0)
+        # Custom fields written without the underscore or with one digit.
+        custom_match = re.match(r"@(PART|LIBRE)_?\d{1,2}", word)
+        if custom_match and canonical_code(custom_match.group(0)) in known_set:
+            end = at + len(custom_match.group(0))
+            tokens.append(Token(at, end, canonical_code(custom_match.group(0)), True))
+            pos = end
+            continue
+        for code in known:
+            if word.startswith(code):
+                tokens.append(Token(at, at + len(code), code, True))
+                pos = at + len(code)
+                break
+        else:
+            tokens.append(Token(at, match.end(), word, False))
+            pos = match.end()
+    return tokens
+
+
+@dataclass(frozen=True)
+class UnknownCode:
+    code: str
+    suggestion: str | None
+
+    def message(self) -> str:
+        hint = f" Vouliez-vous dire {self.suggestion} ?" if self.suggestion else ""
+        return f"Le champ d'intégration {self.code} n'existe pas.{hint}"
+
+
+def unknown_codes(text: str, *, custom: CustomFields | None = None) -> list[UnknownCode]:
+    """Codes in ``text`` that the catalog does not know, each once, with the nearest known code."""
+    custom = custom or CustomFields.load()
+    known = _known_codes(custom)
+    seen: dict[str, UnknownCode] = {}
+    for token in tokenize(text or "", custom):
+        if not token.known and token.code not in seen:
+            close = difflib.get_close_matches(token.code, known, n=1, cutoff=0.6)
+            seen[token.code] = UnknownCode(token.code, close[0] if close else None)
+    return list(seen.values())
+
+
+def validate_merge_text(text: str) -> None:
+    """Raise a French ValidationError naming every unknown code and its nearest known code."""
+    problems = unknown_codes(text)
+    if problems:
+        raise ValidationError([p.message() for p in problems], code="unknown_merge_field")
+
+
+# ---------------------------------------------------------------------------------------------
+# Values
+# ---------------------------------------------------------------------------------------------
+
+
+def _person_parts(person) -> tuple[str, str, str]:
+    if person is None:
+        return "", "", ""
+    civility = getattr(person, "civility", "") or ""
+    if civility == "Enf.":
+        civility = ""
+    return civility, (person.last_name or "").upper(), getattr(person, "first_name", "") or ""
+
+
+class MergeContext:
+    """The values of the merge codes for one recipient, computed on first use.
+
+    ``value(code)`` returns the string to insert ("" when the data is missing) and
+    ``missing(code)`` the French warning for missing data, or None.
+    """
+
+    def __init__(
+        self,
+        *,
+        patient=None,
+        appointment=None,
+        recipient=None,
+        correspondent=None,
+        today: dt.date | None = None,
+        custom: CustomFields | None = None,
+        practice=None,
+        next_appointment=None,
+    ):
+        self.patient = patient if patient is not None else getattr(appointment, "patient", None)
+        self.appointment = appointment
+        self.recipient = recipient if recipient is not None else (correspondent or self.patient)
+        self.correspondent = correspondent
+        self.today = today or timezone.localdate()
+        self._custom = custom
+        self._practice = practice
+        self._next = next_appointment
+        self._cache: dict[str, str] = {}
+
+    @cached_property
+    def custom(self) -> CustomFields:
+        return self._custom or CustomFields.load()
+
+    @cached_property
+    def practice(self):
+        if self._practice is not None:
+            return self._practice
+        from practice.models import Practice
+
+        return Practice.get()
+
+    @cached_property
+    def practitioner(self):
+        if self.appointment is not None and self.appointment.practitioner_id:
+            return self.appointment.practitioner
+        if self.patient is not None and self.patient.practitioner_id:
+            return self.patient.practitioner
+        return None
+
+    @cached_property
+    def next_appointment(self):
+        if self._next is not None:
+            return self._next or None
+        if self.patient is None or self.patient.pk is None:
+            return None
+        from patients.models import Appointment, AppointmentState
+
+        after = self.appointment.start if self.appointment is not None else timezone.now()
+        return (
+            Appointment.objects.filter(patient=self.patient, state=AppointmentState.FUTURE, start__gt=after)
+            .order_by("start")
+            .first()
+        )
+
+    def _providers(self) -> dict[str, Callable[[], str]]:
+        p, a, prac = self.patient, self.appointment, self.practice
+
+        def pat(attr):
+            return lambda: (getattr(p, attr, "") or "") if p is not None else ""
+
+        tz = practice_tz(prac)
+
+        def local_start():
+            return a.start.astimezone(tz) if a is not None else None
+
+        civil = p.civil_responsible() if p is not None else None
+        financial = p.financial_responsible() if p is not None else None
+        cor = self.correspondent
+        rec = self.recipient
+        dr = self.practitioner
+        return {
+            "@AGPAT": lambda: f"{p.age(self.today)} ans" if p is not None and p.birth_date else "",
+            "@MAIL_PAT": pat("email"),
+            "@PADR1": pat("address1"),
+            "@PADR2": pat("address2"),
+            "@PCIVIL": lambda: _person_parts(p)[0],
+            "@PCPOST": pat("postcode"),
+            "@PNOM": lambda: _person_parts(p)[1],
+            "@PORT_PAT": lambda: format_fr(p.mobile) if p is not None else "",
+            "@PPREN": pat("first_name"),
+            "@PPREN2": pat("second_first_name"),
+            "@PSEXE": lambda: p.get_sex_display() if p is not None and p.sex else "",
+            "@PTYPE": lambda: p.get_effective_type_display() if p is not None else "",
+            "@PVILLE": pat("city"),
+            "@TEL_PAT": lambda: format_fr(p.phone) if p is not None else "",
+            "@PDOSS": pat("file_number"),
+            "@PNAIS": lambda: format_date(p.birth_date) if p is not None else "",
+            "@RDV1": lambda: format_datetime(a.start, tz) if a is not None else "",
+            "@RDVDATE": lambda: format_date(local_start().date()) if a is not None else "",
+            "@RDVJOUR": lambda: format_long_date(local_start().date()) if a is not None else "",
+            "@RDVHEURE": lambda: format_time(local_start()) if a is not None else "",
+            "@RDVPRAT": lambda: a.practitioner.display_name if a is not None else "",
+            "@RDVFAUT": lambda: a.chair.label if a is not None and a.chair_id else "",
+            "@RDVNAT": lambda: a.nature.label if a is not None and a.nature_id else "",
+            "@RDVDUREE": lambda: str(a.duration) if a is not None else "",
+            "@PROCHRDV": lambda: format_datetime(self.next_appointment.start, tz) if self.next_appointment else "",
+            "@PRAT": lambda: dr.display_name if dr else "",
+            "@PRATNOM": lambda: dr.last_name.upper() if dr else "",
+            "@PRATPREN": lambda: dr.first_name if dr else "",
+            "@CABNOM": lambda: prac.name,
+            "@CABTEL": lambda: format_fr(prac.phone),
+            "@CABADR": lambda: prac.address_line,
+            "@CABMAIL": lambda: prac.email,
+            "@DATEJ": lambda: format_date(self.today),
+            "@DATEJL": lambda: format_long_date(self.today),
+            "@RCCIVIL": lambda: _person_parts(civil)[0],
+            "@RCNOM": lambda: _person_parts(civil)[1],
+            "@RCPREN": lambda: _person_parts(civil)[2],
+            "@RFCIVIL": lambda: _person_parts(financial)[0],
+            "@RFNOM": lambda: _person_parts(financial)[1],
+            "@RFPREN": lambda: _person_parts(financial)[2],
+            "@CORTITRE": lambda: cor.display_name if cor is not None else "",
+            "@CORCIVIL": lambda: _person_parts(cor)[0],
+            "@CORNOM": lambda: _person_parts(cor)[1],
+            "@CORPREN": lambda: _person_parts(cor)[2],
+            "@DCIVIL": lambda: _person_parts(rec)[0],
+            "@DNOM": lambda: _person_parts(rec)[1],
+            "@DPREN": lambda: _person_parts(rec)[2],
+        }
+
+    @cached_property
+    def _provider_map(self) -> dict[str, Callable[[], str]]:
+        return self._providers()
+
+    def _particular(self, code: str) -> str:
+        spec = self.custom.particular[code]
+        p = self.patient
+        if p is None or not p.sex:
+            return ""
+        child = p.effective_type(self.today) == "enfant"
+        if p.sex == "F":
+            return spec.girl if child else spec.woman
+        return spec.boy if child else spec.man
+
+    def _free(self, code: str) -> str:
+        spec = self.custom.free[code]
+        cor = self.correspondent
+        if cor is None:
+            return ""
+        relationship = cor.relationship_with(self.practitioner)
+        return getattr(spec, relationship, "") if relationship else ""
+
+    def value(self, code: str) -> str:
+        if code not in self._cache:
+            if code in self.custom.particular:
+                result = self._particular(code)
+            elif code in self.custom.free:
+                result = self._free(code)
+            else:
+                provider = self._provider_map.get(code)
+                result = provider() if provider else ""
+            self._cache[code] = str(result or "")
+        return self._cache[code]
+
+    def missing(self, code: str) -> str | None:
+        """A French warning when ``code`` renders empty for this recipient, else None."""
+        if self.value(code):
+            return None
+        if code in self.custom.particular:
+            if self.patient is None:
+                return f"{code} : aucun patient."
+            if not self.patient.sex:
+                return f"{code} : le sexe du patient n'est pas renseigné."
+            return f"{code} : texte vide pour ce sexe et cet âge."
+        if code in self.custom.free:
+            if self.correspondent is None:
+                return f"{code} : aucun correspondant."
+            return f"{code} : relation du correspondant avec le praticien non renseignée."
+        label = _BUILTIN_CODES[code].label if code in _BUILTIN_CODES else code
+        if code.startswith("@RDV") and self.appointment is None:
+            return f"{code} ({label}) : aucun rendez-vous choisi."
+        if code == "@PROCHRDV":
+            return f"{code} ({label}) : aucun prochain rendez-vous."
+        return f"{code} ({label}) : donnée manquante."
+
+
+def merge_context(
+    *,
+    patient=None,
+    appointment=None,
+    recipient=None,
+    correspondent=None,
+    today: dt.date | None = None,
+    custom: CustomFields | None = None,
+    practice=None,
+    next_appointment=None,
+) -> MergeContext:
+    """The merge context of one recipient. ``custom`` and ``practice`` can be loaded once and
+    shared across a batch; ``next_appointment`` can be preloaded (False means "none")."""
+    return MergeContext(
+        patient=patient,
+        appointment=appointment,
+        recipient=recipient,
+        correspondent=correspondent,
+        today=today,
+        custom=custom,
+        practice=practice,
+        next_appointment=next_appointment,
+    )
+
+
+@dataclass(frozen=True)
+class Rendered:
+    text: str
+    warnings: list[str]
+
+
+def render(text: str, context: MergeContext, *, html: bool = False) -> Rendered:
+    """Replace the known codes of ``text`` by their values (HTML-escaped when ``html``); unknown
+    codes are left as typed (they were refused at save time) and reported; missing data renders
+    empty and is reported once per code."""
+    text = text or ""
+    out: list[str] = []
+    warnings: list[str] = []
+    pos = 0
+    for token in tokenize(text, context.custom):
+        out.append(text[pos : token.start])
+        if token.known:
+            value = context.value(token.code)
+            out.append(escape(value) if html else value)
+            warning = context.missing(token.code)
+        else:
+            out.append(text[token.start : token.end])
+            warning = f"Le champ d'intégration {token.code} n'existe pas : il est laissé tel quel."
+        if warning and warning not in warnings:
+            warnings.append(warning)
+        pos = token.end
+    out.append(text[pos:])
+    return Rendered("".join(out), warnings)

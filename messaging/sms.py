@@ -1,0 +1,99 @@
+"""SMS length as the network counts it (3GPP TS 23.038).
+
+GSM-7: 160 characters in one SMS, 153 per part beyond; the characters of the extension table
+(``\\f ^ { } \\ [ ~ ] |`` and ``€``) take two septets. Any character outside GSM-7 forces UCS-2: 70
+UTF-16 units in one SMS, 67 per part beyond; characters outside the BMP (emoji) take two units.
+A part never splits an escape sequence or a surrogate pair.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass
+
+GSM7_BASIC = frozenset(
+    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡"
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
+)
+GSM7_EXTENSION = frozenset("\f^{}\\[~]|€")
+
+GSM7_SINGLE, GSM7_MULTI = 160, 153
+UCS2_SINGLE, UCS2_MULTI = 70, 67
+
+
+@dataclass(frozen=True)
+class SmsSegments:
+    encoding: str  # "GSM-7" or "UCS-2"
+    length: int  # septets (GSM-7) or UTF-16 units (UCS-2), as the network counts them
+    parts: int
+    ucs2_chars: tuple[str, ...]  # the characters that force UCS-2, each once, in order of appearance
+
+    @property
+    def is_gsm(self) -> bool:
+        return self.encoding == "GSM-7"
+
+
+def _unit_sizes(text: str, gsm: bool) -> list[int]:
+    if gsm:
+        return [2 if c in GSM7_EXTENSION else 1 for c in text]
+    return [2 if ord(c) > 0xFFFF else 1 for c in text]
+
+
+def _count_parts(sizes: list[int], single: int, multi: int) -> int:
+    total = sum(sizes)
+    if total == 0:
+        return 0
+    if total <= single:
+        return 1
+    parts, used = 1, 0
+    for size in sizes:
+        if used + size > multi:
+            parts += 1
+            used = 0
+        used += size
+    return parts
+
+
+def segments(text: str) -> SmsSegments:
+    """Encoding, network length and number of SMS parts of ``text``."""
+    text = text or ""
+    ucs2: list[str] = []
+    for c in text:
+        if c not in GSM7_BASIC and c not in GSM7_EXTENSION and c not in ucs2:
+            ucs2.append(c)
+    gsm = not ucs2
+    sizes = _unit_sizes(text, gsm)
+    single, multi = (GSM7_SINGLE, GSM7_MULTI) if gsm else (UCS2_SINGLE, UCS2_MULTI)
+    return SmsSegments(
+        encoding="GSM-7" if gsm else "UCS-2",
+        length=sum(sizes),
+        parts=_count_parts(sizes, single, multi),
+        ucs2_chars=tuple(ucs2),
+    )
+
+
+# Replacements for what French text commonly holds outside GSM-7.
+_GSM_REPLACEMENTS = {
+    "ê": "e", "ë": "e", "â": "a", "á": "a", "î": "i", "ï": "i", "í": "i", "ô": "o", "ó": "o",
+    "û": "u", "ú": "u", "ç": "c", "ÿ": "y", "œ": "oe", "Œ": "OE", "À": "A", "Â": "A", "È": "E",
+    "Ê": "E", "Ë": "E", "Î": "I", "Ï": "I", "Ô": "O", "Û": "U", "Ù": "U", "Ÿ": "Y",
+    "’": "'", "‘": "'", "‚": "'", "′": "'", "“": '"', "”": '"', "„": '"', "«": '"', "»": '"',
+    "–": "-", "—": "-", "‐": "-", "‑": "-", "…": "...", "\u00a0": " ", "\u202f": " ", "\u2009": " ",
+    "\t": " ", "•": "-", "·": ".",
+}
+
+
+def to_gsm(text: str) -> str:
+    """``text`` with every character that forces UCS-2 replaced by its GSM-7 equivalent when there
+    is one (ê→e, ç→c, œ→oe, typographic quotes, non-breaking spaces...). Characters with no
+    sensible equivalent (emoji) are kept: the counter keeps showing UCS-2 for them."""
+    out = []
+    for c in text or "":
+        if c in GSM7_BASIC or c in GSM7_EXTENSION:
+            out.append(c)
+        elif c in _GSM_REPLACEMENTS:
+            out.append(_GSM_REPLACEMENTS[c])
+        else:
+            base = "".join(b for b in unicodedata.normalize("NFKD", c) if not unicodedata.combining(b))
+            out.append(base if base and all(b in GSM7_BASIC for b in base) else c)
+    return "".join(out)

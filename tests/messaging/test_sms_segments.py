@@ -1,0 +1,67 @@
+"""The SMS counter: how the network counts characters and parts (3GPP TS 23.038)."""
+
+import pytest
+
+from messaging.sms import segments, to_gsm
+
+EMOJI = "\N{GRINNING FACE}"
+
+
+@pytest.mark.parametrize(
+    "text, encoding, length, parts",
+    [
+        ("", "GSM-7", 0, 0),
+        ("Bonjour", "GSM-7", 7, 1),
+        ("a" * 160, "GSM-7", 160, 1),
+        ("a" * 161, "GSM-7", 161, 2),
+        ("a" * 306, "GSM-7", 306, 2),
+        ("a" * 307, "GSM-7", 307, 3),
+        # Extension table characters count twice.
+        ("€", "GSM-7", 2, 1),
+        ("[]{}^~|\\", "GSM-7", 16, 1),
+        ("a" * 159 + "€", "GSM-7", 161, 2),
+        # French accents that GSM-7 has.
+        ("é è à ù É Ç", "GSM-7", 11, 1),
+        # ...and those it has not: they force UCS-2.
+        ("empêché", "UCS-2", 7, 1),
+        ("ç", "UCS-2", 1, 1),
+        ("l’heure", "UCS-2", 7, 1),
+        ("«\u00a0oui\u00a0»", "UCS-2", 7, 1),
+        ("ê" * 70, "UCS-2", 70, 1),
+        ("ê" * 71, "UCS-2", 71, 2),
+        ("ê" * 134, "UCS-2", 134, 2),
+        ("ê" * 135, "UCS-2", 135, 3),
+        # An emoji is two UTF-16 units.
+        (EMOJI, "UCS-2", 2, 1),
+        ("a" * 69 + EMOJI, "UCS-2", 71, 2),
+    ],
+)
+def test_segments(text, encoding, length, parts):
+    result = segments(text)
+    assert (result.encoding, result.length, result.parts) == (encoding, length, parts)
+
+
+def test_one_empeche_turns_81_characters_into_two_sms():
+    text = "Votre rendez-vous de demain est annulé, le praticien est empêché. Merci de rappeler."
+    assert segments(text.replace("empêché", "empeche")).parts == 1
+    assert segments(text).parts == 2
+
+
+def test_an_escape_sequence_is_never_split_across_parts():
+    # 152 plain characters then "€": the escape and the euro sign cannot straddle two parts.
+    text = "a" * 152 + "€" + "b" * 10
+    result = segments(text)
+    assert result.length == 164
+    assert result.parts == 2
+
+
+def test_ucs2_characters_are_reported_once_each_in_order():
+    assert segments("tête à tête ç’").ucs2_chars == ("ê", "ç", "’")
+    assert segments("plain").ucs2_chars == ()
+
+
+def test_to_gsm_replaces_what_forces_ucs2():
+    assert to_gsm("Empêché, ça coûte « 5 € » l’œuf\u00a0!") == 'Empeché, ca coute " 5 € " l\'oeuf !'
+    assert segments(to_gsm("Noël à Pâques – déjà…")).encoding == "GSM-7"
+    # What GSM-7 already has is left alone.
+    assert to_gsm("é è à ù É Ç") == "é è à ù É Ç"
