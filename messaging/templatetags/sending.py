@@ -51,12 +51,3 @@ def communication_history(context, patient):
         "next": request.get_full_path() if request else "",
     }
 
-
-@register.filter
-def cleaned_html(value) -> str:
-    """Staff-typed HTML, sanitised, safe to put back into the editor."""
-    from django.utils.safestring import mark_safe
-
-    from messaging.html import clean_html
-
-    return mark_safe(clean_html(value or ""))  # noqa: S308 - nh3-cleaned just above
