@@ -23,6 +23,12 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
+def on_commit(django_capture_on_commit_callbacks):
+    """Run the dispatch queued on commit (Q_CLUSTER sync: inline) as a real request would."""
+    return lambda: django_capture_on_commit_callbacks(execute=True)
+
+
+@pytest.fixture
 def patient():
     prat = PractitionerFactory(last_name="Molaire", first_name="Marc", initials="MM")
     return PatientFactory(first_name="Emma", last_name="Ablirant", practitioner=prat)
@@ -65,9 +71,10 @@ def test_preview_returns_the_merged_template(assistant_client, patient):
     assert any("@RDV1" in w for w in no_appt["warnings"])
 
 
-def test_send_sms_from_the_window_and_see_the_result(assistant_client, assistant, patient, sms_outbox, no_quiet_hours):
+def test_send_sms_from_the_window_and_see_the_result(assistant_client, assistant, patient, sms_outbox, no_quiet_hours, on_commit):
     url = reverse("sending:sms", args=[patient.pk])
-    response = assistant_client.post(url, {"recipients": ["patient:+33684285560"], "body": "Bonjour @PPREN, à demain.", "token": "t1"})
+    with on_commit():
+        response = assistant_client.post(url, {"recipients": ["patient:+33684285560"], "body": "Bonjour @PPREN, à demain.", "token": "t1"})
     mailing = Mailing.objects.get()
     assert response.status_code == 302 and response["Location"] == reverse("sending:result", args=[mailing.pk])
     assert [s.body for s in sms_outbox] == ["Bonjour Emma, à demain."]
@@ -79,10 +86,12 @@ def test_send_sms_from_the_window_and_see_the_result(assistant_client, assistant
     assert len(sms_outbox) == 1 and Mailing.objects.count() == 1
 
 
-def test_failure_is_shown_with_its_reason(assistant_client, patient, sms_outbox, no_quiet_hours):
+def test_failure_is_shown_with_its_reason(assistant_client, patient, sms_outbox, no_quiet_hours, on_commit):
     locmem.fail_for["+33684285560"] = SendError("Numéro de téléphone invalide : corrigez le portable dans la fiche.", permanent=True)
-    response = assistant_client.post(reverse("sending:sms", args=[patient.pk]),
-                                     {"recipients": ["patient:+33684285560"], "body": "Test", "token": "t2"}, follow=True)
+    with on_commit():
+        response = assistant_client.post(reverse("sending:sms", args=[patient.pk]),
+                                         {"recipients": ["patient:+33684285560"], "body": "Test", "token": "t2"})
+    response = assistant_client.get(response["Location"])
     page = response.content.decode()
     assert "Échec" in page and "Numéro de téléphone invalide : corrigez le portable dans la fiche." in page
 
@@ -93,9 +102,10 @@ def test_form_errors_are_shown(assistant_client, patient):
     assert Mailing.objects.count() == 0
 
 
-def test_send_email_from_the_window(assistant_client, patient, settings):
+def test_send_email_from_the_window(assistant_client, patient, settings, on_commit):
     account = ensure_demo_messaging()
-    response = assistant_client.post(reverse("sending:email", args=[patient.pk]), {
+    with on_commit():
+        response = assistant_client.post(reverse("sending:email", args=[patient.pk]), {
         "recipients": [f"patient:{patient.email}"], "account": account.pk, "signature": account.default_signature_id,
         "subject": "Votre devis, @PPREN", "body_html": "<p>Bonjour @PPREN,</p><script>alert(1)</script><p>Voici votre devis.</p>",
         "token": "e1",
@@ -108,8 +118,9 @@ def test_send_email_from_the_window(assistant_client, patient, settings):
     assert Message.objects.get().status == MessageStatus.SENT
 
 
-def test_history_lists_outgoing_and_inbound_and_supports_resend_delete_print(assistant_client, patient, sms_outbox, no_quiet_hours):
-    assistant_client.post(reverse("sending:sms", args=[patient.pk]),
+def test_history_lists_outgoing_and_inbound_and_supports_resend_delete_print(assistant_client, patient, sms_outbox, no_quiet_hours, on_commit):
+    with on_commit():
+        assistant_client.post(reverse("sending:sms", args=[patient.pk]),
                           {"recipients": ["patient:+33684285560"], "body": "Premier message", "token": "h1"})
     inbound = InboundMessage.objects.create(from_number="+33684285560", body="Merci !", provider_id="SMin", patient=patient)
     inbound.patients.add(patient)
@@ -118,7 +129,8 @@ def test_history_lists_outgoing_and_inbound_and_supports_resend_delete_print(ass
     assert "Premier message" in page and "Merci !" in page and "Reçu" in page
     msg = Message.objects.get()
 
-    response = assistant_client.post(reverse("sending:resend", args=[msg.pk]))
+    with on_commit():
+        response = assistant_client.post(reverse("sending:resend", args=[msg.pk]))
     assert response.status_code == 302
     assert [s.body for s in sms_outbox] == ["Premier message", "Premier message"]
     assert Mailing.objects.filter(origin=MailingOrigin.RESEND).count() == 1
@@ -126,12 +138,13 @@ def test_history_lists_outgoing_and_inbound_and_supports_resend_delete_print(ass
     printed = assistant_client.get(reverse("sending:print", args=[msg.pk])).content.decode()
     assert "Premier message" in printed and "window.print()" in printed
 
+    before = assistant_client.get(history_url).content.decode().count("Premier message")
     assistant_client.post(reverse("sending:delete", args=[msg.pk]), {"next": history_url})
     msg.refresh_from_db()
     assert msg.hidden
     assert assistant_client.get(reverse("sending:print", args=[msg.pk])).status_code == 404
     page = assistant_client.get(history_url).content.decode()
-    assert page.count("Premier message") == 1  # the re-sent one only
+    assert page.count("Premier message") == before // 2  # the re-sent one only
 
 
 def test_resend_needs_its_permission(client, patient):
