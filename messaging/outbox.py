@@ -127,6 +127,8 @@ def mailing_create(
     email_template = template if isinstance(template, EmailTemplate) else None
     if channel == Channel.SMS:
         body_source = sms_body if sms_body is not None else (sms_template.body if sms_template else "")
+        # Browsers post CRLF; a CR would be sent and counted as one more character.
+        body_source = body_source.replace("\r\n", "\n").replace("\r", "\n")
         subject_source = ""
         if not body_source.strip():
             raise ValueError("Le message est vide.")

@@ -231,3 +231,11 @@ def test_empty_message_is_refused():
         mailing_create(channel=Channel.SMS, origin=MailingOrigin.PATIENT_FILE, requested_by=None,
                        recipients=recipients_for(patient=patient, channel=Channel.SMS), sms_body="  ")
     assert Mailing.objects.count() == 0
+
+
+def test_sms_line_endings_from_a_browser_are_normalised():
+    patient = PatientFactory()
+    mailing = mailing_create(channel=Channel.SMS, origin=MailingOrigin.PATIENT_FILE, requested_by=None,
+                             recipients=recipients_for(patient=patient, channel=Channel.SMS)[:1], sms_body="Bonjour,\r\nÀ demain")
+    msg = mailing.messages.get()
+    assert msg.body == "Bonjour,\nÀ demain" and msg.sms_parts == 1

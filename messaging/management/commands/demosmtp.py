@@ -34,7 +34,7 @@ def store_message(*, mail_from: str, rcpt_tos: list[str], data: bytes):
     return SandboxEmail.objects.create(
         mail_from=mail_from[:254],
         to=", ".join(rcpt_tos)[:1000],
-        subject=str(parsed.get("Subject", ""))[:500],
+        subject=" ".join(str(parsed.get("Subject", "")).split())[:500],
         text=text,
         html=html,
         attachments=attachments,
@@ -43,13 +43,20 @@ def store_message(*, mail_from: str, rcpt_tos: list[str], data: bytes):
     )
 
 
+def _store_and_release(envelope) -> None:
+    from django.db import connections
+
+    try:
+        store_message(mail_from=envelope.mail_from, rcpt_tos=list(envelope.rcpt_tos), data=envelope.original_content)
+    finally:
+        # Executor threads are reused and never finish a request: give the connection back.
+        connections.close_all()
+
+
 class StoringHandler:
     async def handle_DATA(self, server, session, envelope):
         # The ORM is synchronous: run it outside the event loop.
-        await asyncio.get_running_loop().run_in_executor(
-            None,
-            lambda: store_message(mail_from=envelope.mail_from, rcpt_tos=list(envelope.rcpt_tos), data=envelope.original_content),
-        )
+        await asyncio.get_running_loop().run_in_executor(None, _store_and_release, envelope)
         return "250 Message accepted for delivery"
 
 
