@@ -5,7 +5,14 @@ from __future__ import annotations
 
 from django.conf import settings
 
-from messaging.models import EmailAccount, EmailTemplate, Signature, SmsTemplate, SmtpSecurity, TemplateCategory
+from messaging.models import (
+    EmailAccount,
+    EmailTemplate,
+    Signature,
+    SmsTemplate,
+    SmtpSecurity,
+    TemplateCategory,
+)
 
 SMS_TYPES = {
     "Confirmation de rendez-vous": "Bonjour,\nLe @PRAT a le plaisir de vous rappeler le RDV de @PPREN @PNOM le @RDV1.\n"

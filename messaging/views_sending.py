@@ -253,8 +253,12 @@ def mailing_result(request, pk):
         for m in rows
     )
     patient = next((m.patient for m in rows if m.patient), None)
+    from django.conf import settings
+
+    # The demo's gateways deliver into the demo inbox: offer the way there.
+    demo_inbox = settings.SMS_BACKEND == "messaging.backends.sms.sandbox.SmsBackend"
     return render(request, "messaging/sending/result.html",
-                  {"mailing": mailing, "rows": rows, "in_progress": in_progress, "patient": patient})
+                  {"mailing": mailing, "rows": rows, "in_progress": in_progress, "patient": patient, "demo_inbox": demo_inbox})
 
 
 @_staff_view

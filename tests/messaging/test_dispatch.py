@@ -13,7 +13,7 @@ from messaging.models import Channel, MailingOrigin, Message, MessageStatus
 from messaging.outbox import mailing_create
 from messaging.recipients import number_recipient, recipients_for
 from tests.factories import PatientFactory
-from tests.messaging.sending_helpers import NOON, no_quiet_hours, sms_outbox  # noqa: F401
+from tests.messaging.sending_helpers import NOON
 
 
 def _sms_mailing(n=1, body="Rappel"):

@@ -17,8 +17,14 @@ from messaging.models import (
 )
 from messaging.outbox import mailing_create, message_hide, message_resend
 from messaging.recipients import recipients_for
-from tests.factories import AppointmentFactory, MinorPatientFactory, PatientFactory, PatientRefusingSmsFactory, PractitionerFactory
-from tests.messaging.sending_helpers import NOON, make_account, no_quiet_hours, sms_outbox  # noqa: F401
+from tests.factories import (
+    AppointmentFactory,
+    MinorPatientFactory,
+    PatientFactory,
+    PatientRefusingSmsFactory,
+    PractitionerFactory,
+)
+from tests.messaging.sending_helpers import NOON, make_account
 
 pytestmark = pytest.mark.django_db
 
@@ -28,7 +34,6 @@ REMINDER = "Bonjour,\nLe @PRAT a le plaisir de vous rappeler le RDV de @PPREN @P
 def _appointment():
     prat = PractitionerFactory(last_name="Molaire", first_name="Marc", initials="MM")
     patient = PatientFactory(first_name="Emma", last_name="Ablirant", practitioner=prat)
-    import datetime as dt
 
     from tests.messaging.sending_helpers import paris
 

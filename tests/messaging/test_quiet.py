@@ -6,7 +6,7 @@ from messaging.dispatch import dispatch_pending, quiet_until
 from messaging.models import Channel, MailingOrigin, MessageStatus
 from messaging.outbox import mailing_create
 from messaging.recipients import number_recipient
-from tests.messaging.sending_helpers import PARIS, make_account, paris, sms_outbox  # noqa: F401
+from tests.messaging.sending_helpers import PARIS, make_account, paris
 
 Q = {"start": dt.time(20, 0), "end": dt.time(8, 0), "tz": PARIS}
 
@@ -63,8 +63,8 @@ def test_sms_at_nine_pm_waits_until_eight_and_then_leaves(sms_outbox):
 def test_emails_ignore_quiet_hours():
     from django.core import mail
 
-    from tests.factories import PatientFactory
     from messaging.recipients import recipients_for
+    from tests.factories import PatientFactory
 
     patient = PatientFactory()
     mailing_create(channel=Channel.EMAIL, origin=MailingOrigin.PATIENT_FILE, requested_by=None,

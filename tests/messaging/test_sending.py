@@ -1,10 +1,6 @@
 """The sending pages (SMS / email windows, result, history, re-send, delete, print, demo inbox),
 the demo SMTP server command and sendtestsms."""
 
-import json
-import smtplib
-import threading
-import time
 from io import StringIO
 
 import pytest
@@ -15,9 +11,25 @@ from django.urls import reverse
 from messaging.backends import SendError
 from messaging.backends.sms import locmem
 from messaging.demo import ensure_demo_messaging
-from messaging.models import Channel, InboundMessage, Mailing, MailingOrigin, Message, MessageStatus, SandboxEmail, SandboxSms, SmsTemplate
-from tests.factories import AppointmentFactory, MinorPatientFactory, PatientFactory, PractitionerFactory, UserFactory
-from tests.messaging.sending_helpers import free_port, no_quiet_hours, paris, sms_outbox  # noqa: F401
+from messaging.models import (
+    Channel,
+    InboundMessage,
+    Mailing,
+    MailingOrigin,
+    Message,
+    MessageStatus,
+    SandboxEmail,
+    SandboxSms,
+    SmsTemplate,
+)
+from tests.factories import (
+    AppointmentFactory,
+    MinorPatientFactory,
+    PatientFactory,
+    PractitionerFactory,
+    UserFactory,
+)
+from tests.messaging.sending_helpers import free_port, paris
 
 pytestmark = pytest.mark.django_db
 
