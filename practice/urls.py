@@ -12,6 +12,8 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("patients/", include("patients.urls")),
     path("messages/", include("messaging.urls")),
+    # Sending pages ("envois/", namespace "sending") and gateway webhooks ("webhooks/").
+    path("", include("messaging.urls_sending")),
     path("admin/", admin.site.urls),
 ]
 
