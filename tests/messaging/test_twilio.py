@@ -33,6 +33,7 @@ SCRIPT = {
     "+33600000004": _error(20003, 401, "Authenticate"),
     "+33600000005": _error(20429, 429, "Too Many Requests"),
     "+33600000006": (500, {"message": "Internal Server Error", "status": 500}),
+    "+33600000010": (503, {"message": "Service Unavailable", "status": 503}),
     "+33600000007": _error(21408, 400, "Permission to send an SMS has not been enabled for the region"),
 }
 SLOW = "+33600000008"
@@ -156,8 +157,8 @@ def test_permanent_errors_fail_once_with_a_french_reason(gateway, number, code, 
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("number, code", [("+33600000005", "20429"), ("+33600000006", "500")])
-def test_429_and_500_are_retried_later(gateway, number, code):
+@pytest.mark.parametrize("number, code", [("+33600000005", "20429"), ("+33600000010", "503")])
+def test_429_and_503_are_retried_later(gateway, number, code):
     from practice.models import Practice
 
     Practice.objects.update_or_create(pk=1, defaults={"sms_sender_name": "Cabinet"})
@@ -170,6 +171,19 @@ def test_429_and_500_are_retried_later(gateway, number, code):
     assert len(gateway) == 2
     msg.refresh_from_db()
     assert msg.attempts == 2 and msg.status == MessageStatus.PENDING
+
+
+@pytest.mark.django_db
+def test_a_500_is_unknown_not_retried_because_the_sms_may_have_left(gateway):
+    from practice.models import Practice
+
+    Practice.objects.update_or_create(pk=1, defaults={"sms_sender_name": "Cabinet"})
+    number = "+33600000006"
+    msg = _send(number)[number]
+    assert msg.status == MessageStatus.UNKNOWN and msg.error_code == "500"
+    assert "peut-être parti" in msg.reason
+    dispatch_pending(now=NOON.replace(hour=18))
+    assert len(gateway) == 1
 
 
 @pytest.mark.django_db

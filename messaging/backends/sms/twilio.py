@@ -165,11 +165,22 @@ class SmsBackend(BaseSmsBackend):
         status = exc.status or 0
         if status == 429:
             return SendError(ERRORS[20429][1], permanent=False, code=str(code or 429))
-        if status >= 500:
+        if status == 503:
+            # Service unavailable: Twilio refused the request before processing it.
             return SendError(
-                f"La passerelle SMS est en erreur (HTTP {status}) : nouvel essai plus tard.",
+                "La passerelle SMS est momentanément indisponible (HTTP 503) : nouvel essai plus tard.",
                 permanent=False,
                 code=str(code or status),
+            )
+        if status >= 500:
+            # Twilio documents that creating a message is not idempotent: after a 500/502/504 the
+            # SMS may already be on its way, so a retry could send it twice. Staff decide.
+            return SendError(
+                f"La passerelle SMS a répondu par une erreur (HTTP {status}) : le SMS est peut-être parti. "
+                "Vérifiez avant de renvoyer.",
+                permanent=False,
+                code=str(code or status),
+                ambiguous=True,
             )
         detail = (exc.msg or "").strip()
         return SendError(
