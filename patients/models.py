@@ -190,7 +190,9 @@ class Guardian(ContactFields):
     last_name = models.CharField("nom", max_length=80)
     first_name = models.CharField("prénom", max_length=80, blank=True)
     maiden_name = models.CharField("nom de jeune fille", max_length=80, blank=True)
-    birth_date = models.DateField("date de naissance", null=True, blank=True, validators=[validate_not_future])
+    birth_date = models.DateField(
+        "date de naissance", null=True, blank=True, validators=[validate_not_future]
+    )
     profession = models.CharField("profession", max_length=80, blank=True)
 
     class Meta:
@@ -212,7 +214,9 @@ class Patient(ContactFields):
     last_name = models.CharField("nom", max_length=80)
     first_name = models.CharField("prénom", max_length=80)
     second_first_name = models.CharField("2e prénom", max_length=80, blank=True)
-    birth_date = models.DateField("date de naissance", null=True, blank=True, validators=[validate_not_future])
+    birth_date = models.DateField(
+        "date de naissance", null=True, blank=True, validators=[validate_not_future]
+    )
     sex = models.CharField("sexe", max_length=1, choices=Sex.choices, blank=True)
     patient_type = models.CharField(
         "type de patient",
@@ -233,7 +237,12 @@ class Patient(ContactFields):
         related_name="patients",
     )
     family = models.ForeignKey(
-        Family, verbose_name="famille", null=True, blank=True, on_delete=models.SET_NULL, related_name="members"
+        Family,
+        verbose_name="famille",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="members",
     )
     civil_guardian = models.ForeignKey(
         Guardian,
@@ -387,7 +396,9 @@ class CorrespondentLink(models.Model):
         verbose_name = "relation avec un praticien"
         verbose_name_plural = "relations avec les praticiens"
         constraints = [
-            models.UniqueConstraint(fields=["correspondent", "practitioner"], name="uniq_correspondent_practitioner")
+            models.UniqueConstraint(
+                fields=["correspondent", "practitioner"], name="uniq_correspondent_practitioner"
+            )
         ]
 
     def __str__(self) -> str:
@@ -440,16 +451,28 @@ class Appointment(models.Model):
         Practitioner, verbose_name="praticien", on_delete=models.PROTECT, related_name="appointments"
     )
     chair = models.ForeignKey(
-        Chair, verbose_name="fauteuil", null=True, blank=True, on_delete=models.SET_NULL, related_name="appointments"
+        Chair,
+        verbose_name="fauteuil",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="appointments",
     )
     nature = models.ForeignKey(
-        Nature, verbose_name="nature", null=True, blank=True, on_delete=models.SET_NULL, related_name="appointments"
+        Nature,
+        verbose_name="nature",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="appointments",
     )
     start = models.DateTimeField("début")
     duration = models.PositiveSmallIntegerField(
         "durée (min)", default=20, validators=[MinValueValidator(5), MaxValueValidator(480)]
     )
-    state = models.CharField("état", max_length=10, choices=AppointmentState.choices, default=AppointmentState.FUTURE)
+    state = models.CharField(
+        "état", max_length=10, choices=AppointmentState.choices, default=AppointmentState.FUTURE
+    )
     cancelled_by = models.CharField(
         "annulé / reporté", max_length=10, choices=CancelledBy.choices, blank=True
     )
@@ -496,7 +519,9 @@ class Appointment(models.Model):
         if not self.patient_id and not self.external_name:
             raise ValidationError("Choisissez un patient ou indiquez le nom d'une personne externe.")
         if self.state in (AppointmentState.CANCELLED, AppointmentState.POSTPONED) and not self.cancelled_by:
-            raise ValidationError({"cancelled_by": "Indiquez si l'annulation vient du cabinet ou du patient."})
+            raise ValidationError(
+                {"cancelled_by": "Indiquez si l'annulation vient du cabinet ou du patient."}
+            )
         if self.state not in (AppointmentState.CANCELLED, AppointmentState.POSTPONED):
             self.cancelled_by = ""
 
@@ -535,7 +560,9 @@ def patient_image_path(instance: PatientImage, filename: str) -> str:
 class PatientImage(models.Model):
     """One image of the patient's album (X-ray, photo, cast scan), usable as an email attachment."""
 
-    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="images", verbose_name="patient")
+    patient = models.ForeignKey(
+        Patient, on_delete=models.CASCADE, related_name="images", verbose_name="patient"
+    )
     file = models.FileField("fichier", upload_to=patient_image_path)
     image_type = models.CharField("type", max_length=20, choices=ImageType.choices)
     subtype = models.CharField("sous-type", max_length=20, choices=ImageSubtype.choices, blank=True)
