@@ -190,7 +190,9 @@ class Guardian(ContactFields):
     last_name = models.CharField("nom", max_length=80)
     first_name = models.CharField("prénom", max_length=80, blank=True)
     maiden_name = models.CharField("nom de jeune fille", max_length=80, blank=True)
-    birth_date = models.DateField("date de naissance", null=True, blank=True, validators=[validate_not_future])
+    birth_date = models.DateField(
+        "date de naissance", null=True, blank=True, validators=[validate_not_future]
+    )
     profession = models.CharField("profession", max_length=80, blank=True)
 
     class Meta:
@@ -212,7 +214,9 @@ class Patient(ContactFields):
     last_name = models.CharField("nom", max_length=80)
     first_name = models.CharField("prénom", max_length=80)
     second_first_name = models.CharField("2e prénom", max_length=80, blank=True)
-    birth_date = models.DateField("date de naissance", null=True, blank=True, validators=[validate_not_future])
+    birth_date = models.DateField(
+        "date de naissance", null=True, blank=True, validators=[validate_not_future]
+    )
     sex = models.CharField("sexe", max_length=1, choices=Sex.choices, blank=True)
     patient_type = models.CharField(
         "type de patient",
@@ -233,7 +237,12 @@ class Patient(ContactFields):
         related_name="patients",
     )
     family = models.ForeignKey(
-        Family, verbose_name="famille", null=True, blank=True, on_delete=models.SET_NULL, related_name="members"
+        Family,
+        verbose_name="famille",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="members",
     )
     civil_guardian = models.ForeignKey(
         Guardian,
@@ -257,6 +266,15 @@ class Patient(ContactFields):
         "Correspondent", through="PatientCorrespondent", blank=True, verbose_name="correspondants"
     )
     remark = models.TextField("remarque", blank=True)
+    # News ("actualités" campaigns) is a consent of its own, separate from care messages: a patient
+    # reminded of appointments has not thereby agreed to the practice's news. The date records
+    # when it was last given or withdrawn (set by save() whenever the flag changes).
+    news_consent = models.BooleanField(
+        "accepte les actualités du cabinet",
+        default=False,
+        help_text="Campagnes d'information (actualités) : seulement si le patient l'a accepté.",
+    )
+    news_consent_at = models.DateTimeField("consentement aux actualités donné / retiré le", null=True, blank=True)
     search_key = models.CharField(max_length=200, db_index=True, editable=False, default="")
     created_at = models.DateTimeField("créé le", auto_now_add=True)
     updated_at = models.DateTimeField("modifié le", auto_now=True)
@@ -275,6 +293,13 @@ class Patient(ContactFields):
     def __str__(self) -> str:
         return self.display_name
 
+    @classmethod
+    def from_db(cls, db, field_names, values):
+        instance = super().from_db(db, field_names, values)
+        # Remember the stored news consent so save() can date a change of it.
+        instance._loaded_news_consent = instance.__dict__.get("news_consent")
+        return instance
+
     def save(self, *args, **kwargs):
         self.search_key = normalize_search(f"{self.last_name} {self.first_name}")[:200]
         if not self.file_number:
@@ -282,7 +307,15 @@ class Patient(ContactFields):
         update_fields = kwargs.get("update_fields")
         if update_fields is not None and ({"last_name", "first_name"} & set(update_fields)):
             kwargs["update_fields"] = {*update_fields, "search_key"}
+        loaded = getattr(self, "_loaded_news_consent", None)
+        news_changed = (self.news_consent != loaded) if loaded is not None else (self._state.adding and self.news_consent)
+        if news_changed:
+            self.news_consent_at = timezone.now()
+            update_fields = kwargs.get("update_fields")
+            if update_fields is not None:
+                kwargs["update_fields"] = {*update_fields, "news_consent_at"}
         super().save(*args, **kwargs)
+        self._loaded_news_consent = self.news_consent
 
     def get_absolute_url(self) -> str:
         return reverse("patients:detail", args=[self.pk])
@@ -387,7 +420,9 @@ class CorrespondentLink(models.Model):
         verbose_name = "relation avec un praticien"
         verbose_name_plural = "relations avec les praticiens"
         constraints = [
-            models.UniqueConstraint(fields=["correspondent", "practitioner"], name="uniq_correspondent_practitioner")
+            models.UniqueConstraint(
+                fields=["correspondent", "practitioner"], name="uniq_correspondent_practitioner"
+            )
         ]
 
     def __str__(self) -> str:
@@ -440,16 +475,28 @@ class Appointment(models.Model):
         Practitioner, verbose_name="praticien", on_delete=models.PROTECT, related_name="appointments"
     )
     chair = models.ForeignKey(
-        Chair, verbose_name="fauteuil", null=True, blank=True, on_delete=models.SET_NULL, related_name="appointments"
+        Chair,
+        verbose_name="fauteuil",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="appointments",
     )
     nature = models.ForeignKey(
-        Nature, verbose_name="nature", null=True, blank=True, on_delete=models.SET_NULL, related_name="appointments"
+        Nature,
+        verbose_name="nature",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="appointments",
     )
     start = models.DateTimeField("début")
     duration = models.PositiveSmallIntegerField(
         "durée (min)", default=20, validators=[MinValueValidator(5), MaxValueValidator(480)]
     )
-    state = models.CharField("état", max_length=10, choices=AppointmentState.choices, default=AppointmentState.FUTURE)
+    state = models.CharField(
+        "état", max_length=10, choices=AppointmentState.choices, default=AppointmentState.FUTURE
+    )
     cancelled_by = models.CharField(
         "annulé / reporté", max_length=10, choices=CancelledBy.choices, blank=True
     )
@@ -496,7 +543,9 @@ class Appointment(models.Model):
         if not self.patient_id and not self.external_name:
             raise ValidationError("Choisissez un patient ou indiquez le nom d'une personne externe.")
         if self.state in (AppointmentState.CANCELLED, AppointmentState.POSTPONED) and not self.cancelled_by:
-            raise ValidationError({"cancelled_by": "Indiquez si l'annulation vient du cabinet ou du patient."})
+            raise ValidationError(
+                {"cancelled_by": "Indiquez si l'annulation vient du cabinet ou du patient."}
+            )
         if self.state not in (AppointmentState.CANCELLED, AppointmentState.POSTPONED):
             self.cancelled_by = ""
 
@@ -535,7 +584,9 @@ def patient_image_path(instance: PatientImage, filename: str) -> str:
 class PatientImage(models.Model):
     """One image of the patient's album (X-ray, photo, cast scan), usable as an email attachment."""
 
-    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="images", verbose_name="patient")
+    patient = models.ForeignKey(
+        Patient, on_delete=models.CASCADE, related_name="images", verbose_name="patient"
+    )
     file = models.FileField("fichier", upload_to=patient_image_path)
     image_type = models.CharField("type", max_length=20, choices=ImageType.choices)
     subtype = models.CharField("sous-type", max_length=20, choices=ImageSubtype.choices, blank=True)

@@ -28,9 +28,7 @@ def _parsed(value):
 def is_mobile(value) -> bool:
     number = _parsed(value)
     return bool(
-        number
-        and phonenumbers.is_valid_number(number)
-        and phonenumbers.number_type(number) in _MOBILE_TYPES
+        number and phonenumbers.is_valid_number(number) and phonenumbers.number_type(number) in _MOBILE_TYPES
     )
 
 

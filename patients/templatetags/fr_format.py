@@ -1,0 +1,38 @@
+"""French display of times and ages, the way the reference product shows them."""
+
+import datetime as dt
+
+from django import template
+from django.utils import timezone
+
+register = template.Library()
+
+
+@register.filter
+def heure(value) -> str:
+    """ "10h00" for a datetime (shown in the current time zone, Europe/Paris) or a time; "" for none."""
+    if not value:
+        return ""
+    if isinstance(value, dt.datetime) and timezone.is_aware(value):
+        value = timezone.localtime(value)
+    return f"{value:%H}h{value:%M}"
+
+
+@register.filter
+def age_fr(birth_date) -> str:
+    """ "12 ans 10 mois" under 18, "38 ans" from 18 on, "8 mois" for a baby; "" without a date."""
+    if not birth_date:
+        return ""
+    today = timezone.localdate()
+    months = (today.year - birth_date.year) * 12 + today.month - birth_date.month
+    if today.day < birth_date.day:
+        months -= 1
+    if months < 0:
+        return ""
+    years, months = divmod(months, 12)
+    if years == 0:
+        return f"{months} mois"
+    label = f"{years} an{'s' if years > 1 else ''}"
+    if years < 18 and months:
+        label += f" {months} mois"
+    return label

@@ -1,0 +1,186 @@
+import datetime as dt
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+
+from patients import services
+from patients.models import AppointmentState, CancelledBy, Guardian, Patient
+from patients.services import GuardianChoice, GuardianMode
+from tests.factories import (
+    AppointmentFactory,
+    ChairFactory,
+    CorrespondentFactory,
+    GuardianFactory,
+    MinorPatientFactory,
+    NatureFactory,
+    PatientFactory,
+    PractitionerFactory,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+def paris(y, m, d, h, mi=0):
+    return timezone.make_aware(dt.datetime(y, m, d, h, mi), timezone.get_current_timezone())
+
+
+def test_patient_create_with_a_new_civil_guardian_who_is_also_financial():
+    patient = services.patient_create(
+        data={"last_name": "Zimmer", "first_name": "Alexis", "birth_date": dt.date(2012, 5, 2)},
+        civil_guardian=GuardianChoice(
+            GuardianMode.NEW, data={"last_name": "Zimmer", "first_name": "Anne", "mobile": "06 13 68 29 82"}
+        ),
+        financial_guardian=GuardianChoice(GuardianMode.SAME_AS_CIVIL),
+    )
+    patient.refresh_from_db()
+    assert patient.file_number  # the next free number was given
+    assert patient.civil_guardian.first_name == "Anne"
+    assert str(patient.civil_guardian.mobile) == "+33613682982"
+    assert patient.financial_guardian_id == patient.civil_guardian_id
+    assert patient.search_key == "ZIMMER ALEXIS"
+
+
+def test_patient_create_refuses_a_landline_as_mobile_and_saves_nothing():
+    with pytest.raises(ValidationError) as info:
+        services.patient_create(
+            data={"last_name": "Kisiel", "first_name": "Luka", "mobile": "03 80 32 01 40"},
+            civil_guardian=GuardianChoice(GuardianMode.NEW, data={"last_name": "Kisiel"}),
+        )
+    assert "portable" in str(info.value.message_dict["mobile"])
+    # The guardian written before the patient failed is rolled back with it.
+    assert not Patient.objects.exists()
+    assert not Guardian.objects.exists()
+
+
+def test_patient_update_keeps_guardians_when_not_given_and_switches_to_self():
+    minor = MinorPatientFactory()
+    guardian = minor.civil_guardian
+    services.patient_update(patient=minor, data={"first_name": "Jade"})
+    minor.refresh_from_db()
+    assert minor.civil_guardian == guardian
+    services.patient_update(
+        patient=minor, data={}, civil_guardian=services.SELF, financial_guardian=services.SELF
+    )
+    minor.refresh_from_db()
+    assert minor.civil_guardian is None and minor.financial_guardian is None
+    assert Guardian.objects.filter(pk=guardian.pk).exists()  # other wards may still need them
+
+
+def test_an_existing_guardian_is_shared_between_siblings():
+    guardian = GuardianFactory()
+    patient = services.patient_create(
+        data={"last_name": "Ablirant", "first_name": "Jade"},
+        civil_guardian=GuardianChoice(GuardianMode.EXISTING, guardian=guardian),
+    )
+    assert patient.civil_guardian == guardian
+    assert patient.financial_guardian is None
+
+
+def test_patient_set_correspondents_adds_updates_and_removes():
+    patient = PatientFactory()
+    a, b, c = (
+        CorrespondentFactory(last_name="A"),
+        CorrespondentFactory(last_name="B"),
+        CorrespondentFactory(last_name="C"),
+    )
+    services.patient_set_correspondents(patient=patient, links=[(a, "Dentiste traitant"), (b, "Médecin")])
+    services.patient_set_correspondents(patient=patient, links=[(b, "Orthodontiste"), (c, "")])
+    links = {link.correspondent.last_name: link.role for link in patient.correspondent_links.all()}
+    assert links == {"B": "Orthodontiste", "C": ""}
+
+
+def test_family_members_share_the_family_address_and_guardians():
+    minor = MinorPatientFactory(
+        last_name="Ablirant", address1="3 rue des Lilas", city="Dijon", postcode="21000"
+    )
+    created = services.family_members_create(
+        patient=minor,
+        members=[
+            {"first_name": "Jade", "sex": "F", "birth_date": dt.date(2015, 11, 8)},
+            {"first_name": "Léo", "sex": "M", "birth_date": None},
+        ],
+    )
+    minor.refresh_from_db()
+    assert minor.family is not None
+    assert [p.first_name for p in created] == ["Jade", "Léo"]
+    jade = created[0]
+    assert jade.family == minor.family
+    assert jade.last_name == "Ablirant" and jade.city == "Dijon"
+    assert jade.civil_guardian == minor.civil_guardian
+    assert jade.civility == "Enf."
+    assert jade.file_number != minor.file_number
+    assert set(minor.family_members()) == set(created)
+
+
+def test_appointment_create_uses_the_nature_duration_and_refuses_an_overlap_unless_forced():
+    practitioner, chair = PractitionerFactory(), ChairFactory()
+    nature = NatureFactory(code="CTR", label="Contrôle", default_duration=30)
+    first = services.appointment_create(
+        practitioner=practitioner,
+        chair=chair,
+        nature=nature,
+        patient=PatientFactory(),
+        start=paris(2030, 3, 4, 10),
+    )
+    assert first.duration == 30
+    with pytest.raises(ValidationError, match="chevauche"):
+        services.appointment_create(
+            practitioner=practitioner, chair=chair, patient=PatientFactory(), start=paris(2030, 3, 4, 10, 20)
+        )
+    forced = services.appointment_create(
+        practitioner=practitioner,
+        chair=chair,
+        patient=PatientFactory(),
+        start=paris(2030, 3, 4, 10, 20),
+        forced=True,
+    )
+    assert forced.forced
+    # Right after the first one is free.
+    services.appointment_create(
+        practitioner=practitioner,
+        chair=ChairFactory(),
+        external_name="M. Livreur",
+        start=paris(2030, 3, 4, 10, 50),
+    )
+
+
+def test_a_cancelled_appointment_frees_its_slot():
+    appointment = AppointmentFactory(start=paris(2030, 3, 4, 9))
+    services.appointment_cancel(appointment=appointment, cancelled_by=CancelledBy.PATIENT)
+    services.appointment_create(
+        practitioner=appointment.practitioner,
+        chair=appointment.chair,
+        patient=PatientFactory(),
+        start=paris(2030, 3, 4, 9),
+    )
+
+
+def test_appointment_move_changes_slot_and_keeps_state():
+    appointment = AppointmentFactory(start=paris(2030, 3, 4, 9), state=AppointmentState.FUTURE)
+    other = PractitionerFactory(last_name="Dent", first_name="Claire")
+    services.appointment_move(
+        appointment=appointment, start=paris(2030, 3, 5, 14, 30), practitioner=other, chair=None
+    )
+    appointment.refresh_from_db()
+    assert appointment.start == paris(2030, 3, 5, 14, 30)
+    assert appointment.practitioner == other and appointment.chair is None
+    assert appointment.state == AppointmentState.FUTURE
+
+
+def test_appointment_set_state_requires_who_cancelled_and_clears_it_otherwise():
+    appointment = AppointmentFactory()
+    with pytest.raises(ValidationError, match="cabinet ou du patient"):
+        services.appointment_set_state(appointment=appointment, state=AppointmentState.POSTPONED)
+    services.appointment_set_state(
+        appointment=appointment, state=AppointmentState.POSTPONED, cancelled_by=CancelledBy.PRACTICE
+    )
+    appointment.refresh_from_db()
+    assert (appointment.state, appointment.cancelled_by) == (AppointmentState.POSTPONED, CancelledBy.PRACTICE)
+    services.appointment_set_state(
+        appointment=appointment, state=AppointmentState.MISSED, cancelled_by="patient"
+    )
+    appointment.refresh_from_db()
+    assert (appointment.state, appointment.cancelled_by) == (AppointmentState.MISSED, "")
+    with pytest.raises(ValidationError, match="inconnu"):
+        services.appointment_set_state(appointment=appointment, state="perdu")
