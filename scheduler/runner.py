@@ -615,7 +615,7 @@ def reminder_requeue(*, appointment: Appointment, runs: list[TreatmentRun]) -> l
     for run in runs:
         treatment = run.treatment
         window = run.window
-        if not treatment.active or window is None or not window.contains(appointment.start, tz):
+        if window is None or not window.contains(appointment.start, tz):
             continue
         target = Target(appointment.patient, appointment)
         practice = Practice.get()

@@ -44,7 +44,7 @@ def cron_for(treatment: Treatment) -> str:
         dow = "1-5"
     elif treatment.periodicity == Periodicity.WEEKDAYS:
         # Python counts Monday = 0, cron Sunday = 0.
-        dow = ",".join(str((d + 1) % 7) for d in sorted(set(treatment.weekdays or []))) or "*"
+        dow = ",".join(str(c) for c in sorted({(d + 1) % 7 for d in treatment.weekdays or []})) or "*"
     elif treatment.periodicity == Periodicity.MONTHLY:
         day = treatment.month_day or 1
         # Days 29-31 do not exist every month: fire on 28-31 and let runs_on pick the right one.

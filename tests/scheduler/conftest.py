@@ -86,3 +86,14 @@ def missed(email_template):
         email_template=email_template,
         criteria={"exclude_with_next_appointment": True, "exclude_came_since": True},
     )
+
+
+@pytest.fixture
+def no_quiet(db):
+    """Quiet hours off, for tests that dispatch on the real clock."""
+    from practice.models import Practice
+
+    practice = Practice.get()
+    practice.quiet_start = practice.quiet_end = dt.time(0, 0)
+    practice.save()
+    return practice
