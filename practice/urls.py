@@ -11,6 +11,7 @@ urlpatterns = [
     path("deconnexion/", auth_views.LogoutView.as_view(), name="logout"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("patients/", include("patients.urls")),
+    path("programmeur/", include("scheduler.urls")),
     path("admin/", admin.site.urls),
 ]
 

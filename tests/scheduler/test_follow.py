@@ -14,7 +14,7 @@ from scheduler.models import AppointmentEvent, EventMessageSetting, TrackedMessa
 from scheduler.runner import treatment_run
 from tests.factories import AppointmentFactory, PatientFactory
 
-from .conftest import make_treatment, paris
+from .conftest import paris
 
 pytestmark = pytest.mark.django_db
 
