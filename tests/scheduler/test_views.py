@@ -78,7 +78,7 @@ def test_run_now_runs_once_for_today_and_shows_the_trace(assistant_client, remin
     with django_capture_on_commit_callbacks(execute=True):
         assistant_client.post(url)
     first = assistant_client.get(reverse("scheduler:run", args=[TreatmentRun.objects.get().pk])).content.decode()
-    assert "1 envoyé " in first and ">Envoyé<" in first
+    assert "1 envoyé ·" in first and ">Envoyé<" in first
     second = assistant_client.post(url, follow=True).content.decode()
     assert "déjà été exécuté aujourd" in second
     assert TreatmentRun.objects.count() == 1 and Message.objects.count() == 1
