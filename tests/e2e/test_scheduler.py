@@ -12,7 +12,13 @@ from playwright.sync_api import expect
 
 from messaging.models import SmsTemplate, TemplateCategory
 from scheduler.models import Treatment
-from tests.factories import AppointmentFactory, PatientFactory, PatientWithoutPhoneFactory, PractitionerFactory, UserFactory
+from tests.factories import (
+    AppointmentFactory,
+    PatientFactory,
+    PatientWithoutPhoneFactory,
+    PractitionerFactory,
+    UserFactory,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
