@@ -16,7 +16,8 @@ Rules (docs/scheduler.md says the same for staff):
   non-working day are then in no window: a practice open on Saturdays keeps calendar days.
 * "Every month on day N" runs on the last day of the months shorter than N (the 31st becomes the
   30th in April, the 28th or 29th in February).
-* A birthday on 29 February is celebrated on 28 February in common years.
+* Birthdays use the window's days; the search (``patients.selectors.patient_criteria_search``)
+  celebrates 29 February on 28 February in common years.
 """
 
 from __future__ import annotations
@@ -149,17 +150,6 @@ def window_for(
     a = shift_days(run_date, offset_from, working_days=working_days, skip_holidays=skip_holidays)
     b = shift_days(run_date, offset_to, working_days=working_days, skip_holidays=skip_holidays)
     return Window(min(a, b), max(a, b))
-
-
-def birthday_month_days(window: Window) -> set[tuple[int, int]]:
-    """(month, day) of the birth dates celebrated in ``window``: 29 February is celebrated on
-    28 February in common years."""
-    pairs: set[tuple[int, int]] = set()
-    for day in window.days():
-        pairs.add((day.month, day.day))
-        if day.month == 2 and day.day == 28 and not calendar.isleap(day.year):
-            pairs.add((2, 29))
-    return pairs
 
 
 def runs_on(

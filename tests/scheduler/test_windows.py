@@ -11,7 +11,6 @@ from scheduler.windows import (
     DateMode,
     Periodicity,
     Window,
-    birthday_month_days,
     french_public_holidays,
     next_run_at,
     runs_on,
@@ -112,14 +111,6 @@ def test_french_public_holidays_2025():
         D(2025, 12, 25),
     }
     assert D(2024, 4, 1) in french_public_holidays(2024)  # Easter Monday 2024
-
-
-def test_birthdays_on_29_february_are_celebrated_on_28_february_in_common_years():
-    assert birthday_month_days(Window(D(2025, 2, 28), D(2025, 2, 28))) == {(2, 28), (2, 29)}
-    assert birthday_month_days(Window(D(2024, 2, 28), D(2024, 2, 28))) == {(2, 28)}
-    assert birthday_month_days(Window(D(2024, 2, 29), D(2024, 2, 29))) == {(2, 29)}
-    assert birthday_month_days(Window(D(2025, 3, 1), D(2025, 3, 1))) == {(3, 1)}
-    assert birthday_month_days(Window(D(2025, 12, 31), D(2026, 1, 1))) == {(12, 31), (1, 1)}
 
 
 def runs(day, periodicity, **kw):
