@@ -46,6 +46,12 @@ QUOTA_STATUSES = [MessageStatus.SENDING, MessageStatus.SENT, MessageStatus.DELIV
 BACKOFF_MINUTES = [1, 5, 15, 60, 180]
 
 
+# Apps append callables ``(messages) -> {message id: reason}`` naming claimed rows that are no
+# longer true (the scheduler: the appointment moved, was cancelled, the patient came); those rows
+# are CANCELLED with the reason instead of sent.
+RELEVANCE_CHECKS: list = []
+
+
 def max_attempts() -> int:
     return int(getattr(settings, "MESSAGING_MAX_ATTEMPTS", 5))
 
@@ -188,6 +194,9 @@ def _claim(*, mailing_id: int | None, limit: int, now: dt.datetime, result: Disp
         if not rows:
             return []
 
+        stale: dict[int, str] = {}
+        for check in RELEVANCE_CHECKS:
+            stale.update(check(rows))
         claimed: list[Message] = []
         sms_wait = quiet_until(now, start=practice.quiet_start, end=practice.quiet_end, tz=tz)
         account_ids = sorted({m.account_id for m in rows if m.channel == Channel.EMAIL and m.account_id})
@@ -197,6 +206,9 @@ def _claim(*, mailing_id: int | None, limit: int, now: dt.datetime, result: Disp
             for account in EmailAccount.objects.select_for_update().filter(pk__in=account_ids).order_by("pk"):
                 quotas[account.pk] = _Quota(account, now)
         for m in rows:
+            if m.pk in stale:
+                _finish(m, MessageStatus.CANCELLED, reason=stale[m.pk], code="stale", now=now)
+                continue
             if m.channel == Channel.SMS and sms_wait is not None:
                 _defer(m, until=sms_wait, code="quiet",
                        reason=f"Heures de silence du cabinet : envoi prévu le {_fmt(sms_wait, tz)}.", now=now)

@@ -266,6 +266,15 @@ class Patient(ContactFields):
         "Correspondent", through="PatientCorrespondent", blank=True, verbose_name="correspondants"
     )
     remark = models.TextField("remarque", blank=True)
+    # News ("actualités" campaigns) is a consent of its own, separate from care messages: a patient
+    # reminded of appointments has not thereby agreed to the practice's news. The date records
+    # when it was last given or withdrawn (set by save() whenever the flag changes).
+    news_consent = models.BooleanField(
+        "accepte les actualités du cabinet",
+        default=False,
+        help_text="Campagnes d'information (actualités) : seulement si le patient l'a accepté.",
+    )
+    news_consent_at = models.DateTimeField("consentement aux actualités donné / retiré le", null=True, blank=True)
     search_key = models.CharField(max_length=200, db_index=True, editable=False, default="")
     created_at = models.DateTimeField("créé le", auto_now_add=True)
     updated_at = models.DateTimeField("modifié le", auto_now=True)
@@ -284,6 +293,13 @@ class Patient(ContactFields):
     def __str__(self) -> str:
         return self.display_name
 
+    @classmethod
+    def from_db(cls, db, field_names, values):
+        instance = super().from_db(db, field_names, values)
+        # Remember the stored news consent so save() can date a change of it.
+        instance._loaded_news_consent = instance.__dict__.get("news_consent")
+        return instance
+
     def save(self, *args, **kwargs):
         self.search_key = normalize_search(f"{self.last_name} {self.first_name}")[:200]
         if not self.file_number:
@@ -291,7 +307,15 @@ class Patient(ContactFields):
         update_fields = kwargs.get("update_fields")
         if update_fields is not None and ({"last_name", "first_name"} & set(update_fields)):
             kwargs["update_fields"] = {*update_fields, "search_key"}
+        loaded = getattr(self, "_loaded_news_consent", None)
+        news_changed = (self.news_consent != loaded) if loaded is not None else (self._state.adding and self.news_consent)
+        if news_changed:
+            self.news_consent_at = timezone.now()
+            update_fields = kwargs.get("update_fields")
+            if update_fields is not None:
+                kwargs["update_fields"] = {*update_fields, "news_consent_at"}
         super().save(*args, **kwargs)
+        self._loaded_news_consent = self.news_consent
 
     def get_absolute_url(self) -> str:
         return reverse("patients:detail", args=[self.pk])

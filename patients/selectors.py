@@ -176,3 +176,254 @@ def planning(*, day: dt.date, chair: Chair | None = None) -> list[PlanningColumn
             column = columns[appointment.practitioner_id] = PlanningColumn(appointment.practitioner)
         column.appointments.append(appointment)
     return list(columns.values())
+
+
+# =============================================================================================
+# Searches of the "Recherches" pages and the scheduler (issue 5: searches and mass mailing).
+# Both take the plain-data criteria of patients.criteria and return one lazily evaluated
+# queryset: one SQL query for the rows whatever their number (related rows joined, the derived
+# patient type and the "next appointment" computed in SQL).
+# =============================================================================================
+
+from django.db.models import Case, CharField, Exists, IntegerField, OuterRef, Subquery, Value, When  # noqa: E402
+from django.db.models.functions import ExtractDay, ExtractMonth, ExtractYear  # noqa: E402
+from django.db.models.lookups import GreaterThan  # noqa: E402
+
+from .criteria import AppointmentCriteria, PatientCriteria  # noqa: E402
+from .models import ADULT_AGE, CancelledBy, PatientType  # noqa: E402
+
+APPOINTMENT_ORDERS = {
+    "start": ("start", "practitioner__initials", "id"),
+    "patient": ("patient__last_name", "patient__first_name", "start", "id"),
+    "practitioner": ("practitioner__last_name", "practitioner__first_name", "start", "id"),
+}
+
+
+def years_before(day: dt.date, years: int) -> dt.date:
+    """The same calendar day ``years`` earlier; 29 February becomes 28 February in a common year.
+
+    ``age_on(b, day) >= n`` exactly when ``b <= years_before(day, n)``: the SQL of the searches
+    compares birth dates with it instead of computing ages row by row."""
+    try:
+        return day.replace(year=day.year - years)
+    except ValueError:  # 29 February -> common year
+        return day.replace(year=day.year - years, day=28)
+
+
+def months_before(day: dt.date, months: int) -> dt.date:
+    """The same day ``months`` earlier, clamped to the end of a shorter month (31/05 - 3 -> 28/02)."""
+    index = day.year * 12 + (day.month - 1) - months
+    year, month = divmod(index, 12)
+    month += 1
+    for last in (31, 30, 29, 28):
+        try:
+            return dt.date(year, month, min(day.day, last))
+        except ValueError:
+            continue
+    raise ValueError(day)  # unreachable: every month has 28 days
+
+
+def _age_at_appointment():
+    """The patient's age in whole years on the appointment's local date, in SQL (NULL without a
+    birth date). A 29 February birthday counts on 1 March in common years, like ``age_on``."""
+    years = ExtractYear("start") - ExtractYear("patient__birth_date")
+    appt_md = ExtractMonth("start") * 100 + ExtractDay("start")
+    birth_md = ExtractMonth("patient__birth_date") * 100 + ExtractDay("patient__birth_date")
+    return years - Case(When(GreaterThan(birth_md, appt_md), then=Value(1)), default=Value(0), output_field=IntegerField())
+
+
+def _effective_type_at_appointment():
+    """The patient type as set on the file, else derived from the age on the appointment's date
+    (a child under 18; no birth date counts as an adult, as ``Patient.effective_type`` does)."""
+    return Case(
+        When(patient__isnull=True, then=Value("")),
+        When(~Q(patient__patient_type=""), then=F("patient__patient_type")),
+        When(patient__birth_date__isnull=True, then=Value(PatientType.ADULT.value)),
+        When(GreaterThan(Value(ADULT_AGE), _age_at_appointment()), then=Value(PatientType.CHILD.value)),
+        default=Value(PatientType.ADULT.value),
+        output_field=CharField(),
+    )
+
+
+def _later_appointment(state: str):
+    """An appointment of the same patient, in ``state``, starting after the outer one."""
+    return Appointment.objects.filter(patient_id=OuterRef("patient_id"), state=state, start__gt=OuterRef("start"))
+
+
+def appointment_search(*, criteria: AppointmentCriteria) -> QuerySet[Appointment]:
+    """The appointments matching ``criteria`` ("Recherche sur les rendez-vous"), sorted.
+
+    Contract, criterion by criterion:
+    - ``date_from``..``date_to``: whole local days (Europe/Paris), both included, right on the
+      daylight-saving days (23 or 25 hours). With ``taken_in_period`` the days bound the booking
+      time (``created_at``) instead of the appointment's start.
+    - ``time_from``/``time_to``: the local start time, both bounds included.
+    - ``practitioner_ids``, ``chair_ids``, ``nature_ids``, ``family_ids`` (the patient's family):
+      empty means all.
+    - ``patient_type``: the type set on the file, else derived from the age on the appointment's
+      date (adult at 18). Appointments of external persons have no type and never match it.
+    - ``states``: empty means all. ``cancelled_by`` narrows the cancelled and postponed ones to
+      those cancelled by the practice and/or by the patient; other states are unaffected.
+    - ``without_next_appointment`` and ``exclude_with_next_appointment`` (same rule, the first is
+      the search page's box, the second the missed-appointment treatment's): leave out
+      appointments whose patient has a FUTURE appointment starting after this one.
+      ``exclude_came_since``: leave out those whose patient has a PRESENT appointment after it.
+    - ``urgent_only``; ``include_urgent`` False leaves urgent ones out; ``include_external`` False
+      leaves out external appointments and those of persons without a patient file;
+      ``forced_only``.
+    - ``order``: "start" (then practitioner), "patient" or "practitioner" (then start).
+
+    Each row has ``patient``, its guardians and practitioner, ``practitioner``, ``chair`` and
+    ``nature`` joined, and ``effective_patient_type`` annotated: one query for any number of rows.
+    """
+    c = criteria
+    start, _ = local_day_bounds(c.date_from)
+    _, end = local_day_bounds(c.date_to)
+    when = "created_at" if c.taken_in_period else "start"
+    qs = Appointment.objects.filter(**{f"{when}__gte": start, f"{when}__lt": end})
+    if c.time_from is not None:
+        qs = qs.filter(start__time__gte=c.time_from)
+    if c.time_to is not None:
+        qs = qs.filter(start__time__lte=c.time_to)
+    if c.practitioner_ids:
+        qs = qs.filter(practitioner_id__in=c.practitioner_ids)
+    if c.chair_ids:
+        qs = qs.filter(chair_id__in=c.chair_ids)
+    if c.nature_ids:
+        qs = qs.filter(nature_id__in=c.nature_ids)
+    if c.family_ids:
+        qs = qs.filter(patient__family_id__in=c.family_ids)
+    if c.states:
+        qs = qs.filter(state__in=c.states)
+    if c.cancelled_by:
+        cancelled_states = [AppointmentState.CANCELLED, AppointmentState.POSTPONED]
+        valid = [v for v in c.cancelled_by if v in CancelledBy.values]
+        qs = qs.filter(~Q(state__in=cancelled_states) | Q(cancelled_by__in=valid))
+    if c.urgent_only:
+        qs = qs.filter(urgent=True)
+    elif not c.include_urgent:
+        qs = qs.filter(urgent=False)
+    if not c.include_external:
+        qs = qs.filter(external=False, patient__isnull=False)
+    if c.forced_only:
+        qs = qs.filter(forced=True)
+    if c.without_next_appointment or c.exclude_with_next_appointment:
+        qs = qs.exclude(Exists(_later_appointment(AppointmentState.FUTURE)))
+    if c.exclude_came_since:
+        qs = qs.exclude(Exists(_later_appointment(AppointmentState.PRESENT)))
+    qs = qs.annotate(effective_patient_type=_effective_type_at_appointment())
+    if c.patient_type:
+        qs = qs.filter(effective_patient_type=c.patient_type)
+    order = APPOINTMENT_ORDERS.get(c.order, APPOINTMENT_ORDERS["start"])
+    return qs.select_related(
+        "patient",
+        "patient__practitioner",
+        "patient__civil_guardian",
+        "patient__financial_guardian",
+        "practitioner",
+        "chair",
+        "nature",
+    ).order_by(*order)
+
+
+def birthday_month_days(day_from: dt.date, day_to: dt.date) -> set[int] | None:
+    """The birthdays (month * 100 + day) celebrated between ``day_from`` and ``day_to`` included.
+
+    The rule for 29 February: in a common year it is celebrated on 28 February, so 229 is in the
+    set whenever the range holds a 28 February of a common year (or a 29 February). A range
+    crossing the new year (20/12 -> 10/01) is one range, not an empty one. None means every day
+    of the year (a range of a year or more); an empty set, a range that ends before it starts.
+    """
+    if day_to < day_from:
+        return set()
+    if (day_to - day_from).days >= 365:
+        return None
+    days: set[int] = set()
+    current = day_from
+    while current <= day_to:
+        days.add(current.month * 100 + current.day)
+        if current.month == 2 and current.day == 28 and not _is_leap(current.year):
+            days.add(229)
+        current += dt.timedelta(days=1)
+    return days
+
+
+def _is_leap(year: int) -> bool:
+    return year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
+
+
+def _last_visit():
+    return (
+        Appointment.objects.filter(patient_id=OuterRef("pk"), state=AppointmentState.PRESENT)
+        .order_by("-start")
+        .values("start")[:1]
+    )
+
+
+def patient_criteria_search(*, criteria: PatientCriteria) -> QuerySet[Patient]:
+    """The patients matching ``criteria`` ("Recherche de patients"), by name.
+
+    Ages, types and the recall are computed on ``reference_date`` (today when None; a
+    treatment passes its run date):
+    - ``birthday_from``..``birthday_to``: see ``birthday_month_days`` (29 February on 28 February
+      in common years; ranges crossing the new year).
+    - ``age_min``/``age_max``: whole years, both included; patients without a birth date never
+      match an age criterion.
+    - ``patient_type``: set on the file, else derived from the age (adult at 18).
+    - ``file_statuses``, ``practitioner_ids``: empty means all.
+    - ``no_appointment_since_months`` N: no PRESENT appointment (a visit held) in the last N
+      months before the reference date, including patients never seen.
+    - ``has_mobile``/``has_email``: the patient's own mobile / email (None: either).
+    - ``sms_consent``/``email_consent``/``news_consent``: the consent flags (None: either).
+
+    Rows come with practitioner, family and guardians joined and ``last_visit`` (start of the
+    last PRESENT appointment) annotated: one query for any number of rows.
+    """
+    c = criteria
+    ref = c.reference_date or timezone.localdate()
+    qs = Patient.objects.all()
+    if c.birthday_from is not None and c.birthday_to is not None:
+        days = birthday_month_days(c.birthday_from, c.birthday_to)
+        qs = qs.filter(birth_date__isnull=False)
+        if days is not None:
+            qs = qs.annotate(
+                birthday_md=ExtractMonth("birth_date") * 100 + ExtractDay("birth_date")
+            ).filter(birthday_md__in=sorted(days))
+    if c.age_min is not None:
+        qs = qs.filter(birth_date__lte=years_before(ref, c.age_min))
+    if c.age_max is not None:
+        # Younger than age_max + 1: born after that many years before the reference date.
+        qs = qs.filter(birth_date__gt=years_before(ref, c.age_max + 1))
+    if c.patient_type:
+        child_born_after = years_before(ref, ADULT_AGE)
+        is_child = Q(patient_type=PatientType.CHILD) | Q(patient_type="", birth_date__gt=child_born_after)
+        qs = qs.filter(is_child if c.patient_type == PatientType.CHILD else ~is_child)
+    if c.file_statuses:
+        qs = qs.filter(file_status__in=c.file_statuses)
+    if c.practitioner_ids:
+        qs = qs.filter(practitioner_id__in=c.practitioner_ids)
+    if c.no_appointment_since_months is not None:
+        since = months_before(ref, c.no_appointment_since_months)
+        since_start, _ = local_day_bounds(since)
+        _, ref_end = local_day_bounds(ref)
+        recent_visit = Appointment.objects.filter(
+            patient_id=OuterRef("pk"), state=AppointmentState.PRESENT, start__gte=since_start, start__lt=ref_end
+        )
+        qs = qs.exclude(Exists(recent_visit))
+    for flag, field_name in ((c.has_mobile, "mobile"), (c.has_email, "email")):
+        if flag is True:
+            qs = qs.exclude(**{field_name: ""})
+        elif flag is False:
+            qs = qs.filter(**{field_name: ""})
+    for flag, field_name in (
+        (c.sms_consent, "sms_consent"),
+        (c.email_consent, "email_consent"),
+        (c.news_consent, "news_consent"),
+    ):
+        if flag is not None:
+            qs = qs.filter(**{field_name: flag})
+    return (
+        qs.annotate(last_visit=Subquery(_last_visit()))
+        .select_related("practitioner", "family", "civil_guardian", "financial_guardian")
+        .order_by("last_name", "first_name", "id")
+    )

@@ -14,6 +14,7 @@ urlpatterns = [
     path("messages/", include("messaging.urls")),
     # Sending pages ("envois/", namespace "sending") and gateway webhooks ("webhooks/").
     path("", include("messaging.urls_sending")),
+    path("programmeur/", include("scheduler.urls")),
     path("admin/", admin.site.urls),
 ]
 

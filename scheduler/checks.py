@@ -1,0 +1,142 @@
+"""Is a queued message still true? The re-check made at send time.
+
+A reminder written at 07:00 about a 15:00 appointment must not leave at 08:00 (after the quiet
+hours) if the appointment was moved, cancelled or marked present in between; a "missed
+appointment" message must never reach a patient who came. ``stale_reasons`` is registered with
+``messaging.dispatch`` (``RELEVANCE_CHECKS``), which cancels the rows it names, with the reason,
+while it holds their lock; the Appointment signals (``scheduler.signals``) cancel them as soon as
+the appointment is saved. Both use the same rules, here.
+
+Also: ``check_time_zones``, a Django system check: the cron schedules are evaluated in the
+cluster's time zone, which must be the practice's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from django.core import checks
+
+from messaging.merge import format_datetime
+from messaging.models import Message
+from patients.models import Appointment, AppointmentState
+
+from .models import TrackedMessage, TrackedPurpose, TreatmentKind
+
+CANCELLED_STATES = {AppointmentState.CANCELLED, AppointmentState.POSTPONED, AppointmentState.EXCUSED}
+
+
+def _state_label(value: str) -> str:
+    return AppointmentState(value).label if value in AppointmentState.values else value
+
+
+def _reason(track: TrackedMessage, appointment_id: int | None, appt: Appointment | None,
+            came_after: set[int], booked_after: set[int]) -> str:
+    purpose = track.purpose
+    if purpose == TrackedPurpose.PATIENT or track.appointment_start is None:
+        return ""
+    if appt is None:
+        return "Le rendez-vous a été supprimé depuis l'écriture du message."
+    if purpose in (TrackedPurpose.REMINDER, TrackedPurpose.BOOKED, TrackedPurpose.MOVED):
+        expected = {AppointmentState.FUTURE.value}
+        if track.run_id and track.run.treatment.kind == TreatmentKind.APPOINTMENTS:
+            expected = set((track.run.treatment.criteria or {}).get("states") or expected)
+        if appt.state not in expected:
+            if appt.state == AppointmentState.PRESENT:
+                return "Le patient est déjà venu (rendez-vous marqué présent)."
+            return f"Le rendez-vous est maintenant « {_state_label(appt.state)} »."
+        if appt.start != track.appointment_start:
+            return f"Le rendez-vous a été déplacé au {format_datetime(appt.start)}."
+        return ""
+    if purpose == TrackedPurpose.MISSED:
+        if appt.state != AppointmentState.MISSED:
+            if appt.state == AppointmentState.PRESENT:
+                return "Le patient est venu : le rendez-vous n'est plus manqué."
+            return f"Le rendez-vous n'est plus marqué manqué (« {_state_label(appt.state)} »)."
+        criteria = (track.run.treatment.criteria or {}) if track.run_id else {}
+        if criteria.get("exclude_came_since") and appt.pk in came_after:
+            return "Le patient est venu au cabinet depuis le rendez-vous manqué."
+        if criteria.get("exclude_with_next_appointment") and appt.pk in booked_after:
+            return "Le patient a pris un prochain rendez-vous."
+        return ""
+    if purpose == TrackedPurpose.CANCELLED:
+        if appt.state not in CANCELLED_STATES:
+            return f"Le rendez-vous n'est plus annulé (« {_state_label(appt.state)} »)."
+        return ""
+    return ""
+
+
+def stale_reasons(messages: Sequence[Message]) -> dict[int, str]:
+    """{message id: why it must not leave} for those of ``messages`` that are no longer true.
+    Messages the scheduler did not write are never named. Four queries whatever the number."""
+    ids = [m.pk for m in messages]
+    if not ids:
+        return {}
+    tracks = {
+        t.message_id: t
+        for t in TrackedMessage.objects.filter(message_id__in=ids).select_related("run__treatment")
+    }
+    if not tracks:
+        return {}
+    appt_of = {m.pk: m.appointment_id for m in messages if m.pk in tracks}
+    appts = Appointment.objects.only("pk", "start", "state", "patient_id").in_bulk(
+        {a for a in appt_of.values() if a}
+    )
+    missed = [appts[a] for mid, a in appt_of.items() if a in appts and tracks[mid].purpose == TrackedPurpose.MISSED]
+    came_after: set[int] = set()
+    booked_after: set[int] = set()
+    if missed:
+        later = Appointment.objects.filter(
+            patient_id__in={a.patient_id for a in missed},
+            state__in=[AppointmentState.PRESENT, AppointmentState.FUTURE],
+        ).values_list("patient_id", "state", "start")
+        by_patient: dict[int, list[tuple[str, object]]] = {}
+        for patient_id, state, start in later:
+            by_patient.setdefault(patient_id, []).append((state, start))
+        for a in missed:
+            for state, start in by_patient.get(a.patient_id, []):
+                if start > a.start:
+                    (came_after if state == AppointmentState.PRESENT else booked_after).add(a.pk)
+    out: dict[int, str] = {}
+    for mid, track in tracks.items():
+        appointment_id = appt_of.get(mid)
+        reason = _reason(track, appointment_id, appts.get(appointment_id), came_after, booked_after)
+        if reason:
+            out[mid] = reason
+    return out
+
+
+def still_relevant(message: Message) -> tuple[bool, str]:
+    """(True, "") when ``message`` may leave; (False, reason) when it must be cancelled."""
+    reason = stale_reasons([message]).get(message.pk, "")
+    return (not reason, reason)
+
+
+@checks.register(checks.Tags.database)
+def check_time_zones(app_configs=None, **kwargs):
+    """Run by ``manage.py check --database default`` (and shown on the programmeur page)."""
+    from django.db import DatabaseError
+
+    try:
+        problem = time_zone_problem()
+    except DatabaseError:
+        return []
+    if problem:
+        return [checks.Warning(problem, hint="Réglez TIME_ZONE sur le fuseau du cabinet.", id="scheduler.W001")]
+    return []
+
+
+def time_zone_problem() -> str:
+    """A sentence when the cluster's time zone is not the practice's, else ""."""
+    from django.conf import settings
+
+    from practice.models import Practice
+
+    practice_tz = Practice.get().time_zone
+    cluster_tz = settings.Q_CLUSTER.get("time_zone") or settings.TIME_ZONE
+    if practice_tz and practice_tz != cluster_tz:
+        return (
+            f"Le cabinet est réglé sur le fuseau {practice_tz} mais le programmeur sur {cluster_tz} : "
+            "les traitements ne partiraient pas à l'heure locale du cabinet."
+        )
+    return ""

@@ -1,0 +1,93 @@
+"""The demo practice's treatments, ready and inactive (the seeds' examples): staff see them in
+the programmeur, press "Tester", and activate them themselves."""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+
+from django.db import transaction
+from django.utils import timezone
+
+from messaging.models import EmailAccount, EmailTemplate, SmsTemplate, SmtpSecurity, TemplateCategory
+
+from .models import Treatment, TreatmentKind
+from .runner import default_criteria
+from .services import treatment_save
+
+REMINDER_SMS = (
+    "Bonjour, le cabinet @CABNOM vous rappelle votre rendez-vous du @RDV1 avec le @PRAT. "
+    "En cas d'empechement, merci de nous prevenir."
+)
+MISSED_SUBJECT = "Votre rendez-vous manqué du @RDVDATE"
+MISSED_BODY = (
+    "<p>Bonjour @PCIVIL @PNOM,</p>"
+    "<p>Vous aviez rendez-vous le @RDV1 avec le @PRAT et nous ne vous avons pas vu(e).</p>"
+    "<p>Merci de nous appeler pour convenir d'un nouveau rendez-vous.</p>"
+)
+BIRTHDAY_SMS = "Joyeux anniversaire @PPREN ! Toute l'equipe du cabinet @CABNOM vous souhaite une belle journee."
+
+
+def _demo_account() -> EmailAccount:
+    """The sending helper's demo account when its module exists, else the first account, else a
+    local one pointing at the demo SMTP server (manage.py demosmtp)."""
+    try:
+        messaging_demo = importlib.import_module("messaging.demo")
+    except ModuleNotFoundError:
+        messaging_demo = None
+    if messaging_demo is not None and hasattr(messaging_demo, "ensure_demo_messaging"):
+        messaging_demo.ensure_demo_messaging()
+    account = EmailAccount.objects.order_by("pk").first()
+    if account is None:
+        from django.conf import settings
+
+        account = EmailAccount.objects.create(
+            name="Secrétariat (démo)",
+            email="secretariat@cabinet-demo.test",
+            display_name="Cabinet dentaire",
+            smtp_host="127.0.0.1",
+            smtp_port=getattr(settings, "DEMO_SMTP_PORT", 8025),
+            security=SmtpSecurity.NONE,
+        )
+    return account
+
+
+@transaction.atomic
+def ensure_demo_treatments() -> list[Treatment]:
+    """Create, if missing, "Rappel RDV J+1 (SMS)", "Relance RDV manqués J-1 (email)" and
+    "Anniversaires" (inactive), with the SMS and email types they use. Idempotent: existing
+    treatments and templates are left as they are."""
+    rdv, _ = TemplateCategory.objects.get_or_create(name="Rendez-vous")
+    birthdays, _ = TemplateCategory.objects.get_or_create(name="Anniversaires")
+    reminder_sms, _ = SmsTemplate.objects.get_or_create(
+        category=rdv, title="Rappel de rendez-vous", defaults={"body": REMINDER_SMS}
+    )
+    birthday_sms, _ = SmsTemplate.objects.get_or_create(
+        category=birthdays, title="Joyeux anniversaire", defaults={"body": BIRTHDAY_SMS}
+    )
+    missed_email = EmailTemplate.objects.filter(category=rdv, label="Rendez-vous manqué").first()
+    if missed_email is None:
+        missed_email = EmailTemplate.objects.create(
+            category=rdv, label="Rendez-vous manqué", account=_demo_account(), subject=MISSED_SUBJECT,
+            body_html=MISSED_BODY,
+        )
+    today = timezone.localdate()
+    specs = [
+        dict(kind=TreatmentKind.APPOINTMENTS, title="Rappel RDV J+1 (SMS)", hour=dt.time(1, 0), offset_from=1,
+             offset_to=1, send_sms=True, sms_template=reminder_sms),
+        dict(kind=TreatmentKind.MISSED, title="Relance RDV manqués J-1 (email)", hour=dt.time(12, 0),
+             offset_from=-1, offset_to=-1, send_email=True, email_template=missed_email,
+             criteria={"exclude_with_next_appointment": True, "exclude_came_since": True}),
+        dict(kind=TreatmentKind.BIRTHDAYS, title="Anniversaires", hour=dt.time(9, 0), offset_from=0, offset_to=0,
+             send_sms=True, sms_template=birthday_sms),
+    ]
+    treatments = []
+    for spec in specs:
+        existing = Treatment.objects.filter(title=spec["title"]).first()
+        if existing is not None:
+            treatments.append(existing)
+            continue
+        criteria = {**default_criteria(spec["kind"]), **spec.pop("criteria", {})}
+        treatment = Treatment(start_date=today, active=False, **spec)
+        treatments.append(treatment_save(treatment=treatment, criteria=criteria))
+    return treatments

@@ -1,0 +1,389 @@
+"""The programmeur: saved automatic jobs ("traitements"), their runs and trace, event-message
+settings, and the scheduler's heartbeat.
+
+A treatment runs at most once per run date (``TreatmentRun`` is unique per treatment and date):
+that row is what makes a re-run, a retry or two clusters firing together send nothing twice.
+Every message a run or an event queues is linked here (``TrackedMessage``) with the appointment's
+start as it was when the message was written, so a message about an appointment that has moved or
+changed state since is cancelled before it leaves (``scheduler.checks``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.utils import timezone
+
+from .windows import DateMode, Periodicity, Window, runs_on, window_for
+
+
+class TreatmentKind(models.TextChoices):
+    APPOINTMENTS = "appointments", "Recherche sur les rendez-vous"
+    MISSED = "missed", "Rendez-vous manqués"
+    BIRTHDAYS = "birthdays", "Anniversaires"
+    RECALL = "recall", "Patients à rappeler"
+    PLANNING = "planning", "Planning d'activité"
+
+
+# Kinds whose search is an appointment search (AppointmentCriteria); the others search patients.
+APPOINTMENT_KINDS = {TreatmentKind.APPOINTMENTS, TreatmentKind.MISSED, TreatmentKind.PLANNING}
+
+
+class Treatment(models.Model):
+    """One saved automatic job, as the seeds' "Paramétrage" window describes it."""
+
+    kind = models.CharField("traitement", max_length=20, choices=TreatmentKind.choices)
+    title = models.CharField("intitulé", max_length=120, unique=True)
+    active = models.BooleanField("actif", default=False)
+
+    # When it runs.
+    start_date = models.DateField("à partir du", default=timezone.localdate)
+    periodicity = models.CharField(
+        "périodicité", max_length=20, choices=Periodicity.choices, default=Periodicity.DAILY
+    )
+    weekdays = models.JSONField("jours de la semaine", default=list, blank=True, help_text="0 = lundi … 6 = dimanche")
+    month_day = models.PositiveSmallIntegerField(
+        "jour du mois",
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(31)],
+        help_text="Les mois plus courts, le traitement s'exécute le dernier jour du mois.",
+    )
+    skip_holidays = models.BooleanField(
+        "sauf jours fériés",
+        default=False,
+        help_text="Jours ouvrés : ne pas s'exécuter les jours fériés (et ne pas les compter).",
+    )
+    hour = models.TimeField("heure", default=dt.time(7, 0), help_text="Heure locale du cabinet.")
+
+    # Which days it searches.
+    date_mode = models.CharField("période", max_length=10, choices=DateMode.choices, default=DateMode.RELATIVE)
+    offset_from = models.SmallIntegerField(
+        "de J", default=1, validators=[MinValueValidator(-366), MaxValueValidator(366)]
+    )
+    offset_to = models.SmallIntegerField(
+        "à J", default=1, validators=[MinValueValidator(-366), MaxValueValidator(366)]
+    )
+    working_days = models.BooleanField(
+        "compter en jours ouvrés",
+        default=False,
+        help_text="J+1 un vendredi désigne alors le lundi, J-1 un lundi le vendredi.",
+    )
+    fixed_from = models.DateField("du", null=True, blank=True)
+    fixed_to = models.DateField("au", null=True, blank=True)
+
+    # What it searches: AppointmentCriteria or PatientCriteria JSON, without the dates (they come
+    # from the window of each run).
+    criteria = models.JSONField("critères", default=dict, blank=True)
+
+    # What it does with the result.
+    send_sms = models.BooleanField("SMS", default=False)
+    sms_template = models.ForeignKey(
+        "messaging.SmsTemplate", verbose_name="SMS type", null=True, blank=True, on_delete=models.PROTECT,
+        related_name="+",
+    )
+    send_email = models.BooleanField("email", default=False)
+    email_template = models.ForeignKey(
+        "messaging.EmailTemplate", verbose_name="email type", null=True, blank=True, on_delete=models.PROTECT,
+        related_name="+",
+    )
+    email_when_no_mobile = models.BooleanField(
+        "envoyer par email aux patients sans portable",
+        default=False,
+        help_text="Avec l'email type choisi, quand aucun portable valide n'est connu.",
+    )
+    send_letter = models.BooleanField("courrier", default=False)
+    letter_template = models.ForeignKey(
+        "messaging.EmailTemplate",
+        verbose_name="texte du courrier (email type)",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="Le courrier reprend l'objet et le texte de cet email type, un patient par page.",
+    )
+    make_list = models.BooleanField("liste", default=False, help_text="La liste des patients concernés, en PDF.")
+    staff_recipients = models.ManyToManyField(
+        settings.AUTH_USER_MODEL,
+        verbose_name="destinataires du planning",
+        blank=True,
+        related_name="planning_treatments",
+    )
+
+    # Who checks it ("Vérificateurs").
+    verifiers = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, verbose_name="vérificateurs", blank=True, related_name="verified_treatments"
+    )
+    verifiers_always = models.BooleanField(
+        "envoyer la trace après chaque exécution",
+        default=False,
+        help_text="Sinon, la trace n'est envoyée qu'en cas d'échec.",
+    )
+
+    schedule = models.OneToOneField(
+        "django_q.Schedule", null=True, blank=True, on_delete=models.SET_NULL, related_name="treatment", editable=False
+    )
+    created_at = models.DateTimeField("créé le", auto_now_add=True)
+    updated_at = models.DateTimeField("modifié le", auto_now=True)
+
+    class Meta:
+        verbose_name = "traitement automatique"
+        verbose_name_plural = "traitements automatiques"
+        ordering = ["hour", "title"]
+
+    def __str__(self) -> str:
+        return self.title
+
+    def clean(self):
+        super().clean()
+        errors: dict[str, str] = {}
+        if self.periodicity == Periodicity.WEEKDAYS and not self.weekdays:
+            errors["weekdays"] = "Choisissez au moins un jour."
+        if self.periodicity == Periodicity.MONTHLY and not self.month_day:
+            errors["month_day"] = "Indiquez le jour du mois."
+        if self.date_mode == DateMode.FIXED and (self.fixed_from is None or self.fixed_to is None):
+            errors["fixed_from"] = "Indiquez les deux dates."
+        if self.kind != TreatmentKind.PLANNING:
+            if self.send_sms and self.sms_template_id is None:
+                errors["sms_template"] = "Choisissez le SMS type à envoyer."
+            if (self.send_email or self.email_when_no_mobile) and self.email_template_id is None:
+                errors["email_template"] = "Choisissez l'email type à envoyer."
+            if self.send_letter and self.letter_template_id is None:
+                errors["letter_template"] = "Choisissez le texte du courrier."
+            if not (self.send_sms or self.send_email or self.send_letter or self.make_list):
+                errors["send_sms"] = "Cochez au moins un mode : SMS, email, courrier ou liste."
+        if errors:
+            raise ValidationError(errors)
+
+    def runs_on(self, day: dt.date) -> bool:
+        return runs_on(
+            day,
+            periodicity=self.periodicity,
+            start_date=self.start_date,
+            weekdays=self.weekdays or (),
+            month_day=self.month_day,
+            skip_holidays=self.skip_holidays,
+        )
+
+    def window(self, run_date: dt.date) -> Window:
+        return window_for(
+            run_date,
+            date_mode=self.date_mode,
+            offset_from=self.offset_from,
+            offset_to=self.offset_to,
+            fixed_from=self.fixed_from,
+            fixed_to=self.fixed_to,
+            working_days=self.working_days,
+            skip_holidays=self.skip_holidays,
+        )
+
+    @property
+    def period_label(self) -> str:
+        if self.date_mode == DateMode.FIXED:
+            return f"du {self.fixed_from:%d/%m/%Y} au {self.fixed_to:%d/%m/%Y}" if self.fixed_from else ""
+
+        def j(n: int) -> str:
+            return "J" if n == 0 else f"J{n:+d}"
+
+        suffix = " (jours ouvrés)" if self.working_days else ""
+        if self.offset_from == self.offset_to:
+            return j(self.offset_from) + suffix
+        return f"de {j(self.offset_from)} à {j(self.offset_to)}{suffix}"
+
+    @property
+    def periodicity_label(self) -> str:
+        from .windows import WEEKDAY_CHOICES
+
+        if self.periodicity == Periodicity.WEEKDAYS:
+            names = dict(WEEKDAY_CHOICES)
+            return "Le " + ", ".join(names[d].lower() for d in sorted(self.weekdays or []))
+        if self.periodicity == Periodicity.MONTHLY:
+            return f"Tous les mois, le {self.month_day}"
+        label = self.get_periodicity_display()
+        if self.periodicity == Periodicity.WORKING_DAYS and self.skip_holidays:
+            label += ", sauf jours fériés"
+        return label
+
+    @property
+    def channels_label(self) -> str:
+        parts = []
+        if self.send_sms:
+            parts.append("SMS")
+        if self.send_email:
+            parts.append("Email")
+        elif self.email_when_no_mobile:
+            parts.append("Email si pas de portable")
+        if self.send_letter:
+            parts.append("Courrier")
+        if self.make_list:
+            parts.append("Liste")
+        if self.kind == TreatmentKind.PLANNING:
+            parts.append("Planning PDF par email")
+        return ", ".join(parts)
+
+
+class RunStatus(models.TextChoices):
+    PENDING = "pending", "En attente"
+    RUNNING = "running", "En cours"
+    DONE = "done", "Terminé"
+    FAILED = "failed", "Échec"
+
+
+class RunTrigger(models.TextChoices):
+    SCHEDULE = "schedule", "Programmé"
+    MANUAL = "manual", "Exécuter maintenant"
+    COMMAND = "command", "Commande runjob"
+    RESCHEDULE = "reschedule", "Rendez-vous déplacé"
+
+
+def run_document_path(instance: TreatmentRun, filename: str) -> str:
+    return f"programmeur/{instance.treatment_id}/{instance.run_date:%Y-%m-%d}/{filename}"
+
+
+class TreatmentRun(models.Model):
+    """One execution of a treatment for one run date: the trace staff read."""
+
+    treatment = models.ForeignKey(Treatment, on_delete=models.CASCADE, related_name="runs", verbose_name="traitement")
+    run_date = models.DateField("date d'exécution")
+    status = models.CharField("état", max_length=10, choices=RunStatus.choices, default=RunStatus.PENDING)
+    trigger = models.CharField("déclenchement", max_length=12, choices=RunTrigger.choices, default=RunTrigger.SCHEDULE)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        verbose_name="demandé par",
+    )
+    window_start = models.DateField("recherche du", null=True, blank=True)
+    window_end = models.DateField("recherche au", null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField("tentatives", default=0)
+    started_at = models.DateTimeField("commencé le", null=True, blank=True)
+    finished_at = models.DateTimeField("terminé le", null=True, blank=True)
+    targeted = models.PositiveIntegerField("ciblés", default=0)
+    sent = models.PositiveIntegerField("envoyés", default=0)
+    failed = models.PositiveIntegerField("échecs", default=0)
+    skipped = models.PositiveIntegerField("non envoyés", default=0)
+    waiting = models.PositiveIntegerField("en attente", default=0)
+    left_out = models.JSONField("écartés", default=list, blank=True, help_text="[{nom, raison}]")
+    mailings = models.ManyToManyField("messaging.Mailing", blank=True, related_name="treatment_runs")
+    document = models.FileField("document", upload_to=run_document_path, blank=True)
+    error = models.TextField("erreur", blank=True)
+    reported_at = models.DateTimeField("trace envoyée le", null=True, blank=True)
+
+    class Meta:
+        verbose_name = "exécution"
+        verbose_name_plural = "exécutions"
+        ordering = ["-run_date", "-id"]
+        constraints = [models.UniqueConstraint(fields=["treatment", "run_date"], name="uniq_treatment_run_date")]
+
+    def __str__(self) -> str:
+        return f"{self.treatment} – {self.run_date:%d/%m/%Y}"
+
+    @property
+    def window(self) -> Window | None:
+        if self.window_start is None or self.window_end is None:
+            return None
+        return Window(self.window_start, self.window_end)
+
+    @property
+    def has_failures(self) -> bool:
+        return self.status == RunStatus.FAILED or self.failed > 0
+
+
+class TrackedPurpose(models.TextChoices):
+    REMINDER = "reminder", "Rappel de rendez-vous"
+    MISSED = "missed", "Rendez-vous manqué"
+    PATIENT = "patient", "Message au patient"
+    BOOKED = "booked", "Confirmation de rendez-vous"
+    MOVED = "moved", "Rendez-vous déplacé"
+    CANCELLED = "cancelled", "Rendez-vous annulé"
+
+
+class TrackedMessage(models.Model):
+    """A message queued by a treatment run or an appointment event, with the appointment as it
+    stood when the message was written: what ``scheduler.checks`` compares at send time."""
+
+    message = models.OneToOneField("messaging.Message", on_delete=models.CASCADE, related_name="tracking")
+    run = models.ForeignKey(TreatmentRun, null=True, blank=True, on_delete=models.CASCADE, related_name="tracked")
+    purpose = models.CharField("objet", max_length=10, choices=TrackedPurpose.choices)
+    appointment_start = models.DateTimeField("début du rendez-vous à l'écriture", null=True, blank=True)
+
+    class Meta:
+        verbose_name = "message suivi"
+        verbose_name_plural = "messages suivis"
+
+    def __str__(self) -> str:
+        return f"{self.get_purpose_display()} (message {self.message_id})"
+
+
+class AppointmentEvent(models.TextChoices):
+    BOOKED = "booked", "Rendez-vous pris (confirmation)"
+    MOVED = "moved", "Rendez-vous déplacé"
+    CANCELLED = "cancelled", "Rendez-vous annulé ou reporté"
+
+
+class EventMessageSetting(models.Model):
+    """Send a message when an appointment is booked, moved or cancelled, for one nature (or all)
+    on one channel."""
+
+    event = models.CharField("événement", max_length=10, choices=AppointmentEvent.choices)
+    nature = models.ForeignKey(
+        "patients.Nature",
+        verbose_name="nature",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        help_text="Vide : toutes les natures.",
+    )
+    channel = models.CharField("canal", max_length=10, choices=[("sms", "SMS"), ("email", "Email")])
+    sms_template = models.ForeignKey(
+        "messaging.SmsTemplate", verbose_name="SMS type", null=True, blank=True, on_delete=models.PROTECT,
+        related_name="+",
+    )
+    email_template = models.ForeignKey(
+        "messaging.EmailTemplate", verbose_name="email type", null=True, blank=True, on_delete=models.PROTECT,
+        related_name="+",
+    )
+    active = models.BooleanField("actif", default=True)
+
+    class Meta:
+        verbose_name = "message d'événement"
+        verbose_name_plural = "messages d'événement"
+        ordering = ["event", "nature__code", "channel"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["event", "nature", "channel"], name="uniq_event_nature_channel", nulls_distinct=False
+            )
+        ]
+
+    def __str__(self) -> str:
+        nature = self.nature.code if self.nature_id else "toutes natures"
+        return f"{self.get_event_display()} – {nature} – {self.get_channel_display()}"
+
+    def clean(self):
+        super().clean()
+        if self.channel == "sms" and self.sms_template_id is None:
+            raise ValidationError({"sms_template": "Choisissez le SMS type."})
+        if self.channel == "email" and self.email_template_id is None:
+            raise ValidationError({"email_template": "Choisissez l'email type."})
+
+    @property
+    def template(self):
+        return self.sms_template if self.channel == "sms" else self.email_template
+
+
+class Heartbeat(models.Model):
+    """Written every minute by a django-q2 task: proof that a cluster is running and ticking its
+    scheduler, readable from the web process whatever the broker."""
+
+    beat_at = models.DateTimeField()
+    host = models.CharField(max_length=255, blank=True)
+    pid = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        verbose_name = "battement du programmeur"
+        verbose_name_plural = "battements du programmeur"
+
+    def __str__(self) -> str:
+        return f"{self.host}:{self.pid} à {self.beat_at:%d/%m/%Y %H:%M:%S}"

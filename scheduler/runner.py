@@ -1,0 +1,649 @@
+"""Running a treatment for one run date: the search of its window, who receives what, and the
+mailings written through the one outbox (``messaging.outbox.mailing_create``).
+
+``treatment_plan`` reads only (who is concerned, who is left out and why, which recipients on
+which channel); ``treatment_preview`` adds the exact text of each message ("Tester", nothing
+written); ``treatment_run`` executes it exactly once per (treatment, run date):
+
+* the ``TreatmentRun`` row is unique per treatment and date, and is locked
+  (``select_for_update``) for the whole execution: a second worker, a retried task or a second
+  cluster waits for the first, then finds the run done and sends nothing;
+* a run that failed or died before committing left no message behind (everything is written in
+  that one transaction) and is executed again by the next attempt;
+* each mailing has the idempotency key ``treatment:<id>:<run date>:<channel>`` and each message a
+  dedupe key built from it, the patient, the recipient and the appointment: even outside the
+  lock, nothing can be written twice;
+* the messages leave through ``messaging.dispatch`` after the commit; a worker killed while
+  sending leaves its row SENDING, which dispatch turns into UNKNOWN (never re-sent), and the
+  PENDING rest is sent by the next dispatch (the every-minute schedule, or a re-run).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import logging
+from dataclasses import dataclass, field
+
+from django.core.files.base import ContentFile
+from django.core.mail import EmailMessage
+from django.db import transaction
+from django.db.models import Count, Q
+from django.utils import timezone
+
+from messaging.compose import compose_email, compose_sms
+from messaging.merge import CustomFields, format_datetime
+from messaging.models import Channel, MailingOrigin, Message, MessageStatus, RecipientRole
+from messaging.recipients import Recipient, recipient_for
+from patients.criteria import AppointmentCriteria, PatientCriteria
+from patients.models import Appointment, AppointmentState, Patient
+from patients.selectors import appointment_search, patient_criteria_search
+from practice.models import Practice
+
+from . import pdf
+from .models import (
+    APPOINTMENT_KINDS,
+    RunStatus,
+    RunTrigger,
+    TrackedMessage,
+    TrackedPurpose,
+    Treatment,
+    TreatmentKind,
+    TreatmentRun,
+)
+from .windows import Window
+
+logger = logging.getLogger(__name__)
+
+# Skip reasons of messaging.recipients that mean "no usable mobile" (not a refusal of SMS).
+NO_MOBILE_PREFIXES = ("Aucun numéro de portable", "Le numéro")
+CHANNEL_LABELS = {"sms": "SMS", "email": "Email", "email-sans-portable": "Email (pas de portable)"}
+
+
+@dataclass
+class Target:
+    """One patient concerned by a run, about one appointment (or none: birthdays, recall)."""
+
+    patient: Patient
+    appointment: Appointment | None = None
+
+    @property
+    def label(self) -> str:
+        if self.appointment is None:
+            return self.patient.display_name
+        return f"{self.patient.display_name} – {format_datetime(self.appointment.start)}"
+
+
+@dataclass
+class LeftOut:
+    name: str
+    reason: str
+
+
+@dataclass
+class Batch:
+    """The recipients of one mailing of the run."""
+
+    channel: str
+    key: str  # the last part of the mailing's idempotency key
+    template: object
+    recipients: list[Recipient] = field(default_factory=list)
+
+
+@dataclass
+class Plan:
+    treatment: Treatment
+    run_date: dt.date
+    window: Window
+    targets: list[Target]
+    left_out: list[LeftOut]
+    batches: list[Batch]
+    letters: list[Target] = field(default_factory=list)
+    planning: list[Appointment] = field(default_factory=list)
+    staff: list = field(default_factory=list)
+
+    @property
+    def purpose(self) -> str:
+        return purpose_of(self.treatment.kind)
+
+
+def purpose_of(kind: str) -> str:
+    if kind == TreatmentKind.APPOINTMENTS:
+        return TrackedPurpose.REMINDER
+    if kind == TreatmentKind.MISSED:
+        return TrackedPurpose.MISSED
+    return TrackedPurpose.PATIENT
+
+
+def default_criteria(kind: str) -> dict:
+    """The criteria a new treatment of ``kind`` starts with (JSON, no dates)."""
+    if kind in APPOINTMENT_KINDS:
+        states = {
+            TreatmentKind.MISSED: [AppointmentState.MISSED.value],
+            TreatmentKind.PLANNING: [AppointmentState.FUTURE.value, AppointmentState.PRESENT.value],
+        }.get(kind, [AppointmentState.FUTURE.value])
+        data = AppointmentCriteria(date_from=dt.date.min, date_to=dt.date.min, states=states).to_json()
+        data.pop("date_from")
+        data.pop("date_to")
+        return data
+    data = PatientCriteria().to_json()
+    for name in ("birthday_from", "birthday_to", "reference_date"):
+        data.pop(name)
+    if kind == TreatmentKind.RECALL:
+        data["no_appointment_since_months"] = 6
+    return data
+
+
+def appointment_criteria(treatment: Treatment, window: Window, **overrides) -> AppointmentCriteria:
+    data = {**default_criteria(treatment.kind), **(treatment.criteria or {})}
+    data.update(date_from=window.start.isoformat(), date_to=window.end.isoformat())
+    return dataclasses.replace(AppointmentCriteria.from_json(data), **overrides)
+
+
+def patient_criteria(treatment: Treatment, window: Window, run_date: dt.date) -> PatientCriteria:
+    data = {**default_criteria(treatment.kind), **(treatment.criteria or {})}
+    criteria = PatientCriteria.from_json(data)
+    criteria.reference_date = run_date
+    if treatment.kind == TreatmentKind.BIRTHDAYS:
+        criteria.birthday_from, criteria.birthday_to = window.start, window.end
+    return criteria
+
+
+# ---------------------------------------------------------------------------------------------
+# Who is concerned
+# ---------------------------------------------------------------------------------------------
+
+
+def _appointment_targets(treatment: Treatment, window: Window) -> tuple[list[Target], list[LeftOut], list[Appointment]]:
+    """Appointments of the window; for the missed kind, the two exclusions of the seeds with their
+    reason (three queries whatever the number of appointments)."""
+    criteria = appointment_criteria(treatment, window)
+    excl_next, excl_came = criteria.exclude_with_next_appointment, criteria.exclude_came_since
+    base = dataclasses.replace(criteria, exclude_with_next_appointment=False, exclude_came_since=False)
+    appointments = list(appointment_search(criteria=base))
+    left: list[LeftOut] = []
+    reasons: dict[int, str] = {}
+    all_ids = [a.pk for a in appointments]
+    if excl_came and all_ids:
+        kept = set(
+            appointment_search(criteria=dataclasses.replace(base, exclude_came_since=True))
+            .filter(pk__in=all_ids)
+            .values_list("pk", flat=True)
+        )
+        for pk in all_ids:
+            if pk not in kept:
+                reasons.setdefault(pk, "Venu(e) au cabinet depuis le rendez-vous manqué.")
+    if excl_next and all_ids:
+        kept = set(
+            appointment_search(criteria=dataclasses.replace(base, exclude_with_next_appointment=True))
+            .filter(pk__in=all_ids)
+            .values_list("pk", flat=True)
+        )
+        for pk in all_ids:
+            if pk not in kept:
+                reasons.setdefault(pk, "A déjà un prochain rendez-vous.")
+    targets: list[Target] = []
+    for appt in appointments:
+        if appt.patient_id is None:
+            left.append(LeftOut(f"{appt.who} – {format_datetime(appt.start)}", "Rendez-vous sans dossier patient."))
+        elif appt.pk in reasons:
+            left.append(LeftOut(Target(appt.patient, appt).label, reasons[appt.pk]))
+        else:
+            targets.append(Target(appt.patient, appt))
+    return targets, left, appointments
+
+
+def _sms_roles(practice: Practice) -> list[str]:
+    roles = []
+    if practice.sms_default_patient:
+        roles.append(RecipientRole.PATIENT)
+    if practice.sms_default_civil_guardian:
+        roles.append(RecipientRole.CIVIL_GUARDIAN)
+    if practice.sms_default_financial_guardian:
+        roles.append(RecipientRole.FINANCIAL_GUARDIAN)
+    return roles or [RecipientRole.PATIENT]
+
+
+def _email_roles(template) -> list[str]:
+    role = getattr(template, "recipient_role", RecipientRole.PATIENT)
+    if role not in (RecipientRole.PATIENT, RecipientRole.CIVIL_GUARDIAN, RecipientRole.FINANCIAL_GUARDIAN):
+        role = RecipientRole.PATIENT
+    return [role]
+
+
+def _candidates(target: Target, channel: str, roles: list[str]) -> list[Recipient]:
+    """The distinct people of ``roles`` for the target's patient on ``channel``: a guardian role
+    the patient holds themself (no guardian on file) is the same person, listed once. When some
+    can be written to, the others are dropped (the family gets the message); when none can, they
+    are all kept so their skip reason is recorded."""
+    seen: set[tuple[str, int]] = set()
+    found: list[Recipient] = []
+    for role in roles:
+        r = recipient_for(patient=target.patient, channel=channel, role=role)
+        person = r.person
+        ident = (type(person).__name__, person.pk) if person is not None else ("", id(r))
+        if ident in seen:
+            continue
+        seen.add(ident)
+        found.append(dataclasses.replace(r, appointment=target.appointment))
+    sendable = [r for r in found if r.sendable]
+    return sendable or found
+
+
+def _no_mobile(recipients: list[Recipient]) -> bool:
+    return bool(recipients) and all(r.skip_reason.startswith(NO_MOBILE_PREFIXES) for r in recipients)
+
+
+def treatment_plan(*, treatment: Treatment, run_date: dt.date) -> Plan:
+    """Who the treatment concerns on ``run_date``, who is left out and why, and the recipients of
+    each mailing. Reads only; a constant number of queries whatever the number of patients."""
+    window = treatment.window(run_date)
+    practice = Practice.get()
+    left: list[LeftOut] = []
+    planning: list[Appointment] = []
+    if treatment.kind == TreatmentKind.PLANNING:
+        criteria = appointment_criteria(treatment, window, include_external=True)
+        planning = list(appointment_search(criteria=criteria))
+        staff = list(treatment.staff_recipients.all())
+        for user in staff:
+            if not user.email:
+                left.append(LeftOut(user.get_full_name() or user.username, "Aucune adresse email."))
+        return Plan(treatment, run_date, window, [], left, [], planning=planning, staff=[u for u in staff if u.email])
+
+    if treatment.kind in APPOINTMENT_KINDS:
+        targets, left, _ = _appointment_targets(treatment, window)
+    else:
+        patients = patient_criteria_search(criteria=patient_criteria(treatment, window, run_date))
+        targets = [Target(p) for p in patients]
+
+    sms = Batch(Channel.SMS, "sms", treatment.sms_template)
+    email = Batch(Channel.EMAIL, "email", treatment.email_template)
+    fallback = Batch(Channel.EMAIL, "email-sans-portable", treatment.email_template)
+    letters: list[Target] = []
+    sms_roles = _sms_roles(practice)
+    email_roles = _email_roles(treatment.email_template)
+    for target in targets:
+        if treatment.send_sms:
+            found = _candidates(target, Channel.SMS, sms_roles)
+            if treatment.email_when_no_mobile and _no_mobile(found) and not treatment.send_email:
+                fallback.recipients += _candidates(target, Channel.EMAIL, email_roles)
+            else:
+                sms.recipients += found
+        elif treatment.email_when_no_mobile and not treatment.send_email:
+            if _no_mobile(_candidates(target, Channel.SMS, sms_roles)):
+                fallback.recipients += _candidates(target, Channel.EMAIL, email_roles)
+        if treatment.send_email:
+            email.recipients += _candidates(target, Channel.EMAIL, email_roles)
+        if treatment.send_letter:
+            if target.patient.address_lines:
+                letters.append(target)
+            else:
+                left.append(LeftOut(target.label, "Pas d'adresse postale : pas de courrier."))
+    batches = [b for b in (sms, email, fallback) if b.recipients]
+    return Plan(treatment, run_date, window, targets, left, batches, letters=letters)
+
+
+# ---------------------------------------------------------------------------------------------
+# Tester: the exact messages, nothing written
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class PreviewRow:
+    channel: str
+    target: str
+    recipient: str
+    role: str
+    address: str
+    subject: str
+    text: str
+    skip_reason: str
+    warnings: list[str]
+
+
+@dataclass
+class Preview:
+    plan: Plan
+    rows: list[PreviewRow]
+
+    @property
+    def to_send(self) -> list[PreviewRow]:
+        return [r for r in self.rows if not r.skip_reason]
+
+    @property
+    def not_sent(self) -> list[PreviewRow]:
+        return [r for r in self.rows if r.skip_reason]
+
+
+def treatment_preview(*, treatment: Treatment, run_date: dt.date) -> Preview:
+    """What a run on ``run_date`` would send, message by message, composed exactly as the outbox
+    will compose it (messaging.compose). Writes nothing, creates no run."""
+    plan = treatment_plan(treatment=treatment, run_date=run_date)
+    custom = CustomFields.load()
+    practice = Practice.get()
+    rows: list[PreviewRow] = []
+    for batch in plan.batches:
+        for r in batch.recipients:
+            common = {
+                "patient": r.patient,
+                "appointment": r.appointment,
+                "recipient": r.person,
+                "today": run_date,
+                "custom": custom,
+                "practice": practice,
+            }
+            target = Target(r.patient, r.appointment).label if r.patient else r.name
+            if batch.channel == Channel.SMS:
+                composed = compose_sms(body=batch.template.body, **common)
+                subject, text, warnings = "", composed.text, composed.warnings
+            else:
+                tpl = batch.template
+                signature = tpl.signature or tpl.account.default_signature
+                composed = compose_email(subject=tpl.subject, body_html=tpl.body_html, signature=signature, **common)
+                subject, text, warnings = composed.subject, composed.text, composed.warnings
+            rows.append(
+                PreviewRow(
+                    channel=CHANNEL_LABELS[batch.key],
+                    target=target,
+                    recipient=r.name,
+                    role=r.role_label,
+                    address=r.address_display,
+                    subject=subject,
+                    text=text,
+                    skip_reason=r.skip_reason,
+                    warnings=warnings,
+                )
+            )
+    return Preview(plan, rows)
+
+
+# ---------------------------------------------------------------------------------------------
+# Running
+# ---------------------------------------------------------------------------------------------
+
+
+def mailing_key(treatment_id: int, run_date: dt.date, suffix: str) -> str:
+    return f"treatment:{treatment_id}:{run_date.isoformat()}:{suffix}"
+
+
+def track_mailing(*, mailing, purpose: str, run: TreatmentRun | None = None) -> None:
+    """Link the mailing's messages to the run (or to no run: event messages), with each
+    appointment's start as written: what the send-time re-check compares. Two queries."""
+    rows = list(Message.objects.filter(mailing=mailing).values_list("pk", "appointment__start"))
+    TrackedMessage.objects.bulk_create(
+        [TrackedMessage(message_id=pk, run=run, purpose=purpose, appointment_start=start) for pk, start in rows],
+        ignore_conflicts=True,
+    )
+
+
+def _documents(plan: Plan, run: TreatmentRun) -> None:
+    treatment = plan.treatment
+    practice = Practice.get()
+    if treatment.kind == TreatmentKind.PLANNING:
+        rows = [
+            pdf.ListRow(
+                (
+                    f"{timezone.localtime(a.start):%H:%M}",
+                    a.who,
+                    a.nature.code if a.nature_id else "",
+                    a.chair.code if a.chair_id else "",
+                    a.practitioner.initials,
+                    a.get_state_display(),
+                    a.remark,
+                )
+            )
+            for a in plan.planning
+        ]
+        content = pdf.table_pdf(
+            title=f"Planning d'activité – {plan.window.label()}",
+            subtitle=practice.name,
+            header=("Heure", "Patient", "Nature", "Faut.", "Prat.", "État", "Remarque"),
+            rows=rows,
+        )
+        run.document.save(f"planning-{plan.window.start:%Y-%m-%d}.pdf", ContentFile(content), save=False)
+        return
+    parts: list[bytes] = []
+    if treatment.make_list:
+        rows = [
+            pdf.ListRow(
+                (
+                    t.patient.display_name,
+                    format_datetime(t.appointment.start) if t.appointment else "",
+                    str(t.patient.mobile or ""),
+                    t.patient.email,
+                )
+            )
+            for t in plan.targets
+        ]
+        parts.append(
+            pdf.table_pdf(
+                title=f"{treatment.title} – {plan.window.label()}",
+                subtitle=f"{len(plan.targets)} patient(s)",
+                header=("Patient", "Rendez-vous", "Portable", "Email"),
+                rows=rows,
+            )
+        )
+    if treatment.send_letter and treatment.letter_template is not None:
+        custom = CustomFields.load()
+        tpl = treatment.letter_template
+        letters = []
+        for t in plan.letters:
+            composed = compose_email(
+                subject=tpl.subject, body_html=tpl.body_html, patient=t.patient, appointment=t.appointment,
+                recipient=t.patient, today=plan.run_date, custom=custom, practice=practice,
+            )
+            letters.append(
+                pdf.Letter(
+                    address_lines=(t.patient.display_name, *t.patient.address_lines),
+                    subject=composed.subject,
+                    text=composed.text,
+                )
+            )
+        sender = tuple(x for x in (practice.name, practice.address_line) if x)
+        parts.append(pdf.letters_pdf(title=treatment.title, sender_lines=sender, letters=letters))
+    if parts:
+        # A list and letters in one run: the list is the document kept; the letters follow it
+        # as a second file only when both are asked (rare), named after the run date.
+        run.document.save(f"{'liste' if treatment.make_list else 'courriers'}-{plan.run_date:%Y-%m-%d}.pdf",
+                          ContentFile(parts[0]), save=False)
+        if len(parts) > 1:
+            from django.core.files.storage import default_storage
+
+            default_storage.save(
+                f"programmeur/{treatment.pk}/{plan.run_date:%Y-%m-%d}/courriers.pdf", ContentFile(parts[1])
+            )
+
+
+def _send_planning(plan: Plan, run: TreatmentRun) -> None:
+    """The day's planning to the chosen staff: an internal email with the PDF, sent through the
+    site's own mail settings (it is not a patient message and has no place in the outbox)."""
+    if not plan.staff or not run.document:
+        return
+    run.document.open("rb")
+    try:
+        content = run.document.read()
+    finally:
+        run.document.close()
+    email = EmailMessage(
+        subject=f"Planning d'activité – {plan.window.label()}",
+        body=f"Bonjour,\n\nVoici le planning d'activité ({len(plan.planning)} rendez-vous).\n",
+        to=[u.email for u in plan.staff],
+    )
+    email.attach(run.document.name.rsplit("/", 1)[-1], content, "application/pdf")
+    email.send()
+    run.sent = len(plan.staff)
+
+
+def run_counts(run: TreatmentRun) -> dict[str, int]:
+    """Live counts of the run's messages by outcome (one query)."""
+    agg = Message.objects.filter(tracking__run=run).aggregate(
+        sent=Count("pk", filter=Q(status__in=[MessageStatus.SENT, MessageStatus.DELIVERED])),
+        failed=Count("pk", filter=Q(status__in=[MessageStatus.FAILED, MessageStatus.UNKNOWN])),
+        skipped=Count("pk", filter=Q(status__in=[MessageStatus.SKIPPED, MessageStatus.CANCELLED])),
+        waiting=Count("pk", filter=Q(status__in=[MessageStatus.PENDING, MessageStatus.SENDING])),
+    )
+    return {k: v or 0 for k, v in agg.items()}
+
+
+def run_refresh_counts(run: TreatmentRun) -> TreatmentRun:
+    """Store the live counts on the run (the dispatch happens after the run itself)."""
+    if run.treatment.kind == TreatmentKind.PLANNING:
+        return run
+    counts = run_counts(run)
+    counts["skipped"] += len(run.left_out or [])
+    changed = [k for k, v in counts.items() if getattr(run, k) != v]
+    if changed:
+        for k in changed:
+            setattr(run, k, counts[k])
+        TreatmentRun.objects.filter(pk=run.pk).update(**{k: counts[k] for k in changed})
+    return run
+
+
+def _resume(run: TreatmentRun) -> None:
+    """Queue the dispatch of what the run left PENDING (a dispatch interrupted by a crash)."""
+    from django_q.tasks import async_task
+
+    pending = (
+        Message.objects.filter(tracking__run=run, status=MessageStatus.PENDING)
+        .values_list("mailing_id", flat=True)
+        .distinct()
+    )
+    for mailing_id in pending:
+        transaction.on_commit(
+            lambda m=mailing_id: async_task("messaging.tasks.dispatch_task", mailing_id=m, task_name=f"envoi-{m}")
+        )
+
+
+def _execute(run: TreatmentRun, plan: Plan, requested_by) -> None:
+    from messaging.outbox import mailing_create
+
+    treatment = plan.treatment
+    run.window_start, run.window_end = plan.window.start, plan.window.end
+    run.left_out = [{"name": x.name, "reason": x.reason} for x in plan.left_out]
+    run.targeted = len(plan.targets) if treatment.kind != TreatmentKind.PLANNING else len(plan.planning)
+    for batch in plan.batches:
+        mailing = mailing_create(
+            channel=batch.channel,
+            origin=MailingOrigin.TREATMENT,
+            requested_by=requested_by,
+            recipients=batch.recipients,
+            template=batch.template,
+            idempotency_key=mailing_key(treatment.pk, plan.run_date, batch.key),
+            label=f"{treatment.title} – {plan.run_date:%d/%m/%Y}",
+            today=plan.run_date,
+        )
+        run.mailings.add(mailing)
+        track_mailing(mailing=mailing, purpose=plan.purpose, run=run)
+    _documents(plan, run)
+    if treatment.kind == TreatmentKind.PLANNING:
+        _send_planning(plan, run)
+
+
+def treatment_run(
+    *,
+    treatment: Treatment,
+    run_date: dt.date,
+    trigger: str = RunTrigger.SCHEDULE,
+    requested_by=None,
+) -> TreatmentRun:
+    """Execute ``treatment`` for ``run_date`` once; return its run.
+
+    A run already DONE for that date is returned as it is (its unsent PENDING messages are handed
+    to dispatch again); a FAILED or unfinished one is executed again. A failure is recorded on the
+    run (status FAILED, error text) and not raised. Messages leave after the commit."""
+    run, _ = TreatmentRun.objects.get_or_create(
+        treatment=treatment, run_date=run_date, defaults={"trigger": trigger, "requested_by": requested_by}
+    )
+    with transaction.atomic():
+        run = TreatmentRun.objects.select_for_update().select_related("treatment").get(pk=run.pk)
+        if run.status == RunStatus.DONE:
+            _resume(run)
+            return run
+        run.status = RunStatus.RUNNING
+        run.attempts += 1
+        run.started_at = timezone.now()
+        run.trigger = trigger
+        run.requested_by = requested_by or run.requested_by
+        run.error = ""
+        try:
+            with transaction.atomic():
+                plan = treatment_plan(treatment=treatment, run_date=run_date)
+                _execute(run, plan, requested_by)
+        except Exception as exc:  # noqa: BLE001 - recorded on the run, shown in the trace
+            logger.exception("Treatment %s failed for %s", treatment.pk, run_date)
+            run.status = RunStatus.FAILED
+            run.error = f"{type(exc).__name__}: {exc}"
+        else:
+            run.status = RunStatus.DONE
+        run.finished_at = timezone.now()
+        run.save()
+        transaction.on_commit(lambda: _after_commit(run.pk))
+    return run
+
+
+def _after_commit(run_id: int) -> None:
+    """Refresh the counts once the messages had their chance to leave, then report to the
+    verifiers (or wait for the queued ones: ``scheduler.tasks.report_run``)."""
+    from .reports import run_report_when_settled
+
+    run_report_when_settled(run_id=run_id)
+
+
+# ---------------------------------------------------------------------------------------------
+# The reminder follows the appointment
+# ---------------------------------------------------------------------------------------------
+
+
+def reminder_requeue(*, appointment: Appointment, runs: list[TreatmentRun]) -> list:
+    """After ``appointment`` moved, queue a new reminder with its new time for each run whose
+    reminder was cancelled and whose window still holds the new start. Returns the mailings."""
+    from messaging.outbox import mailing_create
+
+    from .services import practice_tz
+
+    tz = practice_tz()
+    mailings = []
+    appointment = (
+        Appointment.objects.select_related(
+            "patient", "patient__practitioner", "patient__civil_guardian", "patient__financial_guardian",
+            "practitioner", "chair", "nature",
+        )
+        .get(pk=appointment.pk)
+    )
+    if appointment.patient_id is None or appointment.state != AppointmentState.FUTURE:
+        return mailings
+    for run in runs:
+        treatment = run.treatment
+        window = run.window
+        if window is None or not window.contains(appointment.start, tz):
+            continue
+        target = Target(appointment.patient, appointment)
+        practice = Practice.get()
+        batches: list[Batch] = []
+        if treatment.send_sms and treatment.sms_template_id:
+            found = _candidates(target, Channel.SMS, _sms_roles(practice))
+            if treatment.email_when_no_mobile and _no_mobile(found) and treatment.email_template_id:
+                batches.append(Batch(Channel.EMAIL, "email-sans-portable", treatment.email_template,
+                                     _candidates(target, Channel.EMAIL, _email_roles(treatment.email_template))))
+            else:
+                batches.append(Batch(Channel.SMS, "sms", treatment.sms_template, found))
+        if treatment.send_email and treatment.email_template_id:
+            batches.append(Batch(Channel.EMAIL, "email", treatment.email_template,
+                                 _candidates(target, Channel.EMAIL, _email_roles(treatment.email_template))))
+        stamp = appointment.start.astimezone(dt.UTC).strftime("%Y%m%dT%H%M")
+        for batch in batches:
+            mailing = mailing_create(
+                channel=batch.channel,
+                origin=MailingOrigin.TREATMENT,
+                requested_by=None,
+                recipients=batch.recipients,
+                template=batch.template,
+                idempotency_key=mailing_key(treatment.pk, run.run_date, f"{batch.key}:rdv{appointment.pk}@{stamp}"),
+                label=f"{treatment.title} – rendez-vous déplacé",
+                today=run.run_date,
+            )
+            run.mailings.add(mailing)
+            track_mailing(mailing=mailing, purpose=TrackedPurpose.REMINDER, run=run)
+            mailings.append(mailing)
+    return mailings
+

@@ -1,0 +1,173 @@
+"""The programmeur pages. Thin: each view checks ``practice.use_scheduler``, reads through
+``selectors``, writes through ``services`` / ``runner`` and shows a refusal on the form."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required, permission_required
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from . import selectors, services
+from .forms import EventMessageFormSet, KindChoiceForm, TestDateForm, TreatmentForm
+from .models import RunStatus, RunTrigger, Treatment, TreatmentKind, TreatmentRun
+from .runner import run_refresh_counts, treatment_preview, treatment_run
+
+
+def scheduler_view(view):
+    return login_required(permission_required("practice.use_scheduler", raise_exception=True)(view))
+
+
+def _today():
+    return timezone.now().astimezone(services.practice_tz()).date()
+
+
+@scheduler_view
+def index(request):
+    return render(
+        request,
+        "scheduler/index.html",
+        {"rows": selectors.treatment_rows(), "health": selectors.scheduler_health(), "kinds": TreatmentKind.choices},
+    )
+
+
+def _save(request, form: TreatmentForm):
+    try:
+        treatment = form.save(commit=False)
+        treatment.kind = form.kind
+        treatment.weekdays = form.cleaned_data.get("weekdays") or []
+        services.treatment_save(
+            treatment=treatment,
+            criteria=form.criteria(),
+            staff=form.cleaned_data.get("staff_recipients"),
+            verifiers=form.cleaned_data.get("verifiers"),
+        )
+    except ValidationError as error:
+        for field, errors in getattr(error, "error_dict", {None: error.error_list}).items():
+            form.add_error(field if field in form.fields else None, errors)
+        return None
+    return treatment
+
+
+@scheduler_view
+def create(request):
+    kind = request.POST.get("kind") or request.GET.get("kind")
+    if kind not in TreatmentKind.values:
+        return render(request, "scheduler/kind_choice.html", {"form": KindChoiceForm()})
+    instance = Treatment(kind=kind, title=TreatmentKind(kind).label)
+    if request.method == "POST" and "title" in request.POST:
+        form = TreatmentForm(request.POST, instance=instance, kind=kind)
+        if form.is_valid():
+            with transaction.atomic():
+                treatment = _save(request, form)
+            if treatment is not None:
+                messages.success(request, f"Traitement « {treatment.title} » enregistré.")
+                return redirect("scheduler:test", pk=treatment.pk)
+    else:
+        form = TreatmentForm(instance=instance, kind=kind)
+    return render(request, "scheduler/form.html", {"form": form, "kind": kind, "kind_label": TreatmentKind(kind).label})
+
+
+@scheduler_view
+def edit(request, pk: int):
+    treatment = get_object_or_404(Treatment, pk=pk)
+    if request.method == "POST":
+        form = TreatmentForm(request.POST, instance=treatment, kind=treatment.kind)
+        if form.is_valid():
+            with transaction.atomic():
+                saved = _save(request, form)
+            if saved is not None:
+                messages.success(request, f"Traitement « {saved.title} » enregistré.")
+                return redirect("scheduler:index")
+    else:
+        form = TreatmentForm(instance=treatment, kind=treatment.kind)
+    return render(
+        request,
+        "scheduler/form.html",
+        {"form": form, "treatment": treatment, "kind": treatment.kind, "kind_label": treatment.get_kind_display()},
+    )
+
+
+@scheduler_view
+def delete(request, pk: int):
+    treatment = get_object_or_404(Treatment, pk=pk)
+    if request.method == "POST":
+        title = treatment.title
+        services.treatment_delete(treatment=treatment)
+        messages.success(request, f"Traitement « {title} » supprimé.")
+        return redirect("scheduler:index")
+    return render(request, "scheduler/confirm_delete.html", {"treatment": treatment})
+
+
+@require_POST
+@scheduler_view
+def toggle(request, pk: int):
+    treatment = get_object_or_404(Treatment, pk=pk)
+    services.treatment_set_active(treatment=treatment, active=not treatment.active)
+    state = "activé" if treatment.active else "désactivé"
+    messages.success(request, f"Traitement « {treatment.title} » {state}.")
+    return redirect("scheduler:index")
+
+
+@scheduler_view
+def test(request, pk: int):
+    treatment = get_object_or_404(Treatment, pk=pk)
+    form = TestDateForm(request.GET or None, initial={"date": _today()})
+    run_date = form.cleaned_data["date"] if form.is_valid() else _today()
+    preview = None
+    error = ""
+    try:
+        preview = treatment_preview(treatment=treatment, run_date=run_date)
+    except ValueError as exc:
+        error = str(exc)
+    return render(
+        request,
+        "scheduler/test.html",
+        {"treatment": treatment, "form": form, "run_date": run_date, "preview": preview, "error": error,
+         "runs_that_day": treatment.runs_on(run_date)},
+    )
+
+
+@require_POST
+@scheduler_view
+def run_now(request, pk: int):
+    treatment = get_object_or_404(Treatment, pk=pk)
+    today = _today()
+    already = TreatmentRun.objects.filter(treatment=treatment, run_date=today, status=RunStatus.DONE).exists()
+    run = treatment_run(treatment=treatment, run_date=today, trigger=RunTrigger.MANUAL, requested_by=request.user)
+    if already:
+        messages.info(request, "Ce traitement a déjà été exécuté aujourd'hui : rien n'a été envoyé une deuxième fois.")
+    elif run.error:
+        messages.error(request, f"L'exécution a échoué : {run.error}")
+    else:
+        messages.success(request, "Traitement exécuté : les messages partent (aux heures autorisées).")
+    return redirect("scheduler:run", pk=run.pk)
+
+
+@scheduler_view
+def runs(request, pk: int):
+    treatment = get_object_or_404(Treatment, pk=pk)
+    return render(
+        request, "scheduler/runs.html", {"treatment": treatment, "runs": treatment.runs.select_related("requested_by")[:200]}
+    )
+
+
+@scheduler_view
+def run_detail(request, pk: int):
+    run = get_object_or_404(TreatmentRun.objects.select_related("treatment", "requested_by"), pk=pk)
+    run_refresh_counts(run)
+    return render(request, "scheduler/run.html", {"run": run, "messages_list": selectors.run_messages(run)})
+
+
+@scheduler_view
+def events(request):
+    formset = EventMessageFormSet(request.POST or None, queryset=selectors.event_settings())
+    if request.method == "POST" and formset.is_valid():
+        formset.save()
+        messages.success(request, "Messages d'événement enregistrés.")
+        return redirect("scheduler:events")
+    return render(request, "scheduler/events.html", {"formset": formset})
+

@@ -1,0 +1,78 @@
+"""The seed's flow in a real browser: create the J+1 SMS reminder, press "Tester", read who would
+receive what, activate it."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+import pytest
+from django.utils import timezone
+from playwright.sync_api import expect
+
+from messaging.models import SmsTemplate, TemplateCategory
+from scheduler.models import Treatment
+from tests.factories import (
+    AppointmentFactory,
+    PatientFactory,
+    PatientWithoutPhoneFactory,
+    PractitionerFactory,
+    UserFactory,
+)
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_create_the_j_plus_1_sms_reminder_test_it_and_activate_it(page, live_server, login):
+    user = UserFactory(username="julie", first_name="Julie", last_name="Assistante", role="Assistant(e)")
+    category = TemplateCategory.objects.create(name="Rendez-vous")
+    SmsTemplate.objects.create(
+        category=category, title="Confirmation de rendez-vous",
+        body="Bonjour @PPREN, RDV le @RDV1 avec le @PRAT.",
+    )
+    prat = PractitionerFactory(last_name="Molaire", first_name="Marc", initials="MM")
+    tomorrow = timezone.localdate() + dt.timedelta(days=1)
+    at_ten = timezone.make_aware(dt.datetime.combine(tomorrow, dt.time(10, 0)))
+    AppointmentFactory(patient=PatientFactory(first_name="Estelle", last_name="Point"), practitioner=prat, start=at_ten)
+    AppointmentFactory(patient=PatientWithoutPhoneFactory(first_name="Jean", last_name="Sansfil"), practitioner=prat,
+                       start=at_ten + dt.timedelta(hours=2))
+
+    login(user)
+    page.get_by_role("link", name="Programmeur").click()
+    expect(page.get_by_role("heading", name="Programmeur")).to_be_visible()
+    page.get_by_role("link", name="Créer").click()
+    page.get_by_label("Recherche sur les rendez-vous").check()
+    page.get_by_role("button", name="Continuer").click()
+
+    page.get_by_label("Intitulé*").fill("Rappel RDV J+1 (SMS)")
+    page.get_by_label("Heure*").fill("01:00")
+    page.get_by_label("À partir du*").fill(timezone.localdate().isoformat())
+    page.get_by_label("Périodicité*").select_option(label="Tous les jours")
+    page.get_by_label("Période*").select_option(label="Selon un calcul de dates")
+    page.get_by_label("De J*").fill("1")
+    page.get_by_label("À J*").fill("1")
+    page.get_by_label("SMS", exact=True).check()
+    page.get_by_label("SMS type").select_option(label="Rendez-vous – Confirmation de rendez-vous")
+    page.get_by_role("button", name="Enregistrer").click()
+
+    # Saved, then straight to "Tester" for today: tomorrow's appointments.
+    expect(page.get_by_role("heading", name="Tester « Rappel RDV J+1 (SMS) »")).to_be_visible()
+    page.get_by_role("button", name="Tester").click()
+    to_send = page.locator("#to-send")
+    expect(to_send).to_contain_text("POINT Estelle")
+    expect(to_send).to_contain_text(f"Bonjour Estelle, RDV le {tomorrow:%d/%m/%Y} à 10h00 avec le Dr MOLAIRE Marc.")
+    expect(to_send).to_contain_text("06.84.28.55.60")
+    expect(page.locator("#left-out")).to_contain_text("Aucun numéro de portable.")
+    expect(page.locator("#test-summary")).to_contain_text("2 patients concernés")
+
+    page.get_by_role("link", name="Programmeur").click()
+    row = page.locator("#treatments tr", has_text="Rappel RDV J+1 (SMS)")
+    switch = row.get_by_role("switch")
+    expect(switch).not_to_be_checked()
+    switch.check()
+    expect(page.get_by_role("alert").first).to_contain_text("activé")
+    row = page.locator("#treatments tr", has_text="Rappel RDV J+1 (SMS)")
+    expect(row.get_by_role("switch")).to_be_checked()
+    expect(row).to_contain_text(re.compile(r"\d\d/\d\d/\d{4} à 01h00"))
+    treatment = Treatment.objects.get()
+    assert treatment.active and treatment.schedule_id and treatment.criteria["states"] == ["futur"]

@@ -1,0 +1,105 @@
+"""The programmeur pages, through Django's test client."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+from django_q.models import Schedule
+
+from messaging.models import Message
+from scheduler.models import EventMessageSetting, Heartbeat, Treatment, TreatmentRun
+from tests.factories import AppointmentFactory, PatientFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_pages_need_the_scheduler_permission(client, django_user_model):
+    user = django_user_model.objects.create_user("nobody", password="x")
+    client.force_login(user)
+    assert client.get(reverse("scheduler:index")).status_code == 403
+    client.logout()
+    assert client.get(reverse("scheduler:index")).status_code == 302
+
+
+def test_index_lists_treatments_and_warns_when_the_scheduler_is_down(assistant_client, reminder):
+    page = assistant_client.get(reverse("scheduler:index")).content.decode()
+    assert "Rappel RDV J+1 (SMS)" in page and "Programmeur" in page
+    assert "Le programmeur ne fonctionne pas." in page
+    Heartbeat.objects.create(pk=1, beat_at=timezone.now(), host="serveur", pid=1)
+    page = assistant_client.get(reverse("scheduler:index")).content.decode()
+    assert "Le programmeur fonctionne" in page and "serveur" in page
+
+
+def test_create_the_j_plus_1_sms_treatment_from_the_form(assistant_client, sms_template, practitioner):
+    url = reverse("scheduler:create")
+    assert "Recherche sur les rendez-vous" in assistant_client.get(url).content.decode()
+    form_page = assistant_client.get(url, {"kind": "appointments"}).content.decode()
+    # Only the settings of this kind: no birthday ages, no missed exclusions.
+    assert "Âge minimum" not in form_page and "revenus après le rendez-vous manqué" not in form_page
+    response = assistant_client.post(url, {
+        "kind": "appointments", "title": "Rappel RDV J+1 (SMS)", "hour": "01:00", "start_date": "2019-11-25",
+        "periodicity": "daily", "date_mode": "relative", "offset_from": "1", "offset_to": "1",
+        "send_sms": "on", "sms_template": sms_template.pk, "c_states": ["futur"], "c_include_urgent": "on",
+        "active": "on",
+    })
+    treatment = Treatment.objects.get()
+    assert response.status_code == 302 and response["Location"] == reverse("scheduler:test", args=[treatment.pk])
+    assert treatment.criteria["states"] == ["futur"] and treatment.criteria["practitioner_ids"] == []
+    assert Schedule.objects.get(pk=treatment.schedule_id).cron == "0 1 * * *"
+
+
+def test_form_refuses_a_treatment_without_any_channel(assistant_client):
+    response = assistant_client.post(reverse("scheduler:create"), {
+        "kind": "appointments", "title": "Sans envoi", "hour": "07:00", "start_date": "2025-01-01",
+        "periodicity": "daily", "date_mode": "relative", "offset_from": "1", "offset_to": "1",
+    })
+    assert response.status_code == 200
+    assert "Cochez au moins un mode" in response.content.decode()
+    assert not Treatment.objects.exists()
+
+
+def test_tester_shows_the_messages_and_writes_nothing(assistant_client, reminder, practitioner):
+    AppointmentFactory(patient=PatientFactory(first_name="Emma", last_name="Ablirant"), practitioner=practitioner,
+                       start=timezone.make_aware(dt.datetime(2025, 11, 22, 10, 0)))
+    page = assistant_client.get(reverse("scheduler:test", args=[reminder.pk]), {"date": "2025-11-21"}).content.decode()
+    assert "ABLIRANT Emma" in page and "votre RDV du 22/11/2025 à 10h00" in page and "06.84.28.55.60" in page
+    assert not Message.objects.exists() and not TreatmentRun.objects.exists()
+
+
+def test_run_now_runs_once_for_today_and_shows_the_trace(assistant_client, reminder, practitioner, no_quiet,
+                                                         django_capture_on_commit_callbacks):
+    tomorrow = timezone.localdate() + dt.timedelta(days=1)
+    AppointmentFactory(patient=PatientFactory(first_name="Emma"), practitioner=practitioner,
+                       start=timezone.make_aware(dt.datetime.combine(tomorrow, dt.time(10))))
+    url = reverse("scheduler:run_now", args=[reminder.pk])
+    with django_capture_on_commit_callbacks(execute=True):
+        assistant_client.post(url)
+    first = assistant_client.get(reverse("scheduler:run", args=[TreatmentRun.objects.get().pk])).content.decode()
+    assert "1 envoyé ·" in first and ">Envoyé<" in first
+    second = assistant_client.post(url, follow=True).content.decode()
+    assert "déjà été exécuté aujourd" in second
+    assert TreatmentRun.objects.count() == 1 and Message.objects.count() == 1
+
+
+def test_toggle_and_delete(assistant_client, reminder):
+    assistant_client.post(reverse("scheduler:toggle", args=[reminder.pk]))
+    reminder.refresh_from_db()
+    assert reminder.active and Schedule.objects.filter(pk=reminder.schedule_id).exists()
+    assistant_client.post(reverse("scheduler:delete", args=[reminder.pk]))
+    assert not Treatment.objects.exists() and not Schedule.objects.filter(func="scheduler.tasks.run_treatment").exists()
+
+
+def test_event_settings_page_saves_a_confirmation(assistant_client, sms_template):
+    url = reverse("scheduler:events")
+    assert assistant_client.get(url).status_code == 200
+    response = assistant_client.post(url, {
+        "form-TOTAL_FORMS": "1", "form-INITIAL_FORMS": "0", "form-MIN_NUM_FORMS": "0", "form-MAX_NUM_FORMS": "1000",
+        "form-0-event": "booked", "form-0-nature": "", "form-0-channel": "sms", "form-0-sms_template": sms_template.pk,
+        "form-0-email_template": "", "form-0-active": "on",
+    })
+    assert response.status_code == 302
+    setting = EventMessageSetting.objects.get()
+    assert (setting.event, setting.channel, setting.sms_template_id) == ("booked", "sms", sms_template.pk)
