@@ -630,6 +630,11 @@ def _ensure_reference_data() -> dict:
         if initials and practitioners[initials].user_id is None and not hasattr(user, "practitioner"):
             practitioners[initials].user = user
             practitioners[initials].save(update_fields=["user"])
+    # Templates, the demo email account (on the demo SMTP server) and the seeds' treatments,
+    # inactive: a new user finds something to preview, send and test.
+    from scheduler.demo import ensure_demo_treatments
+
+    ensure_demo_treatments()
     return {"practitioners": practitioners, "chairs": chairs, "natures": natures}
 
 

@@ -4,12 +4,12 @@ the programmeur, press "Tester", and activate them themselves."""
 from __future__ import annotations
 
 import datetime as dt
-import importlib
 
 from django.db import transaction
 from django.utils import timezone
 
-from messaging.models import EmailAccount, EmailTemplate, SmsTemplate, SmtpSecurity, TemplateCategory
+from messaging.demo import ensure_demo_messaging
+from messaging.models import EmailAccount, EmailTemplate, SmsTemplate, TemplateCategory
 
 from .models import Treatment, TreatmentKind
 from .runner import default_criteria
@@ -29,27 +29,8 @@ BIRTHDAY_SMS = "Joyeux anniversaire @PPREN ! Toute l'equipe du cabinet @CABNOM v
 
 
 def _demo_account() -> EmailAccount:
-    """The sending helper's demo account when its module exists, else the first account, else a
-    local one pointing at the demo SMTP server (manage.py demosmtp)."""
-    try:
-        messaging_demo = importlib.import_module("messaging.demo")
-    except ModuleNotFoundError:
-        messaging_demo = None
-    if messaging_demo is not None and hasattr(messaging_demo, "ensure_demo_messaging"):
-        messaging_demo.ensure_demo_messaging()
-    account = EmailAccount.objects.order_by("pk").first()
-    if account is None:
-        from django.conf import settings
-
-        account = EmailAccount.objects.create(
-            name="Secrétariat (démo)",
-            email="secretariat@cabinet-demo.test",
-            display_name="Cabinet dentaire",
-            smtp_host="127.0.0.1",
-            smtp_port=getattr(settings, "DEMO_SMTP_PORT", 8025),
-            security=SmtpSecurity.NONE,
-        )
-    return account
+    """The demo account on the demo SMTP server (manage.py demosmtp), created if missing."""
+    return ensure_demo_messaging()
 
 
 @transaction.atomic
@@ -57,6 +38,7 @@ def ensure_demo_treatments() -> list[Treatment]:
     """Create, if missing, "Rappel RDV J+1 (SMS)", "Relance RDV manqués J-1 (email)" and
     "Anniversaires" (inactive), with the SMS and email types they use. Idempotent: existing
     treatments and templates are left as they are."""
+    account = _demo_account()  # also creates the sending helper's "Rendez-vous" templates
     rdv, _ = TemplateCategory.objects.get_or_create(name="Rendez-vous")
     birthdays, _ = TemplateCategory.objects.get_or_create(name="Anniversaires")
     reminder_sms, _ = SmsTemplate.objects.get_or_create(
@@ -68,12 +50,12 @@ def ensure_demo_treatments() -> list[Treatment]:
     missed_email = EmailTemplate.objects.filter(category=rdv, label="Rendez-vous manqué").first()
     if missed_email is None:
         missed_email = EmailTemplate.objects.create(
-            category=rdv, label="Rendez-vous manqué", account=_demo_account(), subject=MISSED_SUBJECT,
+            category=rdv, label="Rendez-vous manqué", account=account, subject=MISSED_SUBJECT,
             body_html=MISSED_BODY,
         )
     today = timezone.localdate()
     specs = [
-        dict(kind=TreatmentKind.APPOINTMENTS, title="Rappel RDV J+1 (SMS)", hour=dt.time(1, 0), offset_from=1,
+        dict(kind=TreatmentKind.APPOINTMENTS, title="Rappel RDV J+1 (SMS)", hour=dt.time(18, 0), offset_from=1,
              offset_to=1, send_sms=True, sms_template=reminder_sms),
         dict(kind=TreatmentKind.MISSED, title="Relance RDV manqués J-1 (email)", hour=dt.time(12, 0),
              offset_from=-1, offset_to=-1, send_email=True, email_template=missed_email,

@@ -11,6 +11,7 @@ from django.core.management import CommandError, call_command
 from django.db.models import Count
 from django.utils import timezone
 
+from messaging.models import EmailAccount, EmailTemplate, SmsTemplate
 from patients import demo, selectors
 from patients.models import (
     ADULT_AGE,
@@ -31,6 +32,7 @@ from patients.models import (
 from patients.phones import is_mobile
 from practice.demo import DEMO_PASSWORD
 from practice.models import Practice
+from scheduler.models import Treatment
 from tests.factories import PatientFactory
 
 pytestmark = pytest.mark.django_db
@@ -49,6 +51,10 @@ MODELS = [
     PatientImage,
     Appointment,
     get_user_model(),
+    EmailAccount,
+    SmsTemplate,
+    EmailTemplate,
+    Treatment,
 ]
 
 
@@ -281,3 +287,14 @@ def test_outside_a_transaction_the_loaded_tables_are_analysed_for_the_planner():
             cursor.execute("SELECT count(*) FROM sqlite_stat1 WHERE tbl = 'patients_appointment'")
             assert cursor.fetchone()[0] > 0
     assert Appointment.objects.count() == 300
+
+
+def test_the_demo_has_templates_an_account_on_the_demo_smtp_server_and_inactive_treatments(settings):
+    run("--patients", "50", "--appointments", "100")
+    account = EmailAccount.objects.get(name="Secrétariat")
+    assert (account.smtp_host, account.smtp_port) == ("127.0.0.1", settings.DEMO_SMTP_PORT)
+    assert SmsTemplate.objects.filter(body__contains="@RDV1").exists()
+    titles = set(Treatment.objects.values_list("title", flat=True))
+    assert {"Rappel RDV J+1 (SMS)", "Relance RDV manqués J-1 (email)", "Anniversaires"} <= titles
+    assert not Treatment.objects.filter(active=True).exists()
+    assert Practice.get().sms_sender_name == "CabinetParc"
