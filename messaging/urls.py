@@ -1,10 +1,12 @@
 from django.urls import path
 
+from . import views_journal
 from . import views_settings as v
 
 app_name = "messaging"
 
 urlpatterns = [
+    path("", views_journal.index, name="index"),
     path("parametrage/", v.settings_index, name="settings"),
     path("parametrage/champs-integration/", v.merge_fields, name="merge_fields"),
     path("parametrage/categories/", v.categories, name="categories"),

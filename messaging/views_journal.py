@@ -1,0 +1,72 @@
+"""The "Messages" page: every message sent by the practice, what failed and what waits."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.conf import settings
+from django.contrib.auth.decorators import login_required, permission_required
+from django.core.paginator import Paginator
+from django.shortcuts import render
+from django.utils import timezone
+
+from .models import Channel, MessageStatus
+from .selectors_sending import STATUS_GROUPS, message_journal, message_status_counts, recent_mailings
+
+
+def _date(value: str) -> dt.date | None:
+    for fmt in ("%d/%m/%Y", "%Y-%m-%d"):
+        try:
+            return dt.datetime.strptime(value.strip(), fmt).date()
+        except ValueError:
+            continue
+    return None
+
+
+@login_required
+@permission_required("practice.send_messages", raise_exception=True)
+def index(request):
+    today = timezone.localdate()
+    errors = []
+    raw_from, raw_to = request.GET.get("du", ""), request.GET.get("au", "")
+    date_from = _date(raw_from) if raw_from else today - dt.timedelta(days=30)
+    date_to = _date(raw_to) if raw_to else today
+    if date_from is None or date_to is None:
+        errors.append("Date invalide : utilisez le format jj/mm/aaaa.")
+        date_from = date_from or today - dt.timedelta(days=30)
+        date_to = date_to or today
+    if date_from > date_to:
+        errors.append("La date de début est après la date de fin : les dates ont été inversées.")
+        date_from, date_to = date_to, date_from
+    status_group = request.GET.get("etat", "")
+    if status_group not in STATUS_GROUPS:
+        status_group = ""
+    channel = request.GET.get("canal", "")
+    if channel not in Channel.values:
+        channel = ""
+    query = request.GET.get("q", "")
+    journal = message_journal(
+        status_group=status_group, channel=channel, date_from=date_from, date_to=date_to, query=query
+    )
+    page = Paginator(journal, 50).get_page(request.GET.get("page"))
+    counts = message_status_counts(date_from=date_from, date_to=date_to)
+    summary = [(MessageStatus(value).label, counts.get(value, 0), value) for value in MessageStatus.values]
+    params = request.GET.copy()
+    params.pop("page", None)
+    return render(
+        request,
+        "messaging/journal/index.html",
+        {
+            "page": page,
+            "summary": summary,
+            "to_check": counts.get("failed", 0) + counts.get("unknown", 0),
+            "mailings": recent_mailings(),
+            "status_groups": [(key, label) for key, (label, _) in STATUS_GROUPS.items()],
+            "channels": Channel.choices,
+            "filters": {"etat": status_group, "canal": channel, "q": query,
+                        "du": f"{date_from:%d/%m/%Y}", "au": f"{date_to:%d/%m/%Y}"},
+            "query_string": params.urlencode(),
+            "errors": errors,
+            "demo_inbox": settings.SMS_BACKEND == "messaging.backends.sms.sandbox.SmsBackend",
+        },
+    )
