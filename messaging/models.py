@@ -324,6 +324,11 @@ class Mailing(models.Model):
     )
     subject_source = models.CharField("objet (modèle)", max_length=255, blank=True)
     body_source = models.TextField("message (modèle)", blank=True)
+    # Options of the email type, frozen at request time so a later edit of the template does not
+    # change what happens to messages already queued.
+    save_sent = models.BooleanField("sauvegarder les emails envoyés", default=True)
+    keep_attachments = models.BooleanField("conserver les pièces jointes", default=True)
+    read_receipt = models.BooleanField("accusé de lecture", default=False)
     # Identifies the request so a double submission or a re-run creates no second mailing.
     idempotency_key = models.CharField(max_length=120, unique=True, null=True, blank=True)
     created_at = models.DateTimeField("créé le", auto_now_add=True)
@@ -418,6 +423,11 @@ class InboundMessage(models.Model):
     patient = models.ForeignKey(
         "patients.Patient", null=True, blank=True, on_delete=models.SET_NULL, related_name="inbound_messages"
     )
+    # Everyone the number belongs to (a parent's mobile is on each child's file); ``patient`` is
+    # the first of them.
+    patients = models.ManyToManyField(
+        "patients.Patient", blank=True, related_name="inbound_sms", verbose_name="patients concernés"
+    )
     is_stop = models.BooleanField("demande de désinscription", default=False)
     received_at = models.DateTimeField("reçu le", auto_now_add=True)
 
@@ -446,3 +456,25 @@ class SandboxSms(models.Model):
 
     def __str__(self) -> str:
         return f"{self.to}: {self.body[:40]}"
+
+
+class SandboxEmail(models.Model):
+    """What the demo SMTP server (``manage.py demosmtp``) received: the demo's mailbox."""
+
+    mail_from = models.CharField("de", max_length=254)
+    to = models.CharField("à", max_length=1000)
+    subject = models.CharField("objet", max_length=500, blank=True)
+    text = models.TextField("texte", blank=True)
+    html = models.TextField("HTML", blank=True)
+    attachments = models.JSONField("pièces jointes", default=list, blank=True)
+    headers = models.JSONField("en-têtes", default=dict, blank=True)
+    raw = models.TextField("source")
+    received_at = models.DateTimeField("reçu le", auto_now_add=True)
+
+    class Meta:
+        verbose_name = "email de démonstration"
+        verbose_name_plural = "emails de démonstration"
+        ordering = ["-received_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.to}: {self.subject[:40]}"

@@ -165,6 +165,28 @@ EMAIL_PORT = env.int("EMAIL_PORT", default=25)
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="cabinet@localhost")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
+# Sending (messaging/): the SMS gateway, chosen like EMAIL_BACKEND; the demo stores SMS in the
+# database (demo inbox), production uses Twilio and refuses to start without its credentials
+# (messaging/checks.py).
+SMS_BACKEND = env(
+    "SMS_BACKEND",
+    default="messaging.backends.sms.sandbox.SmsBackend" if DEBUG else "messaging.backends.sms.twilio.SmsBackend",
+)
+TWILIO_ACCOUNT_SID = env_secret("TWILIO_ACCOUNT_SID")
+TWILIO_AUTH_TOKEN = env_secret("TWILIO_AUTH_TOKEN")
+TWILIO_MESSAGING_SERVICE_SID = env("TWILIO_MESSAGING_SERVICE_SID", default="")
+TWILIO_FROM_NUMBER = env("TWILIO_FROM_NUMBER", default="")
+TWILIO_BASE_URL = env("TWILIO_BASE_URL", default="https://api.twilio.com")
+TWILIO_TIMEOUT = env.float("TWILIO_TIMEOUT", default=15)
+# The public address of this site as the SMS gateway sees it (status callbacks, signatures).
+PUBLIC_BASE_URL = env("PUBLIC_BASE_URL", default="")
+# Emails leave through each account's own SMTP server with this backend class.
+MESSAGING_EMAIL_BACKEND = env("MESSAGING_EMAIL_BACKEND", default="messaging.backends.email.EmailBackend")
+MESSAGING_MAX_ATTEMPTS = env.int("MESSAGING_MAX_ATTEMPTS", default=5)
+MESSAGING_STALE_SENDING_MINUTES = env.int("MESSAGING_STALE_SENDING_MINUTES", default=10)
+# The demo's local SMTP server (manage.py demosmtp), which the demo email account points to.
+DEMO_SMTP_PORT = env.int("DEMO_SMTP_PORT", default=8025)
+
 # django-q2: values fit for messaging (see docs/scheduler.md): no catch-up of every missed day,
 # a retry longer than the longest task, bounded attempts, failures acknowledged (kept in Failure).
 Q_CLUSTER = {

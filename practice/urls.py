@@ -11,6 +11,8 @@ urlpatterns = [
     path("deconnexion/", auth_views.LogoutView.as_view(), name="logout"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("patients/", include("patients.urls")),
+    # Sending pages ("envois/", namespace "sending") and gateway webhooks ("webhooks/").
+    path("", include("messaging.urls_sending")),
     path("admin/", admin.site.urls),
 ]
 

@@ -1,0 +1,196 @@
+"""Email through each practice account's own SMTP server.
+
+``EmailBackend`` is Django's SMTP backend that remembers whether the DATA phase began for the
+message in flight: a connection lost before DATA means the server cannot have taken the message
+(safe to send again on a new connection); lost during or after DATA, it may have been accepted
+and the message becomes "unknown".
+
+``AccountSender`` opens one connection per account for a whole batch (built with Django's
+``get_connection`` from the EmailAccount), reconnects when the server drops it, and turns every
+failure into a ``SendError`` saying whether to retry.
+"""
+
+from __future__ import annotations
+
+import smtplib
+import socket
+
+from django.conf import settings
+from django.core.mail import EmailMessage, get_connection
+from django.core.mail.backends.smtp import EmailBackend as DjangoSmtpBackend
+
+from messaging.backends import SendError
+
+
+class _DataPhaseTracking:
+    data_started = False
+
+    def data(self, msg):
+        # From the DATA command on, the server may end up queueing the message even if we never
+        # read its answer: any failure from here is ambiguous.
+        self.data_started = True
+        return super().data(msg)
+
+
+class _TrackingSMTP(_DataPhaseTracking, smtplib.SMTP):
+    pass
+
+
+class _TrackingSMTP_SSL(_DataPhaseTracking, smtplib.SMTP_SSL):
+    pass
+
+
+class EmailBackend(DjangoSmtpBackend):
+    """Django's SMTP backend, plus ``data_started`` on the live connection (see module doc)."""
+
+    @property
+    def connection_class(self):
+        return _TrackingSMTP_SSL if self.use_ssl else _TrackingSMTP
+
+    def _send(self, email_message):
+        if self.connection is not None:
+            self.connection.data_started = False
+        return super()._send(email_message)
+
+
+def _smtp_text(value) -> str:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return str(value or "")
+
+
+class AccountSender:
+    """Sends a batch of messages through one EmailAccount: ``send(email)`` returns the
+    Message-ID or raises SendError; ``close()`` when the batch is over."""
+
+    def __init__(self, account, *, backend: str | None = None):
+        from messaging.models import SmtpSecurity
+
+        self.account = account
+        self.connection = get_connection(
+            backend=backend or settings.MESSAGING_EMAIL_BACKEND,
+            host=account.smtp_host,
+            port=account.smtp_port,
+            username=account.username,
+            password=account.password,
+            use_tls=account.security == SmtpSecurity.STARTTLS,
+            use_ssl=account.security == SmtpSecurity.SSL,
+            timeout=account.timeout,
+            fail_silently=False,
+        )
+        self._open = False
+        self._open_error: SendError | None = None
+        self.connections_opened = 0
+
+    # -- connection -------------------------------------------------------------------------
+    def _ensure_open(self) -> None:
+        if self._open_error is not None:
+            raise self._open_error
+        if self._open:
+            return
+        try:
+            self.connection.open()
+        except smtplib.SMTPAuthenticationError as exc:
+            self._open_error = SendError(
+                f"Le serveur d'envoi a refusé l'identifiant ou le mot de passe du compte « {self.account.name} » "
+                f"({exc.smtp_code}).",
+                permanent=True,
+                code=f"smtp-{exc.smtp_code}",
+            )
+        except smtplib.SMTPResponseException as exc:
+            self._open_error = SendError(
+                f"Le serveur d'envoi du compte « {self.account.name} » a refusé la connexion "
+                f"({exc.smtp_code} {_smtp_text(exc.smtp_error)}).",
+                permanent=exc.smtp_code >= 500,
+                code=f"smtp-{exc.smtp_code}",
+            )
+        except (OSError, smtplib.SMTPException) as exc:
+            self._open_error = SendError(
+                f"Serveur d'envoi du compte « {self.account.name} » injoignable ({self.account.smtp_host}:"
+                f"{self.account.smtp_port}) : {exc}. Nouvel essai plus tard.",
+                permanent=False,
+                code="smtp-connect",
+            )
+        if self._open_error is not None:
+            raise self._open_error
+        self._open = True
+        self.connections_opened += 1
+
+    def _drop(self) -> None:
+        """Forget a connection that is broken or in an unknown state."""
+        try:
+            self.connection.close()
+        except Exception:  # noqa: BLE001 - the socket is already gone; nothing to save.
+            smtp = getattr(self.connection, "connection", None)
+            if smtp is not None:
+                smtp.close()
+            self.connection.connection = None
+        self._open = False
+
+    def close(self) -> None:
+        if self._open:
+            self._drop()
+
+    # -- sending ----------------------------------------------------------------------------
+    def send(self, email: EmailMessage) -> str:
+        """Hand ``email`` to the server. Returns its Message-ID header.
+
+        Raises SendError: permanent (address or sender refused with a 5xx, authentication),
+        transient (4xx, server unreachable, connection lost twice before DATA), or ambiguous
+        (connection lost once the DATA phase began).
+        """
+        message_id = email.extra_headers.get("Message-ID", "")
+        for attempt in (1, 2):
+            self._ensure_open()
+            try:
+                self.connection.send_messages([email])
+            except smtplib.SMTPRecipientsRefused as exc:
+                code, text = next(iter(exc.recipients.values()), (550, b""))
+                raise SendError(
+                    f"Adresse refusée par le serveur de messagerie ({code} {_smtp_text(text)}).",
+                    permanent=code >= 500,
+                    code=f"smtp-{code}",
+                ) from exc
+            except smtplib.SMTPSenderRefused as exc:
+                if exc.smtp_code == 421:
+                    self._drop()
+                raise SendError(
+                    f"Le serveur a refusé l'expéditeur {exc.sender} ({exc.smtp_code} {_smtp_text(exc.smtp_error)}).",
+                    permanent=exc.smtp_code >= 500,
+                    code=f"smtp-{exc.smtp_code}",
+                ) from exc
+            except smtplib.SMTPDataError as exc:
+                # The server answered: it explicitly did not take the message.
+                raise SendError(
+                    f"Le serveur a refusé le message ({exc.smtp_code} {_smtp_text(exc.smtp_error)}).",
+                    permanent=exc.smtp_code >= 500,
+                    code=f"smtp-{exc.smtp_code}",
+                ) from exc
+            except smtplib.SMTPResponseException as exc:  # other answers (SMTPException is an OSError)
+                raise SendError(
+                    f"Le serveur d'envoi a répondu {exc.smtp_code} {_smtp_text(exc.smtp_error)}.",
+                    permanent=exc.smtp_code >= 500,
+                    code=f"smtp-{exc.smtp_code}",
+                ) from exc
+            except (smtplib.SMTPServerDisconnected, OSError, socket.timeout) as exc:
+                smtp = getattr(self.connection, "connection", None)
+                data_started = bool(getattr(smtp, "data_started", False))
+                self._drop()
+                if data_started:
+                    raise SendError(
+                        "La connexion au serveur d'envoi a été coupée pendant la transmission : l'email est "
+                        "peut-être parti. Vérifiez avant de renvoyer.",
+                        permanent=False,
+                        code="smtp-dropped",
+                        ambiguous=True,
+                    ) from exc
+                if attempt == 2:
+                    raise SendError(
+                        "La connexion au serveur d'envoi a été coupée avant l'envoi : nouvel essai plus tard.",
+                        permanent=False,
+                        code="smtp-dropped",
+                    ) from exc
+                # Dropped before DATA: the server has nothing; reconnect and send it now.
+                continue
+            return message_id
+        raise AssertionError("unreachable")

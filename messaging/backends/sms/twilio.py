@@ -1,0 +1,179 @@
+"""Production SMS through Twilio's Messages API, with the official SDK.
+
+Credentials and options come from settings (read from the environment in practice/settings.py):
+``TWILIO_ACCOUNT_SID``, ``TWILIO_AUTH_TOKEN`` (or ``TWILIO_AUTH_TOKEN_FILE``),
+``TWILIO_MESSAGING_SERVICE_SID`` (optional: send through a Messaging Service instead of the
+practice's sender name), ``TWILIO_BASE_URL`` (the API root; tests and operators point it at
+another server), ``PUBLIC_BASE_URL`` (to build the status callback URL).
+
+Twilio documents that creating a message is not idempotent, so what happens on the wire decides
+whether a failure may be retried: a connection that never opened is safe to retry, a response
+that never came back is "ambiguous" (the SMS may be on its way).
+"""
+
+from __future__ import annotations
+
+import requests
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from twilio.base.exceptions import TwilioRestException
+from twilio.http.http_client import TwilioHttpClient
+from twilio.rest import Client
+
+from messaging.backends import SendError
+
+from .base import BaseSmsBackend, SmsMessage
+
+# Twilio error codes staff may meet, in their words. (permanent, reason)
+ERRORS: dict[int, tuple[bool, str]] = {
+    21211: (True, "Numéro de téléphone invalide : corrigez le portable dans la fiche."),
+    21614: (True, "Ce numéro n'est pas un téléphone portable : il ne peut pas recevoir de SMS."),
+    21610: (True, "Le destinataire a répondu STOP : il ne reçoit plus de SMS du cabinet."),
+    21408: (True, "L'envoi de SMS vers ce pays n'est pas autorisé sur le compte Twilio."),
+    21612: (True, "La passerelle ne peut pas joindre ce numéro depuis l'expéditeur choisi."),
+    21606: (True, "L'expéditeur configuré n'est pas autorisé par Twilio."),
+    21603: (True, "Aucun expéditeur n'est configuré pour les SMS."),
+    20003: (
+        True,
+        "La passerelle SMS a refusé les identifiants du cabinet (TWILIO_ACCOUNT_SID / TWILIO_AUTH_TOKEN) : "
+        "contactez l'administrateur.",
+    ),
+    20429: (False, "La passerelle SMS est saturée (trop de demandes) : nouvel essai plus tard."),
+}
+
+# Delivery failures reported later by the status callback (ErrorCode), in French.
+DELIVERY_ERRORS: dict[str, str] = {
+    "30001": "File d'attente de la passerelle saturée.",
+    "30002": "Compte Twilio suspendu.",
+    "30003": "Téléphone du destinataire injoignable (éteint ou hors réseau).",
+    "30004": "Message bloqué par le destinataire ou son opérateur.",
+    "30005": "Numéro inconnu ou qui n'existe plus.",
+    "30006": "Ce numéro ne peut pas recevoir de SMS (fixe ou opérateur non joignable).",
+    "30007": "Message filtré par l'opérateur (considéré comme indésirable).",
+    "30008": "Échec de remise inconnu signalé par l'opérateur.",
+    "21610": "Le destinataire a répondu STOP : il ne reçoit plus de SMS du cabinet.",
+}
+
+
+def delivery_error_reason(code: str) -> str:
+    code = (code or "").strip()
+    if code in DELIVERY_ERRORS:
+        return DELIVERY_ERRORS[code]
+    return f"Le SMS n'a pas pu être remis (code {code})." if code else "Le SMS n'a pas pu être remis."
+
+
+def _never_connected(exc: requests.exceptions.ConnectionError) -> bool:
+    """True when the TCP/TLS connection was never established, so the request never left."""
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return True
+    from urllib3.exceptions import MaxRetryError, NameResolutionError, NewConnectionError
+
+    cause = exc.args[0] if exc.args else None
+    if isinstance(cause, MaxRetryError):
+        cause = cause.reason
+    return isinstance(cause, NewConnectionError | NameResolutionError)
+
+
+def status_callback_url() -> str:
+    """The public URL of the delivery-status webhook, or "" when PUBLIC_BASE_URL is not set."""
+    from django.urls import reverse
+
+    base = (getattr(settings, "PUBLIC_BASE_URL", "") or "").rstrip("/")
+    return f"{base}{reverse('webhooks:twilio-status')}" if base else ""
+
+
+class SmsBackend(BaseSmsBackend):
+    def __init__(
+        self,
+        *,
+        account_sid: str | None = None,
+        auth_token: str | None = None,
+        messaging_service_sid: str | None = None,
+        base_url: str | None = None,
+        timeout: float | None = None,
+        **kwargs,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.account_sid = account_sid or settings.TWILIO_ACCOUNT_SID
+        self.auth_token = auth_token or settings.TWILIO_AUTH_TOKEN
+        if not self.account_sid or not self.auth_token:
+            raise ImproperlyConfigured(
+                "Le backend SMS Twilio a besoin de TWILIO_ACCOUNT_SID et TWILIO_AUTH_TOKEN (ou TWILIO_AUTH_TOKEN_FILE)."
+            )
+        self.messaging_service_sid = (
+            messaging_service_sid if messaging_service_sid is not None else settings.TWILIO_MESSAGING_SERVICE_SID
+        )
+        self.client = Client(
+            self.account_sid,
+            self.auth_token,
+            http_client=TwilioHttpClient(timeout=timeout or settings.TWILIO_TIMEOUT),
+        )
+        # The one seam to another server: every API call is built from this root.
+        self.client.api.base_url = (base_url or settings.TWILIO_BASE_URL).rstrip("/")
+
+    def send_message(self, message: SmsMessage) -> str:
+        params: dict[str, str] = {"to": message.to, "body": message.body}
+        if self.messaging_service_sid:
+            params["messaging_service_sid"] = self.messaging_service_sid
+        elif message.sender:
+            params["from_"] = message.sender
+        elif settings.TWILIO_FROM_NUMBER:
+            params["from_"] = settings.TWILIO_FROM_NUMBER
+        else:
+            raise SendError(
+                "Aucun expéditeur SMS : renseignez le nom d'expéditeur du cabinet (Paramétrage SMS).",
+                permanent=True,
+                code="no-sender",
+            )
+        callback = message.status_callback or status_callback_url()
+        if callback:
+            params["status_callback"] = callback
+        try:
+            created = self.client.messages.create(**params)
+        except TwilioRestException as exc:
+            raise self._api_error(exc) from exc
+        except requests.exceptions.ConnectionError as exc:
+            if _never_connected(exc):
+                raise SendError(
+                    "La passerelle SMS est injoignable (connexion impossible) : nouvel essai plus tard.",
+                    permanent=False,
+                    code="connect",
+                ) from exc
+            raise SendError(
+                "La connexion à la passerelle SMS a été coupée après l'envoi de la demande : le SMS est "
+                "peut-être parti. Vérifiez avant de renvoyer.",
+                permanent=False,
+                code="connection-lost",
+                ambiguous=True,
+            ) from exc
+        except requests.exceptions.Timeout as exc:
+            # The request was sent (a connect timeout is a ConnectionError, handled above).
+            raise SendError(
+                "La passerelle SMS n'a pas répondu à temps : le SMS est peut-être parti. Vérifiez avant de renvoyer.",
+                permanent=False,
+                code="timeout",
+                ambiguous=True,
+            ) from exc
+        return created.sid
+
+    @staticmethod
+    def _api_error(exc: TwilioRestException) -> SendError:
+        code = exc.code
+        if code in ERRORS:
+            permanent, reason = ERRORS[code]
+            return SendError(reason, permanent=permanent, code=str(code))
+        status = exc.status or 0
+        if status == 429:
+            return SendError(ERRORS[20429][1], permanent=False, code=str(code or 429))
+        if status >= 500:
+            return SendError(
+                f"La passerelle SMS est en erreur (HTTP {status}) : nouvel essai plus tard.",
+                permanent=False,
+                code=str(code or status),
+            )
+        detail = (exc.msg or "").strip()
+        return SendError(
+            f"La passerelle SMS a refusé le message (code {code or status}){' : ' + detail if detail else ''}.",
+            permanent=True,
+            code=str(code or status),
+        )

@@ -1,0 +1,411 @@
+"""Dispatch: from PENDING rows of the outbox to the gateways, exactly once.
+
+``dispatch_pending`` (run by django-q2 after each request and every minute by the schedule):
+
+1. rows stuck in SENDING for too long (a worker died mid-send) become UNKNOWN: the gateway may
+   have accepted them, so they are never re-sent blindly; staff decide ("Renvoyer");
+2. due PENDING rows are claimed with ``select_for_update(skip_locked=True)`` and marked SENDING
+   in the same transaction, so two workers never hold the same row; SMS inside the practice's
+   quiet hours and emails beyond their account's hourly/daily quota are not claimed but given a
+   ``not_before`` (they wait, they do not fail);
+3. each claimed row is sent outside any transaction, then its outcome recorded: SENT with the
+   gateway id, FAILED with a French reason (permanent error, or too many attempts), back to
+   PENDING with a backoff (transient error), or UNKNOWN (ambiguous error).
+
+``now`` is the clock of the whole run; tests pass a fixed one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import mimetypes
+import zoneinfo
+from collections import defaultdict
+from dataclasses import dataclass, field
+from email.utils import make_msgid
+from pathlib import Path
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.core.mail import EmailMultiAlternatives
+from django.db import transaction
+from django.db.models import F, Q
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from messaging.backends import SendError
+from messaging.models import Channel, EmailAccount, Message, MessageStatus
+
+logger = logging.getLogger(__name__)
+
+# Statuses that used a slot of the account's quota (the message left, or may have).
+QUOTA_STATUSES = [MessageStatus.SENDING, MessageStatus.SENT, MessageStatus.DELIVERED, MessageStatus.UNKNOWN]
+# Minutes to wait before the 2nd, 3rd... attempt after a transient error.
+BACKOFF_MINUTES = [1, 5, 15, 60, 180]
+
+
+def max_attempts() -> int:
+    return int(getattr(settings, "MESSAGING_MAX_ATTEMPTS", 5))
+
+
+def stale_after() -> dt.timedelta:
+    return dt.timedelta(minutes=int(getattr(settings, "MESSAGING_STALE_SENDING_MINUTES", 10)))
+
+
+def backoff(attempts: int) -> dt.timedelta:
+    """Delay before the next attempt once ``attempts`` attempts have failed."""
+    index = min(max(attempts, 1), len(BACKOFF_MINUTES)) - 1
+    return dt.timedelta(minutes=BACKOFF_MINUTES[index])
+
+
+@dataclass
+class DispatchResult:
+    sent: int = 0
+    failed: int = 0
+    retried: int = 0
+    unknown: int = 0
+    deferred: int = 0
+    reconciled: int = 0
+    message_ids: list[int] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if k != "message_ids"}
+
+
+def _fmt(moment: dt.datetime, tz: dt.tzinfo) -> str:
+    local = moment.astimezone(tz)
+    return f"{local:%d/%m/%Y} à {local:%H}h{local:%M}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Quiet hours and quotas
+# ---------------------------------------------------------------------------------------------
+
+
+def quiet_until(moment: dt.datetime, *, start: dt.time, end: dt.time, tz: dt.tzinfo) -> dt.datetime | None:
+    """When SMS may leave again if ``moment`` falls in the quiet hours [start, end) (local time,
+    the window may cross midnight), else None. Computed on the local calendar, so a DST night
+    still opens at ``end`` local time."""
+    if start == end:
+        return None
+    local = moment.astimezone(tz)
+    t = local.time()
+    if start > end:  # e.g. 20:00 -> 08:00
+        if t >= start:
+            opening = local.date() + dt.timedelta(days=1)
+        elif t < end:
+            opening = local.date()
+        else:
+            return None
+    else:  # e.g. 12:00 -> 14:00
+        if not (start <= t < end):
+            return None
+        opening = local.date()
+    return dt.datetime.combine(opening, end).replace(tzinfo=tz)
+
+
+def _practice_tz(practice) -> dt.tzinfo:
+    try:
+        return zoneinfo.ZoneInfo(practice.time_zone or settings.TIME_ZONE)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return zoneinfo.ZoneInfo(settings.TIME_ZONE)
+
+
+class _Quota:
+    """Slots left on one account at ``now``: sends of the last hour / 24 hours (rolling, as
+    providers count them) against the account's limits."""
+
+    def __init__(self, account: EmailAccount, now: dt.datetime):
+        self.account = account
+        self.now = now
+        self.limits = [
+            (limit, span, label)
+            for limit, span, label in (
+                (account.hourly_limit, dt.timedelta(hours=1), "heure"),
+                (account.daily_limit, dt.timedelta(hours=24), "jour"),
+            )
+            if limit
+        ]
+        self.times: list[dt.datetime] = []
+        if self.limits:
+            longest = max(span for _, span, _ in self.limits)
+            self.times = sorted(
+                Message.objects.filter(account=account, status__in=QUOTA_STATUSES)
+                .annotate(t=Coalesce("sent_at", "claimed_at"))
+                .filter(t__gt=now - longest)
+                .values_list("t", flat=True)
+            )
+
+    def take(self) -> tuple[dt.datetime, str] | None:
+        """Use a slot now, or return (when the next slot opens, the French reason)."""
+        worst: tuple[dt.datetime, str] | None = None
+        for limit, span, label in self.limits:
+            window = [t for t in self.times if t > self.now - span]
+            if len(window) >= limit:
+                until = window[len(window) - limit] + span
+                if worst is None or until > worst[0]:
+                    worst = (until, f"le compte « {self.account.name} » a atteint sa limite de {limit} envois par {label}")
+        if worst is None:
+            self.times.append(self.now)
+        return worst
+
+
+# ---------------------------------------------------------------------------------------------
+# Claiming
+# ---------------------------------------------------------------------------------------------
+
+
+def reconcile_stale_sending(*, now: dt.datetime | None = None) -> int:
+    """Turn rows left in SENDING longer than MESSAGING_STALE_SENDING_MINUTES (their worker died
+    or was killed) into UNKNOWN. Returns how many."""
+    now = now or timezone.now()
+    return Message.objects.filter(status=MessageStatus.SENDING, claimed_at__lt=now - stale_after()).update(
+        status=MessageStatus.UNKNOWN,
+        reason="L'envoi a été interrompu (traitement arrêté en cours d'envoi) : impossible de savoir si le "
+        "message est parti. Vérifiez auprès du destinataire avant de renvoyer.",
+        error_code="interrupted",
+        updated_at=now,
+    )
+
+
+def _claim(*, mailing_id: int | None, limit: int, now: dt.datetime, result: DispatchResult) -> list[Message]:
+    from practice.models import Practice
+
+    practice = Practice.get()
+    tz = _practice_tz(practice)
+    with transaction.atomic():
+        due = (
+            Message.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("mailing", "account")
+            .filter(status=MessageStatus.PENDING)
+            .filter(Q(not_before__isnull=True) | Q(not_before__lte=now))
+        )
+        if mailing_id is not None:
+            due = due.filter(mailing_id=mailing_id)
+        rows = list(due.order_by("id")[:limit])
+        if not rows:
+            return []
+
+        claimed: list[Message] = []
+        sms_wait = quiet_until(now, start=practice.quiet_start, end=practice.quiet_end, tz=tz)
+        account_ids = sorted({m.account_id for m in rows if m.channel == Channel.EMAIL and m.account_id})
+        quotas: dict[int, _Quota] = {}
+        if account_ids:
+            # Locking the accounts serialises quota counting between workers.
+            for account in EmailAccount.objects.select_for_update().filter(pk__in=account_ids).order_by("pk"):
+                quotas[account.pk] = _Quota(account, now)
+        for m in rows:
+            if m.channel == Channel.SMS and sms_wait is not None:
+                _defer(m, until=sms_wait, code="quiet",
+                       reason=f"Heures de silence du cabinet : envoi prévu le {_fmt(sms_wait, tz)}.", now=now)
+                result.deferred += 1
+                continue
+            if m.channel == Channel.EMAIL:
+                if m.account_id is None:
+                    _finish(m, MessageStatus.FAILED, reason="Aucun compte email d'envoi.", code="no-account", now=now)
+                    result.failed += 1
+                    continue
+                wait = quotas[m.account_id].take()
+                if wait is not None:
+                    until, why = wait
+                    _defer(m, until=until, code="quota", reason=f"En attente (quota) : {why} ; envoi prévu le {_fmt(until, tz)}.", now=now)
+                    result.deferred += 1
+                    continue
+            if m.channel not in (Channel.SMS, Channel.EMAIL):
+                _finish(m, MessageStatus.FAILED, reason="Canal non pris en charge par l'envoi automatique.", code="channel", now=now)
+                result.failed += 1
+                continue
+            claimed.append(m)
+        if claimed:
+            Message.objects.filter(pk__in=[m.pk for m in claimed]).update(
+                status=MessageStatus.SENDING, claimed_at=now, attempts=F("attempts") + 1, updated_at=now
+            )
+            for m in claimed:
+                m.status, m.claimed_at, m.attempts = MessageStatus.SENDING, now, m.attempts + 1
+    return claimed
+
+
+def _defer(m: Message, *, until: dt.datetime, code: str, reason: str, now: dt.datetime) -> None:
+    Message.objects.filter(pk=m.pk).update(not_before=until, error_code=code, reason=reason[:500], updated_at=now)
+
+
+def _finish(m: Message, status: str, *, reason: str, code: str, now: dt.datetime) -> None:
+    Message.objects.filter(pk=m.pk).update(status=status, reason=reason[:500], error_code=code[:40], updated_at=now)
+
+
+# ---------------------------------------------------------------------------------------------
+# Recording outcomes
+# ---------------------------------------------------------------------------------------------
+
+
+def _still_ours(m: Message, now: dt.datetime) -> bool:
+    """Refresh the claim just before calling the gateway; False if the row was reconciled to
+    UNKNOWN meanwhile (then it must not be sent)."""
+    return Message.objects.filter(pk=m.pk, status=MessageStatus.SENDING).update(claimed_at=now) == 1
+
+
+def _record_sent(m: Message, provider_id: str, now: dt.datetime, extra: dict | None = None) -> None:
+    Message.objects.filter(pk=m.pk, status__in=[MessageStatus.SENDING, MessageStatus.UNKNOWN]).update(
+        status=MessageStatus.SENT,
+        provider_id=provider_id[:100],
+        sent_at=now,
+        reason="",
+        error_code="",
+        not_before=None,
+        updated_at=now,
+        **(extra or {}),
+    )
+
+
+def _record_error(m: Message, error: SendError, now: dt.datetime, result: DispatchResult) -> None:
+    code = (error.code or "")[:40]
+    if error.ambiguous:
+        _finish(m, MessageStatus.UNKNOWN, reason=error.message, code=code, now=now)
+        result.unknown += 1
+    elif error.permanent:
+        _finish(m, MessageStatus.FAILED, reason=error.message, code=code, now=now)
+        result.failed += 1
+    elif m.attempts >= max_attempts():
+        _finish(
+            m, MessageStatus.FAILED, reason=f"{error.message} Abandon après {m.attempts} tentatives.", code=code, now=now
+        )
+        result.failed += 1
+    else:
+        retry_at = now + backoff(m.attempts)
+        Message.objects.filter(pk=m.pk, status=MessageStatus.SENDING).update(
+            status=MessageStatus.PENDING,
+            not_before=retry_at,
+            reason=f"Tentative {m.attempts} échouée, nouvel essai à {timezone.localtime(retry_at):%Hh%M} : {error.message}"[:500],
+            error_code=code,
+            updated_at=now,
+        )
+        result.retried += 1
+
+
+# ---------------------------------------------------------------------------------------------
+# Sending
+# ---------------------------------------------------------------------------------------------
+
+
+def _send_sms(rows: list[Message], now: dt.datetime, result: DispatchResult) -> None:
+    from django.core.exceptions import ImproperlyConfigured
+
+    from messaging.backends.sms import SmsMessage, get_sms_backend
+    from practice.models import Practice
+
+    try:
+        backend = get_sms_backend()
+    except ImproperlyConfigured as exc:
+        for m in rows:
+            _record_error(m, SendError(f"Passerelle SMS non configurée : {exc}", permanent=True, code="config"), now, result)
+        return
+    sender = Practice.get().sms_sender_name
+    for m in rows:
+        if not _still_ours(m, now):
+            continue
+        sms = SmsMessage(to=m.to, body=m.body, sender=sender, reference=str(m.pk))
+        backend.send_messages([sms])
+        if sms.error is not None:
+            _record_error(m, sms.error, now, result)
+        else:
+            _record_sent(m, sms.provider_id, now)
+            result.sent += 1
+
+
+def _attachment_content(att: dict) -> bytes:
+    path = att.get("path") or ""
+    if not path:
+        raise SendError(f"La pièce jointe « {att.get('filename', '?')} » n'est plus disponible.", permanent=True, code="attachment")
+    try:
+        if Path(path).is_absolute():
+            return Path(path).read_bytes()
+        with default_storage.open(path, "rb") as fh:
+            return fh.read()
+    except OSError as exc:
+        raise SendError(
+            f"La pièce jointe « {att.get('filename', path)} » est introuvable.", permanent=True, code="attachment"
+        ) from exc
+
+
+def _build_email(m: Message) -> EmailMultiAlternatives:
+    account = m.account
+    headers = {"Message-ID": make_msgid(domain=account.email.rsplit("@", 1)[-1] or None)}
+    if m.mailing.read_receipt:
+        headers["Disposition-Notification-To"] = account.email
+    email = EmailMultiAlternatives(
+        subject=m.subject, body=m.body, from_email=account.from_header, to=[m.to], headers=headers
+    )
+    if m.body_html:
+        email.attach_alternative(m.body_html, "text/html")
+    for att in m.attachments or []:
+        mimetype = att.get("mimetype") or mimetypes.guess_type(att.get("filename", ""))[0] or "application/octet-stream"
+        email.attach(att.get("filename") or "piece-jointe", _attachment_content(att), mimetype)
+    return email
+
+
+def _history_extra(m: Message) -> dict:
+    """What the history keeps of a sent email, per the email type's options."""
+    extra: dict = {}
+    if not m.mailing.save_sent:
+        extra.update(body="", body_html="", body_kept=False)
+    if m.attachments:
+        if m.mailing.keep_attachments:
+            kept = []
+            for att in m.attachments:
+                name = f"historique/{m.pk}/{att.get('filename') or 'piece-jointe'}"
+                try:
+                    stored = default_storage.save(name, ContentFile(_attachment_content(att)))
+                except SendError:
+                    stored = att.get("path", "")
+                kept.append({**att, "path": stored, "kept": True})
+            extra["attachments"] = kept
+        else:
+            extra["attachments"] = [{"filename": a.get("filename", ""), "mimetype": a.get("mimetype", "")} for a in m.attachments]
+    return extra
+
+
+def _send_emails(rows: list[Message], now: dt.datetime, result: DispatchResult) -> None:
+    from messaging.backends.email import AccountSender
+
+    by_account: dict[int, list[Message]] = defaultdict(list)
+    for m in rows:
+        by_account[m.account_id].append(m)
+    for account_rows in by_account.values():
+        sender = AccountSender(account_rows[0].account)
+        try:
+            for m in account_rows:
+                try:
+                    email = _build_email(m)
+                except SendError as exc:
+                    _record_error(m, exc, now, result)
+                    continue
+                if not _still_ours(m, now):
+                    continue
+                try:
+                    message_id = sender.send(email)
+                except SendError as exc:
+                    _record_error(m, exc, now, result)
+                    continue
+                _record_sent(m, message_id, now, _history_extra(m))
+                result.sent += 1
+        finally:
+            sender.close()
+
+
+def dispatch_pending(*, mailing_id: int | None = None, limit: int = 100, now: dt.datetime | None = None) -> DispatchResult:
+    """Send what is due (of one mailing, or all), in batches of ``limit``, until nothing due is
+    left; return the counts. Never raises for one message's failure: it is recorded on the row.
+    Safe to run concurrently and repeatedly: a row is sent by the run that claimed it only."""
+    now = now or timezone.now()
+    result = DispatchResult()
+    result.reconciled = reconcile_stale_sending(now=now)
+    while True:
+        batch = _claim(mailing_id=mailing_id, limit=limit, now=now, result=result)
+        if not batch:
+            break
+        result.message_ids += [m.pk for m in batch]
+        _send_sms([m for m in batch if m.channel == Channel.SMS], now, result)
+        _send_emails([m for m in batch if m.channel == Channel.EMAIL], now, result)
+    return result

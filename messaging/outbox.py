@@ -1,0 +1,278 @@
+"""Writing to the outbox: the one path every way of sending goes through.
+
+``mailing_create`` records a request (Mailing) and one Message per recipient with the exact text
+that recipient will get, then asks django-q2 to dispatch once the transaction commits. Nothing
+here talks to a gateway: messaging.dispatch does, from these rows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+from collections.abc import Sequence
+from functools import partial
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from messaging.compose import compose_email, compose_sms
+from messaging.merge import CustomFields
+from messaging.models import (
+    Channel,
+    EmailAccount,
+    EmailTemplate,
+    Mailing,
+    MailingOrigin,
+    Message,
+    MessageStatus,
+    Signature,
+    SmsTemplate,
+)
+from messaging.recipients import Recipient
+from patients.models import Appointment, Patient
+
+logger = logging.getLogger(__name__)
+
+
+class _Default:
+    def __repr__(self) -> str:
+        return "DEFAULT"
+
+
+# "Use the template's (or the account's) signature", as opposed to None: no signature at all.
+DEFAULT = _Default()
+
+
+def dedupe_key(*, base: str, recipient: Recipient, appointment_id: int | None) -> str:
+    """Deterministic identity of one message of one request: the same request written twice
+    yields the same keys, which the unique constraint refuses."""
+    patient_id = recipient.patient.pk if recipient.patient is not None else "-"
+    key = f"{base}|{patient_id}|{recipient.role}|{recipient.address}|{appointment_id or '-'}"
+    if len(key) > 200:
+        key = "h:" + hashlib.sha256(key.encode()).hexdigest()
+    return key
+
+
+def _schedule_dispatch(mailing_id: int) -> None:
+    from django_q.tasks import async_task
+
+    try:
+        async_task("messaging.tasks.dispatch_task", mailing_id=mailing_id, task_name=f"envoi-{mailing_id}")
+    except Exception:  # noqa: BLE001
+        # The rows are committed; the every-minute schedule sends them if the broker hiccups.
+        logger.exception("Could not queue the dispatch of mailing %s; the schedule will pick it up", mailing_id)
+
+
+def _preload(recipients: Sequence[Recipient], appointment: Appointment | None):
+    """Patients and appointments with what the merge reads, in two queries whatever N is."""
+    patient_ids = {r.patient.pk for r in recipients if r.patient is not None}
+    patients = (
+        Patient.objects.select_related("practitioner", "civil_guardian", "financial_guardian").in_bulk(patient_ids)
+        if patient_ids
+        else {}
+    )
+    appt_ids = {r.appointment.pk for r in recipients if r.appointment is not None}
+    if appointment is not None:
+        appt_ids.add(appointment.pk)
+    appointments = (
+        Appointment.objects.select_related("practitioner", "chair", "nature", "patient").in_bulk(appt_ids)
+        if appt_ids
+        else {}
+    )
+    return patients, appointments
+
+
+@transaction.atomic
+def mailing_create(
+    *,
+    channel: str,
+    origin: str,
+    requested_by,
+    recipients: Sequence[Recipient],
+    sms_body: str | None = None,
+    email_subject: str | None = None,
+    email_body_html: str | None = None,
+    template: SmsTemplate | EmailTemplate | None = None,
+    account: EmailAccount | None = None,
+    signature: Signature | None | _Default = DEFAULT,
+    appointment: Appointment | None = None,
+    idempotency_key: str | None = None,
+    not_before: dt.datetime | None = None,
+    label: str = "",
+    today: dt.date | None = None,
+    schedule_dispatch: bool = True,
+) -> Mailing:
+    """Record one request to send and its messages; return the Mailing.
+
+    Each recipient gets one Message with the exact merged text (SMS: ``sms_body`` or the
+    template's; email: subject, HTML, text alternative and the attachments resolved for its
+    patient), status PENDING, or SKIPPED with the recipient's skip reason (no consent, no valid
+    mobile or email) or when the same address already receives this request for that patient.
+    A recipient's own ``appointment`` wins over ``appointment``.
+
+    With an ``idempotency_key`` already used, nothing is written and the existing Mailing is
+    returned (a double click, a re-run). Dispatch is queued on commit unless
+    ``schedule_dispatch`` is False. Raises ValueError on an empty message or an email without
+    account. Queries: a constant number for N recipients (bulk insert).
+    """
+    if channel not in (Channel.SMS, Channel.EMAIL):
+        raise ValueError(f"Canal non pris en charge : {channel}")
+    if idempotency_key:
+        existing = Mailing.objects.filter(idempotency_key=idempotency_key).first()
+        if existing is not None:
+            return existing
+
+    sms_template = template if isinstance(template, SmsTemplate) else None
+    email_template = template if isinstance(template, EmailTemplate) else None
+    if channel == Channel.SMS:
+        body_source = sms_body if sms_body is not None else (sms_template.body if sms_template else "")
+        subject_source = ""
+        if not body_source.strip():
+            raise ValueError("Le message est vide.")
+    else:
+        subject_source = email_subject if email_subject is not None else (email_template.subject if email_template else "")
+        body_source = email_body_html if email_body_html is not None else (email_template.body_html if email_template else "")
+        account = account or (email_template.account if email_template else None)
+        if account is None:
+            raise ValueError("Choisissez le compte email d'envoi.")
+        if not subject_source.strip():
+            raise ValueError("L'objet de l'email est vide.")
+        if not body_source.strip():
+            raise ValueError("Le message est vide.")
+        if signature is DEFAULT:
+            signature = (email_template.signature if email_template else None) or account.default_signature
+
+    mailing = Mailing(
+        origin=origin,
+        channel=channel,
+        requested_by=requested_by,
+        label=label[:200],
+        sms_template=sms_template,
+        email_template=email_template,
+        account=account if channel == Channel.EMAIL else None,
+        subject_source=subject_source[:255],
+        body_source=body_source,
+        save_sent=email_template.save_sent if email_template else True,
+        keep_attachments=email_template.keep_attachments if email_template else True,
+        read_receipt=email_template.read_receipt if email_template else False,
+        idempotency_key=idempotency_key or None,
+    )
+    try:
+        with transaction.atomic():
+            mailing.save()
+    except IntegrityError:
+        # The same key committed by a concurrent request in between: that one wins.
+        existing = Mailing.objects.filter(idempotency_key=idempotency_key).first()
+        if existing is not None:
+            return existing
+        raise
+
+    patients, appointments = _preload(recipients, appointment)
+    custom = CustomFields.load()
+    from practice.models import Practice
+
+    practice = Practice.get()
+    rules = list(email_template.attachments.all()) if email_template is not None else []
+    base = f"k:{idempotency_key}" if idempotency_key else f"m:{mailing.pk}"
+    seen: dict[tuple, str] = {}
+    rows: list[Message] = []
+    for r in recipients:
+        patient = patients.get(r.patient.pk) if r.patient is not None else None
+        appt_obj = r.appointment or appointment
+        appt = appointments.get(appt_obj.pk) if appt_obj is not None else None
+        person = r.person
+        if person is not None and patient is not None and isinstance(person, Patient) and person.pk == patient.pk:
+            person = patient
+        row = Message(
+            mailing=mailing,
+            channel=channel,
+            patient=patient,
+            appointment=appt,
+            recipient_role=r.role,
+            recipient_name=r.name[:200],
+            to=r.address[:254],
+            account=mailing.account,
+            dedupe_key=dedupe_key(base=base, recipient=r, appointment_id=appt.pk if appt else None),
+            not_before=not_before,
+        )
+        same = (patient.pk if patient else None, r.address.lower())
+        if r.skip_reason:
+            row.status, row.reason = MessageStatus.SKIPPED, r.skip_reason
+        elif same in seen:
+            row.status = MessageStatus.SKIPPED
+            row.reason = f"Même destinataire que « {seen[same]} » dans cet envoi : un seul message envoyé."
+        else:
+            seen[same] = r.role_label
+        common = {"patient": patient, "appointment": appt, "recipient": person, "today": today, "custom": custom,
+                  "practice": practice}
+        if channel == Channel.SMS:
+            composed = compose_sms(body=body_source, **common)
+            row.body = composed.text
+            row.sms_parts = composed.segments.parts
+        else:
+            email = compose_email(subject=subject_source, body_html=body_source, signature=signature, **common)
+            row.subject, row.body_html, row.body = email.subject[:255], email.html, email.text
+            if rules and patient is not None and row.status == MessageStatus.PENDING:
+                from messaging.attachments import attachments_for
+
+                row.attachments = [
+                    {"filename": a.filename, "path": str(a.path), "mimetype": a.mimetype, "source": a.source}
+                    for a in attachments_for(template=email_template, patient=patient)
+                ]
+        if row.status == MessageStatus.PENDING and not (row.body or "").strip():
+            row.status, row.reason = MessageStatus.SKIPPED, "Le message est vide pour ce destinataire."
+        rows.append(row)
+    Message.objects.bulk_create(rows)
+    if schedule_dispatch and any(r.status == MessageStatus.PENDING for r in rows):
+        transaction.on_commit(partial(_schedule_dispatch, mailing.pk))
+    return mailing
+
+
+@transaction.atomic
+def message_resend(*, message: Message, requested_by) -> Mailing:
+    """Send ``message`` again, as it was written, to the same address: a new Mailing (origin
+    RESEND) with one PENDING Message, dispatched on commit. Raises ValueError when its content
+    was not kept (email type without "save sent emails") or when it was skipped."""
+    if not message.body_kept:
+        raise ValueError("Le contenu de ce message n'a pas été conservé : il ne peut pas être renvoyé.")
+    if message.status == MessageStatus.SKIPPED or not message.to:
+        raise ValueError("Ce message n'avait pas de destinataire valide : il ne peut pas être renvoyé.")
+    original = message.mailing
+    mailing = Mailing.objects.create(
+        origin=MailingOrigin.RESEND,
+        channel=message.channel,
+        requested_by=requested_by,
+        label=f"Renvoi du message n°{message.pk}",
+        sms_template=original.sms_template,
+        email_template=original.email_template,
+        account=message.account,
+        subject_source=message.subject,
+        body_source=message.body_html or message.body,
+        save_sent=original.save_sent,
+        keep_attachments=original.keep_attachments,
+        read_receipt=original.read_receipt,
+    )
+    Message.objects.create(
+        mailing=mailing,
+        channel=message.channel,
+        patient_id=message.patient_id,
+        appointment_id=message.appointment_id,
+        recipient_role=message.recipient_role,
+        recipient_name=message.recipient_name,
+        to=message.to,
+        account=message.account,
+        subject=message.subject,
+        body=message.body,
+        body_html=message.body_html,
+        attachments=[a for a in message.attachments if a.get("path")],
+        sms_parts=message.sms_parts,
+        dedupe_key=f"m:{mailing.pk}|resend|{message.pk}",
+    )
+    transaction.on_commit(partial(_schedule_dispatch, mailing.pk))
+    return mailing
+
+
+def message_hide(*, message: Message) -> None:
+    """Remove ``message`` from the patient's history (the row stays for the send log)."""
+    Message.objects.filter(pk=message.pk).update(hidden=True, updated_at=timezone.now())

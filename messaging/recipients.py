@@ -1,0 +1,151 @@
+"""Who receives a message about a patient, on a channel.
+
+For one patient: the patient, the civil guardian and the financial guardian (a missing guardian
+means the patient is their own guardian, as in the patient file). Each candidate carries the
+address or number to use and, when they must not be written to, a skip reason in plain French:
+no consent for the channel, no valid mobile (SMS), no email address.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from django.core.validators import validate_email
+from django.core.exceptions import ValidationError
+
+from messaging.models import Channel, RecipientRole
+from patients.models import Appointment, Guardian, Patient
+from patients.phones import format_fr, is_mobile, normalize
+
+ROLE_LABELS = {
+    RecipientRole.PATIENT: "Patient",
+    RecipientRole.CIVIL_GUARDIAN: "Resp. civil",
+    RecipientRole.FINANCIAL_GUARDIAN: "Resp. financier",
+    RecipientRole.CORRESPONDENT: "Correspondant",
+    RecipientRole.OTHER: "Autre",
+}
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """One person to write to about ``patient``.
+
+    ``address`` is the E.164 number (SMS) or the email address, "" when there is none.
+    ``person`` is the Patient or Guardian who reads it (None for a bare number typed by hand).
+    ``is_patient_self`` marks a guardian role held by the patient themself (no guardian on file).
+    """
+
+    role: str
+    name: str
+    address: str
+    channel: str
+    patient: Patient | None = None
+    person: Patient | Guardian | None = None
+    skip_reason: str = ""
+    is_patient_self: bool = False
+    appointment: Appointment | None = field(default=None, compare=False)
+
+    @property
+    def sendable(self) -> bool:
+        return not self.skip_reason
+
+    @property
+    def role_label(self) -> str:
+        return ROLE_LABELS.get(self.role, self.role)
+
+    @property
+    def address_display(self) -> str:
+        if self.channel == Channel.SMS:
+            return format_fr(self.address) or self.address
+        return self.address
+
+    @property
+    def key(self) -> str:
+        """Stable identifier of this choice in a form: role and address."""
+        return f"{self.role}:{self.address}"
+
+
+def _sms_candidate(role: str, person, patient: Patient, *, is_self: bool) -> Recipient:
+    raw = str(person.mobile or "")
+    number = normalize(raw) if raw else None
+    reason = ""
+    if not person.sms_consent:
+        reason = "Ne souhaite pas recevoir de SMS."
+    elif not raw:
+        reason = "Aucun numéro de portable."
+    elif not number or not is_mobile(number):
+        reason = f"Le numéro {format_fr(raw) or raw} n'est pas un portable valide."
+    return Recipient(
+        role=role,
+        name=person.display_name,
+        address=number or raw,
+        channel=Channel.SMS,
+        patient=patient,
+        person=person,
+        skip_reason=reason,
+        is_patient_self=is_self,
+    )
+
+
+def _email_candidate(role: str, person, patient: Patient, *, is_self: bool) -> Recipient:
+    address = (person.email or "").strip()
+    reason = ""
+    if not person.email_consent:
+        reason = "Ne souhaite pas être contacté(e) par email."
+    elif not address:
+        reason = "Aucune adresse email."
+    else:
+        try:
+            validate_email(address)
+        except ValidationError:
+            reason = f"L'adresse {address} n'est pas valide."
+    return Recipient(
+        role=role,
+        name=person.display_name,
+        address=address,
+        channel=Channel.EMAIL,
+        patient=patient,
+        person=person,
+        skip_reason=reason,
+        is_patient_self=is_self,
+    )
+
+
+def recipient_for(*, patient: Patient, channel: str, role: str) -> Recipient:
+    """The candidate of ``role`` (patient, civil, financial) for ``patient`` on ``channel``."""
+    if role == RecipientRole.PATIENT:
+        person, is_self = patient, False
+    elif role == RecipientRole.CIVIL_GUARDIAN:
+        person, is_self = patient.civil_guardian or patient, patient.civil_guardian_id is None
+    elif role == RecipientRole.FINANCIAL_GUARDIAN:
+        person, is_self = patient.financial_guardian or patient, patient.financial_guardian_id is None
+    else:
+        raise ValueError(f"Rôle de destinataire inconnu pour un patient : {role}")
+    build = _sms_candidate if channel == Channel.SMS else _email_candidate
+    if channel not in (Channel.SMS, Channel.EMAIL):
+        raise ValueError(f"Canal sans destinataire électronique : {channel}")
+    return build(role, person, patient, is_self=is_self)
+
+
+def recipients_for(*, patient: Patient, channel: str) -> list[Recipient]:
+    """The patient, civil guardian and financial guardian of ``patient`` on ``channel``, in that
+    order, each with its address and skip reason. Load the patient with
+    ``select_related("civil_guardian", "financial_guardian")`` to avoid extra queries."""
+    return [
+        recipient_for(patient=patient, channel=channel, role=role)
+        for role in (RecipientRole.PATIENT, RecipientRole.CIVIL_GUARDIAN, RecipientRole.FINANCIAL_GUARDIAN)
+    ]
+
+
+def number_recipient(*, number: str, name: str = "", patient: Patient | None = None) -> Recipient:
+    """A recipient typed by hand (a test SMS): the number must be a valid mobile."""
+    e164 = normalize(number)
+    reason = "" if e164 and is_mobile(e164) else f"Le numéro {number} n'est pas un portable valide."
+    return Recipient(
+        role=RecipientRole.OTHER,
+        name=name or format_fr(e164 or number) or number,
+        address=e164 or number,
+        channel=Channel.SMS,
+        patient=patient,
+        skip_reason=reason,
+    )

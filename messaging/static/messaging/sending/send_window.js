@@ -1,0 +1,105 @@
+/* The send window: category -> template pickers, server-side merge (the preview endpoint returns
+   what compose_sms / compose_email give), and the small email editor. */
+(function () {
+  "use strict";
+  var form = document.getElementById("send-form");
+  if (!form) { return; }
+  var channel = form.getAttribute("data-channel");
+  var category = document.getElementById("category");
+  var template = document.getElementById("id_template");
+  var appointment = document.getElementById("id_appointment");
+  var warnings = document.getElementById("merge-warnings");
+  var csrf = form.querySelector("[name=csrfmiddlewaretoken]").value;
+  var editor = document.getElementById("editor");
+  var bodyHtml = document.getElementById("id_body_html");
+  var signature = document.getElementById("id_signature");
+  var signatures = {};
+  var sigData = document.getElementById("signatures");
+  if (sigData) { signatures = JSON.parse(sigData.textContent); }
+
+  function filterTemplates() {
+    var cat = category.value;
+    Array.from(template.options).forEach(function (opt) {
+      if (!opt.value) { return; }
+      opt.hidden = cat !== "" && opt.getAttribute("data-category") !== cat;
+    });
+    if (template.selectedOptions.length && template.selectedOptions[0].hidden) { template.value = ""; }
+  }
+
+  function showWarnings(list) {
+    warnings.textContent = "";
+    (list || []).forEach(function (w) {
+      var div = document.createElement("div");
+      div.textContent = "⚠ " + w;
+      warnings.appendChild(div);
+    });
+  }
+
+  function merge(useTemplate) {
+    var data = new FormData();
+    data.append("channel", channel);
+    data.append("appointment", appointment.value);
+    if (useTemplate && template.value) { data.append("template", template.value); }
+    if (channel === "sms") {
+      data.append("body", document.getElementById("id_body").value);
+    } else {
+      data.append("subject", document.getElementById("id_subject").value);
+      data.append("body_html", editor.innerHTML);
+    }
+    return fetch(form.getAttribute("data-preview-url"), {
+      method: "POST", body: data, headers: { "X-CSRFToken": csrf }, credentials: "same-origin"
+    }).then(function (r) {
+      if (!r.ok) { throw new Error("HTTP " + r.status); }
+      return r.json();
+    }).then(function (res) {
+      showWarnings(res.warnings);
+      if (channel === "sms") {
+        var area = document.getElementById("id_body");
+        area.value = res.text;
+        area.dispatchEvent(new Event("sms:changed"));
+      } else {
+        document.getElementById("id_subject").value = res.subject;
+        editor.innerHTML = res.html;
+        bodyHtml.value = res.html;
+        if (useTemplate && res.account) { document.getElementById("id_account").value = res.account; }
+        if (useTemplate && res.signature) { signature.value = res.signature; showSignature(); }
+        var block = document.getElementById("attachments-block");
+        var list = document.getElementById("attachments");
+        list.textContent = "";
+        (res.attachments || []).forEach(function (name) {
+          var li = document.createElement("li"); li.textContent = name; list.appendChild(li);
+        });
+        block.hidden = !(res.attachments || []).length;
+      }
+    }).catch(function (err) {
+      warnings.textContent = "La fusion a échoué (" + err.message + ") : réessayez.";
+    });
+  }
+
+  function showSignature() {
+    var box = document.getElementById("signature-preview");
+    if (!box) { return; }
+    box.innerHTML = signatures[signature.value] || "<span class='text-muted'>Aucune</span>";
+  }
+
+  category.addEventListener("change", filterTemplates);
+  template.addEventListener("change", function () {
+    if (template.value) { merge(true); }
+  });
+  appointment.addEventListener("change", function () { if (template.value) { merge(true); } });
+  document.getElementById("merge-button").addEventListener("click", function () { merge(false); });
+
+  if (editor) {
+    form.querySelectorAll("[data-cmd]").forEach(function (btn) {
+      btn.addEventListener("click", function () {
+        editor.focus();
+        document.execCommand(btn.getAttribute("data-cmd"), false, null);
+      });
+    });
+    editor.addEventListener("input", function () { bodyHtml.value = editor.innerHTML; });
+    form.addEventListener("submit", function () { bodyHtml.value = editor.innerHTML; });
+    signature.addEventListener("change", showSignature);
+    showSignature();
+  }
+  filterTemplates();
+})();

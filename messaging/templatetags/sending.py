@@ -1,0 +1,62 @@
+"""Template helpers of the sending pages: message state badges and the communication history
+block that the patient file includes (``{% communication_history patient %}``)."""
+
+from __future__ import annotations
+
+from django import template
+
+from messaging.models import MessageStatus
+from messaging.selectors_sending import patient_history_entries
+
+register = template.Library()
+
+_CSS = {
+    MessageStatus.PENDING: "warning",
+    MessageStatus.SENDING: "info",
+    MessageStatus.SENT: "primary",
+    MessageStatus.DELIVERED: "success",
+    MessageStatus.FAILED: "danger",
+    MessageStatus.CANCELLED: "secondary",
+    MessageStatus.UNKNOWN: "dark",
+    MessageStatus.SKIPPED: "secondary",
+}
+
+
+@register.filter
+def state_label(message) -> str:
+    """ "En attente (quota)", "Envoyé", "Incertain"...: what staff read."""
+    if message.status == MessageStatus.PENDING:
+        if message.error_code == "quota":
+            return "En attente (quota)"
+        if message.error_code == "quiet":
+            return "En attente (heures de silence)"
+        if message.attempts:
+            return "En attente (nouvel essai)"
+    return message.get_status_display()
+
+
+@register.filter
+def state_css(message) -> str:
+    return _CSS.get(message.status, "secondary")
+
+
+@register.inclusion_tag("messaging/sending/_history.html", takes_context=True)
+def communication_history(context, patient):
+    request = context.get("request")
+    return {
+        "patient": patient,
+        "entries": patient_history_entries(patient=patient),
+        "perms": context.get("perms"),
+        "csrf_token": context.get("csrf_token"),
+        "next": request.get_full_path() if request else "",
+    }
+
+
+@register.filter
+def cleaned_html(value) -> str:
+    """Staff-typed HTML, sanitised, safe to put back into the editor."""
+    from django.utils.safestring import mark_safe
+
+    from messaging.html import clean_html
+
+    return mark_safe(clean_html(value or ""))  # noqa: S308 - nh3-cleaned just above

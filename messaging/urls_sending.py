@@ -1,0 +1,29 @@
+"""URLs of the sending pages (included at "envois/", namespace "sending") and of the gateway
+webhooks (included at "webhooks/", namespace "webhooks")."""
+
+from django.urls import include, path
+
+from . import views_sending as views
+from . import webhooks
+
+sending_patterns = [
+    path("patient/<int:patient_pk>/sms/", views.send_sms, name="sms"),
+    path("patient/<int:patient_pk>/email/", views.send_email, name="email"),
+    path("patient/<int:patient_pk>/apercu/", views.preview, name="preview"),
+    path("patient/<int:patient_pk>/historique/", views.patient_history, name="history"),
+    path("envoi/<int:pk>/", views.mailing_result, name="result"),
+    path("message/<int:pk>/renvoyer/", views.message_resend_view, name="resend"),
+    path("message/<int:pk>/supprimer/", views.message_delete_view, name="delete"),
+    path("message/<int:pk>/imprimer/", views.message_print, name="print"),
+    path("boite-de-demonstration/", views.demo_inbox, name="demo-inbox"),
+]
+
+webhook_patterns = [
+    path("twilio/status/", webhooks.twilio_status, name="twilio-status"),
+    path("twilio/inbound/", webhooks.twilio_inbound, name="twilio-inbound"),
+]
+
+urlpatterns = [
+    path("envois/", include((sending_patterns, "sending"))),
+    path("webhooks/", include((webhook_patterns, "webhooks"))),
+]

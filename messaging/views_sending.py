@@ -1,0 +1,315 @@
+"""Sending pages: the SMS and email windows of the patient file, the result of a send, the
+communication history (re-send, delete, print) and the demo inbox. Thin: forms in, services out
+(messaging.outbox), no sending logic here."""
+
+from __future__ import annotations
+
+import uuid
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required, permission_required
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from messaging.compose import compose_email, compose_sms
+from messaging.html import clean_html, html_to_text
+from messaging.models import (
+    Channel,
+    EmailAccount,
+    EmailTemplate,
+    Mailing,
+    MailingOrigin,
+    Message,
+    MessageStatus,
+    SandboxEmail,
+    SandboxSms,
+    Signature,
+    SmsTemplate,
+    TemplateCategory,
+)
+from messaging.outbox import mailing_create, message_hide, message_resend
+from messaging.recipients import Recipient, recipients_for
+from patients.models import Appointment, AppointmentState, Patient
+from patients.phones import format_fr
+
+SEND_PERM = "practice.send_messages"
+
+
+def _staff_view(view):
+    return login_required(permission_required(SEND_PERM, raise_exception=True)(view))
+
+
+def _patient(pk: int) -> Patient:
+    return get_object_or_404(Patient.objects.select_related("civil_guardian", "financial_guardian", "practitioner"), pk=pk)
+
+
+def _appointments(patient: Patient):
+    return list(
+        Appointment.objects.filter(patient=patient, start__gte=timezone.now() - timezone.timedelta(days=30))
+        .exclude(state=AppointmentState.CANCELLED)
+        .select_related("practitioner")
+        .order_by("start")[:20]
+    )
+
+
+def _default_appointment(appointments):
+    now = timezone.now()
+    return next((a for a in appointments if a.start >= now and a.state == AppointmentState.FUTURE), None)
+
+
+def _default_keys(recipients: list[Recipient], channel: str) -> list[str]:
+    """Pre-checked recipients: the practice's SMS defaults; for email the first who can receive it."""
+    from practice.models import Practice
+
+    sendable = [r for r in recipients if r.sendable and not r.is_patient_self]
+    if channel == Channel.SMS:
+        practice = Practice.get()
+        wanted = {
+            "patient": practice.sms_default_patient,
+            "civil": practice.sms_default_civil_guardian,
+            "financial": practice.sms_default_financial_guardian,
+        }
+        keys = [r.key for r in sendable if wanted.get(r.role)]
+        return keys or [r.key for r in sendable[:1]]
+    return [r.key for r in sendable[:1]]
+
+
+class _SendForm(forms.Form):
+    recipients = forms.MultipleChoiceField(
+        label="Destinataires", widget=forms.CheckboxSelectMultiple,
+        error_messages={"required": "Choisissez au moins un destinataire."},
+    )
+    appointment = forms.ModelChoiceField(queryset=Appointment.objects.none(), required=False, label="Rendez-vous")
+    token = forms.CharField(widget=forms.HiddenInput)
+
+    def __init__(self, *args, recipients: list[Recipient], appointments, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.recipient_list = recipients
+        self.fields["recipients"].choices = [(r.key, r.name) for r in recipients if r.sendable]
+        self.fields["appointment"].queryset = Appointment.objects.filter(pk__in=[a.pk for a in appointments])
+
+    def chosen(self) -> list[Recipient]:
+        keys = set(self.cleaned_data["recipients"])
+        return [r for r in self.recipient_list if r.key in keys]
+
+
+class SmsForm(_SendForm):
+    template = forms.ModelChoiceField(queryset=SmsTemplate.objects.filter(active=True), required=False, label="Texte type")
+    body = forms.CharField(label="Message", widget=forms.Textarea(attrs={"rows": 7}),
+                           error_messages={"required": "Le message est vide."})
+
+
+class EmailForm(_SendForm):
+    account = forms.ModelChoiceField(queryset=EmailAccount.objects.filter(active=True), label="Compte d'envoi",
+                                     error_messages={"required": "Choisissez le compte d'envoi."})
+    signature = forms.ModelChoiceField(queryset=Signature.objects.all(), required=False, label="Signature",
+                                       empty_label="Aucune signature")
+    template = forms.ModelChoiceField(queryset=EmailTemplate.objects.filter(active=True), required=False, label="Email type")
+    subject = forms.CharField(label="Objet", max_length=255, error_messages={"required": "L'objet est vide."})
+    body_html = forms.CharField(label="Message", widget=forms.HiddenInput, error_messages={"required": "Le message est vide."})
+
+    def clean_body_html(self):
+        cleaned = clean_html(self.cleaned_data["body_html"])
+        if not html_to_text(cleaned).strip():
+            raise forms.ValidationError("Le message est vide.")
+        return cleaned
+
+
+def _template_catalog(channel: str) -> list[dict]:
+    """Categories and their active templates, for the category -> template pickers."""
+    out = []
+    for cat in TemplateCategory.objects.order_by("position", "name"):
+        if channel == Channel.SMS:
+            items = [{"id": t.pk, "label": t.title} for t in SmsTemplate.objects.filter(category=cat, active=True)]
+        else:
+            items = [
+                {"id": t.pk, "label": t.label, "account": t.account_id, "signature": t.signature_id}
+                for t in EmailTemplate.objects.filter(category=cat, active=True)
+            ]
+        if items:
+            out.append({"id": cat.pk, "name": cat.name, "templates": items})
+    return out
+
+
+def _send_window(request: HttpRequest, patient_pk: int, channel: str) -> HttpResponse:
+    patient = _patient(patient_pk)
+    recipients = recipients_for(patient=patient, channel=channel)
+    appointments = _appointments(patient)
+    form_class = SmsForm if channel == Channel.SMS else EmailForm
+    if request.method == "POST":
+        form = form_class(request.POST, recipients=recipients, appointments=appointments)
+        if form.is_valid():
+            data = form.cleaned_data
+            common = dict(
+                channel=channel, origin=MailingOrigin.PATIENT_FILE, requested_by=request.user,
+                recipients=form.chosen(), template=data["template"], appointment=data["appointment"],
+                idempotency_key=f"patient-file:{data['token']}"[:120],
+                label=f"{'SMS' if channel == Channel.SMS else 'Email'} à {patient.display_name}",
+            )
+            try:
+                if channel == Channel.SMS:
+                    mailing = mailing_create(sms_body=data["body"], **common)
+                else:
+                    mailing = mailing_create(
+                        email_subject=data["subject"], email_body_html=data["body_html"],
+                        account=data["account"], signature=data["signature"], **common,
+                    )
+            except ValueError as exc:
+                form.add_error(None, str(exc))
+            else:
+                return redirect("sending:result", pk=mailing.pk)
+    else:
+        appt = _default_appointment(appointments)
+        initial = {"recipients": _default_keys(recipients, channel), "token": uuid.uuid4().hex, "appointment": appt}
+        if channel == Channel.EMAIL:
+            account = EmailAccount.objects.filter(active=True).first()
+            initial.update(account=account, signature=account.default_signature if account else None)
+        form = form_class(initial=initial, recipients=recipients, appointments=appointments)
+    return render(
+        request,
+        f"messaging/sending/send_{channel}.html",
+        {
+            "patient": patient,
+            "form": form,
+            "recipients": recipients,
+            "appointments": appointments,
+            "catalog": _template_catalog(channel),
+            "checked": set(form["recipients"].value() or []),
+            "signatures": {s.pk: s.body_html for s in Signature.objects.all()} if channel == Channel.EMAIL else {},
+        },
+    )
+
+
+@_staff_view
+def send_sms(request, patient_pk):
+    return _send_window(request, patient_pk, Channel.SMS)
+
+
+@_staff_view
+def send_email(request, patient_pk):
+    return _send_window(request, patient_pk, Channel.EMAIL)
+
+
+@_staff_view
+@require_POST
+def preview(request, patient_pk):
+    """The merged text of a template (or of typed text) for this patient: what compose_* gives,
+    as JSON, so the window shows exactly what will leave."""
+    patient = _patient(patient_pk)
+    appointment = None
+    if request.POST.get("appointment"):
+        appointment = get_object_or_404(Appointment.objects.select_related("practitioner", "chair", "nature"),
+                                        pk=request.POST["appointment"], patient=patient)
+    channel = request.POST.get("channel")
+    if channel == Channel.SMS:
+        body = request.POST.get("body")
+        if request.POST.get("template"):
+            body = get_object_or_404(SmsTemplate, pk=request.POST["template"]).body
+        composed = compose_sms(body=body or "", patient=patient, appointment=appointment, recipient=patient)
+        seg = composed.segments
+        return JsonResponse({
+            "text": composed.text, "warnings": composed.warnings,
+            "segments": {"encoding": seg.encoding, "length": seg.length, "parts": seg.parts, "ucs2_chars": list(seg.ucs2_chars)},
+        })
+    if channel == Channel.EMAIL:
+        template = None
+        subject, body = request.POST.get("subject", ""), request.POST.get("body_html", "")
+        if request.POST.get("template"):
+            template = get_object_or_404(EmailTemplate.objects.select_related("account", "signature"), pk=request.POST["template"])
+            subject, body = template.subject, template.body_html
+        # The signature is added when sending; the editor holds the body alone.
+        composed = compose_email(subject=subject, body_html=body, signature=None, patient=patient,
+                                 appointment=appointment, recipient=patient)
+        attachments = [str(rule) for rule in template.attachments.all()] if template else []
+        return JsonResponse({
+            "subject": composed.subject, "html": composed.html, "text": composed.text, "warnings": composed.warnings,
+            "attachments": attachments,
+            "account": template.account_id if template else None,
+            "signature": template.signature_id if template else None,
+        })
+    return JsonResponse({"error": "Canal inconnu."}, status=400)
+
+
+@_staff_view
+def mailing_result(request, pk):
+    mailing = get_object_or_404(Mailing.objects.select_related("requested_by"), pk=pk)
+    rows = list(mailing.messages.select_related("patient").order_by("id"))
+    in_progress = any(
+        m.status == MessageStatus.SENDING or (m.status == MessageStatus.PENDING and not m.error_code)
+        for m in rows
+    )
+    patient = next((m.patient for m in rows if m.patient), None)
+    return render(request, "messaging/sending/result.html",
+                  {"mailing": mailing, "rows": rows, "in_progress": in_progress, "patient": patient})
+
+
+@_staff_view
+def patient_history(request, patient_pk):
+    patient = _patient(patient_pk)
+    return render(request, "messaging/sending/history_page.html", {"patient": patient})
+
+
+def _message_for_staff(pk: int) -> Message:
+    return get_object_or_404(Message.objects.select_related("mailing", "patient", "account"), pk=pk)
+
+
+def _back(request, message: Message):
+    target = request.POST.get("next", "")
+    if target.startswith("/") and not target.startswith("//"):
+        return redirect(target)
+    if message.patient_id:
+        return redirect("sending:history", patient_pk=message.patient_id)
+    return redirect("home")
+
+
+@_staff_view
+@require_POST
+def message_resend_view(request, pk):
+    if not request.user.has_perm("messaging.resend_message"):
+        raise PermissionDenied("Vous n'avez pas le droit de renvoyer un message.")
+    message = _message_for_staff(pk)
+    try:
+        mailing = message_resend(message=message, requested_by=request.user)
+    except ValueError as exc:
+        messages.error(request, str(exc))
+        return _back(request, message)
+    return redirect("sending:result", pk=mailing.pk)
+
+
+@_staff_view
+@require_POST
+def message_delete_view(request, pk):
+    message = _message_for_staff(pk)
+    message_hide(message=message)
+    messages.success(request, "Le message a été supprimé de l'historique.")
+    return _back(request, message)
+
+
+@_staff_view
+def message_print(request, pk):
+    message = _message_for_staff(pk)
+    if message.hidden:
+        raise Http404("Message supprimé de l'historique.")
+    return render(request, "messaging/sending/print.html", {"m": message, "now": timezone.now()})
+
+
+@_staff_view
+def demo_inbox(request):
+    numbers = list(SandboxSms.objects.values_list("to", flat=True).distinct().order_by("to"))
+    current = request.GET.get("numero") or (numbers[0] if numbers else "")
+    sms = list(SandboxSms.objects.filter(to=current).order_by("created_at", "id")) if current else []
+    emails = list(SandboxEmail.objects.order_by("-received_at", "-id")[:100])
+    selected = None
+    if request.GET.get("email"):
+        selected = SandboxEmail.objects.filter(pk=request.GET["email"]).first()
+    elif emails:
+        selected = emails[0]
+    return render(request, "messaging/sending/demo_inbox.html", {
+        "numbers": [(n, format_fr(n) or n) for n in numbers], "current": current, "current_display": format_fr(current) or current,
+        "sms": sms, "emails": emails, "selected": selected,
+        "tab": request.GET.get("onglet", "sms"),
+    })

@@ -1,0 +1,170 @@
+import datetime as dt
+import threading
+import time
+
+import pytest
+from django.db import connection
+
+from messaging.backends import SendError
+from messaging.backends.sms import locmem
+from messaging.backends.sms.base import BaseSmsBackend
+from messaging.dispatch import dispatch_pending, reconcile_stale_sending
+from messaging.models import Channel, MailingOrigin, Message, MessageStatus
+from messaging.outbox import mailing_create
+from messaging.recipients import number_recipient, recipients_for
+from tests.factories import PatientFactory
+from tests.messaging.sending_helpers import NOON, no_quiet_hours, sms_outbox  # noqa: F401
+
+
+def _sms_mailing(n=1, body="Rappel"):
+    recipients = []
+    for i in range(n):
+        recipients.append(number_recipient(number=f"+336{10000000 + i}", name=f"P{i}"))
+    return mailing_create(channel=Channel.SMS, origin=MailingOrigin.MASS_MAILING, requested_by=None,
+                          recipients=recipients, sms_body=body, schedule_dispatch=False)
+
+
+@pytest.mark.django_db
+def test_permanent_error_fails_at_once_with_the_reason(sms_outbox):
+    mailing = _sms_mailing()
+    locmem.fail_with = SendError("Numéro de téléphone invalide : corrigez le portable dans la fiche.", permanent=True, code="21211")
+    result = dispatch_pending(now=NOON)
+    msg = mailing.messages.get()
+    assert (result.failed, msg.status, msg.error_code, msg.attempts) == (1, MessageStatus.FAILED, "21211", 1)
+    assert msg.reason == "Numéro de téléphone invalide : corrigez le portable dans la fiche."
+    locmem.fail_with = None
+    dispatch_pending(now=NOON + dt.timedelta(hours=1))
+    assert sms_outbox == []  # a failed message is never picked up again
+
+
+@pytest.mark.django_db
+def test_transient_error_retries_with_backoff_then_gives_up(sms_outbox, settings):
+    settings.MESSAGING_MAX_ATTEMPTS = 3
+    mailing = _sms_mailing()
+    locmem.fail_with = SendError("Passerelle saturée.", permanent=False, code="20429")
+    dispatch_pending(now=NOON)
+    msg = mailing.messages.get()
+    assert (msg.status, msg.attempts, msg.not_before) == (MessageStatus.PENDING, 1, NOON + dt.timedelta(minutes=1))
+    assert "nouvel essai" in msg.reason
+    # Not due yet: nothing happens.
+    assert dispatch_pending(now=NOON + dt.timedelta(seconds=30)).message_ids == []
+    dispatch_pending(now=NOON + dt.timedelta(minutes=1))
+    msg.refresh_from_db()
+    assert (msg.status, msg.attempts, msg.not_before) == (MessageStatus.PENDING, 2, NOON + dt.timedelta(minutes=6))
+    dispatch_pending(now=NOON + dt.timedelta(minutes=6))
+    msg.refresh_from_db()
+    assert (msg.status, msg.attempts) == (MessageStatus.FAILED, 3)
+    assert msg.reason == "Passerelle saturée. Abandon après 3 tentatives."
+
+
+@pytest.mark.django_db
+def test_transient_then_success(sms_outbox):
+    mailing = _sms_mailing()
+    locmem.fail_with = SendError("Coupure", permanent=False)
+    dispatch_pending(now=NOON)
+    locmem.fail_with = None
+    dispatch_pending(now=NOON + dt.timedelta(minutes=2))
+    msg = mailing.messages.get()
+    assert (msg.status, msg.attempts, msg.reason) == (MessageStatus.SENT, 2, "")
+    assert len(sms_outbox) == 1
+
+
+@pytest.mark.django_db
+def test_ambiguous_error_becomes_unknown_and_is_never_resent(sms_outbox):
+    mailing = _sms_mailing()
+    locmem.fail_with = SendError("Réponse perdue", permanent=False, ambiguous=True, code="timeout")
+    assert dispatch_pending(now=NOON).unknown == 1
+    locmem.fail_with = None
+    dispatch_pending(now=NOON + dt.timedelta(hours=2))
+    msg = mailing.messages.get()
+    assert (msg.status, msg.reason) == (MessageStatus.UNKNOWN, "Réponse perdue")
+    assert sms_outbox == []
+
+
+@pytest.mark.django_db
+def test_worker_died_while_sending_is_reconciled_to_unknown(sms_outbox):
+    mailing = _sms_mailing()
+    msg = mailing.messages.get()
+    Message.objects.filter(pk=msg.pk).update(status=MessageStatus.SENDING, claimed_at=NOON - dt.timedelta(minutes=11))
+    recent = _sms_mailing(body="Autre").messages.get()
+    Message.objects.filter(pk=recent.pk).update(status=MessageStatus.SENDING, claimed_at=NOON - dt.timedelta(minutes=2))
+    assert reconcile_stale_sending(now=NOON) == 1
+    msg.refresh_from_db()
+    recent.refresh_from_db()
+    assert msg.status == MessageStatus.UNKNOWN and "Vérifiez" in msg.reason
+    assert recent.status == MessageStatus.SENDING  # may still be in flight: left alone
+    dispatch_pending(now=NOON)
+    assert sms_outbox == []
+
+
+class SlowBackend(BaseSmsBackend):
+    """locmem, slowly: both workers are busy at the same time."""
+
+    def send_message(self, message):
+        time.sleep(0.02)
+        return locmem.SmsBackend().send_message(message)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_workers_on_the_same_mailing_send_each_message_exactly_once(sms_outbox, settings):
+    assert connection.vendor == "postgresql"
+    settings.SMS_BACKEND = "tests.messaging.test_dispatch.SlowBackend"
+    mailing = _sms_mailing(n=30)
+    barrier = threading.Barrier(2)
+    results, errors = [], []
+
+    def worker():
+        try:
+            barrier.wait()
+            results.append(dispatch_pending(mailing_id=mailing.pk, limit=5, now=NOON))
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    sent_to = sorted(s.to for s in sms_outbox)
+    assert len(sent_to) == 30 and len(set(sent_to)) == 30
+    assert sum(r.sent for r in results) == 30
+    assert all(r.sent > 0 for r in results), "both workers took part"
+    assert set(Message.objects.values_list("status", flat=True)) == {MessageStatus.SENT}
+    # And a third run afterwards sends nothing.
+    dispatch_pending(mailing_id=mailing.pk, now=NOON)
+    assert len(sms_outbox) == 30
+
+
+@pytest.mark.django_db(transaction=True)
+def test_sync_off_dispatch_through_the_real_django_q_cluster_code(sms_outbox, settings, no_quiet_hours):
+    """The task queued on commit is run by django-q2's own worker function (not inline)."""
+    from multiprocessing import Event, Queue, Value
+
+    from django_q.brokers import get_broker
+    from django_q.conf import Conf
+    from django_q.monitor import monitor
+    from django_q.pusher import pusher
+    from django_q.worker import worker
+
+    settings.Q_CLUSTER = {**settings.Q_CLUSTER, "sync": False}
+    Conf.SYNC = False
+    try:
+        patient = PatientFactory()
+        mailing = mailing_create(channel=Channel.SMS, origin=MailingOrigin.PATIENT_FILE, requested_by=None,
+                                 recipients=recipients_for(patient=patient, channel=Channel.SMS)[:1], sms_body="Par le cluster")
+        broker = get_broker()
+        assert broker.queue_size() == 1
+        task_queue, result_queue, event = Queue(), Queue(), Event()
+        event.set()  # the pusher stops after one round
+        pusher(task_queue, event, broker=broker)
+        task_queue.put("STOP")
+        worker(task_queue, result_queue, Value("f", -1))
+        result_queue.put("STOP")
+        monitor(result_queue, broker)
+    finally:
+        Conf.SYNC = True
+    assert [s.body for s in sms_outbox] == ["Par le cluster"]
+    assert mailing.messages.get().status == MessageStatus.SENT

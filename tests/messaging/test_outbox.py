@@ -1,0 +1,233 @@
+import pytest
+from django.core import mail
+
+from messaging.backends import SendError
+from messaging.backends.sms import locmem
+from messaging.dispatch import dispatch_pending
+from messaging.models import (
+    Channel,
+    Mailing,
+    MailingOrigin,
+    Message,
+    MessageStatus,
+    RecipientRole,
+    Signature,
+    SmsTemplate,
+    TemplateCategory,
+)
+from messaging.outbox import mailing_create, message_hide, message_resend
+from messaging.recipients import recipients_for
+from tests.factories import AppointmentFactory, MinorPatientFactory, PatientFactory, PatientRefusingSmsFactory, PractitionerFactory
+from tests.messaging.sending_helpers import NOON, make_account, no_quiet_hours, sms_outbox  # noqa: F401
+
+pytestmark = pytest.mark.django_db
+
+REMINDER = "Bonjour,\nLe @PRAT a le plaisir de vous rappeler le RDV de @PPREN @PNOM le @RDV1."
+
+
+def _appointment():
+    prat = PractitionerFactory(last_name="Molaire", first_name="Marc", initials="MM")
+    patient = PatientFactory(first_name="Emma", last_name="Ablirant", practitioner=prat)
+    import datetime as dt
+
+    from tests.messaging.sending_helpers import paris
+
+    return AppointmentFactory(patient=patient, practitioner=prat, start=paris(2019, 10, 2, 11, 0))
+
+
+def test_sms_mailing_writes_the_exact_text_then_dispatch_sends_it(sms_outbox, assistant):
+    appt = _appointment()
+    patient = appt.patient
+    recipients = recipients_for(patient=patient, channel=Channel.SMS)[:1]
+    mailing = mailing_create(
+        channel=Channel.SMS, origin=MailingOrigin.PATIENT_FILE, requested_by=assistant,
+        recipients=recipients, sms_body=REMINDER, appointment=appt,
+    )
+    msg = mailing.messages.get()
+    expected = "Bonjour,\nLe Dr MOLAIRE Marc a le plaisir de vous rappeler le RDV de Emma ABLIRANT le 02/10/2019 à 11h00."
+    assert msg.body == expected
+    assert msg.status == MessageStatus.PENDING and msg.sms_parts == 1 and msg.to == "+33684285560"
+    assert sms_outbox == []  # nothing leaves before dispatch
+
+    result = dispatch_pending(mailing_id=mailing.pk, now=NOON)
+    assert result.sent == 1
+    assert [(s.to, s.body) for s in sms_outbox] == [("+33684285560", expected)]
+    msg.refresh_from_db()
+    assert msg.status == MessageStatus.SENT and msg.provider_id == sms_outbox[0].provider_id
+    assert msg.sent_at == NOON and msg.attempts == 1
+
+    # The same dispatch run again sends nothing twice.
+    assert dispatch_pending(mailing_id=mailing.pk, now=NOON).sent == 0
+    assert len(sms_outbox) == 1
+
+
+def test_skipped_recipients_keep_their_reason_and_duplicates_are_sent_once(sms_outbox):
+    adult = PatientFactory()
+    refusing = PatientRefusingSmsFactory()
+    recipients = recipients_for(patient=adult, channel=Channel.SMS) + recipients_for(patient=refusing, channel=Channel.SMS)[:1]
+    mailing = mailing_create(channel=Channel.SMS, origin=MailingOrigin.MASS_MAILING, requested_by=None,
+                             recipients=recipients, sms_body="Bonjour @PPREN")
+    rows = list(mailing.messages.order_by("id"))
+    assert [r.status for r in rows] == [MessageStatus.PENDING, MessageStatus.SKIPPED, MessageStatus.SKIPPED, MessageStatus.SKIPPED]
+    assert rows[1].reason == "Même destinataire que « Patient » dans cet envoi : un seul message envoyé."
+    assert rows[3].reason == "Ne souhaite pas recevoir de SMS."
+    dispatch_pending(now=NOON)
+    assert [s.body for s in sms_outbox] == [f"Bonjour {adult.first_name}"]
+
+
+def test_idempotency_key_makes_a_double_submission_harmless(sms_outbox):
+    patient = PatientFactory()
+    kwargs = dict(channel=Channel.SMS, origin=MailingOrigin.PATIENT_FILE, requested_by=None,
+                  recipients=recipients_for(patient=patient, channel=Channel.SMS)[:1], sms_body="Test",
+                  idempotency_key="form-123")
+    first = mailing_create(**kwargs)
+    second = mailing_create(**kwargs)
+    assert first.pk == second.pk
+    assert Message.objects.count() == 1
+    assert Message.objects.get().dedupe_key.startswith("k:form-123|")
+
+
+def test_constant_number_of_queries_for_n_recipients(django_assert_max_num_queries, sms_outbox):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def recipients(n):
+        out = []
+        for _ in range(n):
+            out += recipients_for(patient=PatientFactory(), channel=Channel.SMS)[:1]
+        return out
+
+    few, many = recipients(2), recipients(40)
+    template = SmsTemplate.objects.create(category=TemplateCategory.objects.create(name="Rendez-vous"), title="T", body=REMINDER)
+    with CaptureQueriesContext(connection) as few_ctx:
+        mailing_create(channel=Channel.SMS, origin=MailingOrigin.MASS_MAILING, requested_by=None, recipients=few, template=template)
+    with django_assert_max_num_queries(len(few_ctx.captured_queries)):
+        m = mailing_create(channel=Channel.SMS, origin=MailingOrigin.MASS_MAILING, requested_by=None, recipients=many, template=template)
+    assert m.messages.count() == 40
+    assert len(few_ctx.captured_queries) <= 15, [q["sql"][:120] for q in few_ctx.captured_queries]
+
+
+def test_dispatch_is_queued_on_commit_and_runs_through_django_q(django_capture_on_commit_callbacks, sms_outbox, no_quiet_hours):
+    patient = PatientFactory()
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        mailing = mailing_create(channel=Channel.SMS, origin=MailingOrigin.PATIENT_FILE, requested_by=None,
+                                 recipients=recipients_for(patient=patient, channel=Channel.SMS)[:1], sms_body="Coucou")
+    assert len(callbacks) == 1
+    # Q_CLUSTER sync=True in the test settings: the task ran inline.
+    assert [s.body for s in sms_outbox] == ["Coucou"]
+    assert mailing.messages.get().status == MessageStatus.SENT
+
+
+def test_email_mailing_with_signature_and_read_receipt(assistant):
+    account = make_account()
+    signature = Signature.objects.create(label="Dr", body_html="<p>Dr Molaire</p>", placement="footer")
+    patient = PatientFactory(first_name="Emma", email="emma@patients.test")
+    mailing = mailing_create(
+        channel=Channel.EMAIL, origin=MailingOrigin.PATIENT_FILE, requested_by=assistant,
+        recipients=recipients_for(patient=patient, channel=Channel.EMAIL)[:1],
+        email_subject="Votre rendez-vous, @PPREN", email_body_html="<p>Bonjour @PPREN,</p>",
+        account=account, signature=signature,
+    )
+    mailing.read_receipt = True
+    mailing.save()
+    msg = mailing.messages.get()
+    assert msg.subject == "Votre rendez-vous, Emma"
+    assert msg.body_html == '<p>Bonjour Emma,</p><div class="signature"><p>Dr Molaire</p></div>'
+    dispatch_pending(now=NOON)
+    assert len(mail.outbox) == 1
+    sent = mail.outbox[0]
+    assert sent.to == ["emma@patients.test"] and sent.subject == "Votre rendez-vous, Emma"
+    assert sent.from_email == "Cabinet du Dr Molaire <secretariat@cabinet.test>"
+    assert "Bonjour Emma," in sent.body and "Dr Molaire" in sent.body
+    assert sent.alternatives[0][0] == msg.body_html
+    assert sent.extra_headers["Disposition-Notification-To"] == "secretariat@cabinet.test"
+    msg.refresh_from_db()
+    assert msg.status == MessageStatus.SENT and msg.provider_id == sent.extra_headers["Message-ID"]
+
+
+def test_save_sent_off_keeps_only_metadata_and_attachments_names(tmp_path):
+    account = make_account()
+    patient = PatientFactory()
+    mailing = mailing_create(channel=Channel.EMAIL, origin=MailingOrigin.PATIENT_FILE, requested_by=None,
+                             recipients=recipients_for(patient=patient, channel=Channel.EMAIL)[:1],
+                             email_subject="Plan", email_body_html="<p>Le plan d'accès</p>", account=account)
+    plan = tmp_path / "plan.pdf"
+    plan.write_bytes(b"%PDF-1.4 plan")
+    Mailing.objects.filter(pk=mailing.pk).update(save_sent=False, keep_attachments=False)
+    Message.objects.filter(mailing=mailing).update(
+        attachments=[{"filename": "plan.pdf", "path": str(plan), "mimetype": "application/pdf", "source": "Plan"}]
+    )
+    dispatch_pending(now=NOON)
+    assert mail.outbox[0].attachments == [("plan.pdf", b"%PDF-1.4 plan", "application/pdf")]
+    msg = Message.objects.get()
+    assert msg.status == MessageStatus.SENT
+    assert (msg.body, msg.body_html, msg.body_kept) == ("", "", False)
+    assert msg.subject == "Plan"
+    assert msg.attachments == [{"filename": "plan.pdf", "mimetype": "application/pdf"}]
+    with pytest.raises(ValueError, match="pas été conservé"):
+        message_resend(message=msg, requested_by=None)
+
+
+def test_keep_attachments_on_copies_the_file_into_the_history(tmp_path, settings):
+    from django.core.files.storage import default_storage
+
+    account = make_account()
+    patient = PatientFactory()
+    mailing = mailing_create(channel=Channel.EMAIL, origin=MailingOrigin.PATIENT_FILE, requested_by=None,
+                             recipients=recipients_for(patient=patient, channel=Channel.EMAIL)[:1],
+                             email_subject="Radio", email_body_html="<p>Votre radio</p>", account=account)
+    pano = tmp_path / "pano.jpg"
+    pano.write_bytes(b"JPEGDATA")
+    Message.objects.filter(mailing=mailing).update(attachments=[{"filename": "pano.jpg", "path": str(pano), "mimetype": "image/jpeg"}])
+    dispatch_pending(now=NOON)
+    msg = Message.objects.get()
+    kept = msg.attachments[0]
+    assert kept["kept"] is True and kept["path"].startswith(f"historique/{msg.pk}/")
+    pano.unlink()  # the patient's image may change later: the history has its own copy
+    with default_storage.open(kept["path"], "rb") as fh:
+        assert fh.read() == b"JPEGDATA"
+
+
+def test_resend_creates_a_new_mailing_with_the_same_text(sms_outbox):
+    patient = PatientFactory()
+    mailing = mailing_create(channel=Channel.SMS, origin=MailingOrigin.PATIENT_FILE, requested_by=None,
+                             recipients=recipients_for(patient=patient, channel=Channel.SMS)[:1], sms_body="Texte exact @PPREN")
+    locmem.fail_with = SendError("Passerelle en panne", permanent=True)
+    dispatch_pending(now=NOON)
+    original = mailing.messages.get()
+    assert original.status == MessageStatus.FAILED and original.reason == "Passerelle en panne"
+    locmem.fail_with = None
+    again = message_resend(message=original, requested_by=None)
+    assert again.origin == MailingOrigin.RESEND
+    dispatch_pending(now=NOON)
+    assert [s.body for s in sms_outbox] == [f"Texte exact {patient.first_name}"]
+    assert again.messages.get().status == MessageStatus.SENT
+    original.refresh_from_db()
+    assert original.status == MessageStatus.FAILED  # history keeps the first attempt as it was
+
+
+def test_hide_from_history():
+    patient = PatientFactory()
+    mailing = mailing_create(channel=Channel.SMS, origin=MailingOrigin.PATIENT_FILE, requested_by=None,
+                             recipients=recipients_for(patient=patient, channel=Channel.SMS)[:1], sms_body="x")
+    msg = mailing.messages.get()
+    message_hide(message=msg)
+    msg.refresh_from_db()
+    assert msg.hidden is True
+
+
+def test_guardian_receives_the_childs_reminder():
+    child = MinorPatientFactory(first_name="Luka", last_name="Kisiel")
+    recipients = [r for r in recipients_for(patient=child, channel=Channel.SMS) if r.role == RecipientRole.CIVIL_GUARDIAN]
+    mailing = mailing_create(channel=Channel.SMS, origin=MailingOrigin.PATIENT_FILE, requested_by=None,
+                             recipients=recipients, sms_body="RDV de @PPREN @PNOM")
+    msg = mailing.messages.get()
+    assert (msg.to, msg.body, msg.recipient_role) == ("+33613682982", "RDV de Luka KISIEL", RecipientRole.CIVIL_GUARDIAN)
+
+
+def test_empty_message_is_refused():
+    patient = PatientFactory()
+    with pytest.raises(ValueError, match="vide"):
+        mailing_create(channel=Channel.SMS, origin=MailingOrigin.PATIENT_FILE, requested_by=None,
+                       recipients=recipients_for(patient=patient, channel=Channel.SMS), sms_body="  ")
+    assert Mailing.objects.count() == 0

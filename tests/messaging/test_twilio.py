@@ -1,0 +1,222 @@
+"""The Twilio backend against a local server that answers like Twilio's Messages API."""
+
+import base64
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs
+
+import pytest
+
+from messaging.backends.sms import SmsMessage
+from messaging.backends.sms.twilio import SmsBackend
+from messaging.dispatch import dispatch_pending
+from messaging.models import Channel, MailingOrigin, MessageStatus
+from messaging.outbox import mailing_create
+from messaging.recipients import number_recipient
+from tests.messaging.sending_helpers import NOON, free_port
+
+SID = "AC" + "1" * 32
+TOKEN = "secret-token"
+
+
+def _error(code, status, message):
+    return status, {"code": code, "message": message, "more_info": f"https://www.twilio.com/docs/errors/{code}", "status": status}
+
+
+# What the fake gateway answers, by recipient number.
+SCRIPT = {
+    "+33600000001": _error(21211, 400, "The 'To' number +33600000001 is not a valid phone number."),
+    "+33600000002": _error(21610, 400, "Attempt to send to unsubscribed recipient"),
+    "+33600000003": _error(21614, 400, "'To' number is not a valid mobile number"),
+    "+33600000004": _error(20003, 401, "Authenticate"),
+    "+33600000005": _error(20429, 429, "Too Many Requests"),
+    "+33600000006": (500, {"message": "Internal Server Error", "status": 500}),
+    "+33600000007": _error(21408, 400, "Permission to send an SMS has not been enabled for the region"),
+}
+SLOW = "+33600000008"
+DROP = "+33600000009"
+
+
+class FakeTwilio(BaseHTTPRequestHandler):
+    requests: list = []
+
+    def log_message(self, *args):
+        pass
+
+    def do_POST(self):
+        length = int(self.headers.get("Content-Length", 0))
+        form = {k: v[0] for k, v in parse_qs(self.rfile.read(length).decode()).items()}
+        FakeTwilio.requests.append(
+            {"path": self.path, "auth": self.headers.get("Authorization"), "ctype": self.headers.get("Content-Type"), "form": form}
+        )
+        to = form.get("To", "")
+        if to == DROP:
+            # Read the whole request, then hang up without answering.
+            self.close_connection = True
+            self.wfile.flush()
+            self.connection.shutdown(2)
+            return
+        if to == SLOW:
+            time.sleep(1.5)
+        status, payload = SCRIPT.get(to, (201, None))
+        if payload is None:
+            n = len(FakeTwilio.requests)
+            payload = {
+                "sid": f"SM{n:032x}", "status": "queued", "to": to, "from": form.get("From"),
+                "messaging_service_sid": form.get("MessagingServiceSid"), "body": form.get("Body"),
+                "account_sid": SID, "num_segments": "1", "direction": "outbound-api", "api_version": "2010-04-01",
+                "uri": f"/2010-04-01/Accounts/{SID}/Messages/SM{n:032x}.json",
+            }
+        body = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+@pytest.fixture
+def gateway(settings):
+    FakeTwilio.requests = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), FakeTwilio)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    settings.SMS_BACKEND = "messaging.backends.sms.twilio.SmsBackend"
+    settings.TWILIO_ACCOUNT_SID = SID
+    settings.TWILIO_AUTH_TOKEN = TOKEN
+    settings.TWILIO_BASE_URL = f"http://127.0.0.1:{server.server_port}"
+    settings.TWILIO_MESSAGING_SERVICE_SID = ""
+    settings.TWILIO_TIMEOUT = 1
+    settings.PUBLIC_BASE_URL = "https://cabinet.example.fr"
+    yield FakeTwilio.requests
+    server.shutdown()
+    server.server_close()
+
+
+def _send(*numbers, body="Rappel de RDV"):
+    mailing = mailing_create(
+        channel=Channel.SMS, origin=MailingOrigin.PATIENT_FILE, requested_by=None,
+        recipients=[number_recipient(number=n) for n in numbers], sms_body=body, schedule_dispatch=False,
+    )
+    dispatch_pending(mailing_id=mailing.pk, now=NOON)
+    return {m.to: m for m in mailing.messages.all()}
+
+
+@pytest.mark.django_db
+def test_request_matches_twilio_messages_api(gateway):
+    from practice.models import Practice
+
+    practice = Practice.get()
+    practice.sms_sender_name = "DrMolaire"
+    practice.save()
+    msg = _send("+33684285560", body="Bonjour, votre RDV est confirmé.")["+33684285560"]
+    [req] = gateway
+    assert req["path"] == f"/2010-04-01/Accounts/{SID}/Messages.json"
+    assert req["auth"] == "Basic " + base64.b64encode(f"{SID}:{TOKEN}".encode()).decode()
+    assert req["ctype"].startswith("application/x-www-form-urlencoded")
+    assert req["form"] == {
+        "To": "+33684285560",
+        "From": "DrMolaire",
+        "Body": "Bonjour, votre RDV est confirmé.",
+        "StatusCallback": "https://cabinet.example.fr/webhooks/twilio/status/",
+    }
+    assert msg.status == MessageStatus.SENT and msg.provider_id == f"SM{1:032x}"
+
+
+@pytest.mark.django_db
+def test_messaging_service_replaces_the_sender(gateway, settings):
+    settings.TWILIO_MESSAGING_SERVICE_SID = "MG" + "2" * 32
+    _send("+33684285560")
+    form = gateway[0]["form"]
+    assert form["MessagingServiceSid"] == "MG" + "2" * 32 and "From" not in form
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "number, code, reason",
+    [
+        ("+33600000001", "21211", "Numéro de téléphone invalide : corrigez le portable dans la fiche."),
+        ("+33600000002", "21610", "Le destinataire a répondu STOP : il ne reçoit plus de SMS du cabinet."),
+        ("+33600000003", "21614", "Ce numéro n'est pas un téléphone portable : il ne peut pas recevoir de SMS."),
+        ("+33600000004", "20003", "La passerelle SMS a refusé les identifiants du cabinet"),
+        ("+33600000007", "21408", "L'envoi de SMS vers ce pays n'est pas autorisé sur le compte Twilio."),
+    ],
+)
+def test_permanent_errors_fail_once_with_a_french_reason(gateway, number, code, reason):
+    from practice.models import Practice
+
+    Practice.objects.update_or_create(pk=1, defaults={"sms_sender_name": "Cabinet"})
+    msg = _send(number)[number]
+    assert msg.status == MessageStatus.FAILED
+    assert msg.error_code == code and msg.reason.startswith(reason)
+    dispatch_pending(now=NOON.replace(hour=15))
+    assert len(gateway) == 1  # not retried
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("number, code", [("+33600000005", "20429"), ("+33600000006", "500")])
+def test_429_and_500_are_retried_later(gateway, number, code):
+    from practice.models import Practice
+
+    Practice.objects.update_or_create(pk=1, defaults={"sms_sender_name": "Cabinet"})
+    msg = _send(number)[number]
+    assert msg.status == MessageStatus.PENDING and msg.attempts == 1 and msg.error_code == code
+    assert msg.not_before > NOON
+    import datetime as dt
+
+    dispatch_pending(now=NOON + dt.timedelta(minutes=1))
+    assert len(gateway) == 2
+    msg.refresh_from_db()
+    assert msg.attempts == 2 and msg.status == MessageStatus.PENDING
+
+
+@pytest.mark.django_db
+def test_timeout_after_the_request_left_is_unknown_not_retried(gateway):
+    from practice.models import Practice
+
+    Practice.objects.update_or_create(pk=1, defaults={"sms_sender_name": "Cabinet"})
+    msg = _send(SLOW)[SLOW]
+    assert msg.status == MessageStatus.UNKNOWN and msg.error_code == "timeout"
+    assert "peut-être parti" in msg.reason
+    dispatch_pending(now=NOON.replace(hour=18))
+    assert len(gateway) == 1
+
+
+@pytest.mark.django_db
+def test_connection_dropped_after_the_request_is_unknown(gateway):
+    from practice.models import Practice
+
+    Practice.objects.update_or_create(pk=1, defaults={"sms_sender_name": "Cabinet"})
+    msg = _send(DROP)[DROP]
+    assert msg.status == MessageStatus.UNKNOWN and msg.error_code == "connection-lost"
+    assert len(gateway) == 1
+
+
+@pytest.mark.django_db
+def test_gateway_unreachable_is_transient(settings):
+    settings.SMS_BACKEND = "messaging.backends.sms.twilio.SmsBackend"
+    settings.TWILIO_BASE_URL = f"http://127.0.0.1:{free_port()}"  # nobody listens there
+    from practice.models import Practice
+
+    Practice.objects.update_or_create(pk=1, defaults={"sms_sender_name": "Cabinet"})
+    msg = _send("+33684285560")["+33684285560"]
+    assert msg.status == MessageStatus.PENDING and msg.error_code == "connect" and msg.attempts == 1
+    assert "injoignable" in msg.reason
+
+
+def test_backend_refuses_to_work_without_credentials(settings):
+    from django.core.exceptions import ImproperlyConfigured
+
+    settings.TWILIO_ACCOUNT_SID = ""
+    with pytest.raises(ImproperlyConfigured, match="TWILIO_ACCOUNT_SID"):
+        SmsBackend()
+
+
+def test_no_sender_at_all_is_a_permanent_configuration_error(settings, gateway):
+    settings.TWILIO_FROM_NUMBER = ""
+    sms = SmsMessage(to="+33684285560", body="x", sender="")
+    assert SmsBackend().send_messages([sms]) == 0
+    assert sms.error.permanent and "expéditeur" in sms.error.message
+    assert gateway == []
