@@ -13,6 +13,9 @@ urlpatterns = [
     path("patients/", include("patients.urls")),
     # Sending pages ("envois/", namespace "sending") and gateway webhooks ("webhooks/").
     path("", include("messaging.urls_sending")),
+    path("recherches/", include("patients.urls_search")),
+    # Mass mailing ("publipostage/", namespace "mass") and campaigns ("campagnes/", "campaigns").
+    path("", include("messaging.urls_mass")),
     path("admin/", admin.site.urls),
 ]
 

@@ -11,6 +11,7 @@ from pypdf import PdfReader
 
 from messaging.backends import SendError
 from messaging.backends.sms import locmem
+from messaging.dispatch import dispatch_pending
 from messaging.mass_mailing import (
     SEARCH_APPOINTMENTS,
     SEARCH_PATIENTS,
@@ -28,12 +29,10 @@ from messaging.models import (
     Mailing,
     MailingOrigin,
     Message,
-    MessageStatus,
     SearchDefault,
     SmsTemplate,
     TemplateCategory,
 )
-from messaging.dispatch import dispatch_pending
 from patients.models import Patient
 from tests.factories import (
     AppointmentFactory,
