@@ -13,7 +13,6 @@ failure into a ``SendError`` saying whether to retry.
 from __future__ import annotations
 
 import smtplib
-import socket
 
 from django.conf import settings
 from django.core.mail import EmailMessage, get_connection
@@ -172,7 +171,7 @@ class AccountSender:
                     permanent=exc.smtp_code >= 500,
                     code=f"smtp-{exc.smtp_code}",
                 ) from exc
-            except (smtplib.SMTPServerDisconnected, OSError, socket.timeout) as exc:
+            except (TimeoutError, smtplib.SMTPServerDisconnected, OSError) as exc:
                 smtp = getattr(self.connection, "connection", None)
                 data_started = bool(getattr(smtp, "data_started", False))
                 self._drop()

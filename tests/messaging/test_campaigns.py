@@ -22,7 +22,12 @@ from messaging.models import (
     MessageStatus,
 )
 from tests.factories import GuardianFactory, MinorPatientFactory, PatientFactory, PractitionerFactory
-from tests.messaging.sending_helpers import NOON, make_account, no_quiet_hours, sms_outbox  # noqa: F401
+from tests.messaging import sending_helpers
+from tests.messaging.sending_helpers import NOON, make_account
+
+# The shared fixtures of the sending tests, made available to this module.
+no_quiet_hours = sending_helpers.no_quiet_hours
+sms_outbox = sending_helpers.sms_outbox
 
 
 def create(user, **kwargs):
@@ -38,7 +43,9 @@ def test_list_from_all_sources_deduplicated_with_errors_reported(assistant):
     patient = PatientFactory(first_name="Alexis", mobile="+33684285560")
     child = MinorPatientFactory(civil_guardian=GuardianFactory(mobile="+33699887766"))
     dr = PractitionerFactory(mobile="+33611112222")
-    csv_data = "Nom;Prénom;Portable\nDUPONT;Jean;06 12 34 56 78\nBAD;Row;01 45 67 89 01\nDOUBLE;Alexis;0684285560\n"
+    csv_data = (
+        "Nom;Prénom;Portable\nDUPONT;Jean;06 12 34 56 78\nBAD;Row;01 45 67 89 01\nDOUBLE;Alexis;0684285560\n"
+    )
     campaign, report = create(
         assistant,
         pasted="06 84 28 55 60\n06.84.28.55.60; 12ab",
@@ -51,12 +58,16 @@ def test_list_from_all_sources_deduplicated_with_errors_reported(assistant):
     assert addresses == {"+33684285560", "+33612345678", "+33699887766", "+33611112222"}
     by_label = {s.label: s for s in report.sources}
     assert (by_label["Liste collée"].accepted, by_label["Liste collée"].duplicates) == (1, 1)
-    assert by_label["Liste collée"].errors == [{"line": None, "value": "12ab", "reason": "Numéro de téléphone invalide."}]
+    assert by_label["Liste collée"].errors == [
+        {"line": None, "value": "12ab", "reason": "Numéro de téléphone invalide."}
+    ]
     assert by_label["Fichier CSV"].errors == [
         {"line": 3, "value": "01 45 67 89 01", "reason": "01.45.67.89.01 n'est pas un numéro de portable."}
     ]
     assert by_label["Fichier CSV"].duplicates == 1  # Alexis, already pasted
-    assert by_label["Patients sélectionnés"].duplicates == 1 and by_label["Patients sélectionnés"].accepted == 1
+    assert (
+        by_label["Patients sélectionnés"].duplicates == 1 and by_label["Patients sélectionnés"].accepted == 1
+    )
     assert campaign.import_report["layout"]["delimiter"] == "point-virgule"
 
 
@@ -75,7 +86,8 @@ def test_news_goes_only_to_patients_who_accepted_it(assistant, sms_outbox, no_qu
     PatientFactory(mobile="+33633333333", news_consent=False)  # same family mobile, withdrawn
     PatientFactory(mobile="+33644444444", news_consent=True, sms_consent=False)
     campaign, _ = create(
-        assistant, kind=CampaignKind.NEWS,
+        assistant,
+        kind=CampaignKind.NEWS,
         pasted="0611111111, 0622222222, 0633333333, 0644444444, 0655555555",
     )
     campaign = svc.campaign_send(campaign=campaign, requested_by=assistant)
@@ -87,7 +99,10 @@ def test_news_goes_only_to_patients_who_accepted_it(assistant, sms_outbox, no_qu
     assert reasons["+33644444444"] == "Ne souhaite pas recevoir de SMS."
     assert reasons["+33655555555"] == svc.NEWS_UNKNOWN
     sent = Message.objects.get(mailing=campaign.mailing, to="+33611111111")
-    assert sent.patient_id == yes.pk and sent.body == f"Bonjour {yes.first_name}, le cabinet sera fermé du 1er au 15 août."
+    assert (
+        sent.patient_id == yes.pk
+        and sent.body == f"Bonjour {yes.first_name}, le cabinet sera fermé du 1er au 15 août."
+    )
 
 
 @pytest.mark.django_db
@@ -97,7 +112,9 @@ def test_all_patients_news_campaign_one_message_per_address(assistant, sms_outbo
     MinorPatientFactory(civil_guardian=mother, news_consent=True)
     PatientFactory(mobile="+33611111111", news_consent=True)
     PatientFactory(mobile="+33622222222", news_consent=False)
-    campaign, _ = create(assistant, kind=CampaignKind.NEWS, all_patients=True, body="Nouveau : le cabinet ouvre le samedi.")
+    campaign, _ = create(
+        assistant, kind=CampaignKind.NEWS, all_patients=True, body="Nouveau : le cabinet ouvre le samedi."
+    )
     campaign = svc.campaign_send(campaign=campaign, requested_by=assistant)
     dispatch_pending(mailing_id=campaign.mailing_id)
     assert sorted(m.to for m in sms_outbox) == ["+33611111111", "+33699887766"]
@@ -118,8 +135,14 @@ def test_send_is_once_only(assistant, sms_outbox, no_quiet_hours):
 @pytest.mark.django_db
 def test_email_campaign_to_staff(assistant, admin_user, mailoutbox):
     account = make_account()
-    campaign, _ = create(assistant, channel=Channel.EMAIL, subject="Réunion d'équipe", body="<p>Réunion lundi 8h.</p>",
-                         account=account, staff_user_ids=[assistant.pk, admin_user.pk])
+    campaign, _ = create(
+        assistant,
+        channel=Channel.EMAIL,
+        subject="Réunion d'équipe",
+        body="<p>Réunion lundi 8h.</p>",
+        account=account,
+        staff_user_ids=[assistant.pk, admin_user.pk],
+    )
     campaign = svc.campaign_send(campaign=campaign)
     dispatch_pending(mailing_id=campaign.mailing_id)
     assert sorted(m.to[0] for m in mailoutbox) == sorted([assistant.email, admin_user.email])
@@ -176,7 +199,11 @@ def test_deferred_campaign_is_sent_by_the_cluster_at_its_time(assistant, sms_out
 @pytest.mark.django_db
 def test_saved_messages_are_reusable(assistant):
     svc.saved_message_save(name="Vacances", channel=Channel.SMS, body="Fermé en août.", created_by=assistant)
-    svc.saved_message_save(name="Vacances", channel=Channel.SMS, body="Fermé du 1er au 15 août.", created_by=assistant)
+    svc.saved_message_save(
+        name="Vacances", channel=Channel.SMS, body="Fermé du 1er au 15 août.", created_by=assistant
+    )
     from messaging.models import SavedMessage
 
-    assert list(SavedMessage.objects.values_list("name", "body")) == [("Vacances", "Fermé du 1er au 15 août.")]
+    assert list(SavedMessage.objects.values_list("name", "body")) == [
+        ("Vacances", "Fermé du 1er au 15 août.")
+    ]

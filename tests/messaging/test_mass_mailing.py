@@ -42,7 +42,13 @@ from tests.factories import (
     PatientRefusingSmsFactory,
     PatientWithoutPhoneFactory,
 )
-from tests.messaging.sending_helpers import NOON, no_quiet_hours, sms_outbox  # noqa: F401
+from tests.messaging import sending_helpers
+from tests.messaging.sending_helpers import NOON
+
+# The shared fixtures of the sending tests, made available to this module.
+no_quiet_hours = sending_helpers.no_quiet_hours
+sms_outbox = sending_helpers.sms_outbox
+
 
 pytestmark = pytest.mark.django_db
 BODY = "Rappel : RDV de @PPREN @PNOM le @RDV1 avec @RDVPRAT."
@@ -64,12 +70,22 @@ def day_of_appointments():
 
     return [
         AppointmentFactory(start=at(8), patient=PatientFactory(first_name="Alexis", last_name="Zimmer")),
-        AppointmentFactory(start=at(9), patient=PatientFactory(first_name="Eireen", last_name="Ghienne",
-                                                               mobile="+33613682982")),
-        AppointmentFactory(start=at(10), patient=PatientWithoutPhoneFactory(first_name="Luka", last_name="Kisiel")),
-        AppointmentFactory(start=at(11), patient=PatientRefusingSmsFactory(first_name="Nina", last_name="Refus")),
-        AppointmentFactory(start=at(12), patient=MinorPatientFactory(
-            first_name="Tom", last_name="Petit", civil_guardian=GuardianFactory(mobile="+33699887766"))),
+        AppointmentFactory(
+            start=at(9),
+            patient=PatientFactory(first_name="Eireen", last_name="Ghienne", mobile="+33613682982"),
+        ),
+        AppointmentFactory(
+            start=at(10), patient=PatientWithoutPhoneFactory(first_name="Luka", last_name="Kisiel")
+        ),
+        AppointmentFactory(
+            start=at(11), patient=PatientRefusingSmsFactory(first_name="Nina", last_name="Refus")
+        ),
+        AppointmentFactory(
+            start=at(12),
+            patient=MinorPatientFactory(
+                first_name="Tom", last_name="Petit", civil_guardian=GuardianFactory(mobile="+33699887766")
+            ),
+        ),
     ]
 
 
@@ -82,7 +98,9 @@ def sms_draft(appointments, body=BODY):
 def test_preview_shows_each_exact_message_and_the_summary(day_of_appointments):
     preview = mass_preview(sms_draft(day_of_appointments), today=dt.date(2026, 3, 10))
     by_name = {line.row.patient.first_name: line for line in preview.lines}
-    assert by_name["Alexis"].text == "Rappel : RDV de Alexis ZIMMER le 11/03/2026 à 08h00 avec Dr MOLAIRE Marc."
+    assert (
+        by_name["Alexis"].text == "Rappel : RDV de Alexis ZIMMER le 11/03/2026 à 08h00 avec Dr MOLAIRE Marc."
+    )
     assert by_name["Alexis"].sms_parts == 1
     # The child's reminder goes to the civil guardian's mobile.
     assert by_name["Tom"].recipient.role == "civil" and by_name["Tom"].recipient.address == "+33699887766"
@@ -99,7 +117,9 @@ def test_sms_count_and_missing_data_warnings(day_of_appointments):
     preview = mass_preview(sms_draft(day_of_appointments[:1], body=long_body))
     line = preview.lines[0]
     assert line.sms_parts == 2 and preview.summary.sms_total == 2
-    assert line.warnings == ["@PROCHRDV (Date et heure du prochain rendez-vous) : aucun prochain rendez-vous."]
+    assert line.warnings == [
+        "@PROCHRDV (Date et heure du prochain rendez-vous) : aucun prochain rendez-vous."
+    ]
     assert preview.summary.with_warnings == 1
 
 
@@ -129,8 +149,9 @@ def test_preview_queries_do_not_grow_with_rows(django_assert_max_num_queries):
     assert count_for(3) == count_for(15)
 
 
-def test_send_is_idempotent_and_goes_through_the_outbox(day_of_appointments, assistant, sms_outbox,
-                                                      no_quiet_hours, django_capture_on_commit_callbacks):
+def test_send_is_idempotent_and_goes_through_the_outbox(
+    day_of_appointments, assistant, sms_outbox, no_quiet_hours, django_capture_on_commit_callbacks
+):
     draft = sms_draft(day_of_appointments)
     with django_capture_on_commit_callbacks(execute=True):
         first = mass_mailing_send(draft=draft, requested_by=assistant)
@@ -159,7 +180,9 @@ def test_constant_queries_to_create_the_mailing(assistant):
     assert count_for(4) == count_for(40)
 
 
-def test_report_reasons_and_retry_of_failures_only(day_of_appointments, assistant, sms_outbox, no_quiet_hours):
+def test_report_reasons_and_retry_of_failures_only(
+    day_of_appointments, assistant, sms_outbox, no_quiet_hours
+):
     locmem.fail_for["+33613682982"] = SendError("Numéro non attribué (21211).", permanent=True, code="21211")
     mailing = mass_mailing_send(draft=sms_draft(day_of_appointments), requested_by=assistant)
     dispatch_pending(mailing_id=mailing.pk)
@@ -168,9 +191,14 @@ def test_report_reasons_and_retry_of_failures_only(day_of_appointments, assistan
     assert progress.as_json()["succeeded"] == 2 and progress.as_json()["failed"] == 1
     report = mailing_report(mailing=mailing)
     assert [m.recipient_name for m in report.succeeded] == ["Mme ABLIRANT Stéphanie", "ZIMMER Alexis"]
-    assert [(m.recipient_name, m.reason) for m in report.failed] == [("GHIENNE Eireen", "Numéro non attribué (21211).")]
+    assert [(m.recipient_name, m.reason) for m in report.failed] == [
+        ("GHIENNE Eireen", "Numéro non attribué (21211).")
+    ]
     assert report.failed[0].patient.first_name == "Eireen"  # the report links to the patient file
-    assert sorted(m.reason for m in report.skipped) == ["Aucun numéro de portable.", "Ne souhaite pas recevoir de SMS."]
+    assert sorted(m.reason for m in report.skipped) == [
+        "Aucun numéro de portable.",
+        "Ne souhaite pas recevoir de SMS.",
+    ]
     assert report.has_failures
 
     # The number is corrected in the patient file, the gateway accepts it now.
@@ -186,8 +214,12 @@ def test_report_reasons_and_retry_of_failures_only(day_of_appointments, assistan
     assert mailing_retry_failures(mailing=mailing, requested_by=assistant).pk == retry.pk
     assert mailing_report(mailing=mailing).retry.pk == retry.pk
     listed = {m.pk: m for m in mass_mailings()}
-    assert (listed[mailing.pk].n_total, listed[mailing.pk].n_succeeded, listed[mailing.pk].n_failed,
-            listed[mailing.pk].n_skipped) == (5, 2, 1, 2)
+    assert (
+        listed[mailing.pk].n_total,
+        listed[mailing.pk].n_succeeded,
+        listed[mailing.pk].n_failed,
+        listed[mailing.pk].n_skipped,
+    ) == (5, 2, 1, 2)
     assert retry.pk in listed
 
 
@@ -217,11 +249,17 @@ def test_letters_pdf_has_one_page_per_recipient_with_an_address():
         PatientFactory(first_name=f"Lettre{n}", address1=f"{n} rue des Lilas", postcode="75011", city="Paris")
         for n in range(3)
     ]
-    child = MinorPatientFactory(first_name="Enfant", address1="9 rue Basse", postcode="69001", city="Lyon",
-                                civil_guardian=GuardianFactory(address1="1 place Haute", postcode="69002", city="Lyon"))
+    child = MinorPatientFactory(
+        first_name="Enfant",
+        address1="9 rue Basse",
+        postcode="69001",
+        city="Lyon",
+        civil_guardian=GuardianFactory(address1="1 place Haute", postcode="69002", city="Lyon"),
+    )
     nowhere = PatientFactory(first_name="SansAdresse")
-    draft = draft_start(search=SEARCH_PATIENTS, channel=Channel.LETTER,
-                        ids=[p.pk for p in [*with_address, child, nowhere]])
+    draft = draft_start(
+        search=SEARCH_PATIENTS, channel=Channel.LETTER, ids=[p.pk for p in [*with_address, child, nowhere]]
+    )
     draft.body = "Bonjour @PPREN,\n\nLe cabinet sera fermé en août.\n\nBien cordialement."
     pdf, summary = mass_letters_pdf(draft=draft, today=dt.date(2026, 3, 10))
     pages = PdfReader(io.BytesIO(pdf)).pages
@@ -231,4 +269,8 @@ def test_letters_pdf_has_one_page_per_recipient_with_an_address():
         assert f"Bonjour Lettre{n}," in texts[n] and f"{n} rue des Lilas" in texts[n]
     assert "1 place Haute" in texts[3] and "Mme ABLIRANT Stéphanie" in texts[3]  # to the guardian
     assert "mardi 10 mars 2026" in texts[0]
-    assert (summary.messages, summary.skipped, summary.reason_list) == (4, 1, [("Aucune adresse postale.", 1)])
+    assert (summary.messages, summary.skipped, summary.reason_list) == (
+        4,
+        1,
+        [("Aucune adresse postale.", 1)],
+    )
