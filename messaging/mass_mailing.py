@@ -524,6 +524,10 @@ class Report:
     def has_failures(self) -> bool:
         return bool(self.failed or self.unknown)
 
+    @property
+    def failure_count(self) -> int:
+        return len(self.failed) + len(self.unknown)
+
 
 def mailing_report(*, mailing: Mailing) -> Report:
     """The seeds' "Résultat du publipostage": messages that succeeded, failed (with the reason),

@@ -59,6 +59,17 @@ class CampaignForm(forms.Form):
     all_patients = forms.BooleanField(label="Ajouter tous les patients", required=False)
     patient_ids = forms.CharField(widget=forms.HiddenInput, required=False)
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for field in self.fields.values():  # Bootstrap classes: the page renders fields one by one
+            widget = field.widget
+            if isinstance(widget, forms.CheckboxInput | forms.CheckboxSelectMultiple | forms.RadioSelect):
+                widget.attrs.setdefault("class", "form-check-input")
+            elif isinstance(widget, forms.Select):
+                widget.attrs.setdefault("class", "form-select")
+            elif not isinstance(widget, forms.HiddenInput):
+                widget.attrs.setdefault("class", "form-control")
+
     def clean_patient_ids(self) -> list[int]:
         return [int(i) for i in self.cleaned_data["patient_ids"].split(",") if i.strip().isdigit()]
 

@@ -26,11 +26,25 @@ DATE = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
 TIME = forms.TimeInput(attrs={"type": "time"}, format="%H:%M")
 
 
+class _Styled:
+    """Bootstrap classes on every widget (the pages render fields one by one)."""
+
+    def _style(self) -> None:
+        for field in self.fields.values():
+            widget = field.widget
+            if isinstance(widget, forms.CheckboxInput | forms.CheckboxSelectMultiple | forms.RadioSelect):
+                widget.attrs.setdefault("class", "form-check-input")
+            elif isinstance(widget, forms.Select | forms.SelectMultiple):
+                widget.attrs.setdefault("class", "form-select form-select-sm")
+            else:
+                widget.attrs.setdefault("class", "form-control form-control-sm")
+
+
 def _tristate(value: str) -> bool | None:
     return {"1": True, "0": False}.get(value)
 
 
-class AppointmentSearchForm(forms.Form):
+class AppointmentSearchForm(_Styled, forms.Form):
     date_from = forms.DateField(label="Entre le", widget=DATE)
     date_to = forms.DateField(label="et le", widget=DATE)
     time_from = forms.TimeField(label="Heures entre", required=False, widget=TIME)
@@ -69,6 +83,7 @@ class AppointmentSearchForm(forms.Form):
         self.fields["date_from"].initial = self.fields["date_to"].initial = tomorrow
         self.fields["time_from"].initial, self.fields["time_to"].initial = dt.time(7), dt.time(21)
         self.fields["states"].initial = [AppointmentState.FUTURE]
+        self._style()
 
     def clean(self):
         data = super().clean()
@@ -105,7 +120,7 @@ class AppointmentSearchForm(forms.Form):
         )
 
 
-class PatientSearchForm(forms.Form):
+class PatientSearchForm(_Styled, forms.Form):
     birthday_from = forms.DateField(label="Anniversaire entre le", required=False, widget=DATE)
     birthday_to = forms.DateField(label="et le", required=False, widget=DATE)
     age_min = forms.IntegerField(label="Âge de", required=False, min_value=0, max_value=130)
@@ -127,6 +142,10 @@ class PatientSearchForm(forms.Form):
     sms_consent = forms.ChoiceField(label="Accepte les SMS", choices=YES_NO, required=False)
     email_consent = forms.ChoiceField(label="Accepte les emails", choices=YES_NO, required=False)
     news_consent = forms.ChoiceField(label="Accepte les actualités", choices=YES_NO, required=False)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._style()
 
     def clean(self):
         data = super().clean()
