@@ -18,11 +18,14 @@ from .models import (
     AppointmentState,
     CancelledBy,
     Chair,
+    Civility,
     Correspondent,
     Guardian,
+    ImageType,
     Nature,
     Patient,
     PatientImage,
+    PatientType,
     Practitioner,
     Sex,
     validate_not_future,
@@ -34,20 +37,30 @@ PHONE_INVALID = "Saisissez un numéro de téléphone valide, par exemple 03 80 3
 MAX_IMAGE_SIZE = 20 * 1024 * 1024
 
 
+# Dates and times are typed the French way whatever the browser's language ("26/11/2019",
+# "10h00"); ISO is still accepted so that links and scripts can pass 2019-11-26 and 10:00.
+DATE_INPUT_FORMATS = ["%d/%m/%Y", "%d/%m/%y", "%Y-%m-%d"]
+TIME_INPUT_FORMATS = ["%Hh%M", "%H:%M", "%Hh", "%H:%M:%S"]
+
+
 class DateInput(forms.DateInput):
-    """The browser's date picker (shown jj/mm/aaaa in French); the value travels as ISO."""
-
-    input_type = "date"
-
     def __init__(self, attrs=None):
-        super().__init__(attrs, format="%Y-%m-%d")
+        super().__init__(
+            {"placeholder": "jj/mm/aaaa", "inputmode": "numeric", **(attrs or {})}, format="%d/%m/%Y"
+        )
 
 
 class TimeInput(forms.TimeInput):
-    input_type = "time"
-
     def __init__(self, attrs=None):
-        super().__init__(attrs, format="%H:%M")
+        super().__init__({"placeholder": "10h00", **(attrs or {})}, format="%Hh%M")
+
+
+def _french_formats(form: forms.BaseForm) -> None:
+    for form_field in form.fields.values():
+        if isinstance(form_field, forms.DateField):
+            form_field.input_formats = DATE_INPUT_FORMATS
+        elif isinstance(form_field, forms.TimeField):
+            form_field.input_formats = TIME_INPUT_FORMATS
 
 
 class LookupWidget(forms.Widget):
@@ -122,6 +135,10 @@ class PatientForm(forms.ModelForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         _phone_messages(self)
+        _french_formats(self)
+        self.fields["civility"].choices = [("", "—"), *Civility.choices]
+        self.fields["patient_type"].choices = [("", "Selon l'âge"), *PatientType.choices]
+        self.fields["sex"].choices = [("", "—"), *Sex.choices]
         if not self.instance.pk:
             self.fields["file_number"].required = False
             self.fields["file_number"].help_text = "Laisser vide pour prendre le numéro suivant."
@@ -187,6 +204,8 @@ class GuardianForm(forms.ModelForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         _phone_messages(self)
+        _french_formats(self)
+        self.fields["civility"].choices = [("", "—"), *Civility.choices]
         self.helper = FormHelper()
         self.helper.form_tag = False
         self.helper.disable_csrf = True
@@ -344,7 +363,11 @@ class FamilyMemberForm(forms.Form):
     first_name = forms.CharField(label="Prénom", max_length=80)
     sex = forms.ChoiceField(label="Sexe", choices=[("", "—"), *Sex.choices], required=False)
     birth_date = forms.DateField(
-        label="Date de naissance", required=False, widget=DateInput(), validators=[validate_not_future]
+        label="Date de naissance",
+        required=False,
+        widget=DateInput(),
+        input_formats=DATE_INPUT_FORMATS,
+        validators=[validate_not_future],
     )
 
 
@@ -369,6 +392,8 @@ class PatientImageForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        _french_formats(self)
+        self.fields["image_type"].choices = [("", "—"), *ImageType.choices]
         self.fields["taken_on"].validators.append(
             lambda value: validate_date_not_future(value, "La date de prise ne peut pas être dans le futur.")
         )
@@ -407,8 +432,8 @@ def _local_start(day: dt.date, time: dt.time) -> dt.datetime:
 class SlotFields(forms.Form):
     """Date, time, practitioner, chair and duration: where and when an appointment is."""
 
-    day = forms.DateField(label="Date", widget=DateInput())
-    time = forms.TimeField(label="Heure", widget=TimeInput(attrs={"step": 300}))
+    day = forms.DateField(label="Date", widget=DateInput(), input_formats=DATE_INPUT_FORMATS)
+    time = forms.TimeField(label="Heure", widget=TimeInput(), input_formats=TIME_INPUT_FORMATS)
     practitioner = forms.ModelChoiceField(
         Practitioner.objects.filter(active=True), label="Praticien", empty_label=None
     )

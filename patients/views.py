@@ -327,10 +327,13 @@ def guardian_lookup(request):
 
 
 def _parse_day(value: str | None) -> dt.date:
-    try:
-        return dt.date.fromisoformat(value) if value else timezone.localdate()
-    except ValueError:
-        return timezone.localdate()
+    """The day of ``?jour=``: ISO (links) or 26/11/2019 (typed); today when absent or wrong."""
+    for fmt in ("%Y-%m-%d", *forms.DATE_INPUT_FORMATS):
+        try:
+            return dt.datetime.strptime((value or "").strip(), fmt).date()
+        except ValueError:
+            continue
+    return timezone.localdate()
 
 
 def _planning_url(day: dt.date, chair_id=None) -> str:

@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "crispy_bootstrap5",
     "bootstrap",  # django-bootstrap-static: Bootstrap 5 CSS/JS served locally, no CDN
     "phonenumber_field",
+    "tinymce",  # django-tinymce: the rich-text editor, its files served from the package (no CDN)
     "axes",
     "django_q",
     "practice",

@@ -11,6 +11,7 @@ urlpatterns = [
     path("deconnexion/", auth_views.LogoutView.as_view(), name="logout"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("patients/", include("patients.urls")),
+    path("messages/", include("messaging.urls")),
     # Sending pages ("envois/", namespace "sending") and gateway webhooks ("webhooks/").
     path("", include("messaging.urls_sending")),
     path("recherches/", include("patients.urls_search")),

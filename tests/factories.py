@@ -89,7 +89,8 @@ class PatientFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = Patient
 
-    file_number = factory.Sequence(lambda n: str(1000 + n))
+    # Not numeric, so it never collides with next_file_number() used by the services.
+    file_number = factory.Sequence(lambda n: f"T{1000 + n}")
     civility = "Mme"
     last_name = "Ablirant"
     first_name = factory.Sequence(lambda n: f"Emma{n}")

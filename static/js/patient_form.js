@@ -17,3 +17,27 @@
     sync();
   });
 })();
+
+// "Ajouter un correspondant": one more formset row from the empty form (Django's __prefix__).
+(function () {
+  "use strict";
+  document.querySelectorAll("[data-formset-add]").forEach((button) => {
+    const prefix = button.dataset.formsetAdd;
+    const total = document.getElementById(`id_${prefix}-TOTAL_FORMS`);
+    const body = document.querySelector(`[data-formset="${prefix}"] tbody`);
+    const template = document.getElementById(`${prefix}-empty-row`);
+    button.addEventListener("click", () => {
+      const index = Number(total.value);
+      const row = template.content.firstElementChild.cloneNode(true);
+      row.querySelectorAll("[name], [id], [for]").forEach((el) => {
+        ["name", "id", "for"].forEach((attr) => {
+          if (el.hasAttribute(attr)) el.setAttribute(attr, el.getAttribute(attr).replace("__prefix__", index));
+        });
+      });
+      body.appendChild(row);
+      total.value = index + 1;
+      const select = row.querySelector("select");
+      if (select) select.focus();
+    });
+  });
+})();

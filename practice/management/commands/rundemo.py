@@ -33,6 +33,10 @@ class Command(BaseCommand):
             self.stdout.write(f"  - {user.username:<12} {roles}")
         self.stdout.write("Ctrl-C pour arrêter.\n")
 
+        # Started in the background by a shell (`make run &`, nohup, CI), this process inherits an
+        # *ignored* SIGINT, and so would the children: runserver would then ignore the forwarded
+        # Ctrl-C and only die at the kill deadline. Children get the default disposition.
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
         children: list[tuple[str, subprocess.Popen]] = []
         for name, argv in demo_children(host=host, port=port):
             children.append((name, subprocess.Popen([sys.executable, *argv])))

@@ -1,0 +1,144 @@
+"""Django admin for the template side of messaging. The outbox models (Mailing, Message,
+InboundMessage, SandboxSms) are registered by the sending side.
+
+The admin forms reuse the settings pages' rules: merge codes are validated, HTML is cleaned, the
+plain-text alternative is derived, and an account's password is never displayed.
+"""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin
+from tinymce.widgets import AdminTinyMCE
+
+from . import services
+from .forms import EmailAccountForm, EmailTemplateForm, SignatureForm, SmsTemplateForm, editor_config
+from .models import (
+    AttachmentRule,
+    EmailAccount,
+    EmailTemplate,
+    ExternalFile,
+    FreeField,
+    ParticularField,
+    Signature,
+    SmsTemplate,
+    TemplateCategory,
+)
+
+
+@admin.register(TemplateCategory)
+class TemplateCategoryAdmin(admin.ModelAdmin):
+    list_display = ["name", "position"]
+    list_editable = ["position"]
+    search_fields = ["name"]
+
+
+@admin.register(SmsTemplate)
+class SmsTemplateAdmin(admin.ModelAdmin):
+    form = SmsTemplateForm
+    list_display = ["title", "category", "active", "updated_at"]
+    list_filter = ["category", "active"]
+    search_fields = ["title", "body"]
+    list_select_related = ["category"]
+
+
+class AdminSignatureForm(SignatureForm):
+    class Meta(SignatureForm.Meta):
+        widgets = {"placement": forms.RadioSelect, "body_html": AdminTinyMCE(mce_attrs=editor_config(height=260))}
+
+
+@admin.register(Signature)
+class SignatureAdmin(admin.ModelAdmin):
+    form = AdminSignatureForm
+    list_display = ["label", "placement"]
+    list_filter = ["placement"]
+    search_fields = ["label", "body_html"]
+
+
+class AdminEmailAccountForm(EmailAccountForm):
+    """The settings page's form without the provider helper (it needs the page's script)."""
+
+    class Meta(EmailAccountForm.Meta):
+        fields = [f for f in EmailAccountForm.Meta.fields if f != "provider"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields.pop("provider", None)
+
+
+@admin.register(EmailAccount)
+class EmailAccountAdmin(admin.ModelAdmin):
+    form = AdminEmailAccountForm
+    list_display = ["name", "email", "smtp_host", "smtp_port", "security", "active", "last_test_ok", "last_test_at"]
+    list_filter = ["security", "active", "last_test_ok"]
+    search_fields = ["name", "email", "smtp_host", "username"]
+    readonly_fields = ["last_test_at", "last_test_ok", "last_test_message"]
+    actions = ["test_accounts"]
+
+    def get_fields(self, request, obj=None):
+        return [*self.form.Meta.fields, *(["clear_password"] if obj and obj.password else []), *self.readonly_fields]
+
+    def save_model(self, request, obj, form, change):
+        services.email_account_save(form=form)
+
+    @admin.action(description="Tester les comptes sélectionnés (envoi d'un email de test)")
+    def test_accounts(self, request, queryset):
+        for account in queryset:
+            result = services.email_account_test(account=account)
+            self.message_user(request, f"{account} : {result.message}", level="SUCCESS" if result.ok else "ERROR")
+
+
+class AttachmentRuleInline(admin.TabularInline):
+    model = AttachmentRule
+    extra = 0
+    autocomplete_fields = ["external_file"]
+
+
+class AdminEmailTemplateForm(EmailTemplateForm):
+    class Meta(EmailTemplateForm.Meta):
+        widgets = {**EmailTemplateForm.Meta.widgets, "body_html": AdminTinyMCE(mce_attrs=editor_config())}
+
+
+@admin.register(EmailTemplate)
+class EmailTemplateAdmin(admin.ModelAdmin):
+    form = AdminEmailTemplateForm
+    list_display = ["label", "category", "account", "recipient_role", "active", "updated_at"]
+    list_filter = ["category", "account", "recipient_role", "active"]
+    search_fields = ["label", "subject", "body_text"]
+    list_select_related = ["category", "account"]
+    inlines = [AttachmentRuleInline]
+
+
+@admin.register(ExternalFile)
+class ExternalFileAdmin(admin.ModelAdmin):
+    list_display = ["label", "file", "uploaded_at"]
+    search_fields = ["label"]
+
+
+class CustomFieldAdmin(admin.ModelAdmin):
+    """The number is given automatically (the next free one) when left empty."""
+
+    list_display = ["code", "label"]
+    search_fields = ["label"]
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        form.base_fields["number"].required = False
+        form.base_fields["number"].help_text = "Laisser vide : le prochain numéro libre."
+        return form
+
+    def save_model(self, request, obj, form, change):
+        if obj.number:
+            obj.save()
+        else:
+            services.custom_field_create(field=obj)
+
+
+@admin.register(ParticularField)
+class ParticularFieldAdmin(CustomFieldAdmin):
+    list_display = ["code", "label", "girl", "boy", "woman", "man"]
+
+
+@admin.register(FreeField)
+class FreeFieldAdmin(CustomFieldAdmin):
+    list_display = ["code", "label", "ami", "amie", "confrere", "consoeur"]

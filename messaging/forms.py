@@ -1,0 +1,304 @@
+"""Forms of the settings pages (and of the admin, which reuses the cleaning rules).
+
+Two rules hold whatever page a template is saved from: merge codes are checked against the
+catalog (an unknown code is refused with the nearest known one), and formatted HTML is cleaned
+with the allow-list of ``messaging.html`` before it is stored.
+"""
+
+from __future__ import annotations
+
+from django import forms
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db.models import Q
+from tinymce.widgets import TinyMCE
+
+from patients.models import ImageSubtype, ImageType
+from practice.models import Practice
+
+from . import html as html_tools
+from . import merge
+from .models import (
+    AttachmentRule,
+    EmailAccount,
+    EmailTemplate,
+    ExternalFile,
+    FreeField,
+    ImagePick,
+    ParticularField,
+    Signature,
+    SignaturePlacement,
+    SmsTemplate,
+    TemplateCategory,
+)
+from .providers import provider_choices
+
+# The rich-text editor: TinyMCE served from the django-tinymce package's static files (never a
+# CDN). Only what the HTML allow-list keeps is offered, so staff do not format text that the
+# cleaning would then drop.
+EDITOR_CONFIG = {
+    "height": 360,
+    "menubar": False,
+    "branding": False,
+    "promotion": False,
+    "plugins": "lists,link,autolink,image",
+    "toolbar": "undo redo | bold italic underline | forecolor backcolor | bullist numlist | link image | removeformat",
+    "language": "fr_FR",
+    "entity_encoding": "raw",
+    "convert_urls": False,
+    "link_default_protocol": "https",
+    "link_assume_external_targets": "https",
+    "browser_spellcheck": True,
+    "contextmenu": False,
+}
+
+
+def editor_config(**overrides) -> dict:
+    """EDITOR_CONFIG with where TinyMCE loads its plugins and skins from. In production the script
+    itself has a hashed name (ManifestStaticFilesStorage), from which TinyMCE can guess neither its
+    folder nor its ".min" suffix: both are given. WhiteNoise serves the unhashed files too."""
+    base_url = f"{settings.STATIC_URL.rstrip('/')}/tinymce"
+    return {**EDITOR_CONFIG, "base_url": base_url, "suffix": ".min", **overrides}
+
+
+def rich_text_widget(height: int = 360) -> TinyMCE:
+    return TinyMCE(attrs={"class": "merge-target"}, mce_attrs=editor_config(height=height))
+
+
+def validate_merge(text: str) -> str:
+    """``text`` unchanged, or a French ValidationError naming each unknown code."""
+    merge.validate_merge_text(text)
+    return text
+
+
+class CategoryForm(forms.ModelForm):
+    class Meta:
+        model = TemplateCategory
+        fields = ["name", "position"]
+        help_texts = {"position": "Les catégories sont classées par ordre croissant, puis par nom."}
+
+
+class SmsTemplateForm(forms.ModelForm):
+    class Meta:
+        model = SmsTemplate
+        fields = ["category", "title", "body", "active"]
+        widgets = {
+            "body": forms.Textarea(attrs={"rows": 7, "class": "form-control merge-target sms-body", "spellcheck": "true"}),
+        }
+        labels = {"body": "Texte du message"}
+
+    def clean_body(self):
+        # Browsers submit textarea line breaks as CRLF but count them as one character: store LF,
+        # the single character an SMS line break is, so the live counter and the server agree.
+        body = self.cleaned_data["body"].replace("\r\n", "\n").replace("\r", "\n")
+        return validate_merge(body)
+
+
+class PracticeSmsForm(forms.ModelForm):
+    class Meta:
+        model = Practice
+        fields = [
+            "sms_sender_name",
+            "sms_warn_over_160",
+            "sms_default_patient",
+            "sms_default_civil_guardian",
+            "sms_default_financial_guardian",
+        ]
+        labels = {
+            "sms_warn_over_160": "Avertir quand un SMS dépasse 160 caractères (il partira en plusieurs SMS)",
+            "sms_default_patient": "Patient",
+            "sms_default_civil_guardian": "Responsable civil",
+            "sms_default_financial_guardian": "Responsable financier",
+        }
+
+
+class EmailAccountForm(forms.ModelForm):
+    """The stored password is never sent back to the browser: the field starts empty, an empty
+    value keeps the current password, "clear_password" removes it."""
+
+    provider = forms.ChoiceField(
+        label="Fournisseur",
+        choices=provider_choices,
+        required=False,
+        help_text="Remplit le serveur, le port et la sécurité avec les réglages connus du fournisseur.",
+    )
+    new_password = forms.CharField(
+        label="Mot de passe",
+        required=False,
+        strip=False,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+    )
+    clear_password = forms.BooleanField(label="Effacer le mot de passe enregistré", required=False)
+
+    class Meta:
+        model = EmailAccount
+        fields = [
+            "name",
+            "email",
+            "display_name",
+            "default_signature",
+            "provider",
+            "smtp_host",
+            "smtp_port",
+            "security",
+            "timeout",
+            "username",
+            "new_password",
+            "clear_password",
+            "hourly_limit",
+            "daily_limit",
+            "active",
+        ]
+        widgets = {"username": forms.TextInput(attrs={"autocomplete": "off"})}
+        help_texts = {"username": "Souvent l'adresse email complète. Vide : pas d'authentification."}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        has_password = bool(self.instance.pk and self.instance.password)
+        if has_password:
+            self.fields["new_password"].help_text = (
+                "Un mot de passe est enregistré (il n'est jamais affiché). Laissez vide pour le conserver."
+            )
+            self.fields["new_password"].widget.attrs["placeholder"] = "•••••••• (inchangé)"
+        else:
+            self.fields["new_password"].help_text = "Aucun mot de passe enregistré."
+            del self.fields["clear_password"]
+        self.fields["default_signature"].empty_label = "Aucune"
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("clear_password") and cleaned.get("new_password"):
+            self.add_error("clear_password", "Saisissez un nouveau mot de passe ou effacez-le, pas les deux.")
+        return cleaned
+
+
+class SignatureForm(forms.ModelForm):
+    class Meta:
+        model = Signature
+        fields = ["label", "placement", "body_html"]
+        widgets = {"placement": forms.RadioSelect, "body_html": rich_text_widget(height=260)}
+        labels = {"placement": "Position dans l'email", "body_html": "Contenu"}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["placement"].choices = [
+            (SignaturePlacement.FOOTER, "Après le message : signature en bas de l'email"),
+            (SignaturePlacement.HEADER, "Avant le message : en-tête en haut de l'email"),
+        ]
+
+    def clean_body_html(self):
+        cleaned = html_tools.clean_html(self.cleaned_data["body_html"])
+        if not html_tools.html_to_text(cleaned).strip() and "<img" not in cleaned:
+            raise ValidationError("La signature est vide.")
+        validate_merge(html_tools.html_to_text(cleaned))
+        return cleaned
+
+
+class EmailTemplateForm(forms.ModelForm):
+    class Meta:
+        model = EmailTemplate
+        fields = [
+            "category",
+            "label",
+            "account",
+            "signature",
+            "recipient_role",
+            "subject",
+            "body_html",
+            "save_sent",
+            "keep_attachments",
+            "read_receipt",
+            "confirm_before_send",
+            "active",
+        ]
+        widgets = {
+            "subject": forms.TextInput(attrs={"class": "form-control merge-target"}),
+            "body_html": rich_text_widget(),
+        }
+        help_texts = {"label": "Visible uniquement par le cabinet, pour retrouver l'email type."}
+        labels = {"subject": "Objet", "body_html": "Message"}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Inactive accounts are not offered, except the one this type already uses.
+        self.fields["account"].queryset = EmailAccount.objects.filter(
+            Q(active=True) | Q(pk=getattr(self.instance, "account_id", None))
+        )
+        self.fields["signature"].empty_label = "Aucune signature"
+
+    def clean_subject(self):
+        return validate_merge(self.cleaned_data["subject"])
+
+    def clean_body_html(self):
+        cleaned = html_tools.clean_html(self.cleaned_data["body_html"])
+        if not html_tools.html_to_text(cleaned).strip():
+            raise ValidationError("Le message est vide.")
+        validate_merge(html_tools.html_to_text(cleaned))
+        return cleaned
+
+    def save(self, commit=True):
+        template = super().save(commit=False)
+        # The plain-text alternative is always derived from the stored (cleaned) HTML.
+        template.body_text = html_tools.html_to_text(template.body_html)
+        if commit:
+            template.save()
+        return template
+
+
+class ImageAttachmentForm(forms.ModelForm):
+    class Meta:
+        model = AttachmentRule
+        fields = ["image_pick", "image_type", "image_subtype"]
+        labels = {"image_pick": "Quelle image", "image_type": "Type d'image", "image_subtype": "Sous-type"}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["image_pick"] = forms.ChoiceField(
+            label="Quelle image", choices=ImagePick.choices, initial=ImagePick.MOST_RECENT
+        )
+        self.fields["image_type"] = forms.ChoiceField(label="Type d'image", choices=ImageType.choices)
+        self.fields["image_subtype"] = forms.ChoiceField(
+            label="Sous-type", choices=[("", "Tous les sous-types")] + ImageSubtype.choices[1:], required=False
+        )
+
+
+class FileAttachmentForm(forms.Form):
+    """An external file: one already uploaded, or a new upload (kept for reuse by other types)."""
+
+    existing = forms.ModelChoiceField(
+        label="Fichier déjà envoyé",
+        queryset=ExternalFile.objects.all(),
+        required=False,
+        empty_label="— Nouveau fichier —",
+    )
+    label = forms.CharField(label="Libellé du nouveau fichier", max_length=120, required=False)
+    file = forms.FileField(label="Nouveau fichier", required=False)
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("existing") and cleaned.get("file"):
+            raise ValidationError("Choisissez un fichier déjà envoyé ou envoyez-en un nouveau, pas les deux.")
+        if not cleaned.get("existing") and not cleaned.get("file"):
+            raise ValidationError("Choisissez un fichier déjà envoyé ou envoyez-en un nouveau.")
+        if cleaned.get("file") and not cleaned.get("label"):
+            cleaned["label"] = cleaned["file"].name
+        return cleaned
+
+
+class ParticularFieldForm(forms.ModelForm):
+    class Meta:
+        model = ParticularField
+        fields = ["label", "girl", "boy", "woman", "man"]
+        labels = {
+            "girl": "Enfant (fille)",
+            "boy": "Enfant (garçon)",
+            "woman": "Adulte (femme)",
+            "man": "Adulte (homme)",
+        }
+
+
+class FreeFieldForm(forms.ModelForm):
+    class Meta:
+        model = FreeField
+        fields = ["label", "ami", "amie", "confrere", "consoeur"]
+        labels = {"ami": "Ami", "amie": "Amie", "confrere": "Confrère", "consoeur": "Consœur"}

@@ -1,0 +1,322 @@
+"""Writes of the template side of messaging: custom fields numbering, category deletion, and the
+"Tester" of an email account (a real SMTP conversation).
+
+The sending pipeline keeps its own services in ``messaging.dispatch`` and friends.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import smtplib
+import socket
+import ssl
+from dataclasses import dataclass
+
+from django.core.mail import EmailMessage, get_connection
+from django.db import IntegrityError, models, transaction
+from django.db.models import ProtectedError
+from django.utils import timezone
+
+from .models import EmailAccount, FreeField, ParticularField, SmtpSecurity, TemplateCategory
+
+SMTP_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+
+
+# ---------------------------------------------------------------------------------------------
+# Email account test
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AccountTestResult:
+    ok: bool
+    message: str
+
+
+def email_account_connection(*, account: EmailAccount):
+    """A Django SMTP connection built from ``account`` (never the project's EMAIL_BACKEND: the
+    test must talk to the account's real server even where the project sends through locmem)."""
+    return get_connection(
+        SMTP_BACKEND,
+        host=account.smtp_host,
+        port=account.smtp_port,
+        username=account.username or "",
+        password=account.password or "",
+        use_tls=account.security == SmtpSecurity.STARTTLS,
+        use_ssl=account.security == SmtpSecurity.SSL,
+        timeout=account.timeout,
+        fail_silently=False,
+    )
+
+
+def _explain(exc: BaseException, account: EmailAccount) -> str:
+    """A plain-French account of what went wrong, with what to check next."""
+    where = f"{account.smtp_host}:{account.smtp_port}"
+    if isinstance(exc, smtplib.SMTPServerDisconnected) and isinstance(exc.__context__, TimeoutError):
+        # smtplib reports a greeting that never came as a disconnection caused by the timeout.
+        exc = exc.__context__
+    if isinstance(exc, smtplib.SMTPAuthenticationError):
+        return (
+            f"Le serveur a refusé l'utilisateur ou le mot de passe (code {exc.smtp_code}). "
+            "Vérifiez l'utilisateur (souvent l'adresse email complète) et le mot de passe ; "
+            "certains fournisseurs (Gmail…) demandent un « mot de passe d'application »."
+        )
+    if isinstance(exc, smtplib.SMTPNotSupportedError):
+        text = str(exc).lower()
+        if "starttls" in text:
+            return (
+                f"Le serveur {where} ne propose pas STARTTLS : la connexion sécurisée a été refusée. "
+                "Essayez « SSL/TLS » (souvent sur le port 465) ou vérifiez le port."
+            )
+        if "auth" in text:
+            return (
+                f"Le serveur {where} ne propose pas d'authentification sur cette connexion. "
+                "Activez la sécurité STARTTLS ou SSL/TLS, ou laissez l'utilisateur vide."
+            )
+        return f"Le serveur {where} ne prend pas en charge une commande nécessaire : {exc}"
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        return f"Le serveur a refusé l'adresse de destination {account.email} : {_smtp_detail(exc.recipients)}"
+    if isinstance(exc, smtplib.SMTPSenderRefused):
+        return (
+            f"Le serveur a refusé l'adresse d'expédition {account.email} (code {exc.smtp_code}). "
+            "L'adresse doit souvent être celle du compte authentifié."
+        )
+    if isinstance(exc, smtplib.SMTPServerDisconnected):
+        return (
+            f"Le serveur {where} a coupé la connexion. Le mode de sécurité ne correspond peut-être pas au "
+            "port (465 : SSL/TLS ; 587 : STARTTLS ; 25 : aucune ou STARTTLS)."
+        )
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return f"Le serveur {where} a répondu par une erreur (code {exc.smtp_code}) : {_decode(exc.smtp_error)}"
+    if isinstance(exc, smtplib.SMTPException):
+        return f"Erreur SMTP avec {where} : {exc}"
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return (
+            f"Le certificat du serveur {where} n'est pas valide ({exc.verify_message}). "
+            "Vérifiez l'adresse du serveur : elle doit être celle indiquée par votre fournisseur."
+        )
+    if isinstance(exc, ssl.SSLError):
+        return (
+            f"La connexion sécurisée (TLS) avec {where} a échoué ({exc.reason or exc}). "
+            "Le mode de sécurité ne correspond sans doute pas au port : 465 attend « SSL/TLS », 587 « STARTTLS »."
+        )
+    if isinstance(exc, TimeoutError):
+        return (
+            f"Le serveur {where} n'a pas répondu dans le délai de {account.timeout} s. "
+            "Vérifiez le port et le mode de sécurité (un port SSL/TLS contacté sans SSL reste muet), "
+            "ou un pare-feu qui bloque ce port."
+        )
+    if isinstance(exc, socket.gaierror):
+        return (
+            f"Serveur injoignable : le nom « {account.smtp_host} » ne correspond à aucun serveur connu (DNS). "
+            "Vérifiez l'orthographe de l'adresse du serveur SMTP et la connexion Internet."
+        )
+    if isinstance(exc, ConnectionRefusedError):
+        return (
+            f"Serveur injoignable : {where} refuse la connexion. Vérifiez l'adresse du serveur et le port."
+        )
+    if isinstance(exc, OSError):
+        return f"Serveur injoignable : {where} ({exc.strerror or exc})."
+    return f"Échec du test : {exc}"
+
+
+def _decode(value) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
+
+def _smtp_detail(recipients: dict) -> str:
+    return "; ".join(f"{code} {_decode(msg)}" for code, msg in recipients.values())
+
+
+def email_account_test(*, account: EmailAccount, now: dt.datetime | None = None) -> AccountTestResult:
+    """Open a real SMTP conversation with ``account``'s settings and send a test email to the
+    account's own address. Records ``last_test_at/ok/message`` on the account and returns the
+    outcome in plain French; never raises for a network or SMTP failure."""
+    subject = f"Test du compte « {account.name} »"
+    body = (
+        "Ce message a été envoyé pour tester les réglages d'envoi de ce compte email.\n"
+        "Sa réception prouve que le cabinet peut envoyer des emails depuis cette adresse."
+    )
+    message = EmailMessage(
+        subject=subject,
+        body=body,
+        from_email=account.from_header,
+        to=[account.email],
+        connection=email_account_connection(account=account),
+    )
+    try:
+        message.send(fail_silently=False)
+    except (smtplib.SMTPException, OSError) as exc:
+        result = AccountTestResult(ok=False, message=_explain(exc, account))
+    else:
+        result = AccountTestResult(
+            ok=True,
+            message=(
+                f"Test réussi : le serveur {account.smtp_host} a accepté le message de test envoyé à "
+                f"{account.email}. Vérifiez sa réception dans la boîte de ce compte."
+            ),
+        )
+    account.last_test_at = now or timezone.now()
+    account.last_test_ok = result.ok
+    account.last_test_message = result.message
+    account.save(update_fields=["last_test_at", "last_test_ok", "last_test_message"])
+    return result
+
+
+def email_account_save(*, form) -> EmailAccount:
+    """Save an account form; the password changes only when a new one is typed or "clear" is
+    ticked (the form never shows the stored password back)."""
+    account = form.save(commit=False)
+    new_password = form.cleaned_data.get("new_password") or ""
+    if form.cleaned_data.get("clear_password"):
+        account.password = ""
+    elif new_password:
+        account.password = new_password
+    account.save()
+    return account
+
+
+# ---------------------------------------------------------------------------------------------
+# Categories and custom fields
+# ---------------------------------------------------------------------------------------------
+
+
+class CategoryInUse(Exception):
+    """The category still holds templates; ``message`` says how many, in French."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+def category_delete(*, category: TemplateCategory) -> None:
+    """Delete ``category``; raise CategoryInUse (saying how many templates use it) when it still
+    holds SMS or email types (the foreign keys are PROTECT: templates are never lost this way)."""
+    sms = category.sms_templates.count()
+    emails = category.email_templates.count()
+    if sms or emails:
+        parts = []
+        if sms:
+            parts.append(f"{sms} SMS type{'s' if sms > 1 else ''}")
+        if emails:
+            parts.append(f"{emails} email{'s' if emails > 1 else ''} type{'s' if emails > 1 else ''}")
+        raise CategoryInUse(
+            f"La catégorie « {category.name} » contient encore {' et '.join(parts)} : "
+            "déplacez-les dans une autre catégorie ou supprimez-les avant de supprimer la catégorie."
+        )
+    try:
+        category.delete()
+    except ProtectedError as exc:  # a template added between the count and the delete
+        raise CategoryInUse(
+            f"La catégorie « {category.name} » est utilisée par {len(exc.protected_objects)} modèle(s)."
+        ) from exc
+
+
+def next_free_number(model: type[models.Model]) -> int:
+    """The smallest number 1..99 not used by ``model`` (ParticularField or FreeField)."""
+    used = set(model.objects.values_list("number", flat=True))
+    for number in range(1, 100):
+        if number not in used:
+            return number
+    raise ValueError(f"Les 99 {model._meta.verbose_name_plural} sont déjà utilisés.")
+
+
+def custom_field_save(*, form) -> ParticularField | FreeField:
+    """Save a particular or free field form; a new field gets the next free number."""
+    field = form.save(commit=False)
+    if field.pk:
+        field.save()
+        return field
+    return custom_field_create(field=field)
+
+
+def custom_field_create(*, field: ParticularField | FreeField) -> ParticularField | FreeField:
+    """Save the unsaved ``field`` under the next free number. Two users creating one at the same
+    moment both succeed: the loser of the unique number retries with the next one."""
+    model = type(field)
+    for _attempt in range(5):
+        field.number = next_free_number(model)
+        try:
+            with transaction.atomic():
+                field.save(force_insert=True)
+            return field
+        except IntegrityError:
+            field.pk = None
+    raise IntegrityError("Impossible d'attribuer un numéro libre, réessayez.")
+
+
+# ---------------------------------------------------------------------------------------------
+# Preview (the settings pages and the rendertemplate command share it)
+# ---------------------------------------------------------------------------------------------
+
+
+def next_appointment(*, patient, now: dt.datetime | None = None):
+    """The patient's next appointment still to come (state "futur"), or None: what a preview is
+    about unless another appointment is chosen."""
+    from patients.models import AppointmentState
+
+    return (
+        patient.appointments.filter(start__gte=now or timezone.now(), state=AppointmentState.FUTURE)
+        .select_related("practitioner", "chair", "nature")
+        .order_by("start")
+        .first()
+    )
+
+
+def email_recipient(*, template, patient):
+    """(recipient, correspondent) for an email type's recipient role: the patient, the civil or
+    financial guardian (the patient when they are their own), or the patient's first
+    correspondent (None when the patient has none)."""
+    from .models import RecipientRole
+
+    role = template.recipient_role
+    if role == RecipientRole.CIVIL_GUARDIAN:
+        return patient.civil_responsible(), None
+    if role == RecipientRole.FINANCIAL_GUARDIAN:
+        return patient.financial_responsible(), None
+    if role == RecipientRole.CORRESPONDENT:
+        link = patient.correspondent_links.select_related("correspondent").order_by("id").first()
+        correspondent = link.correspondent if link else None
+        return correspondent, correspondent
+    return patient, None
+
+
+@dataclass(frozen=True)
+class Preview:
+    """What ``template`` gives for one patient: ``composed`` is compose_sms's or compose_email's
+    result; ``warnings`` adds the attachment warnings (and a missing recipient) to its own."""
+
+    template: object
+    composed: object
+    warnings: list[str]
+    attachments: list
+    is_email: bool
+
+
+def template_preview(*, template, patient, appointment=None, today: dt.date | None = None) -> Preview:
+    """The exact message ``patient`` would receive from ``template`` (an SmsTemplate or an
+    EmailTemplate), through the same compose functions as the sending pipeline."""
+    from . import compose
+    from .attachments import attachments_for
+    from .models import EmailTemplate
+
+    if not isinstance(template, EmailTemplate):
+        composed = compose.compose_sms(body=template.body, patient=patient, appointment=appointment, today=today)
+        return Preview(template, composed, list(composed.warnings), [], False)
+    recipient, correspondent = email_recipient(template=template, patient=patient)
+    composed = compose.compose_email(
+        subject=template.subject,
+        body_html=template.body_html,
+        signature=template.signature,
+        patient=patient,
+        appointment=appointment,
+        recipient=recipient,
+        correspondent=correspondent,
+        today=today,
+    )
+    warnings = list(composed.warnings)
+    if recipient is None:
+        warnings.insert(0, f"Ce patient n'a pas de {template.get_recipient_role_display().lower()} : l'email ne partirait pas.")
+    attachments = attachments_for(template=template, patient=patient)
+    warnings.extend(attachments.warnings)
+    return Preview(template, composed, warnings, list(attachments), True)

@@ -1,0 +1,64 @@
+"""The day planning in headless Chromium: pick a patient as you type, mark an appointment missed."""
+
+import datetime as dt
+
+import pytest
+from django.utils import timezone
+from playwright.sync_api import expect
+
+from patients.models import Appointment, AppointmentState
+from tests.factories import AppointmentFactory, ChairFactory, PatientFactory, PractitionerFactory, UserFactory
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+DAY = dt.date(2030, 6, 3)
+
+
+def paris(hour, minute=0):
+    return timezone.make_aware(
+        dt.datetime.combine(DAY, dt.time(hour, minute)), timezone.get_current_timezone()
+    )
+
+
+@pytest.fixture
+def assistant_user(db):
+    return UserFactory(username="julie", first_name="Julie", role="Assistant(e)")
+
+
+def test_mark_an_appointment_missed_from_the_planning(login, live_server, assistant_user):
+    appointment = AppointmentFactory(
+        start=paris(10),
+        patient=PatientFactory(last_name="Point", first_name="Estelle"),
+        practitioner=PractitionerFactory(last_name="Molaire", first_name="Marc", initials="MM"),
+    )
+    page = login(assistant_user)
+    page.goto(f"{live_server.url}/patients/rendez-vous/?jour={DAY.isoformat()}")
+    slot = page.locator(f"[data-appointment='{appointment.pk}']")
+    expect(slot).to_contain_text("10h00")
+    expect(slot).to_contain_text("POINT Estelle")
+    slot.get_by_role("button", name="Actions pour POINT Estelle à 10h00").click()
+    slot.get_by_role("button", name="Manqué").click()
+    expect(page.get_by_text("POINT Estelle : rendez-vous manqué.")).to_be_visible()
+    slot = page.locator(f"[data-appointment='{appointment.pk}']")
+    expect(slot).to_contain_text("Manqué")
+    appointment.refresh_from_db()
+    assert appointment.state == AppointmentState.MISSED
+
+
+def test_take_an_appointment_picking_the_patient_as_you_type(login, live_server, assistant_user):
+    PractitionerFactory(last_name="Molaire", first_name="Marc", initials="MM")
+    ChairFactory(code="F1", label="Fauteuil 1")
+    patient = PatientFactory(last_name="Zimmer", first_name="Alexis", file_number="2228")
+    page = login(assistant_user)
+    page.goto(f"{live_server.url}/patients/rendez-vous/?jour={DAY.isoformat()}")
+    page.get_by_role("link", name="Nouveau rendez-vous", exact=True).click()
+    page.get_by_role("combobox", name="Patient").fill("zimm")
+    page.get_by_role("option", name="ZIMMER Alexis").click()
+    page.get_by_label("Heure").fill("08:20")
+    page.get_by_label("Fauteuil").select_option(label="Fauteuil 1")
+    page.get_by_role("button", name="Prendre le rendez-vous").click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("03/06/2030")
+    expect(page.get_by_role("link", name="ZIMMER Alexis")).to_be_visible()
+    appointment = Appointment.objects.get()
+    assert appointment.patient == patient
+    assert timezone.localtime(appointment.start) == paris(8, 20)

@@ -1,0 +1,245 @@
+import datetime as dt
+import html
+
+import pytest
+from django.contrib.auth.models import Permission
+from django.urls import reverse
+from django.utils import timezone
+
+from patients.models import Appointment, AppointmentState, CancelledBy
+from tests.factories import (
+    AppointmentFactory,
+    ChairFactory,
+    NatureFactory,
+    PatientFactory,
+    PractitionerFactory,
+    UserFactory,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+def text(response) -> str:
+    return html.unescape(response.content.decode())
+
+
+def paris(y, m, d, h, mi=0):
+    return timezone.make_aware(dt.datetime(y, m, d, h, mi), timezone.get_current_timezone())
+
+
+def planning(client, day: str, **params):
+    return text(client.get(reverse("patients:planning"), {"jour": day, **params}))
+
+
+def test_the_planning_shows_the_day_in_paris_time_across_the_dst_change(assistant_client):
+    # 31/03/2030 is the spring DST change: 00h30 Paris is 22h30 UTC the day before.
+    practitioner = PractitionerFactory(last_name="Molaire", first_name="Marc", initials="MM")
+    early = AppointmentFactory(
+        practitioner=practitioner,
+        start=paris(2030, 3, 31, 0, 30),
+        patient=PatientFactory(last_name="Zimmer", first_name="Alexis"),
+    )
+    late = AppointmentFactory(
+        practitioner=practitioner,
+        start=paris(2030, 3, 30, 23, 30),
+        patient=PatientFactory(last_name="Kisiel", first_name="Luka"),
+    )
+    assert early.start.astimezone(dt.UTC).date() == dt.date(2030, 3, 30)
+
+    day = planning(assistant_client, "2030-03-31")
+    assert "Rendez-vous du dimanche 31/03/2030" in day
+    assert "ZIMMER Alexis" in day and "00h30" in day
+    assert "KISIEL Luka" not in day
+    before = planning(assistant_client, "2030-03-30")
+    assert "KISIEL Luka" in before and "23h30" in before
+    assert "ZIMMER Alexis" not in before
+    assert late.patient.get_absolute_url() in before
+
+
+def test_columns_per_practitioner_slot_details_and_chair_filter(assistant_client):
+    molaire = PractitionerFactory(last_name="Molaire", first_name="Marc", initials="MM")
+    dent = PractitionerFactory(last_name="Dent", first_name="Claire", initials="CD")
+    f1, f2 = ChairFactory(code="F1", label="Fauteuil 1"), ChairFactory(code="F2", label="Fauteuil 2")
+    nature = NatureFactory(code="CTR-SURV", label="Contrôle")
+    AppointmentFactory(
+        practitioner=molaire,
+        chair=f1,
+        nature=nature,
+        duration=30,
+        start=paris(2030, 6, 3, 10),
+        patient=PatientFactory(last_name="Point", first_name="Estelle"),
+    )
+    AppointmentFactory(
+        practitioner=dent,
+        chair=f2,
+        start=paris(2030, 6, 3, 11),
+        patient=PatientFactory(last_name="Adam", first_name="Joel"),
+    )
+    content = planning(assistant_client, "2030-06-03")
+    assert "Dr MOLAIRE Marc" in content and "Dr DENT Claire" in content
+    assert "10h00" in content and "10h30" in content and "30 min" in content
+    assert "CTR-SURV" in content and "F1" in content and "state-futur" in content
+    only_f2 = planning(assistant_client, "2030-06-03", fauteuil=f2.pk)
+    assert "ADAM Joel" in only_f2 and "POINT Estelle" not in only_f2
+    assert "Dr MOLAIRE Marc" in only_f2  # the column stays, empty
+
+
+def test_the_planning_query_count_does_not_grow_with_appointments(
+    assistant_client, django_assert_max_num_queries
+):
+    practitioner = PractitionerFactory()
+    for hour in (8, 9):
+        AppointmentFactory(practitioner=practitioner, start=paris(2030, 6, 3, hour))
+    with django_assert_max_num_queries(15) as few:
+        planning(assistant_client, "2030-06-03")
+    for hour in range(10, 18):
+        AppointmentFactory(practitioner=practitioner, start=paris(2030, 6, 3, hour))
+    with django_assert_max_num_queries(len(few.captured_queries)):
+        content = planning(assistant_client, "2030-06-03")
+    assert "10 rendez-vous" in content
+
+
+def test_a_day_typed_the_french_way_is_understood(assistant_client):
+    assert "Rendez-vous du lundi 03/06/2030" in planning(assistant_client, "03/06/2030")
+
+
+def test_a_bad_day_falls_back_to_today(assistant_client):
+    content = planning(assistant_client, "31/02/2030")
+    assert timezone.localdate().strftime("%d/%m/%Y") in content
+
+
+def test_mark_missed_from_the_planning(assistant_client):
+    appointment = AppointmentFactory(start=paris(2030, 6, 3, 10))
+    back = f"{reverse('patients:planning')}?jour=2030-06-03"
+    response = assistant_client.post(
+        reverse("patients:appointment_state", args=[appointment.pk]), {"state": "manque", "next": back}
+    )
+    assert response.status_code == 302 and response["Location"] == back
+    appointment.refresh_from_db()
+    assert appointment.state == AppointmentState.MISSED
+    assert "rendez-vous manqué" in text(assistant_client.get(back))
+
+
+def test_state_change_refuses_an_outside_redirect_and_an_unknown_state(assistant_client):
+    appointment = AppointmentFactory(start=paris(2030, 6, 3, 10))
+    response = assistant_client.post(
+        reverse("patients:appointment_state", args=[appointment.pk]),
+        {"state": "perdu", "next": "https://evil.test/"},
+    )
+    assert response["Location"] == f"{reverse('patients:planning')}?jour=2030-06-03"
+    appointment.refresh_from_db()
+    assert appointment.state == AppointmentState.FUTURE
+    response = assistant_client.post(
+        reverse("patients:appointment_state", args=[appointment.pk]), {"state": "annule"}
+    )
+    appointment.refresh_from_db()
+    assert appointment.state == AppointmentState.FUTURE  # cancelling needs who asked: the cancel page
+    assert "cabinet ou du patient" in text(assistant_client.get(response["Location"]))
+
+
+def test_cancel_requires_who_cancelled(assistant_client):
+    appointment = AppointmentFactory(start=paris(2030, 6, 3, 10))
+    url = reverse("patients:appointment_cancel", args=[appointment.pk])
+    assert "Annuler ou reporter" in text(assistant_client.get(url))
+    response = assistant_client.post(url, {"state": "annule"})
+    assert response.status_code == 200
+    assert "Indiquez si l'annulation vient du cabinet ou du patient." in text(response)
+    appointment.refresh_from_db()
+    assert appointment.state == AppointmentState.FUTURE
+    response = assistant_client.post(url, {"state": "annule", "cancelled_by": "patient"})
+    assert response.status_code == 302
+    appointment.refresh_from_db()
+    assert (appointment.state, appointment.cancelled_by) == (AppointmentState.CANCELLED, CancelledBy.PATIENT)
+    response = assistant_client.post(url, {"state": "reporte", "cancelled_by": "cabinet"})
+    appointment.refresh_from_db()
+    assert (appointment.state, appointment.cancelled_by) == (AppointmentState.POSTPONED, CancelledBy.PRACTICE)
+
+
+def test_move_an_appointment(assistant_client):
+    appointment = AppointmentFactory(start=paris(2030, 6, 3, 10))
+    other = PractitionerFactory(last_name="Dent", first_name="Claire", initials="CD")
+    chair = ChairFactory(code="F9", label="Fauteuil 9")
+    url = reverse("patients:appointment_move", args=[appointment.pk])
+    form = text(assistant_client.get(url))
+    assert 'value="03/06/2030"' in form and 'value="10h00"' in form
+    response = assistant_client.post(
+        url,
+        {"day": "2030-06-04", "time": "14:40", "practitioner": other.pk, "chair": chair.pk, "duration": "45"},
+    )
+    assert response["Location"] == f"{reverse('patients:planning')}?jour=2030-06-04"
+    appointment.refresh_from_db()
+    assert appointment.start == paris(2030, 6, 4, 14, 40)
+    assert (appointment.practitioner, appointment.chair, appointment.duration) == (other, chair, 45)
+
+
+def test_moving_onto_a_taken_slot_is_refused_with_a_clear_message(assistant_client):
+    taken = AppointmentFactory(
+        start=paris(2030, 6, 3, 11), patient=PatientFactory(last_name="Adam", first_name="Joel")
+    )
+    appointment = AppointmentFactory(start=paris(2030, 6, 3, 10), practitioner=taken.practitioner)
+    response = assistant_client.post(
+        reverse("patients:appointment_move", args=[appointment.pk]),
+        {"day": "2030-06-03", "time": "11:10", "practitioner": taken.practitioner.pk, "duration": "20"},
+    )
+    assert response.status_code == 200
+    assert "chevauche le rendez-vous de ADAM Joel à 11h00" in text(response)
+    appointment.refresh_from_db()
+    assert appointment.start == paris(2030, 6, 3, 10)
+
+
+def test_create_an_appointment_for_a_patient(assistant_client):
+    practitioner, chair = PractitionerFactory(), ChairFactory()
+    nature = NatureFactory(code="NP", default_duration=40)
+    patient = PatientFactory(last_name="Zimmer", first_name="Alexis")
+    url = reverse("patients:appointment_create")
+    form = text(assistant_client.get(url, {"patient": patient.pk, "jour": "2030-06-03"}))
+    assert 'value="ZIMMER Alexis"' in form and 'value="03/06/2030"' in form
+    response = assistant_client.post(
+        url,
+        {
+            "patient": patient.pk,
+            "day": "2030-06-03",
+            "time": "08:20",
+            "practitioner": practitioner.pk,
+            "chair": chair.pk,
+            "nature": nature.pk,
+            "duration": "",
+            "remark": "Apporter la radio",
+        },
+    )
+    assert response["Location"] == f"{reverse('patients:planning')}?jour=2030-06-03"
+    appointment = Appointment.objects.get()
+    assert appointment.start == paris(2030, 6, 3, 8, 20) and appointment.duration == 40
+    assert appointment.patient == patient and appointment.remark == "Apporter la radio"
+
+
+def test_an_appointment_needs_a_patient_or_an_external_person(assistant_client):
+    practitioner = PractitionerFactory()
+    url = reverse("patients:appointment_create")
+    data = {"day": "2030-06-03", "time": "08:20", "practitioner": practitioner.pk}
+    response = assistant_client.post(url, data)
+    assert "Choisissez un patient ou indiquez le nom d'une personne externe." in text(response)
+    response = assistant_client.post(url, {**data, "external_name": "M. Représentant"})
+    assert response.status_code == 302
+    assert Appointment.objects.get().who == "M. Représentant"
+
+
+def test_planning_permissions(client):
+    appointment = AppointmentFactory(start=paris(2030, 6, 3, 10))
+    user = UserFactory(username="lecture-planning")
+    user.user_permissions.add(Permission.objects.get(codename="view_appointment"))
+    client.force_login(user)
+    content = planning(client, "2030-06-03")
+    assert appointment.patient.display_name in content
+    assert "Annuler ou reporter" not in content  # no action offered without change_appointment
+    assert (
+        client.post(
+            reverse("patients:appointment_state", args=[appointment.pk]), {"state": "manque"}
+        ).status_code
+        == 403
+    )
+    assert client.get(reverse("patients:appointment_move", args=[appointment.pk])).status_code == 403
+    assert client.get(reverse("patients:appointment_cancel", args=[appointment.pk])).status_code == 403
+    assert client.get(reverse("patients:appointment_create")).status_code == 403
+    appointment.refresh_from_db()
+    assert appointment.state == AppointmentState.FUTURE
