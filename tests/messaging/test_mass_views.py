@@ -11,7 +11,7 @@ from django.urls import reverse
 from django.utils.html import escape
 from django.utils import timezone
 
-from messaging.models import Campaign, Mailing, Message
+from messaging.models import Campaign, Mailing, Message, SavedMessage
 from tests.factories import AppointmentFactory, PatientWithoutPhoneFactory, PractitionerFactory, UserFactory
 from tests.messaging import sending_helpers
 
@@ -127,4 +127,6 @@ def test_campaign_pages_paste_import_check_then_send(
     assert sorted(m.to for m in sms_outbox) == ["+33612345678", "+33687654321"]
     listing = assistant_client.get(reverse("campaigns:list")).content.decode()
     assert "Vacances" in listing and campaign.name in listing
-    assert "Fermé en août." in assistant_client.get(reverse("campaigns:create") + "?message=1").content.decode()
+    saved = SavedMessage.objects.get(name="Vacances")
+    reused = assistant_client.get(reverse("campaigns:create") + f"?message={saved.pk}").content.decode()
+    assert "Fermé en août." in reused
