@@ -273,10 +273,20 @@ def unknown_codes(text: str, *, custom: CustomFields | None = None) -> list[Unkn
     custom = custom or CustomFields.load()
     known = _known_codes(custom)
     seen: dict[str, UnknownCode] = {}
-    for token in tokenize(text or "", custom):
-        if not token.known and token.code not in seen:
-            close = difflib.get_close_matches(token.code, known, n=1, cutoff=0.6)
-            seen[token.code] = UnknownCode(token.code, close[0] if close else None)
+    text = text or ""
+    for token in tokenize(text, custom):
+        if not token.known:
+            if token.code not in seen:
+                close = difflib.get_close_matches(token.code, known, n=1, cutoff=0.6)
+                seen[token.code] = UnknownCode(token.code, close[0] if close else None)
+            continue
+        # A known code glued to more capitals or digits ("@PPRENOM") renders as the code plus
+        # text, which is almost never what was meant: report the whole word, suggesting the code.
+        glued = _TOKEN_RE.match(text, token.start)
+        if glued and glued.end() > token.end and text[token.end] != "@":
+            word = glued.group(0)
+            if word not in seen:
+                seen[word] = UnknownCode(word, token.code)
     return list(seen.values())
 
 

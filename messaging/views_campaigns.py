@@ -21,6 +21,7 @@ from patients.models import Patient, Practitioner
 from . import campaigns as svc
 from .html import clean_html
 from .mass_mailing import mailing_progress
+from .views_mass import sms_counter_context
 from .merge import unknown_codes
 from .models import Campaign, CampaignKind, CampaignStatus, Channel, EmailAccount, SavedMessage
 
@@ -44,7 +45,7 @@ class CampaignForm(forms.Form):
     account = forms.ModelChoiceField(label="Compte d'envoi (email)", queryset=EmailAccount.objects.filter(active=True),
                                      required=False)
     subject = forms.CharField(label="Objet (email)", max_length=255, required=False)
-    body = forms.CharField(label="Message", widget=forms.Textarea(attrs={"rows": 6, "data-sms-counter": "#sms-counter"}))
+    body = forms.CharField(label="Message", widget=forms.Textarea(attrs={"rows": 6}))
     save_as = forms.CharField(label="Enregistrer ce message sous le nom", max_length=120, required=False)
     pasted = forms.CharField(label="Numéros ou adresses (séparés par des virgules, points-virgules ou retours à la ligne)",
                              widget=forms.Textarea(attrs={"rows": 4}), required=False)
@@ -125,6 +126,7 @@ def campaign_create(request):
         "saved_messages": SavedMessage.objects.all(),
         "selected_patients": Patient.objects.filter(pk__in=ids).order_by("last_name", "first_name")[:50],
         "selected_count": len(ids),
+        **sms_counter_context(),
     })
 
 

@@ -60,6 +60,20 @@ def start(request):
     return redirect("mass:message", key=draft.key)
 
 
+def sms_counter_context() -> dict:
+    """What messaging/sms_counter.js reads from the page (the same as the sending pages)."""
+    from django.urls import reverse
+
+    from practice.models import Practice
+
+    from .views_settings import gsm_tables
+
+    return {
+        "counter_config": {"warn_over_160": Practice.get().sms_warn_over_160, "to_gsm_url": reverse("messaging:sms_to_gsm")},
+        "gsm_tables": gsm_tables(),
+    }
+
+
 def _catalog(channel: str) -> list[dict]:
     """Categories with their active templates for the category -> template picker. A letter
     starts from an email type's text."""
@@ -111,6 +125,7 @@ def message(request, key):
         "errors": errors,
         "search_label": mm.SEARCH_LABELS[draft.search],
         "selected_template": draft.sms_template_id if draft.channel == Channel.SMS else draft.email_template_id,
+        **(sms_counter_context() if draft.channel == Channel.SMS else {}),
     })
 
 

@@ -12,6 +12,7 @@ from django.contrib.auth.decorators import login_required, permission_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
@@ -33,8 +34,10 @@ from messaging.models import (
 )
 from messaging.outbox import mailing_create, message_hide, message_resend
 from messaging.recipients import Recipient, recipients_for
+from messaging.views_settings import gsm_tables
 from patients.models import Appointment, AppointmentState, Patient
 from patients.phones import format_fr
+from practice.models import Practice
 
 SEND_PERM = "practice.send_messages"
 
@@ -63,8 +66,6 @@ def _default_appointment(appointments):
 
 def _default_keys(recipients: list[Recipient], channel: str) -> list[str]:
     """Pre-checked recipients: the practice's SMS defaults; for email the first who can receive it."""
-    from practice.models import Practice
-
     sendable = [r for r in recipients if r.sendable and not r.is_patient_self]
     if channel == Channel.SMS:
         practice = Practice.get()
@@ -110,7 +111,14 @@ class EmailForm(_SendForm):
                                        empty_label="Aucune signature")
     template = forms.ModelChoiceField(queryset=EmailTemplate.objects.filter(active=True), required=False, label="Email type")
     subject = forms.CharField(label="Objet", max_length=255, error_messages={"required": "L'objet est vide."})
-    body_html = forms.CharField(label="Message", widget=forms.HiddenInput, error_messages={"required": "Le message est vide."})
+    body_html = forms.CharField(label="Message", error_messages={"required": "Le message est vide."})
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # The templates pages' rich editor: staff format text, they never see HTML.
+        from messaging.forms import rich_text_widget
+
+        self.fields["body_html"].widget = rich_text_widget(height=300)
 
     def clean_body_html(self):
         cleaned = clean_html(self.cleaned_data["body_html"])
@@ -180,6 +188,8 @@ def _send_window(request: HttpRequest, patient_pk: int, channel: str) -> HttpRes
             "catalog": _template_catalog(channel),
             "checked": set(form["recipients"].value() or []),
             "signatures": {s.pk: s.body_html for s in Signature.objects.all()} if channel == Channel.EMAIL else {},
+            "counter_config": {"warn_over_160": Practice.get().sms_warn_over_160, "to_gsm_url": reverse("messaging:sms_to_gsm")},
+            "gsm_tables": gsm_tables(),
         },
     )
 

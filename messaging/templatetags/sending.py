@@ -41,22 +41,14 @@ def state_css(message) -> str:
 
 
 @register.inclusion_tag("messaging/sending/_history.html", takes_context=True)
-def communication_history(context, patient):
+def communication_history(context, patient, next=""):
+    """The history table of ``patient``; actions come back to ``next`` (default: this page)."""
     request = context.get("request")
     return {
         "patient": patient,
         "entries": patient_history_entries(patient=patient),
         "perms": context.get("perms"),
         "csrf_token": context.get("csrf_token"),
-        "next": request.get_full_path() if request else "",
+        "next": next or (request.get_full_path() if request else ""),
     }
 
-
-@register.filter
-def cleaned_html(value) -> str:
-    """Staff-typed HTML, sanitised, safe to put back into the editor."""
-    from django.utils.safestring import mark_safe
-
-    from messaging.html import clean_html
-
-    return mark_safe(clean_html(value or ""))  # noqa: S308 - nh3-cleaned just above

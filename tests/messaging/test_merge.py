@@ -190,3 +190,10 @@ def test_catalog_search_and_categories():
     seed_codes = {"@AGPAT", "@MAIL_PAT", "@PADR1", "@PADR2", "@PCIVIL", "@PCPOST", "@PNOM", "@PORT_PAT",
                   "@PPREN", "@PSEXE", "@PTYPE", "@PVILLE", "@TEL_PAT", "@PRAT", "@RDV1"}
     assert seed_codes <= {f.code for f in catalog()}
+
+
+def test_a_typo_that_starts_with_a_real_code_is_refused_at_save_time():
+    # At render time the longest known code wins (@PPREN + "OM"), but a code glued to more
+    # capitals is almost always a typo: refuse it when the template is saved.
+    problems = unknown_codes("Bonjour @PPRENOM, @PNOM@PPREN, @RDV1.")
+    assert [(p.code, p.suggestion) for p in problems] == [("@PPRENOM", "@PPREN")]

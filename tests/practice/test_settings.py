@@ -26,9 +26,42 @@ def test_production_settings_pass_check_deploy_without_warnings(tmp_path):
         SECRET_KEY="k" * 20 + "production-secret-with-enough-entropy-0123456789",
         ALLOWED_HOSTS="cabinet.example.fr",
         DATABASE_URL=f"sqlite:///{tmp_path / 'prod.sqlite3'}",
+        # Production sends SMS through Twilio: its credentials are part of a complete setup.
+        TWILIO_ACCOUNT_SID="AC" + "0" * 32,
+        TWILIO_AUTH_TOKEN="production-token",
+        PUBLIC_BASE_URL="https://cabinet.example.fr",
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout, result.stdout
+
+
+def test_production_with_twilio_and_no_credentials_fails_at_start_up(tmp_path):
+    result = _manage(
+        "check",
+        DEBUG="0",
+        SECRET_KEY="k" * 20 + "production-secret-with-enough-entropy-0123456789",
+        ALLOWED_HOSTS="cabinet.example.fr",
+        DATABASE_URL=f"sqlite:///{tmp_path / 'prod.sqlite3'}",
+    )
+    assert result.returncode != 0
+    assert "messaging.E001" in result.stderr and "TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN" in result.stderr
+    assert "messaging.E002" in result.stderr
+
+
+def test_twilio_token_can_come_from_a_file(tmp_path):
+    token = tmp_path / "token"
+    token.write_text("token-from-file\n")
+    result = _manage(
+        "check",
+        DEBUG="0",
+        SECRET_KEY="k" * 20 + "production-secret-with-enough-entropy-0123456789",
+        ALLOWED_HOSTS="cabinet.example.fr",
+        DATABASE_URL=f"sqlite:///{tmp_path / 'prod.sqlite3'}",
+        TWILIO_ACCOUNT_SID="AC" + "0" * 32,
+        TWILIO_AUTH_TOKEN_FILE=str(token),
+        PUBLIC_BASE_URL="https://cabinet.example.fr",
+    )
+    assert result.returncode == 0, result.stderr
 
 
 def test_production_refuses_to_start_without_secret_key(tmp_path):

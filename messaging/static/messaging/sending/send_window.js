@@ -1,5 +1,5 @@
 /* The send window: category -> template pickers, server-side merge (the preview endpoint returns
-   what compose_sms / compose_email give), and the small email editor. */
+   what compose_sms / compose_email give), and the email body in the templates pages' rich editor. */
 (function () {
   "use strict";
   var form = document.getElementById("send-form");
@@ -10,8 +10,12 @@
   var appointment = document.getElementById("id_appointment");
   var warnings = document.getElementById("merge-warnings");
   var csrf = form.querySelector("[name=csrfmiddlewaretoken]").value;
-  var editor = document.getElementById("editor");
   var bodyHtml = document.getElementById("id_body_html");
+
+  // The email body is the templates pages' TinyMCE editor when it is loaded, else its textarea.
+  function editorInstance() { return window.tinymce ? window.tinymce.get("id_body_html") : null; }
+  function getHtml() { var ed = editorInstance(); return ed ? ed.getContent() : bodyHtml.value; }
+  function setHtml(html) { var ed = editorInstance(); if (ed) { ed.setContent(html); } bodyHtml.value = html; }
   var signature = document.getElementById("id_signature");
   var signatures = {};
   var sigData = document.getElementById("signatures");
@@ -44,7 +48,7 @@
       data.append("body", document.getElementById("id_body").value);
     } else {
       data.append("subject", document.getElementById("id_subject").value);
-      data.append("body_html", editor.innerHTML);
+      data.append("body_html", getHtml());
     }
     return fetch(form.getAttribute("data-preview-url"), {
       method: "POST", body: data, headers: { "X-CSRFToken": csrf }, credentials: "same-origin"
@@ -56,11 +60,10 @@
       if (channel === "sms") {
         var area = document.getElementById("id_body");
         area.value = res.text;
-        area.dispatchEvent(new Event("sms:changed"));
+        area.dispatchEvent(new Event("input", { bubbles: true }));
       } else {
         document.getElementById("id_subject").value = res.subject;
-        editor.innerHTML = res.html;
-        bodyHtml.value = res.html;
+        setHtml(res.html);
         if (useTemplate && res.account) { document.getElementById("id_account").value = res.account; }
         if (useTemplate && res.signature) { signature.value = res.signature; showSignature(); }
         var block = document.getElementById("attachments-block");
@@ -89,15 +92,7 @@
   appointment.addEventListener("change", function () { if (template.value) { merge(true); } });
   document.getElementById("merge-button").addEventListener("click", function () { merge(false); });
 
-  if (editor) {
-    form.querySelectorAll("[data-cmd]").forEach(function (btn) {
-      btn.addEventListener("click", function () {
-        editor.focus();
-        document.execCommand(btn.getAttribute("data-cmd"), false, null);
-      });
-    });
-    editor.addEventListener("input", function () { bodyHtml.value = editor.innerHTML; });
-    form.addEventListener("submit", function () { bodyHtml.value = editor.innerHTML; });
+  if (bodyHtml) {
     signature.addEventListener("change", showSignature);
     showSignature();
   }
