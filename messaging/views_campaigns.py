@@ -21,9 +21,9 @@ from patients.models import Patient, Practitioner
 from . import campaigns as svc
 from .html import clean_html
 from .mass_mailing import mailing_progress
-from .views_mass import sms_counter_context
 from .merge import unknown_codes
 from .models import Campaign, CampaignKind, CampaignStatus, Channel, EmailAccount, SavedMessage
+from .views_mass import sms_counter_context
 
 
 def _sender(view):

@@ -11,6 +11,7 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
+from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
 from patients.selectors import patient_search
@@ -125,6 +126,8 @@ def message(request, key):
         "errors": errors,
         "search_label": mm.SEARCH_LABELS[draft.search],
         "selected_template": draft.sms_template_id if draft.channel == Channel.SMS else draft.email_template_id,
+        # Sanitised again before going back into the editor: staff-typed HTML, never trusted.
+        "editor_html": mark_safe(clean_html(draft.body)) if draft.channel == Channel.EMAIL else "",  # noqa: S308
         **(sms_counter_context() if draft.channel == Channel.SMS else {}),
     })
 

@@ -130,3 +130,21 @@ def test_campaign_pages_paste_import_check_then_send(
     saved = SavedMessage.objects.get(name="Vacances")
     reused = assistant_client.get(reverse("campaigns:create") + f"?message={saved.pk}").content.decode()
     assert "Fermé en août." in reused
+
+
+def test_email_wizard_steps(assistant_client):
+    account = sending_helpers.make_account()
+    a = AppointmentFactory(start=tomorrow_at(9))
+    key = assistant_client.post(
+        reverse("mass:start"), {"search": "rendez-vous", "channel": "email", "ids": [a.pk]}
+    ).url.split("/")[-3]
+    assert assistant_client.get(reverse("mass:message", args=[key])).status_code == 200
+    response = assistant_client.post(
+        reverse("mass:message", args=[key]),
+        {"subject": "Votre RDV du @RDVDATE", "body": "<p>Bonjour @PPREN</p><script>x()</script>", "account": account.pk},
+    )
+    assert response.url == reverse("mass:recipients", args=[key])
+    page = assistant_client.get(response.url).content.decode()
+    assert f"Votre RDV du {timezone.localtime(a.start):%d/%m/%Y}" in page and f"Bonjour {a.patient.first_name}" in page
+    editor = assistant_client.get(reverse("mass:message", args=[key])).content.decode()
+    assert "<p>Bonjour @PPREN</p>" in editor and "x()" not in editor.split('id="editor"')[1].split("</div>")[0]
