@@ -107,14 +107,21 @@ def bench_searches() -> None:
     row(f"Recherche RDV d'un jour ({day:%d/%m/%Y}, {n} lignes), médiane", f"{median_ms(lambda: list(appointment_search(criteria=one_day))):.1f} ms")
     for line in plan_lines(qs):
         print(f"      plan : {line}")
-    yesterday = timezone.localdate() - dt.timedelta(days=1)
+    # The most recent day with missed appointments (yesterday may be a Sunday).
+    last_missed = (
+        Appointment.objects.filter(state="manque", start__lt=timezone.now())
+        .order_by("-start")
+        .values_list("start", flat=True)
+        .first()
+    )
+    yesterday = timezone.localtime(last_missed).date() if last_missed else timezone.localdate() - dt.timedelta(days=1)
     missed = AppointmentCriteria(
         date_from=yesterday, date_to=yesterday, states=["manque"],
         exclude_with_next_appointment=True, exclude_came_since=True,
     )
     qs = appointment_search(criteria=missed)
     n = len(list(qs))
-    row(f"RDV manqués de la veille + exclusions ({n} lignes), médiane", f"{median_ms(lambda: list(appointment_search(criteria=missed))):.1f} ms")
+    row(f"RDV manqués du {yesterday:%d/%m/%Y} + exclusions ({n} lignes), médiane", f"{median_ms(lambda: list(appointment_search(criteria=missed))):.1f} ms")
     for line in plan_lines(qs):
         print(f"      plan : {line}")
 
