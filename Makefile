@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PORT ?= 8000
 
-.PHONY: run test install system-packages lint clean
+.PHONY: run test install system-packages lint clean bench
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -25,6 +25,12 @@ run: $(STAMP)
 
 test: $(STAMP) system-packages
 	$(PY) scripts/with_postgres.py -- $(PY) -m pytest $(PYTEST_ARGS)
+
+# Benchmarks of searches and sending (bench/run.py): figures printed, never asserted.
+bench: $(STAMP) system-packages
+	./scripts/ensure_system_packages.sh postfix
+	$(VENV)/bin/pip install --quiet -e ".[bench]"
+	$(PY) scripts/with_postgres.py -- $(PY) bench/run.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

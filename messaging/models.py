@@ -478,3 +478,126 @@ class SandboxEmail(models.Model):
 
     def __str__(self) -> str:
         return f"{self.to}: {self.subject[:40]}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Mass mailings and campaigns (issue "Searches and mass mailing")
+# ---------------------------------------------------------------------------------------------
+
+
+class SearchDefault(models.Model):
+    """The template a search used last for its mass mailings on a channel, offered first next
+    time ("utiliser par défaut l'email type depuis la recherche associée")."""
+
+    search = models.CharField("recherche", max_length=30)
+    channel = models.CharField("canal", max_length=10, choices=Channel.choices)
+    sms_template = models.ForeignKey(SmsTemplate, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    email_template = models.ForeignKey(EmailTemplate, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    updated_at = models.DateTimeField("modifié le", auto_now=True)
+
+    class Meta:
+        verbose_name = "modèle par défaut d'une recherche"
+        verbose_name_plural = "modèles par défaut des recherches"
+        constraints = [models.UniqueConstraint(fields=["search", "channel"], name="uniq_search_default")]
+
+    def __str__(self) -> str:
+        return f"{self.search} / {self.get_channel_display()}"
+
+
+class SavedMessage(models.Model):
+    """A campaign text kept for reuse ("messages types archivés"): a starting point, copied into
+    the campaign form, never linked to the campaigns that used it."""
+
+    name = models.CharField("nom", max_length=120)
+    channel = models.CharField("canal", max_length=10, choices=Channel.choices[:2])
+    subject = models.CharField("objet", max_length=255, blank=True)
+    body = models.TextField("message")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField("créé le", auto_now_add=True)
+
+    class Meta:
+        verbose_name = "message enregistré"
+        verbose_name_plural = "messages enregistrés"
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["channel", "name"], name="uniq_saved_message_name")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class CampaignKind(models.TextChoices):
+    CARE = "soins", "Soins"
+    NEWS = "actualites", "Actualités"
+
+
+class CampaignStatus(models.TextChoices):
+    DRAFT = "draft", "Brouillon"
+    SCHEDULED = "scheduled", "Programmée"
+    SENDING = "sending", "Envoyée"  # its mailing exists; the messages' statuses tell the rest
+    CANCELLED = "cancelled", "Annulée"
+
+
+class Campaign(models.Model):
+    """A message to a list (pasted, imported, patients, staff, or all patients), sent now or at
+    ``scheduled_at``. Its recipients are stored until it is sent; sending creates one Mailing
+    (origin CAMPAIGN) through the outbox like every other send."""
+
+    name = models.CharField("nom de la campagne", max_length=120)
+    channel = models.CharField("canal", max_length=10, choices=Channel.choices[:2])
+    kind = models.CharField("type", max_length=12, choices=CampaignKind.choices, default=CampaignKind.CARE)
+    status = models.CharField("état", max_length=10, choices=CampaignStatus.choices, default=CampaignStatus.DRAFT)
+    subject = models.CharField("objet", max_length=255, blank=True)
+    body = models.TextField("message", blank=True)
+    account = models.ForeignKey(
+        EmailAccount, verbose_name="compte d'envoi", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    all_patients = models.BooleanField("tous les patients", default=False)
+    scheduled_at = models.DateTimeField("envoi prévu le", null=True, blank=True)
+    mailing = models.OneToOneField(
+        Mailing, null=True, blank=True, on_delete=models.SET_NULL, related_name="campaign", verbose_name="envoi"
+    )
+    import_report = models.JSONField("rapport d'import", default=dict, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField("créée le", auto_now_add=True)
+    sent_at = models.DateTimeField("envoyée le", null=True, blank=True)
+
+    class Meta:
+        verbose_name = "campagne"
+        verbose_name_plural = "campagnes"
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["status", "scheduled_at"], name="campaign_due_idx")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class CampaignRecipient(models.Model):
+    """One address of a campaign's list, normalised (E.164 or lower-cased email), unique within
+    the campaign; ``patient`` when a patient file was chosen or the address matched exactly one."""
+
+    class Source(models.TextChoices):
+        PASTED = "pasted", "Liste collée"
+        FILE = "file", "Fichier CSV"
+        PATIENT = "patient", "Patient"
+        STAFF = "staff", "Personnel"
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="recipients")
+    address = models.CharField("adresse ou numéro", max_length=254)
+    last_name = models.CharField("nom", max_length=80, blank=True)
+    first_name = models.CharField("prénom", max_length=80, blank=True)
+    patient = models.ForeignKey(
+        "patients.Patient", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    source = models.CharField("origine", max_length=10, choices=Source.choices)
+
+    class Meta:
+        verbose_name = "destinataire de campagne"
+        verbose_name_plural = "destinataires de campagne"
+        constraints = [models.UniqueConstraint(fields=["campaign", "address"], name="uniq_campaign_address")]
+
+    def __str__(self) -> str:
+        return self.address

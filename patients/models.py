@@ -293,13 +293,6 @@ class Patient(ContactFields):
     def __str__(self) -> str:
         return self.display_name
 
-    @classmethod
-    def from_db(cls, db, field_names, values):
-        instance = super().from_db(db, field_names, values)
-        # Remember the stored news consent so save() can date a change of it.
-        instance._loaded_news_consent = instance.__dict__.get("news_consent")
-        return instance
-
     def save(self, *args, **kwargs):
         self.search_key = normalize_search(f"{self.last_name} {self.first_name}")[:200]
         if not self.file_number:
@@ -319,6 +312,13 @@ class Patient(ContactFields):
 
     def get_absolute_url(self) -> str:
         return reverse("patients:detail", args=[self.pk])
+
+    @classmethod
+    def from_db(cls, db, field_names, values):
+        instance = super().from_db(db, field_names, values)
+        # Remember the stored news consent so save() can date a change of it.
+        instance._loaded_news_consent = instance.__dict__.get("news_consent")
+        return instance
 
     @property
     def display_name(self) -> str:

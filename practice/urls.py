@@ -15,6 +15,9 @@ urlpatterns = [
     # Sending pages ("envois/", namespace "sending") and gateway webhooks ("webhooks/").
     path("", include("messaging.urls_sending")),
     path("programmeur/", include("scheduler.urls")),
+    path("recherches/", include("patients.urls_search")),
+    # Mass mailing ("publipostage/", namespace "mass") and campaigns ("campagnes/", "campaigns").
+    path("", include("messaging.urls_mass")),
     path("admin/", admin.site.urls),
 ]
 

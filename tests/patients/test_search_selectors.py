@@ -200,8 +200,8 @@ def test_query_count_does_not_grow_with_results(django_assert_max_num_queries):
         rows = list(search(patient_type="enfant", exclude_came_since=True, without_next_appointment=True))
         # What the grid reads for each row.
         for a in rows:
-            (a.patient.display_name, a.patient.practitioner, a.patient.civil_guardian, a.practitioner.initials)
-            (a.chair.code, a.nature.code, a.effective_patient_type, a.patient.mobile, a.patient.email)
+            _ = (a.patient.display_name, a.patient.practitioner, a.patient.civil_guardian, a.practitioner.initials)
+            _ = (a.chair.code, a.nature.code, a.effective_patient_type, a.patient.mobile, a.patient.email)
     assert len(rows) == 10
 
 
@@ -309,7 +309,7 @@ def test_patient_search_query_count_constant(django_assert_max_num_queries):
     with django_assert_max_num_queries(1):
         rows = list(psearch(no_appointment_since_months=12, has_mobile=True))
         for p in rows:
-            (p.practitioner, p.family, p.civil_guardian, p.last_visit, p.display_name)
+            _ = (p.practitioner, p.family, p.civil_guardian, p.last_visit, p.display_name)
     assert len(rows) == 12
 
 

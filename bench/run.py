@@ -1,0 +1,349 @@
+#!/usr/bin/env python
+"""`make bench`: searches, mailing creation and email delivery on PostgreSQL at the scale of
+`seed_demo --patients 100000 --appointments 1000000` (BENCH_PATIENTS / BENCH_APPOINTMENTS to
+change it). Prints tables; never asserts timings. Targets missed are printed plainly.
+
+Needs DATABASE_URL (scripts/with_postgres.py) and /usr/sbin/smtp-sink (Debian package postfix).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import multiprocessing
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import tracemalloc
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.settings")
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.core.management import call_command  # noqa: E402
+from django.db import connection, connections  # noqa: E402
+from django.test.utils import CaptureQueriesContext  # noqa: E402
+from django.utils import timezone  # noqa: E402
+
+PATIENTS = int(os.environ.get("BENCH_PATIENTS", "100000"))
+APPOINTMENTS = int(os.environ.get("BENCH_APPOINTMENTS", "1000000"))
+MAILING_SIZE = int(os.environ.get("BENCH_MAILING", "10000"))
+EMAILS = int(os.environ.get("BENCH_EMAILS", "2000"))
+WORKERS = int(os.environ.get("BENCH_WORKERS", str(max(2, os.cpu_count() or 2))))
+RUNS = 15
+SMS_BODY = "Bonjour @PPREN @PNOM, rappel de votre RDV le @RDV1 avec @RDVPRAT au @CABNOM. Merci."
+EMAIL_SUBJECT = "Rappel de votre rendez-vous du @RDVDATE"
+EMAIL_BODY = "<p>Bonjour @PCIVIL @PNOM,</p><p>Nous vous rappelons votre rendez-vous du @RDV1 avec @RDVPRAT.</p>"
+
+results: list[tuple[str, str, str]] = []  # (measure, value, target / remark)
+
+
+def row(measure: str, value: str, note: str = "") -> None:
+    results.append((measure, value, note))
+    print(f"  {measure:<62} {value:>18}  {note}", flush=True)
+
+
+def table() -> None:
+    width = max(len(r[0]) for r in results)
+    print("\n" + "=" * (width + 50))
+    print(f"{'Mesure':<{width}}  {'Résultat':>18}  Objectif / remarque")
+    print("-" * (width + 50))
+    for measure, value, note in results:
+        print(f"{measure:<{width}}  {value:>18}  {note}")
+    print("=" * (width + 50))
+
+
+def median_ms(fn, runs: int = RUNS) -> float:
+    fn()  # warm-up: plans cached, pages in memory
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - start) * 1000)
+    return statistics.median(times)
+
+
+def seed() -> None:
+    from patients.models import Patient
+
+    call_command("migrate", verbosity=0)
+    if Patient.objects.exists():
+        return
+    print(f"seed_demo --patients {PATIENTS} --appointments {APPOINTMENTS} (quelques minutes)…", flush=True)
+    start = time.perf_counter()
+    call_command("seed_demo", patients=PATIENTS, appointments=APPOINTMENTS, verbosity=0)
+    row("Chargement seed_demo", f"{time.perf_counter() - start:.0f} s", f"{PATIENTS} patients, {APPOINTMENTS} RDV")
+
+
+def plan_lines(qs) -> list[str]:
+    plan = qs.explain()
+    return [line.strip() for line in plan.splitlines() if "Index" in line or "Seq Scan" in line]
+
+
+def bench_searches() -> None:
+    from patients.criteria import AppointmentCriteria
+    from patients.models import Appointment
+    from patients.selectors import appointment_search
+
+    print("\nRecherches", flush=True)
+    busiest = (
+        Appointment.objects.filter(start__gte=timezone.now())
+        .order_by("start")
+        .values_list("start", flat=True)
+        .first()
+    )
+    day = timezone.localtime(busiest).date() if busiest else timezone.localdate()
+    one_day = AppointmentCriteria(date_from=day, date_to=day, time_from=dt.time(7), time_to=dt.time(21))
+    qs = appointment_search(criteria=one_day)
+    n = len(list(qs))
+    row(f"Recherche RDV d'un jour ({day:%d/%m/%Y}, {n} lignes), médiane", f"{median_ms(lambda: list(appointment_search(criteria=one_day))):.1f} ms")
+    for line in plan_lines(qs):
+        print(f"      plan : {line}")
+    # The most recent day with missed appointments (yesterday may be a Sunday).
+    last_missed = (
+        Appointment.objects.filter(state="manque", start__lt=timezone.now())
+        .order_by("-start")
+        .values_list("start", flat=True)
+        .first()
+    )
+    yesterday = timezone.localtime(last_missed).date() if last_missed else timezone.localdate() - dt.timedelta(days=1)
+    missed = AppointmentCriteria(
+        date_from=yesterday, date_to=yesterday, states=["manque"],
+        exclude_with_next_appointment=True, exclude_came_since=True,
+    )
+    qs = appointment_search(criteria=missed)
+    n = len(list(qs))
+    row(f"RDV manqués du {yesterday:%d/%m/%Y} + exclusions ({n} lignes), médiane", f"{median_ms(lambda: list(appointment_search(criteria=missed))):.1f} ms")
+    for line in plan_lines(qs):
+        print(f"      plan : {line}")
+
+
+def mailing_rows(limit: int):
+    """``limit`` future appointments of patients with a mobile, as the search grid would tick them."""
+    from messaging.mass_mailing import DraftRow
+    from patients.models import Appointment
+
+    qs = (
+        Appointment.objects.filter(start__gte=timezone.now(), patient__isnull=False, state="futur")
+        .exclude(patient__mobile="")
+        .select_related("patient__practitioner", "patient__civil_guardian", "patient__financial_guardian",
+                        "practitioner", "chair", "nature")
+        .order_by("start")[:limit]
+    )
+    return [DraftRow(a.patient, a) for a in qs]
+
+
+def bench_mailing_create() -> None:
+    from messaging.mass_mailing import row_recipients
+    from messaging.models import Channel, MailingOrigin
+    from messaging.outbox import mailing_create
+
+    print("\nCréation d'un publipostage SMS", flush=True)
+    # Timed without tracemalloc (it slows Python several times over), then measured again
+    # under tracemalloc for the peak memory, in a transaction rolled back.
+    start = time.perf_counter()
+    with CaptureQueriesContext(connection) as ctx:
+        rows = mailing_rows(MAILING_SIZE)
+        t_search = time.perf_counter()
+        recipients = [r for row_ in rows for r in row_recipients(row_, channel=Channel.SMS, roles=["patient"])]
+        t_recipients = time.perf_counter()
+        mailing = mailing_create(channel=Channel.SMS, origin=MailingOrigin.MASS_MAILING, requested_by=None,
+                                 recipients=recipients, sms_body=SMS_BODY, schedule_dispatch=False,
+                                 label="bench SMS")
+    elapsed = time.perf_counter() - start
+    n = mailing.messages.count()
+    from django.db import transaction
+
+    tracemalloc.start()
+    try:
+        with transaction.atomic():
+            rows = mailing_rows(MAILING_SIZE)
+            again = [r for row_ in rows for r in row_recipients(row_, channel=Channel.SMS, roles=["patient"])]
+            mailing_create(channel=Channel.SMS, origin=MailingOrigin.MASS_MAILING, requested_by=None,
+                           recipients=again, sms_body=SMS_BODY, schedule_dispatch=False, label="bench mémoire")
+            del rows, again
+            _, peak = tracemalloc.get_traced_memory()
+            transaction.set_rollback(True)
+    finally:
+        tracemalloc.stop()
+    row(f"Publipostage de {n} SMS personnalisés (recherche, fusion, outbox)", f"{elapsed:.2f} s",
+        "objectif < 1 s" + ("" if elapsed < 1 else " : MANQUÉ"))
+    row("  dont recherche des rendez-vous", f"{t_search - start:.2f} s")
+    row("  dont choix des destinataires (recipients)", f"{t_recipients - t_search:.2f} s")
+    row("  dont mailing_create (fusion + outbox)", f"{start + elapsed - t_recipients:.2f} s")
+    row("  débit", f"{n / elapsed:,.0f} msg/s".replace(",", " "))
+    row("  requêtes SQL", f"{len(ctx.captured_queries)}", "constante (aussi vérifiée par un test)")
+    row("  pic mémoire (tracemalloc)", f"{peak / 1e6:.0f} Mo", "objectif < 200 Mo" + ("" if peak < 200e6 else " : MANQUÉ"))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_sink(port: int) -> subprocess.Popen:
+    sink = shutil.which("smtp-sink") or "/usr/sbin/smtp-sink"
+    cmd = [sink, "-u", "nobody", f"127.0.0.1:{port}", "1000"] if os.geteuid() == 0 else [sink, f"127.0.0.1:{port}", "1000"]
+    proc = subprocess.Popen(cmd)
+    for _ in range(50):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return proc
+        except OSError:
+            time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError("smtp-sink n'a pas démarré")
+
+
+def _worker(mailing_id: int, counter) -> None:
+    connections.close_all()  # each worker its own database connection (forked process)
+    from messaging.dispatch import dispatch_pending
+
+    result = dispatch_pending(mailing_id=mailing_id, limit=50)
+    with counter.get_lock():
+        counter.value += result.sent
+
+
+def email_recipients(limit: int):
+    from messaging.mass_mailing import row_recipients
+    from messaging.models import Channel
+
+    rows = mailing_rows(limit * 2)
+    out = []
+    for row_ in rows:
+        for r in row_recipients(row_, channel=Channel.EMAIL, roles=["patient"]):
+            if r.sendable:
+                out.append(r)
+        if len(out) >= limit:
+            break
+    return out[:limit]
+
+
+def bench_email_delivery() -> None:
+    from django.core.mail import get_connection, send_mail
+
+    from messaging.compose import compose_email
+    from messaging.merge import CustomFields
+    from messaging.models import Channel, EmailAccount, MailingOrigin, Message, MessageStatus, SmtpSecurity
+    from messaging.outbox import mailing_create
+    from practice.models import Practice
+
+    print(f"\nEnvoi de {EMAILS} emails personnalisés à smtp-sink (boucle locale)", flush=True)
+    port = free_port()
+    sink = start_sink(port)
+    try:
+        account = EmailAccount.objects.create(
+            name=f"bench-{port}", email="cabinet@bench.test", smtp_host="127.0.0.1", smtp_port=port,
+            security=SmtpSecurity.NONE, timeout=30,
+        )
+        recipients = email_recipients(EMAILS)
+        mailing = mailing_create(channel=Channel.EMAIL, origin=MailingOrigin.MASS_MAILING, requested_by=None,
+                                 recipients=recipients, email_subject=EMAIL_SUBJECT, email_body_html=EMAIL_BODY,
+                                 account=account, signature=None, schedule_dispatch=False, label="bench email")
+        pending = mailing.messages.filter(status=MessageStatus.PENDING).count()
+        connections.close_all()
+        ctx = multiprocessing.get_context("fork")
+        counter = ctx.Value("i", 0)
+        start = time.perf_counter()
+        procs = [ctx.Process(target=_worker, args=(mailing.pk, counter)) for _ in range(WORKERS)]
+        for p in procs:
+            p.start()
+        for p in procs:
+            p.join()
+        elapsed = time.perf_counter() - start
+        sent = Message.objects.filter(mailing=mailing, status=MessageStatus.SENT).count()
+        rate = sent / elapsed
+        row(f"Notre dispatch, {WORKERS} workers ({sent}/{pending} envoyés)", f"{rate:,.0f} msg/s".replace(",", " "),
+            "objectif ≥ 1 000 msg/s" + ("" if rate >= 1000 else " : MANQUÉ"))
+
+        # The same personalised emails, rendered once, for the two other ways.
+        custom, practice = CustomFields.load(), Practice.get()
+        rendered = []
+        for r in recipients:
+            e = compose_email(subject=EMAIL_SUBJECT, body_html=EMAIL_BODY, patient=r.patient, appointment=r.appointment,
+                              custom=custom, practice=practice)
+            rendered.append((r.address, e))
+        smtp = {"host": "127.0.0.1", "port": port, "use_tls": False, "fail_silently": False}
+        start = time.perf_counter()
+        for address, e in rendered:
+            send_mail(e.subject, e.text, "cabinet@bench.test", [address], html_message=e.html,
+                      connection=get_connection("django.core.mail.backends.smtp.EmailBackend", **smtp))
+        elapsed = time.perf_counter() - start
+        row("Django send_mail, une connexion par message", f"{len(rendered) / elapsed:,.0f} msg/s".replace(",", " "))
+
+        from django.test import override_settings
+        from post_office import mail as po_mail
+        from post_office.models import Email as PoEmail
+
+        with override_settings(EMAIL_HOST="127.0.0.1", EMAIL_PORT=port, EMAIL_USE_TLS=False):
+            po_mail.send_many([
+                {"sender": "cabinet@bench.test", "recipients": [address], "subject": e.subject, "message": e.text,
+                 "html_message": e.html}
+                for address, e in rendered
+            ])
+            start = time.perf_counter()
+            # send_queued sends one batch per call: call it until the queue is empty.
+            while PoEmail.objects.filter(status=2).exists():
+                po_mail.send_queued(processes=1)
+            elapsed = time.perf_counter() - start
+        po_sent = PoEmail.objects.filter(status=0).count()
+        row(f"django-post-office send_queued ({po_sent} envoyés)", f"{po_sent / elapsed:,.0f} msg/s".replace(",", " "))
+    finally:
+        sink.terminate()
+        sink.wait()
+
+
+def bench_queueing() -> None:
+    from post_office import mail as po_mail
+
+    from messaging.compose import compose_email
+    from messaging.merge import CustomFields
+    from messaging.models import Channel, EmailAccount, MailingOrigin
+    from messaging.outbox import mailing_create
+    from practice.models import Practice
+
+    print(f"\nMise en file de {MAILING_SIZE} emails personnalisés", flush=True)
+    account = EmailAccount.objects.filter(name__startswith="bench-").first()
+    recipients = email_recipients(MAILING_SIZE)
+    start = time.perf_counter()
+    mailing_create(channel=Channel.EMAIL, origin=MailingOrigin.MASS_MAILING, requested_by=None,
+                   recipients=recipients, email_subject=EMAIL_SUBJECT, email_body_html=EMAIL_BODY,
+                   account=account, signature=None, schedule_dispatch=False, label="bench file")
+    ours = time.perf_counter() - start
+    row(f"mailing_create, {len(recipients)} emails (fusion comprise)", f"{ours:.2f} s")
+    start = time.perf_counter()
+    custom, practice = CustomFields.load(), Practice.get()
+    batch = []
+    for r in recipients:
+        e = compose_email(subject=EMAIL_SUBJECT, body_html=EMAIL_BODY, patient=r.patient, appointment=r.appointment,
+                          custom=custom, practice=practice)
+        batch.append({"sender": "cabinet@bench.test", "recipients": [r.address], "subject": e.subject,
+                      "message": e.text, "html_message": e.html})
+    po_mail.send_many(batch)
+    theirs = time.perf_counter() - start
+    ratio = theirs / ours
+    row("django-post-office send_many, mêmes emails (fusion comprise)", f"{theirs:.2f} s",
+        f"rapport {ratio:.1f}×, objectif ≥ 2×" + ("" if ratio >= 2 else " : MANQUÉ"))
+
+
+def main() -> None:
+    print(f"PostgreSQL : {connection.settings_dict['HOST']}:{connection.settings_dict['PORT']}")
+    seed()
+    bench_searches()
+    bench_mailing_create()
+    bench_email_delivery()
+    bench_queueing()
+    table()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,448 @@
+"""Campaigns: one message to a list (pasted, imported from a CSV file, patients picked from a
+search, staff, or all patients), sent now or at a set date and time.
+
+The list is stored with the campaign (``CampaignRecipient``, normalised and de-duplicated); the
+consents are read when it is sent, so a patient who withdrew in between is left out. Sending
+builds the recipients and writes ONE mailing (origin CAMPAIGN) through
+``messaging.outbox.mailing_create``; the dispatcher then holds SMS during the practice's quiet
+hours like any other SMS. A deferred campaign has a django-q2 schedule (ONCE, at its time) that
+runs ``send_due_campaigns``, which sends every campaign whose time has come, exactly once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, BinaryIO
+
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.db.models import Count, Q, QuerySet
+from django.utils import timezone
+
+from patients.models import Patient, Practitioner
+
+from .csv_import import CsvContacts, ListEntry, collect_entries, parse_pasted_list
+from .mass_mailing import ROLE_ORDER, SUCCESS_STATUSES, WAITING_STATUSES, DraftRow, row_recipients
+from .models import (
+    Campaign,
+    CampaignKind,
+    CampaignRecipient,
+    CampaignStatus,
+    Channel,
+    EmailAccount,
+    MailingOrigin,
+    MessageStatus,
+    RecipientRole,
+    SavedMessage,
+)
+from .outbox import mailing_create
+from .recipients import Recipient
+
+SCHEDULE_PREFIX = "Campagne n°"
+NEWS_REFUSED = "N'a pas accepté les actualités du cabinet."
+NEWS_UNKNOWN = "Aucun dossier patient à cette adresse : accord pour les actualités inconnu."
+_BATCH = 2000
+
+
+@dataclass(frozen=True)
+class ListContact:
+    """A person of a list without a patient file, for the recipient merge fields (@DNOM...)."""
+
+    last_name: str = ""
+    first_name: str = ""
+    civility: str = ""
+
+    @property
+    def display_name(self) -> str:
+        return " ".join(p for p in (self.last_name.upper(), self.first_name) if p)
+
+
+@dataclass
+class SourceReport:
+    label: str
+    accepted: int = 0
+    duplicates: int = 0
+    error_count: int = 0
+    errors: list[dict[str, Any]] = field(default_factory=list)  # {"line", "value", "reason"}
+
+
+@dataclass
+class ImportReport:
+    sources: list[SourceReport] = field(default_factory=list)
+    file_error: str = ""
+    layout: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def accepted(self) -> int:
+        return sum(s.accepted for s in self.sources)
+
+    @property
+    def error_count(self) -> int:
+        return sum(s.error_count for s in self.sources)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "sources": [s.__dict__ for s in self.sources],
+            "file_error": self.file_error,
+            "layout": self.layout,
+        }
+
+
+def _store(campaign: Campaign, source: str):
+    def sink(batch: list[ListEntry]) -> None:
+        CampaignRecipient.objects.bulk_create(
+            [
+                CampaignRecipient(campaign=campaign, address=e.address, last_name=e.last_name,
+                                  first_name=e.first_name, source=source)
+                for e in batch
+            ],
+            ignore_conflicts=True,
+        )
+
+    return sink
+
+
+def _patient_entries(patients: Iterable[Patient], channel: str) -> Iterator[ListEntry | Any]:
+    """The address a campaign uses for each patient: their own, or the first guardian's who can
+    receive it (a child's parent). Patients nobody can reach give an error entry."""
+    from .csv_import import EntryError
+
+    for patient in patients:
+        chosen = row_recipients(DraftRow(patient, None), channel=channel, roles=[RecipientRole.PATIENT])
+        r = chosen[0] if chosen else None
+        if r is None or not r.sendable:
+            yield EntryError(value=patient.display_name, reason=r.skip_reason if r else "Aucun destinataire.")
+        else:
+            yield ListEntry(address=r.address, last_name=patient.last_name, first_name=patient.first_name)
+
+
+def _staff_entries(*, channel: str, user_ids: Iterable[int], practitioner_ids: Iterable[int]) -> Iterator[Any]:
+    from .csv_import import EntryError, check_address
+
+    if channel == Channel.EMAIL:
+        for user in get_user_model().objects.filter(pk__in=list(user_ids), is_active=True).order_by("pk"):
+            address, reason = check_address(user.email, channel)
+            yield (ListEntry(address=address, last_name=user.last_name, first_name=user.first_name)
+                   if address else EntryError(value=user.get_username(), reason=reason))
+    for dr in Practitioner.objects.filter(pk__in=list(practitioner_ids)).order_by("pk"):
+        address, reason = check_address(str(dr.mobile or "") if channel == Channel.SMS else dr.email, channel)
+        yield (ListEntry(address=address, last_name=dr.last_name, first_name=dr.first_name)
+               if address else EntryError(value=dr.display_name, reason=reason))
+
+
+def _errors_json(errors) -> list[dict[str, Any]]:
+    return [{"line": e.line, "value": e.value, "reason": e.reason} for e in errors]
+
+
+@transaction.atomic
+def campaign_create(
+    *,
+    name: str,
+    channel: str,
+    kind: str,
+    body: str,
+    created_by,
+    subject: str = "",
+    account: EmailAccount | None = None,
+    pasted: str = "",
+    csv_file: BinaryIO | None = None,
+    patient_ids: Iterable[int] = (),
+    staff_user_ids: Iterable[int] = (),
+    practitioner_ids: Iterable[int] = (),
+    all_patients: bool = False,
+) -> tuple[Campaign, ImportReport]:
+    """A DRAFT campaign with its list gathered from every source given (one de-duplication
+    across them), and the report of what was taken and what was refused and why (CSV rows with
+    their line number). The CSV file is streamed: batches of 2,000 rows are written as they
+    come. A CSV file that cannot be used at all is reported in ``file_error`` (the other
+    sources are kept)."""
+    from .csv_import import CsvImportError
+
+    if channel not in (Channel.SMS, Channel.EMAIL):
+        raise ValueError("Une campagne part par SMS ou par email.")
+    if kind not in CampaignKind.values:
+        raise ValueError("Type de campagne inconnu.")
+    campaign = Campaign.objects.create(
+        name=name.strip() or f"Campagne du {timezone.localtime():%d/%m/%Y %H:%M}",
+        channel=channel, kind=kind, subject=subject, body=body, account=account,
+        all_patients=all_patients, created_by=created_by,
+    )
+    report = ImportReport()
+    seen: set[str] = set()
+
+    def run(label: str, source: str, items) -> None:
+        collected = collect_entries(items, sink=_store(campaign, source), seen=seen, batch_size=_BATCH)
+        report.sources.append(SourceReport(
+            label=label, accepted=collected.accepted, duplicates=collected.duplicates,
+            error_count=collected.error_count, errors=_errors_json(collected.errors),
+        ))
+
+    if pasted.strip():
+        parsed = parse_pasted_list(pasted, channel=channel)
+        run("Liste collée", CampaignRecipient.Source.PASTED, [*parsed.entries, *parsed.errors])
+        report.sources[-1].duplicates += len(parsed.duplicates)
+    if csv_file is not None:
+        try:
+            contacts = CsvContacts(csv_file, channel=channel)
+        except CsvImportError as exc:
+            report.file_error = str(exc)
+        else:
+            report.layout = {
+                "encoding": contacts.layout.encoding_label,
+                "delimiter": contacts.layout.delimiter_label,
+                "mapping": contacts.layout.mapping_display(),
+            }
+            run("Fichier CSV", CampaignRecipient.Source.FILE, contacts.rows())
+    patient_ids = list(patient_ids)
+    if patient_ids:
+        patients = Patient.objects.filter(pk__in=patient_ids).select_related("civil_guardian", "financial_guardian")
+        run("Patients sélectionnés", CampaignRecipient.Source.PATIENT, _patient_entries(patients.iterator(), channel))
+    staff_user_ids, practitioner_ids = list(staff_user_ids), list(practitioner_ids)
+    if staff_user_ids or practitioner_ids:
+        run("Personnel", CampaignRecipient.Source.STAFF,
+            _staff_entries(channel=channel, user_ids=staff_user_ids, practitioner_ids=practitioner_ids))
+    campaign.import_report = report.as_json()
+    campaign.save(update_fields=["import_report"])
+    return campaign, report
+
+
+# ---------------------------------------------------------------------------------------------
+# Recipients at send time
+# ---------------------------------------------------------------------------------------------
+
+
+def _patients_by_address(channel: str, addresses: list[str]) -> dict[str, list[Patient]]:
+    field_name = "mobile" if channel == Channel.SMS else "email__iexact"
+    found: dict[str, list[Patient]] = {}
+    if channel == Channel.SMS:
+        qs = Patient.objects.filter(mobile__in=addresses)
+    else:
+        q = Q()
+        for a in addresses:
+            q |= Q(**{field_name: a})
+        qs = Patient.objects.filter(q) if addresses else Patient.objects.none()
+    for p in qs.select_related("practitioner"):
+        key = str(p.mobile) if channel == Channel.SMS else p.email.lower()
+        found.setdefault(key, []).append(p)
+    return found
+
+
+def _consent_reason(kind: str, channel: str, patients: list[Patient], *, is_staff: bool) -> str:
+    """Why this address must not receive the campaign ("" when it may). Every patient file with
+    the address must agree: a withdrawal on one of them wins."""
+    if is_staff:
+        return ""  # the practice's own staff: internal messages, not patients' consents
+    consent = "sms_consent" if channel == Channel.SMS else "email_consent"
+    if patients and not all(getattr(p, consent) for p in patients):
+        return "Ne souhaite pas recevoir de SMS." if channel == Channel.SMS else "Ne souhaite pas être contacté(e) par email."
+    if kind == CampaignKind.NEWS:
+        if not patients:
+            return NEWS_UNKNOWN
+        if not all(p.news_consent for p in patients):
+            return NEWS_REFUSED
+    return ""
+
+
+def campaign_recipients(campaign: Campaign) -> list[Recipient]:
+    """The campaign's recipients as the outbox wants them, consents read now: news only to
+    patients who accepted news (an address of no patient file cannot have); SMS / email
+    consent of every patient file holding the address. One per address. Queries: one per 2,000
+    addresses."""
+    channel = campaign.channel
+    out: list[Recipient] = []
+    seen: set[str] = set()
+    rows = CampaignRecipient.objects.filter(campaign=campaign).order_by("pk")
+    batch: list[CampaignRecipient] = []
+
+    def flush():
+        owners = _patients_by_address(channel, [r.address for r in batch])
+        for r in batch:
+            patients = owners.get(r.address, [])
+            reason = _consent_reason(campaign.kind, channel, patients, is_staff=r.source == CampaignRecipient.Source.STAFF)
+            patient = patients[0] if len(patients) == 1 else None
+            contact = ListContact(last_name=r.last_name, first_name=r.first_name)
+            out.append(Recipient(
+                role=RecipientRole.PATIENT if patient is not None else RecipientRole.OTHER,
+                name=(patient.display_name if patient is not None else contact.display_name) or r.address,
+                address=r.address, channel=channel, patient=patient,
+                person=patient if patient is not None else contact, skip_reason=reason,
+            ))
+            seen.add(r.address)
+        batch.clear()
+
+    for row in rows.iterator(chunk_size=_BATCH):
+        batch.append(row)
+        if len(batch) >= _BATCH:
+            flush()
+    if batch:
+        flush()
+    if campaign.all_patients:
+        patients = Patient.objects.select_related("practitioner", "civil_guardian", "financial_guardian").order_by("pk")
+        for patient in patients.iterator(chunk_size=_BATCH):
+            chosen = row_recipients(DraftRow(patient, None), channel=channel, roles=ROLE_ORDER[:1])
+            r = chosen[0]
+            if r.sendable and r.address in seen:
+                continue  # one message per address (a parent's mobile on each child's file)
+            seen.add(r.address)
+            reason = r.skip_reason
+            if not reason and campaign.kind == CampaignKind.NEWS and not patient.news_consent:
+                reason = NEWS_REFUSED
+            out.append(Recipient(role=r.role, name=r.name, address=r.address, channel=channel, patient=patient,
+                                 person=r.person, skip_reason=reason, is_patient_self=r.is_patient_self))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Sending now or later
+# ---------------------------------------------------------------------------------------------
+
+
+def campaign_send(*, campaign: Campaign, requested_by=None) -> Campaign:
+    """Send ``campaign`` now: one mailing (origin CAMPAIGN) with all its recipients. Exactly
+    once: the campaign is claimed with a conditional update (DRAFT or SCHEDULED -> SENDING), so
+    a second call, a double click or two schedulers at once send nothing more. Raises
+    ValueError when the campaign was already sent or cancelled, or has no recipient."""
+    claimed = Campaign.objects.filter(
+        pk=campaign.pk, status__in=[CampaignStatus.DRAFT, CampaignStatus.SCHEDULED]
+    ).update(status=CampaignStatus.SENDING, sent_at=timezone.now())
+    if claimed != 1:
+        campaign.refresh_from_db()
+        raise ValueError(f"Cette campagne est déjà {campaign.get_status_display().lower()}.")
+    try:
+        with transaction.atomic():
+            recipients = campaign_recipients(campaign)
+            if not recipients:
+                raise ValueError("Cette campagne n'a aucun destinataire.")
+            kwargs: dict[str, Any] = {"sms_body": campaign.body} if campaign.channel == Channel.SMS else {
+                "email_subject": campaign.subject, "email_body_html": campaign.body,
+                "account": campaign.account, "signature": None,
+            }
+            mailing = mailing_create(
+                channel=campaign.channel,
+                origin=MailingOrigin.CAMPAIGN,
+                requested_by=requested_by or campaign.created_by,
+                recipients=recipients,
+                idempotency_key=f"campagne:{campaign.pk}",
+                label=campaign.name,
+                **kwargs,
+            )
+            Campaign.objects.filter(pk=campaign.pk).update(mailing=mailing)
+    except Exception:
+        # Nothing was written: the campaign goes back to where it was, to be fixed and resent.
+        Campaign.objects.filter(pk=campaign.pk).update(
+            status=CampaignStatus.SCHEDULED if campaign.scheduled_at else CampaignStatus.DRAFT, sent_at=None
+        )
+        raise
+    _drop_schedule(campaign)
+    campaign.refresh_from_db()
+    return campaign
+
+
+def schedule_name(campaign: Campaign) -> str:
+    return f"{SCHEDULE_PREFIX}{campaign.pk}"
+
+
+def campaign_schedule(*, campaign: Campaign, when: dt.datetime) -> Campaign:
+    """Save ``campaign`` to be sent at ``when`` (aware): status SCHEDULED and a django-q2 schedule
+    that runs ``send_due_campaigns`` once at that time. Raises ValueError for a time in the past
+    or a campaign already sent."""
+    from django_q.models import Schedule
+
+    if when <= timezone.now():
+        raise ValueError("Choisissez une date et une heure à venir.")
+    updated = Campaign.objects.filter(
+        pk=campaign.pk, status__in=[CampaignStatus.DRAFT, CampaignStatus.SCHEDULED]
+    ).update(status=CampaignStatus.SCHEDULED, scheduled_at=when)
+    if updated != 1:
+        raise ValueError("Cette campagne ne peut plus être programmée.")
+    Schedule.objects.update_or_create(
+        name=schedule_name(campaign),
+        defaults={"func": "messaging.campaigns.send_due_campaigns", "schedule_type": Schedule.ONCE,
+                  "next_run": when, "repeats": 1},
+    )
+    campaign.refresh_from_db()
+    return campaign
+
+
+def _drop_schedule(campaign: Campaign) -> None:
+    from django_q.models import Schedule
+
+    Schedule.objects.filter(name=schedule_name(campaign)).delete()
+
+
+def campaign_cancel(*, campaign: Campaign) -> Campaign:
+    """Cancel a draft or scheduled campaign (its schedule is removed). Raises ValueError once
+    it was sent."""
+    if Campaign.objects.filter(
+        pk=campaign.pk, status__in=[CampaignStatus.DRAFT, CampaignStatus.SCHEDULED]
+    ).update(status=CampaignStatus.CANCELLED) != 1:
+        raise ValueError("Une campagne envoyée ne peut plus être annulée.")
+    _drop_schedule(campaign)
+    campaign.refresh_from_db()
+    return campaign
+
+
+def send_due_campaigns(now: dt.datetime | None = None) -> dict[str, Any]:
+    """The django-q2 task: send every SCHEDULED campaign whose time has come (``now`` for
+    tests; the clock otherwise). Each is claimed before sending, so overlapping runs send each
+    once. Returns the ids sent and the errors."""
+    now = now or timezone.now()
+    sent, errors = [], {}
+    for campaign in Campaign.objects.filter(status=CampaignStatus.SCHEDULED, scheduled_at__lte=now).order_by(
+        "scheduled_at", "pk"
+    ):
+        try:
+            campaign_send(campaign=campaign)
+            sent.append(campaign.pk)
+        except ValueError as exc:
+            errors[campaign.pk] = str(exc)
+    return {"sent": sent, "errors": errors}
+
+
+def _count(model, *, outer: str, link: str, **filters):
+    """COUNT(*) of ``model`` rows linked to the outer row, as a scalar subquery (joining both
+    lists would multiply them: 100,000 recipients x 100,000 messages)."""
+    from django.db.models import IntegerField, OuterRef, Subquery
+    from django.db.models.functions import Coalesce
+
+    qs = (
+        model.objects.filter(**{link: OuterRef(outer)}, **filters)
+        .order_by()
+        .values(link)
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    return Coalesce(Subquery(qs, output_field=IntegerField()), 0)
+
+
+def campaigns_with_figures() -> QuerySet[Campaign]:
+    """The campaign history, newest first, each with its list size and its messages counted by
+    outcome (scalar subqueries: one query for the page)."""
+    from .models import Message
+
+    def n(*statuses):
+        return _count(Message, outer="mailing_id", link="mailing_id", status__in=statuses)
+
+    return (
+        Campaign.objects.select_related("created_by", "mailing")
+        .annotate(
+            n_list=_count(CampaignRecipient, outer="pk", link="campaign_id"),
+            n_messages=_count(Message, outer="mailing_id", link="mailing_id"),
+            n_succeeded=n(*SUCCESS_STATUSES),
+            n_failed=n(MessageStatus.FAILED, MessageStatus.UNKNOWN),
+            n_skipped=n(MessageStatus.SKIPPED, MessageStatus.CANCELLED),
+            n_waiting=n(*WAITING_STATUSES),
+        )
+        .order_by("-created_at", "-pk")
+    )
+
+
+def saved_message_save(*, name: str, channel: str, body: str, subject: str = "", created_by=None) -> SavedMessage:
+    """Keep a campaign text for later under ``name`` (replacing the one of that name)."""
+    saved, _ = SavedMessage.objects.update_or_create(
+        channel=channel, name=name.strip()[:120],
+        defaults={"body": body, "subject": subject, "created_by": created_by},
+    )
+    return saved

@@ -1,0 +1,310 @@
+"""Lists of recipients typed by staff: a pasted list of mobiles or emails, or a CSV file.
+
+Both produce ``ListEntry`` (a normalised address, with the name when the file has one) and
+``EntryError`` (the value, its line number in the file when there is one, and the reason in
+French). Nothing here writes to the database: ``messaging.campaigns`` stores the entries.
+
+The CSV reader streams: the file is read twice from disk (once to tell UTF-8 from Windows-1252 /
+Latin-1, once to parse), one row at a time, so a file of 100,000 rows costs the memory of one row
+plus what the caller keeps (``collect_entries`` keeps the set of addresses seen, to drop
+duplicates, and at most ``max_errors`` error details).
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import re
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import BinaryIO
+
+import phonenumbers
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+
+from patients.models import normalize_search
+from patients.phones import DEFAULT_REGION, format_fr
+
+from .models import Channel
+
+# Commas, semicolons, new lines; tabs too, for columns pasted from a spreadsheet.
+_SEPARATORS = re.compile(r"[,;\t\r\n]+")
+_CHUNK = 64 * 1024
+_MOBILE_TYPES = {phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE}
+
+
+@dataclass(frozen=True)
+class ListEntry:
+    """One recipient of a list: ``address`` is an E.164 mobile (SMS) or a lower-cased email."""
+
+    address: str
+    last_name: str = ""
+    first_name: str = ""
+    line: int | None = None
+
+    @property
+    def display_name(self) -> str:
+        return " ".join(p for p in (self.last_name.upper(), self.first_name) if p)
+
+
+@dataclass(frozen=True)
+class EntryError:
+    value: str
+    reason: str
+    line: int | None = None
+
+
+def check_address(value: str, channel: str) -> tuple[str | None, str]:
+    """(normalised address, "") for a valid mobile / email on ``channel``, else (None, reason)."""
+    value = (value or "").strip()
+    if channel == Channel.SMS:
+        if not value:
+            return None, "Aucun numéro de portable."
+        # One parse and one type lookup per number (the same rules as patients.phones.normalize
+        # and is_mobile, which would parse it twice): a 100,000-row file spends its time here.
+        try:
+            parsed = phonenumbers.parse(value, DEFAULT_REGION)
+        except phonenumbers.NumberParseException:
+            return None, "Numéro de téléphone invalide."
+        if phonenumbers.number_type(parsed) in _MOBILE_TYPES:
+            return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164), ""
+        if phonenumbers.is_valid_number(parsed):
+            return None, f"{format_fr(parsed)} n'est pas un numéro de portable."
+        return None, "Numéro de téléphone invalide."
+    if not value:
+        return None, "Aucune adresse email."
+    try:
+        validate_email(value)
+    except ValidationError:
+        return None, "Adresse email invalide."
+    # The domain is case-insensitive; the local part is kept lower-cased too, as every mail
+    # provider in use treats it so, and duplicates then compare equal.
+    return value.lower(), ""
+
+
+# ---------------------------------------------------------------------------------------------
+# Pasted lists
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class ParsedList:
+    entries: list[ListEntry] = field(default_factory=list)
+    errors: list[EntryError] = field(default_factory=list)
+    duplicates: list[str] = field(default_factory=list)  # values dropped as already in the list
+
+
+def parse_pasted_list(text: str, *, channel: str) -> ParsedList:
+    """The mobiles or emails of ``text`` separated by commas, semicolons, tabs or new lines:
+    normalised, in order, duplicates dropped (a number typed "06 84..." and "+33 6 84..." is one),
+    invalid ones listed with the reason. No limit on the number of entries."""
+    parsed = ParsedList()
+    seen: set[str] = set()
+    for raw in _SEPARATORS.split(text or ""):
+        value = raw.strip()
+        if not value:
+            continue
+        address, reason = check_address(value, channel)
+        if address is None:
+            parsed.errors.append(EntryError(value=value, reason=reason))
+        elif address in seen:
+            parsed.duplicates.append(value)
+        else:
+            seen.add(address)
+            parsed.entries.append(ListEntry(address=address))
+    return parsed
+
+
+# ---------------------------------------------------------------------------------------------
+# CSV files
+# ---------------------------------------------------------------------------------------------
+
+
+class CsvImportError(ValueError):
+    """The file as a whole cannot be used (empty, no header, no column for the channel)."""
+
+
+# Header names (normalised: upper case, no accents) recognised for each field.
+HEADER_NAMES = {
+    "last_name": {"NOM", "NAME", "LAST NAME", "LASTNAME", "NOM DE FAMILLE", "SURNAME"},
+    "first_name": {"PRENOM", "FIRST NAME", "FIRSTNAME", "PRENOMS", "GIVEN NAME"},
+    "mobile": {
+        "PORTABLE", "MOBILE", "TEL PORTABLE", "TELEPHONE PORTABLE", "NUMERO DE PORTABLE", "GSM",
+        "TELEPHONE", "TEL", "PHONE", "NUMERO", "CELLULAIRE", "MOBILE PHONE", "N PORTABLE",
+    },
+    "email": {"EMAIL", "E MAIL", "MAIL", "COURRIEL", "ADRESSE EMAIL", "ADRESSE MAIL", "ADRESSE E MAIL"},
+}
+FIELD_LABELS = {"last_name": "nom", "first_name": "prénom", "mobile": "portable", "email": "email"}
+
+
+@dataclass
+class CsvLayout:
+    encoding: str  # "utf-8-sig", "utf-8", "cp1252" or "latin-1"
+    delimiter: str
+    headers: list[str]
+    columns: dict[str, int]  # field -> column index
+
+    @property
+    def encoding_label(self) -> str:
+        return {"utf-8-sig": "UTF-8 (avec BOM)", "utf-8": "UTF-8", "cp1252": "Windows-1252", "latin-1": "Latin-1"}[
+            self.encoding
+        ]
+
+    @property
+    def delimiter_label(self) -> str:
+        return {";": "point-virgule", ",": "virgule", "\t": "tabulation"}[self.delimiter]
+
+    def mapping_display(self) -> list[tuple[str, str]]:
+        """[("portable", "Téléphone portable"), ...]: which column feeds which field."""
+        return [(FIELD_LABELS[f], self.headers[i]) for f, i in self.columns.items()]
+
+
+def detect_encoding(binary: BinaryIO) -> str:
+    """UTF-8 (with or without BOM) when the whole file decodes as UTF-8, else Windows-1252 when
+    it decodes as such (Excel's "CSV" in France), else Latin-1 (which decodes anything). Reads
+    the file in chunks and leaves it at its start."""
+    binary.seek(0)
+    head = binary.read(3)
+    bom = head == codecs.BOM_UTF8
+    binary.seek(0)
+    decoders = {
+        "utf-8": codecs.getincrementaldecoder("utf-8")(),
+        "cp1252": codecs.getincrementaldecoder("cp1252")(),
+    }
+    while decoders:
+        chunk = binary.read(_CHUNK)
+        for name, decoder in list(decoders.items()):
+            try:
+                decoder.decode(chunk, final=not chunk)
+            except UnicodeDecodeError:
+                del decoders[name]
+        if not chunk:
+            break
+    binary.seek(0)
+    if "utf-8" in decoders:
+        return "utf-8-sig" if bom else "utf-8"
+    return "cp1252" if "cp1252" in decoders else "latin-1"
+
+
+def detect_delimiter(header_line: str) -> str:
+    """The separator of the header line: the most frequent of ";", "," and tab (";" when none:
+    a one-column file)."""
+    counts = {d: header_line.count(d) for d in (";", ",", "\t")}
+    best = max(counts, key=lambda d: counts[d])
+    return best if counts[best] else ";"
+
+
+def map_headers(headers: list[str]) -> dict[str, int]:
+    """The column of each known field, by header name (case, accents and punctuation ignored);
+    the first matching column wins."""
+    columns: dict[str, int] = {}
+    for index, header in enumerate(headers):
+        key = normalize_search(header)
+        for name, accepted in HEADER_NAMES.items():
+            if name not in columns and key in accepted:
+                columns[name] = index
+                break
+    return columns
+
+
+class CsvContacts:
+    """A CSV file of contacts, opened for streaming.
+
+    ``layout`` is known once constructed (encoding, separator, header mapping); iterate
+    ``rows()`` once for ``ListEntry`` / ``EntryError`` items, each with its line number in the
+    file (the header is line 1; a quoted field spanning lines counts its first line). Raises
+    ``CsvImportError`` when the file is empty or has no column for the channel.
+    """
+
+    def __init__(self, binary: BinaryIO, *, channel: str, columns: dict[str, int] | None = None):
+        self.channel = channel
+        encoding = detect_encoding(binary)
+        # newline="" as the csv module asks: quoted fields may hold line breaks.
+        self._text = io.TextIOWrapper(binary, encoding=encoding, newline="")
+        first = self._text.readline()
+        if not first.strip():
+            raise CsvImportError("Le fichier est vide.")
+        delimiter = detect_delimiter(first)
+        headers = [h.strip() for h in next(csv.reader([first], delimiter=delimiter))]
+        mapped = columns if columns is not None else map_headers(headers)
+        wanted = "mobile" if channel == Channel.SMS else "email"
+        if wanted not in mapped:
+            found = ", ".join(f"« {h} »" for h in headers if h) or "aucune"
+            raise CsvImportError(
+                f"Aucune colonne « {FIELD_LABELS[wanted]} » dans la ligne d'en-tête (colonnes trouvées : {found})."
+            )
+        self.layout = CsvLayout(encoding=encoding, delimiter=delimiter, headers=headers, columns=mapped)
+
+    def rows(self) -> Iterator[ListEntry | EntryError]:
+        cols = self.layout.columns
+        wanted = cols["mobile" if self.channel == Channel.SMS else "email"]
+        last_i, first_i = cols.get("last_name"), cols.get("first_name")
+        reader = csv.reader(self._text, delimiter=self.layout.delimiter)
+        consumed = 0  # lines read by the reader; the header (line 1) was read before it
+        try:
+            for row in reader:
+                start = consumed + 2
+                consumed = reader.line_num
+                width = len(row)
+                raw = row[wanted].strip() if wanted < width else ""
+                if not raw and not "".join(row).strip():
+                    continue  # a blank line
+                address, reason = check_address(raw, self.channel)
+                if address is None:
+                    yield EntryError(value=raw or ";".join(row)[:80], reason=reason, line=start)
+                    continue
+                yield ListEntry(
+                    address=address,
+                    last_name=row[last_i].strip()[:80] if last_i is not None and last_i < width else "",
+                    first_name=row[first_i].strip()[:80] if first_i is not None and first_i < width else "",
+                    line=start,
+                )
+        except csv.Error as exc:
+            yield EntryError(value="", reason=f"Fichier CSV mal formé : {exc}", line=consumed + 2)
+        finally:
+            # Hand the binary file back open: the caller (Django's upload) owns it.
+            self._text.detach()
+
+
+@dataclass
+class CollectReport:
+    accepted: int = 0
+    duplicates: int = 0
+    error_count: int = 0
+    errors: list[EntryError] = field(default_factory=list)  # the first ``max_errors`` only
+
+
+def collect_entries(
+    items: Iterable[ListEntry | EntryError],
+    *,
+    sink: Callable[[list[ListEntry]], None],
+    seen: set[str] | None = None,
+    batch_size: int = 2000,
+    max_errors: int = 500,
+) -> CollectReport:
+    """Feed the valid, not yet ``seen`` entries of ``items`` to ``sink`` in batches; count the
+    duplicates and errors (keeping the first ``max_errors`` for display). ``seen`` is updated,
+    so several sources (a pasted list, then a file) share one de-duplication."""
+    seen = set() if seen is None else seen
+    report = CollectReport()
+    batch: list[ListEntry] = []
+    for item in items:
+        if isinstance(item, EntryError):
+            report.error_count += 1
+            if len(report.errors) < max_errors:
+                report.errors.append(item)
+            continue
+        if item.address in seen:
+            report.duplicates += 1
+            continue
+        seen.add(item.address)
+        batch.append(item)
+        report.accepted += 1
+        if len(batch) >= batch_size:
+            sink(batch)
+            batch = []
+    if batch:
+        sink(batch)
+    return report

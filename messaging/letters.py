@@ -1,0 +1,117 @@
+"""Letters ("Courrier") of a mass mailing: one PDF, each letter starting on its own page, laid out
+for a French window envelope (address block on the right, 45 mm from the top).
+
+The text is merged by the wizard with the same merge fields as SMS and emails; this module only
+lays out plain text. A letter goes to the patient's civil guardian (the patient when they are
+their own guardian), at the guardian's postal address, else the patient's.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+from dataclasses import dataclass
+from xml.sax.saxutils import escape
+
+from reportlab.lib.pagesizes import A4
+from reportlab.lib.styles import ParagraphStyle
+from reportlab.lib.units import mm
+from reportlab.platypus import Frame, PageTemplate, Paragraph, Spacer
+from reportlab.platypus.doctemplate import BaseDocTemplate, FrameBreak, NextPageTemplate
+from reportlab.platypus.flowables import KeepTogether, PageBreak
+
+from patients.models import Appointment, Patient
+from patients.phones import format_fr
+
+from .merge import format_long_date
+from .models import Channel, RecipientRole
+from .recipients import Recipient
+
+
+def letter_recipient(patient: Patient, *, appointment: Appointment | None = None) -> Recipient:
+    """Who the letter about ``patient`` is addressed to, with the postal address as ``address``
+    (lines joined by new lines) and a skip reason when there is none."""
+    guardian = patient.civil_guardian
+    person = guardian if guardian is not None else patient
+    lines = person.address_lines or (patient.address_lines if guardian is not None else [])
+    return Recipient(
+        role=RecipientRole.CIVIL_GUARDIAN if guardian is not None else RecipientRole.PATIENT,
+        name=person.display_name,
+        address="\n".join(lines),
+        channel=Channel.LETTER,
+        patient=patient,
+        person=person,
+        skip_reason="" if lines else "Aucune adresse postale.",
+        appointment=appointment,
+    )
+
+
+@dataclass(frozen=True)
+class Letter:
+    name: str  # "Mme ABLIRANT Stéphanie"
+    address_lines: list[str]
+    text: str  # merged plain text; blank lines separate paragraphs
+
+
+_BODY = ParagraphStyle("body", fontName="Helvetica", fontSize=11, leading=15, spaceAfter=8)
+_SMALL = ParagraphStyle("small", fontName="Helvetica", fontSize=9, leading=12)
+_HEAD = ParagraphStyle("head", fontName="Helvetica-Bold", fontSize=12, leading=15)
+_ADDRESS = ParagraphStyle("address", fontName="Helvetica", fontSize=11, leading=14)
+
+
+def _paragraphs(text: str) -> list[Paragraph]:
+    blocks = [b.strip() for b in (text or "").replace("\r\n", "\n").split("\n\n")]
+    return [Paragraph(escape(b).replace("\n", "<br/>"), _BODY) for b in blocks if b]
+
+
+class _LetterDoc(BaseDocTemplate):
+    def __init__(self, buffer, practice, **kwargs):
+        super().__init__(buffer, pagesize=A4, leftMargin=20 * mm, rightMargin=20 * mm, topMargin=15 * mm,
+                         bottomMargin=20 * mm, title=f"Courriers – {practice.name}", author=practice.name, **kwargs)
+        width, height = A4
+        # Practice header top left, address window right (110 mm from the left, 45 mm from the
+        # top, as French DL window envelopes have it), then the body below.
+        header = Frame(20 * mm, height - 60 * mm, 80 * mm, 45 * mm, id="header", showBoundary=0)
+        window = Frame(110 * mm, height - 80 * mm, 85 * mm, 35 * mm, id="window", showBoundary=0)
+        body = Frame(20 * mm, 20 * mm, width - 40 * mm, height - 105 * mm, id="body", showBoundary=0)
+        # A letter longer than its first page goes on over the whole next page.
+        rest = Frame(20 * mm, 20 * mm, width - 40 * mm, height - 35 * mm, id="rest", showBoundary=0)
+        self.addPageTemplates([
+            PageTemplate(id="letter", frames=[header, window, body]),
+            PageTemplate(id="continuation", frames=[rest]),
+        ])
+
+
+def letters_pdf(*, letters: list[Letter], practice, today: dt.date) -> bytes:
+    """One PDF, letter after letter, each starting on a new page; returns the PDF bytes. A letter
+    longer than a page continues on the next one (still in the body frame)."""
+    buffer = io.BytesIO()
+    doc = _LetterDoc(buffer, practice)
+    header = [Paragraph(escape(practice.name), _HEAD)]
+    for line in (practice.address1, practice.address2, f"{practice.postcode} {practice.city}".strip()):
+        if line:
+            header.append(Paragraph(escape(line), _SMALL))
+    if practice.phone:
+        header.append(Paragraph(f"Tél. {escape(format_fr(practice.phone))}", _SMALL))
+    if practice.email:
+        header.append(Paragraph(escape(practice.email), _SMALL))
+    place = f"{practice.city}, le " if practice.city else "Le "
+    story = []
+    for index, letter in enumerate(letters):
+        story.append(NextPageTemplate("letter"))
+        if index:
+            story.append(PageBreak())
+        story.extend(header)
+        story.append(FrameBreak())
+        story.append(KeepTogether([Paragraph(escape(letter.name), _ADDRESS)]
+                                  + [Paragraph(escape(line), _ADDRESS) for line in letter.address_lines]))
+        story.append(FrameBreak())
+        story.append(NextPageTemplate("continuation"))
+        story.append(Paragraph(escape(place + format_long_date(today)), _BODY))
+        story.append(Spacer(1, 6 * mm))
+        story.extend(_paragraphs(letter.text))
+    if not letters:
+        raise ValueError("Aucun courrier à imprimer.")
+    doc.build(story)
+    return buffer.getvalue()
+

@@ -1,0 +1,637 @@
+"""Mass mailing ("publipostage") from the results of a search: SMS, email or letter.
+
+The wizard's state is a ``MassDraft`` (plain data kept in the session): which search, which rows
+(appointments or patients), the channel and the message. From it:
+
+- ``mass_preview`` builds, for every row, who receives it and the exact merged text (the same
+  ``compose_*`` the outbox uses), its SMS count and its warnings, plus the summary;
+- ``mass_mailing_send`` hands the recipients to ``messaging.outbox.mailing_create`` (the one
+  path of every send) with an idempotency key drawn when the wizard started: sending the same
+  draft twice returns the first mailing;
+- ``mailing_progress`` / ``mailing_report`` read the outcome from the outbox rows;
+- ``mailing_retry_failures`` sends again, once, to the recipients whose message FAILED only;
+- letters are rendered to one PDF by ``messaging.letters`` (nothing goes through a gateway).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db.models import Count, Q, QuerySet
+from django.utils import timezone
+
+from patients.models import Appointment, AppointmentState, Patient
+
+from .compose import compose_email, compose_sms
+from .html import html_to_text
+from .merge import CustomFields
+from .models import (
+    Channel,
+    EmailAccount,
+    EmailTemplate,
+    Mailing,
+    MailingOrigin,
+    Message,
+    MessageStatus,
+    RecipientRole,
+    SearchDefault,
+    Signature,
+    SmsTemplate,
+)
+from .outbox import DEFAULT, mailing_create
+from .recipients import Recipient, recipient_for
+
+SEARCH_APPOINTMENTS = "rendez-vous"
+SEARCH_PATIENTS = "patients"
+SEARCH_LABELS = {
+    SEARCH_APPOINTMENTS: "Recherche sur les rendez-vous",
+    SEARCH_PATIENTS: "Recherche de patients",
+}
+RETRY_KEY_PREFIX = "renvoi-echecs:"
+SUCCESS_STATUSES = {MessageStatus.SENT, MessageStatus.DELIVERED}
+WAITING_STATUSES = {MessageStatus.PENDING, MessageStatus.SENDING}
+ROLE_ORDER = [RecipientRole.PATIENT, RecipientRole.CIVIL_GUARDIAN, RecipientRole.FINANCIAL_GUARDIAN]
+
+
+# ---------------------------------------------------------------------------------------------
+# The wizard's state
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class MassDraft:
+    """What the wizard has gathered so far. ``appointment_ids`` (appointment search) or
+    ``patient_ids`` (patient search, and patients added by hand) are the rows; ``key`` is drawn
+    once and becomes the mailing's idempotency key."""
+
+    search: str
+    channel: str
+    appointment_ids: list[int] = field(default_factory=list)
+    patient_ids: list[int] = field(default_factory=list)
+    key: str = field(default_factory=lambda: uuid.uuid4().hex)
+    sms_template_id: int | None = None
+    email_template_id: int | None = None
+    account_id: int | None = None
+    signature_id: int | None = None
+    subject: str = ""
+    body: str = ""  # SMS text, email HTML, or letter text
+    mailing_id: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> MassDraft:
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+    @property
+    def idempotency_key(self) -> str:
+        return f"publipostage:{self.key}"
+
+    @property
+    def row_count(self) -> int:
+        return len(self.appointment_ids) + len(self.patient_ids)
+
+    def remove(self, *, appointment_id: int | None = None, patient_id: int | None = None) -> None:
+        if appointment_id is not None:
+            self.appointment_ids = [i for i in self.appointment_ids if i != appointment_id]
+        if patient_id is not None:
+            self.patient_ids = [i for i in self.patient_ids if i != patient_id]
+
+    def add_patient(self, patient_id: int) -> None:
+        if patient_id not in self.patient_ids:
+            self.patient_ids.append(patient_id)
+
+
+def draft_start(*, search: str, channel: str, ids: list[int]) -> MassDraft:
+    """A new draft for the rows ticked in ``search`` (appointment ids or patient ids), with the
+    template that search used last on ``channel`` already chosen."""
+    if search not in SEARCH_LABELS:
+        raise ValueError(f"Recherche inconnue : {search}")
+    if channel not in Channel.values:
+        raise ValueError(f"Canal inconnu : {channel}")
+    unique = list(dict.fromkeys(int(i) for i in ids))
+    draft = MassDraft(search=search, channel=channel)
+    if search == SEARCH_APPOINTMENTS:
+        draft.appointment_ids = unique
+    else:
+        draft.patient_ids = unique
+    template = search_default_get(search=search, channel=channel)
+    if template is not None:
+        draft_apply_template(draft, template)
+    return draft
+
+
+def draft_apply_template(draft: MassDraft, template: SmsTemplate | EmailTemplate) -> None:
+    """Copy ``template`` into the draft as the starting text (staff may then edit it). A letter
+    starts from the text of an email type."""
+    if isinstance(template, SmsTemplate):
+        draft.sms_template_id, draft.body = template.pk, template.body
+        return
+    draft.email_template_id = template.pk
+    if draft.channel == Channel.LETTER:
+        draft.body = html_to_text(template.body_html)
+        return
+    draft.subject, draft.body = template.subject, template.body_html
+    draft.account_id = template.account_id
+    draft.signature_id = template.signature_id or template.account.default_signature_id
+
+
+# ---------------------------------------------------------------------------------------------
+# Remembered templates
+# ---------------------------------------------------------------------------------------------
+
+
+def search_default_get(*, search: str, channel: str) -> SmsTemplate | EmailTemplate | None:
+    """The template ``search`` used last on ``channel``, if it still exists and is active."""
+    row = SearchDefault.objects.select_related("sms_template", "email_template__account").filter(
+        search=search, channel=channel
+    ).first()
+    if row is None:
+        return None
+    template = row.sms_template if channel == Channel.SMS else row.email_template
+    return template if template is not None and template.active else None
+
+
+def search_default_remember(*, search: str, channel: str, template: SmsTemplate | EmailTemplate | None) -> None:
+    """Remember ``template`` as the default of ``search`` on ``channel`` (nothing when None:
+    a message typed by hand leaves the previous default in place)."""
+    if template is None:
+        return
+    SearchDefault.objects.update_or_create(
+        search=search,
+        channel=channel,
+        defaults={
+            "sms_template": template if isinstance(template, SmsTemplate) else None,
+            "email_template": template if isinstance(template, EmailTemplate) else None,
+        },
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Rows and recipients
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class DraftRow:
+    """One line of the mass mailing: a patient, and the appointment the message is about."""
+
+    patient: Patient
+    appointment: Appointment | None
+
+
+def _patients_qs() -> QuerySet[Patient]:
+    return Patient.objects.select_related("practitioner", "civil_guardian", "financial_guardian")
+
+
+def draft_rows(draft: MassDraft) -> list[DraftRow]:
+    """The draft's rows in the order they were ticked: appointments (with their patient), then
+    patients (with their next future appointment when the search is about appointments, so a
+    patient added by hand still gets a reminder of something). Three queries at most."""
+    rows: list[DraftRow] = []
+    if draft.appointment_ids:
+        appointments = (
+            Appointment.objects.filter(pk__in=draft.appointment_ids, patient__isnull=False)
+            .select_related(
+                "patient__practitioner", "patient__civil_guardian", "patient__financial_guardian",
+                "practitioner", "chair", "nature",
+            )
+            .in_bulk()
+        )
+        rows += [DraftRow(appointments[i].patient, appointments[i]) for i in draft.appointment_ids if i in appointments]
+    if draft.patient_ids:
+        patients = _patients_qs().in_bulk(draft.patient_ids)
+        upcoming: dict[int, Appointment] = {}
+        if draft.search == SEARCH_APPOINTMENTS:
+            upcoming = next_appointments(patient_ids=list(patients), after=timezone.now())
+        rows += [DraftRow(patients[i], upcoming.get(i)) for i in draft.patient_ids if i in patients]
+    return rows
+
+
+def next_appointments(*, patient_ids: list[int], after: dt.datetime) -> dict[int, Appointment]:
+    """Each patient's first FUTURE appointment starting after ``after``, in one query."""
+    found: dict[int, Appointment] = {}
+    qs = (
+        Appointment.objects.filter(patient_id__in=patient_ids, state=AppointmentState.FUTURE, start__gt=after)
+        .select_related("practitioner", "chair", "nature")
+        .order_by("patient_id", "start")
+    )
+    for appointment in qs:
+        found.setdefault(appointment.patient_id, appointment)
+    return found
+
+
+def _roles_for(channel: str, draft: MassDraft, practice) -> list[str]:
+    if channel == Channel.SMS:
+        wanted = {
+            RecipientRole.PATIENT: practice.sms_default_patient,
+            RecipientRole.CIVIL_GUARDIAN: practice.sms_default_civil_guardian,
+            RecipientRole.FINANCIAL_GUARDIAN: practice.sms_default_financial_guardian,
+        }
+        return [r for r in ROLE_ORDER if wanted[r]] or [RecipientRole.PATIENT]
+    template = EmailTemplate.objects.filter(pk=draft.email_template_id).first() if draft.email_template_id else None
+    return [template.recipient_role] if template is not None else [RecipientRole.PATIENT]
+
+
+def row_recipients(row: DraftRow, *, channel: str, roles: list[str]) -> list[Recipient]:
+    """Who receives the message of ``row``: the candidates of ``roles`` that can receive it (a
+    guardian role held by the patient themself and a number already chosen count once); when
+    none can, the first other role that can (a child's reminder goes to the parent whose mobile
+    is on file); when nobody can, the first candidate, with its skip reason, so the outbox
+    records why nothing was sent."""
+    def candidates(role_list):
+        out, seen = [], set()
+        for role in role_list:
+            r = recipient_for(patient=row.patient, channel=channel, role=role)
+            if r.is_patient_self and RecipientRole.PATIENT in role_list:
+                continue
+            if r.sendable and r.address in seen:
+                continue
+            seen.add(r.address)
+            out.append(dataclasses.replace(r, appointment=row.appointment))
+        return out
+
+    chosen = candidates(roles)
+    sendable = [r for r in chosen if r.sendable]
+    if sendable:
+        return sendable
+    fallback = [r for r in candidates(ROLE_ORDER) if r.sendable]
+    if fallback:
+        return fallback[:1]
+    return chosen[:1] or candidates(ROLE_ORDER)[:1]
+
+
+# ---------------------------------------------------------------------------------------------
+# Preview and summary
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class PreviewLine:
+    row: DraftRow
+    recipient: Recipient
+    subject: str = ""
+    text: str = ""
+    html: str = ""
+    sms_parts: int = 0
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def sendable(self) -> bool:
+        return self.recipient.sendable
+
+
+@dataclass
+class Summary:
+    patients: int = 0
+    messages: int = 0  # messages that will leave
+    skipped: int = 0  # recipients who will get nothing
+    reasons: Counter = field(default_factory=Counter)  # skip reason -> count
+    sms_total: int = 0  # SMS parts billed for the messages that leave
+    with_warnings: int = 0
+    without_mobile: int = 0  # rows whose patient has no mobile of their own
+    without_email: int = 0
+
+    @property
+    def reason_list(self) -> list[tuple[str, int]]:
+        return self.reasons.most_common()
+
+
+@dataclass
+class Preview:
+    lines: list[PreviewLine]
+    summary: Summary
+
+
+def _signature(draft: MassDraft) -> Signature | None:
+    return Signature.objects.filter(pk=draft.signature_id).first() if draft.signature_id else None
+
+
+def mass_preview(draft: MassDraft, *, today: dt.date | None = None) -> Preview:
+    """Every recipient of the draft with the exact text they will receive, its SMS count and
+    warnings (skip reason, missing merge data, no postal address for a letter), and the summary.
+    Queries: a constant number whatever the number of rows."""
+    from practice.models import Practice
+
+    practice = Practice.get()
+    custom = CustomFields.load()
+    rows = draft_rows(draft)
+    following = _following_appointments(rows) if "@PROCHRDV" in (draft.body + draft.subject) else {}
+    signature = _signature(draft) if draft.channel == Channel.EMAIL else None
+    summary = Summary(patients=len(rows))
+    lines: list[PreviewLine] = []
+    roles = _roles_for(draft.channel, draft, practice) if draft.channel != Channel.LETTER else []
+    for row in rows:
+        if not row.patient.mobile:
+            summary.without_mobile += 1
+        if not row.patient.email:
+            summary.without_email += 1
+        common = {
+            "patient": row.patient,
+            "appointment": row.appointment,
+            "today": today,
+            "custom": custom,
+            "practice": practice,
+            "next_appointment": following.get(_following_key(row), False),
+        }
+        if draft.channel == Channel.LETTER:
+            from .letters import letter_recipient
+
+            recipient = letter_recipient(row.patient, appointment=row.appointment)
+            composed = compose_sms(body=draft.body, recipient=recipient.person, **common)
+            line = PreviewLine(row=row, recipient=recipient, text=composed.text, warnings=list(composed.warnings))
+            lines.append(line)
+        else:
+            for recipient in row_recipients(row, channel=draft.channel, roles=roles):
+                person = recipient.person
+                if draft.channel == Channel.SMS:
+                    composed = compose_sms(body=draft.body, recipient=person, **common)
+                    line = PreviewLine(
+                        row=row, recipient=recipient, text=composed.text,
+                        sms_parts=composed.segments.parts, warnings=list(composed.warnings),
+                    )
+                else:
+                    email = compose_email(
+                        subject=draft.subject, body_html=draft.body, signature=signature, recipient=person, **common
+                    )
+                    line = PreviewLine(
+                        row=row, recipient=recipient, subject=email.subject, html=email.html, text=email.text,
+                        warnings=list(email.warnings),
+                    )
+                lines.append(line)
+    for line in lines:
+        if line.recipient.skip_reason:
+            summary.skipped += 1
+            summary.reasons[line.recipient.skip_reason] += 1
+        else:
+            summary.messages += 1
+            summary.sms_total += line.sms_parts
+        if line.warnings:
+            summary.with_warnings += 1
+    return Preview(lines=lines, summary=summary)
+
+
+def _following_key(row: DraftRow) -> tuple[int, int | None]:
+    return (row.patient.pk, row.appointment.pk if row.appointment else None)
+
+
+def _following_appointments(rows: list[DraftRow]) -> dict[tuple[int, int | None], Appointment | bool]:
+    """@PROCHRDV of every row in one query: the patient's first FUTURE appointment after the
+    row's appointment (after now without one); False when there is none."""
+    if not rows:
+        return {}
+    now = timezone.now()
+    afters = {_following_key(r): (r.appointment.start if r.appointment else now) for r in rows}
+    earliest = min(afters.values())
+    by_patient: dict[int, list[Appointment]] = {}
+    qs = Appointment.objects.filter(
+        patient_id__in={r.patient.pk for r in rows}, state=AppointmentState.FUTURE, start__gt=earliest
+    ).order_by("start")
+    for appointment in qs:
+        by_patient.setdefault(appointment.patient_id, []).append(appointment)
+    out: dict[tuple[int, int | None], Appointment | bool] = {}
+    for key, after in afters.items():
+        out[key] = next((a for a in by_patient.get(key[0], []) if a.start > after), False)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Sending, progress, report, retry
+# ---------------------------------------------------------------------------------------------
+
+
+def _draft_template(draft: MassDraft) -> SmsTemplate | EmailTemplate | None:
+    if draft.channel == Channel.SMS and draft.sms_template_id:
+        return SmsTemplate.objects.filter(pk=draft.sms_template_id).first()
+    if draft.email_template_id:
+        return EmailTemplate.objects.select_related("account").filter(pk=draft.email_template_id).first()
+    return None
+
+
+def mass_mailing_send(*, draft: MassDraft, requested_by, today: dt.date | None = None) -> Mailing:
+    """Write the mass mailing of ``draft`` to the outbox (origin MASS_MAILING) and return it.
+
+    Idempotent on the draft: a second call (a double click on "Envoyer", a reload) returns the
+    mailing of the first without writing anything. Remembers the template as the search's
+    default for the channel. Raises ValueError for letters (printed, not sent), an empty
+    message, or an email without account."""
+    if draft.channel == Channel.LETTER:
+        raise ValueError("Un courrier s'imprime : générez le PDF.")
+    existing = Mailing.objects.filter(idempotency_key=draft.idempotency_key).first()
+    if existing is not None:
+        return existing
+    from practice.models import Practice
+
+    practice = Practice.get()
+    roles = _roles_for(draft.channel, draft, practice)
+    recipients = [r for row in draft_rows(draft) for r in row_recipients(row, channel=draft.channel, roles=roles)]
+    if not recipients:
+        raise ValueError("Aucun destinataire : ajoutez au moins un patient.")
+    template = _draft_template(draft)
+    label = f"Publipostage {Channel(draft.channel).label} – {SEARCH_LABELS[draft.search]}"
+    kwargs: dict[str, Any] = {}
+    if draft.channel == Channel.SMS:
+        kwargs["sms_body"] = draft.body
+    else:
+        kwargs["email_subject"] = draft.subject
+        kwargs["email_body_html"] = draft.body
+        kwargs["account"] = EmailAccount.objects.filter(pk=draft.account_id).first() if draft.account_id else None
+        kwargs["signature"] = _signature(draft)
+    mailing = mailing_create(
+        channel=draft.channel,
+        origin=MailingOrigin.MASS_MAILING,
+        requested_by=requested_by,
+        recipients=recipients,
+        template=template,
+        idempotency_key=draft.idempotency_key,
+        label=label,
+        today=today,
+        **kwargs,
+    )
+    search_default_remember(search=draft.search, channel=draft.channel, template=template)
+    return mailing
+
+
+@dataclass
+class Progress:
+    total: int
+    counts: dict[str, int]
+    waiting: int  # PENDING or SENDING
+    deferred_until: dt.datetime | None  # the latest not_before of waiting rows, when deferred
+
+    @property
+    def done(self) -> bool:
+        return self.waiting == 0
+
+    @property
+    def percent(self) -> int:
+        return 100 if not self.total else round(100 * (self.total - self.waiting) / self.total)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "total": self.total,
+            "counts": self.counts,
+            "waiting": self.waiting,
+            "done": self.done,
+            "percent": self.percent,
+            "succeeded": sum(self.counts.get(s, 0) for s in SUCCESS_STATUSES),
+            "failed": self.counts.get(MessageStatus.FAILED, 0),
+            "unknown": self.counts.get(MessageStatus.UNKNOWN, 0),
+            "skipped": self.counts.get(MessageStatus.SKIPPED, 0),
+            "deferred_until": timezone.localtime(self.deferred_until).strftime("%d/%m/%Y à %Hh%M")
+            if self.deferred_until
+            else None,
+        }
+
+
+def mailing_progress(*, mailing: Mailing) -> Progress:
+    """The mailing's messages counted by status, in one query (two when some wait)."""
+    counts = {
+        row["status"]: row["n"]
+        for row in Message.objects.filter(mailing=mailing).values("status").annotate(n=Count("id"))
+    }
+    waiting = sum(counts.get(s, 0) for s in WAITING_STATUSES)
+    deferred = None
+    if waiting:
+        now = timezone.now()
+        later = (
+            Message.objects.filter(mailing=mailing, status=MessageStatus.PENDING, not_before__gt=now)
+            .order_by("-not_before")
+            .values_list("not_before", flat=True)
+            .first()
+        )
+        deferred = later
+    return Progress(total=sum(counts.values()), counts=counts, waiting=waiting, deferred_until=deferred)
+
+
+@dataclass
+class Report:
+    succeeded: list[Message]
+    failed: list[Message]
+    unknown: list[Message]
+    skipped: list[Message]
+    waiting: list[Message]
+    retry: Mailing | None  # the mailing that already re-sent this one's failures
+
+    @property
+    def has_failures(self) -> bool:
+        return bool(self.failed or self.unknown)
+
+    @property
+    def failure_count(self) -> int:
+        return len(self.failed) + len(self.unknown)
+
+
+def mailing_report(*, mailing: Mailing) -> Report:
+    """The seeds' "Résultat du publipostage": messages that succeeded, failed (with the reason),
+    whose fate is unknown, that were not sent (skipped, with the reason) and still waiting."""
+    groups: dict[str, list[Message]] = {k: [] for k in ("succeeded", "failed", "unknown", "skipped", "waiting")}
+    for m in Message.objects.filter(mailing=mailing).select_related("patient").order_by("recipient_name", "id"):
+        if m.status in SUCCESS_STATUSES:
+            groups["succeeded"].append(m)
+        elif m.status == MessageStatus.FAILED:
+            groups["failed"].append(m)
+        elif m.status == MessageStatus.UNKNOWN:
+            groups["unknown"].append(m)
+        elif m.status in (MessageStatus.SKIPPED, MessageStatus.CANCELLED):
+            groups["skipped"].append(m)
+        else:
+            groups["waiting"].append(m)
+    retry = Mailing.objects.filter(idempotency_key=f"{RETRY_KEY_PREFIX}{mailing.pk}").first()
+    return Report(retry=retry, **groups)
+
+
+def mailing_retry_failures(*, mailing: Mailing, requested_by) -> Mailing:
+    """A new mailing (origin RESEND) to the recipients whose message FAILED in ``mailing``, and
+    to them only: successes, unknown outcomes (the gateway may have delivered them) and skipped
+    recipients are never sent again. The address is read again from the patient file, so a
+    number corrected since the failure is used. Once per mailing: a second call returns the
+    first retry (the failures of a retry are retried from the retry's own report). Raises
+    ValueError when nothing failed."""
+    key = f"{RETRY_KEY_PREFIX}{mailing.pk}"
+    existing = Mailing.objects.filter(idempotency_key=key).first()
+    if existing is not None:
+        return existing
+    failed = list(
+        Message.objects.filter(mailing=mailing, status=MessageStatus.FAILED)
+        .select_related("patient__civil_guardian", "patient__financial_guardian", "appointment")
+        .order_by("id")
+    )
+    if not failed:
+        raise ValueError("Aucun envoi en échec à renvoyer.")
+    recipients: list[Recipient] = []
+    for m in failed:
+        if m.patient is not None and m.recipient_role in ROLE_ORDER:
+            r = recipient_for(patient=m.patient, channel=m.channel, role=m.recipient_role)
+        else:
+            r = Recipient(role=m.recipient_role, name=m.recipient_name, address=m.to, channel=m.channel,
+                          patient=m.patient)
+        recipients.append(dataclasses.replace(r, appointment=m.appointment))
+    kwargs: dict[str, Any] = {}
+    if mailing.channel == Channel.SMS:
+        kwargs["sms_body"] = mailing.body_source
+    else:
+        kwargs.update(email_subject=mailing.subject_source, email_body_html=mailing.body_source,
+                      account=mailing.account, signature=DEFAULT)
+    return mailing_create(
+        channel=mailing.channel,
+        origin=MailingOrigin.RESEND,
+        requested_by=requested_by,
+        recipients=recipients,
+        template=mailing.sms_template or mailing.email_template,
+        idempotency_key=key,
+        label=f"Renvoi des échecs – {mailing.label or mailing.pk}"[:200],
+        **kwargs,
+    )
+
+
+def mass_mailings() -> QuerySet[Mailing]:
+    """Past mass mailings (and the re-sendings of their failures), newest first, with their
+    figures counted in the same query."""
+    def n(*statuses):
+        return Count("messages", filter=Q(messages__status__in=statuses))
+
+    return (
+        Mailing.objects.filter(
+            Q(origin=MailingOrigin.MASS_MAILING)
+            | Q(origin=MailingOrigin.RESEND, idempotency_key__startswith=RETRY_KEY_PREFIX)
+        )
+        .select_related("requested_by")
+        .annotate(
+            n_total=Count("messages"),
+            n_succeeded=n(*SUCCESS_STATUSES),
+            n_failed=n(MessageStatus.FAILED, MessageStatus.UNKNOWN),
+            n_skipped=n(MessageStatus.SKIPPED, MessageStatus.CANCELLED),
+            n_waiting=n(*WAITING_STATUSES),
+        )
+        .order_by("-created_at", "-id")
+    )
+
+
+def mass_letters_pdf(*, draft: MassDraft, today: dt.date | None = None) -> tuple[bytes, Summary]:
+    """The letters of ``draft`` as one PDF (a letter per recipient with a postal address, each
+    from a new page) and the summary (recipients left out and why). Raises ValueError when no
+    recipient has a postal address."""
+    from practice.models import Practice
+
+    from .letters import Letter, letters_pdf
+
+    if draft.channel != Channel.LETTER:
+        raise ValueError("Ce publipostage n'est pas un courrier.")
+    today = today or timezone.localdate()
+    preview = mass_preview(draft, today=today)
+    letters = [
+        Letter(name=line.recipient.name, address_lines=line.recipient.address.split("\n"), text=line.text)
+        for line in preview.lines
+        if line.sendable
+    ]
+    if not letters:
+        raise ValueError("Aucun destinataire n'a d'adresse postale : aucun courrier à imprimer.")
+    return letters_pdf(letters=letters, practice=Practice.get(), today=today), preview.summary

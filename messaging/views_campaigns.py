@@ -1,0 +1,185 @@
+"""Campaign pages: a new campaign (message, list from paste / CSV / patients / staff / all
+patients), its check page (what was refused and why, before anything leaves), sending now or
+later, and the history. Thin: messaging.campaigns does the work."""
+
+from __future__ import annotations
+
+import datetime as dt
+from functools import wraps
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.decorators import login_required, permission_required
+from django.core.paginator import Paginator
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from patients.models import Patient, Practitioner
+
+from . import campaigns as svc
+from .html import clean_html
+from .mass_mailing import mailing_progress
+from .merge import unknown_codes
+from .models import Campaign, CampaignKind, CampaignStatus, Channel, EmailAccount, SavedMessage
+from .views_mass import sms_counter_context
+
+
+def _sender(view):
+    @login_required
+    @permission_required("practice.send_messages", raise_exception=True)
+    @wraps(view)
+    def wrapper(*args, **kwargs):
+        return view(*args, **kwargs)
+
+    return wrapper
+
+
+class CampaignForm(forms.Form):
+    name = forms.CharField(label="Nom de la campagne", max_length=120, required=False,
+                           help_text="Par défaut : la date et l'heure de création (ce n'est pas l'heure d'envoi).")
+    channel = forms.ChoiceField(label="Canal", choices=Channel.choices[:2], widget=forms.RadioSelect)
+    kind = forms.ChoiceField(label="Type", choices=CampaignKind.choices, widget=forms.RadioSelect,
+                             help_text="Actualités : seulement aux patients qui les ont acceptées.")
+    account = forms.ModelChoiceField(label="Compte d'envoi (email)", queryset=EmailAccount.objects.filter(active=True),
+                                     required=False)
+    subject = forms.CharField(label="Objet (email)", max_length=255, required=False)
+    body = forms.CharField(label="Message", widget=forms.Textarea(attrs={"rows": 6}))
+    save_as = forms.CharField(label="Enregistrer ce message sous le nom", max_length=120, required=False)
+    pasted = forms.CharField(label="Numéros ou adresses (séparés par des virgules, points-virgules ou retours à la ligne)",
+                             widget=forms.Textarea(attrs={"rows": 4}), required=False)
+    csv_file = forms.FileField(label="Importer un fichier CSV (en-tête : nom ; prénom ; portable ; email)",
+                               required=False)
+    staff_users = forms.ModelMultipleChoiceField(
+        label="Personnel (email)", queryset=get_user_model().objects.filter(is_active=True).exclude(email=""),
+        required=False, widget=forms.CheckboxSelectMultiple)
+    practitioners = forms.ModelMultipleChoiceField(
+        label="Praticiens", queryset=Practitioner.objects.filter(active=True), required=False,
+        widget=forms.CheckboxSelectMultiple)
+    all_patients = forms.BooleanField(label="Ajouter tous les patients", required=False)
+    patient_ids = forms.CharField(widget=forms.HiddenInput, required=False)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for field in self.fields.values():  # Bootstrap classes: the page renders fields one by one
+            widget = field.widget
+            if isinstance(widget, forms.CheckboxInput | forms.CheckboxSelectMultiple | forms.RadioSelect):
+                widget.attrs.setdefault("class", "form-check-input")
+            elif isinstance(widget, forms.Select):
+                widget.attrs.setdefault("class", "form-select")
+            elif not isinstance(widget, forms.HiddenInput):
+                widget.attrs.setdefault("class", "form-control")
+
+    def clean_patient_ids(self) -> list[int]:
+        return [int(i) for i in self.cleaned_data["patient_ids"].split(",") if i.strip().isdigit()]
+
+    def clean(self):
+        data = super().clean()
+        channel, body = data.get("channel"), data.get("body") or ""
+        if channel == Channel.EMAIL:
+            data["body"] = body = clean_html(body.replace("\n", "<br>") if "<" not in body else body)
+            if not data.get("subject"):
+                self.add_error("subject", "L'objet est vide.")
+            if not data.get("account"):
+                self.add_error("account", "Choisissez le compte d'envoi.")
+        for problem in unknown_codes(body + " " + (data.get("subject") or "")):
+            self.add_error("body", problem.message())
+        sources = (data.get("pasted"), data.get("csv_file"), data.get("patient_ids"), data.get("staff_users"),
+                   data.get("practitioners"), data.get("all_patients"))
+        if not any(sources):
+            raise forms.ValidationError("Indiquez au moins un destinataire (liste, fichier, patients, personnel ou tous les patients).")
+        return data
+
+
+@_sender
+def campaign_create(request):
+    initial = {"channel": Channel.SMS, "kind": CampaignKind.CARE,
+               "name": f"Campagne du {timezone.localtime():%d/%m/%Y %H:%M}"}
+    saved = SavedMessage.objects.filter(pk=request.GET.get("message")).first() if request.GET.get("message", "").isdigit() else None
+    if saved is not None:
+        initial.update(channel=saved.channel, body=saved.body, subject=saved.subject)
+    if request.method == "POST" and "channel" in request.POST:
+        form = CampaignForm(request.POST, request.FILES)
+        if form.is_valid():
+            d = form.cleaned_data
+            upload = d.get("csv_file")
+            campaign, _ = svc.campaign_create(
+                name=d["name"], channel=d["channel"], kind=d["kind"], body=d["body"], subject=d.get("subject") or "",
+                account=d.get("account"), created_by=request.user, pasted=d.get("pasted") or "",
+                csv_file=upload.file if upload else None, patient_ids=d["patient_ids"],
+                staff_user_ids=[u.pk for u in d.get("staff_users") or []],
+                practitioner_ids=[p.pk for p in d.get("practitioners") or []],
+                all_patients=bool(d.get("all_patients")),
+            )
+            if d.get("save_as"):
+                svc.saved_message_save(name=d["save_as"], channel=d["channel"], body=d["body"],
+                                       subject=d.get("subject") or "", created_by=request.user)
+            return redirect("campaigns:detail", pk=campaign.pk)
+    else:
+        # Coming from the patient search: the ticked patients are the list.
+        ids = [i for i in request.POST.getlist("patient_ids") if i.isdigit()]
+        form = CampaignForm(initial={**initial, "patient_ids": ",".join(ids)})
+    ids = [int(i) for i in (form["patient_ids"].value() or "").split(",") if str(i).strip().isdigit()]
+    return render(request, "messaging/campaigns/form.html", {
+        "form": form,
+        "saved_messages": SavedMessage.objects.all(),
+        "selected_patients": Patient.objects.filter(pk__in=ids).order_by("last_name", "first_name")[:50],
+        "selected_count": len(ids),
+        **sms_counter_context(),
+    })
+
+
+@_sender
+def campaign_detail(request, pk):
+    campaign = get_object_or_404(Campaign.objects.select_related("mailing", "account"), pk=pk)
+    if request.method == "POST":
+        action = request.POST.get("action")
+        try:
+            if action == "send":
+                campaign = svc.campaign_send(campaign=campaign, requested_by=request.user)
+                messages.success(request, "La campagne est partie : suivez les envois ci-dessous.")
+            elif action == "schedule":
+                raw = request.POST.get("scheduled_at", "")
+                try:
+                    naive = dt.datetime.fromisoformat(raw)
+                except ValueError:
+                    raise ValueError("Date et heure d'envoi invalides.") from None
+                campaign = svc.campaign_schedule(campaign=campaign, when=timezone.make_aware(naive))
+                messages.success(request, f"Campagne programmée pour le {timezone.localtime(campaign.scheduled_at):%d/%m/%Y à %Hh%M}.")
+        except ValueError as exc:
+            messages.error(request, str(exc))
+        return redirect("campaigns:detail", pk=campaign.pk)
+    progress = mailing_progress(mailing=campaign.mailing) if campaign.mailing_id else None
+    sample = list(campaign.recipients.order_by("pk")[:20])
+    return render(request, "messaging/campaigns/detail.html", {
+        "campaign": campaign, "report": campaign.import_report, "progress": progress,
+        "list_size": campaign.recipients.count(), "sample": sample,
+        "can_send": campaign.status in (CampaignStatus.DRAFT, CampaignStatus.SCHEDULED),
+    })
+
+
+@_sender
+@require_POST
+def campaign_cancel(request, pk):
+    campaign = get_object_or_404(Campaign, pk=pk)
+    try:
+        svc.campaign_cancel(campaign=campaign)
+        messages.success(request, "Campagne annulée.")
+    except ValueError as exc:
+        messages.error(request, str(exc))
+    return redirect("campaigns:detail", pk=pk)
+
+
+@_sender
+def campaign_list(request):
+    page = Paginator(svc.campaigns_with_figures(), 50).get_page(request.GET.get("page"))
+    return render(request, "messaging/campaigns/list.html", {"page": page, "saved_messages": SavedMessage.objects.all()})
+
+
+@_sender
+@require_POST
+def saved_message_delete(request, pk):
+    SavedMessage.objects.filter(pk=pk).delete()
+    messages.success(request, "Message enregistré supprimé.")
+    return redirect("campaigns:list")

@@ -1,0 +1,219 @@
+"""Mass mailing pages ("Publipostage"): the three steps of the wizard, the progress and the
+report, the list of past mass mailings. Thin: messaging.mass_mailing does the work."""
+
+from __future__ import annotations
+
+from functools import wraps
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required, permission_required
+from django.core.paginator import Paginator
+from django.http import Http404, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.utils.safestring import mark_safe
+from django.views.decorators.http import require_POST
+
+from patients.selectors import patient_search
+
+from . import mass_mailing as mm
+from .html import clean_html
+from .merge import unknown_codes
+from .models import Channel, EmailAccount, EmailTemplate, Mailing, Signature, SmsTemplate, TemplateCategory
+
+SESSION_PREFIX = "publipostage:"
+PREVIEW_PAGE = 100
+
+
+def _sender(view):
+    @login_required
+    @permission_required("practice.send_messages", raise_exception=True)
+    @wraps(view)
+    def wrapper(*args, **kwargs):
+        return view(*args, **kwargs)
+
+    return wrapper
+
+
+def _load(request, key: str) -> mm.MassDraft:
+    data = request.session.get(SESSION_PREFIX + key)
+    if data is None:
+        raise Http404("Ce publipostage n'existe plus : relancez-le depuis la recherche.")
+    return mm.MassDraft.from_json(data)
+
+
+def _save(request, draft: mm.MassDraft) -> None:
+    request.session[SESSION_PREFIX + draft.key] = draft.to_json()
+
+
+@_sender
+@require_POST
+def start(request):
+    ids = [int(i) for i in request.POST.getlist("ids") if i.isdigit()]
+    if not ids:
+        messages.error(request, "Cochez au moins une ligne avant de lancer un publipostage.")
+        return redirect(request.META.get("HTTP_REFERER") or "search:appointments")
+    try:
+        draft = mm.draft_start(search=request.POST.get("search", ""), channel=request.POST.get("channel", ""), ids=ids)
+    except ValueError as exc:
+        raise Http404(str(exc)) from exc
+    _save(request, draft)
+    return redirect("mass:message", key=draft.key)
+
+
+def sms_counter_context() -> dict:
+    """What messaging/sms_counter.js reads from the page (the same as the sending pages)."""
+    from django.urls import reverse
+
+    from practice.models import Practice
+
+    from .views_settings import gsm_tables
+
+    return {
+        "counter_config": {"warn_over_160": Practice.get().sms_warn_over_160, "to_gsm_url": reverse("messaging:sms_to_gsm")},
+        "gsm_tables": gsm_tables(),
+    }
+
+
+def _catalog(channel: str) -> list[dict]:
+    """Categories with their active templates for the category -> template picker. A letter
+    starts from an email type's text."""
+    out = []
+    for category in TemplateCategory.objects.order_by("position", "name").prefetch_related("sms_templates", "email_templates"):
+        if channel == Channel.SMS:
+            items = [(t.pk, t.title) for t in category.sms_templates.all() if t.active]
+        else:
+            items = [(t.pk, t.label) for t in category.email_templates.all() if t.active]
+        if items:
+            out.append({"name": category.name, "templates": items})
+    return out
+
+
+@_sender
+def message(request, key):
+    """Step 1: the template (category then template) or a message typed here, then edited."""
+    draft = _load(request, key)
+    errors: list[str] = []
+    if request.method == "POST":
+        if request.POST.get("template"):
+            model = SmsTemplate if draft.channel == Channel.SMS else EmailTemplate
+            template = model.objects.filter(pk=request.POST["template"], active=True).first()
+            if template is not None:
+                mm.draft_apply_template(draft, template)
+                _save(request, draft)
+            return redirect("mass:message", key=key)
+        draft.body = request.POST.get("body", "")
+        if draft.channel == Channel.EMAIL:
+            draft.body = clean_html(draft.body)
+            draft.subject = " ".join(request.POST.get("subject", "").split())
+            draft.account_id = int(request.POST["account"]) if request.POST.get("account", "").isdigit() else None
+            draft.signature_id = int(request.POST["signature"]) if request.POST.get("signature", "").isdigit() else None
+            if not draft.subject:
+                errors.append("L'objet est vide.")
+            if draft.account_id is None:
+                errors.append("Choisissez le compte d'envoi.")
+        if not draft.body.strip():
+            errors.append("Le message est vide.")
+        errors += [u.message() for u in unknown_codes(draft.body + " " + draft.subject)]
+        _save(request, draft)
+        if not errors:
+            return redirect("mass:recipients", key=key)
+    return render(request, "messaging/mass/step_message.html", {
+        "draft": draft,
+        "catalog": _catalog(draft.channel),
+        "accounts": EmailAccount.objects.filter(active=True),
+        "signatures": Signature.objects.all(),
+        "errors": errors,
+        "search_label": mm.SEARCH_LABELS[draft.search],
+        "selected_template": draft.sms_template_id if draft.channel == Channel.SMS else draft.email_template_id,
+        # Sanitised again before going back into the editor: staff-typed HTML, never trusted.
+        "editor_html": mark_safe(clean_html(draft.body)) if draft.channel == Channel.EMAIL else "",  # noqa: S308
+        **(sms_counter_context() if draft.channel == Channel.SMS else {}),
+    })
+
+
+@_sender
+def recipients(request, key):
+    """Step 2: who receives what (the exact merged message, its SMS count, the warnings) and the
+    summary; add and remove recipients."""
+    draft = _load(request, key)
+    if request.method == "POST":
+        if request.POST.get("remove_appointment", "").isdigit():
+            draft.remove(appointment_id=int(request.POST["remove_appointment"]))
+        if request.POST.get("remove_patient", "").isdigit():
+            draft.remove(patient_id=int(request.POST["remove_patient"]))
+        if request.POST.get("add_patient", "").isdigit():
+            draft.add_patient(int(request.POST["add_patient"]))
+        _save(request, draft)
+        return redirect(f"{request.path}?page={request.POST.get('page', '1')}")
+    preview = mm.mass_preview(draft)
+    page = Paginator(preview.lines, PREVIEW_PAGE).get_page(request.GET.get("page"))
+    query = request.GET.get("q", "").strip()
+    candidates = list(patient_search(query=query)[:10]) if query else []
+    return render(request, "messaging/mass/step_recipients.html", {
+        "draft": draft, "summary": preview.summary, "page": page, "query": query, "candidates": candidates,
+        "search_label": mm.SEARCH_LABELS[draft.search],
+    })
+
+
+@_sender
+@require_POST
+def send(request, key):
+    """Step 3: one mailing per wizard, whatever the number of clicks."""
+    draft = _load(request, key)
+    try:
+        mailing = mm.mass_mailing_send(draft=draft, requested_by=request.user)
+    except ValueError as exc:
+        messages.error(request, str(exc))
+        return redirect("mass:recipients", key=key)
+    draft.mailing_id = mailing.pk
+    _save(request, draft)
+    return redirect("mass:detail", pk=mailing.pk)
+
+
+@_sender
+def letters(request, key):
+    draft = _load(request, key)
+    try:
+        pdf, _ = mm.mass_letters_pdf(draft=draft)
+    except ValueError as exc:
+        messages.error(request, str(exc))
+        return redirect("mass:recipients", key=key)
+    template = EmailTemplate.objects.filter(pk=draft.email_template_id).first() if draft.email_template_id else None
+    mm.search_default_remember(search=draft.search, channel=Channel.LETTER, template=template)
+    response = HttpResponse(pdf, content_type="application/pdf")
+    response["Content-Disposition"] = f'inline; filename="courriers-{timezone.localdate():%Y-%m-%d}.pdf"'
+    return response
+
+
+@_sender
+def detail(request, pk):
+    """Progress while the messages leave (the page polls ``status``), then the report."""
+    mailing = get_object_or_404(Mailing.objects.select_related("requested_by"), pk=pk)
+    progress = mm.mailing_progress(mailing=mailing)
+    report = mm.mailing_report(mailing=mailing) if progress.done or progress.deferred_until else None
+    return render(request, "messaging/mass/detail.html", {"mailing": mailing, "progress": progress, "report": report})
+
+
+@_sender
+def status(request, pk):
+    mailing = get_object_or_404(Mailing, pk=pk)
+    return JsonResponse(mm.mailing_progress(mailing=mailing).as_json())
+
+
+@_sender
+@require_POST
+def retry(request, pk):
+    mailing = get_object_or_404(Mailing, pk=pk)
+    try:
+        again = mm.mailing_retry_failures(mailing=mailing, requested_by=request.user)
+    except ValueError as exc:
+        messages.error(request, str(exc))
+        return redirect("mass:detail", pk=pk)
+    return redirect("mass:detail", pk=again.pk)
+
+
+@_sender
+def mailing_list(request):
+    page = Paginator(mm.mass_mailings(), 50).get_page(request.GET.get("page"))
+    return render(request, "messaging/mass/list.html", {"page": page})

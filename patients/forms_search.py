@@ -1,0 +1,172 @@
+"""Forms of the "Recherches" pages: they turn the query string into the shared criteria."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django import forms
+from django.utils import timezone
+
+from .criteria import AppointmentCriteria, PatientCriteria
+from .models import (
+    AppointmentState,
+    CancelledBy,
+    Chair,
+    Family,
+    FileStatus,
+    Nature,
+    PatientType,
+    Practitioner,
+)
+
+TRI = [("start", "Heure de rendez-vous"), ("patient", "Patient"), ("practitioner", "Praticien")]
+URGENT = [("include", "Afficher les rendez-vous d'urgence"), ("exclude", "Sans les urgences"), ("only", "Uniquement les urgences")]
+YES_NO = [("", "Indifférent"), ("1", "Oui"), ("0", "Non")]
+DATE = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+TIME = forms.TimeInput(attrs={"type": "time"}, format="%H:%M")
+
+
+class _Styled:
+    """Bootstrap classes on every widget (the pages render fields one by one)."""
+
+    def _style(self) -> None:
+        for field in self.fields.values():
+            widget = field.widget
+            if isinstance(widget, forms.CheckboxInput | forms.CheckboxSelectMultiple | forms.RadioSelect):
+                widget.attrs.setdefault("class", "form-check-input")
+            elif isinstance(widget, forms.Select | forms.SelectMultiple):
+                widget.attrs.setdefault("class", "form-select form-select-sm")
+            else:
+                widget.attrs.setdefault("class", "form-control form-control-sm")
+
+
+def _tristate(value: str) -> bool | None:
+    return {"1": True, "0": False}.get(value)
+
+
+class AppointmentSearchForm(_Styled, forms.Form):
+    date_from = forms.DateField(label="Entre le", widget=DATE)
+    date_to = forms.DateField(label="et le", widget=DATE)
+    time_from = forms.TimeField(label="Heures entre", required=False, widget=TIME)
+    time_to = forms.TimeField(label="et", required=False, widget=TIME)
+    practitioners = forms.ModelMultipleChoiceField(
+        label="Praticien", queryset=Practitioner.objects.filter(active=True), required=False,
+        widget=forms.SelectMultiple(attrs={"size": 3}),
+    )
+    chairs = forms.ModelMultipleChoiceField(
+        label="Fauteuil", queryset=Chair.objects.filter(active=True), required=False,
+        widget=forms.SelectMultiple(attrs={"size": 3}),
+    )
+    family = forms.CharField(label="Famille", required=False, help_text="Nom de la famille (vide : toutes).")
+    patient_type = forms.ChoiceField(label="Type", choices=[("", "Tous"), *PatientType.choices], required=False)
+    natures = forms.ModelMultipleChoiceField(
+        label="Natures", queryset=Nature.objects.all(), required=False, widget=forms.SelectMultiple(attrs={"size": 3}),
+    )
+    states = forms.MultipleChoiceField(
+        label="État des rendez-vous", choices=[(s.value, s.label + "s") for s in AppointmentState], required=False,
+        widget=forms.CheckboxSelectMultiple,
+    )
+    cancelled_by = forms.MultipleChoiceField(
+        label="Annulés / reportés", choices=CancelledBy.choices, required=False, widget=forms.CheckboxSelectMultiple
+    )
+    taken_in_period = forms.BooleanField(label="Rendez-vous pris dans cette période", required=False)
+    without_next_appointment = forms.BooleanField(label="Sans prochain rendez-vous", required=False)
+    exclude_came_since = forms.BooleanField(label="Sans venue depuis (rendez-vous manqués)", required=False)
+    urgent = forms.ChoiceField(label="Urgences", choices=URGENT, required=False)
+    include_external = forms.BooleanField(label="Intégrer les rendez-vous externes", required=False)
+    forced_only = forms.BooleanField(label="Uniquement les rendez-vous forcés", required=False)
+    order = forms.ChoiceField(label="Tri", choices=TRI, required=False)
+
+    def __init__(self, data=None, **kwargs):
+        super().__init__(data, **kwargs)
+        tomorrow = timezone.localdate() + dt.timedelta(days=1)
+        self.fields["date_from"].initial = self.fields["date_to"].initial = tomorrow
+        self.fields["time_from"].initial, self.fields["time_to"].initial = dt.time(7), dt.time(21)
+        self.fields["states"].initial = [AppointmentState.FUTURE]
+        self._style()
+
+    def clean(self):
+        data = super().clean()
+        if data.get("date_from") and data.get("date_to") and data["date_to"] < data["date_from"]:
+            self.add_error("date_to", "La date de fin est avant la date de début.")
+        return data
+
+    def to_criteria(self) -> AppointmentCriteria:
+        d = self.cleaned_data
+        family_ids: list[int] = []
+        if d.get("family"):
+            family_ids = list(Family.objects.filter(name__icontains=d["family"]).values_list("pk", flat=True)) or [0]
+        urgent = d.get("urgent") or "include"
+        return AppointmentCriteria(
+            date_from=d["date_from"],
+            date_to=d["date_to"],
+            time_from=d.get("time_from"),
+            time_to=d.get("time_to"),
+            practitioner_ids=[p.pk for p in d.get("practitioners") or []],
+            chair_ids=[c.pk for c in d.get("chairs") or []],
+            family_ids=family_ids,
+            patient_type=d.get("patient_type") or "",
+            nature_ids=[n.pk for n in d.get("natures") or []],
+            states=list(d.get("states") or []),
+            cancelled_by=list(d.get("cancelled_by") or []),
+            taken_in_period=bool(d.get("taken_in_period")),
+            without_next_appointment=bool(d.get("without_next_appointment")),
+            exclude_came_since=bool(d.get("exclude_came_since")),
+            urgent_only=urgent == "only",
+            include_urgent=urgent != "exclude",
+            include_external=bool(d.get("include_external")),
+            forced_only=bool(d.get("forced_only")),
+            order=d.get("order") or "start",
+        )
+
+
+class PatientSearchForm(_Styled, forms.Form):
+    birthday_from = forms.DateField(label="Anniversaire entre le", required=False, widget=DATE)
+    birthday_to = forms.DateField(label="et le", required=False, widget=DATE)
+    age_min = forms.IntegerField(label="Âge de", required=False, min_value=0, max_value=130)
+    age_max = forms.IntegerField(label="à", required=False, min_value=0, max_value=130)
+    patient_type = forms.ChoiceField(label="Type", choices=[("", "Tous"), *PatientType.choices], required=False)
+    file_statuses = forms.MultipleChoiceField(
+        label="État du dossier", choices=FileStatus.choices, required=False,
+        widget=forms.SelectMultiple(attrs={"size": 4}),
+    )
+    practitioners = forms.ModelMultipleChoiceField(
+        label="Praticien", queryset=Practitioner.objects.filter(active=True), required=False,
+        widget=forms.SelectMultiple(attrs={"size": 3}),
+    )
+    no_appointment_since_months = forms.IntegerField(
+        label="Sans rendez-vous honoré depuis (mois)", required=False, min_value=1, max_value=240
+    )
+    has_mobile = forms.ChoiceField(label="Avec un portable", choices=YES_NO, required=False)
+    has_email = forms.ChoiceField(label="Avec un email", choices=YES_NO, required=False)
+    sms_consent = forms.ChoiceField(label="Accepte les SMS", choices=YES_NO, required=False)
+    email_consent = forms.ChoiceField(label="Accepte les emails", choices=YES_NO, required=False)
+    news_consent = forms.ChoiceField(label="Accepte les actualités", choices=YES_NO, required=False)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._style()
+
+    def clean(self):
+        data = super().clean()
+        if bool(data.get("birthday_from")) != bool(data.get("birthday_to")):
+            self.add_error("birthday_to", "Indiquez les deux dates de la période d'anniversaires.")
+        return data
+
+    def to_criteria(self) -> PatientCriteria:
+        d = self.cleaned_data
+        return PatientCriteria(
+            birthday_from=d.get("birthday_from"),
+            birthday_to=d.get("birthday_to"),
+            age_min=d.get("age_min"),
+            age_max=d.get("age_max"),
+            patient_type=d.get("patient_type") or "",
+            file_statuses=list(d.get("file_statuses") or []),
+            practitioner_ids=[p.pk for p in d.get("practitioners") or []],
+            no_appointment_since_months=d.get("no_appointment_since_months"),
+            has_mobile=_tristate(d.get("has_mobile") or ""),
+            has_email=_tristate(d.get("has_email") or ""),
+            sms_consent=_tristate(d.get("sms_consent") or ""),
+            email_consent=_tristate(d.get("email_consent") or ""),
+            news_consent=_tristate(d.get("news_consent") or ""),
+        )

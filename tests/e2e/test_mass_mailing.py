@@ -1,0 +1,86 @@
+"""In a real browser: search tomorrow's appointments of one practitioner, untick one row, send an
+SMS mass mailing, watch the progress and read the report."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+import pytest
+from django.utils import timezone
+from playwright.sync_api import expect
+
+from messaging.backends import SendError
+from messaging.backends.sms import locmem
+from messaging.models import Mailing
+from tests.factories import AppointmentFactory, PatientFactory, PractitionerFactory
+from tests.messaging import sending_helpers
+
+no_quiet_hours = sending_helpers.no_quiet_hours
+sms_outbox = sending_helpers.sms_outbox
+
+
+def tomorrow_at(hour, minute=0):
+    day = timezone.localdate() + dt.timedelta(days=1)
+    return timezone.make_aware(dt.datetime.combine(day, dt.time(hour, minute)))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_search_untick_send_sms_and_read_the_report(page, live_server, login, assistant, sms_outbox, no_quiet_hours):
+    molaire = PractitionerFactory(initials="MM", last_name="Molaire", first_name="Marc")
+    other = PractitionerFactory(initials="CC", last_name="Canine", first_name="Claire")
+    zimmer = AppointmentFactory(start=tomorrow_at(8, 20), practitioner=molaire,
+                                patient=PatientFactory(last_name="Zimmer", first_name="Alexis", mobile="+33684285560"))
+    AppointmentFactory(start=tomorrow_at(9, 40), practitioner=molaire,
+                                 patient=PatientFactory(last_name="Ghienne", first_name="Eireen", mobile="+33613682982"))
+    AppointmentFactory(start=tomorrow_at(10, 40), practitioner=molaire,
+                       patient=PatientFactory(last_name="Kisiel", first_name="Luka", mobile="+33699887766"))
+    AppointmentFactory(start=tomorrow_at(11), practitioner=other, patient=PatientFactory(last_name="Autre"))
+    # The gateway refuses Kisiel's number: the report must say so.
+    locmem.fail_for["+33699887766"] = SendError("Numéro non attribué.", permanent=True, code="21211")
+
+    login(assistant)
+    page.goto(f"{live_server.url}/recherches/rendez-vous/")
+    page.get_by_label("Praticien").select_option(label=str(molaire))
+    page.get_by_role("button", name="Rechercher").click()
+    counter = page.locator("#selection-count")
+    expect(counter).to_have_text("3 rendez-vous, 3 sélectionnés")
+    expect(page.locator("#results tbody tr")).to_have_count(3)
+
+    page.get_by_label("Sélectionner GHIENNE Eireen").uncheck()
+    expect(counter).to_have_text("3 rendez-vous, 2 sélectionnés")
+    page.get_by_role("link", name="Aucun").click()
+    expect(counter).to_have_text("3 rendez-vous, 0 sélectionné")
+    expect(page.get_by_role("button", name="SMS", exact=True)).to_be_disabled()
+    page.get_by_role("link", name="Tous").click()
+    page.get_by_label("Sélectionner GHIENNE Eireen").uncheck()
+    expect(counter).to_have_text("3 rendez-vous, 2 sélectionnés")
+
+    page.get_by_role("button", name="SMS", exact=True).click()
+    page.get_by_label("Message").fill("Rappel : RDV de @PPREN @PNOM le @RDV1 avec @RDVPRAT.")
+    page.get_by_role("button", name="Suivant").click()
+
+    summary = page.locator("#summary")
+    expect(summary).to_contain_text("2 messages envoyés pour 2 patients")
+    expect(summary).to_contain_text("2 SMS")
+    expect(page.locator("#recipients")).to_contain_text(
+        f"Rappel : RDV de Alexis ZIMMER le {timezone.localtime(zimmer.start):%d/%m/%Y} à 08h20 avec Dr MOLAIRE Marc."
+    )
+    expect(page.locator("#recipients")).not_to_contain_text("GHIENNE")
+    page.get_by_role("button", name="Envoyer").dblclick()
+
+    expect(page).to_have_url(re.compile(r"/publipostage/envoi/\d+/$"))
+    expect(page.locator("#progress-bar")).to_have_text("100 %")
+    expect(page.locator("#succeeded")).to_contain_text("ZIMMER Alexis")
+    expect(page.locator("#failed")).to_contain_text("KISIEL Luka – Numéro non attribué.")
+    expect(page.locator("#failure-warning")).to_be_visible()
+    assert Mailing.objects.count() == 1  # the double click made one mailing
+    assert [m.to for m in sms_outbox] == ["+33684285560"]
+
+    # The failure links to the patient file; the retry sends to Kisiel only.
+    locmem.reset()
+    page.get_by_role("button", name="Renvoyer les échecs").click()
+    expect(page.locator("#succeeded")).to_contain_text("KISIEL Luka")
+    assert [m.to for m in sms_outbox] == ["+33699887766"]
+    page.goto(f"{live_server.url}/publipostage/")
+    expect(page.locator("#mailings tbody tr")).to_have_count(2)

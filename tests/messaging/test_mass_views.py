@@ -1,0 +1,150 @@
+"""The search pages and the mass-mailing wizard through HTTP: permissions, grid, the wizard's
+steps, the double click on "Envoyer", progress JSON, retry, campaigns pages."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+
+import pytest
+from django.urls import reverse
+from django.utils.html import escape
+from django.utils import timezone
+
+from messaging.models import Campaign, Mailing, Message, SavedMessage
+from tests.factories import AppointmentFactory, PatientWithoutPhoneFactory, PractitionerFactory, UserFactory
+from tests.messaging import sending_helpers
+
+no_quiet_hours = sending_helpers.no_quiet_hours
+sms_outbox = sending_helpers.sms_outbox
+
+pytestmark = pytest.mark.django_db
+
+
+def tomorrow_at(hour):
+    day = timezone.localdate() + dt.timedelta(days=1)
+    return timezone.make_aware(dt.datetime.combine(day, dt.time(hour)))
+
+
+def search_url(**params):
+    day = (timezone.localdate() + dt.timedelta(days=1)).isoformat()
+    query = {"date_from": day, "date_to": day, "time_from": "07:00", "time_to": "21:00", "states": "futur", **params}
+    return reverse("search:appointments") + "?" + "&".join(f"{k}={v}" for k, v in query.items())
+
+
+def test_search_pages_need_their_permissions(client):
+    client.force_login(UserFactory(username="sans-role"))
+    assert client.get(reverse("search:appointments")).status_code == 403
+    assert client.post(reverse("mass:start"), {"search": "rendez-vous", "channel": "sms", "ids": [1]}).status_code == 403
+
+
+def test_appointment_grid_marks_missing_contacts_and_links_to_files(assistant_client, django_assert_max_num_queries):
+    dr = PractitionerFactory(initials="MM")
+    a = AppointmentFactory(start=tomorrow_at(9), practitioner=dr)
+    b = AppointmentFactory(start=tomorrow_at(10), practitioner=dr, patient=PatientWithoutPhoneFactory(email=""))
+    AppointmentFactory(start=tomorrow_at(11))  # another practitioner
+    response = assistant_client.get(search_url(practitioners=dr.pk))
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert html.count('class="form-check-input row-check"') == 2
+    assert f'data-href="{reverse("patients:detail", args=[a.patient.pk])}"' in html
+    assert "06.84.28.55.60" in html and "⚠ sans portable" in html and "⚠ sans email" in html
+    assert str(b.patient.file_number) in html
+    printed = assistant_client.get(search_url(practitioners=dr.pk, impression="liste"))
+    assert printed.status_code == 200 and "Liste des rendez-vous" in printed.content.decode()
+
+
+def test_patient_search_page(assistant_client):
+    AppointmentFactory(patient__first_name="Rappel", start=tomorrow_at(9))
+    html = assistant_client.get(reverse("search:patients") + "?rechercher=1&has_mobile=1").content.decode()
+    assert "ABLIRANT Rappel" in html
+
+
+def test_wizard_end_to_end_and_double_click_creates_one_mailing(
+    assistant_client, sms_outbox, no_quiet_hours, django_capture_on_commit_callbacks
+):
+    appts = [AppointmentFactory(start=tomorrow_at(h)) for h in (9, 10)]
+    response = assistant_client.post(
+        reverse("mass:start"), {"search": "rendez-vous", "channel": "sms", "ids": [a.pk for a in appts]}
+    )
+    assert response.status_code == 302
+    key = response.url.split("/")[-3]
+    response = assistant_client.post(reverse("mass:message", args=[key]), {"body": "RDV le @RDV1, @PPREN."})
+    assert response.url == reverse("mass:recipients", args=[key])
+    page = assistant_client.get(response.url).content.decode()
+    assert "2</strong> messages envoyés" in page and "RDV le " in page
+    with django_capture_on_commit_callbacks(execute=True):
+        first = assistant_client.post(reverse("mass:send", args=[key]))
+        second = assistant_client.post(reverse("mass:send", args=[key]))  # the double click
+    assert first.url == second.url
+    assert Mailing.objects.count() == 1 and Message.objects.count() == 2
+    mailing = Mailing.objects.get()
+    status = assistant_client.get(reverse("mass:status", args=[mailing.pk])).json()
+    assert status["done"] and status["succeeded"] == 2 and status["percent"] == 100
+    detail = assistant_client.get(first.url).content.decode()
+    assert "Envoi réussi (2)" in detail
+    assert "Renvoyer les échecs" not in detail
+    assert mailing.label in assistant_client.get(reverse("mass:list")).content.decode()
+
+
+def test_unknown_merge_code_is_refused_in_step_one(assistant_client):
+    a = AppointmentFactory(start=tomorrow_at(9))
+    key = assistant_client.post(
+        reverse("mass:start"), {"search": "rendez-vous", "channel": "sms", "ids": [a.pk]}
+    ).url.split("/")[-3]
+    response = assistant_client.post(reverse("mass:message", args=[key]), {"body": "Bonjour @ZORGL"})
+    assert response.status_code == 200
+    assert escape("Le champ d'intégration @ZORGL n'existe pas.") in response.content.decode()
+
+
+def test_letters_pdf_view(assistant_client):
+    a = AppointmentFactory(start=tomorrow_at(9), patient__address1="1 rue Haute", patient__city="Lyon")
+    key = assistant_client.post(
+        reverse("mass:start"), {"search": "rendez-vous", "channel": "letter", "ids": [a.pk]}
+    ).url.split("/")[-3]
+    assistant_client.post(reverse("mass:message", args=[key]), {"body": "Bonjour @PPREN"})
+    response = assistant_client.get(reverse("mass:letters", args=[key]))
+    assert response["Content-Type"] == "application/pdf" and response.content.startswith(b"%PDF")
+
+
+def test_campaign_pages_paste_import_check_then_send(
+    assistant_client, sms_outbox, no_quiet_hours, django_capture_on_commit_callbacks
+):
+    csv_file = io.BytesIO("Nom;Portable\nDUPONT;0612345678\nBAD;123\n".encode())
+    csv_file.name = "liste.csv"
+    response = assistant_client.post(
+        reverse("campaigns:create"),
+        {"name": "Vacances", "channel": "sms", "kind": "soins", "body": "Fermé en août.",
+         "pasted": "0687654321;0687654321", "csv_file": csv_file, "save_as": "Vacances"},
+    )
+    assert response.status_code == 302
+    campaign = Campaign.objects.get()
+    detail = assistant_client.get(response.url).content.decode()
+    assert "123" in detail and "Numéro de téléphone invalide." in detail and "<td>3</td>" in detail
+    assert "1 doublon retiré" in detail
+    with django_capture_on_commit_callbacks(execute=True):
+        assistant_client.post(response.url, {"action": "send"})
+    assert sorted(m.to for m in sms_outbox) == ["+33612345678", "+33687654321"]
+    listing = assistant_client.get(reverse("campaigns:list")).content.decode()
+    assert "Vacances" in listing and campaign.name in listing
+    saved = SavedMessage.objects.get(name="Vacances")
+    reused = assistant_client.get(reverse("campaigns:create") + f"?message={saved.pk}").content.decode()
+    assert "Fermé en août." in reused
+
+
+def test_email_wizard_steps(assistant_client):
+    account = sending_helpers.make_account()
+    a = AppointmentFactory(start=tomorrow_at(9))
+    key = assistant_client.post(
+        reverse("mass:start"), {"search": "rendez-vous", "channel": "email", "ids": [a.pk]}
+    ).url.split("/")[-3]
+    assert assistant_client.get(reverse("mass:message", args=[key])).status_code == 200
+    response = assistant_client.post(
+        reverse("mass:message", args=[key]),
+        {"subject": "Votre RDV du @RDVDATE", "body": "<p>Bonjour @PPREN</p><script>x()</script>", "account": account.pk},
+    )
+    assert response.url == reverse("mass:recipients", args=[key])
+    page = assistant_client.get(response.url).content.decode()
+    assert f"Votre RDV du {timezone.localtime(a.start):%d/%m/%Y}" in page and f"Bonjour {a.patient.first_name}" in page
+    editor = assistant_client.get(reverse("mass:message", args=[key])).content.decode()
+    assert "<p>Bonjour @PPREN</p>" in editor and "x()" not in editor.split('id="editor"')[1].split("</div>")[0]
