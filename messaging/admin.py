@@ -76,7 +76,9 @@ class EmailAccountAdmin(admin.ModelAdmin):
     actions = ["test_accounts"]
 
     def get_fields(self, request, obj=None):
-        return [*self.form.Meta.fields, *(["clear_password"] if obj and obj.password else []), *self.readonly_fields]
+        # "clear_password" only exists on the form when a password is stored.
+        fields = [f for f in self.form.Meta.fields if f != "clear_password"]
+        return [*fields, *(["clear_password"] if obj and obj.password else []), *self.readonly_fields]
 
     def save_model(self, request, obj, form, change):
         services.email_account_save(form=form)
