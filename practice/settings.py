@@ -91,6 +91,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "practice.context_processors.practice",
+                "practice.context_processors.nav_section",
             ],
         },
     },
