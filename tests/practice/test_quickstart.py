@@ -135,11 +135,13 @@ def test_quick_start_default_demo_then_the_login_page_answers_and_the_demo_login
     assert "Démo créée : 2000 patients" in seeded.stdout
 
     port = free_port()
+    # The server's output goes to a file: an unread pipe that fills up would block the server.
+    server_log = (tmp_path / "runserver.log").open("w")
     server = subprocess.Popen(
         [sys.executable, "manage.py", "runserver", "--noreload", f"127.0.0.1:{port}"],
         cwd=ROOT,
         env=env,
-        stdout=subprocess.PIPE,
+        stdout=server_log,
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
@@ -153,9 +155,10 @@ def test_quick_start_default_demo_then_the_login_page_answers_and_the_demo_login
     finally:
         server.send_signal(signal.SIGINT)
         try:
-            server.wait(timeout=15)
+            server.wait(timeout=30)
         finally:
             stop_group(server)
+            server_log.close()
 
     # `make run` a second time: the demo is not loaded twice.
     again = manage(env, "seed_demo", "--if-empty")
