@@ -138,6 +138,11 @@ class EmailAccount(models.Model):
         return self.name
 
     @property
+    def sender_display(self) -> str:
+        """ "Secrétariat du cabinet <secretariat@cabinet.fr>" for people (from_header is MIME-encoded)."""
+        return f"{self.display_name} <{self.email}>" if self.display_name else self.email
+
+    @property
     def from_header(self) -> str:
         from email.utils import formataddr
 

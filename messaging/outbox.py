@@ -240,6 +240,9 @@ def message_resend(*, message: Message, requested_by) -> Mailing:
         raise ValueError("Le contenu de ce message n'a pas été conservé : il ne peut pas être renvoyé.")
     if message.status == MessageStatus.SKIPPED or not message.to:
         raise ValueError("Ce message n'avait pas de destinataire valide : il ne peut pas être renvoyé.")
+    if message.status in (MessageStatus.PENDING, MessageStatus.SENDING):
+        # It has not left yet: a second copy would reach the patient twice.
+        raise ValueError("Ce message n'est pas encore parti : il sera envoyé, inutile de le renvoyer.")
     original = message.mailing
     mailing = Mailing.objects.create(
         origin=MailingOrigin.RESEND,

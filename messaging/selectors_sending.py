@@ -75,7 +75,14 @@ def message_journal(
         qs = qs.filter(created_at__lt=local_day_bounds(date_to)[1])
     query = (query or "").strip()
     if query:
-        qs = qs.filter(Q(recipient_name__icontains=query) | Q(to__icontains=query) | Q(patient__file_number=query))
+        from patients.phones import normalize as normalize_phone
+
+        condition = Q(recipient_name__icontains=query) | Q(to__icontains=query) | Q(patient__file_number=query)
+        # A number typed the French way ("06.76.39.60.23") matches the E.164 stored in "to".
+        phone = normalize_phone(query) if sum(c.isdigit() for c in query) >= 6 else None
+        if phone:
+            condition |= Q(to=phone)
+        qs = qs.filter(condition)
     return qs.order_by("-created_at", "-id")
 
 

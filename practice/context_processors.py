@@ -17,6 +17,8 @@ def nav_section(request):
         section = "rendez-vous" if name == "planning" or name.startswith("appointment") else "patients"
     elif namespace in {"search", "mass", "campaigns"}:
         section = "recherches"
+    elif namespace == "sending" and name in {"sms", "email", "preview", "history"}:
+        section = "patients"  # the send windows and the history open from the patient file
     elif namespace == "sending" or (namespace == "messaging" and name == "index"):
         section = "messages"
     elif namespace == "messaging":

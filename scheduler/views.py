@@ -21,6 +21,15 @@ def scheduler_view(view):
     return login_required(permission_required("practice.use_scheduler", raise_exception=True)(view))
 
 
+def scheduler_config_view(perm: str):
+    """Configuring treatments is the administrators' (issue 2: assistants configure nothing)."""
+
+    def decorate(view):
+        return scheduler_view(permission_required(perm, raise_exception=True)(view))
+
+    return decorate
+
+
 def _today():
     return timezone.now().astimezone(services.practice_tz()).date()
 
@@ -52,7 +61,7 @@ def _save(request, form: TreatmentForm):
     return treatment
 
 
-@scheduler_view
+@scheduler_config_view("scheduler.add_treatment")
 def create(request):
     kind = request.POST.get("kind") or request.GET.get("kind")
     if kind not in TreatmentKind.values:
@@ -71,7 +80,7 @@ def create(request):
     return render(request, "scheduler/form.html", {"form": form, "kind": kind, "kind_label": TreatmentKind(kind).label})
 
 
-@scheduler_view
+@scheduler_config_view("scheduler.change_treatment")
 def edit(request, pk: int):
     treatment = get_object_or_404(Treatment, pk=pk)
     if request.method == "POST":
@@ -91,7 +100,7 @@ def edit(request, pk: int):
     )
 
 
-@scheduler_view
+@scheduler_config_view("scheduler.delete_treatment")
 def delete(request, pk: int):
     treatment = get_object_or_404(Treatment, pk=pk)
     if request.method == "POST":
@@ -103,7 +112,7 @@ def delete(request, pk: int):
 
 
 @require_POST
-@scheduler_view
+@scheduler_config_view("scheduler.change_treatment")
 def toggle(request, pk: int):
     treatment = get_object_or_404(Treatment, pk=pk)
     services.treatment_set_active(treatment=treatment, active=not treatment.active)
@@ -162,7 +171,7 @@ def run_detail(request, pk: int):
     return render(request, "scheduler/run.html", {"run": run, "messages_list": selectors.run_messages(run)})
 
 
-@scheduler_view
+@scheduler_config_view("scheduler.change_eventmessagesetting")
 def events(request):
     formset = EventMessageFormSet(request.POST or None, queryset=selectors.event_settings())
     if request.method == "POST" and formset.is_valid():

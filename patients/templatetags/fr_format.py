@@ -36,3 +36,17 @@ def age_fr(birth_date) -> str:
     if years < 18 and months:
         label += f" {months} mois"
     return label
+
+
+@register.filter
+def duree(value) -> str:
+    """ "15 minutes", "1 heure", "1 h 30 min" for a timedelta; "" for none."""
+    if not isinstance(value, dt.timedelta):
+        return ""
+    minutes = int(value.total_seconds() // 60)
+    hours, minutes = divmod(minutes, 60)
+    if hours and minutes:
+        return f"{hours} h {minutes:02d} min"
+    if hours:
+        return f"{hours} heure{'s' if hours > 1 else ''}"
+    return f"{minutes} minute{'s' if minutes > 1 else ''}"

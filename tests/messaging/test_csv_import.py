@@ -75,14 +75,14 @@ def test_windows_1252_apostrophe():
 
 def test_bad_rows_reported_with_line_numbers_and_multiline_quoted_field():
     data = (
-        "Nom;Portable;Remarque\n"
-        "A;0612345678;ok\n"
-        "B;;ok\n"
-        "\n"
-        'C;0145678901;"sur\ndeux lignes"\n'
-        "D;06 99;ok\n"
-        "E;0765432109;ok\n"
-    ).encode()
+        b"Nom;Portable;Remarque\n"
+        b"A;0612345678;ok\n"
+        b"B;;ok\n"
+        b"\n"
+        b'C;0145678901;"sur\ndeux lignes"\n'
+        b"D;06 99;ok\n"
+        b"E;0765432109;ok\n"
+    )
     _, rows = read(data)
     assert [(r.line, type(r).__name__) for r in rows] == [
         (2, "ListEntry"),

@@ -57,3 +57,11 @@ def test_the_journal_query_count_does_not_grow_with_messages(assistant_client, a
     _sms_to([PatientFactory() for _ in range(30)], assistant)
     with django_assert_max_num_queries(len(small.captured_queries)):
         assistant_client.get("/messages/")
+
+
+def test_a_number_typed_the_french_way_finds_its_messages(assistant_client, assistant):
+    emma = PatientFactory(first_name="Emma", last_name="Ablirant", mobile="+33676396023")
+    _sms_to([emma], assistant)
+    for typed in ("06.76.39.60.23", "0676396023", "+33676396023"):
+        page = assistant_client.get("/messages/", {"q": typed}).content.decode()
+        assert "Bonjour Emma" in page, typed

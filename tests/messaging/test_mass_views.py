@@ -8,8 +8,8 @@ import io
 
 import pytest
 from django.urls import reverse
-from django.utils.html import escape
 from django.utils import timezone
+from django.utils.html import escape
 
 from messaging.models import Campaign, Mailing, Message, SavedMessage
 from tests.factories import AppointmentFactory, PatientWithoutPhoneFactory, PractitionerFactory, UserFactory
@@ -110,7 +110,7 @@ def test_letters_pdf_view(assistant_client):
 def test_campaign_pages_paste_import_check_then_send(
     assistant_client, sms_outbox, no_quiet_hours, django_capture_on_commit_callbacks
 ):
-    csv_file = io.BytesIO("Nom;Portable\nDUPONT;0612345678\nBAD;123\n".encode())
+    csv_file = io.BytesIO(b"Nom;Portable\nDUPONT;0612345678\nBAD;123\n")
     csv_file.name = "liste.csv"
     response = assistant_client.post(
         reverse("campaigns:create"),

@@ -211,6 +211,17 @@ def test_resend_creates_a_new_mailing_with_the_same_text(sms_outbox):
     assert original.status == MessageStatus.FAILED  # history keeps the first attempt as it was
 
 
+def test_a_message_that_has_not_left_cannot_be_resent():
+    patient = PatientFactory()
+    mailing = mailing_create(channel=Channel.SMS, origin=MailingOrigin.PATIENT_FILE, requested_by=None,
+                             recipients=recipients_for(patient=patient, channel=Channel.SMS)[:1], sms_body="x",
+                             schedule_dispatch=False)
+    waiting = mailing.messages.get()
+    with pytest.raises(ValueError, match="pas encore parti"):
+        message_resend(message=waiting, requested_by=None)
+    assert Mailing.objects.count() == 1
+
+
 def test_hide_from_history():
     patient = PatientFactory()
     mailing = mailing_create(channel=Channel.SMS, origin=MailingOrigin.PATIENT_FILE, requested_by=None,
