@@ -49,7 +49,9 @@ class _FrenchTypes:
     def __init__(self) -> None:
         metadata = PhoneMetadata.metadata_for_region(DEFAULT_REGION)
         self.general = self._desc(metadata.general_desc)
-        self.special = [(desc, kind) for name, kind in self._ORDER if (desc := self._desc(getattr(metadata, name)))]
+        self.special = [
+            (desc, kind) for name, kind in self._ORDER if (desc := self._desc(getattr(metadata, name)))
+        ]
         self.fixed = self._desc(metadata.fixed_line)
         self.mobile = self._desc(metadata.mobile)
         self.same_mobile_and_fixed = bool(metadata.same_mobile_and_fixed_line_pattern)
