@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from functools import partial
 
 from django.db import IntegrityError, transaction
+from django.db.models import prefetch_related_objects
 from django.utils import timezone
 
 from messaging.compose import compose_email, compose_sms
@@ -30,7 +31,7 @@ from messaging.models import (
     SmsTemplate,
 )
 from messaging.recipients import Recipient
-from patients.models import Appointment, Patient
+from patients.models import Appointment
 
 logger = logging.getLogger(__name__)
 
@@ -64,23 +65,21 @@ def _schedule_dispatch(mailing_id: int) -> None:
         logger.exception("Could not queue the dispatch of mailing %s; the schedule will pick it up", mailing_id)
 
 
-def _preload(recipients: Sequence[Recipient], appointment: Appointment | None):
-    """Patients and appointments with what the merge reads, in two queries whatever N is."""
-    patient_ids = {r.patient.pk for r in recipients if r.patient is not None}
-    patients = (
-        Patient.objects.select_related("practitioner", "civil_guardian", "financial_guardian").in_bulk(patient_ids)
-        if patient_ids
-        else {}
-    )
-    appt_ids = {r.appointment.pk for r in recipients if r.appointment is not None}
+def _preload(recipients: Sequence[Recipient], appointment: Appointment | None) -> None:
+    """Load what the merge reads onto the recipients' own patients and appointments.
+
+    Callers (the mass mailing, the scheduler) usually loaded them with ``select_related``:
+    fetching them again cost more than the rest of the mailing. ``prefetch_related_objects``
+    skips instances whose relation is already cached, so this runs no query for them and at
+    most one per relation otherwise, whatever N is."""
+    patients = list({id(r.patient): r.patient for r in recipients if r.patient is not None}.values())
+    appointments = {id(r.appointment): r.appointment for r in recipients if r.appointment is not None}
     if appointment is not None:
-        appt_ids.add(appointment.pk)
-    appointments = (
-        Appointment.objects.select_related("practitioner", "chair", "nature", "patient").in_bulk(appt_ids)
-        if appt_ids
-        else {}
-    )
-    return patients, appointments
+        appointments[id(appointment)] = appointment
+    if patients:
+        prefetch_related_objects(patients, "practitioner", "civil_guardian", "financial_guardian")
+    if appointments:
+        prefetch_related_objects(list(appointments.values()), "practitioner", "chair", "nature", "patient")
 
 
 @transaction.atomic
@@ -170,7 +169,7 @@ def mailing_create(
             return existing
         raise
 
-    patients, appointments = _preload(recipients, appointment)
+    _preload(recipients, appointment)
     custom = CustomFields.load()
     from practice.models import Practice
 
@@ -180,12 +179,9 @@ def mailing_create(
     seen: dict[tuple, str] = {}
     rows: list[Message] = []
     for r in recipients:
-        patient = patients.get(r.patient.pk) if r.patient is not None else None
-        appt_obj = r.appointment or appointment
-        appt = appointments.get(appt_obj.pk) if appt_obj is not None else None
+        patient = r.patient
+        appt = r.appointment or appointment
         person = r.person
-        if person is not None and patient is not None and isinstance(person, Patient) and person.pk == patient.pk:
-            person = patient
         row = Message(
             mailing=mailing,
             channel=channel,

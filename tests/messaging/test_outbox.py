@@ -112,6 +112,46 @@ def test_constant_number_of_queries_for_n_recipients(django_assert_max_num_queri
     assert len(few_ctx.captured_queries) <= 15, [q["sql"][:120] for q in few_ctx.captured_queries]
 
 
+def test_recipients_loaded_with_their_relations_are_not_fetched_again(sms_outbox):
+    """The merge reads the patients' and appointments' relations: loaded by the caller, they
+    are used as they are; not loaded, one query per relation whatever N is."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from patients.models import Appointment
+
+    prat = PractitionerFactory(initials="MM")
+    for _ in range(12):
+        AppointmentFactory(patient=MinorPatientFactory(practitioner=prat), practitioner=prat)
+    body = "@PPREN @RCNOM @RDV1 @RDVPRAT @RDVNAT @PRAT"
+
+    def build(appointments):
+        out = []
+        for a in appointments:
+            r = recipients_for(patient=a.patient, channel=Channel.SMS)[0]
+            out.append(r.__class__(**{**r.__dict__, "appointment": a}))
+        return out
+
+    def count(recipients):
+        with CaptureQueriesContext(connection) as ctx:
+            mailing_create(channel=Channel.SMS, origin=MailingOrigin.MASS_MAILING, requested_by=None,
+                           recipients=recipients, sms_body=body)
+        return len(ctx.captured_queries)
+
+    loaded = Appointment.objects.select_related(
+        "patient__practitioner", "patient__civil_guardian", "patient__financial_guardian", "practitioner", "chair",
+        "nature")
+    bare = Appointment.objects.select_related("patient")
+    count(build(bare.order_by("pk")[:1]))  # warm-up: the first mailing also creates the Practice row
+    without_few = count(build(bare.order_by("pk")[:2]))
+    with_relations = count(build(loaded.order_by("pk")))
+    without_many = count(build(bare.order_by("pk")))
+    assert without_few == without_many
+    assert with_relations < without_many, (with_relations, without_many)
+    texts = list(Message.objects.order_by("pk").values_list("body", flat=True))
+    assert texts[3:15] == texts[15:]  # the same messages whether the caller loaded the relations or not
+
+
 def test_dispatch_is_queued_on_commit_and_runs_through_django_q(django_capture_on_commit_callbacks, sms_outbox, no_quiet_hours):
     patient = PatientFactory()
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
