@@ -284,3 +284,30 @@ def test_sms_line_endings_from_a_browser_are_normalised():
                              recipients=recipients_for(patient=patient, channel=Channel.SMS)[:1], sms_body="Bonjour,\r\nÀ demain")
     msg = mailing.messages.get()
     assert msg.body == "Bonjour,\nÀ demain" and msg.sms_parts == 1
+
+
+def test_outbox_rows_are_written_with_every_column_and_a_dedupe_key_cannot_be_written_twice(sms_outbox):
+    """The bulk insert (COPY on PostgreSQL) fills the model's defaults and still hits the unique
+    index: the same keys written again raise, and nothing of the second attempt remains."""
+    from django.db import IntegrityError, transaction
+
+    from messaging.outbox import _insert_messages
+
+    patient = PatientFactory()
+    mailing = mailing_create(channel=Channel.SMS, origin=MailingOrigin.MASS_MAILING, requested_by=None,
+                             recipients=recipients_for(patient=patient, channel=Channel.SMS)[:1],
+                             sms_body="Bonjour @PPREN", schedule_dispatch=False)
+    m = Message.objects.get(mailing=mailing)
+    assert (m.status, m.body, m.sms_parts, m.attempts, m.body_kept, m.hidden) == (
+        MessageStatus.PENDING, f"Bonjour {patient.first_name}", 1, 0, True, False)
+    assert m.created_at is not None and m.updated_at is not None and m.attachments == [] and m.patient == patient
+    row = {f.attname: getattr(m, f.attname) for f in Message._meta.concrete_fields
+           if f.attname in ("mailing_id", "channel", "patient_id", "appointment_id", "recipient_role",
+                            "recipient_name", "to", "account_id", "subject", "body", "body_html", "attachments",
+                            "sms_parts", "status", "reason", "dedupe_key", "not_before")}
+    fresh = {**row, "dedupe_key": "unique-new", "attachments": [{"filename": "a.pdf", "path": "x"}]}
+    with pytest.raises(IntegrityError), transaction.atomic():
+        _insert_messages([fresh, row])
+    assert Message.objects.count() == 1
+    _insert_messages([fresh])
+    assert Message.objects.get(dedupe_key="unique-new").attachments == [{"filename": "a.pdf", "path": "x"}]
