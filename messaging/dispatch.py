@@ -20,6 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import mimetypes
+import time
 import zoneinfo
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -31,7 +32,7 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import Case, F, Q, Value, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -252,10 +253,39 @@ def _finish(m: Message, status: str, *, reason: str, code: str, now: dt.datetime
 # ---------------------------------------------------------------------------------------------
 
 
-def _still_ours(m: Message, now: dt.datetime) -> bool:
-    """Refresh the claim just before calling the gateway; False if the row was reconciled to
-    UNKNOWN meanwhile (then it must not be sent)."""
-    return Message.objects.filter(pk=m.pk, status=MessageStatus.SENDING).update(claimed_at=now) == 1
+def _still_ours(rows: list[Message], now: dt.datetime) -> set[int]:
+    """Refresh the claim of ``rows`` just before calling the gateway, in one UPDATE; return the
+    ids still ours. A row reconciled to UNKNOWN meanwhile is not SENDING any more: it is left
+    out and must not be sent (no worker claims anything but PENDING, so the rows still SENDING
+    after the UPDATE are exactly ours)."""
+    ids = [m.pk for m in rows]
+    if not ids:
+        return set()
+    refreshed = Message.objects.filter(pk__in=ids, status=MessageStatus.SENDING).update(claimed_at=now)
+    if refreshed == len(ids):
+        return set(ids)
+    return set(Message.objects.filter(pk__in=ids, status=MessageStatus.SENDING).values_list("pk", flat=True))
+
+
+# The claim is refreshed for the rest of a batch when sending it takes this long (a slow
+# server), so that reconcile_stale_sending never takes a row we are about to send for a dead one.
+REFRESH_CLAIM_SECONDS = 60.0
+
+
+class _Claimed:
+    """The rows of one batch still ours, re-checked in bulk when the batch runs long."""
+
+    def __init__(self, rows: list[Message], now: dt.datetime):
+        self.rows, self.now = rows, now
+        self.ours = _still_ours(rows, now)
+        self.checked_at = time.monotonic()
+
+    def __contains__(self, m: Message) -> bool:
+        if time.monotonic() - self.checked_at > REFRESH_CLAIM_SECONDS:
+            pending = [r for r in self.rows if r.pk in self.ours]
+            self.ours = _still_ours(pending, self.now)
+            self.checked_at = time.monotonic()
+        return m.pk in self.ours
 
 
 def _record_sent(m: Message, provider_id: str, now: dt.datetime, extra: dict | None = None) -> None:
@@ -269,6 +299,44 @@ def _record_sent(m: Message, provider_id: str, now: dt.datetime, extra: dict | N
         updated_at=now,
         **(extra or {}),
     )
+
+
+class _SentLog:
+    """SENT outcomes of a batch, written together: one UPDATE per kind of history kept (the
+    provider ids in a CASE) instead of one per message. Rows with attachments, whose kept copies
+    differ per row, are written one by one. Flushed after each batch: a crash before the flush
+    leaves the rows in SENDING, which reconcile_stale_sending turns into UNKNOWN (never re-sent),
+    as a crash between the gateway call and a per-row UPDATE did."""
+
+    CHUNK = 500
+
+    def __init__(self, now: dt.datetime):
+        self.now = now
+        self.groups: dict[tuple, list[tuple[int, str]]] = defaultdict(list)
+
+    def add(self, m: Message, provider_id: str, extra: dict) -> None:
+        if "attachments" in extra:
+            _record_sent(m, provider_id, self.now, extra)
+            return
+        self.groups[tuple(sorted(extra.items()))].append((m.pk, provider_id[:100]))
+
+    def flush(self) -> None:
+        for extra, sent in self.groups.items():
+            for i in range(0, len(sent), self.CHUNK):
+                chunk = sent[i : i + self.CHUNK]
+                Message.objects.filter(
+                    pk__in=[pk for pk, _ in chunk], status__in=[MessageStatus.SENDING, MessageStatus.UNKNOWN]
+                ).update(
+                    status=MessageStatus.SENT,
+                    provider_id=Case(*(When(pk=pk, then=Value(pid)) for pk, pid in chunk), default=F("provider_id")),
+                    sent_at=self.now,
+                    reason="",
+                    error_code="",
+                    not_before=None,
+                    updated_at=self.now,
+                    **dict(extra),
+                )
+        self.groups.clear()
 
 
 def _record_error(m: Message, error: SendError, now: dt.datetime, result: DispatchResult) -> None:
@@ -314,16 +382,21 @@ def _send_sms(rows: list[Message], now: dt.datetime, result: DispatchResult) -> 
             _record_error(m, SendError(f"Passerelle SMS non configurée : {exc}", permanent=True, code="config"), now, result)
         return
     sender = Practice.get().sms_sender_name
-    for m in rows:
-        if not _still_ours(m, now):
-            continue
-        sms = SmsMessage(to=m.to, body=m.body, sender=sender, reference=str(m.pk))
-        backend.send_messages([sms])
-        if sms.error is not None:
-            _record_error(m, sms.error, now, result)
-        else:
-            _record_sent(m, sms.provider_id, now)
-            result.sent += 1
+    claimed = _Claimed(rows, now)
+    log = _SentLog(now)
+    try:
+        for m in rows:
+            if m not in claimed:
+                continue
+            sms = SmsMessage(to=m.to, body=m.body, sender=sender, reference=str(m.pk))
+            backend.send_messages([sms])
+            if sms.error is not None:
+                _record_error(m, sms.error, now, result)
+            else:
+                log.add(m, sms.provider_id, {})
+                result.sent += 1
+    finally:
+        log.flush()
 
 
 def _attachment_content(att: dict) -> bytes:
@@ -386,24 +459,30 @@ def _send_emails(rows: list[Message], now: dt.datetime, result: DispatchResult) 
         by_account[m.account_id].append(m)
     for account_rows in by_account.values():
         sender = AccountSender(account_rows[0].account)
+        log = _SentLog(now)
         try:
+            claimed = _Claimed(account_rows, now)
             for m in account_rows:
+                # Built one at a time: attachments are read into memory only while sent.
                 try:
                     email = _build_email(m)
                 except SendError as exc:
                     _record_error(m, exc, now, result)
                     continue
-                if not _still_ours(m, now):
+                if m not in claimed:
                     continue
                 try:
                     message_id = sender.send(email)
                 except SendError as exc:
                     _record_error(m, exc, now, result)
                     continue
-                _record_sent(m, message_id, now, _history_extra(m))
+                log.add(m, message_id, _history_extra(m))
                 result.sent += 1
         finally:
-            sender.close()
+            try:
+                log.flush()
+            finally:
+                sender.close()
 
 
 def dispatch_pending(*, mailing_id: int | None = None, limit: int = 100, now: dt.datetime | None = None) -> DispatchResult:

@@ -168,6 +168,10 @@ class CustomFields:
 
     particular: dict[str, object] = field(default_factory=dict)  # code -> ParticularField
     free: dict[str, object] = field(default_factory=dict)  # code -> FreeField
+    # Per batch: the known codes longest first, and each text's tokens (a mailing renders the
+    # same template for every recipient; tokenizing it once instead of per row).
+    _known: list[str] | None = field(default=None, init=False, repr=False, compare=False)
+    _tokens: dict[str, tuple[Token, ...]] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @classmethod
     def load(cls) -> CustomFields:
@@ -213,7 +217,9 @@ def canonical_code(code: str) -> str:
 
 
 def _known_codes(custom: CustomFields) -> list[str]:
-    return sorted([*_BUILTIN_CODES, *custom.particular, *custom.free], key=len, reverse=True)
+    if custom._known is None:
+        custom._known = sorted([*_BUILTIN_CODES, *custom.particular, *custom.free], key=len, reverse=True)
+    return custom._known
 
 
 @dataclass(frozen=True)
@@ -226,7 +232,16 @@ class Token:
 
 def tokenize(text: str, custom: CustomFields) -> list[Token]:
     """The merge tokens of ``text`` in order. At each "@" the longest known code wins; what looks
-    like a code but is none is returned with known=False."""
+    like a code but is none is returned with known=False. Cached on ``custom`` (one batch)."""
+    tokens = custom._tokens.get(text)
+    if tokens is None:
+        if len(custom._tokens) >= 256:  # bound the cache of a long-lived CustomFields
+            custom._tokens.clear()
+        tokens = custom._tokens[text] = tuple(_tokenize(text, custom))
+    return list(tokens)
+
+
+def _tokenize(text: str, custom: CustomFields) -> list[Token]:
     known = _known_codes(custom)
     known_set = set(known)
     tokens: list[Token] = []
@@ -375,75 +390,20 @@ class MergeContext:
             .first()
         )
 
-    def _providers(self) -> dict[str, Callable[[], str]]:
-        p, a, prac = self.patient, self.appointment, self.practice
-
-        def pat(attr):
-            return lambda: (getattr(p, attr, "") or "") if p is not None else ""
-
-        tz = practice_tz(prac)
-
-        def local_start():
-            return a.start.astimezone(tz) if a is not None else None
-
-        civil = p.civil_responsible() if p is not None else None
-        financial = p.financial_responsible() if p is not None else None
-        cor = self.correspondent
-        rec = self.recipient
-        dr = self.practitioner
-        return {
-            "@AGPAT": lambda: f"{p.age(self.today)} ans" if p is not None and p.birth_date else "",
-            "@MAIL_PAT": pat("email"),
-            "@PADR1": pat("address1"),
-            "@PADR2": pat("address2"),
-            "@PCIVIL": lambda: _person_parts(p)[0],
-            "@PCPOST": pat("postcode"),
-            "@PNOM": lambda: _person_parts(p)[1],
-            "@PORT_PAT": lambda: format_fr(p.mobile) if p is not None else "",
-            "@PPREN": pat("first_name"),
-            "@PPREN2": pat("second_first_name"),
-            "@PSEXE": lambda: p.get_sex_display() if p is not None and p.sex else "",
-            "@PTYPE": lambda: p.get_effective_type_display() if p is not None else "",
-            "@PVILLE": pat("city"),
-            "@TEL_PAT": lambda: format_fr(p.phone) if p is not None else "",
-            "@PDOSS": pat("file_number"),
-            "@PNAIS": lambda: format_date(p.birth_date) if p is not None else "",
-            "@RDV1": lambda: format_datetime(a.start, tz) if a is not None else "",
-            "@RDVDATE": lambda: format_date(local_start().date()) if a is not None else "",
-            "@RDVJOUR": lambda: format_long_date(local_start().date()) if a is not None else "",
-            "@RDVHEURE": lambda: format_time(local_start()) if a is not None else "",
-            "@RDVPRAT": lambda: a.practitioner.display_name if a is not None else "",
-            "@RDVFAUT": lambda: a.chair.label if a is not None and a.chair_id else "",
-            "@RDVNAT": lambda: a.nature.label if a is not None and a.nature_id else "",
-            "@RDVDUREE": lambda: str(a.duration) if a is not None else "",
-            "@PROCHRDV": lambda: format_datetime(self.next_appointment.start, tz) if self.next_appointment else "",
-            "@PRAT": lambda: dr.display_name if dr else "",
-            "@PRATNOM": lambda: dr.last_name.upper() if dr else "",
-            "@PRATPREN": lambda: dr.first_name if dr else "",
-            "@CABNOM": lambda: prac.name,
-            "@CABTEL": lambda: format_fr(prac.phone),
-            "@CABADR": lambda: prac.address_line,
-            "@CABMAIL": lambda: prac.email,
-            "@DATEJ": lambda: format_date(self.today),
-            "@DATEJL": lambda: format_long_date(self.today),
-            "@RCCIVIL": lambda: _person_parts(civil)[0],
-            "@RCNOM": lambda: _person_parts(civil)[1],
-            "@RCPREN": lambda: _person_parts(civil)[2],
-            "@RFCIVIL": lambda: _person_parts(financial)[0],
-            "@RFNOM": lambda: _person_parts(financial)[1],
-            "@RFPREN": lambda: _person_parts(financial)[2],
-            "@CORTITRE": lambda: cor.display_name if cor is not None else "",
-            "@CORCIVIL": lambda: _person_parts(cor)[0],
-            "@CORNOM": lambda: _person_parts(cor)[1],
-            "@CORPREN": lambda: _person_parts(cor)[2],
-            "@DCIVIL": lambda: _person_parts(rec)[0],
-            "@DNOM": lambda: _person_parts(rec)[1],
-            "@DPREN": lambda: _person_parts(rec)[2],
-        }
+    @cached_property
+    def tz(self) -> dt.tzinfo:
+        return practice_tz(self.practice)
 
     @cached_property
-    def _provider_map(self) -> dict[str, Callable[[], str]]:
-        return self._providers()
+    def civil(self):
+        return self.patient.civil_responsible() if self.patient is not None else None
+
+    @cached_property
+    def financial(self):
+        return self.patient.financial_responsible() if self.patient is not None else None
+
+    def local_start(self) -> dt.datetime | None:
+        return self.appointment.start.astimezone(self.tz) if self.appointment is not None else None
 
     def _particular(self, code: str) -> str:
         spec = self.custom.particular[code]
@@ -470,8 +430,8 @@ class MergeContext:
             elif code in self.custom.free:
                 result = self._free(code)
             else:
-                provider = self._provider_map.get(code)
-                result = provider() if provider else ""
+                provider = _PROVIDERS.get(code)
+                result = provider(self) if provider else ""
             self._cache[code] = str(result or "")
         return self._cache[code]
 
@@ -495,6 +455,63 @@ class MergeContext:
         if code == "@PROCHRDV":
             return f"{code} ({label}) : aucun prochain rendez-vous."
         return f"{code} ({label}) : donnée manquante."
+
+
+def _pat(attr: str) -> Callable[[MergeContext], str]:
+    return lambda c: (getattr(c.patient, attr, "") or "") if c.patient is not None else ""
+
+
+# How each built-in code is computed from a MergeContext. One table for every context: building
+# ~50 closures per recipient cost more than rendering the few codes a template uses.
+_PROVIDERS: dict[str, Callable[[MergeContext], str]] = {
+    "@AGPAT": lambda c: f"{c.patient.age(c.today)} ans" if c.patient is not None and c.patient.birth_date else "",
+    "@MAIL_PAT": _pat("email"),
+    "@PADR1": _pat("address1"),
+    "@PADR2": _pat("address2"),
+    "@PCIVIL": lambda c: _person_parts(c.patient)[0],
+    "@PCPOST": _pat("postcode"),
+    "@PNOM": lambda c: _person_parts(c.patient)[1],
+    "@PORT_PAT": lambda c: format_fr(c.patient.mobile) if c.patient is not None else "",
+    "@PPREN": _pat("first_name"),
+    "@PPREN2": _pat("second_first_name"),
+    "@PSEXE": lambda c: c.patient.get_sex_display() if c.patient is not None and c.patient.sex else "",
+    "@PTYPE": lambda c: c.patient.get_effective_type_display() if c.patient is not None else "",
+    "@PVILLE": _pat("city"),
+    "@TEL_PAT": lambda c: format_fr(c.patient.phone) if c.patient is not None else "",
+    "@PDOSS": _pat("file_number"),
+    "@PNAIS": lambda c: format_date(c.patient.birth_date) if c.patient is not None else "",
+    "@RDV1": lambda c: format_datetime(c.appointment.start, c.tz) if c.appointment is not None else "",
+    "@RDVDATE": lambda c: format_date(c.local_start().date()) if c.appointment is not None else "",
+    "@RDVJOUR": lambda c: format_long_date(c.local_start().date()) if c.appointment is not None else "",
+    "@RDVHEURE": lambda c: format_time(c.local_start()) if c.appointment is not None else "",
+    "@RDVPRAT": lambda c: c.appointment.practitioner.display_name if c.appointment is not None else "",
+    "@RDVFAUT": lambda c: c.appointment.chair.label if c.appointment is not None and c.appointment.chair_id else "",
+    "@RDVNAT": lambda c: c.appointment.nature.label if c.appointment is not None and c.appointment.nature_id else "",
+    "@RDVDUREE": lambda c: str(c.appointment.duration) if c.appointment is not None else "",
+    "@PROCHRDV": lambda c: format_datetime(c.next_appointment.start, c.tz) if c.next_appointment else "",
+    "@PRAT": lambda c: c.practitioner.display_name if c.practitioner else "",
+    "@PRATNOM": lambda c: c.practitioner.last_name.upper() if c.practitioner else "",
+    "@PRATPREN": lambda c: c.practitioner.first_name if c.practitioner else "",
+    "@CABNOM": lambda c: c.practice.name,
+    "@CABTEL": lambda c: format_fr(c.practice.phone),
+    "@CABADR": lambda c: c.practice.address_line,
+    "@CABMAIL": lambda c: c.practice.email,
+    "@DATEJ": lambda c: format_date(c.today),
+    "@DATEJL": lambda c: format_long_date(c.today),
+    "@RCCIVIL": lambda c: _person_parts(c.civil)[0],
+    "@RCNOM": lambda c: _person_parts(c.civil)[1],
+    "@RCPREN": lambda c: _person_parts(c.civil)[2],
+    "@RFCIVIL": lambda c: _person_parts(c.financial)[0],
+    "@RFNOM": lambda c: _person_parts(c.financial)[1],
+    "@RFPREN": lambda c: _person_parts(c.financial)[2],
+    "@CORTITRE": lambda c: c.correspondent.display_name if c.correspondent is not None else "",
+    "@CORCIVIL": lambda c: _person_parts(c.correspondent)[0],
+    "@CORNOM": lambda c: _person_parts(c.correspondent)[1],
+    "@CORPREN": lambda c: _person_parts(c.correspondent)[2],
+    "@DCIVIL": lambda c: _person_parts(c.recipient)[0],
+    "@DNOM": lambda c: _person_parts(c.recipient)[1],
+    "@DPREN": lambda c: _person_parts(c.recipient)[2],
+}
 
 
 def merge_context(

@@ -17,8 +17,8 @@ from django.db import models
 from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
-from phonenumber_field.modelfields import PhoneNumberField
 
+from .fields import PhoneField
 from .phones import validate_landline, validate_mobile
 
 ADULT_AGE = 18
@@ -86,8 +86,8 @@ class ContactFields(models.Model):
     city = models.CharField("ville", max_length=80, blank=True)
     country = models.CharField("pays", max_length=60, blank=True, default="France")
     email = models.EmailField("email", blank=True)
-    phone = PhoneNumberField("téléphone", blank=True, validators=[validate_landline])
-    mobile = PhoneNumberField("portable", blank=True, validators=[validate_mobile])
+    phone = PhoneField("téléphone", blank=True, validators=[validate_landline])
+    mobile = PhoneField("portable", blank=True, validators=[validate_mobile])
     sms_consent = models.BooleanField(
         "accepte les SMS", default=True, help_text="Décocher si la personne ne souhaite pas recevoir de SMS."
     )
@@ -112,7 +112,7 @@ class Practitioner(models.Model):
     first_name = models.CharField("prénom", max_length=80)
     initials = models.CharField("initiales", max_length=6, unique=True, help_text="Par exemple MM.")
     email = models.EmailField("email", blank=True)
-    mobile = PhoneNumberField("portable", blank=True, validators=[validate_mobile])
+    mobile = PhoneField("portable", blank=True, validators=[validate_mobile])
     user = models.OneToOneField(
         settings.AUTH_USER_MODEL,
         verbose_name="compte utilisateur",

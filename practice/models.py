@@ -4,7 +4,8 @@ import datetime
 
 from django.core.cache import cache
 from django.db import models
-from phonenumber_field.modelfields import PhoneNumberField
+
+from patients.fields import PhoneField
 
 from .validators import validate_sms_sender_name
 
@@ -19,7 +20,7 @@ class Practice(models.Model):
     address2 = models.CharField("complément d'adresse", max_length=120, blank=True)
     postcode = models.CharField("code postal", max_length=10, blank=True)
     city = models.CharField("ville", max_length=80, blank=True)
-    phone = PhoneNumberField("téléphone", blank=True)
+    phone = PhoneField("téléphone", blank=True)
     email = models.EmailField("email", blank=True)
     website = models.URLField("site web", blank=True)
     time_zone = models.CharField("fuseau horaire", max_length=64, default="Europe/Paris")

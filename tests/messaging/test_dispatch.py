@@ -168,3 +168,88 @@ def test_sync_off_dispatch_through_the_real_django_q_cluster_code(sms_outbox, se
         Conf.SYNC = True
     assert [s.body for s in sms_outbox] == ["Par le cluster"]
     assert mailing.messages.get().status == MessageStatus.SENT
+
+
+@pytest.mark.django_db
+def test_a_batch_records_each_sent_row_with_its_own_provider_id_in_constant_queries(sms_outbox, no_quiet_hours):
+    from django.test.utils import CaptureQueriesContext
+
+    def queries_for(n):
+        mailing = _sms_mailing(n=n)
+        with CaptureQueriesContext(connection) as ctx:
+            result = dispatch_pending(mailing_id=mailing.pk, limit=100, now=NOON)
+        assert result.sent == n
+        return mailing, len(ctx.captured_queries)
+
+    small, few = queries_for(3)
+    big, many = queries_for(40)
+    assert few == many
+    by_number = {s.to: s.provider_id for s in sms_outbox}
+    rows = list(big.messages.all())
+    assert all(m.status == MessageStatus.SENT and m.sent_at == NOON for m in rows)
+    assert {m.to: m.provider_id for m in rows} == {m.to: by_number[m.to] for m in rows}
+    assert len({m.provider_id for m in rows}) == 40
+
+
+class ReconcilingBackend(BaseSmsBackend):
+    """While the first SMS of the batch is at the gateway, another worker reconciles the last
+    row of the batch to UNKNOWN (as if its claim had gone stale)."""
+
+    def send_message(self, message):
+        if len(locmem.outbox) == 0:
+            last = Message.objects.filter(status=MessageStatus.SENDING).order_by("-pk").first()
+            Message.objects.filter(pk=last.pk).update(status=MessageStatus.UNKNOWN, reason="réconcilié")
+        return locmem.SmsBackend().send_message(message)
+
+
+@pytest.mark.django_db
+def test_a_row_taken_from_a_long_batch_is_not_sent(sms_outbox, settings, monkeypatch, no_quiet_hours):
+    import messaging.dispatch as dispatch
+
+    settings.SMS_BACKEND = "tests.messaging.test_dispatch.ReconcilingBackend"
+    monkeypatch.setattr(dispatch, "REFRESH_CLAIM_SECONDS", -1.0)  # re-check before every send
+    mailing = _sms_mailing(n=4)
+    result = dispatch_pending(mailing_id=mailing.pk, now=NOON)
+    assert result.sent == 3 and len(sms_outbox) == 3
+    last = mailing.messages.order_by("-pk").first()
+    assert last.status == MessageStatus.UNKNOWN and last.to not in {s.to for s in sms_outbox}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_workers_sending_emails_in_batches_send_each_exactly_once(no_quiet_hours):
+    from django.core import mail
+
+    from tests.messaging.sending_helpers import make_account
+
+    assert connection.vendor == "postgresql"
+    account = make_account()
+    patients = [PatientFactory(email=f"p{i}@patients.test") for i in range(40)]
+    recipients = [recipients_for(patient=p, channel=Channel.EMAIL)[0] for p in patients]
+    mailing = mailing_create(channel=Channel.EMAIL, origin=MailingOrigin.MASS_MAILING, requested_by=None,
+                             recipients=recipients, email_subject="Rappel", email_body_html="<p>Bonjour @PPREN</p>",
+                             account=account, signature=None, schedule_dispatch=False)
+    mail.outbox = []
+    barrier = threading.Barrier(2)
+    results, errors = [], []
+
+    def worker():
+        try:
+            barrier.wait()
+            results.append(dispatch_pending(mailing_id=mailing.pk, limit=5, now=NOON))
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    sent_to = [e.to[0] for e in mail.outbox]
+    assert len(sent_to) == 40 and len(set(sent_to)) == 40
+    assert sum(r.sent for r in results) == 40
+    rows = list(Message.objects.filter(mailing=mailing))
+    assert {m.status for m in rows} == {MessageStatus.SENT}
+    assert {m.provider_id for m in rows} == {e.extra_headers["Message-ID"] for e in mail.outbox}

@@ -197,3 +197,22 @@ def test_a_typo_that_starts_with_a_real_code_is_refused_at_save_time():
     # capitals is almost always a typo: refuse it when the template is saved.
     problems = unknown_codes("Bonjour @PPRENOM, @PNOM@PPREN, @RDV1.")
     assert [(p.code, p.suggestion) for p in problems] == [("@PPRENOM", "@PPREN")]
+
+
+def test_every_catalog_code_has_a_value_provider():
+    from messaging.merge import _BUILTIN_CODES, _PROVIDERS
+
+    assert set(_PROVIDERS) == set(_BUILTIN_CODES)
+
+
+def test_a_batch_tokenizes_each_text_once_and_renders_every_row_the_same_way(emma_appointment):
+    from messaging.merge import CustomFields, tokenize
+
+    custom = CustomFields.load()
+    text = "Bonjour @PPREN@PNOM, RDV le @RDV1 @INCONNU"
+    first = tokenize(text, custom)
+    assert tokenize(text, custom) == first and first is not tokenize(text, custom)  # callers get their own list
+    ctx = merge_context(appointment=emma_appointment, practice=Practice.get(), custom=custom)
+    fresh = merge_context(appointment=emma_appointment, practice=Practice.get(), custom=CustomFields.load())
+    assert render(text, ctx) == render(text, fresh)
+    assert render(text, ctx).text.startswith("Bonjour EmmaABLIRANT, RDV le ")

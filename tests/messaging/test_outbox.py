@@ -112,6 +112,46 @@ def test_constant_number_of_queries_for_n_recipients(django_assert_max_num_queri
     assert len(few_ctx.captured_queries) <= 15, [q["sql"][:120] for q in few_ctx.captured_queries]
 
 
+def test_recipients_loaded_with_their_relations_are_not_fetched_again(sms_outbox):
+    """The merge reads the patients' and appointments' relations: loaded by the caller, they
+    are used as they are; not loaded, one query per relation whatever N is."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from patients.models import Appointment
+
+    prat = PractitionerFactory(initials="MM")
+    for _ in range(12):
+        AppointmentFactory(patient=MinorPatientFactory(practitioner=prat), practitioner=prat)
+    body = "@PPREN @RCNOM @RDV1 @RDVPRAT @RDVNAT @PRAT"
+
+    def build(appointments):
+        out = []
+        for a in appointments:
+            r = recipients_for(patient=a.patient, channel=Channel.SMS)[0]
+            out.append(r.__class__(**{**r.__dict__, "appointment": a}))
+        return out
+
+    def count(recipients):
+        with CaptureQueriesContext(connection) as ctx:
+            mailing_create(channel=Channel.SMS, origin=MailingOrigin.MASS_MAILING, requested_by=None,
+                           recipients=recipients, sms_body=body)
+        return len(ctx.captured_queries)
+
+    loaded = Appointment.objects.select_related(
+        "patient__practitioner", "patient__civil_guardian", "patient__financial_guardian", "practitioner", "chair",
+        "nature")
+    bare = Appointment.objects.select_related("patient")
+    count(build(bare.order_by("pk")[:1]))  # warm-up: the first mailing also creates the Practice row
+    without_few = count(build(bare.order_by("pk")[:2]))
+    with_relations = count(build(loaded.order_by("pk")))
+    without_many = count(build(bare.order_by("pk")))
+    assert without_few == without_many
+    assert with_relations < without_many, (with_relations, without_many)
+    texts = list(Message.objects.order_by("pk").values_list("body", flat=True))
+    assert texts[3:15] == texts[15:]  # the same messages whether the caller loaded the relations or not
+
+
 def test_dispatch_is_queued_on_commit_and_runs_through_django_q(django_capture_on_commit_callbacks, sms_outbox, no_quiet_hours):
     patient = PatientFactory()
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
@@ -255,3 +295,30 @@ def test_sms_line_endings_from_a_browser_are_normalised():
                              recipients=recipients_for(patient=patient, channel=Channel.SMS)[:1], sms_body="Bonjour,\r\nÀ demain")
     msg = mailing.messages.get()
     assert msg.body == "Bonjour,\nÀ demain" and msg.sms_parts == 1
+
+
+def test_outbox_rows_are_written_with_every_column_and_a_dedupe_key_cannot_be_written_twice(sms_outbox):
+    """The bulk insert (COPY on PostgreSQL) fills the model's defaults and still hits the unique
+    index: the same keys written again raise, and nothing of the second attempt remains."""
+    from django.db import IntegrityError, transaction
+
+    from messaging.outbox import _insert_messages
+
+    patient = PatientFactory()
+    mailing = mailing_create(channel=Channel.SMS, origin=MailingOrigin.MASS_MAILING, requested_by=None,
+                             recipients=recipients_for(patient=patient, channel=Channel.SMS)[:1],
+                             sms_body="Bonjour @PPREN", schedule_dispatch=False)
+    m = Message.objects.get(mailing=mailing)
+    assert (m.status, m.body, m.sms_parts, m.attempts, m.body_kept, m.hidden) == (
+        MessageStatus.PENDING, f"Bonjour {patient.first_name}", 1, 0, True, False)
+    assert m.created_at is not None and m.updated_at is not None and m.attachments == [] and m.patient == patient
+    row = {f.attname: getattr(m, f.attname) for f in Message._meta.concrete_fields
+           if f.attname in ("mailing_id", "channel", "patient_id", "appointment_id", "recipient_role",
+                            "recipient_name", "to", "account_id", "subject", "body", "body_html", "attachments",
+                            "sms_parts", "status", "reason", "dedupe_key", "not_before")}
+    fresh = {**row, "dedupe_key": "unique-new", "attachments": [{"filename": "a.pdf", "path": "x"}]}
+    with pytest.raises(IntegrityError), transaction.atomic():
+        _insert_messages([fresh, row])
+    assert Message.objects.count() == 1
+    _insert_messages([fresh])
+    assert Message.objects.get(dedupe_key="unique-new").attachments == [{"filename": "a.pdf", "path": "x"}]
