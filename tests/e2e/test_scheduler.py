@@ -24,7 +24,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def test_create_the_j_plus_1_sms_reminder_test_it_and_activate_it(page, live_server, login):
-    user = UserFactory(username="julie", first_name="Julie", last_name="Assistante", role="Assistant(e)")
+    # Configuring treatments is the administrators' (assistants run and test them).
+    user = UserFactory(username="sophie", first_name="Sophie", last_name="Admin", role="Administrateur")
     category = TemplateCategory.objects.create(name="Rendez-vous")
     SmsTemplate.objects.create(
         category=category, title="Confirmation de rendez-vous",

@@ -33,13 +33,13 @@ def test_index_lists_treatments_and_warns_when_the_scheduler_is_down(assistant_c
     assert "Le programmeur fonctionne" in page and "serveur" in page
 
 
-def test_create_the_j_plus_1_sms_treatment_from_the_form(assistant_client, sms_template, practitioner):
+def test_create_the_j_plus_1_sms_treatment_from_the_form(admin_client, sms_template, practitioner):
     url = reverse("scheduler:create")
-    assert "Recherche sur les rendez-vous" in assistant_client.get(url).content.decode()
-    form_page = assistant_client.get(url, {"kind": "appointments"}).content.decode()
+    assert "Recherche sur les rendez-vous" in admin_client.get(url).content.decode()
+    form_page = admin_client.get(url, {"kind": "appointments"}).content.decode()
     # Only the settings of this kind: no birthday ages, no missed exclusions.
     assert "Âge minimum" not in form_page and "revenus après le rendez-vous manqué" not in form_page
-    response = assistant_client.post(url, {
+    response = admin_client.post(url, {
         "kind": "appointments", "title": "Rappel RDV J+1 (SMS)", "hour": "01:00", "start_date": "2019-11-25",
         "periodicity": "daily", "date_mode": "relative", "offset_from": "1", "offset_to": "1",
         "send_sms": "on", "sms_template": sms_template.pk, "c_states": ["futur"], "c_include_urgent": "on",
@@ -51,8 +51,8 @@ def test_create_the_j_plus_1_sms_treatment_from_the_form(assistant_client, sms_t
     assert Schedule.objects.get(pk=treatment.schedule_id).cron == "0 1 * * *"
 
 
-def test_form_refuses_a_treatment_without_any_channel(assistant_client):
-    response = assistant_client.post(reverse("scheduler:create"), {
+def test_form_refuses_a_treatment_without_any_channel(admin_client):
+    response = admin_client.post(reverse("scheduler:create"), {
         "kind": "appointments", "title": "Sans envoi", "hour": "07:00", "start_date": "2025-01-01",
         "periodicity": "daily", "date_mode": "relative", "offset_from": "1", "offset_to": "1",
     })
@@ -84,18 +84,18 @@ def test_run_now_runs_once_for_today_and_shows_the_trace(assistant_client, remin
     assert TreatmentRun.objects.count() == 1 and Message.objects.count() == 1
 
 
-def test_toggle_and_delete(assistant_client, reminder):
-    assistant_client.post(reverse("scheduler:toggle", args=[reminder.pk]))
+def test_toggle_and_delete(admin_client, reminder):
+    admin_client.post(reverse("scheduler:toggle", args=[reminder.pk]))
     reminder.refresh_from_db()
     assert reminder.active and Schedule.objects.filter(pk=reminder.schedule_id).exists()
-    assistant_client.post(reverse("scheduler:delete", args=[reminder.pk]))
+    admin_client.post(reverse("scheduler:delete", args=[reminder.pk]))
     assert not Treatment.objects.exists() and not Schedule.objects.filter(func="scheduler.tasks.run_treatment").exists()
 
 
-def test_event_settings_page_saves_a_confirmation(assistant_client, sms_template):
+def test_event_settings_page_saves_a_confirmation(admin_client, sms_template):
     url = reverse("scheduler:events")
-    assert assistant_client.get(url).status_code == 200
-    response = assistant_client.post(url, {
+    assert admin_client.get(url).status_code == 200
+    response = admin_client.post(url, {
         "form-TOTAL_FORMS": "1", "form-INITIAL_FORMS": "0", "form-MIN_NUM_FORMS": "0", "form-MAX_NUM_FORMS": "1000",
         "form-0-event": "booked", "form-0-nature": "", "form-0-channel": "sms", "form-0-sms_template": sms_template.pk,
         "form-0-email_template": "", "form-0-active": "on",
