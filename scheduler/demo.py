@@ -16,8 +16,8 @@ from .runner import default_criteria
 from .services import treatment_save
 
 REMINDER_SMS = (
-    "Bonjour, le cabinet @CABNOM vous rappelle votre rendez-vous du @RDV1 avec le @PRAT. "
-    "En cas d'empechement, merci de nous prevenir."
+    "@CABNOM : rappel de votre RDV du @RDV1 avec le @PRAT. En cas d'empechement, merci de nous "
+    "prevenir au @CABTEL."
 )
 MISSED_SUBJECT = "Votre rendez-vous manqué du @RDVDATE"
 MISSED_BODY = (
@@ -25,7 +25,7 @@ MISSED_BODY = (
     "<p>Vous aviez rendez-vous le @RDV1 avec le @PRAT et nous ne vous avons pas vu(e).</p>"
     "<p>Merci de nous appeler pour convenir d'un nouveau rendez-vous.</p>"
 )
-BIRTHDAY_SMS = "Joyeux anniversaire @PPREN ! Toute l'equipe du cabinet @CABNOM vous souhaite une belle journee."
+BIRTHDAY_SMS = "Joyeux anniversaire @PPREN ! Toute l'equipe du @CABNOM vous souhaite une belle journee."
 
 
 def _demo_account() -> EmailAccount:

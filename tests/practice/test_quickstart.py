@@ -144,6 +144,8 @@ def test_quick_start_default_demo_then_the_login_page_answers_and_the_demo_login
         stdout=server_log,
         stderr=subprocess.STDOUT,
         start_new_session=True,
+        # A test run started as a background job inherits SIGINT ignored; Ctrl-C must stop it.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         base = f"http://127.0.0.1:{port}"

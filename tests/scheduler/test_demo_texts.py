@@ -1,0 +1,25 @@
+"""The demo's reminder fits in one SMS for a real patient (no "2 SMS" surprise on day one)."""
+
+import datetime as dt
+
+import pytest
+from django.utils import timezone
+
+from messaging.compose import compose_sms
+from scheduler.demo import BIRTHDAY_SMS, REMINDER_SMS
+from tests.factories import AppointmentFactory, PractitionerFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_the_demo_reminder_and_birthday_sms_are_one_gsm7_sms_each():
+    from practice.models import Practice
+
+    Practice.objects.update_or_create(pk=1, defaults={"name": "Cabinet dentaire du Parc", "phone": "+33380301240"})
+    dr = PractitionerFactory(last_name="Molaire", first_name="Marc", initials="MM")
+    appt = AppointmentFactory(practitioner=dr, start=timezone.make_aware(dt.datetime(2026, 11, 24, 9, 50)))
+    reminder = compose_sms(body=REMINDER_SMS, appointment=appt)
+    assert reminder.text.startswith("Cabinet dentaire du Parc : rappel de votre RDV du 24/11/2026 à 09h50")
+    assert (reminder.segments.encoding, reminder.segments.parts) == ("GSM-7", 1)
+    birthday = compose_sms(body=BIRTHDAY_SMS, patient=appt.patient)
+    assert (birthday.segments.encoding, birthday.segments.parts) == ("GSM-7", 1)
