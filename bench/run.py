@@ -335,6 +335,24 @@ def bench_queueing() -> None:
         f"rapport {ratio:.1f}×, objectif ≥ 2×" + ("" if ratio >= 2 else " : MANQUÉ"))
 
 
+def bench_j_plus_1() -> None:
+    """The J+1 SMS treatment for a day of 300 appointments, end to end to the sandbox gateway
+    (bench/bench_treatment.py), beside the same treatment for 30: the queries must not grow."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    from bench_treatment import bench_treatment
+
+    print("\nTraitement J+1 (SMS) de bout en bout", flush=True)
+    small, large = bench_treatment(appointments=300)
+    for r in (small, large):
+        row(f"Traitement J+1, {r['appointments']} rendez-vous ({r['delivered_to_sandbox']} SMS remis)",
+            f"{r['seconds']:.2f} s", f"recherche+fusion+outbox {r['run_seconds']:.2f} s, envoi {r['dispatch_seconds']:.2f} s")
+    same = small["run_queries"] == large["run_queries"]
+    row("  requêtes SQL de l'exécution (30 puis 300 rendez-vous)",
+        f"{small['run_queries']} / {large['run_queries']}", "constantes" if same else "NE SONT PAS constantes")
+    row("  requêtes SQL de l'envoi (30 puis 300 rendez-vous)",
+        f"{small['dispatch_queries']} / {large['dispatch_queries']}", "par lot de messages")
+
+
 def main() -> None:
     print(f"PostgreSQL : {connection.settings_dict['HOST']}:{connection.settings_dict['PORT']}")
     seed()
@@ -342,6 +360,7 @@ def main() -> None:
     bench_mailing_create()
     bench_email_delivery()
     bench_queueing()
+    bench_j_plus_1()
     table()
 
 
