@@ -373,6 +373,9 @@ class Message(models.Model):
     appointment = models.ForeignKey(
         "patients.Appointment", null=True, blank=True, on_delete=models.SET_NULL, related_name="messages"
     )
+    # The appointment's start when the text was written (the text quotes it): at send time a
+    # different start, or a cancelled/postponed appointment, means the text is no longer true.
+    appointment_start = models.DateTimeField("début du rendez-vous à l'écriture", null=True, blank=True)
     recipient_role = models.CharField("destinataire", max_length=15, choices=RecipientRole.choices)
     recipient_name = models.CharField("nom du destinataire", max_length=200, blank=True)
     to = models.CharField("adresse ou numéro", max_length=254, blank=True)

@@ -244,6 +244,8 @@ def mailing_create(
             "channel": channel,
             "patient_id": patient.pk if patient is not None else None,
             "appointment_id": appt.pk if appt is not None else None,
+            # Snapshot checked at send time (dispatch.appointment_changed_reasons).
+            "appointment_start": appt.start if appt is not None else None,
             "recipient_role": r.role,
             "recipient_name": r.name[:200],
             "to": r.address[:254],
