@@ -18,6 +18,7 @@ from django.views.decorators.http import require_POST
 
 from messaging.compose import compose_email, compose_sms
 from messaging.html import clean_html, html_to_text
+from messaging.merge import validate_merge_text
 from messaging.models import (
     Channel,
     EmailAccount,
@@ -103,6 +104,13 @@ class SmsForm(_SendForm):
     body = forms.CharField(label="Message", widget=forms.Textarea(attrs={"rows": 7}),
                            error_messages={"required": "Le message est vide."})
 
+    def clean_body(self):
+        # The text is merged again when written: a mistyped code ("@PNOMM") would leave as the
+        # value of the code it starts with plus the rest ("LE GALLM"). Refused, with a suggestion.
+        body = self.cleaned_data["body"]
+        validate_merge_text(body)
+        return body
+
 
 class EmailForm(_SendForm):
     account = forms.ModelChoiceField(queryset=EmailAccount.objects.filter(active=True), label="Compte d'envoi",
@@ -120,10 +128,17 @@ class EmailForm(_SendForm):
 
         self.fields["body_html"].widget = rich_text_widget(height=300)
 
+    def clean_subject(self):
+        subject = self.cleaned_data["subject"]
+        validate_merge_text(subject)  # see SmsForm.clean_body
+        return subject
+
     def clean_body_html(self):
         cleaned = clean_html(self.cleaned_data["body_html"])
-        if not html_to_text(cleaned).strip():
+        text = html_to_text(cleaned)
+        if not text.strip():
             raise forms.ValidationError("Le message est vide.")
+        validate_merge_text(text)
         return cleaned
 
 
