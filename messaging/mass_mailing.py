@@ -465,6 +465,11 @@ class Progress:
     counts: dict[str, int]
     waiting: int  # PENDING or SENDING
     deferred_until: dt.datetime | None  # the latest not_before of waiting rows, when deferred
+    channel: str = Channel.SMS
+
+    @property
+    def deferred_text(self) -> str:
+        return waiting_text(channel=self.channel, until=self.deferred_until)
 
     @property
     def done(self) -> bool:
@@ -488,7 +493,30 @@ class Progress:
             "deferred_until": timezone.localtime(self.deferred_until).strftime("%d/%m/%Y à %Hh%M")
             if self.deferred_until
             else None,
+            "deferred_text": self.deferred_text,
         }
+
+
+def waiting_until(*, messages, now: dt.datetime | None = None) -> dt.datetime | None:
+    """When the last of ``messages`` (a Message queryset) still waiting will leave, if that is in
+    the future. A wait already over (the dispatch schedule has not run yet) is not a date to
+    announce: those rows leave at the next pass."""
+    now = now or timezone.now()
+    return (
+        messages.filter(status=MessageStatus.PENDING, not_before__gt=now)
+        .order_by("-not_before")
+        .values_list("not_before", flat=True)
+        .first()
+    )
+
+
+def waiting_text(*, channel: str, until: dt.datetime | None) -> str:
+    """"En attente : les emails partiront le …" for the waiting rows of one channel, or ""."""
+    if until is None:
+        return ""
+    what, why = ("SMS", "heures de silence du cabinet") if channel == Channel.SMS else ("emails", "quota du compte")
+    local = timezone.localtime(until)
+    return f"En attente : les {what} partiront le {local:%d/%m/%Y} à {local:%H}h{local:%M} ({why} ou nouvel essai)."
 
 
 def mailing_progress(*, mailing: Mailing) -> Progress:
@@ -498,17 +526,9 @@ def mailing_progress(*, mailing: Mailing) -> Progress:
         for row in Message.objects.filter(mailing=mailing).values("status").annotate(n=Count("id"))
     }
     waiting = sum(counts.get(s, 0) for s in WAITING_STATUSES)
-    deferred = None
-    if waiting:
-        now = timezone.now()
-        later = (
-            Message.objects.filter(mailing=mailing, status=MessageStatus.PENDING, not_before__gt=now)
-            .order_by("-not_before")
-            .values_list("not_before", flat=True)
-            .first()
-        )
-        deferred = later
-    return Progress(total=sum(counts.values()), counts=counts, waiting=waiting, deferred_until=deferred)
+    deferred = waiting_until(messages=Message.objects.filter(mailing=mailing)) if waiting else None
+    return Progress(total=sum(counts.values()), counts=counts, waiting=waiting, deferred_until=deferred,
+                    channel=mailing.channel)
 
 
 @dataclass

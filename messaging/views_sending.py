@@ -268,12 +268,23 @@ def mailing_result(request, pk):
         for m in rows
     )
     patient = next((m.patient for m in rows if m.patient), None)
+    from messaging.mass_mailing import waiting_text, waiting_until
+
+    now = timezone.now()
+    for m in rows:
+        # A wait that is over ("Heures de silence : envoi prévu le … à 08h00" read at 09h00) is
+        # no date to show: the row leaves at the next pass of the dispatch schedule.
+        m.detail = m.reason
+        if m.status == MessageStatus.PENDING and m.not_before is not None and m.not_before <= now:
+            m.detail = "En attente : part au prochain passage de l'envoi automatique (dans la minute)."
+    waiting = waiting_text(channel=mailing.channel, until=waiting_until(messages=mailing.messages.all(), now=now))
     from django.conf import settings
 
     # The demo's gateways deliver into the demo inbox: offer the way there.
     demo_inbox = settings.SMS_BACKEND == "messaging.backends.sms.sandbox.SmsBackend"
     return render(request, "messaging/sending/result.html",
-                  {"mailing": mailing, "rows": rows, "in_progress": in_progress, "patient": patient, "demo_inbox": demo_inbox})
+                  {"mailing": mailing, "rows": rows, "in_progress": in_progress, "patient": patient, "demo_inbox": demo_inbox,
+                   "waiting": waiting})
 
 
 @_staff_view
