@@ -325,6 +325,7 @@ def mass_preview(draft: MassDraft, *, today: dt.date | None = None) -> Preview:
     rows = draft_rows(draft)
     following = _following_appointments(rows) if "@PROCHRDV" in (draft.body + draft.subject) else {}
     signature = _signature(draft) if draft.channel == Channel.EMAIL else None
+    attachment_warnings = _attachment_warnings(draft)
     summary = Summary(patients=len(rows))
     lines: list[PreviewLine] = []
     roles = _roles_for(draft.channel, draft, practice) if draft.channel != Channel.LETTER else []
@@ -363,7 +364,7 @@ def mass_preview(draft: MassDraft, *, today: dt.date | None = None) -> Preview:
                     )
                     line = PreviewLine(
                         row=row, recipient=recipient, subject=email.subject, html=email.html, text=email.text,
-                        warnings=list(email.warnings),
+                        warnings=list(email.warnings) + attachment_warnings(row.patient),
                     )
                 lines.append(line)
     for line in lines:
@@ -376,6 +377,27 @@ def mass_preview(draft: MassDraft, *, today: dt.date | None = None) -> Preview:
         if line.warnings:
             summary.with_warnings += 1
     return Preview(lines=lines, summary=summary)
+
+
+def _attachment_warnings(draft: MassDraft):
+    """patient -> the warnings of the email type's attachment rules that find nothing for that
+    patient (the email leaves without them). Only an email type with rules costs queries: one
+    per patient, cached for the patient's several recipients."""
+    template = None
+    if draft.channel == Channel.EMAIL and draft.email_template_id:
+        template = EmailTemplate.objects.filter(pk=draft.email_template_id).first()
+    if template is None or not template.attachments.exists():
+        return lambda patient: []
+    from .attachments import attachments_for
+
+    cache: dict[int, list[str]] = {}
+
+    def warnings_for(patient) -> list[str]:
+        if patient.pk not in cache:
+            cache[patient.pk] = attachments_for(template=template, patient=patient).warnings
+        return list(cache[patient.pk])
+
+    return warnings_for
 
 
 def _following_key(row: DraftRow) -> tuple[int, int | None]:

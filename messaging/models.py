@@ -392,6 +392,9 @@ class Message(models.Model):
         "état", max_length=10, choices=MessageStatus.choices, default=MessageStatus.PENDING, db_index=True
     )
     reason = models.CharField("raison", max_length=500, blank=True)
+    # What staff should know about a message that left anyway (an attachment rule that found
+    # nothing for this patient). Kept apart from ``reason``, which dispatch rewrites and clears.
+    note = models.CharField("remarque", max_length=500, blank=True)
     error_code = models.CharField("code d'erreur", max_length=40, blank=True)
     provider_id = models.CharField("identifiant passerelle", max_length=100, blank=True, db_index=True)
     attempts = models.PositiveSmallIntegerField("tentatives", default=0)

@@ -250,8 +250,14 @@ def preview(request, patient_pk):
         composed = compose_email(subject=subject, body_html=body, signature=None, patient=patient,
                                  appointment=appointment, recipient=patient)
         attachments = [str(rule) for rule in template.attachments.all()] if template else []
+        warnings = list(composed.warnings)
+        if attachments:
+            from messaging.attachments import attachments_for
+
+            # A rule that finds nothing for this patient: the email would leave without it.
+            warnings += attachments_for(template=template, patient=patient).warnings
         return JsonResponse({
-            "subject": composed.subject, "html": composed.html, "text": composed.text, "warnings": composed.warnings,
+            "subject": composed.subject, "html": composed.html, "text": composed.text, "warnings": warnings,
             "attachments": attachments,
             "account": template.account_id if template else None,
             "signature": template.signature_id if template else None,
@@ -274,7 +280,7 @@ def mailing_result(request, pk):
     for m in rows:
         # A wait that is over ("Heures de silence : envoi prévu le … à 08h00" read at 09h00) is
         # no date to show: the row leaves at the next pass of the dispatch schedule.
-        m.detail = m.reason
+        m.detail = " ".join(part for part in (m.reason, m.note) if part)
         if m.status == MessageStatus.PENDING and m.not_before is not None and m.not_before <= now:
             m.detail = "En attente : part au prochain passage de l'envoi automatique (dans la minute)."
     waiting = waiting_text(channel=mailing.channel, until=waiting_until(messages=mailing.messages.all(), now=now))
