@@ -32,6 +32,7 @@ from .models import (
     TemplateCategory,
 )
 from .providers import provider_choices
+from .sms import too_long_message as sms_too_long
 
 # The rich-text editor: TinyMCE served from the django-tinymce package's static files (never a
 # CDN). Only what the HTML allow-list keeps is offered, so staff do not format text that the
@@ -91,6 +92,9 @@ class SmsTemplateForm(forms.ModelForm):
         # Browsers submit textarea line breaks as CRLF but count them as one character: store LF,
         # the single character an SMS line break is, so the live counter and the server agree.
         body = self.cleaned_data["body"].replace("\r\n", "\n").replace("\r", "\n")
+        too_long = sms_too_long(body)
+        if too_long:
+            raise forms.ValidationError(too_long)
         return validate_merge(body)
 
 

@@ -35,6 +35,7 @@ from messaging.models import (
 )
 from messaging.outbox import mailing_create, message_hide, message_resend
 from messaging.recipients import Recipient, recipients_for
+from messaging.sms import too_long_message as sms_too_long
 from messaging.views_settings import gsm_tables
 from patients.models import Appointment, AppointmentState, Patient
 from patients.phones import format_fr
@@ -107,7 +108,10 @@ class SmsForm(_SendForm):
     def clean_body(self):
         # The text is merged again when written: a mistyped code ("@PNOMM") would leave as the
         # value of the code it starts with plus the rest ("LE GALLM"). Refused, with a suggestion.
-        body = self.cleaned_data["body"]
+        body = self.cleaned_data["body"].replace("\r\n", "\n").replace("\r", "\n")
+        too_long = sms_too_long(body)
+        if too_long:
+            raise forms.ValidationError(too_long)
         validate_merge_text(body)
         return body
 

@@ -471,3 +471,19 @@ def test_sms_settings_edit_the_quiet_hours(admin_client):
     page = response.content.decode()
     assert "Indiquez l&#x27;heure de début des heures de silence." in page and "Heure invalide" in page
     assert Practice.get().quiet_start == dt.time(21, 30)
+
+
+def test_sms_type_longer_than_1600_characters_is_refused(practicien_client, category):
+    response = practicien_client.post(
+        reverse("messaging:sms_create"),
+        {"category": category.pk, "title": "Roman", "body": "a" * 1601, "active": "on"},
+    )
+    assert response.status_code == 200
+    assert escape("Ce message fait 1601 caractères : un SMS ne peut pas dépasser 1 600 caractères "
+                  "(environ 10 SMS). Raccourcissez-le.") in response.content.decode()
+    assert not SmsTemplate.objects.filter(title="Roman").exists()
+    ok = practicien_client.post(
+        reverse("messaging:sms_create"),
+        {"category": category.pk, "title": "Long", "body": "a" * 1600, "active": "on"},
+    )
+    assert ok.status_code == 302
