@@ -37,7 +37,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from messaging.backends import SendError
-from messaging.models import Channel, EmailAccount, Message, MessageStatus
+from messaging.models import Channel, EmailAccount, MailingOrigin, Message, MessageStatus
 
 logger = logging.getLogger(__name__)
 
@@ -47,10 +47,51 @@ QUOTA_STATUSES = [MessageStatus.SENDING, MessageStatus.SENT, MessageStatus.DELIV
 BACKOFF_MINUTES = [1, 5, 15, 60, 180]
 
 
-# Apps append callables ``(messages) -> {message id: reason}`` naming claimed rows that are no
-# longer true (the scheduler: the appointment moved, was cancelled, the patient came); those rows
-# are CANCELLED with the reason instead of sent.
-RELEVANCE_CHECKS: list = []
+APPOINTMENT_CHANGED_REASON = (
+    "Le rendez-vous a été déplacé / annulé après la préparation du message : message non envoyé."
+)
+# Mailings whose messages the scheduler tracks itself (scheduler.checks knows each one's purpose:
+# a "cancelled appointment" notice is about a cancelled appointment, a moved reminder is
+# re-queued with the new time), so the generic check below leaves them alone.
+SCHEDULER_ORIGINS = (MailingOrigin.TREATMENT, MailingOrigin.EVENT)
+
+
+def appointment_changed_reasons(messages) -> dict[int, str]:
+    """{message id: reason} for messages written about an appointment that has since moved
+    (another start than the one snapshotted in ``appointment_start``), been cancelled or
+    postponed, or deleted: their text quotes the old appointment. A present, missed or excused
+    appointment keeps its messages (a missed-appointment follow-up is about a missed one).
+    Messages without a snapshot (written before it existed, resends) and the scheduler's own are
+    not judged here. One query whatever the number."""
+    from patients.models import Appointment, AppointmentState
+
+    judged = [
+        m for m in messages
+        if m.appointment_start is not None and m.mailing.origin not in SCHEDULER_ORIGINS
+    ]
+    if not judged:
+        return {}
+    appts = Appointment.objects.only("pk", "start", "state").in_bulk(
+        {m.appointment_id for m in judged if m.appointment_id}
+    )
+    kept_states = {AppointmentState.PRESENT, AppointmentState.MISSED, AppointmentState.EXCUSED}
+    gone_states = {AppointmentState.CANCELLED, AppointmentState.POSTPONED}
+    out: dict[int, str] = {}
+    for m in judged:
+        appt = appts.get(m.appointment_id)
+        if appt is None:  # deleted since (the foreign key was set to NULL)
+            out[m.pk] = APPOINTMENT_CHANGED_REASON
+        elif appt.state in kept_states:
+            continue
+        elif appt.state in gone_states or appt.start != m.appointment_start:
+            out[m.pk] = APPOINTMENT_CHANGED_REASON
+    return out
+
+
+# Callables ``(messages) -> {message id: reason}`` naming claimed rows that are no longer true;
+# those rows are CANCELLED with the reason instead of sent. The generic appointment check is
+# built in; apps append their own (the scheduler: its reminders, follow-ups and event notices).
+RELEVANCE_CHECKS: list = [appointment_changed_reasons]
 
 
 def max_attempts() -> int:

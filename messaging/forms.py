@@ -32,6 +32,7 @@ from .models import (
     TemplateCategory,
 )
 from .providers import provider_choices
+from .sms import too_long_message as sms_too_long
 
 # The rich-text editor: TinyMCE served from the django-tinymce package's static files (never a
 # CDN). Only what the HTML allow-list keeps is offered, so staff do not format text that the
@@ -91,6 +92,9 @@ class SmsTemplateForm(forms.ModelForm):
         # Browsers submit textarea line breaks as CRLF but count them as one character: store LF,
         # the single character an SMS line break is, so the live counter and the server agree.
         body = self.cleaned_data["body"].replace("\r\n", "\n").replace("\r", "\n")
+        too_long = sms_too_long(body)
+        if too_long:
+            raise forms.ValidationError(too_long)
         return validate_merge(body)
 
 
@@ -103,13 +107,38 @@ class PracticeSmsForm(forms.ModelForm):
             "sms_default_patient",
             "sms_default_civil_guardian",
             "sms_default_financial_guardian",
+            "quiet_start",
+            "quiet_end",
         ]
         labels = {
             "sms_warn_over_160": "Avertir quand un SMS dépasse 160 caractères (il partira en plusieurs SMS)",
             "sms_default_patient": "Patient",
             "sms_default_civil_guardian": "Responsable civil",
             "sms_default_financial_guardian": "Responsable financier",
+            "quiet_start": "Pas de SMS à partir de",
+            "quiet_end": "jusqu'à",
         }
+        widgets = {
+            "quiet_start": forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
+            "quiet_end": forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
+        }
+        error_messages = {
+            "quiet_start": {"required": "Indiquez l'heure de début des heures de silence.",
+                            "invalid": "Heure invalide (par exemple 20:00)."},
+            "quiet_end": {"required": "Indiquez l'heure de fin des heures de silence.",
+                          "invalid": "Heure invalide (par exemple 08:00)."},
+        }
+
+    @property
+    def quiet_help(self) -> str:
+        """The rule in words, with the hours as saved (the dispatch applies those)."""
+        start, end = self.instance.quiet_start, self.instance.quiet_end
+        if start == end:
+            return "Pas d'heures de silence : les SMS partent à toute heure (deux heures identiques)."
+        return (
+            f"Aucun SMS ne part entre {start:%H}h{start:%M} et {end:%H}h{end:%M} (heure du cabinet) ; "
+            "les messages attendent l'ouverture. Deux heures identiques : pas d'heures de silence."
+        )
 
 
 class EmailAccountForm(forms.ModelForm):

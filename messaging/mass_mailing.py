@@ -325,6 +325,7 @@ def mass_preview(draft: MassDraft, *, today: dt.date | None = None) -> Preview:
     rows = draft_rows(draft)
     following = _following_appointments(rows) if "@PROCHRDV" in (draft.body + draft.subject) else {}
     signature = _signature(draft) if draft.channel == Channel.EMAIL else None
+    attachment_warnings = _attachment_warnings(draft)
     summary = Summary(patients=len(rows))
     lines: list[PreviewLine] = []
     roles = _roles_for(draft.channel, draft, practice) if draft.channel != Channel.LETTER else []
@@ -363,7 +364,7 @@ def mass_preview(draft: MassDraft, *, today: dt.date | None = None) -> Preview:
                     )
                     line = PreviewLine(
                         row=row, recipient=recipient, subject=email.subject, html=email.html, text=email.text,
-                        warnings=list(email.warnings),
+                        warnings=list(email.warnings) + attachment_warnings(row.patient),
                     )
                 lines.append(line)
     for line in lines:
@@ -376,6 +377,27 @@ def mass_preview(draft: MassDraft, *, today: dt.date | None = None) -> Preview:
         if line.warnings:
             summary.with_warnings += 1
     return Preview(lines=lines, summary=summary)
+
+
+def _attachment_warnings(draft: MassDraft):
+    """patient -> the warnings of the email type's attachment rules that find nothing for that
+    patient (the email leaves without them). Only an email type with rules costs queries: one
+    per patient, cached for the patient's several recipients."""
+    template = None
+    if draft.channel == Channel.EMAIL and draft.email_template_id:
+        template = EmailTemplate.objects.filter(pk=draft.email_template_id).first()
+    if template is None or not template.attachments.exists():
+        return lambda patient: []
+    from .attachments import attachments_for
+
+    cache: dict[int, list[str]] = {}
+
+    def warnings_for(patient) -> list[str]:
+        if patient.pk not in cache:
+            cache[patient.pk] = attachments_for(template=template, patient=patient).warnings
+        return list(cache[patient.pk])
+
+    return warnings_for
 
 
 def _following_key(row: DraftRow) -> tuple[int, int | None]:
@@ -465,6 +487,11 @@ class Progress:
     counts: dict[str, int]
     waiting: int  # PENDING or SENDING
     deferred_until: dt.datetime | None  # the latest not_before of waiting rows, when deferred
+    channel: str = Channel.SMS
+
+    @property
+    def deferred_text(self) -> str:
+        return waiting_text(channel=self.channel, until=self.deferred_until)
 
     @property
     def done(self) -> bool:
@@ -488,7 +515,30 @@ class Progress:
             "deferred_until": timezone.localtime(self.deferred_until).strftime("%d/%m/%Y à %Hh%M")
             if self.deferred_until
             else None,
+            "deferred_text": self.deferred_text,
         }
+
+
+def waiting_until(*, messages, now: dt.datetime | None = None) -> dt.datetime | None:
+    """When the last of ``messages`` (a Message queryset) still waiting will leave, if that is in
+    the future. A wait already over (the dispatch schedule has not run yet) is not a date to
+    announce: those rows leave at the next pass."""
+    now = now or timezone.now()
+    return (
+        messages.filter(status=MessageStatus.PENDING, not_before__gt=now)
+        .order_by("-not_before")
+        .values_list("not_before", flat=True)
+        .first()
+    )
+
+
+def waiting_text(*, channel: str, until: dt.datetime | None) -> str:
+    """"En attente : les emails partiront le …" for the waiting rows of one channel, or ""."""
+    if until is None:
+        return ""
+    what, why = ("SMS", "heures de silence du cabinet") if channel == Channel.SMS else ("emails", "quota du compte")
+    local = timezone.localtime(until)
+    return f"En attente : les {what} partiront le {local:%d/%m/%Y} à {local:%H}h{local:%M} ({why} ou nouvel essai)."
 
 
 def mailing_progress(*, mailing: Mailing) -> Progress:
@@ -498,17 +548,9 @@ def mailing_progress(*, mailing: Mailing) -> Progress:
         for row in Message.objects.filter(mailing=mailing).values("status").annotate(n=Count("id"))
     }
     waiting = sum(counts.get(s, 0) for s in WAITING_STATUSES)
-    deferred = None
-    if waiting:
-        now = timezone.now()
-        later = (
-            Message.objects.filter(mailing=mailing, status=MessageStatus.PENDING, not_before__gt=now)
-            .order_by("-not_before")
-            .values_list("not_before", flat=True)
-            .first()
-        )
-        deferred = later
-    return Progress(total=sum(counts.values()), counts=counts, waiting=waiting, deferred_until=deferred)
+    deferred = waiting_until(messages=Message.objects.filter(mailing=mailing)) if waiting else None
+    return Progress(total=sum(counts.values()), counts=counts, waiting=waiting, deferred_until=deferred,
+                    channel=mailing.channel)
 
 
 @dataclass

@@ -373,6 +373,9 @@ class Message(models.Model):
     appointment = models.ForeignKey(
         "patients.Appointment", null=True, blank=True, on_delete=models.SET_NULL, related_name="messages"
     )
+    # The appointment's start when the text was written (the text quotes it): at send time a
+    # different start, or a cancelled/postponed appointment, means the text is no longer true.
+    appointment_start = models.DateTimeField("début du rendez-vous à l'écriture", null=True, blank=True)
     recipient_role = models.CharField("destinataire", max_length=15, choices=RecipientRole.choices)
     recipient_name = models.CharField("nom du destinataire", max_length=200, blank=True)
     to = models.CharField("adresse ou numéro", max_length=254, blank=True)
@@ -389,6 +392,9 @@ class Message(models.Model):
         "état", max_length=10, choices=MessageStatus.choices, default=MessageStatus.PENDING, db_index=True
     )
     reason = models.CharField("raison", max_length=500, blank=True)
+    # What staff should know about a message that left anyway (an attachment rule that found
+    # nothing for this patient). Kept apart from ``reason``, which dispatch rewrites and clears.
+    note = models.CharField("remarque", max_length=500, blank=True)
     error_code = models.CharField("code d'erreur", max_length=40, blank=True)
     provider_id = models.CharField("identifiant passerelle", max_length=100, blank=True, db_index=True)
     attempts = models.PositiveSmallIntegerField("tentatives", default=0)

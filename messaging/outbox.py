@@ -94,6 +94,7 @@ _MESSAGE_DEFAULTS = {
     "sent_at": None,
     "delivered_at": None,
     "hidden": False,
+    "note": "",
 }
 
 
@@ -109,14 +110,16 @@ def _insert_messages(rows: list[dict]) -> None:
     now = timezone.now()
     if connection.vendor != "postgresql":
         Message.objects.bulk_create(
-            [Message(**_MESSAGE_DEFAULTS, **row, created_at=now, updated_at=now) for row in rows], batch_size=500
+            [Message(**{**_MESSAGE_DEFAULTS, **row}, created_at=now, updated_at=now) for row in rows], batch_size=500
         )
         return
     given = list(rows[0])
-    names = [*given, *_MESSAGE_DEFAULTS, "created_at", "updated_at"]
+    # A row may give a column that has a default (``note``): the row's value wins.
+    defaults = {k: v for k, v in _MESSAGE_DEFAULTS.items() if k not in given}
+    names = [*given, *defaults, "created_at", "updated_at"]
     columns = ", ".join(connection.ops.quote_name(Message._meta.get_field(n).column) for n in names)
     sql = f"COPY {connection.ops.quote_name(Message._meta.db_table)} ({columns}) FROM STDIN"
-    tail = (*_MESSAGE_DEFAULTS.values(), now, now)
+    tail = (*defaults.values(), now, now)
     attachments_at = given.index("attachments")  # JSON: sent as its text
     started = time.monotonic()
     with connection.cursor() as cursor, connection.wrap_database_errors:
@@ -244,6 +247,8 @@ def mailing_create(
             "channel": channel,
             "patient_id": patient.pk if patient is not None else None,
             "appointment_id": appt.pk if appt is not None else None,
+            # Snapshot checked at send time (dispatch.appointment_changed_reasons).
+            "appointment_start": appt.start if appt is not None else None,
             "recipient_role": r.role,
             "recipient_name": r.name[:200],
             "to": r.address[:254],
@@ -255,6 +260,7 @@ def mailing_create(
             "sms_parts": 0,
             "status": status,
             "reason": reason,
+            "note": "",
             "dedupe_key": dedupe_key(base=base, recipient=r, appointment_id=appt.pk if appt else None),
             "not_before": not_before,
         }
@@ -270,10 +276,14 @@ def mailing_create(
             if rules and patient is not None and status == MessageStatus.PENDING:
                 from messaging.attachments import attachments_for
 
+                found = attachments_for(template=email_template, patient=patient)
                 row["attachments"] = [
                     {"filename": a.filename, "path": str(a.path), "mimetype": a.mimetype, "source": a.source}
-                    for a in attachments_for(template=email_template, patient=patient)
+                    for a in found
                 ]
+                # The email leaves without what a rule did not find: staff see why in the
+                # history and the report.
+                row["note"] = " ".join(found.warnings)[:500]
         if status == MessageStatus.PENDING and not row["body"].strip():
             row["status"], row["reason"] = MessageStatus.SKIPPED, "Le message est vide pour ce destinataire."
         rows.append(row)
@@ -323,6 +333,7 @@ def message_resend(*, message: Message, requested_by) -> Mailing:
         body=message.body,
         body_html=message.body_html,
         attachments=[a for a in message.attachments if a.get("path")],
+        note=message.note,
         sms_parts=message.sms_parts,
         dedupe_key=f"m:{mailing.pk}|resend|{message.pk}",
     )

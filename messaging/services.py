@@ -49,7 +49,7 @@ def email_account_connection(*, account: EmailAccount):
     )
 
 
-def _explain(exc: BaseException, account: EmailAccount) -> str:
+def smtp_error_explain(exc: BaseException, account: EmailAccount) -> str:
     """A plain-French account of what went wrong, with what to check next."""
     where = f"{account.smtp_host}:{account.smtp_port}"
     if isinstance(exc, smtplib.SMTPServerDisconnected) and isinstance(exc.__context__, TimeoutError):
@@ -147,7 +147,7 @@ def email_account_test(*, account: EmailAccount, now: dt.datetime | None = None)
     try:
         message.send(fail_silently=False)
     except (smtplib.SMTPException, OSError) as exc:
-        result = AccountTestResult(ok=False, message=_explain(exc, account))
+        result = AccountTestResult(ok=False, message=smtp_error_explain(exc, account))
     else:
         result = AccountTestResult(
             ok=True,

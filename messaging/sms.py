@@ -20,6 +20,21 @@ GSM7_EXTENSION = frozenset("\f^{}\\[~]|€")
 GSM7_SINGLE, GSM7_MULTI = 160, 153
 UCS2_SINGLE, UCS2_MULTI = 70, 67
 
+# Twilio refuses a body longer than 1,600 characters (error 21617): about 10 SMS in GSM-7, 24 in
+# UCS-2. Refused when written rather than failing at send time.
+MAX_SMS_CHARS = 1600
+
+
+def too_long_message(text: str) -> str | None:
+    """The French refusal when ``text`` is longer than an SMS gateway takes, else None."""
+    length = len(text or "")
+    if length <= MAX_SMS_CHARS:
+        return None
+    return (
+        f"Ce message fait {length} caractères : un SMS ne peut pas dépasser 1 600 caractères "
+        "(environ 10 SMS). Raccourcissez-le."
+    )
+
 
 @dataclass(frozen=True)
 class SmsSegments:

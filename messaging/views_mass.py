@@ -20,6 +20,7 @@ from . import mass_mailing as mm
 from .html import clean_html
 from .merge import unknown_codes
 from .models import Channel, EmailAccount, EmailTemplate, Mailing, Signature, SmsTemplate, TemplateCategory
+from .sms import too_long_message as sms_too_long
 
 SESSION_PREFIX = "publipostage:"
 PREVIEW_PAGE = 100
@@ -114,6 +115,8 @@ def message(request, key):
                 errors.append("Choisissez le compte d'envoi.")
         if not draft.body.strip():
             errors.append("Le message est vide.")
+        if draft.channel == Channel.SMS and (too_long := sms_too_long(draft.body.replace("\r\n", "\n"))):
+            errors.append(too_long)
         errors += [u.message() for u in unknown_codes(draft.body + " " + draft.subject)]
         _save(request, draft)
         if not errors:

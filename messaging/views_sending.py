@@ -18,6 +18,7 @@ from django.views.decorators.http import require_POST
 
 from messaging.compose import compose_email, compose_sms
 from messaging.html import clean_html, html_to_text
+from messaging.merge import validate_merge_text
 from messaging.models import (
     Channel,
     EmailAccount,
@@ -34,6 +35,7 @@ from messaging.models import (
 )
 from messaging.outbox import mailing_create, message_hide, message_resend
 from messaging.recipients import Recipient, recipients_for
+from messaging.sms import too_long_message as sms_too_long
 from messaging.views_settings import gsm_tables
 from patients.models import Appointment, AppointmentState, Patient
 from patients.phones import format_fr
@@ -103,6 +105,16 @@ class SmsForm(_SendForm):
     body = forms.CharField(label="Message", widget=forms.Textarea(attrs={"rows": 7}),
                            error_messages={"required": "Le message est vide."})
 
+    def clean_body(self):
+        # The text is merged again when written: a mistyped code ("@PNOMM") would leave as the
+        # value of the code it starts with plus the rest ("LE GALLM"). Refused, with a suggestion.
+        body = self.cleaned_data["body"].replace("\r\n", "\n").replace("\r", "\n")
+        too_long = sms_too_long(body)
+        if too_long:
+            raise forms.ValidationError(too_long)
+        validate_merge_text(body)
+        return body
+
 
 class EmailForm(_SendForm):
     account = forms.ModelChoiceField(queryset=EmailAccount.objects.filter(active=True), label="Compte d'envoi",
@@ -120,10 +132,17 @@ class EmailForm(_SendForm):
 
         self.fields["body_html"].widget = rich_text_widget(height=300)
 
+    def clean_subject(self):
+        subject = self.cleaned_data["subject"]
+        validate_merge_text(subject)  # see SmsForm.clean_body
+        return subject
+
     def clean_body_html(self):
         cleaned = clean_html(self.cleaned_data["body_html"])
-        if not html_to_text(cleaned).strip():
+        text = html_to_text(cleaned)
+        if not text.strip():
             raise forms.ValidationError("Le message est vide.")
+        validate_merge_text(text)
         return cleaned
 
 
@@ -235,8 +254,14 @@ def preview(request, patient_pk):
         composed = compose_email(subject=subject, body_html=body, signature=None, patient=patient,
                                  appointment=appointment, recipient=patient)
         attachments = [str(rule) for rule in template.attachments.all()] if template else []
+        warnings = list(composed.warnings)
+        if attachments:
+            from messaging.attachments import attachments_for
+
+            # A rule that finds nothing for this patient: the email would leave without it.
+            warnings += attachments_for(template=template, patient=patient).warnings
         return JsonResponse({
-            "subject": composed.subject, "html": composed.html, "text": composed.text, "warnings": composed.warnings,
+            "subject": composed.subject, "html": composed.html, "text": composed.text, "warnings": warnings,
             "attachments": attachments,
             "account": template.account_id if template else None,
             "signature": template.signature_id if template else None,
@@ -253,12 +278,23 @@ def mailing_result(request, pk):
         for m in rows
     )
     patient = next((m.patient for m in rows if m.patient), None)
+    from messaging.mass_mailing import waiting_text, waiting_until
+
+    now = timezone.now()
+    for m in rows:
+        # A wait that is over ("Heures de silence : envoi prévu le … à 08h00" read at 09h00) is
+        # no date to show: the row leaves at the next pass of the dispatch schedule.
+        m.detail = " ".join(part for part in (m.reason, m.note) if part)
+        if m.status == MessageStatus.PENDING and m.not_before is not None and m.not_before <= now:
+            m.detail = "En attente : part au prochain passage de l'envoi automatique (dans la minute)."
+    waiting = waiting_text(channel=mailing.channel, until=waiting_until(messages=mailing.messages.all(), now=now))
     from django.conf import settings
 
     # The demo's gateways deliver into the demo inbox: offer the way there.
     demo_inbox = settings.SMS_BACKEND == "messaging.backends.sms.sandbox.SmsBackend"
     return render(request, "messaging/sending/result.html",
-                  {"mailing": mailing, "rows": rows, "in_progress": in_progress, "patient": patient, "demo_inbox": demo_inbox})
+                  {"mailing": mailing, "rows": rows, "in_progress": in_progress, "patient": patient, "demo_inbox": demo_inbox,
+                   "waiting": waiting})
 
 
 @_staff_view

@@ -13,6 +13,8 @@ failure into a ``SendError`` saying whether to retry.
 from __future__ import annotations
 
 import smtplib
+import socket
+import ssl
 
 from django.conf import settings
 from django.core.mail import EmailMessage, get_connection
@@ -50,6 +52,19 @@ class EmailBackend(DjangoSmtpBackend):
         if self.connection is not None:
             self.connection.data_started = False
         return super()._send(email_message)
+
+
+# Resolver answers meaning "this name does not exist", as opposed to EAI_AGAIN (the resolver
+# could not answer now: transient).
+_NO_SUCH_HOST = {getattr(socket, n) for n in ("EAI_NONAME", "EAI_NODATA", "EAI_ADDRFAMILY") if hasattr(socket, n)}
+
+
+def _is_configuration_error(exc: BaseException) -> bool:
+    if isinstance(exc, socket.gaierror):
+        return exc.errno in _NO_SUCH_HOST
+    # A TLS handshake that fails (SSL/TLS mode on a plain port, an unknown certificate) and a
+    # server that does not offer STARTTLS or AUTH: the same answer every time.
+    return isinstance(exc, (ssl.SSLError, smtplib.SMTPNotSupportedError))
 
 
 def _smtp_text(value) -> str:
@@ -92,28 +107,51 @@ class AccountSender:
         except smtplib.SMTPAuthenticationError as exc:
             self._open_error = SendError(
                 f"Le serveur d'envoi a refusé l'identifiant ou le mot de passe du compte « {self.account.name} » "
-                f"({exc.smtp_code}).",
+                f"({exc.smtp_code}). {self._check_settings()}",
                 permanent=True,
                 code=f"smtp-{exc.smtp_code}",
             )
         except smtplib.SMTPResponseException as exc:
+            permanent = exc.smtp_code >= 500
             self._open_error = SendError(
                 f"Le serveur d'envoi du compte « {self.account.name} » a refusé la connexion "
-                f"({exc.smtp_code} {_smtp_text(exc.smtp_error)}).",
-                permanent=exc.smtp_code >= 500,
+                f"({exc.smtp_code} {_smtp_text(exc.smtp_error)})." + (f" {self._check_settings()}" if permanent else ""),
+                permanent=permanent,
                 code=f"smtp-{exc.smtp_code}",
             )
+        except (ssl.SSLError, smtplib.SMTPNotSupportedError, socket.gaierror) as exc:
+            if _is_configuration_error(exc):
+                self._open_error = self._configuration_error(exc)
+            else:
+                self._open_error = self._unreachable(exc)
         except (OSError, smtplib.SMTPException) as exc:
-            self._open_error = SendError(
-                f"Serveur d'envoi du compte « {self.account.name} » injoignable ({self.account.smtp_host}:"
-                f"{self.account.smtp_port}) : {exc}. Nouvel essai plus tard.",
-                permanent=False,
-                code="smtp-connect",
-            )
+            self._open_error = self._unreachable(exc)
         if self._open_error is not None:
             raise self._open_error
         self._open = True
         self.connections_opened += 1
+
+    def _unreachable(self, exc: BaseException) -> SendError:
+        return SendError(
+            f"Serveur d'envoi du compte « {self.account.name} » injoignable ({self.account.smtp_host}:"
+            f"{self.account.smtp_port}) : {exc}. Nouvel essai plus tard.",
+            permanent=False,
+            code="smtp-connect",
+        )
+
+    def _check_settings(self) -> str:
+        return (
+            f"Message non envoyé : vérifiez les réglages du compte email « {self.account.name} » "
+            "(Paramétrage → Comptes email, bouton Tester), puis renvoyez-le."
+        )
+
+    def _configuration_error(self, exc: BaseException) -> SendError:
+        """The account's settings cannot work (wrong security mode for the port, STARTTLS or
+        AUTH not offered, a host name that does not exist): retrying would fail the same way
+        for hours, so the message fails at once, with the account test's explanation."""
+        from messaging.services import smtp_error_explain  # the account test says the same
+
+        return SendError(f"{smtp_error_explain(exc, self.account)} {self._check_settings()}", permanent=True, code="smtp-config")
 
     def _drop(self) -> None:
         """Forget a connection that is broken or in an unknown state."""

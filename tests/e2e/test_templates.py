@@ -120,6 +120,19 @@ def test_the_live_counter_counts_like_the_server(page, login, live_server, admin
         expected.encoding, expected.length, expected.parts, expected.ucs2_chars)
 
 
+def test_the_counter_warns_by_real_parts_and_refuses_over_1600_characters(page, login, live_server, admin):
+    login(admin)
+    page.goto(f"{live_server.url}/messages/parametrage/sms/nouveau/")
+    counter = page.locator("#sms-counter")
+    body = page.get_by_label("Texte du message")
+    body.fill("ê" * 71)  # 71 characters, but UCS-2: 2 SMS
+    expect(counter.locator('[data-counter="over160"]')).to_have_text("Ce message fera 2 SMS (et sera facturé comme tel).")
+    expect(counter.locator('[data-counter="too-long"]')).to_be_hidden()
+    body.fill("a" * 1601)
+    expect(counter.locator('[data-counter="over160"]')).to_contain_text("Ce message fera 11 SMS")
+    expect(counter.locator('[data-counter="too-long"]')).to_be_visible()
+
+
 def test_email_type_with_signature_and_patient_image(page, login, live_server, admin):
     TemplateCategory.objects.create(name="Confrères")
     EmailAccount.objects.create(name="Mail du Dr Molaire", email="molaire@cabinet.test",

@@ -105,3 +105,60 @@ def test_external_file_as_is_and_warnings_for_what_is_missing(template, album):
         "Aucune image « Moulage » pour ce patient : pièce jointe non ajoutée.",
         "Le fichier externe « Notice » est introuvable sur le serveur : il ne sera pas joint.",
     ]
+
+
+MISSING = "Aucune image « Moulage » pour ce patient : pièce jointe non ajoutée."
+
+
+@pytest.fixture
+def moulage_template(template):
+    """An email type whose only rule asks for a cast picture: patients seldom have one."""
+    AttachmentRule.objects.create(template=template, image_type="moulage", image_pick=ImagePick.FIRST)
+    return template
+
+
+def test_send_window_preview_warns_of_a_rule_that_finds_nothing(assistant_client, moulage_template):
+    from django.urls import reverse
+
+    patient = PatientFactory()
+    data = assistant_client.post(
+        reverse("sending:preview", args=[patient.pk]), {"channel": "email", "template": moulage_template.pk}
+    ).json()
+    assert MISSING in data["warnings"]
+
+
+def test_mass_preview_warns_and_the_sent_message_keeps_the_note(
+    assistant_client, moulage_template, django_capture_on_commit_callbacks
+):
+    from django.core import mail
+    from django.urls import reverse
+
+    from messaging.dispatch import dispatch_pending
+    from messaging.mass_mailing import (
+        SEARCH_PATIENTS,
+        draft_apply_template,
+        draft_start,
+        mailing_report,
+        mass_mailing_send,
+        mass_preview,
+    )
+    from messaging.models import Channel, MessageStatus
+
+    patient = PatientFactory(email="sans-moulage@patients.test")
+    draft = draft_start(search=SEARCH_PATIENTS, channel=Channel.EMAIL, ids=[patient.pk])
+    draft_apply_template(draft, moulage_template)
+    draft.account_id = moulage_template.account_id
+    [line] = mass_preview(draft).lines
+    assert MISSING in line.warnings
+
+    mailing = mass_mailing_send(draft=draft, requested_by=None)
+    dispatch_pending(mailing_id=mailing.pk)
+    message = mailing.messages.get()
+    assert (message.status, message.note) == (MessageStatus.SENT, MISSING)
+    assert mail.outbox[0].attachments == []
+    assert mailing_report(mailing=mailing).succeeded == [message]
+    # Staff see it in the report and in the patient's Communication tab.
+    report = assistant_client.get(reverse("mass:detail", args=[mailing.pk])).content.decode()
+    assert "Remarque : Aucune image « Moulage » pour ce patient" in report
+    history = assistant_client.get(reverse("sending:history", args=[patient.pk])).content.decode()
+    assert "Remarque : Aucune image « Moulage » pour ce patient" in history

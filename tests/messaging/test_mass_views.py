@@ -97,6 +97,20 @@ def test_unknown_merge_code_is_refused_in_step_one(assistant_client):
     assert escape("Le champ d'intégration @ZORGL n'existe pas.") in response.content.decode()
 
 
+def test_sms_longer_than_1600_characters_is_refused_in_step_one(assistant_client):
+    a = AppointmentFactory(start=tomorrow_at(9))
+    key = assistant_client.post(
+        reverse("mass:start"), {"search": "rendez-vous", "channel": "sms", "ids": [a.pk]}
+    ).url.split("/")[-3]
+    response = assistant_client.post(reverse("mass:message", args=[key]), {"body": "a" * 1601})
+    assert response.status_code == 200
+    assert escape("Ce message fait 1601 caractères : un SMS ne peut pas dépasser 1 600 caractères") in (
+        response.content.decode()
+    )
+    ok = assistant_client.post(reverse("mass:message", args=[key]), {"body": "a" * 1600})
+    assert ok.status_code == 302
+
+
 def test_letters_pdf_view(assistant_client):
     a = AppointmentFactory(start=tomorrow_at(9), patient__address1="1 rue Haute", patient__city="Lyon")
     key = assistant_client.post(

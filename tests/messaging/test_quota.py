@@ -64,3 +64,35 @@ def test_quota_is_per_account():
     dispatch_pending(now=NOON)
     assert Message.objects.filter(account=busy, status=MessageStatus.SENT).count() == 1
     assert Message.objects.filter(account=free, status=MessageStatus.SENT).count() == 2
+
+
+def test_waiting_emails_are_announced_as_emails_and_never_at_a_past_time(assistant_client):
+    """The mass-mailing report and the result page said "les SMS partiront" for emails, and
+    kept showing the planned time once it had passed."""
+    from django.urls import reverse
+    from django.utils import timezone
+
+    account = make_account(hourly_limit=1)
+    mailing = _emails(account, 2)
+    now = timezone.now()
+    dispatch_pending(now=now)  # one leaves, the other waits an hour for the quota
+    local = timezone.localtime(now + dt.timedelta(hours=1))
+    expected = (
+        f"En attente : les emails partiront le {local:%d/%m/%Y} à {local:%H}h{local:%M} "
+        "(quota du compte ou nouvel essai)."
+    )
+    detail = assistant_client.get(reverse("mass:detail", args=[mailing.pk])).content.decode()
+    assert expected in detail and "les SMS partiront" not in detail
+    assert "envoi prévu le" in assistant_client.get(reverse("sending:result", args=[mailing.pk])).content.decode()
+    assert assistant_client.get(reverse("mass:status", args=[mailing.pk])).json()["deferred_text"] == expected
+    result = assistant_client.get(reverse("sending:result", args=[mailing.pk])).content.decode()
+    assert expected in result
+
+    # The hour has passed but the dispatch schedule has not run yet: no past time is announced.
+    Message.objects.filter(mailing=mailing, status=MessageStatus.PENDING).update(not_before=now - dt.timedelta(minutes=5))
+    detail = assistant_client.get(reverse("mass:detail", args=[mailing.pk])).content.decode()
+    assert "partiront" not in detail and "Envoi en cours" in detail
+    assert assistant_client.get(reverse("mass:status", args=[mailing.pk])).json()["deferred_text"] == ""
+    result = assistant_client.get(reverse("sending:result", args=[mailing.pk])).content.decode()
+    assert 'id="waiting"' not in result and "envoi prévu le" not in result
+    assert "part au prochain passage de l&#x27;envoi automatique" in result

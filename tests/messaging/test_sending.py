@@ -235,3 +235,44 @@ def test_dispatch_schedule_exists_after_migrate():
 
     schedule = Schedule.objects.get(func="messaging.tasks.dispatch_task")
     assert (schedule.schedule_type, schedule.minutes, schedule.repeats) == (Schedule.MINUTES, 1, -1)
+
+
+def test_sms_window_refuses_an_unknown_merge_code(assistant_client, patient, sms_outbox, no_quiet_hours, on_commit):
+    """Typed "Bonjour @PNOMM" used to leave as "Bonjour ABLIRANTM"."""
+    from django.utils.html import escape
+
+    with on_commit():
+        response = assistant_client.post(reverse("sending:sms", args=[patient.pk]), {
+            "recipients": ["patient:+33684285560"], "body": "Bonjour @PNOMM", "token": "u1"})
+    assert response.status_code == 200
+    assert escape("Le champ d'intégration @PNOMM n'existe pas. Vouliez-vous dire @PNOM ?") in response.content.decode()
+    assert Mailing.objects.count() == 0 and sms_outbox == []
+
+
+def test_email_window_refuses_an_unknown_merge_code(assistant_client, patient, on_commit):
+    from django.utils.html import escape
+
+    account = ensure_demo_messaging()
+    with on_commit():
+        response = assistant_client.post(reverse("sending:email", args=[patient.pk]), {
+            "recipients": [f"patient:{patient.email}"], "account": account.pk, "signature": "",
+            "subject": "Bonjour @PPRENN", "body_html": "<p>Bonjour @PNOMM,</p>", "token": "u2",
+        })
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert escape("Le champ d'intégration @PPRENN n'existe pas. Vouliez-vous dire @PPREN ?") in page
+    assert escape("Le champ d'intégration @PNOMM n'existe pas. Vouliez-vous dire @PNOM ?") in page
+    assert Mailing.objects.count() == 0 and mail.outbox == []
+
+
+def test_sms_window_refuses_more_than_1600_characters(assistant_client, patient, sms_outbox, no_quiet_hours, on_commit):
+    from django.utils.html import escape
+
+    with on_commit():
+        response = assistant_client.post(reverse("sending:sms", args=[patient.pk]), {
+            "recipients": ["patient:+33684285560"], "body": "ê" * 1601, "token": "long1"})
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert escape("Ce message fait 1601 caractères : un SMS ne peut pas dépasser 1 600 caractères") in page
+    assert "Ce message fera" in page and "dépasse 160 caractères" not in page
+    assert Mailing.objects.count() == 0 and sms_outbox == []

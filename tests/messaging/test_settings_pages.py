@@ -10,6 +10,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import escape
 
 from messaging.models import (
     AttachmentRule,
@@ -194,7 +195,8 @@ def test_sms_settings_refuse_a_bad_sender_name_and_save_a_good_one(admin_client)
     assert "doit commencer par une lettre (sans accent)" in response.content.decode()
     assert not Practice.objects.filter(sms_sender_name="Été Dental").exists()
     response = admin_client.post(url, {"sms_sender_name": "Dr Molaire", "sms_default_patient": "on",
-                                       "sms_default_financial_guardian": "on"})
+                                       "sms_default_financial_guardian": "on",
+                                       "quiet_start": "20:00", "quiet_end": "08:00"})
     assert response.status_code == 302
     practice = Practice.objects.get(pk=1)
     assert practice.sms_sender_name == "Dr Molaire"
@@ -450,3 +452,38 @@ def test_preview_of_an_email_with_signature_and_missing_attachment(assistant_cli
     assert "Bonjour Luka," in page and "Dr Molaire" in page
     assert "Aucune image « Panoramique » pour ce patient" in page
     assert "sandbox" in page  # the formatted body is shown in a sandboxed frame
+
+
+def test_sms_settings_edit_the_quiet_hours(admin_client):
+    url = reverse("messaging:sms_settings")
+    page = admin_client.get(url).content.decode()
+    assert 'name="quiet_start"' in page and 'value="20:00"' in page
+    assert escape("Aucun SMS ne part entre 20h00 et 08h00 (heure du cabinet) ; les messages attendent l'ouverture.") in page
+
+    response = admin_client.post(url, {"sms_sender_name": "Dr Molaire", "quiet_start": "21:30", "quiet_end": "07:45"})
+    assert response.status_code == 302
+    practice = Practice.get()
+    assert (practice.quiet_start, practice.quiet_end) == (dt.time(21, 30), dt.time(7, 45))
+    page = admin_client.get(url).content.decode()
+    assert escape("Aucun SMS ne part entre 21h30 et 07h45 (heure du cabinet)") in page
+
+    response = admin_client.post(url, {"sms_sender_name": "Dr Molaire", "quiet_start": "", "quiet_end": "25:00"})
+    page = response.content.decode()
+    assert "Indiquez l&#x27;heure de début des heures de silence." in page and "Heure invalide" in page
+    assert Practice.get().quiet_start == dt.time(21, 30)
+
+
+def test_sms_type_longer_than_1600_characters_is_refused(practicien_client, category):
+    response = practicien_client.post(
+        reverse("messaging:sms_create"),
+        {"category": category.pk, "title": "Roman", "body": "a" * 1601, "active": "on"},
+    )
+    assert response.status_code == 200
+    assert escape("Ce message fait 1601 caractères : un SMS ne peut pas dépasser 1 600 caractères "
+                  "(environ 10 SMS). Raccourcissez-le.") in response.content.decode()
+    assert not SmsTemplate.objects.filter(title="Roman").exists()
+    ok = practicien_client.post(
+        reverse("messaging:sms_create"),
+        {"category": category.pk, "title": "Long", "body": "a" * 1600, "active": "on"},
+    )
+    assert ok.status_code == 302

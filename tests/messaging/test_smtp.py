@@ -174,3 +174,76 @@ def test_unreachable_server_is_retried_later(settings):
     m = mailing.messages.get()
     assert m.status == MessageStatus.PENDING and m.error_code == "smtp-connect" and "injoignable" in m.reason
     assert Message.objects.get().attempts == 1
+
+
+CHECK_SETTINGS = "vérifiez les réglages du compte email « Secrétariat »"
+
+
+def _fails_at_once_for_configuration(mailing, *, contains: str) -> Message:
+    m = mailing.messages.get()
+    assert (m.status, m.attempts, m.not_before) == (MessageStatus.FAILED, 1, None)
+    assert contains in m.reason and CHECK_SETTINGS in m.reason
+    return m
+
+
+@pytest.mark.django_db
+def test_ssl_against_a_plain_server_fails_at_once_as_a_configuration_error(smtp):
+    from messaging.models import SmtpSecurity
+
+    account = make_account(smtp_port=smtp.port, security=SmtpSecurity.SSL)
+    mailing = _mailing(account, ["a@patients.test"])
+    result = dispatch_pending(now=NOON)
+    assert (result.failed, result.retried) == (1, 0)
+    m = _fails_at_once_for_configuration(mailing, contains="connexion sécurisée (TLS)")
+    assert m.error_code == "smtp-config"
+    assert smtp.received == []
+
+
+@pytest.mark.django_db
+def test_starttls_not_offered_fails_at_once_as_a_configuration_error(smtp):
+    from messaging.models import SmtpSecurity
+
+    account = make_account(smtp_port=smtp.port, security=SmtpSecurity.STARTTLS)
+    mailing = _mailing(account, ["a@patients.test"])
+    dispatch_pending(now=NOON)
+    _fails_at_once_for_configuration(mailing, contains="ne propose pas STARTTLS")
+    assert smtp.received == []
+
+
+@pytest.mark.django_db
+def test_refused_password_says_to_check_the_account(settings):
+    settings.MESSAGING_EMAIL_BACKEND = "messaging.backends.email.EmailBackend"
+    controller = Controller(Recorder(), hostname="127.0.0.1", port=(port := free_port()), auth_require_tls=False,
+                            authenticator=lambda *a: AuthResult(success=False, handled=False))
+    controller.start()
+    try:
+        mailing = _mailing(make_account(smtp_port=port, username="secretariat", password="x"), ["a@patients.test"])
+        dispatch_pending(now=NOON)
+        m = _fails_at_once_for_configuration(mailing, contains="(535)")
+        assert m.error_code == "smtp-535"
+    finally:
+        controller.stop()
+
+
+@pytest.mark.django_db
+def test_unknown_host_name_fails_at_once_but_a_busy_resolver_is_retried(settings, monkeypatch):
+    import smtplib
+    import socket
+
+    settings.MESSAGING_EMAIL_BACKEND = "messaging.backends.email.EmailBackend"
+    answer = {"errno": socket.EAI_NONAME}
+
+    def resolver(*args, **kwargs):  # a real lookup would leave the machine: its answer is simulated
+        raise socket.gaierror(answer["errno"], "simulated")
+
+    monkeypatch.setattr(smtplib.socket, "create_connection", resolver)
+    account = make_account(smtp_host="smtp.orange.frr")
+    mailing = _mailing(account, ["a@patients.test"])
+    dispatch_pending(now=NOON)
+    _fails_at_once_for_configuration(mailing, contains="« smtp.orange.frr » ne correspond à aucun serveur connu (DNS)")
+
+    answer["errno"] = socket.EAI_AGAIN  # "try again": the resolver is down, not the name wrong
+    again = _mailing(account, ["b@patients.test"], subject="Deuxième")
+    dispatch_pending(now=NOON)
+    m = again.messages.get()
+    assert (m.status, m.error_code) == (MessageStatus.PENDING, "smtp-connect")

@@ -72,7 +72,13 @@
     part("encoding").textContent = s.encoding;
     part("encoding").classList.toggle("is-ucs2", s.encoding === "UCS-2");
     part("parts").textContent = s.parts;
+    // The warning follows the real number of parts (70 characters make 2 SMS in UCS-2).
     part("over160").hidden = !(config.warn_over_160 && s.parts > 1);
+    var partsWarning = part("parts-warning");
+    if (partsWarning) partsWarning.textContent = s.parts;
+    var tooLong = part("too-long");
+    // messaging.sms.MAX_SMS_CHARS: the gateway refuses longer bodies.
+    if (tooLong) tooLong.hidden = Array.from(field.value || "").length <= (tables.max_chars || 1600);
     part("ucs2").hidden = s.ucs2_chars.length === 0;
     var list = part("ucs2-list");
     list.replaceChildren.apply(list, s.ucs2_chars.map(function (c) {
