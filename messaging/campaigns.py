@@ -165,7 +165,7 @@ def campaign_create(
     if kind not in CampaignKind.values:
         raise ValueError("Type de campagne inconnu.")
     campaign = Campaign.objects.create(
-        name=name.strip() or f"Campagne du {timezone.localtime():%d/%m/%Y %H:%M}",
+        name=name.strip() or f"Campagne du {timezone.localtime():%d/%m/%Y %Hh%M}",
         channel=channel, kind=kind, subject=subject, body=body, account=account,
         all_patients=all_patients, created_by=created_by,
     )

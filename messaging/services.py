@@ -189,21 +189,29 @@ class CategoryInUse(Exception):
         self.message = message
 
 
+def category_in_use_message(*, category: TemplateCategory) -> str:
+    """Why ``category`` cannot be deleted (how many templates it holds), or "" when it can."""
+    sms = category.sms_templates.count()
+    emails = category.email_templates.count()
+    if not (sms or emails):
+        return ""
+    parts = []
+    if sms:
+        parts.append(f"{sms} SMS type{'s' if sms > 1 else ''}")
+    if emails:
+        parts.append(f"{emails} email{'s' if emails > 1 else ''} type{'s' if emails > 1 else ''}")
+    return (
+        f"La catégorie « {category.name} » contient encore {' et '.join(parts)} : "
+        "déplacez-les dans une autre catégorie ou supprimez-les avant de supprimer la catégorie."
+    )
+
+
 def category_delete(*, category: TemplateCategory) -> None:
     """Delete ``category``; raise CategoryInUse (saying how many templates use it) when it still
     holds SMS or email types (the foreign keys are PROTECT: templates are never lost this way)."""
-    sms = category.sms_templates.count()
-    emails = category.email_templates.count()
-    if sms or emails:
-        parts = []
-        if sms:
-            parts.append(f"{sms} SMS type{'s' if sms > 1 else ''}")
-        if emails:
-            parts.append(f"{emails} email{'s' if emails > 1 else ''} type{'s' if emails > 1 else ''}")
-        raise CategoryInUse(
-            f"La catégorie « {category.name} » contient encore {' et '.join(parts)} : "
-            "déplacez-les dans une autre catégorie ou supprimez-les avant de supprimer la catégorie."
-        )
+    in_use = category_in_use_message(category=category)
+    if in_use:
+        raise CategoryInUse(in_use)
     try:
         category.delete()
     except ProtectedError as exc:  # a template added between the count and the delete

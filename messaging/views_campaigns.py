@@ -95,7 +95,7 @@ class CampaignForm(forms.Form):
 @_sender
 def campaign_create(request):
     initial = {"channel": Channel.SMS, "kind": CampaignKind.CARE,
-               "name": f"Campagne du {timezone.localtime():%d/%m/%Y %H:%M}"}
+               "name": f"Campagne du {timezone.localtime():%d/%m/%Y %Hh%M}"}
     saved = SavedMessage.objects.filter(pk=request.GET.get("message")).first() if request.GET.get("message", "").isdigit() else None
     if saved is not None:
         initial.update(channel=saved.channel, body=saved.body, subject=saved.subject)

@@ -100,8 +100,9 @@ def page(request, template: str, context: dict, status: int = 200):
     return render(request, f"messaging/settings/{template}", context, status=status)
 
 
-def confirm_delete(request, *, obj, kind: str, back: str, on_delete):
-    """GET: a confirmation page. POST: ``on_delete()``; a message either way, back to ``back``."""
+def confirm_delete(request, *, obj, kind: str, back: str, on_delete, blocked: str = ""):
+    """GET: a confirmation page (saying up front why deletion is refused, when ``blocked``).
+    POST: ``on_delete()``; a message either way, back to ``back``."""
     if request.method == "POST":
         try:
             on_delete()
@@ -113,7 +114,7 @@ def confirm_delete(request, *, obj, kind: str, back: str, on_delete):
         else:
             messages.success(request, f"{kind} « {obj} » supprimé.")
         return redirect(back)
-    return page(request, "confirm_delete.html", {"object": obj, "kind": kind, "back": back})
+    return page(request, "confirm_delete.html", {"object": obj, "kind": kind, "back": back, "blocked": blocked})
 
 
 # ---------------------------------------------------------------------------------------------
@@ -172,8 +173,10 @@ def categories(request):
             category = form.save()
             messages.success(request, f"Catégorie « {category} » créée.")
             return redirect("messaging:categories")
-    rows = TemplateCategory.objects.annotate(n_sms=Count("sms_templates", distinct=True),
-                                             n_email=Count("email_templates", distinct=True))
+    # Meta.ordering is ignored by aggregating queries: order explicitly.
+    rows = TemplateCategory.objects.annotate(
+        n_sms=Count("sms_templates", distinct=True), n_email=Count("email_templates", distinct=True)
+    ).order_by("position", "name")
     return page(request, "categories.html", {"form": form, "categories": rows})
 
 
@@ -195,7 +198,8 @@ def category_edit(request, pk: int):
 def category_delete(request, pk: int):
     category = get_object_or_404(TemplateCategory, pk=pk)
     return confirm_delete(request, obj=category, kind="Catégorie", back=reverse("messaging:categories"),
-                          on_delete=lambda: services.category_delete(category=category))
+                          on_delete=lambda: services.category_delete(category=category),
+                          blocked=services.category_in_use_message(category=category))
 
 
 # ---------------------------------------------------------------------------------------------

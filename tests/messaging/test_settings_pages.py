@@ -130,6 +130,17 @@ def test_a_category_in_use_is_not_deleted_and_says_how_many_templates_use_it(adm
     assert TemplateCategory.objects.filter(pk=category.pk).exists()
     page = response.content.decode()
     assert "contient encore 2 SMS types et 1 email type" in page
+    # ...and the confirmation page says so before the click, with the button disabled.
+    confirm = admin_client.get(reverse("messaging:category_delete", args=[category.pk])).content.decode()
+    assert "contient encore 2 SMS types et 1 email type" in confirm
+    assert 'class="btn btn-danger" disabled' in confirm
+
+
+def test_categories_are_listed_by_order_then_name(admin_client):
+    for name, position in [("Zèbre", 0), ("Alpha", 1), ("Beta", 0)]:
+        TemplateCategory.objects.create(name=name, position=position)
+    page = admin_client.get(reverse("messaging:categories")).content.decode()
+    assert page.index("Beta") < page.index("Zèbre") < page.index("Alpha")
 
 
 # ---------------------------------------------------------------------------------------------
