@@ -94,6 +94,14 @@ def test_the_list_finds_patients_by_name_first_name_file_number_and_phone(assist
     assert "Aucun patient" in text(assistant_client.get(url, {"q": "nobody"}))
 
 
+def test_the_list_finds_a_patient_by_first_name_in_either_order(assistant_client):
+    PatientFactory(last_name="Mercier", first_name="Élodie")
+    PatientFactory(last_name="Martin", first_name="Paul")
+    for query in ["elodie", "Élodie", "élodie mercier", "MERCIER élo"]:
+        content = text(assistant_client.get(reverse("patients:list"), {"q": query}))
+        assert "MERCIER" in content and "MARTIN" not in content, query
+
+
 def test_the_list_is_paginated(assistant_client):
     PatientFactory.create_batch(55, last_name="Adam")
     first = text(assistant_client.get(reverse("patients:list"), {"q": "adam"}))
