@@ -334,11 +334,29 @@ def appointment_move(
     return appointment
 
 
-def appointment_set_state(*, appointment: Appointment, state: str, cancelled_by: str = "") -> Appointment:
+def _check_state_possible_now(appointment: Appointment, state: str, now: dt.datetime) -> None:
+    """A patient can only have missed an appointment whose time has come, and only be present
+    from its day on: marking a future one would send the J-1 "rendez-vous manqué" follow-up
+    for an appointment that has not taken place and drop it from tomorrow's J+1 reminders."""
+    if state == AppointmentState.MISSED and appointment.start > now:
+        raise ValidationError("Ce rendez-vous n'a pas encore eu lieu : il ne peut pas être marqué manqué.")
+    day = timezone.localtime(appointment.start).date()
+    if state == AppointmentState.PRESENT and day > timezone.localtime(now).date():
+        raise ValidationError(
+            f"Ce rendez-vous n'a pas encore eu lieu : il ne peut être marqué présent "
+            f"qu'à partir du {day:%d/%m/%Y}."
+        )
+
+
+def appointment_set_state(
+    *, appointment: Appointment, state: str, cancelled_by: str = "", now: dt.datetime | None = None
+) -> Appointment:
     """Set the state; cancelled and postponed need ``cancelled_by`` (cabinet or patient), the
-    other states clear it. Raises ValidationError."""
+    other states clear it. Missed is refused before the appointment's start and present before
+    its day (``now`` defaults to the current time). Raises ValidationError."""
     if state not in AppointmentState.values:
         raise ValidationError(f"État de rendez-vous inconnu : {state}.")
+    _check_state_possible_now(appointment, state, now or timezone.now())
     if state in FREEING_STATES:
         if cancelled_by not in CancelledBy.values:
             raise ValidationError(

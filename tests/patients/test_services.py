@@ -5,7 +5,7 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from patients import services
-from patients.models import AppointmentState, CancelledBy, Guardian, Patient
+from patients.models import Appointment, AppointmentState, CancelledBy, Guardian, Patient
 from patients.services import GuardianChoice, GuardianMode
 from tests.factories import (
     AppointmentFactory,
@@ -169,7 +169,7 @@ def test_appointment_move_changes_slot_and_keeps_state():
 
 
 def test_appointment_set_state_requires_who_cancelled_and_clears_it_otherwise():
-    appointment = AppointmentFactory()
+    appointment = AppointmentFactory(start=timezone.now() - dt.timedelta(days=1))  # past: may be missed
     with pytest.raises(ValidationError, match="cabinet ou du patient"):
         services.appointment_set_state(appointment=appointment, state=AppointmentState.POSTPONED)
     services.appointment_set_state(
@@ -184,3 +184,32 @@ def test_appointment_set_state_requires_who_cancelled_and_clears_it_otherwise():
     assert (appointment.state, appointment.cancelled_by) == (AppointmentState.MISSED, "")
     with pytest.raises(ValidationError, match="inconnu"):
         services.appointment_set_state(appointment=appointment, state="perdu")
+
+
+def test_a_future_appointment_cannot_be_marked_missed_nor_present_before_its_day():
+    start = paris(2030, 3, 4, 10)
+    appointment = AppointmentFactory(start=start)
+    message = "Ce rendez-vous n'a pas encore eu lieu : il ne peut pas être marqué manqué."
+    with pytest.raises(ValidationError) as info:
+        services.appointment_set_state(appointment=appointment, state=AppointmentState.MISSED)
+    assert info.value.messages == [message]
+    with pytest.raises(ValidationError, match="présent qu'à partir du 04/03/2030"):
+        services.appointment_set_state(appointment=appointment, state=AppointmentState.PRESENT)
+    appointment.refresh_from_db()
+    assert appointment.state == AppointmentState.FUTURE
+    # The same morning, before the appointment: present yes (the patient is in the waiting room),
+    # missed not yet; once its time has passed, missed too.
+    with pytest.raises(ValidationError, match="marqué manqué"):
+        services.appointment_set_state(
+            appointment=appointment, state=AppointmentState.MISSED, now=paris(2030, 3, 4, 9, 50)
+        )
+    services.appointment_set_state(
+        appointment=appointment, state=AppointmentState.PRESENT, now=paris(2030, 3, 4, 9, 50)
+    )
+    assert Appointment.objects.get(pk=appointment.pk).state == AppointmentState.PRESENT
+    services.appointment_set_state(
+        appointment=appointment, state=AppointmentState.MISSED, now=paris(2030, 3, 4, 10, 30)
+    )
+    assert Appointment.objects.get(pk=appointment.pk).state == AppointmentState.MISSED
+    # Excused and cancelled stay possible ahead of time.
+    services.appointment_set_state(appointment=appointment, state=AppointmentState.EXCUSED)
