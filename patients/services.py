@@ -32,6 +32,7 @@ from .models import (
     Patient,
     PatientCorrespondent,
     PatientImage,
+    PatientType,
     Practitioner,
     Sex,
     age_on,
@@ -174,7 +175,9 @@ def family_members_create(*, patient: Patient, members: Sequence[dict[str, Any]]
     """Create new patients in ``patient``'s family (the family is created, named after the
     patient, when they have none). Each member dict holds ``first_name``, ``sex`` and
     ``birth_date``; the new files take the patient's name, address, landline, practitioner and
-    guardians, as siblings share them. Returns the new patients."""
+    guardians, as siblings share them. A minor added by an adult who is their own guardian (a
+    parent adding a child) gets that adult as civil guardian, and as financial guardian unless the
+    adult has one: ``patient_as_guardian``. Returns the new patients."""
     if not members:
         return []
     if patient.family_id is None:
@@ -182,12 +185,21 @@ def family_members_create(*, patient: Patient, members: Sequence[dict[str, Any]]
         patient.save(update_fields=["family"])
     created = []
     today = timezone.localdate()
+    parent: Guardian | None = None  # the adult as a guardian, made once for all the children
     for member in members:
         age = age_on(member.get("birth_date"), today)
-        if age is not None and age < ADULT_AGE:
+        minor = age is not None and age < ADULT_AGE
+        if minor:
             civility = Civility.ENFANT
         else:
             civility = {Sex.FEMALE: Civility.MME, Sex.MALE: Civility.M}.get(member.get("sex"), "")
+        civil, financial = _current_choice(patient.civil_guardian), _current_choice(patient.financial_guardian)
+        if minor and patient.civil_guardian is None and patient.effective_type(today) == PatientType.ADULT:
+            # Without a guardian the child would have no one to reach: no mobile, no email.
+            parent = parent or patient_as_guardian(patient=patient)
+            civil = GuardianChoice(GuardianMode.EXISTING, parent)
+            if patient.financial_guardian is None:
+                financial = GuardianChoice(GuardianMode.SAME_AS_CIVIL)
         data = {
             "last_name": patient.last_name,
             "first_name": member["first_name"],
@@ -206,11 +218,52 @@ def family_members_create(*, patient: Patient, members: Sequence[dict[str, Any]]
             patient_create(
                 data=data,
                 family=patient.family,
-                civil_guardian=_current_choice(patient.civil_guardian),
-                financial_guardian=_current_choice(patient.financial_guardian),
+                civil_guardian=civil,
+                financial_guardian=financial,
             )
         )
     return created
+
+
+# What a guardian made from a patient copies: their identity, address, phones, email and consents.
+PATIENT_AS_GUARDIAN_FIELDS = (
+    "civility",
+    "last_name",
+    "first_name",
+    "birth_date",
+    "address1",
+    "address2",
+    "postcode",
+    "city",
+    "country",
+    "email",
+    "phone",
+    "mobile",
+    "sms_consent",
+    "email_consent",
+)
+
+
+def patient_as_guardian(*, patient: Patient) -> Guardian:
+    """A guardian with ``patient``'s identity and contacts, for the children they bring in. When
+    a member of their family already has such a guardian (same name, same mobile and email), that
+    one is reused: adding a second child does not make a second copy of the parent."""
+    data = {name: getattr(patient, name) for name in PATIENT_AS_GUARDIAN_FIELDS}
+    if patient.family_id:
+        existing = (
+            Guardian.objects.filter(
+                civil_wards__family_id=patient.family_id,
+                last_name__iexact=patient.last_name,
+                first_name__iexact=patient.first_name,
+                mobile=patient.mobile,
+                email__iexact=patient.email,
+            )
+            .order_by("pk")
+            .first()
+        )
+        if existing is not None:
+            return existing
+    return guardian_create(data=data)
 
 
 def patient_image_add(

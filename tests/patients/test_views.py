@@ -315,6 +315,10 @@ def test_family_member_creation_from_the_file(assistant_client):
     jade = Patient.objects.get(first_name="Jade")
     assert jade.family_id == Patient.objects.get(pk=patient.pk).family_id and jade.city == "Dijon"
     assert "ABLIRANT Jade" in text(assistant_client.get(patient.get_absolute_url()))
+    # The adult was their own guardian: the child is reached through them.
+    assert jade.civil_guardian.last_name == "Ablirant" and jade.civil_guardian.mobile == patient.mobile
+    assert jade.financial_guardian_id == jade.civil_guardian_id
+    assert "ABLIRANT" in text(assistant_client.get(jade.get_absolute_url())).split("Responsable civil", 1)[-1]
 
 
 def test_family_member_creation_refuses_a_future_birth_date(assistant_client):
