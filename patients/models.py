@@ -296,12 +296,6 @@ class Patient(ContactFields):
     def __str__(self) -> str:
         return self.display_name
 
-    def set_search_keys(self) -> None:
-        """Fill both search keys from the names; every path that skips save() (bulk_create in the
-        demo seed, the data migration) calls this so the keys never drift from the names."""
-        self.search_key = normalize_search(f"{self.last_name} {self.first_name}")[:200]
-        self.search_key_first = normalize_search(f"{self.first_name} {self.last_name}")[:200]
-
     def save(self, *args, **kwargs):
         self.set_search_keys()
         if not self.file_number:
@@ -321,6 +315,12 @@ class Patient(ContactFields):
 
     def get_absolute_url(self) -> str:
         return reverse("patients:detail", args=[self.pk])
+
+    def set_search_keys(self) -> None:
+        """Fill both search keys from the names; every path that skips save() (bulk_create in the
+        demo seed, the data migration) calls this so the keys never drift from the names."""
+        self.search_key = normalize_search(f"{self.last_name} {self.first_name}")[:200]
+        self.search_key_first = normalize_search(f"{self.first_name} {self.last_name}")[:200]
 
     @classmethod
     def from_db(cls, db, field_names, values):

@@ -35,16 +35,15 @@ def fill_search_key_first(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('patients', '0004_phone_field_e164'),
+        ("patients", "0004_phone_field_e164"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='patient',
-            name='search_key_first',
-            field=models.CharField(db_index=True, default='', editable=False, max_length=200),
+            model_name="patient",
+            name="search_key_first",
+            field=models.CharField(db_index=True, default="", editable=False, max_length=200),
         ),
         migrations.RunPython(fill_search_key_first, migrations.RunPython.noop, elidable=True),
     ]
