@@ -259,3 +259,12 @@ def test_planning_permissions(client):
     assert client.get(reverse("patients:appointment_create")).status_code == 403
     appointment.refresh_from_db()
     assert appointment.state == AppointmentState.FUTURE
+
+
+def test_a_date_that_does_not_exist_shows_today_with_a_warning(assistant_client):
+    content = planning(assistant_client, "2026-02-31")
+    today = timezone.localdate()
+    assert f"Date invalide : « 2026-02-31 ». Voici les rendez-vous d'aujourd'hui ({today:%d/%m/%Y})." in content
+    assert today.strftime("%d/%m/%Y") in content
+    assert "Date invalide" not in planning(assistant_client, "2026-02-28")
+    assert "Date invalide" not in text(assistant_client.get(reverse("patients:planning")))

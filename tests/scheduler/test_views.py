@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import html
 
 import pytest
 from django.urls import reverse
@@ -103,3 +104,12 @@ def test_event_settings_page_saves_a_confirmation(assistant_client, sms_template
     assert response.status_code == 302
     setting = EventMessageSetting.objects.get()
     assert (setting.event, setting.channel, setting.sms_template_id) == ("booked", "sms", sms_template.pk)
+
+
+def test_a_test_date_that_does_not_exist_is_announced_not_silently_replaced(assistant_client, reminder):
+    url = reverse("scheduler:test", args=[reminder.pk])
+    page = html.unescape(assistant_client.get(url, {"date": "2026-02-31"}).content.decode())
+    today = timezone.localdate().strftime("%d/%m/%Y")
+    assert f"Date invalide : « 2026-02-31 ». Voici l'aperçu pour aujourd'hui ({today})." in page
+    page = html.unescape(assistant_client.get(url, {"date": "2025-11-21"}).content.decode())
+    assert "Date invalide" not in page
