@@ -316,6 +316,19 @@ class Patient(ContactFields):
     def get_absolute_url(self) -> str:
         return reverse("patients:detail", args=[self.pk])
 
+    def unique_error_message(self, model_class, unique_check):
+        # Staff need to know whose file holds the number (to open it or pick another), not
+        # Django's "Un objet Patient avec ce champ … existe déjà". Forms, services and the admin
+        # all reach this through validate_unique().
+        if model_class is Patient and tuple(unique_check) == ("file_number",):
+            others = Patient.objects.filter(file_number=self.file_number)
+            other = (others.exclude(pk=self.pk) if self.pk else others).first()
+            if other is not None:
+                return ValidationError(
+                    f"Ce numéro de dossier est déjà utilisé par {other.display_name}.", code="unique"
+                )
+        return super().unique_error_message(model_class, unique_check)
+
     def set_search_keys(self) -> None:
         """Fill both search keys from the names; every path that skips save() (bulk_create in the
         demo seed, the data migration) calls this so the keys never drift from the names."""

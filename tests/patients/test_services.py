@@ -272,3 +272,10 @@ def test_a_sibling_added_from_a_minor_reuses_the_minor_guardians():
     )
     assert sibling.civil_guardian_id == minor.civil_guardian_id
     assert Guardian.objects.count() == 1
+
+
+def test_patient_create_with_a_taken_file_number_names_its_holder():
+    PatientFactory(last_name="Dupont", first_name="Jean", file_number="4521")
+    with pytest.raises(ValidationError) as info:
+        services.patient_create(data={"last_name": "Kisiel", "first_name": "Luka", "file_number": "4521"})
+    assert info.value.message_dict["file_number"] == ["Ce numéro de dossier est déjà utilisé par DUPONT Jean."]

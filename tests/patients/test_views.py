@@ -231,6 +231,23 @@ def test_a_landline_typed_into_the_mobile_field_is_refused(assistant_client):
     assert str(patient.mobile) == "+33684285560"
 
 
+def test_a_file_number_already_taken_names_the_patient_who_has_it(assistant_client):
+    PatientFactory(last_name="Dupont", first_name="Jean", file_number="4521")
+    message = "Ce numéro de dossier est déjà utilisé par DUPONT Jean."
+    response = assistant_client.post(reverse("patients:create"), patient_post(file_number="4521"))
+    assert response.status_code == 200
+    assert field_error(response, "id_file_number") == message
+    assert not Patient.objects.filter(last_name="Ghienne").exists()
+    other = PatientFactory(last_name="Martin", first_name="Paul", file_number="77")
+    response = assistant_client.post(
+        reverse("patients:edit", args=[other.pk]), patient_post(file_number="4521")
+    )
+    assert field_error(response, "id_file_number") == message
+    # Its own number is no duplicate.
+    response = assistant_client.post(reverse("patients:edit", args=[other.pk]), patient_post(file_number="77"))
+    assert response.status_code == 302
+
+
 def test_a_future_birth_date_and_a_bad_email_are_refused(assistant_client):
     tomorrow = timezone.localdate() + dt.timedelta(days=1)
     response = assistant_client.post(
