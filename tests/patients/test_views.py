@@ -102,6 +102,34 @@ def test_the_list_finds_a_patient_by_first_name_in_either_order(assistant_client
         assert "MERCIER" in content and "MARTIN" not in content, query
 
 
+def test_the_list_counts_patients_in_french(assistant_client):
+    url = reverse("patients:list")
+    assert "0 patient pour « nobody »" in text(assistant_client.get(url, {"q": "nobody"}))
+    PatientFactory(last_name="Zimmer", first_name="Alexis")
+    assert "1 patient pour « zimmer »" in text(assistant_client.get(url, {"q": "zimmer"}))
+    PatientFactory(last_name="Zimmer", first_name="Anne")
+    assert "2 patients pour « zimmer »" in text(assistant_client.get(url, {"q": "zimmer"}))
+
+
+def test_file_number_and_first_name_link_to_the_file_too(assistant_client):
+    patient = PatientFactory(last_name="Zimmer", first_name="Alexis", file_number="2228")
+    content = text(assistant_client.get(reverse("patients:list"), {"q": "zimmer"}))
+    url = patient.get_absolute_url()
+    assert f'<tr data-href="{url}">' in content
+    assert f'<a href="{url}" class="text-muted">2228</a>' in content
+    assert f'<a href="{url}" class="text-body">Alexis</a>' in content
+
+
+def test_the_file_shows_the_email_consent_like_the_sms_one(assistant_client):
+    accepts = PatientFactory(email="oui@patients.test", email_consent=True)
+    refuses = PatientFactory(email="non@patients.test", email_consent=False)
+    assert '<span class="badge text-bg-success" title="Accepte les emails">Email</span>' in text(
+        assistant_client.get(accepts.get_absolute_url())
+    )
+    page = text(assistant_client.get(refuses.get_absolute_url()))
+    assert '<span class="badge text-bg-secondary" title="Contact par mail non désiré">pas d\'email</span>' in page
+
+
 def test_the_list_is_paginated(assistant_client):
     PatientFactory.create_batch(55, last_name="Adam")
     first = text(assistant_client.get(reverse("patients:list"), {"q": "adam"}))
