@@ -204,7 +204,7 @@ class PatientAdmin(PhoneColumnsMixin, admin.ModelAdmin):
     # The real search is get_search_results (the indexed selector); these fields make the admin's
     # autocomplete views for patients available and say what is searched.
     search_fields = ("search_key", "file_number", "mobile", "phone")
-    search_help_text = "Nom (début, sans les accents), prénom, N° de dossier ou numéro de téléphone."
+    search_help_text = "Nom ou prénom (début, dans les deux ordres, sans les accents), N° de dossier ou numéro de téléphone."
     autocomplete_fields = ("family", "civil_guardian", "financial_guardian")
     readonly_fields = ("created_at", "updated_at")
     list_per_page = 50

@@ -684,8 +684,8 @@ def _create_patients(gen: _Generator, *, count: int, ref: dict, batch_size: int)
                     remark=rng.choice(PATIENT_REMARKS) if rng.random() < 0.04 else "",
                     **data,
                 )
-                # bulk_create skips save(): the search key is set here, as save() would.
-                patient.search_key = normalize_search(f"{patient.last_name} {patient.first_name}")[:200]
+                # bulk_create skips save(): the search keys are set here, as save() would.
+                patient.set_search_keys()
                 patients.append(patient)
         Patient.objects.bulk_create(patients)
         ids.extend(p.pk for p in patients)

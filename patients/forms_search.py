@@ -151,6 +151,17 @@ class PatientSearchForm(_Styled, forms.Form):
         data = super().clean()
         if bool(data.get("birthday_from")) != bool(data.get("birthday_to")):
             self.add_error("birthday_to", "Indiquez les deux dates de la période d'anniversaires.")
+        elif data.get("birthday_from") and data["birthday_to"] < data["birthday_from"]:
+            # The selector would answer "nobody": say why instead (20/12/2025 to 10/01/2026 spans
+            # the new year; 10/01 to 20/12 of the same winter is a typing error).
+            self.add_error(
+                "birthday_to",
+                "La fin de la période d'anniversaires est avant son début : "
+                "pour passer le nouvel an, indiquez l'année suivante (du 20/12/2025 au 10/01/2026).",
+            )
+        age_min, age_max = data.get("age_min"), data.get("age_max")
+        if age_min is not None and age_max is not None and age_max < age_min:
+            self.add_error("age_max", "L'âge maximum est inférieur à l'âge minimum.")
         return data
 
     def to_criteria(self) -> PatientCriteria:

@@ -276,6 +276,9 @@ class Patient(ContactFields):
     )
     news_consent_at = models.DateTimeField("consentement aux actualités donné / retiré le", null=True, blank=True)
     search_key = models.CharField(max_length=200, db_index=True, editable=False, default="")
+    # Staff type "Élodie" or "élodie mercier" as often as "MERCIER": the same key in first-name-first
+    # order, indexed like search_key, lets a prefix match serve both orders from the indexes.
+    search_key_first = models.CharField(max_length=200, db_index=True, editable=False, default="")
     created_at = models.DateTimeField("créé le", auto_now_add=True)
     updated_at = models.DateTimeField("modifié le", auto_now=True)
 
@@ -294,12 +297,12 @@ class Patient(ContactFields):
         return self.display_name
 
     def save(self, *args, **kwargs):
-        self.search_key = normalize_search(f"{self.last_name} {self.first_name}")[:200]
+        self.set_search_keys()
         if not self.file_number:
             self.file_number = next_file_number()
         update_fields = kwargs.get("update_fields")
         if update_fields is not None and ({"last_name", "first_name"} & set(update_fields)):
-            kwargs["update_fields"] = {*update_fields, "search_key"}
+            kwargs["update_fields"] = {*update_fields, "search_key", "search_key_first"}
         loaded = getattr(self, "_loaded_news_consent", None)
         news_changed = (self.news_consent != loaded) if loaded is not None else (self._state.adding and self.news_consent)
         if news_changed:
@@ -312,6 +315,25 @@ class Patient(ContactFields):
 
     def get_absolute_url(self) -> str:
         return reverse("patients:detail", args=[self.pk])
+
+    def unique_error_message(self, model_class, unique_check):
+        # Staff need to know whose file holds the number (to open it or pick another), not
+        # Django's "Un objet Patient avec ce champ … existe déjà". Forms, services and the admin
+        # all reach this through validate_unique().
+        if model_class is Patient and tuple(unique_check) == ("file_number",):
+            others = Patient.objects.filter(file_number=self.file_number)
+            other = (others.exclude(pk=self.pk) if self.pk else others).first()
+            if other is not None:
+                return ValidationError(
+                    f"Ce numéro de dossier est déjà utilisé par {other.display_name}.", code="unique"
+                )
+        return super().unique_error_message(model_class, unique_check)
+
+    def set_search_keys(self) -> None:
+        """Fill both search keys from the names; every path that skips save() (bulk_create in the
+        demo seed, the data migration) calls this so the keys never drift from the names."""
+        self.search_key = normalize_search(f"{self.last_name} {self.first_name}")[:200]
+        self.search_key_first = normalize_search(f"{self.first_name} {self.last_name}")[:200]
 
     @classmethod
     def from_db(cls, db, field_names, values):

@@ -29,7 +29,8 @@ from .phones import normalize as normalize_phone
 
 def patient_search(*, query: str = "") -> QuerySet[Patient]:
     """Patients matching ``query``: a file number, a phone number (any usual format), or the start
-    of the name ("dup", "dupont ma", accents ignored). An empty query returns every patient."""
+    of the name in either order ("dup", "dupont ma", "élodie", "elodie merc", accents ignored).
+    An empty query returns every patient. One query; each prefix is served by its own index."""
     qs = Patient.objects.select_related("practitioner")
     query = (query or "").strip()
     if not query:
@@ -40,7 +41,7 @@ def patient_search(*, query: str = "") -> QuerySet[Patient]:
         condition |= Q(mobile=phone) | Q(phone=phone)
     key = normalize_search(query)
     if key:
-        condition |= Q(search_key__startswith=key)
+        condition |= Q(search_key__startswith=key) | Q(search_key_first__startswith=key)
     return qs.filter(condition)
 
 

@@ -32,6 +32,7 @@ from .models import (
     Patient,
     PatientCorrespondent,
     PatientImage,
+    PatientType,
     Practitioner,
     Sex,
     age_on,
@@ -174,7 +175,9 @@ def family_members_create(*, patient: Patient, members: Sequence[dict[str, Any]]
     """Create new patients in ``patient``'s family (the family is created, named after the
     patient, when they have none). Each member dict holds ``first_name``, ``sex`` and
     ``birth_date``; the new files take the patient's name, address, landline, practitioner and
-    guardians, as siblings share them. Returns the new patients."""
+    guardians, as siblings share them. A minor added by an adult who is their own guardian (a
+    parent adding a child) gets that adult as civil guardian, and as financial guardian unless the
+    adult has one: ``patient_as_guardian``. Returns the new patients."""
     if not members:
         return []
     if patient.family_id is None:
@@ -182,12 +185,21 @@ def family_members_create(*, patient: Patient, members: Sequence[dict[str, Any]]
         patient.save(update_fields=["family"])
     created = []
     today = timezone.localdate()
+    parent: Guardian | None = None  # the adult as a guardian, made once for all the children
     for member in members:
         age = age_on(member.get("birth_date"), today)
-        if age is not None and age < ADULT_AGE:
+        minor = age is not None and age < ADULT_AGE
+        if minor:
             civility = Civility.ENFANT
         else:
             civility = {Sex.FEMALE: Civility.MME, Sex.MALE: Civility.M}.get(member.get("sex"), "")
+        civil, financial = _current_choice(patient.civil_guardian), _current_choice(patient.financial_guardian)
+        if minor and patient.civil_guardian is None and patient.effective_type(today) == PatientType.ADULT:
+            # Without a guardian the child would have no one to reach: no mobile, no email.
+            parent = parent or patient_as_guardian(patient=patient)
+            civil = GuardianChoice(GuardianMode.EXISTING, parent)
+            if patient.financial_guardian is None:
+                financial = GuardianChoice(GuardianMode.SAME_AS_CIVIL)
         data = {
             "last_name": patient.last_name,
             "first_name": member["first_name"],
@@ -206,11 +218,52 @@ def family_members_create(*, patient: Patient, members: Sequence[dict[str, Any]]
             patient_create(
                 data=data,
                 family=patient.family,
-                civil_guardian=_current_choice(patient.civil_guardian),
-                financial_guardian=_current_choice(patient.financial_guardian),
+                civil_guardian=civil,
+                financial_guardian=financial,
             )
         )
     return created
+
+
+# What a guardian made from a patient copies: their identity, address, phones, email and consents.
+PATIENT_AS_GUARDIAN_FIELDS = (
+    "civility",
+    "last_name",
+    "first_name",
+    "birth_date",
+    "address1",
+    "address2",
+    "postcode",
+    "city",
+    "country",
+    "email",
+    "phone",
+    "mobile",
+    "sms_consent",
+    "email_consent",
+)
+
+
+def patient_as_guardian(*, patient: Patient) -> Guardian:
+    """A guardian with ``patient``'s identity and contacts, for the children they bring in. When
+    a member of their family already has such a guardian (same name, same mobile and email), that
+    one is reused: adding a second child does not make a second copy of the parent."""
+    data = {name: getattr(patient, name) for name in PATIENT_AS_GUARDIAN_FIELDS}
+    if patient.family_id:
+        existing = (
+            Guardian.objects.filter(
+                civil_wards__family_id=patient.family_id,
+                last_name__iexact=patient.last_name,
+                first_name__iexact=patient.first_name,
+                mobile=patient.mobile,
+                email__iexact=patient.email,
+            )
+            .order_by("pk")
+            .first()
+        )
+        if existing is not None:
+            return existing
+    return guardian_create(data=data)
 
 
 def patient_image_add(
@@ -334,11 +387,29 @@ def appointment_move(
     return appointment
 
 
-def appointment_set_state(*, appointment: Appointment, state: str, cancelled_by: str = "") -> Appointment:
+def _check_state_possible_now(appointment: Appointment, state: str, now: dt.datetime) -> None:
+    """A patient can only have missed an appointment whose time has come, and only be present
+    from its day on: marking a future one would send the J-1 "rendez-vous manqué" follow-up
+    for an appointment that has not taken place and drop it from tomorrow's J+1 reminders."""
+    if state == AppointmentState.MISSED and appointment.start > now:
+        raise ValidationError("Ce rendez-vous n'a pas encore eu lieu : il ne peut pas être marqué manqué.")
+    day = timezone.localtime(appointment.start).date()
+    if state == AppointmentState.PRESENT and day > timezone.localtime(now).date():
+        raise ValidationError(
+            f"Ce rendez-vous n'a pas encore eu lieu : il ne peut être marqué présent "
+            f"qu'à partir du {day:%d/%m/%Y}."
+        )
+
+
+def appointment_set_state(
+    *, appointment: Appointment, state: str, cancelled_by: str = "", now: dt.datetime | None = None
+) -> Appointment:
     """Set the state; cancelled and postponed need ``cancelled_by`` (cabinet or patient), the
-    other states clear it. Raises ValidationError."""
+    other states clear it. Missed is refused before the appointment's start and present before
+    its day (``now`` defaults to the current time). Raises ValidationError."""
     if state not in AppointmentState.values:
         raise ValidationError(f"État de rendez-vous inconnu : {state}.")
+    _check_state_possible_now(appointment, state, now or timezone.now())
     if state in FREEING_STATES:
         if cancelled_by not in CancelledBy.values:
             raise ValidationError(

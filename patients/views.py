@@ -326,14 +326,33 @@ def guardian_lookup(request):
 # Planning -------------------------------------------------------------------------------------
 
 
-def _parse_day(value: str | None) -> dt.date:
-    """The day of ``?jour=``: ISO (links) or 26/11/2019 (typed); today when absent or wrong."""
+def _try_day(value: str | None) -> dt.date | None:
+    """The day of ``?jour=``: ISO (links) or 26/11/2019 (typed); None when absent or wrong."""
     for fmt in ("%Y-%m-%d", *forms.DATE_INPUT_FORMATS):
         try:
             return dt.datetime.strptime((value or "").strip(), fmt).date()
         except ValueError:
             continue
-    return timezone.localdate()
+    return None
+
+
+def _parse_day(value: str | None) -> dt.date:
+    """The day of ``?jour=``, today when absent or wrong (a default for a form's initial day)."""
+    return _try_day(value) or timezone.localdate()
+
+
+def _requested_day(request) -> dt.date:
+    """The planning's day; a typed date that does not exist (31/02) falls back to today with a
+    warning, so that staff never read today's appointments believing they are the 31st's."""
+    raw = (request.GET.get("jour") or "").strip()
+    day = _try_day(raw)
+    if day is None:
+        day = timezone.localdate()
+        if raw:
+            messages.warning(
+                request, f"Date invalide : « {raw} ». Voici les rendez-vous d'aujourd'hui ({day:%d/%m/%Y})."
+            )
+    return day
 
 
 def _planning_url(day: dt.date, chair_id=None) -> str:
@@ -343,7 +362,7 @@ def _planning_url(day: dt.date, chair_id=None) -> str:
 
 @staff_view("patients.view_appointment")
 def planning(request):
-    day = _parse_day(request.GET.get("jour"))
+    day = _requested_day(request)
     chairs = list(Chair.objects.filter(active=True))
     chair = next((c for c in chairs if str(c.pk) == request.GET.get("fauteuil", "")), None)
     columns = selectors.planning(day=day, chair=chair)

@@ -125,7 +125,17 @@ def toggle(request, pk: int):
 def test(request, pk: int):
     treatment = get_object_or_404(Treatment, pk=pk)
     form = TestDateForm(request.GET or None, initial={"date": _today()})
-    run_date = form.cleaned_data["date"] if form.is_valid() else _today()
+    if form.is_valid():
+        run_date = form.cleaned_data["date"]
+    else:
+        run_date = _today()
+        raw = request.GET.get("date", "").strip()
+        if form.is_bound:
+            # Never a silent fallback: the preview below would pass for the date that was asked.
+            shown = f"« {raw} »" if raw else "aucune date indiquée"
+            messages.warning(
+                request, f"Date invalide : {shown}. Voici l'aperçu pour aujourd'hui ({run_date:%d/%m/%Y})."
+            )
     preview = None
     error = ""
     try:

@@ -50,3 +50,12 @@ def duree(value) -> str:
     if hours:
         return f"{hours} heure{'s' if hours > 1 else ''}"
     return f"{minutes} minute{'s' if minutes > 1 else ''}"
+
+
+@register.filter
+def pluriel(value, suffix: str = "s") -> str:
+    """French plural: "0 patient", "1 patient", "2 patients" (Django's pluralize puts an s on 0)."""
+    try:
+        return suffix if abs(int(value)) > 1 else ""
+    except (TypeError, ValueError):
+        return ""

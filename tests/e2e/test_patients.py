@@ -1,11 +1,13 @@
 """The patient pages as staff click through them, in headless Chromium."""
 
+import datetime as dt
 import re
 
 import pytest
+from django.utils import timezone
 from playwright.sync_api import expect
 
-from tests.factories import PatientFactory, UserFactory
+from tests.factories import AppointmentFactory, PatientFactory, UserFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -102,3 +104,38 @@ def test_create_a_minor_with_a_new_guardian_and_a_correspondent(login, live_serv
     assert patient.civil_guardian.first_name == "Sophie"
     assert patient.financial_guardian == patient.civil_guardian
     assert [c.last_name for c in patient.correspondents.all()] == ["Dupuis"]
+
+
+def test_a_click_anywhere_on_a_patient_row_opens_the_file(login, live_server, assistant_user):
+    PatientFactory(last_name="Zimmer", first_name="Alexis", file_number="2228", birth_date=dt.date(1985, 4, 12))
+    page = login(assistant_user)
+    page.goto(f"{live_server.url}/patients/?q=zimm")
+    expect(page.get_by_text("1 patient pour « zimm »")).to_be_visible()
+    page.get_by_role("cell", name="12/04/1985").click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("ZIMMER Alexis")
+    page.go_back()
+    page.get_by_role("link", name="2228").click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("ZIMMER Alexis")
+
+
+def test_the_appointment_results_fit_a_1400_px_screen(login, live_server, assistant_user):
+    """Fifteen columns and a long email: the Email column stays inside the grid, no sideways scroll."""
+    tomorrow = timezone.localdate() + dt.timedelta(days=1)
+    AppointmentFactory(
+        start=timezone.make_aware(dt.datetime.combine(tomorrow, dt.time(9, 0))),
+        patient=PatientFactory(
+            last_name="Delacroix-Montgolfier",
+            first_name="Marie-Bernadette",
+            email="marie-bernadette.delacroix-montgolfier@cabinet-exemple.test",
+        ),
+    )
+    page = login(assistant_user)
+    page.set_viewport_size({"width": 1400, "height": 900})
+    page.goto(f"{live_server.url}/recherches/rendez-vous/")
+    page.get_by_role("button", name="Rechercher").click()
+    expect(page.locator("#results tbody tr")).to_have_count(1)
+    grid = page.locator("#results").locator("xpath=..")
+    assert grid.evaluate("el => el.scrollWidth <= el.clientWidth"), "the grid scrolls sideways"
+    email = page.get_by_role("columnheader", name="Email").bounding_box()
+    box = grid.bounding_box()
+    assert email["x"] + email["width"] <= box["x"] + box["width"] + 1

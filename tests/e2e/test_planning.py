@@ -14,9 +14,13 @@ pytestmark = pytest.mark.django_db(transaction=True)
 DAY = dt.date(2030, 6, 3)
 
 
-def paris(hour, minute=0):
+# A past day: an appointment can only be marked missed once its time has passed.
+PAST_DAY = dt.date(2024, 6, 3)
+
+
+def paris(hour, minute=0, day=DAY):
     return timezone.make_aware(
-        dt.datetime.combine(DAY, dt.time(hour, minute)), timezone.get_current_timezone()
+        dt.datetime.combine(day, dt.time(hour, minute)), timezone.get_current_timezone()
     )
 
 
@@ -27,12 +31,12 @@ def assistant_user(db):
 
 def test_mark_an_appointment_missed_from_the_planning(login, live_server, assistant_user):
     appointment = AppointmentFactory(
-        start=paris(10),
+        start=paris(10, day=PAST_DAY),
         patient=PatientFactory(last_name="Point", first_name="Estelle"),
         practitioner=PractitionerFactory(last_name="Molaire", first_name="Marc", initials="MM"),
     )
     page = login(assistant_user)
-    page.goto(f"{live_server.url}/patients/rendez-vous/?jour={DAY.isoformat()}")
+    page.goto(f"{live_server.url}/patients/rendez-vous/?jour={PAST_DAY.isoformat()}")
     slot = page.locator(f"[data-appointment='{appointment.pk}']")
     expect(slot).to_contain_text("10h00")
     expect(slot).to_contain_text("POINT Estelle")

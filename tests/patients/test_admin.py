@@ -3,6 +3,8 @@ patient list does not issue more queries as the rows grow."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 from django.contrib import admin
 from django.db import connection
@@ -29,11 +31,40 @@ def demo_data(db):
     demo.seed_demo(patients=80, appointments=400, now=timezone.now())
 
 
+@pytest.fixture
+def programmeur_and_campaign_data(demo_data, admin_user):
+    """A row of every scheduler and campaign model, so that their change pages are opened too."""
+    from messaging.campaigns import campaign_create, saved_message_save
+    from messaging.models import SearchDefault, SmsTemplate
+    from scheduler.demo import ensure_demo_treatments
+    from scheduler.models import EventMessageSetting, TrackedMessage
+    from scheduler.runner import treatment_run
+    from scheduler.services import heartbeat_record
+
+    reminder = ensure_demo_treatments()[0]
+    AppointmentFactory(
+        start=timezone.now() + dt.timedelta(days=1), patient=PatientFactory(mobile="+33684285560")
+    )
+    treatment_run(treatment=reminder, run_date=timezone.localdate())
+    assert TrackedMessage.objects.exists()
+    sms = SmsTemplate.objects.order_by("pk").first()
+    EventMessageSetting.objects.create(event="booked", channel="sms", sms_template=sms)
+    heartbeat_record(host="serveur", pid=1)
+    campaign_create(
+        name="Fermeture d'août", channel="sms", kind="soins", body="Le cabinet ferme en août.",
+        created_by=admin_user, pasted="06 12 34 56 78",
+    )
+    saved_message_save(name="Fermeture", channel="sms", body="Le cabinet ferme en août.")
+    SearchDefault.objects.create(search="rendez-vous", channel="sms", sms_template=sms)
+
+
 def _url(model, view: str, *args) -> str:
     return reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_{view}", args=args)
 
 
-def test_every_changelist_and_change_page_answers_for_an_administrator(admin_client, admin_user, demo_data):
+def test_every_changelist_and_change_page_answers_for_an_administrator(
+    admin_client, admin_user, demo_data, programmeur_and_campaign_data
+):
     assert not admin_user.is_superuser, "the role's permissions are what is tested, not a superuser"
     checked = []
     for model in admin.site._registry:
@@ -57,8 +88,66 @@ def test_every_changelist_and_change_page_answers_for_an_administrator(admin_cli
         "patientcorrespondent",
         "patientimage",
         "practice",
+        # The programmeur and the campaigns (issue 2: every model in the admin).
+        "treatment",
+        "treatmentrun",
+        "trackedmessage",
+        "eventmessagesetting",
+        "heartbeat",
+        "campaign",
+        "campaignrecipient",
+        "savedmessage",
+        "searchdefault",
     }
     assert expected <= set(checked)
+    registered = {model._meta.model_name: model for model in admin.site._registry}
+    for name in expected:
+        assert registered[name]._default_manager.exists(), f"no {name} row: its change page was not opened"
+    from django.apps import apps
+
+    for app in ("patients", "messaging", "scheduler", "practice"):
+        for model in apps.get_app_config(app).get_models():
+            inline_only = model._meta.model_name == "attachmentrule"  # edited inside its email type
+            assert model in admin.site._registry or inline_only, f"{model.__name__} is not in the admin"
+
+
+def test_the_run_trace_and_tracked_messages_are_read_only(admin_client, programmeur_and_campaign_data):
+    from scheduler.models import TrackedMessage, TreatmentRun
+
+    for model in (TreatmentRun, TrackedMessage):
+        obj = model.objects.order_by("pk").first()
+        page = admin_client.get(_url(model, "change", obj.pk))
+        assert page.status_code == 200 and 'name="_save"' not in page.content.decode()
+        assert admin_client.post(_url(model, "change", obj.pk), {}).status_code == 403
+        assert admin_client.get(_url(model, "delete", obj.pk)).status_code == 403
+        assert admin_client.get(_url(model, "add")).status_code == 403
+    run = TreatmentRun.objects.first()
+    assert reverse("scheduler:run", args=[run.pk]) in admin_client.get(_url(TreatmentRun, "changelist")).content.decode()
+
+
+def test_a_treatment_saved_in_the_admin_gets_its_schedule(admin_client, programmeur_and_campaign_data):
+    from django_q.models import Schedule
+
+    from scheduler.models import Treatment
+
+    treatment = Treatment.objects.get(title="Rappel RDV J+1 (SMS)")
+    page = admin_client.get(_url(Treatment, "change", treatment.pk))
+    form = page.context["adminform"].form
+    data = {}
+    for name, field in form.fields.items():
+        value = form.initial.get(name, field.initial)
+        if value is None or value is False:
+            continue
+        if isinstance(value, list):
+            data[name] = [getattr(v, "pk", v) for v in value]
+        else:
+            data[name] = getattr(value, "pk", value)
+    data["weekdays"] = "[]"
+    data["active"] = "on"
+    response = admin_client.post(_url(Treatment, "change", treatment.pk), data)
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    treatment.refresh_from_db()
+    assert treatment.active and Schedule.objects.filter(pk=treatment.schedule_id, func__contains="run_treatment").exists()
 
 
 def test_the_patient_list_issues_the_same_queries_for_10_or_60_patients(

@@ -109,8 +109,8 @@ def test_a_bad_day_falls_back_to_today(assistant_client):
 
 
 def test_mark_missed_from_the_planning(assistant_client):
-    appointment = AppointmentFactory(start=paris(2030, 6, 3, 10))
-    back = f"{reverse('patients:planning')}?jour=2030-06-03"
+    appointment = AppointmentFactory(start=paris(2024, 6, 3, 10))  # past: only then can it be missed
+    back = f"{reverse('patients:planning')}?jour=2024-06-03"
     response = assistant_client.post(
         reverse("patients:appointment_state", args=[appointment.pk]), {"state": "manque", "next": back}
     )
@@ -118,6 +118,22 @@ def test_mark_missed_from_the_planning(assistant_client):
     appointment.refresh_from_db()
     assert appointment.state == AppointmentState.MISSED
     assert "rendez-vous manqué" in text(assistant_client.get(back))
+
+
+def test_a_future_appointment_marked_missed_is_refused_with_a_message_on_the_planning(assistant_client):
+    appointment = AppointmentFactory(start=paris(2030, 6, 3, 10))
+    back = f"{reverse('patients:planning')}?jour=2030-06-03"
+    response = assistant_client.post(
+        reverse("patients:appointment_state", args=[appointment.pk]),
+        {"state": "manque", "next": back},
+        follow=True,
+    )
+    content = text(response)
+    assert "Ce rendez-vous n'a pas encore eu lieu : il ne peut pas être marqué manqué." in content
+    assert "Rendez-vous du lundi 03/06/2030" in content
+    assistant_client.post(reverse("patients:appointment_state", args=[appointment.pk]), {"state": "present"})
+    appointment.refresh_from_db()
+    assert appointment.state == AppointmentState.FUTURE
 
 
 def test_state_change_refuses_an_outside_redirect_and_an_unknown_state(assistant_client):
@@ -243,3 +259,12 @@ def test_planning_permissions(client):
     assert client.get(reverse("patients:appointment_create")).status_code == 403
     appointment.refresh_from_db()
     assert appointment.state == AppointmentState.FUTURE
+
+
+def test_a_date_that_does_not_exist_shows_today_with_a_warning(assistant_client):
+    content = planning(assistant_client, "2026-02-31")
+    today = timezone.localdate()
+    assert f"Date invalide : « 2026-02-31 ». Voici les rendez-vous d'aujourd'hui ({today:%d/%m/%Y})." in content
+    assert today.strftime("%d/%m/%Y") in content
+    assert "Date invalide" not in planning(assistant_client, "2026-02-28")
+    assert "Date invalide" not in text(assistant_client.get(reverse("patients:planning")))

@@ -5,7 +5,7 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from patients import services
-from patients.models import AppointmentState, CancelledBy, Guardian, Patient
+from patients.models import Appointment, AppointmentState, CancelledBy, Guardian, Patient
 from patients.services import GuardianChoice, GuardianMode
 from tests.factories import (
     AppointmentFactory,
@@ -169,7 +169,7 @@ def test_appointment_move_changes_slot_and_keeps_state():
 
 
 def test_appointment_set_state_requires_who_cancelled_and_clears_it_otherwise():
-    appointment = AppointmentFactory()
+    appointment = AppointmentFactory(start=timezone.now() - dt.timedelta(days=1))  # past: may be missed
     with pytest.raises(ValidationError, match="cabinet ou du patient"):
         services.appointment_set_state(appointment=appointment, state=AppointmentState.POSTPONED)
     services.appointment_set_state(
@@ -184,3 +184,98 @@ def test_appointment_set_state_requires_who_cancelled_and_clears_it_otherwise():
     assert (appointment.state, appointment.cancelled_by) == (AppointmentState.MISSED, "")
     with pytest.raises(ValidationError, match="inconnu"):
         services.appointment_set_state(appointment=appointment, state="perdu")
+
+
+def test_a_future_appointment_cannot_be_marked_missed_nor_present_before_its_day():
+    start = paris(2030, 3, 4, 10)
+    appointment = AppointmentFactory(start=start)
+    message = "Ce rendez-vous n'a pas encore eu lieu : il ne peut pas être marqué manqué."
+    with pytest.raises(ValidationError) as info:
+        services.appointment_set_state(appointment=appointment, state=AppointmentState.MISSED)
+    assert info.value.messages == [message]
+    with pytest.raises(ValidationError, match="présent qu'à partir du 04/03/2030"):
+        services.appointment_set_state(appointment=appointment, state=AppointmentState.PRESENT)
+    appointment.refresh_from_db()
+    assert appointment.state == AppointmentState.FUTURE
+    # The same morning, before the appointment: present yes (the patient is in the waiting room),
+    # missed not yet; once its time has passed, missed too.
+    with pytest.raises(ValidationError, match="marqué manqué"):
+        services.appointment_set_state(
+            appointment=appointment, state=AppointmentState.MISSED, now=paris(2030, 3, 4, 9, 50)
+        )
+    services.appointment_set_state(
+        appointment=appointment, state=AppointmentState.PRESENT, now=paris(2030, 3, 4, 9, 50)
+    )
+    assert Appointment.objects.get(pk=appointment.pk).state == AppointmentState.PRESENT
+    services.appointment_set_state(
+        appointment=appointment, state=AppointmentState.MISSED, now=paris(2030, 3, 4, 10, 30)
+    )
+    assert Appointment.objects.get(pk=appointment.pk).state == AppointmentState.MISSED
+    # Excused and cancelled stay possible ahead of time.
+    services.appointment_set_state(appointment=appointment, state=AppointmentState.EXCUSED)
+
+
+def test_a_child_added_by_an_adult_own_guardian_gets_the_adult_as_guardian():
+    parent = PatientFactory(
+        civility="Mme", last_name="Mercier", first_name="Élodie", birth_date=dt.date(1985, 4, 12),
+        address1="3 rue des Lilas", postcode="21000", city="Dijon", phone="+33380320140",
+        email="elodie@patients.test", mobile="+33684285560", sms_consent=True, email_consent=False,
+    )
+    twelve = timezone.localdate().replace(year=timezone.localdate().year - 12)
+    jade, lou, adult = services.family_members_create(
+        patient=parent,
+        members=[
+            {"first_name": "Jade", "sex": "F", "birth_date": twelve},
+            {"first_name": "Lou", "sex": "M", "birth_date": twelve},
+            {"first_name": "Paul", "sex": "M", "birth_date": dt.date(1980, 1, 1)},
+        ],
+    )
+    guardian = jade.civil_guardian
+    assert guardian is not None and jade.financial_guardian_id == guardian.pk
+    assert (guardian.civility, guardian.last_name, guardian.first_name) == ("Mme", "Mercier", "Élodie")
+    assert (guardian.address1, guardian.postcode, guardian.city) == ("3 rue des Lilas", "21000", "Dijon")
+    assert (str(guardian.mobile), str(guardian.phone), guardian.email) == (
+        "+33684285560", "+33380320140", "elodie@patients.test"
+    )
+    assert (guardian.sms_consent, guardian.email_consent) == (True, False)
+    # One copy of the parent for both children, also when a third child comes later.
+    assert lou.civil_guardian_id == guardian.pk == lou.financial_guardian_id
+    (later,) = services.family_members_create(
+        patient=Patient.objects.get(pk=parent.pk),
+        members=[{"first_name": "Noé", "sex": "M", "birth_date": twelve}],
+    )
+    assert later.civil_guardian_id == guardian.pk
+    assert Guardian.objects.count() == 1
+    # An adult member stays their own guardian; the parent's own file is unchanged.
+    assert adult.civil_guardian_id is None and adult.financial_guardian_id is None
+    parent.refresh_from_db()
+    assert parent.civil_guardian_id is None and parent.financial_guardian_id is None
+
+
+def test_a_child_added_by_an_adult_keeps_the_adult_financial_guardian():
+    payer = GuardianFactory(last_name="Mutuelle", first_name="")
+    parent = PatientFactory(
+        last_name="Mercier", first_name="Élodie", email="elodie@patients.test", financial_guardian=payer
+    )
+    twelve = timezone.localdate().replace(year=timezone.localdate().year - 12)
+    (jade,) = services.family_members_create(
+        patient=parent, members=[{"first_name": "Jade", "sex": "F", "birth_date": twelve}]
+    )
+    assert jade.civil_guardian.first_name == "Élodie"
+    assert jade.financial_guardian_id == payer.pk
+
+
+def test_a_sibling_added_from_a_minor_reuses_the_minor_guardians():
+    minor = MinorPatientFactory()
+    (sibling,) = services.family_members_create(
+        patient=minor, members=[{"first_name": "Lina", "sex": "F", "birth_date": dt.date(2016, 3, 1)}]
+    )
+    assert sibling.civil_guardian_id == minor.civil_guardian_id
+    assert Guardian.objects.count() == 1
+
+
+def test_patient_create_with_a_taken_file_number_names_its_holder():
+    PatientFactory(last_name="Dupont", first_name="Jean", file_number="4521")
+    with pytest.raises(ValidationError) as info:
+        services.patient_create(data={"last_name": "Kisiel", "first_name": "Luka", "file_number": "4521"})
+    assert info.value.message_dict["file_number"] == ["Ce numéro de dossier est déjà utilisé par DUPONT Jean."]

@@ -94,6 +94,42 @@ def test_the_list_finds_patients_by_name_first_name_file_number_and_phone(assist
     assert "Aucun patient" in text(assistant_client.get(url, {"q": "nobody"}))
 
 
+def test_the_list_finds_a_patient_by_first_name_in_either_order(assistant_client):
+    PatientFactory(last_name="Mercier", first_name="Élodie")
+    PatientFactory(last_name="Martin", first_name="Paul")
+    for query in ["elodie", "Élodie", "élodie mercier", "MERCIER élo"]:
+        content = text(assistant_client.get(reverse("patients:list"), {"q": query}))
+        assert "MERCIER" in content and "MARTIN" not in content, query
+
+
+def test_the_list_counts_patients_in_french(assistant_client):
+    url = reverse("patients:list")
+    assert "0 patient pour « nobody »" in text(assistant_client.get(url, {"q": "nobody"}))
+    PatientFactory(last_name="Zimmer", first_name="Alexis")
+    assert "1 patient pour « zimmer »" in text(assistant_client.get(url, {"q": "zimmer"}))
+    PatientFactory(last_name="Zimmer", first_name="Anne")
+    assert "2 patients pour « zimmer »" in text(assistant_client.get(url, {"q": "zimmer"}))
+
+
+def test_file_number_and_first_name_link_to_the_file_too(assistant_client):
+    patient = PatientFactory(last_name="Zimmer", first_name="Alexis", file_number="2228")
+    content = text(assistant_client.get(reverse("patients:list"), {"q": "zimmer"}))
+    url = patient.get_absolute_url()
+    assert f'<tr data-href="{url}">' in content
+    assert f'<a href="{url}" class="text-muted">2228</a>' in content
+    assert f'<a href="{url}" class="text-body">Alexis</a>' in content
+
+
+def test_the_file_shows_the_email_consent_like_the_sms_one(assistant_client):
+    accepts = PatientFactory(email="oui@patients.test", email_consent=True)
+    refuses = PatientFactory(email="non@patients.test", email_consent=False)
+    assert '<span class="badge text-bg-success" title="Accepte les emails">Email</span>' in text(
+        assistant_client.get(accepts.get_absolute_url())
+    )
+    page = text(assistant_client.get(refuses.get_absolute_url()))
+    assert '<span class="badge text-bg-secondary" title="Contact par mail non désiré">pas d\'email</span>' in page
+
+
 def test_the_list_is_paginated(assistant_client):
     PatientFactory.create_batch(55, last_name="Adam")
     first = text(assistant_client.get(reverse("patients:list"), {"q": "adam"}))
@@ -223,6 +259,23 @@ def test_a_landline_typed_into_the_mobile_field_is_refused(assistant_client):
     assert str(patient.mobile) == "+33684285560"
 
 
+def test_a_file_number_already_taken_names_the_patient_who_has_it(assistant_client):
+    PatientFactory(last_name="Dupont", first_name="Jean", file_number="4521")
+    message = "Ce numéro de dossier est déjà utilisé par DUPONT Jean."
+    response = assistant_client.post(reverse("patients:create"), patient_post(file_number="4521"))
+    assert response.status_code == 200
+    assert field_error(response, "id_file_number") == message
+    assert not Patient.objects.filter(last_name="Ghienne").exists()
+    other = PatientFactory(last_name="Martin", first_name="Paul", file_number="77")
+    response = assistant_client.post(
+        reverse("patients:edit", args=[other.pk]), patient_post(file_number="4521")
+    )
+    assert field_error(response, "id_file_number") == message
+    # Its own number is no duplicate.
+    response = assistant_client.post(reverse("patients:edit", args=[other.pk]), patient_post(file_number="77"))
+    assert response.status_code == 302
+
+
 def test_a_future_birth_date_and_a_bad_email_are_refused(assistant_client):
     tomorrow = timezone.localdate() + dt.timedelta(days=1)
     response = assistant_client.post(
@@ -307,6 +360,10 @@ def test_family_member_creation_from_the_file(assistant_client):
     jade = Patient.objects.get(first_name="Jade")
     assert jade.family_id == Patient.objects.get(pk=patient.pk).family_id and jade.city == "Dijon"
     assert "ABLIRANT Jade" in text(assistant_client.get(patient.get_absolute_url()))
+    # The adult was their own guardian: the child is reached through them.
+    assert jade.civil_guardian.last_name == "Ablirant" and jade.civil_guardian.mobile == patient.mobile
+    assert jade.financial_guardian_id == jade.civil_guardian_id
+    assert "ABLIRANT" in text(assistant_client.get(jade.get_absolute_url())).split("Responsable civil", 1)[-1]
 
 
 def test_family_member_creation_refuses_a_future_birth_date(assistant_client):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import html
 
 import pytest
 from django.urls import reverse
@@ -103,3 +104,29 @@ def test_event_settings_page_saves_a_confirmation(admin_client, sms_template):
     assert response.status_code == 302
     setting = EventMessageSetting.objects.get()
     assert (setting.event, setting.channel, setting.sms_template_id) == ("booked", "sms", sms_template.pk)
+
+
+def test_a_test_date_that_does_not_exist_is_announced_not_silently_replaced(assistant_client, reminder):
+    url = reverse("scheduler:test", args=[reminder.pk])
+    page = html.unescape(assistant_client.get(url, {"date": "2026-02-31"}).content.decode())
+    today = timezone.localdate().strftime("%d/%m/%Y")
+    assert f"Date invalide : « 2026-02-31 ». Voici l'aperçu pour aujourd'hui ({today})." in page
+    page = html.unescape(assistant_client.get(url, {"date": "2025-11-21"}).content.decode())
+    assert "Date invalide" not in page
+
+
+def test_the_trace_shows_french_phone_numbers_and_times(assistant_client, reminder, practitioner):
+    from scheduler.runner import treatment_run
+
+    tomorrow = timezone.localdate() + dt.timedelta(days=1)
+    AppointmentFactory(patient=PatientFactory(first_name="Emma", mobile="+33684285560"), practitioner=practitioner,
+                       start=timezone.make_aware(dt.datetime.combine(tomorrow, dt.time(10))))
+    run = treatment_run(treatment=reminder, run_date=timezone.localdate())
+    TreatmentRun.objects.filter(pk=run.pk).update(
+        started_at=timezone.make_aware(dt.datetime.combine(timezone.localdate(), dt.time(3, 24)))
+    )
+    trace = assistant_client.get(reverse("scheduler:run", args=[run.pk])).content.decode()
+    assert "06.84.28.55.60" in trace and "+33684285560" not in trace
+    assert "à 03h24" in trace
+    runs = assistant_client.get(reverse("scheduler:runs", args=[reminder.pk])).content.decode()
+    assert f"{timezone.localdate():%d/%m/%Y} 03h24" in runs and "03:24" not in runs
