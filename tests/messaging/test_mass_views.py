@@ -160,5 +160,20 @@ def test_email_wizard_steps(assistant_client):
     assert response.url == reverse("mass:recipients", args=[key])
     page = assistant_client.get(response.url).content.decode()
     assert f"Votre RDV du {timezone.localtime(a.start):%d/%m/%Y}" in page and f"Bonjour {a.patient.first_name}" in page
-    editor = assistant_client.get(reverse("mass:message", args=[key])).content.decode()
-    assert "<p>Bonjour @PPREN</p>" in editor and "x()" not in editor.split('id="editor"')[1].split("</div>")[0]
+    page = assistant_client.get(reverse("mass:message", args=[key])).content.decode()
+    # The body goes back into the same rich-text editor as the email types, sanitised.
+    import html
+
+    editor = html.unescape(page.split('id="id_body"')[1].split(">", 1)[1].split("</textarea>")[0])
+    assert "<p>Bonjour @PPREN</p>" in editor and "x()" not in editor
+    assert "tinymce" in page and 'data-merge-target="id_body"' in page
+
+
+def test_the_email_step_starts_from_an_active_account_not_a_blank(assistant_client):
+    account = sending_helpers.make_account()
+    a = AppointmentFactory(start=tomorrow_at(9))
+    key = assistant_client.post(
+        reverse("mass:start"), {"search": "rendez-vous", "channel": "email", "ids": [a.pk]}
+    ).url.split("/")[-3]
+    page = assistant_client.get(reverse("mass:message", args=[key])).content.decode()
+    assert f'<option value="{account.pk}" selected>' in page
