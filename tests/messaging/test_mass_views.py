@@ -177,3 +177,14 @@ def test_the_email_step_starts_from_an_active_account_not_a_blank(assistant_clie
     ).url.split("/")[-3]
     page = assistant_client.get(reverse("mass:message", args=[key])).content.decode()
     assert f'<option value="{account.pk}" selected>' in page
+
+
+def test_a_campaign_without_any_valid_recipient_cannot_be_sent(assistant_client):
+    response = assistant_client.post(
+        reverse("campaigns:create"),
+        {"name": "Vide", "channel": "sms", "kind": "soins", "body": "Bonjour.", "pasted": "123;abc"},
+    )
+    detail = assistant_client.get(response.url).content.decode()
+    assert "Liste : 0 numéro" in detail
+    assert "Aucun destinataire valide" in detail
+    assert 'id="send-now" disabled' in detail
