@@ -52,3 +52,14 @@ def communication_history(context, patient, next=""):
         "next": next or (request.get_full_path() if request else ""),
     }
 
+
+
+@register.filter
+def sanitized(html: str) -> str:
+    """Formatted HTML shown as formatting, cleaned again on output (defence in depth: it was
+    cleaned on save, but a row written another way must not run a script in a page)."""
+    from django.utils.safestring import mark_safe
+
+    from messaging.html import clean_html
+
+    return mark_safe(clean_html(html or ""))  # noqa: S308 - nh3 output

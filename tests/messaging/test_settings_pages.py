@@ -498,3 +498,13 @@ def test_sms_type_longer_than_1600_characters_is_refused(practicien_client, cate
         {"category": category.pk, "title": "Long", "body": "a" * 1600, "active": "on"},
     )
     assert ok.status_code == 302
+
+
+def test_a_signature_written_around_the_form_is_still_cleaned_when_shown(admin_client):
+    from messaging.models import Signature
+
+    # Written directly (an import, a script): the page must not run it.
+    Signature.objects.create(label="Brute", body_html='<p>Dr <b>X</b></p><script>alert(1)</script><img src=x onerror="y()">')
+    page = admin_client.get(reverse("messaging:signatures")).content.decode()
+    assert "<b>X</b>" in page
+    assert "alert(1)" not in page and "onerror" not in page
