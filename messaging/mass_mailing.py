@@ -326,6 +326,7 @@ def mass_preview(draft: MassDraft, *, today: dt.date | None = None) -> Preview:
     following = _following_appointments(rows) if "@PROCHRDV" in (draft.body + draft.subject) else {}
     signature = _signature(draft) if draft.channel == Channel.EMAIL else None
     attachment_warnings = _attachment_warnings(draft)
+    already = _already_messaged(rows, channel=draft.channel)
     summary = Summary(patients=len(rows))
     lines: list[PreviewLine] = []
     roles = _roles_for(draft.channel, draft, practice) if draft.channel != Channel.LETTER else []
@@ -350,6 +351,7 @@ def mass_preview(draft: MassDraft, *, today: dt.date | None = None) -> Preview:
             line = PreviewLine(row=row, recipient=recipient, text=composed.text, warnings=list(composed.warnings))
             lines.append(line)
         else:
+            previous = already.get(row.appointment.pk) if row.appointment is not None else None
             for recipient in row_recipients(row, channel=draft.channel, roles=roles):
                 person = recipient.person
                 if draft.channel == Channel.SMS:
@@ -366,6 +368,8 @@ def mass_preview(draft: MassDraft, *, today: dt.date | None = None) -> Preview:
                         row=row, recipient=recipient, subject=email.subject, html=email.html, text=email.text,
                         warnings=list(email.warnings) + attachment_warnings(row.patient),
                     )
+                if previous:
+                    line.warnings.append(previous)
                 lines.append(line)
     for line in lines:
         if line.recipient.skip_reason:
@@ -377,6 +381,39 @@ def mass_preview(draft: MassDraft, *, today: dt.date | None = None) -> Preview:
         if line.warnings:
             summary.with_warnings += 1
     return Preview(lines=lines, summary=summary)
+
+
+def _already_messaged(rows: list[DraftRow], *, channel: str) -> dict[int, str]:
+    """appointment id -> a warning when a message on ``channel`` about that appointment is
+    already waiting or was sent (a treatment's reminder, an earlier mass mailing): staff decide
+    whether the patient should get a second one. One query."""
+    from .models import Message, MessageStatus
+
+    appointment_ids = [row.appointment.pk for row in rows if row.appointment is not None]
+    if not appointment_ids or channel == Channel.LETTER:
+        return {}
+    found: dict[int, str] = {}
+    earlier = (
+        Message.objects.filter(
+            appointment_id__in=appointment_ids,
+            channel=channel,
+            status__in=[MessageStatus.PENDING, MessageStatus.SENDING, MessageStatus.SENT, MessageStatus.DELIVERED],
+        )
+        .order_by("appointment_id", "-created_at")
+        .values_list("appointment_id", "status", "mailing__origin", "created_at")
+    )
+    origins = dict(MailingOrigin.choices)
+    for appointment_id, status, origin, created_at in earlier:
+        if appointment_id in found:
+            continue
+        when = timezone.localtime(created_at)
+        state = "déjà en attente" if status in (MessageStatus.PENDING, MessageStatus.SENDING) else "déjà envoyé"
+        found[appointment_id] = (
+            f"Un {'SMS' if channel == Channel.SMS else 'email'} sur ce rendez-vous est {state} "
+            f"({origins.get(origin, origin).lower()}, préparé le {when:%d/%m/%Y à %Hh%M}) : "
+            "retirez ce destinataire pour ne pas l'envoyer deux fois."
+        )
+    return found
 
 
 def _attachment_warnings(draft: MassDraft):

@@ -149,6 +149,15 @@ def test_preview_queries_do_not_grow_with_rows(django_assert_max_num_queries):
     assert count_for(3) == count_for(15)
 
 
+def test_preview_warns_when_the_appointment_already_has_a_message_waiting(day_of_appointments, assistant):
+    # A treatment (or an earlier mass mailing) already queued a reminder for Alexis's appointment.
+    first = day_of_appointments[0]
+    mass_mailing_send(draft=sms_draft([first]), requested_by=assistant)
+    preview = mass_preview(sms_draft(day_of_appointments))
+    warned = {line.row.patient.first_name for line in preview.lines if any("déjà en attente" in w for w in line.warnings)}
+    assert warned == {"Alexis"}
+
+
 def test_send_is_idempotent_and_goes_through_the_outbox(
     day_of_appointments, assistant, sms_outbox, no_quiet_hours, django_capture_on_commit_callbacks
 ):
