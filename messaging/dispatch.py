@@ -425,17 +425,30 @@ def _send_sms(rows: list[Message], now: dt.datetime, result: DispatchResult) -> 
     sender = Practice.get().sms_sender_name
     claimed = _Claimed(rows, now)
     log = _SentLog(now)
+    def record(m: Message, sms: SmsMessage) -> None:
+        if sms.error is not None:
+            _record_error(m, sms.error, now, result)
+        else:
+            log.add(m, sms.provider_id, {})
+            result.sent += 1
+
     try:
-        for m in rows:
-            if m not in claimed:
-                continue
-            sms = SmsMessage(to=m.to, body=m.body, sender=sender, reference=str(m.pk))
-            backend.send_messages([sms])
-            if sms.error is not None:
-                _record_error(m, sms.error, now, result)
-            else:
-                log.add(m, sms.provider_id, {})
-                result.sent += 1
+        if getattr(backend, "in_process", False):
+            # Gateways that answer at once (sandbox, locmem, console) take the batch in one call:
+            # no claim can go stale meanwhile, and the sandbox stores it in one INSERT.
+            batch = [(m, SmsMessage(to=m.to, body=m.body, sender=sender, reference=str(m.pk)))
+                     for m in rows if m in claimed]
+            backend.send_messages([sms for _, sms in batch])
+            for m, sms in batch:
+                record(m, sms)
+        else:
+            # A remote gateway, one request at a time, re-checking the claim as the batch runs.
+            for m in rows:
+                if m not in claimed:
+                    continue
+                sms = SmsMessage(to=m.to, body=m.body, sender=sender, reference=str(m.pk))
+                backend.send_messages([sms])
+                record(m, sms)
     finally:
         log.flush()
 

@@ -191,6 +191,26 @@ def test_a_batch_records_each_sent_row_with_its_own_provider_id_in_constant_quer
     assert len({m.provider_id for m in rows}) == 40
 
 
+@pytest.mark.django_db
+def test_the_sandbox_gateway_takes_a_batch_in_constant_queries(settings, no_quiet_hours):
+    from django.test.utils import CaptureQueriesContext
+
+    from messaging.models import SandboxSms
+
+    settings.SMS_BACKEND = "messaging.backends.sms.sandbox.SmsBackend"
+
+    def queries_for(n):
+        mailing = _sms_mailing(n=n, body=f"Lot de {n}")
+        with CaptureQueriesContext(connection) as ctx:
+            assert dispatch_pending(mailing_id=mailing.pk, limit=100, now=NOON).sent == n
+        return mailing, len(ctx.captured_queries)
+
+    (_, few), (big, many) = queries_for(3), queries_for(40)
+    assert few == many
+    stored = {s.to: s.provider_id for s in SandboxSms.objects.filter(body="Lot de 40")}
+    assert {m.to: m.provider_id for m in big.messages.all()} == stored and len(stored) == 40
+
+
 class ReconcilingBackend(BaseSmsBackend):
     """While the first SMS of the batch is at the gateway, another worker reconciles the last
     row of the batch to UNKNOWN (as if its claim had gone stale)."""
