@@ -8,6 +8,7 @@ import datetime as dt
 
 import pytest
 from django.core import mail
+from django.urls import reverse
 
 from messaging.dispatch import APPOINTMENT_CHANGED_REASON, appointment_changed_reasons, dispatch_pending
 from messaging.mass_mailing import SEARCH_APPOINTMENTS, draft_start, mass_mailing_send
@@ -62,6 +63,31 @@ def test_mass_mailing_message_cancelled_after_the_appointment_was_cancelled(assi
     msg = mailing.messages.get()
     assert (msg.status, msg.reason) == (MessageStatus.CANCELLED, APPOINTMENT_CHANGED_REASON)
     assert sms_outbox == []
+
+
+@pytest.mark.parametrize("how", ["orm", "sql"])
+def test_message_about_a_deleted_appointment_is_not_sent_and_its_history_stays(assistant, client, sms_outbox, how):
+    # Message.appointment / .patient have no database constraint (messaging/models.py): a
+    # deletion through Django sets them to NULL, one behind Django's back leaves the id; both
+    # end the same way, and the history row and its pages survive.
+    from patients.models import Appointment
+
+    appt = AppointmentFactory(start=TOMORROW_9)
+    mailing = _mass_sms(appt, assistant)
+    if how == "orm":
+        appt.delete()
+    else:
+        Appointment.objects.filter(pk=appt.pk)._raw_delete("default")
+    dispatch_pending(now=NOON)
+    msg = Message.objects.select_related("appointment", "patient").get(mailing=mailing)
+    assert (msg.status, msg.reason) == (MessageStatus.CANCELLED, APPOINTMENT_CHANGED_REASON)
+    assert msg.appointment is None and msg.patient == appt.patient
+    assert sms_outbox == []
+    client.force_login(assistant)
+    for name in ("sending:history", "patients:detail"):
+        response = client.get(reverse(name, args=[appt.patient_id]))
+        assert response.status_code == 200
+        assert "Rappel : RDV le 11/03/2026 à 09h00." in response.content.decode()
 
 
 def test_unchanged_appointment_message_is_sent(assistant, sms_outbox):
