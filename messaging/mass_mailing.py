@@ -26,6 +26,7 @@ from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
 from patients.models import Appointment, AppointmentState, Patient
+from patients.selectors import appointments_for_messages, attach_for_messages, patients_for_messages
 
 from .compose import compose_email, compose_sms
 from .html import html_to_text
@@ -187,44 +188,36 @@ class DraftRow:
     appointment: Appointment | None
 
 
-def _patients_qs() -> QuerySet[Patient]:
-    return Patient.objects.select_related("practitioner", "civil_guardian", "financial_guardian")
-
-
 def draft_rows(draft: MassDraft) -> list[DraftRow]:
     """The draft's rows in the order they were ticked: appointments (with their patient), then
     patients (with their next future appointment when the search is about appointments, so a
-    patient added by hand still gets a reminder of something). Three queries at most."""
+    patient added by hand still gets a reminder of something). Everything the merge reads is
+    loaded up front, in a number of queries that does not depend on the number of rows."""
     rows: list[DraftRow] = []
     if draft.appointment_ids:
-        appointments = (
-            Appointment.objects.filter(pk__in=draft.appointment_ids, patient__isnull=False)
-            .select_related(
-                "patient__practitioner", "patient__civil_guardian", "patient__financial_guardian",
-                "practitioner", "chair", "nature",
-            )
-            .in_bulk()
-        )
+        appointments = appointments_for_messages(draft.appointment_ids)
         rows += [DraftRow(appointments[i].patient, appointments[i]) for i in draft.appointment_ids if i in appointments]
     if draft.patient_ids:
-        patients = _patients_qs().in_bulk(draft.patient_ids)
+        patients = patients_for_messages(draft.patient_ids)
         upcoming: dict[int, Appointment] = {}
         if draft.search == SEARCH_APPOINTMENTS:
             upcoming = next_appointments(patient_ids=list(patients), after=timezone.now())
+            for patient_id, appointment in upcoming.items():
+                appointment.patient = patients[patient_id]
         rows += [DraftRow(patients[i], upcoming.get(i)) for i in draft.patient_ids if i in patients]
     return rows
 
 
 def next_appointments(*, patient_ids: list[int], after: dt.datetime) -> dict[int, Appointment]:
-    """Each patient's first FUTURE appointment starting after ``after``, in one query."""
+    """Each patient's first FUTURE appointment starting after ``after``, with its practitioner,
+    chair and nature (the patient is the caller's)."""
     found: dict[int, Appointment] = {}
-    qs = (
-        Appointment.objects.filter(patient_id__in=patient_ids, state=AppointmentState.FUTURE, start__gt=after)
-        .select_related("practitioner", "chair", "nature")
-        .order_by("patient_id", "start")
-    )
+    qs = Appointment.objects.filter(
+        patient_id__in=patient_ids, state=AppointmentState.FUTURE, start__gt=after
+    ).order_by("patient_id", "start")
     for appointment in qs:
         found.setdefault(appointment.patient_id, appointment)
+    attach_for_messages(appointments=found.values())
     return found
 
 
@@ -249,13 +242,13 @@ def row_recipients(row: DraftRow, *, channel: str, roles: list[str]) -> list[Rec
     def candidates(role_list):
         out, seen = [], set()
         for role in role_list:
-            r = recipient_for(patient=row.patient, channel=channel, role=role)
+            r = recipient_for(patient=row.patient, channel=channel, role=role, appointment=row.appointment)
             if r.is_patient_self and RecipientRole.PATIENT in role_list:
                 continue
             if r.sendable and r.address in seen:
                 continue
             seen.add(r.address)
-            out.append(dataclasses.replace(r, appointment=row.appointment))
+            out.append(r)
         return out
 
     chosen = candidates(roles)
@@ -648,11 +641,11 @@ def mailing_retry_failures(*, mailing: Mailing, requested_by) -> Mailing:
     recipients: list[Recipient] = []
     for m in failed:
         if m.patient is not None and m.recipient_role in ROLE_ORDER:
-            r = recipient_for(patient=m.patient, channel=m.channel, role=m.recipient_role)
+            r = recipient_for(patient=m.patient, channel=m.channel, role=m.recipient_role, appointment=m.appointment)
         else:
             r = Recipient(role=m.recipient_role, name=m.recipient_name, address=m.to, channel=m.channel,
                           patient=m.patient)
-        recipients.append(dataclasses.replace(r, appointment=m.appointment))
+        recipients.append(r)
     kwargs: dict[str, Any] = {}
     if mailing.channel == Channel.SMS:
         kwargs["sms_body"] = mailing.body_source

@@ -16,10 +16,11 @@ import re
 import zoneinfo
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import lru_cache
 
 from django.core.exceptions import ValidationError
 from django.utils import timezone
+from django.utils.functional import cached_property  # no lock: cheaper per recipient
 from django.utils.html import escape
 
 from patients.phones import format_fr
@@ -123,8 +124,9 @@ _MONTHS = ["janvier", "février", "mars", "avril", "mai", "juin", "juillet", "ao
 _DAYS = ["lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche"]
 
 
+# Formatted from the numbers rather than with strftime: a mailing formats thousands of dates.
 def format_date(day: dt.date | None) -> str:
-    return f"{day:%d/%m/%Y}" if day else ""
+    return f"{day.day:02d}/{day.month:02d}/{day.year}" if day else ""
 
 
 def format_long_date(day: dt.date | None) -> str:
@@ -135,7 +137,7 @@ def format_long_date(day: dt.date | None) -> str:
 
 
 def format_time(moment: dt.datetime | dt.time | None) -> str:
-    return f"{moment:%H}h{moment:%M}" if moment else ""
+    return f"{moment.hour:02d}h{moment.minute:02d}" if moment else ""
 
 
 def practice_tz(practice=None) -> dt.tzinfo:
@@ -143,10 +145,15 @@ def practice_tz(practice=None) -> dt.tzinfo:
         from practice.models import Practice
 
         practice = Practice.get()
+    return _zone(practice.time_zone) or timezone.get_current_timezone()
+
+
+@lru_cache(maxsize=16)
+def _zone(name: str) -> dt.tzinfo | None:
     try:
-        return zoneinfo.ZoneInfo(practice.time_zone)
+        return zoneinfo.ZoneInfo(name)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        return timezone.get_current_timezone()
+        return None
 
 
 def format_datetime(moment: dt.datetime | None, tz: dt.tzinfo | None = None) -> str:
@@ -558,7 +565,7 @@ def render(text: str, context: MergeContext, *, html: bool = False) -> Rendered:
         if token.known:
             value = context.value(token.code)
             out.append(escape(value) if html else value)
-            warning = context.missing(token.code)
+            warning = None if value else context.missing(token.code)
         else:
             out.append(text[token.start : token.end])
             warning = f"Le champ d'intégration {token.code} n'existe pas : il est laissé tel quel."

@@ -11,9 +11,11 @@ import datetime as dt
 import hashlib
 import json
 import logging
+import math
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from functools import partial
+from itertools import chain
 
 from django.db import IntegrityError, connection, transaction
 from django.db.models import prefetch_related_objects
@@ -57,31 +59,50 @@ def dedupe_key(*, base: str, recipient: Recipient, appointment_id: int | None) -
     return key
 
 
-def _schedule_dispatch(mailing_id: int) -> None:
+def _schedule_dispatch(mailing_id: int, pending: int = 1) -> None:
+    """Queue the dispatch of a mailing: one task per cluster worker for a mailing of several
+    batches, so that every core sends (the tasks share the rows through skip-locked claims;
+    each keeps its own SMTP connection), one task otherwise."""
+    from django.conf import settings
     from django_q.tasks import async_task
 
+    from messaging.dispatch import BATCH_SIZE
+
+    workers = int(settings.Q_CLUSTER.get("workers") or 1)
+    tasks = max(1, min(workers, math.ceil(pending / BATCH_SIZE)))
     try:
-        async_task("messaging.tasks.dispatch_task", mailing_id=mailing_id, task_name=f"envoi-{mailing_id}")
+        for i in range(tasks):
+            name = f"envoi-{mailing_id}" + (f"-{i + 1}" if tasks > 1 else "")
+            async_task("messaging.tasks.dispatch_task", mailing_id=mailing_id, task_name=name)
     except Exception:  # noqa: BLE001
         # The rows are committed; the every-minute schedule sends them if the broker hiccups.
         logger.exception("Could not queue the dispatch of mailing %s; the schedule will pick it up", mailing_id)
 
 
+def _uncached(objs, names: tuple[str, ...]) -> list:
+    return [o for o in objs if any(n not in o._state.fields_cache for n in names)]
+
+
 def _preload(recipients: Sequence[Recipient], appointment: Appointment | None) -> None:
     """Load what the merge reads onto the recipients' own patients and appointments.
 
-    Callers (the mass mailing, the scheduler) usually loaded them with ``select_related``:
-    fetching them again cost more than the rest of the mailing. ``prefetch_related_objects``
-    skips instances whose relation is already cached, so this runs no query for them and at
-    most one per relation otherwise, whatever N is."""
-    patients = list({id(r.patient): r.patient for r in recipients if r.patient is not None}.values())
+    Callers (the mass mailing, the scheduler) usually loaded them already
+    (``patients.selectors.appointments_for_messages``, ``select_related``): only the instances
+    missing a relation are given to ``prefetch_related_objects`` (which costs time per instance
+    even when there is nothing to fetch), so this runs no query for them and at most one per
+    relation otherwise, whatever N is."""
+    patients = {id(r.patient): r.patient for r in recipients if r.patient is not None}
     appointments = {id(r.appointment): r.appointment for r in recipients if r.appointment is not None}
     if appointment is not None:
         appointments[id(appointment)] = appointment
-    if patients:
-        prefetch_related_objects(patients, "practitioner", "civil_guardian", "financial_guardian")
-    if appointments:
-        prefetch_related_objects(list(appointments.values()), "practitioner", "chair", "nature", "patient")
+    patient_relations = ("practitioner", "civil_guardian", "financial_guardian")
+    missing = _uncached(patients.values(), patient_relations)
+    if missing:
+        prefetch_related_objects(missing, *patient_relations)
+    appointment_relations = ("practitioner", "chair", "nature", "patient")
+    missing = _uncached(appointments.values(), appointment_relations)
+    if missing:
+        prefetch_related_objects(missing, *appointment_relations)
 
 
 # Columns written by _insert_messages, besides the ones each row gives: the model's defaults.
@@ -98,22 +119,25 @@ _MESSAGE_DEFAULTS = {
 }
 
 
-def _insert_messages(rows: list[dict]) -> None:
-    """Insert outbox rows (dicts of Message attnames) in one statement.
+def _insert_messages(rows: Iterable[dict]) -> None:
+    """Insert outbox rows (dicts of Message attnames, all with the same keys) in one statement.
 
     On PostgreSQL with COPY: for 10,000 rows, building Message instances and bulk_create's
     per-field SQL preparation cost several seconds. COPY still goes through the table's unique
     index, so a dedupe_key written twice raises IntegrityError exactly like an INSERT. Elsewhere
     (the demo's SQLite), ``bulk_create`` in batches."""
-    if not rows:
+    rows = iter(rows)
+    first = next(rows, None)
+    if first is None:
         return
     now = timezone.now()
     if connection.vendor != "postgresql":
         Message.objects.bulk_create(
-            [Message(**{**_MESSAGE_DEFAULTS, **row}, created_at=now, updated_at=now) for row in rows], batch_size=500
+            (Message(**{**_MESSAGE_DEFAULTS, **row}, created_at=now, updated_at=now) for row in chain([first], rows)),
+            batch_size=500,
         )
         return
-    given = list(rows[0])
+    given = list(first)
     # A row may give a column that has a default (``note``): the row's value wins.
     defaults = {k: v for k, v in _MESSAGE_DEFAULTS.items() if k not in given}
     names = [*given, *defaults, "created_at", "updated_at"]
@@ -124,9 +148,9 @@ def _insert_messages(rows: list[dict]) -> None:
     started = time.monotonic()
     with connection.cursor() as cursor, connection.wrap_database_errors:
         with cursor.cursor.copy(sql) as copy:
-            for row in rows:
+            for row in chain([first], rows):
                 values = [row[n] for n in given]
-                values[attachments_at] = json.dumps(values[attachments_at])
+                values[attachments_at] = json.dumps(values[attachments_at]) if values[attachments_at] else "[]"
                 copy.write_row((*values, *tail))
     if connection.queries_logged:
         # COPY bypasses Django's cursor wrapper: log it like a query, so query counts stay true.
@@ -221,6 +245,7 @@ def mailing_create(
         raise
 
     _preload(recipients, appointment)
+    today = today or timezone.localdate()  # once: it reads the time zone of the thread
     custom = CustomFields.load()
     from practice.models import Practice
 
@@ -228,68 +253,75 @@ def mailing_create(
     rules = list(email_template.attachments.all()) if email_template is not None else []
     base = f"k:{idempotency_key}" if idempotency_key else f"m:{mailing.pk}"
     seen: dict[tuple, str] = {}
-    rows: list[dict] = []
+    pending = 0
     account_id = mailing.account_id
-    for r in recipients:
-        patient = r.patient
-        appt = r.appointment or appointment
-        status, reason = MessageStatus.PENDING, ""
-        same = (patient.pk if patient else None, r.address.lower())
-        if r.skip_reason:
-            status, reason = MessageStatus.SKIPPED, r.skip_reason
-        elif same in seen:
-            status = MessageStatus.SKIPPED
-            reason = f"Même destinataire que « {seen[same]} » dans cet envoi : un seul message envoyé."
-        else:
-            seen[same] = r.role_label
-        row = {
-            "mailing_id": mailing.pk,
-            "channel": channel,
-            "patient_id": patient.pk if patient is not None else None,
-            "appointment_id": appt.pk if appt is not None else None,
-            # Snapshot checked at send time (dispatch.appointment_changed_reasons).
-            "appointment_start": appt.start if appt is not None else None,
-            "recipient_role": r.role,
-            "recipient_name": r.name[:200],
-            "to": r.address[:254],
-            "account_id": account_id,
-            "subject": "",
-            "body": "",
-            "body_html": "",
-            "attachments": [],
-            "sms_parts": 0,
-            "status": status,
-            "reason": reason,
-            "note": "",
-            "dedupe_key": dedupe_key(base=base, recipient=r, appointment_id=appt.pk if appt else None),
-            "not_before": not_before,
-        }
-        common = {"patient": patient, "appointment": appt, "recipient": r.person, "today": today, "custom": custom,
-                  "practice": practice}
-        if channel == Channel.SMS:
-            composed = compose_sms(body=body_source, **common)
-            row["body"] = composed.text
-            row["sms_parts"] = composed.segments.parts
-        else:
-            email = compose_email(subject=subject_source, body_html=body_source, signature=signature, **common)
-            row["subject"], row["body_html"], row["body"] = email.subject[:255], email.html, email.text
-            if rules and patient is not None and status == MessageStatus.PENDING:
-                from messaging.attachments import attachments_for
 
-                found = attachments_for(template=email_template, patient=patient)
-                row["attachments"] = [
-                    {"filename": a.filename, "path": str(a.path), "mimetype": a.mimetype, "source": a.source}
-                    for a in found
-                ]
-                # The email leaves without what a rule did not find: staff see why in the
-                # history and the report.
-                row["note"] = " ".join(found.warnings)[:500]
-        if status == MessageStatus.PENDING and not row["body"].strip():
-            row["status"], row["reason"] = MessageStatus.SKIPPED, "Le message est vide pour ce destinataire."
-        rows.append(row)
-    _insert_messages(rows)
-    if schedule_dispatch and any(r["status"] == MessageStatus.PENDING for r in rows):
-        transaction.on_commit(partial(_schedule_dispatch, mailing.pk))
+    def message_rows():
+        nonlocal pending
+        for r in recipients:
+            patient = r.patient
+            appt = r.appointment or appointment
+            status, reason = MessageStatus.PENDING, ""
+            same = (patient.pk if patient else None, r.address.lower())
+            if r.skip_reason:
+                status, reason = MessageStatus.SKIPPED, r.skip_reason
+            elif same in seen:
+                status = MessageStatus.SKIPPED
+                reason = f"Même destinataire que « {seen[same]} » dans cet envoi : un seul message envoyé."
+            else:
+                seen[same] = r.role_label
+            row = {
+                "mailing_id": mailing.pk,
+                "channel": channel,
+                "patient_id": patient.pk if patient is not None else None,
+                "appointment_id": appt.pk if appt is not None else None,
+                # Snapshot checked at send time (dispatch.appointment_changed_reasons).
+                "appointment_start": appt.start if appt is not None else None,
+                "recipient_role": r.role,
+                "recipient_name": r.name[:200],
+                "to": r.address[:254],
+                "account_id": account_id,
+                "subject": "",
+                "body": "",
+                "body_html": "",
+                "attachments": [],
+                "sms_parts": 0,
+                "status": status,
+                "reason": reason,
+                "note": "",
+                "dedupe_key": dedupe_key(base=base, recipient=r, appointment_id=appt.pk if appt else None),
+                "not_before": not_before,
+            }
+            common = {"patient": patient, "appointment": appt, "recipient": r.person, "today": today, "custom": custom,
+                      "practice": practice}
+            if channel == Channel.SMS:
+                composed = compose_sms(body=body_source, **common)
+                row["body"] = composed.text
+                row["sms_parts"] = composed.segments.parts
+            else:
+                email = compose_email(subject=subject_source, body_html=body_source, signature=signature, **common)
+                row["subject"], row["body_html"], row["body"] = email.subject[:255], email.html, email.text
+                if rules and patient is not None and status == MessageStatus.PENDING:
+                    from messaging.attachments import attachments_for
+
+                    found = attachments_for(template=email_template, patient=patient)
+                    row["attachments"] = [
+                        {"filename": a.filename, "path": str(a.path), "mimetype": a.mimetype, "source": a.source}
+                        for a in found
+                    ]
+                    # The email leaves without what a rule did not find: staff see why in the
+                    # history and the report.
+                    row["note"] = " ".join(found.warnings)[:500]
+            if status == MessageStatus.PENDING and not row["body"].strip():
+                row["status"], row["reason"] = MessageStatus.SKIPPED, "Le message est vide pour ce destinataire."
+            pending += row["status"] == MessageStatus.PENDING
+            yield row
+
+    # Composed in full before the COPY: merging may query (@PROCHRDV, attachment rules), which a
+    # connection in the middle of a COPY cannot.
+    _insert_messages(list(message_rows()))
+    if schedule_dispatch and pending:
+        transaction.on_commit(partial(_schedule_dispatch, mailing.pk, pending))
     return mailing
 
 

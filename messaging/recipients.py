@@ -65,7 +65,7 @@ class Recipient:
         return f"{self.role}:{self.address}"
 
 
-def _sms_candidate(role: str, person, patient: Patient, *, is_self: bool) -> Recipient:
+def _sms_candidate(role: str, person, patient: Patient, *, is_self: bool, appointment=None) -> Recipient:
     raw = str(person.mobile or "")
     number = normalize(raw) if raw else None
     reason = ""
@@ -84,10 +84,11 @@ def _sms_candidate(role: str, person, patient: Patient, *, is_self: bool) -> Rec
         person=person,
         skip_reason=reason,
         is_patient_self=is_self,
+        appointment=appointment,
     )
 
 
-def _email_candidate(role: str, person, patient: Patient, *, is_self: bool) -> Recipient:
+def _email_candidate(role: str, person, patient: Patient, *, is_self: bool, appointment=None) -> Recipient:
     address = (person.email or "").strip()
     reason = ""
     if not person.email_consent:
@@ -108,11 +109,13 @@ def _email_candidate(role: str, person, patient: Patient, *, is_self: bool) -> R
         person=person,
         skip_reason=reason,
         is_patient_self=is_self,
+        appointment=appointment,
     )
 
 
-def recipient_for(*, patient: Patient, channel: str, role: str) -> Recipient:
-    """The candidate of ``role`` (patient, civil, financial) for ``patient`` on ``channel``."""
+def recipient_for(*, patient: Patient, channel: str, role: str, appointment: Appointment | None = None) -> Recipient:
+    """The candidate of ``role`` (patient, civil, financial) for ``patient`` on ``channel``,
+    writing about ``appointment`` when given."""
     if role == RecipientRole.PATIENT:
         person, is_self = patient, False
     elif role == RecipientRole.CIVIL_GUARDIAN:
@@ -124,7 +127,7 @@ def recipient_for(*, patient: Patient, channel: str, role: str) -> Recipient:
     build = _sms_candidate if channel == Channel.SMS else _email_candidate
     if channel not in (Channel.SMS, Channel.EMAIL):
         raise ValueError(f"Canal sans destinataire électronique : {channel}")
-    return build(role, person, patient, is_self=is_self)
+    return build(role, person, patient, is_self=is_self, appointment=appointment)
 
 
 def recipients_for(*, patient: Patient, channel: str) -> list[Recipient]:

@@ -72,6 +72,12 @@ def _count_parts(sizes: list[int], single: int, multi: int) -> int:
 def segments(text: str) -> SmsSegments:
     """Encoding, network length and number of SMS parts of ``text``."""
     text = text or ""
+    if GSM7_BASIC.issuperset(text):
+        # The common case, at C speed: one septet per character, so no escape sequence to keep
+        # whole across parts.
+        length = len(text)
+        parts = 0 if not length else 1 if length <= GSM7_SINGLE else -(-length // GSM7_MULTI)
+        return SmsSegments(encoding="GSM-7", length=length, parts=parts, ucs2_chars=())
     ucs2: list[str] = []
     for c in text:
         if c not in GSM7_BASIC and c not in GSM7_EXTENSION and c not in ucs2:

@@ -71,7 +71,10 @@ class _FrenchTypes:
             return False
         return pattern.fullmatch(national) is not None
 
+    @lru_cache(maxsize=65536)  # noqa: B019 - one instance for the process's life
     def number_type(self, national: str) -> int:
+        # Cached: a mass mailing asks for each number twice (valid? mobile?) and the practice's
+        # numbers come back day after day.
         if not self._matches(national, self.general):
             return PhoneNumberType.UNKNOWN
         for desc, kind in self.special:

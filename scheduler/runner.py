@@ -219,13 +219,13 @@ def _candidates(target: Target, channel: str, roles: list[str]) -> list[Recipien
     seen: set[tuple[str, int]] = set()
     found: list[Recipient] = []
     for role in roles:
-        r = recipient_for(patient=target.patient, channel=channel, role=role)
+        r = recipient_for(patient=target.patient, channel=channel, role=role, appointment=target.appointment)
         person = r.person
         ident = (type(person).__name__, person.pk) if person is not None else ("", id(r))
         if ident in seen:
             continue
         seen.add(ident)
-        found.append(dataclasses.replace(r, appointment=target.appointment))
+        found.append(r)
     sendable = [r for r in found if r.sendable]
     return sendable or found
 

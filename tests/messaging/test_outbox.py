@@ -16,7 +16,7 @@ from messaging.models import (
     TemplateCategory,
 )
 from messaging.outbox import mailing_create, message_hide, message_resend
-from messaging.recipients import recipients_for
+from messaging.recipients import Recipient, recipients_for
 from tests.factories import (
     AppointmentFactory,
     MinorPatientFactory,
@@ -322,3 +322,26 @@ def test_outbox_rows_are_written_with_every_column_and_a_dedupe_key_cannot_be_wr
     assert Message.objects.count() == 1
     _insert_messages([fresh])
     assert Message.objects.get(dedupe_key="unique-new").attachments == [{"filename": "a.pdf", "path": "x"}]
+
+
+@pytest.mark.parametrize("numbers, workers, expected", [(3, 2, 1), (250, 2, 2), (250, 4, 3), (250, 1, 1)])
+def test_a_large_mailing_is_dispatched_by_every_worker(numbers, workers, expected, settings, monkeypatch,
+                                                       django_capture_on_commit_callbacks):
+    import django_q.tasks
+
+    settings.Q_CLUSTER = {**settings.Q_CLUSTER, "workers": workers}
+    queued = []
+    monkeypatch.setattr(django_q.tasks, "async_task", lambda func, **kw: queued.append((func, kw)))
+    patient = PatientFactory()
+    recipients = [
+        Recipient(role="patient", name=f"n{i}", address=f"+3361234{i:04d}", channel=Channel.SMS, patient=patient,
+                  person=patient)
+        for i in range(numbers)
+    ]
+    with django_capture_on_commit_callbacks(execute=True):
+        mailing = mailing_create(channel=Channel.SMS, origin=MailingOrigin.MASS_MAILING, requested_by=None,
+                                 recipients=recipients, sms_body="Bonjour @PPREN")
+    assert len(queued) == expected  # ceil(numbers / batch), at most one per worker
+    assert {kw["mailing_id"] for _, kw in queued} == {mailing.pk}
+    assert {func for func, _ in queued} == {"messaging.tasks.dispatch_task"}
+    assert len({kw["task_name"] for _, kw in queued}) == expected

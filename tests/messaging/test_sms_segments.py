@@ -41,6 +41,18 @@ def test_segments(text, encoding, length, parts):
     assert (result.encoding, result.length, result.parts) == (encoding, length, parts)
 
 
+@pytest.mark.parametrize("length", [0, 1, 152, 153, 159, 160, 161, 305, 306, 307, 459, 460, 1530, 1531])
+def test_plain_gsm_fast_path_counts_as_the_part_by_part_algorithm(length):
+    # Plain GSM-7 text takes a shortcut (one septet per character): it must agree with the
+    # part-by-part count of the general case, here forced by the reference implementation.
+    from messaging.sms import GSM7_MULTI, GSM7_SINGLE, _count_parts
+
+    text = ("Bonjour Mila, rappel de votre RDV à 09h00. " * 40)[:length]
+    expected = _count_parts([1] * length, GSM7_SINGLE, GSM7_MULTI)
+    assert segments(text).parts == expected
+    assert segments(text).length == length
+
+
 def test_one_empeche_turns_81_characters_into_two_sms():
     text = "Votre rendez-vous de demain est annulé, le praticien est empêché. Merci de rappeler."
     assert segments(text.replace("empêché", "empeche")).parts == 1
