@@ -247,3 +247,17 @@ def test_unknown_host_name_fails_at_once_but_a_busy_resolver_is_retried(settings
     dispatch_pending(now=NOON)
     m = again.messages.get()
     assert (m.status, m.error_code) == (MessageStatus.PENDING, "smtp-connect")
+
+
+@pytest.mark.django_db
+def test_one_connection_for_all_the_batches_of_a_run(smtp):
+    account = make_account(smtp_port=smtp.port)
+    addresses = [f"p{i}@patients.test" for i in range(7)]
+    mailing = _mailing(account, addresses)
+    result = dispatch_pending(mailing_id=mailing.pk, limit=3, now=NOON)  # three batches
+    assert result.sent == 7
+    assert smtp.ehlos == 1
+    assert sorted(_to(m) for m in smtp.received) == sorted(addresses)
+    assert set(mailing.messages.values_list("status", flat=True)) == {MessageStatus.SENT}
+    ids = list(mailing.messages.values_list("provider_id", flat=True))
+    assert len(set(ids)) == 7 and {m["Message-ID"] for m in smtp.received} == set(ids)
