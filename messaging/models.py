@@ -439,9 +439,13 @@ class Message(models.Model):
         indexes = [
             models.Index(fields=["status", "not_before"], name="message_due_idx"),
             models.Index(fields=["patient", "created_at"], name="message_patient_idx"),
-            models.Index(fields=["account", "sent_at"], name="message_account_sent_idx"),
+            # Partial: an SMS has no account, a message not yet sent no provider id; both are
+            # left out of these indexes when the outbox rows are written.
+            models.Index(fields=["account", "sent_at"], name="message_account_sent_idx",
+                         condition=models.Q(account__isnull=False)),
             models.Index(fields=["mailing", "status"], name="message_mailing_status_idx"),
-            models.Index(fields=["provider_id"], name="message_provider_idx"),  # webhooks
+            models.Index(fields=["provider_id"], name="message_provider_idx",  # webhooks
+                         condition=~models.Q(provider_id="")),
         ]
         constraints = [
             # A request written twice (double click, re-run) is refused row by row.
