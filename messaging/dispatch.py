@@ -38,7 +38,7 @@ from django.utils import timezone
 
 from messaging.backends import SendError
 from messaging.backends.email import AccountSender
-from messaging.models import Channel, EmailAccount, MailingOrigin, Message, MessageStatus
+from messaging.models import Channel, EmailAccount, Mailing, MailingOrigin, Message, MessageStatus
 
 logger = logging.getLogger(__name__)
 
@@ -229,7 +229,6 @@ def _claim(*, mailing_id: int | None, limit: int, now: dt.datetime, result: Disp
     with transaction.atomic():
         due = (
             Message.objects.select_for_update(skip_locked=True, of=("self",))
-            .select_related("mailing", "account")
             .filter(status=MessageStatus.PENDING)
             .filter(Q(not_before__isnull=True) | Q(not_before__lte=now))
         )
@@ -238,18 +237,27 @@ def _claim(*, mailing_id: int | None, limit: int, now: dt.datetime, result: Disp
         rows = list(due.order_by("id")[:limit])
         if not rows:
             return []
+        # A batch shares one or two mailings and accounts: fetched once each rather than
+        # joined (and built again) for every row. Locking the accounts serialises quota
+        # counting between workers.
+        mailings = Mailing.objects.in_bulk({m.mailing_id for m in rows})
+        account_ids = sorted({m.account_id for m in rows if m.account_id})
+        accounts = {}
+        if account_ids:
+            accounts = {a.pk: a for a in EmailAccount.objects.select_for_update().filter(pk__in=account_ids).order_by("pk")}
+        for m in rows:
+            m._state.fields_cache["mailing"] = mailings[m.mailing_id]
+            m._state.fields_cache["account"] = accounts.get(m.account_id)
 
         stale: dict[int, str] = {}
         for check in RELEVANCE_CHECKS:
             stale.update(check(rows))
         claimed: list[Message] = []
         sms_wait = quiet_until(now, start=practice.quiet_start, end=practice.quiet_end, tz=tz)
-        account_ids = sorted({m.account_id for m in rows if m.channel == Channel.EMAIL and m.account_id})
-        quotas: dict[int, _Quota] = {}
-        if account_ids:
-            # Locking the accounts serialises quota counting between workers.
-            for account in EmailAccount.objects.select_for_update().filter(pk__in=account_ids).order_by("pk"):
-                quotas[account.pk] = _Quota(account, now)
+        quotas = {
+            account_id: _Quota(accounts[account_id], now)
+            for account_id in {m.account_id for m in rows if m.channel == Channel.EMAIL and m.account_id}
+        }
         for m in rows:
             if m.pk in stale:
                 _finish(m, MessageStatus.CANCELLED, reason=stale[m.pk], code="stale", now=now)
