@@ -27,6 +27,7 @@ from django.utils import timezone
 
 from patients.models import Appointment, AppointmentState, Patient
 from patients.selectors import appointments_for_messages, attach_for_messages, patients_for_messages
+from practice.bulk import gc_paused
 
 from .compose import compose_email, compose_sms
 from .html import html_to_text
@@ -481,7 +482,11 @@ def mass_mailing_send(*, draft: MassDraft, requested_by, today: dt.date | None =
         return existing
     from practice.models import Practice
 
-    practice = Practice.get()
+    with gc_paused():
+        return _mass_mailing_write(draft=draft, requested_by=requested_by, today=today, practice=Practice.get())
+
+
+def _mass_mailing_write(*, draft: MassDraft, requested_by, today: dt.date | None, practice) -> Mailing:
     roles = _roles_for(draft.channel, draft, practice)
     recipients = [r for row in draft_rows(draft) for r in row_recipients(row, channel=draft.channel, roles=roles)]
     if not recipients:
