@@ -13,7 +13,7 @@ MESSAGING_EMAIL_BACKEND = "messaging.backends.email.EmailBackend"
 EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
 POST_OFFICE = {"BACKENDS": {"default": "django.core.mail.backends.smtp.EmailBackend"}}
 # Dispatch is called by the bench itself, not queued to django-q2.
-Q_CLUSTER = {**Q_CLUSTER, "sync": True}  # noqa: F405
+Q_CLUSTER = {**Q_CLUSTER, "sync": True, "log_level": "WARNING"}  # noqa: F405
 LOGGING = {"version": 1, "disable_existing_loggers": False, "root": {"level": "WARNING"},
            "loggers": {"post_office": {"level": "WARNING"}}}
 POST_OFFICE["LOG_LEVEL"] = 0  # no log row per email: the comparison is about sending
