@@ -13,9 +13,8 @@ import json
 import logging
 import math
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from functools import partial
-from itertools import chain
 
 from django.db import IntegrityError, connection, transaction
 from django.db.models import prefetch_related_objects
@@ -119,25 +118,23 @@ _MESSAGE_DEFAULTS = {
 }
 
 
-def _insert_messages(rows: Iterable[dict]) -> None:
+def _insert_messages(rows: list[dict]) -> None:
     """Insert outbox rows (dicts of Message attnames, all with the same keys) in one statement.
 
     On PostgreSQL with COPY: for 10,000 rows, building Message instances and bulk_create's
     per-field SQL preparation cost several seconds. COPY still goes through the table's unique
     index, so a dedupe_key written twice raises IntegrityError exactly like an INSERT. Elsewhere
     (the demo's SQLite), ``bulk_create`` in batches."""
-    rows = iter(rows)
-    first = next(rows, None)
-    if first is None:
+    if not rows:
         return
     now = timezone.now()
     if connection.vendor != "postgresql":
         Message.objects.bulk_create(
-            (Message(**{**_MESSAGE_DEFAULTS, **row}, created_at=now, updated_at=now) for row in chain([first], rows)),
+            [Message(**{**_MESSAGE_DEFAULTS, **row}, created_at=now, updated_at=now) for row in rows],
             batch_size=500,
         )
         return
-    given = list(first)
+    given = list(rows[0])
     # A row may give a column that has a default (``note``): the row's value wins.
     defaults = {k: v for k, v in _MESSAGE_DEFAULTS.items() if k not in given}
     names = [*given, *defaults, "created_at", "updated_at"]
@@ -148,7 +145,7 @@ def _insert_messages(rows: Iterable[dict]) -> None:
     started = time.monotonic()
     with connection.cursor() as cursor, connection.wrap_database_errors:
         with cursor.cursor.copy(sql) as copy:
-            for row in chain([first], rows):
+            for row in rows:
                 values = [row[n] for n in given]
                 values[attachments_at] = json.dumps(values[attachments_at]) if values[attachments_at] else "[]"
                 copy.write_row((*values, *tail))
