@@ -3,8 +3,17 @@
 from __future__ import annotations
 
 import gc
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+
+from django.conf import settings
+from django.db import connections
+
+try:
+    import psycopg
+except ImportError:  # SQLite only (the demo): values_rows goes through the ORM
+    psycopg = None
 
 
 @contextmanager
@@ -21,3 +30,32 @@ def gc_paused() -> Iterator[None]:
     finally:
         if was_enabled:
             gc.enable()
+
+
+def values_rows(queryset) -> list[tuple]:
+    """The rows of a ``values_list()`` queryset, fetched in PostgreSQL's binary format.
+
+    Django loads ``timestamptz`` through a loader written in Python (to give the datetimes its
+    time zone object), about 5 µs a value; psycopg's binary loaders are in C and give the same
+    values (checked here: the session's time zone object must be the one Django uses). For the
+    tens of thousands of rows of a mailing this halves the fetch. Other databases, and columns
+    with database converters, go through the ORM."""
+    connection = connections[queryset.db]
+    if connection.vendor != "postgresql" or psycopg is None:
+        return list(queryset)
+    compiler = queryset.query.get_compiler(queryset.db)
+    sql, params = compiler.as_sql()
+    if compiler.get_converters([col for col, _sql, _alias in compiler.select]):
+        return list(queryset)
+    connection.ensure_connection()
+    pg = connection.connection
+    if not settings.USE_TZ or pg.info.timezone is not connection.timezone:
+        return list(queryset)
+    started = time.monotonic()
+    with connection.wrap_database_errors, psycopg.Cursor(pg) as cursor:
+        cursor.execute(sql, params, binary=True)
+        rows = cursor.fetchall()
+    if connection.queries_logged:
+        # Outside Django's cursor wrapper: logged like a query, so query counts stay true.
+        connection.queries_log.append({"sql": sql, "time": f"{time.monotonic() - started:.3f}"})
+    return rows

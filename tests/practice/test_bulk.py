@@ -23,3 +23,35 @@ def test_gc_paused_leaves_a_collector_paused_by_someone_else_paused():
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+@pytest.mark.django_db
+def test_values_rows_are_the_orms_rows_with_the_same_time_zone_objects():
+    import datetime as dt
+
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from patients.models import Appointment, Patient
+    from practice.bulk import values_rows
+    from tests.factories import AppointmentFactory, PatientFactory
+
+    patient = PatientFactory(birth_date=dt.date(2012, 2, 29), remark="é « ü » 😀", mobile="06 84 28 55 60")
+    Patient.objects.filter(pk=patient.pk).update(news_consent=True,
+                                                 news_consent_at=dt.datetime(2026, 3, 29, 1, 30, tzinfo=dt.UTC))
+    AppointmentFactory(patient=patient, start=dt.datetime(2026, 10, 25, 0, 59, 59, 123456, tzinfo=dt.UTC))
+    AppointmentFactory(patient=None, external_name="M. Inconnu", chair=None, nature=None)
+    for queryset in (
+        Patient.objects.order_by("pk").values_list("id", "birth_date", "remark", "mobile", "news_consent",
+                                                   "news_consent_at", "civil_guardian_id", "created_at"),
+        Appointment.objects.order_by("pk").values_list("id", "patient_id", "start", "duration", "urgent", "chair_id"),
+    ):
+        expected, fetched = list(queryset.all()), queryset.all()
+        with CaptureQueriesContext(connection) as ctx:
+            got = values_rows(fetched)
+        assert got == expected and len(ctx.captured_queries) == 1
+        # On PostgreSQL through psycopg in binary, not the ORM's iteration.
+        assert (fetched._result_cache is None) == (connection.vendor == "postgresql")
+        for got_row, expected_row in zip(got, expected, strict=True):
+            for a, b in zip(got_row, expected_row, strict=True):
+                assert type(a) is type(b) and getattr(a, "tzinfo", None) is getattr(b, "tzinfo", None)
