@@ -15,7 +15,7 @@ from django.core.validators import validate_email
 
 from messaging.models import Channel, RecipientRole
 from patients.models import Appointment, Guardian, Patient
-from patients.phones import format_fr, is_mobile, normalize
+from patients.phones import format_fr, is_mobile, mobile_number, normalize
 
 ROLE_LABELS = {
     RecipientRole.PATIENT: "Patient",
@@ -67,13 +67,13 @@ class Recipient:
 
 def _sms_candidate(role: str, person, patient: Patient, *, is_self: bool, appointment=None) -> Recipient:
     raw = str(person.mobile or "")
-    number = normalize(raw) if raw else None
+    number, mobile = mobile_number(raw) if raw else (None, False)
     reason = ""
     if not person.sms_consent:
         reason = "Ne souhaite pas recevoir de SMS."
     elif not raw:
         reason = "Aucun numéro de portable."
-    elif not number or not is_mobile(number):
+    elif not mobile:
         reason = f"Le numéro {format_fr(raw) or raw} n'est pas un portable valide."
     return Recipient(
         role=role,
@@ -113,21 +113,34 @@ def _email_candidate(role: str, person, patient: Patient, *, is_self: bool, appo
     )
 
 
+def role_person(patient: Patient, role: str) -> tuple[Patient | Guardian, bool]:
+    """Who holds ``role`` (patient, civil, financial) for ``patient``, and whether it is the
+    patient themself standing as their own guardian (no guardian on file)."""
+    if role == RecipientRole.PATIENT:
+        return patient, False
+    if role == RecipientRole.CIVIL_GUARDIAN:
+        return patient.civil_guardian or patient, patient.civil_guardian_id is None
+    if role == RecipientRole.FINANCIAL_GUARDIAN:
+        return patient.financial_guardian or patient, patient.financial_guardian_id is None
+    raise ValueError(f"Rôle de destinataire inconnu pour un patient : {role}")
+
+
 def recipient_for(*, patient: Patient, channel: str, role: str, appointment: Appointment | None = None) -> Recipient:
     """The candidate of ``role`` (patient, civil, financial) for ``patient`` on ``channel``,
     writing about ``appointment`` when given."""
-    if role == RecipientRole.PATIENT:
-        person, is_self = patient, False
-    elif role == RecipientRole.CIVIL_GUARDIAN:
-        person, is_self = patient.civil_guardian or patient, patient.civil_guardian_id is None
-    elif role == RecipientRole.FINANCIAL_GUARDIAN:
-        person, is_self = patient.financial_guardian or patient, patient.financial_guardian_id is None
-    else:
-        raise ValueError(f"Rôle de destinataire inconnu pour un patient : {role}")
-    build = _sms_candidate if channel == Channel.SMS else _email_candidate
-    if channel not in (Channel.SMS, Channel.EMAIL):
-        raise ValueError(f"Canal sans destinataire électronique : {channel}")
-    return build(role, person, patient, is_self=is_self, appointment=appointment)
+    person, is_self = role_person(patient, role)
+    return person_recipient(person, patient=patient, channel=channel, role=role, is_self=is_self,
+                            appointment=appointment)
+
+
+def person_recipient(person, *, patient: Patient, channel: str, role: str, is_self: bool = False,
+                     appointment: Appointment | None = None) -> Recipient:
+    """The candidate ``person`` (the patient or a guardian) holding ``role`` for ``patient``."""
+    if channel == Channel.SMS:
+        return _sms_candidate(role, person, patient, is_self=is_self, appointment=appointment)
+    if channel == Channel.EMAIL:
+        return _email_candidate(role, person, patient, is_self=is_self, appointment=appointment)
+    raise ValueError(f"Canal sans destinataire électronique : {channel}")
 
 
 def recipients_for(*, patient: Patient, channel: str) -> list[Recipient]:

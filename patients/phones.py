@@ -153,6 +153,17 @@ def normalize(value: str) -> str | None:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
+def mobile_number(value: str) -> tuple[str | None, bool]:
+    """``normalize(value)`` and whether it is a mobile, in one pass (a mailing asks both for
+    every recipient)."""
+    national = _fast_national(value)
+    if national is not None:
+        kind = _FR.number_type(national)
+        return (value if kind != PhoneNumberType.UNKNOWN else None), kind in _MOBILE_TYPES
+    number = normalize(value)
+    return number, bool(number) and is_mobile(number)
+
+
 def _dotted(national: str) -> str:
     digits = "0" + national
     return ".".join(digits[i : i + 2] for i in range(0, len(digits), 2))

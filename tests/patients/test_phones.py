@@ -1,7 +1,7 @@
 import pytest
 from django.core.exceptions import ValidationError
 
-from patients.phones import format_fr, is_mobile, normalize, validate_landline, validate_mobile
+from patients.phones import format_fr, is_mobile, mobile_number, normalize, validate_landline, validate_mobile
 
 
 @pytest.mark.parametrize(
@@ -86,5 +86,6 @@ def test_the_fast_path_gives_the_same_answers_as_full_parsing():
             else None
         )
         assert normalize(value) == expected_e164, value
+        assert mobile_number(value) == (expected_e164, kind in mobile_types), value
         assert format_fr(value) == (slow_format(value) if value else ""), value
     assert checked_mobiles > 100  # the table does exercise the mobile ranges
