@@ -10,7 +10,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from .html import html_to_text
-from .merge import CustomFields, merge_context, render
+from .merge import CustomFields, MergeContext, render
 from .sms import SmsSegments, segments
 
 
@@ -30,7 +30,7 @@ class ComposedEmail:
 
 
 def _context(patient, appointment, recipient, correspondent, today, custom, practice, next_appointment):
-    return merge_context(
+    return MergeContext(
         patient=patient,
         appointment=appointment,
         recipient=recipient,

@@ -160,7 +160,14 @@ def format_datetime(moment: dt.datetime | None, tz: dt.tzinfo | None = None) -> 
     """ "02/10/2019 à 11h00" in the practice's time zone."""
     if not moment:
         return ""
-    local = moment.astimezone(tz or practice_tz()) if timezone.is_aware(moment) else moment
+    return _format_datetime(moment, tz or practice_tz())
+
+
+@lru_cache(maxsize=4096)
+def _format_datetime(moment: dt.datetime, tz: dt.tzinfo) -> str:
+    # Cached: the appointments of a mailing share a few hundred start times (the key is the
+    # instant and the zone, and the result a string: nothing stale can come out of it).
+    local = moment.astimezone(tz) if timezone.is_aware(moment) else moment
     return f"{format_date(local.date())} à {format_time(local)}"
 
 
@@ -179,6 +186,7 @@ class CustomFields:
     # same template for every recipient; tokenizing it once instead of per row).
     _known: list[str] | None = field(default=None, init=False, repr=False, compare=False)
     _tokens: dict[str, tuple[Token, ...]] = field(default_factory=dict, init=False, repr=False, compare=False)
+    _plans: dict[str, tuple] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @classmethod
     def load(cls) -> CustomFields:
@@ -431,16 +439,21 @@ class MergeContext:
         return getattr(spec, relationship, "") if relationship else ""
 
     def value(self, code: str) -> str:
-        if code not in self._cache:
-            if code in self.custom.particular:
-                result = self._particular(code)
-            elif code in self.custom.free:
-                result = self._free(code)
-            else:
-                provider = _PROVIDERS.get(code)
-                result = provider(self) if provider else ""
-            self._cache[code] = str(result or "")
-        return self._cache[code]
+        cache = self._cache
+        if code in cache:
+            return cache[code]
+        # Built-in codes and the practice's @PART_nn / @LIBRE_nn never share a name.
+        provider = _PROVIDERS.get(code)
+        if provider is not None:
+            result = provider(self)
+        elif code in self.custom.particular:
+            result = self._particular(code)
+        elif code in self.custom.free:
+            result = self._free(code)
+        else:
+            result = ""
+        result = cache[code] = str(result or "")
+        return result
 
     def missing(self, code: str) -> str | None:
         """A French warning when ``code`` renders empty for this recipient, else None."""
@@ -552,25 +565,40 @@ class Rendered:
     warnings: list[str]
 
 
+def _plan(text: str, custom: CustomFields) -> tuple[tuple[tuple[str, Token], ...], str]:
+    """``text`` cut at its tokens: (the text before each token, the token), and the text after
+    the last one. Cached on ``custom`` like the tokens: a mailing renders one text many times."""
+    plan = custom._plans.get(text)
+    if plan is None:
+        if len(custom._plans) >= 256:
+            custom._plans.clear()
+        parts, pos = [], 0
+        for token in tokenize(text, custom):
+            parts.append((text[pos : token.start], token))
+            pos = token.end
+        plan = custom._plans[text] = (tuple(parts), text[pos:])
+    return plan
+
+
 def render(text: str, context: MergeContext, *, html: bool = False) -> Rendered:
     """Replace the known codes of ``text`` by their values (HTML-escaped when ``html``); unknown
     codes are left as typed (they were refused at save time) and reported; missing data renders
     empty and is reported once per code."""
-    text = text or ""
+    parts, tail = _plan(text or "", context.custom)
     out: list[str] = []
     warnings: list[str] = []
-    pos = 0
-    for token in tokenize(text, context.custom):
-        out.append(text[pos : token.start])
+    for before, token in parts:
+        out.append(before)
         if token.known:
             value = context.value(token.code)
             out.append(escape(value) if html else value)
-            warning = None if value else context.missing(token.code)
+            if value:
+                continue
+            warning = context.missing(token.code)
         else:
-            out.append(text[token.start : token.end])
+            out.append(token.code)  # as typed
             warning = f"Le champ d'intégration {token.code} n'existe pas : il est laissé tel quel."
         if warning and warning not in warnings:
             warnings.append(warning)
-        pos = token.end
-    out.append(text[pos:])
+    out.append(tail)
     return Rendered("".join(out), warnings)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import unicodedata
 from dataclasses import dataclass
+from functools import lru_cache
 
 GSM7_BASIC = frozenset(
     "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡"
@@ -69,15 +70,20 @@ def _count_parts(sizes: list[int], single: int, multi: int) -> int:
     return parts
 
 
+@lru_cache(maxsize=1024)
+def _plain_gsm(length: int) -> SmsSegments:
+    # Depends on the length only: one (immutable) result per length, shared by a whole mailing.
+    parts = 0 if not length else 1 if length <= GSM7_SINGLE else -(-length // GSM7_MULTI)
+    return SmsSegments(encoding="GSM-7", length=length, parts=parts, ucs2_chars=())
+
+
 def segments(text: str) -> SmsSegments:
     """Encoding, network length and number of SMS parts of ``text``."""
     text = text or ""
     if GSM7_BASIC.issuperset(text):
         # The common case, at C speed: one septet per character, so no escape sequence to keep
         # whole across parts.
-        length = len(text)
-        parts = 0 if not length else 1 if length <= GSM7_SINGLE else -(-length // GSM7_MULTI)
-        return SmsSegments(encoding="GSM-7", length=length, parts=parts, ucs2_chars=())
+        return _plain_gsm(len(text))
     ucs2: list[str] = []
     for c in text:
         if c not in GSM7_BASIC and c not in GSM7_EXTENSION and c not in ucs2:

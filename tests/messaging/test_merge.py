@@ -61,6 +61,23 @@ def test_appointment_time_is_in_paris_time_on_a_dst_day(molaire):
     assert render("@RDV1 / @RDVJOUR / @RDVHEURE", ctx).text == "27/10/2019 à 10h30 / dimanche 27 octobre 2019 / 10h30"
 
 
+def test_dates_are_formatted_for_their_instant_and_zone_whatever_was_formatted_before():
+    # format_datetime caches its strings by (instant, zone): the same instant in another zone
+    # object, another zone, or a naive time must each give their own text.
+    from zoneinfo import ZoneInfo
+
+    from messaging.merge import format_datetime
+
+    paris, tokyo = ZoneInfo("Europe/Paris"), ZoneInfo("Asia/Tokyo")
+    summer = dt.datetime(2019, 10, 27, 0, 30, tzinfo=dt.UTC)  # 02:30 in Paris, still summer time
+    winter = dt.datetime(2019, 10, 27, 1, 30, tzinfo=dt.UTC)  # 02:30 in Paris again, winter time
+    assert format_datetime(summer, paris) == format_datetime(winter, paris) == "27/10/2019 à 02h30"
+    assert format_datetime(summer.astimezone(paris), paris) == "27/10/2019 à 02h30"
+    assert format_datetime(summer, tokyo) == "27/10/2019 à 09h30"
+    assert format_datetime(dt.datetime(2019, 10, 27, 0, 30), paris) == "27/10/2019 à 00h30"  # naive: as is
+    assert format_datetime(None, paris) == ""
+
+
 def test_missing_data_renders_empty_and_is_reported(molaire):
     patient = PatientFactory(first_name="Léa", mobile="", practitioner=molaire)
     result = render("Portable : @PORT_PAT, RDV : @RDV1.", merge_context(patient=patient))
