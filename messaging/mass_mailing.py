@@ -26,7 +26,12 @@ from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
 from patients.models import Appointment, AppointmentState, Patient
-from patients.selectors import appointments_for_messages, attach_for_messages, patients_for_messages
+from patients.selectors import (
+    appointments_for_messages,
+    attach_for_messages,
+    following_appointments,
+    patients_for_messages,
+)
 from practice.bulk import gc_paused
 
 from .compose import compose_email, compose_sms
@@ -46,7 +51,7 @@ from .models import (
     SmsTemplate,
 )
 from .outbox import DEFAULT, mailing_create
-from .recipients import Recipient, recipient_for
+from .recipients import Recipient, person_recipient, recipient_for, role_person
 
 SEARCH_APPOINTMENTS = "rendez-vous"
 SEARCH_PATIENTS = "patients"
@@ -243,9 +248,11 @@ def row_recipients(row: DraftRow, *, channel: str, roles: list[str]) -> list[Rec
     def candidates(role_list):
         out, seen = [], set()
         for role in role_list:
-            r = recipient_for(patient=row.patient, channel=channel, role=role, appointment=row.appointment)
-            if r.is_patient_self and RecipientRole.PATIENT in role_list:
+            person, is_self = role_person(row.patient, role)
+            if is_self and RecipientRole.PATIENT in role_list:
                 continue
+            r = person_recipient(person, patient=row.patient, channel=channel, role=role, is_self=is_self,
+                                 appointment=row.appointment)
             if r.sendable and r.address in seen:
                 continue
             seen.add(r.address)
@@ -436,23 +443,8 @@ def _following_key(row: DraftRow) -> tuple[int, int | None]:
 
 
 def _following_appointments(rows: list[DraftRow]) -> dict[tuple[int, int | None], Appointment | bool]:
-    """@PROCHRDV of every row in one query: the patient's first FUTURE appointment after the
-    row's appointment (after now without one); False when there is none."""
-    if not rows:
-        return {}
-    now = timezone.now()
-    afters = {_following_key(r): (r.appointment.start if r.appointment else now) for r in rows}
-    earliest = min(afters.values())
-    by_patient: dict[int, list[Appointment]] = {}
-    qs = Appointment.objects.filter(
-        patient_id__in={r.patient.pk for r in rows}, state=AppointmentState.FUTURE, start__gt=earliest
-    ).order_by("start")
-    for appointment in qs:
-        by_patient.setdefault(appointment.patient_id, []).append(appointment)
-    out: dict[tuple[int, int | None], Appointment | bool] = {}
-    for key, after in afters.items():
-        out[key] = next((a for a in by_patient.get(key[0], []) if a.start > after), False)
-    return out
+    """@PROCHRDV of every row in one query (patients.selectors.following_appointments)."""
+    return following_appointments((r.patient, r.appointment) for r in rows)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -298,11 +298,15 @@ def test_sms_line_endings_from_a_browser_are_normalised():
 
 
 def test_outbox_rows_are_written_with_every_column_and_a_dedupe_key_cannot_be_written_twice(sms_outbox):
-    """The bulk insert (COPY on PostgreSQL) fills the model's defaults and still hits the unique
-    index: the same keys written again raise, and nothing of the second attempt remains."""
+    """The bulk insert (pipelined INSERTs on PostgreSQL) fills the model's defaults and still hits
+    the unique index: the same keys written again raise, and nothing of the second attempt remains."""
     from django.db import IntegrityError, transaction
 
-    from messaging.outbox import _insert_messages
+    from messaging.outbox import ROW_COLUMNS
+    from messaging.outbox import _insert_messages as insert
+
+    def _insert_messages(rows):
+        insert(ROW_COLUMNS, [tuple(r[n] for n in ROW_COLUMNS) for r in rows], count=len(rows))
 
     patient = PatientFactory()
     mailing = mailing_create(channel=Channel.SMS, origin=MailingOrigin.MASS_MAILING, requested_by=None,
@@ -315,7 +319,8 @@ def test_outbox_rows_are_written_with_every_column_and_a_dedupe_key_cannot_be_wr
     row = {f.attname: getattr(m, f.attname) for f in Message._meta.concrete_fields
            if f.attname in ("mailing_id", "channel", "patient_id", "appointment_id", "recipient_role",
                             "recipient_name", "to", "account_id", "subject", "body", "body_html", "attachments",
-                            "sms_parts", "status", "reason", "dedupe_key", "not_before")}
+                            "sms_parts", "status", "reason", "note", "dedupe_key", "not_before",
+                            "appointment_start")}
     fresh = {**row, "dedupe_key": "unique-new", "attachments": [{"filename": "a.pdf", "path": "x"}]}
     with pytest.raises(IntegrityError), transaction.atomic():
         _insert_messages([fresh, row])
@@ -345,3 +350,120 @@ def test_a_large_mailing_is_dispatched_by_every_worker(numbers, workers, expecte
     assert {kw["mailing_id"] for _, kw in queued} == {mailing.pk}
     assert {func for func, _ in queued} == {"messaging.tasks.dispatch_task"}
     assert len({kw["task_name"] for _, kw in queued}) == expected
+
+
+# --- The pipelined insert (PostgreSQL): statements sent while the next messages are composed ---
+
+
+@pytest.fixture
+def small_statements(monkeypatch):
+    """Statements of a few rows, so that a handful of recipients spans several of them."""
+    import messaging.outbox
+
+    monkeypatch.setattr(messaging.outbox, "_INSERT_MIN_ROWS", 1)
+    monkeypatch.setattr(messaging.outbox, "INSERT_STATEMENTS", 3)
+
+
+def _appointments_of(n):
+    from tests.messaging.sending_helpers import paris
+
+    prat = PractitionerFactory(last_name="Molaire", first_name="Marc", initials="MM")
+    out = []
+    for i in range(n):
+        patient = PatientFactory(first_name=f"P{i}", practitioner=prat, mobile=f"06 12 34 56 {i:02d}")
+        out.append(AppointmentFactory(patient=patient, practitioner=prat, start=paris(2030, 3, 2 + i, 9, 0)))
+    return out
+
+
+def _about(appointments):
+    out = []
+    for a in appointments:
+        r = recipients_for(patient=a.patient, channel=Channel.SMS)[0]
+        out.append(r.__class__(**{**r.__dict__, "appointment": a}))
+    return out
+
+
+def test_messages_spanning_several_statements_are_all_written_with_their_own_values(small_statements):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    appointments = _appointments_of(7)
+    PatientRefusingSmsFactory()  # not a recipient: nothing of it must leak into the rows
+    recipients = _about(appointments)
+    skipped = recipients_for(patient=PatientRefusingSmsFactory(first_name="Non"), channel=Channel.SMS)[0]
+    with CaptureQueriesContext(connection) as ctx:
+        mailing = mailing_create(channel=Channel.SMS, origin=MailingOrigin.MASS_MAILING, requested_by=None,
+                                 recipients=[*recipients, skipped], sms_body="RDV de @PPREN le @RDV1")
+    inserts = [q for q in ctx.captured_queries if q["sql"].startswith('INSERT INTO "messaging_message"')]
+    if connection.vendor == "postgresql":
+        assert len(inserts) == 3  # INSERT_STATEMENTS, whatever the number of rows
+    rows = {m.patient_id: m for m in mailing.messages.all()}
+    assert len(rows) == 8
+    for i, a in enumerate(appointments):
+        m = rows[a.patient_id]
+        assert (m.body, m.to, m.appointment_id, m.appointment_start, m.status) == (
+            f"RDV de P{i} le {2 + i:02d}/03/2030 à 09h00", f"+3361234560{i}" if i < 10 else "", a.pk, a.start,
+            MessageStatus.PENDING)
+        assert (m.sms_parts, m.attempts, m.hidden, m.body_kept, m.note, m.sent_at) == (1, 0, False, True, "", None)
+    refused = rows[skipped.patient.pk]
+    assert refused.status == MessageStatus.SKIPPED and refused.reason == "Ne souhaite pas recevoir de SMS."
+    assert len({m.dedupe_key for m in rows.values()}) == 8
+
+
+def test_a_merge_field_that_queries_while_statements_are_in_flight(small_statements, django_assert_max_num_queries):
+    """@PROCHRDV is loaded for all the messages in one query; a merge that reads the database
+    in the middle of the statements (a patient's guardian not loaded here) still works."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from tests.messaging.sending_helpers import paris
+
+    appointments = _appointments_of(5)
+    later = AppointmentFactory(patient=appointments[2].patient, start=paris(2030, 6, 1, 14, 30))
+    body = "@PPREN, RDV le @RDV1. Suivant : @PROCHRDV. Resp. : @RCNOM"
+
+    def create(appts):
+        fresh = [a.__class__.objects.get(pk=a.pk) for a in appts]  # nothing preloaded
+        with CaptureQueriesContext(connection) as ctx:
+            mailing = mailing_create(channel=Channel.SMS, origin=MailingOrigin.MASS_MAILING, requested_by=None,
+                                     recipients=_about(fresh), sms_body=body)
+        return mailing, len(ctx.captured_queries)
+
+    mailing, few = create(appointments[:2])
+    mailing, many = create(appointments)
+    assert few == many  # @PROCHRDV and the relations: one query each, not one per message
+    bodies = {m.patient_id: m.body for m in mailing.messages.all()}
+    assert bodies[later.patient_id] == (f"P2, RDV le 04/03/2030 à 09h00. Suivant : 01/06/2030 à 14h30. "
+                                        f"Resp. : {later.patient.last_name.upper()}")
+    assert bodies[appointments[0].patient_id].startswith("P0, RDV le 02/03/2030 à 09h00. Suivant : . Resp. : ")
+
+
+def test_a_duplicate_in_a_later_statement_raises_and_leaves_nothing(small_statements):
+    from django.db import IntegrityError, transaction
+
+    appointments = _appointments_of(6)
+    recipients = _about(appointments)
+    # The last recipient again: same dedupe key, in the last statement.
+    with pytest.raises(IntegrityError), transaction.atomic():
+        mailing_create(channel=Channel.SMS, origin=MailingOrigin.MASS_MAILING, requested_by=None,
+                       recipients=[*recipients, recipients[-1].__class__(**{**recipients[-1].__dict__,
+                                                                             "address": recipients[-1].address})],
+                       sms_body="Bonjour @PPREN", idempotency_key="dup")
+    assert not Message.objects.exists() and not Mailing.objects.exists()
+
+
+def test_the_foreign_keys_of_the_outbox_are_deferred_again_afterwards(small_statements):
+    """The inserts check the message table's foreign keys statement by statement; after them the
+    transaction is back to Django's deferred checks (a row may point nowhere until commit)."""
+    from django.db import transaction
+
+    appointments = _appointments_of(4)
+    with transaction.atomic():
+        mailing = mailing_create(channel=Channel.SMS, origin=MailingOrigin.MASS_MAILING, requested_by=None,
+                                 recipients=_about(appointments), sms_body="Bonjour @PPREN")
+        message = mailing.messages.first()
+        missing = Mailing.objects.order_by("-pk").first().pk + 1000
+        # Deferred: accepted now, as long as it is put right before commit.
+        Message.objects.filter(pk=message.pk).update(mailing_id=missing)
+        Message.objects.filter(pk=message.pk).update(mailing_id=mailing.pk)
+    assert mailing.messages.count() == 4
