@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from .html import html_to_text
 from .merge import CustomFields, MergeContext, render
 from .sms import SmsSegments, segments
 
 
-@dataclass(frozen=True)
-class ComposedSms:
+class ComposedSms(NamedTuple):  # a tuple: built once per message, cheaper than a frozen dataclass
     text: str
     warnings: list[str]
     segments: SmsSegments

@@ -17,6 +17,7 @@ import zoneinfo
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import NamedTuple
 
 from django.core.exceptions import ValidationError
 from django.utils import timezone
@@ -369,6 +370,11 @@ class MergeContext:
         self._practice = practice
         self._next = next_appointment
         self._cache: dict[str, str] = {}
+        # Given by the batch: set as cached values (no descriptor call per message).
+        if custom is not None:
+            self.__dict__["custom"] = custom
+        if practice is not None:
+            self.__dict__["practice"] = practice
 
     @cached_property
     def custom(self) -> CustomFields:
@@ -559,8 +565,7 @@ def merge_context(
     )
 
 
-@dataclass(frozen=True)
-class Rendered:
+class Rendered(NamedTuple):  # a tuple: built once per message, cheaper than a frozen dataclass
     text: str
     warnings: list[str]
 

@@ -52,11 +52,10 @@ class _Default:
 DEFAULT = _Default()
 
 
-def dedupe_key(*, base: str, recipient: Recipient, appointment_id: int | None) -> str:
+def dedupe_key(base: str, patient_id: int | None, role: str, address: str, appointment_id: int | None) -> str:
     """Deterministic identity of one message of one request: the same request written twice
     yields the same keys, which the unique constraint refuses."""
-    patient_id = recipient.patient.pk if recipient.patient is not None else "-"
-    key = f"{base}|{patient_id}|{recipient.role}|{recipient.address}|{appointment_id or '-'}"
+    key = f"{base}|{patient_id or '-'}|{role}|{address}|{appointment_id or '-'}"
     if len(key) > 200:
         key = "h:" + hashlib.sha256(key.encode()).hexdigest()
     return key
@@ -82,8 +81,8 @@ def _schedule_dispatch(mailing_id: int, pending: int = 1) -> None:
         logger.exception("Could not queue the dispatch of mailing %s; the schedule will pick it up", mailing_id)
 
 
-def _uncached(objs, names: tuple[str, ...]) -> list:
-    return [o for o in objs if any(n not in o._state.fields_cache for n in names)]
+def _uncached(objs, names: frozenset[str]) -> list:
+    return [o for o in objs if not names <= o._state.fields_cache.keys()]
 
 
 def _preload(recipients: Sequence[Recipient], appointment: Appointment | None) -> None:
@@ -99,11 +98,11 @@ def _preload(recipients: Sequence[Recipient], appointment: Appointment | None) -
     if appointment is not None:
         appointments[id(appointment)] = appointment
     patient_relations = ("practitioner", "civil_guardian", "financial_guardian")
-    missing = _uncached(patients.values(), patient_relations)
+    missing = _uncached(patients.values(), frozenset(patient_relations))
     if missing:
         prefetch_related_objects(missing, *patient_relations)
     appointment_relations = ("practitioner", "chair", "nature", "patient")
-    missing = _uncached(appointments.values(), appointment_relations)
+    missing = _uncached(appointments.values(), frozenset(appointment_relations))
     if missing:
         prefetch_related_objects(missing, *appointment_relations)
 
@@ -395,7 +394,7 @@ def mailing_create(
                 # Snapshot checked at send time (dispatch.appointment_changed_reasons).
                 appt.start if appt is not None else None,
                 r.role, r.name[:200], r.address[:254], account_id, subject, body, body_html, attachments,
-                sms_parts, status, reason, note, dedupe_key(base=base, recipient=r, appointment_id=appt_id),
+                sms_parts, status, reason, note, dedupe_key(base, patient_id, r.role, r.address, appt_id),
                 not_before,
             )
 

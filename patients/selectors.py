@@ -504,21 +504,21 @@ def attach_for_messages(*, appointments=(), patients=()) -> None:
     ]
     if not appointments and not patients:
         return
-    practitioners = Practitioner.objects.in_bulk()
+    practitioner = Practitioner.objects.in_bulk().get
     guardian_ids = {i for p in patients for i in (p.civil_guardian_id, p.financial_guardian_id) if i}
-    guardians = Guardian.objects.in_bulk(guardian_ids) if guardian_ids else {}
+    guardian = _by_pk(Guardian, (), guardian_ids).get if guardian_ids else {}.get
     if appointments:
-        chairs, natures = Chair.objects.in_bulk(), Nature.objects.in_bulk()
+        chair, nature = Chair.objects.in_bulk().get, Nature.objects.in_bulk().get
         for a in appointments:
-            cache = a._state.fields_cache
-            cache["practitioner"] = practitioners.get(a.practitioner_id)
-            cache["chair"] = chairs.get(a.chair_id)
-            cache["nature"] = natures.get(a.nature_id)
+            a._state.fields_cache.update(
+                practitioner=practitioner(a.practitioner_id), chair=chair(a.chair_id), nature=nature(a.nature_id)
+            )
     for p in patients:
-        cache = p._state.fields_cache
-        cache["practitioner"] = practitioners.get(p.practitioner_id)
-        cache["civil_guardian"] = guardians.get(p.civil_guardian_id)
-        cache["financial_guardian"] = guardians.get(p.financial_guardian_id)
+        p._state.fields_cache.update(
+            practitioner=practitioner(p.practitioner_id),
+            civil_guardian=guardian(p.civil_guardian_id),
+            financial_guardian=guardian(p.financial_guardian_id),
+        )
 
 
 def appointments_for_messages(ids) -> dict[int, Appointment]:

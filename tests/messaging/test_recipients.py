@@ -1,3 +1,5 @@
+import pytest
+
 from messaging.models import Channel, RecipientRole
 from messaging.recipients import number_recipient, recipients_for
 from tests.factories import (
@@ -54,3 +56,20 @@ def test_skip_reasons_are_plain_french(db):
 def test_number_typed_by_hand():
     assert number_recipient(number="06 84 28 55 60").address == "+33684285560"
     assert number_recipient(number="03 80 32 01 40").skip_reason.startswith("Le numéro 03 80 32 01 40")
+
+
+def test_a_recipient_is_an_immutable_value():
+    import dataclasses
+
+    from messaging.recipients import Recipient
+
+    a = Recipient("patient", "ZIMMER Alexis", "+33684285560", Channel.SMS)
+    b = Recipient(role="patient", name="ZIMMER Alexis", address="+33684285560", channel=Channel.SMS,
+                  appointment=object())  # the appointment is not part of its identity
+    assert a == b and hash(a) == hash(b) and len({a, b}) == 1
+    assert (a.patient, a.person, a.skip_reason, a.is_patient_self, a.appointment) == (None, None, "", False, None)
+    assert a.sendable and a.key == "patient:+33684285560" and a.address_display == "06.84.28.55.60"
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        a.address = "+33600000000"
+    assert dataclasses.replace(a, skip_reason="Aucun numéro.").sendable is False
+    assert a != Recipient("patient", "ZIMMER Alexis", "+33684285560", Channel.EMAIL)

@@ -9,7 +9,7 @@ from django.db import connection
 from django.db.models.signals import post_init, pre_init
 from django.test.utils import CaptureQueriesContext
 
-from patients.models import Appointment, Patient
+from patients.models import Appointment, Guardian, Patient
 from patients.selectors import (
     MESSAGE_DEFERRED_APPOINTMENT,
     MESSAGE_DEFERRED_PATIENT,
@@ -50,7 +50,7 @@ def _appointments(n):
 
 def test_no_init_signal_receivers_on_the_models_built_without_init():
     # _from_row skips Model.__init__, which is where pre_init / post_init are sent.
-    for model in (Patient, Appointment):
+    for model in (Patient, Appointment, Guardian):
         assert not pre_init.has_listeners(model)
         assert not post_init.has_listeners(model)
 
@@ -75,6 +75,9 @@ def test_appointments_are_the_orm_instances_with_their_relations():
             assert got.patient.practitioner == ref.patient.practitioner
             assert got.patient.civil_guardian == ref.patient.civil_guardian
             assert got.patient.financial_guardian == ref.patient.financial_guardian
+            for name in ("civil_guardian", "financial_guardian"):
+                if getattr(ref.patient, name) is not None:
+                    assert _fields(getattr(got.patient, name), ()) == _fields(getattr(ref.patient, name), ())
             assert got.patient.mobile.startswith("+336")  # stored E.164, as the descriptor gives it
     assert ctx.captured_queries == []  # everything a message reads is loaded
 
