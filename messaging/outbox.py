@@ -73,9 +73,13 @@ def _schedule_dispatch(mailing_id: int, pending: int = 1) -> None:
     workers = int(settings.Q_CLUSTER.get("workers") or 1)
     tasks = max(1, min(workers, math.ceil(pending / BATCH_SIZE)))
     try:
-        for i in range(tasks):
-            name = f"envoi-{mailing_id}" + (f"-{i + 1}" if tasks > 1 else "")
-            async_task("messaging.tasks.dispatch_task", mailing_id=mailing_id, task_name=name)
+        # In one transaction: the tasks are queued together or not at all, and django-q's ORM
+        # broker, which closes "old" connections before each task it queues outside one (every
+        # connection, with CONN_MAX_AGE=0), does not reconnect twice at the end of a request.
+        with transaction.atomic():
+            for i in range(tasks):
+                name = f"envoi-{mailing_id}" + (f"-{i + 1}" if tasks > 1 else "")
+                async_task("messaging.tasks.dispatch_task", mailing_id=mailing_id, task_name=name)
     except Exception:  # noqa: BLE001
         # The rows are committed; the every-minute schedule sends them if the broker hiccups.
         logger.exception("Could not queue the dispatch of mailing %s; the schedule will pick it up", mailing_id)
@@ -128,10 +132,11 @@ _MESSAGE_DEFAULTS = {
 }
 
 # On PostgreSQL the rows of one mailing go in at most this many INSERT statements, of equal
-# size (at least _INSERT_MIN_ROWS rows each): the query count does not depend on the number of
-# messages. Eight: the server starts early, and only the last eighth is not overlapped.
+# size: the query count does not depend on the number of messages. Eight: the server starts
+# early, and only the last eighth is not overlapped. Up to _INSERT_MIN_ROWS messages (every
+# treatment run, most mailings), one statement.
 INSERT_STATEMENTS = 8
-_INSERT_MIN_ROWS = 200
+_INSERT_MIN_ROWS = 1000
 
 
 def _insert_messages(names: Sequence[str], rows: Iterable[tuple], *, count: int) -> None:

@@ -467,3 +467,26 @@ def test_the_foreign_keys_of_the_outbox_are_deferred_again_afterwards(small_stat
         Message.objects.filter(pk=message.pk).update(mailing_id=missing)
         Message.objects.filter(pk=message.pk).update(mailing_id=mailing.pk)
     assert mailing.messages.count() == 4
+
+
+@pytest.mark.django_db(transaction=True)
+def test_queueing_the_dispatch_keeps_the_database_connection(settings):
+    """django-q's ORM broker closes "old" connections before each task it queues outside a
+    transaction (every connection, with CONN_MAX_AGE=0): the dispatch tasks of a mailing are
+    queued together in one transaction, on the connection already open."""
+    from django.db import connection
+    from django_q.conf import Conf
+    from django_q.models import OrmQ
+
+    from messaging.outbox import _schedule_dispatch
+
+    settings.Q_CLUSTER = {**settings.Q_CLUSTER, "workers": 2}
+    sync, Conf.SYNC = Conf.SYNC, False
+    try:
+        connection.ensure_connection()
+        before = connection.connection
+        _schedule_dispatch(42, pending=250)
+        assert connection.connection is before
+        assert OrmQ.objects.count() == 2
+    finally:
+        Conf.SYNC = sync
