@@ -493,19 +493,16 @@ def _from_row(model, attnames: list[str], values, db: str):
 
 
 def attach_for_messages(*, appointments=(), patients=()) -> None:
-    """Set on each appointment its practitioner, chair and nature, and on each patient (the
-    appointments' own included) its practitioner and guardians, as ``select_related`` would,
-    from one query per table: practitioners, chairs and natures are a few dozen rows shared by
-    thousands, which a join would send and convert again for every row."""
-    appointments = list(appointments)
-    # The appointments' patients when loaded with them (never a query per appointment).
-    patients = list(patients) + [
-        a.patient for a in appointments if a.patient_id is not None and Appointment.patient.is_cached(a)
-    ]
+    """Set on each appointment its practitioner, chair and nature, and on each patient its
+    practitioner and guardians, as ``select_related`` would, from one query per table:
+    practitioners, chairs and natures are a few dozen rows shared by thousands, which a join
+    would send and convert again for every row."""
+    appointments, patients = list(appointments), list(patients)
     if not appointments and not patients:
         return
     practitioner = Practitioner.objects.in_bulk().get
-    guardian_ids = {i for p in patients for i in (p.civil_guardian_id, p.financial_guardian_id) if i}
+    guardian_ids = {p.civil_guardian_id for p in patients} | {p.financial_guardian_id for p in patients}
+    guardian_ids.discard(None)
     guardian = _by_pk(Guardian, (), guardian_ids).get if guardian_ids else {}.get
     if appointments:
         chair, nature = Chair.objects.in_bulk().get, Nature.objects.in_bulk().get
@@ -532,12 +529,13 @@ def appointments_for_messages(ids) -> dict[int, Appointment]:
     found = _by_pk(Appointment, MESSAGE_DEFERRED_APPOINTMENT, ids, patient__isnull=False)
     if not found:
         return found
-    patients = _by_pk(Patient, MESSAGE_DEFERRED_PATIENT, {a.patient_id for a in found.values()})
+    patient_of = {pk: a.patient_id for pk, a in found.items()}
+    patients = _by_pk(Patient, MESSAGE_DEFERRED_PATIENT, set(patient_of.values()))
     # A patient deleted between the two queries takes its appointments with it (CASCADE).
-    found = {pk: a for pk, a in found.items() if a.patient_id in patients}
+    found = {pk: a for pk, a in found.items() if patient_of[pk] in patients}
     attach_for_messages(appointments=found.values(), patients=patients.values())
-    for appointment in found.values():
-        appointment._state.fields_cache["patient"] = patients[appointment.patient_id]
+    for pk, appointment in found.items():
+        appointment._state.fields_cache["patient"] = patients[patient_of[pk]]
     return found
 
 

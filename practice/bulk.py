@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -51,6 +52,10 @@ def values_rows(queryset) -> list[tuple]:
     pg = connection.connection
     if not settings.USE_TZ or pg.info.timezone is not connection.timezone:
         return list(queryset)
+    # Lists (of ids) as binary parameters: dumped as text, each element goes through a regular
+    # expression. Other parameters as Django sends them. ("%%" is a literal percent sign.)
+    kinds = iter(["%b" if isinstance(p, list | tuple) else "%s" for p in params])
+    sql = re.sub(r"%[%s]", lambda m: m.group(0) if m.group(0) == "%%" else next(kinds), sql)
     started = time.monotonic()
     with connection.wrap_database_errors, psycopg.Cursor(pg) as cursor:
         cursor.execute(sql, params, binary=True)

@@ -32,7 +32,10 @@ def test_values_rows_are_the_orms_rows_with_the_same_time_zone_objects():
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
+    from django.db.models.expressions import RawSQL
+
     from patients.models import Appointment, Patient
+    from patients.selectors import _pk_among
     from practice.bulk import values_rows
     from tests.factories import AppointmentFactory, PatientFactory
 
@@ -45,6 +48,9 @@ def test_values_rows_are_the_orms_rows_with_the_same_time_zone_objects():
         Patient.objects.order_by("pk").values_list("id", "birth_date", "remark", "mobile", "news_consent",
                                                    "news_consent_at", "civil_guardian_id", "created_at"),
         Appointment.objects.order_by("pk").values_list("id", "patient_id", "start", "duration", "urgent", "chair_id"),
+        # A list parameter (sent in binary), a text one, a literal percent sign in the SQL.
+        Patient.objects.filter(_pk_among([patient.pk, 0]), last_name=patient.last_name)
+        .annotate(pct=RawSQL("'5%%'", [])).values_list("id", "pct", "first_name"),
     ):
         expected, fetched = list(queryset.all()), queryset.all()
         with CaptureQueriesContext(connection) as ctx:
