@@ -77,3 +77,11 @@ def test_to_gsm_replaces_what_forces_ucs2():
     assert segments(to_gsm("Noël à Pâques – déjà…")).encoding == "GSM-7"
     # What GSM-7 already has is left alone.
     assert to_gsm("é è à ù É Ç") == "é è à ù É Ç"
+
+
+def test_the_fast_check_of_plain_gsm_agrees_with_the_table_on_every_character():
+    from messaging.sms import _OUTSIDE_GSM7_BASIC, GSM7_BASIC
+
+    for code in [*range(0x3000), 0x1F600, 0x20AC]:
+        c = chr(code)
+        assert (_OUTSIDE_GSM7_BASIC.search(c) is None) == (c in GSM7_BASIC), hex(code)

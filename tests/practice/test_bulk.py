@@ -30,9 +30,8 @@ def test_values_rows_are_the_orms_rows_with_the_same_time_zone_objects():
     import datetime as dt
 
     from django.db import connection
-    from django.test.utils import CaptureQueriesContext
-
     from django.db.models.expressions import RawSQL
+    from django.test.utils import CaptureQueriesContext
 
     from patients.models import Appointment, Patient
     from patients.selectors import _pk_among
