@@ -447,13 +447,15 @@ MESSAGE_DEFERRED_APPOINTMENT = ("remark", "created_at", "updated_at")
 
 class AnyOf(Lookup):
     """``field = ANY(%s)``: the ids as one array parameter. ``pk__in`` with 10,000 ids sends and
-    plans 10,000 parameters, a tenth of a second before the first row (PostgreSQL only)."""
+    plans 10,000 parameters, a tenth of a second before the first row (PostgreSQL only). The
+    array goes as its text, '{1,2,3}', joined at C speed: psycopg dumps a Python list element by
+    element. Integer ids only."""
 
     lookup_name = "any_of"
     prepare_rhs = False
 
     def get_db_prep_lookup(self, value, connection):
-        return "%s", [list(value)]
+        return "%s", ["{" + ",".join(map(str, map(int, value))) + "}"]
 
     def as_sql(self, compiler, connection):
         lhs, lhs_params = self.process_lhs(compiler, connection)
