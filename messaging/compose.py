@@ -29,19 +29,6 @@ class ComposedEmail:
     warnings: list[str]
 
 
-def _context(patient, appointment, recipient, correspondent, today, custom, practice, next_appointment):
-    return MergeContext(
-        patient=patient,
-        appointment=appointment,
-        recipient=recipient,
-        correspondent=correspondent,
-        today=today,
-        custom=custom,
-        practice=practice,
-        next_appointment=next_appointment,
-    )
-
-
 def compose_sms(
     *,
     body: str,
@@ -55,7 +42,8 @@ def compose_sms(
     next_appointment=None,
 ) -> ComposedSms:
     """The SMS text for one recipient, its warnings (missing data) and its length in SMS."""
-    ctx = _context(patient, appointment, recipient, correspondent, today, custom, practice, next_appointment)
+    ctx = MergeContext(patient=patient, appointment=appointment, recipient=recipient, correspondent=correspondent,
+                       today=today, custom=custom, practice=practice, next_appointment=next_appointment)
     rendered = render(body, ctx)
     text = rendered.text.strip()
     return ComposedSms(text=text, warnings=rendered.warnings, segments=segments(text))
@@ -77,7 +65,8 @@ def compose_email(
 ) -> ComposedEmail:
     """Subject, HTML body (signature placed as header or footer) and plain-text alternative for
     one recipient, with the warnings of subject, body and signature together."""
-    ctx = _context(patient, appointment, recipient, correspondent, today, custom, practice, next_appointment)
+    ctx = MergeContext(patient=patient, appointment=appointment, recipient=recipient, correspondent=correspondent,
+                       today=today, custom=custom, practice=practice, next_appointment=next_appointment)
     subject_r = render(subject or "", ctx)
     body_r = render(body_html or "", ctx, html=True)
     warnings = list(subject_r.warnings)

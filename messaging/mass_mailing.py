@@ -245,22 +245,25 @@ def row_recipients(row: DraftRow, *, channel: str, roles: list[str]) -> list[Rec
     none can, the first other role that can (a child's reminder goes to the parent whose mobile
     is on file); when nobody can, the first candidate, with its skip reason, so the outbox
     records why nothing was sent."""
+    patient, appointment = row.patient, row.appointment
+
     def candidates(role_list):
         out, seen = [], set()
+        with_patient = RecipientRole.PATIENT in role_list
         for role in role_list:
-            person, is_self = role_person(row.patient, role)
-            if is_self and RecipientRole.PATIENT in role_list:
+            person, is_self = role_person(patient, role)
+            if is_self and with_patient:
                 continue
-            r = person_recipient(person, patient=row.patient, channel=channel, role=role, is_self=is_self,
-                                 appointment=row.appointment)
-            if r.sendable and r.address in seen:
+            r = person_recipient(person, patient=patient, channel=channel, role=role, is_self=is_self,
+                                 appointment=appointment)
+            if not r.skip_reason and r.address in seen:
                 continue
             seen.add(r.address)
             out.append(r)
         return out
 
     chosen = candidates(roles)
-    sendable = [r for r in chosen if r.sendable]
+    sendable = [r for r in chosen if not r.skip_reason]
     if sendable:
         return sendable
     fallback = [r for r in candidates(ROLE_ORDER) if r.sendable]

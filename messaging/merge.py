@@ -570,16 +570,17 @@ class Rendered(NamedTuple):  # a tuple: built once per message, cheaper than a f
     warnings: list[str]
 
 
-def _plan(text: str, custom: CustomFields) -> tuple[tuple[tuple[str, Token], ...], str]:
-    """``text`` cut at its tokens: (the text before each token, the token), and the text after
-    the last one. Cached on ``custom`` like the tokens: a mailing renders one text many times."""
+def _plan(text: str, custom: CustomFields) -> tuple[tuple[tuple[str, Token, Callable | None], ...], str]:
+    """``text`` cut at its tokens: (the text before each token, the token, the function computing
+    a built-in code), and the text after the last one. Cached on ``custom`` like the tokens: a
+    mailing renders one text many times."""
     plan = custom._plans.get(text)
     if plan is None:
         if len(custom._plans) >= 256:
             custom._plans.clear()
         parts, pos = [], 0
         for token in tokenize(text, custom):
-            parts.append((text[pos : token.start], token))
+            parts.append((text[pos : token.start], token, _PROVIDERS.get(token.code) if token.known else None))
             pos = token.end
         plan = custom._plans[text] = (tuple(parts), text[pos:])
     return plan
@@ -592,10 +593,11 @@ def render(text: str, context: MergeContext, *, html: bool = False) -> Rendered:
     parts, tail = _plan(text or "", context.custom)
     out: list[str] = []
     warnings: list[str] = []
-    for before, token in parts:
+    for before, token, provider in parts:
         out.append(before)
         if token.known:
-            value = context.value(token.code)
+            # A built-in code straight from its function (no per-message cache to fill).
+            value = (provider(context) or "") if provider is not None else context.value(token.code)
             out.append(escape(value) if html else value)
             if value:
                 continue

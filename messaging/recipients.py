@@ -127,9 +127,13 @@ def role_person(patient: Patient, role: str) -> tuple[Patient | Guardian, bool]:
     if role == RecipientRole.PATIENT:
         return patient, False
     if role == RecipientRole.CIVIL_GUARDIAN:
-        return patient.civil_guardian or patient, patient.civil_guardian_id is None
+        if patient.civil_guardian_id is None:
+            return patient, True
+        return patient.civil_guardian, False
     if role == RecipientRole.FINANCIAL_GUARDIAN:
-        return patient.financial_guardian or patient, patient.financial_guardian_id is None
+        if patient.financial_guardian_id is None:
+            return patient, True
+        return patient.financial_guardian, False
     raise ValueError(f"Rôle de destinataire inconnu pour un patient : {role}")
 
 

@@ -90,11 +90,15 @@ def segments(text: str) -> SmsSegments:
         # The common case, at C speed: one septet per character, so no escape sequence to keep
         # whole across parts.
         return _plain_gsm(len(text))
-    ucs2: list[str] = []
-    for c in text:
-        if c not in GSM7_BASIC and c not in GSM7_EXTENSION and c not in ucs2:
-            ucs2.append(c)
+    # Each distinct character once, in order of appearance.
+    ucs2 = [c for c in dict.fromkeys(text) if c not in GSM7_BASIC and c not in GSM7_EXTENSION]
     gsm = not ucs2
+    if not gsm and max(text) <= "\uffff":
+        # UCS-2 without characters outside the BMP (a French name with "ï", "ë"...): one unit
+        # per character, nothing to keep whole across parts.
+        length = len(text)
+        parts = 1 if length <= UCS2_SINGLE else -(-length // UCS2_MULTI)
+        return SmsSegments(encoding="UCS-2", length=length, parts=parts, ucs2_chars=tuple(ucs2))
     sizes = _unit_sizes(text, gsm)
     single, multi = (GSM7_SINGLE, GSM7_MULTI) if gsm else (UCS2_SINGLE, UCS2_MULTI)
     return SmsSegments(

@@ -85,3 +85,21 @@ def test_the_fast_check_of_plain_gsm_agrees_with_the_table_on_every_character():
     for code in [*range(0x3000), 0x1F600, 0x20AC]:
         c = chr(code)
         assert (_OUTSIDE_GSM7_BASIC.search(c) is None) == (c in GSM7_BASIC), hex(code)
+
+
+@pytest.mark.parametrize("length", [1, 69, 70, 71, 134, 135, 200, 670, 671])
+@pytest.mark.parametrize("extra", ["", "😀"])
+def test_ucs2_shortcut_counts_as_the_part_by_part_algorithm(length, extra):
+    # UCS-2 text of the BMP takes a shortcut (one unit per character); with an emoji (two units,
+    # never split) it takes the general path: both must agree with the reference count.
+    from messaging.sms import GSM7_BASIC, GSM7_EXTENSION, UCS2_MULTI, UCS2_SINGLE, _count_parts, _unit_sizes
+
+    text = (extra + ("ïZoë Lefèvre, RDV à 09h00 ; Ç " * 40))[:length]
+    expected = _count_parts(_unit_sizes(text, False), UCS2_SINGLE, UCS2_MULTI)
+    result = segments(text)
+    assert (result.encoding, result.parts, result.length) == ("UCS-2", expected, sum(_unit_sizes(text, False)))
+    outside = []
+    for c in text:
+        if c not in GSM7_BASIC and c not in GSM7_EXTENSION and c not in outside:
+            outside.append(c)
+    assert result.ucs2_chars == tuple(outside) and "è" not in outside  # è is GSM-7
