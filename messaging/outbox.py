@@ -85,8 +85,8 @@ def _schedule_dispatch(mailing_id: int, pending: int = 1) -> None:
         logger.exception("Could not queue the dispatch of mailing %s; the schedule will pick it up", mailing_id)
 
 
-def _uncached(objs, names: frozenset[str]) -> list:
-    return [o for o in objs if not names <= o._state.fields_cache.keys()]
+_PATIENT_RELATIONS = ("practitioner", "civil_guardian", "financial_guardian")
+_APPOINTMENT_RELATIONS = ("practitioner", "chair", "nature", "patient")
 
 
 def _preload(recipients: Sequence[Recipient], appointment: Appointment | None) -> None:
@@ -97,18 +97,19 @@ def _preload(recipients: Sequence[Recipient], appointment: Appointment | None) -
     missing a relation are given to ``prefetch_related_objects`` (which costs time per instance
     even when there is nothing to fetch), so this runs no query for them and at most one per
     relation otherwise, whatever N is."""
-    patients = {id(r.patient): r.patient for r in recipients if r.patient is not None}
-    appointments = {id(r.appointment): r.appointment for r in recipients if r.appointment is not None}
-    if appointment is not None:
+    patient_relations, appointment_relations = frozenset(_PATIENT_RELATIONS), frozenset(_APPOINTMENT_RELATIONS)
+    patients, appointments = {}, {}
+    for r in recipients:
+        if (p := r.patient) is not None and not patient_relations <= p._state.fields_cache.keys():
+            patients[id(p)] = p
+        if (a := r.appointment) is not None and not appointment_relations <= a._state.fields_cache.keys():
+            appointments[id(a)] = a
+    if appointment is not None and not appointment_relations <= appointment._state.fields_cache.keys():
         appointments[id(appointment)] = appointment
-    patient_relations = ("practitioner", "civil_guardian", "financial_guardian")
-    missing = _uncached(patients.values(), frozenset(patient_relations))
-    if missing:
-        prefetch_related_objects(missing, *patient_relations)
-    appointment_relations = ("practitioner", "chair", "nature", "patient")
-    missing = _uncached(appointments.values(), frozenset(appointment_relations))
-    if missing:
-        prefetch_related_objects(missing, *appointment_relations)
+    if patients:
+        prefetch_related_objects(list(patients.values()), *_PATIENT_RELATIONS)
+    if appointments:
+        prefetch_related_objects(list(appointments.values()), *_APPOINTMENT_RELATIONS)
 
 
 # The columns mailing_create gives for each message, in the order of its row tuples.

@@ -153,9 +153,10 @@ def normalize(value: str) -> str | None:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
+@lru_cache(maxsize=65536)
 def mobile_number(value: str) -> tuple[str | None, bool]:
     """``normalize(value)`` and whether it is a mobile, in one pass (a mailing asks both for
-    every recipient)."""
+    every recipient; cached: the practice's numbers come back mailing after mailing)."""
     national = _fast_national(value)
     if national is not None:
         kind = _FR.number_type(national)
