@@ -170,7 +170,9 @@ def _insert_messages(names: Sequence[str], rows: Iterable[tuple], *, count: int)
     fields = [meta.get_field(n) for n in names]
     fixed = [(meta.get_field(n), v) for n, v in _MESSAGE_DEFAULTS.items() if n not in names]
     fixed += [(meta.get_field("created_at"), now), (meta.get_field("updated_at"), now)]
-    columns = ", ".join(connection.ops.quote_name(f.column) for f, _v in [*((f, None) for f in fields), *fixed])
+    columns = ", ".join(connection.ops.quote_name(f.column) for f in [*fields, *(f for f, _v in fixed)])
+    types = [_db_type(f) for f in fields]
+    fixed = [(_db_type(f), v) for f, v in fixed]
     head = f"INSERT INTO {connection.ops.quote_name(meta.db_table)} ({columns}) "
     connection.ensure_connection()
     pg = connection.connection
@@ -189,7 +191,7 @@ def _insert_messages(names: Sequence[str], rows: Iterable[tuple], *, count: int)
             run(f"SET CONSTRAINTS {checked} IMMEDIATE")
         with pg.pipeline():
             while chunk:
-                sql, params = _insert_select(fields, chunk, fixed)
+                sql, params = _insert_select(fields, types, chunk, fixed)
                 run(head + sql, params)
                 chunk = list(islice(rows, size))
         if checked:
@@ -213,8 +215,10 @@ def _db_type(field) -> str:
     return re.sub(r"\(.*\)", "", field.db_type(connection))
 
 
-def _insert_select(fields, chunk: list[tuple], fixed: list[tuple]) -> tuple[str, list]:
-    """The ``SELECT … FROM unnest(…)`` of one INSERT and its parameters (binary format)."""
+def _insert_select(fields, types: list[str], chunk: list[tuple], fixed: list[tuple]) -> tuple[str, list]:
+    """The ``SELECT … FROM unnest(…)`` of one INSERT and its parameters (binary format):
+    ``types`` are the fields' SQL types, ``fixed`` (SQL type, value) of the columns that take
+    one value for every row."""
     columns = []
     for field, column in zip(fields, zip(*chunk, strict=True), strict=True):
         if field.get_internal_type() == "JSONField":
@@ -226,17 +230,17 @@ def _insert_select(fields, chunk: list[tuple], fixed: list[tuple]) -> tuple[str,
     if len(chunk) > 1 and not any(varying):
         varying[0] = True
     exprs, scalars, arrays, aliases = [], [], [], []
-    for i, (field, column) in enumerate(zip(fields, columns, strict=True)):
+    for i, (field, sql_type, column) in enumerate(zip(fields, types, columns, strict=True)):
         cast = "::jsonb" if field.get_internal_type() == "JSONField" else ""
         if varying[i]:
             exprs.append(f"v.c{i}{cast}")
             aliases.append(f"c{i}")
-            arrays.append((f"%b::{_db_type(field)}[]", list(column)))
+            arrays.append((f"%b::{sql_type}[]", list(column)))
         else:
-            exprs.append(f"%b::{_db_type(field)}{cast}")
+            exprs.append(f"%b::{sql_type}{cast}")
             scalars.append(column[0])
-    for field, value in fixed:
-        exprs.append(f"%b::{_db_type(field)}")
+    for sql_type, value in fixed:
+        exprs.append(f"%b::{sql_type}")
         scalars.append(value)
     sql = f"SELECT {', '.join(exprs)}"
     if arrays:
