@@ -185,8 +185,10 @@ def _insert_messages(names: Sequence[str], rows: Iterable[tuple], *, count: int)
                 # Outside Django's cursor wrapper: logged like a query, so counts stay true.
                 connection.queries_log.append({"sql": sql, "time": f"{time.monotonic() - started:.3f}"})
 
-        run(_FOREIGN_KEYS_SQL, [meta.db_table])
-        checked = ", ".join(connection.ops.quote_name(name) for (name,) in cursor.fetchall())
+        checked = ""
+        if count > size:  # several statements: their checks overlap composing too
+            run(_FOREIGN_KEYS_SQL, [meta.db_table])
+            checked = ", ".join(connection.ops.quote_name(name) for (name,) in cursor.fetchall())
         if checked:
             run(f"SET CONSTRAINTS {checked} IMMEDIATE")
         with pg.pipeline():

@@ -124,13 +124,7 @@ def test_recipients_loaded_with_their_relations_are_not_fetched_again(sms_outbox
     for _ in range(12):
         AppointmentFactory(patient=MinorPatientFactory(practitioner=prat), practitioner=prat)
     body = "@PPREN @RCNOM @RDV1 @RDVPRAT @RDVNAT @PRAT"
-
-    def build(appointments):
-        out = []
-        for a in appointments:
-            r = recipients_for(patient=a.patient, channel=Channel.SMS)[0]
-            out.append(r.__class__(**{**r.__dict__, "appointment": a}))
-        return out
+    build = _about
 
     def count(recipients):
         with CaptureQueriesContext(connection) as ctx:
@@ -490,3 +484,31 @@ def test_queueing_the_dispatch_keeps_the_database_connection(settings):
         assert OrmQ.objects.count() == 2
     finally:
         Conf.SYNC = sync
+
+
+def test_an_error_while_composing_between_statements_leaves_nothing_and_the_connection_usable(
+    small_statements, monkeypatch
+):
+    from django.db import transaction
+
+    import messaging.outbox
+    from messaging.compose import compose_sms
+
+    calls = []
+
+    def failing(**kwargs):
+        calls.append(1)
+        if len(calls) == 4:  # after the first statement went out
+            raise RuntimeError("merge bug")
+        return compose_sms(**kwargs)
+
+    monkeypatch.setattr(messaging.outbox, "compose_sms", failing)
+    recipients = _about(_appointments_of(6))
+    with pytest.raises(RuntimeError, match="merge bug"), transaction.atomic():
+        mailing_create(channel=Channel.SMS, origin=MailingOrigin.MASS_MAILING, requested_by=None,
+                       recipients=recipients, sms_body="Bonjour @PPREN")
+    assert not Message.objects.exists() and not Mailing.objects.exists()
+    monkeypatch.setattr(messaging.outbox, "compose_sms", compose_sms)
+    mailing = mailing_create(channel=Channel.SMS, origin=MailingOrigin.MASS_MAILING, requested_by=None,
+                             recipients=recipients, sms_body="Bonjour @PPREN")
+    assert mailing.messages.count() == 6
