@@ -186,7 +186,7 @@ def search_default_remember(*, search: str, channel: str, template: SmsTemplate 
 # ---------------------------------------------------------------------------------------------
 
 
-@dataclass
+@dataclass(slots=True)  # thousands per mailing: one object each, no __dict__
 class DraftRow:
     """One line of the mass mailing: a patient, and the appointment the message is about."""
 

@@ -369,7 +369,7 @@ class MergeContext:
         self._custom = custom
         self._practice = practice
         self._next = next_appointment
-        self._cache: dict[str, str] = {}
+        self._cache: dict[str, str] | None = None  # made on first use (custom fields, warnings)
         # Given by the batch: set as cached values (no descriptor call per message).
         if custom is not None:
             self.__dict__["custom"] = custom
@@ -446,7 +446,9 @@ class MergeContext:
 
     def value(self, code: str) -> str:
         cache = self._cache
-        if code in cache:
+        if cache is None:
+            cache = self._cache = {}
+        elif code in cache:
             return cache[code]
         # Built-in codes and the practice's @PART_nn / @LIBRE_nn never share a name.
         provider = _PROVIDERS.get(code)
