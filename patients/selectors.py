@@ -505,7 +505,7 @@ def attach_for_messages(*, appointments=(), patients=()) -> None:
     practitioner = Practitioner.objects.in_bulk().get
     guardian_ids = {p.civil_guardian_id for p in patients} | {p.financial_guardian_id for p in patients}
     guardian_ids.discard(None)
-    guardian = _by_pk(Guardian, (), guardian_ids).get if guardian_ids else {}.get
+    guardian = _build(Guardian, *_rows(Guardian, (), guardian_ids)).get if guardian_ids else {}.get
     if appointments:
         chair, nature = Chair.objects.in_bulk().get, Nature.objects.in_bulk().get
         for a in appointments:
@@ -528,33 +528,62 @@ def appointments_for_messages(ids) -> dict[int, Appointment]:
     Appointments and patients come from two queries by primary key rather than one join: for
     10,000 appointments PostgreSQL chose to hash-join a scan of the whole patient table, three
     times slower than two index scans. Two appointments of one patient share its instance."""
-    found = _by_pk(Appointment, MESSAGE_DEFERRED_APPOINTMENT, ids, patient__isnull=False)
-    if not found:
-        return found
-    patient_of = {pk: a.patient_id for pk, a in found.items()}
-    patients = _by_pk(Patient, MESSAGE_DEFERRED_PATIENT, set(patient_of.values()))
+    names, rows, db = _rows(Appointment, MESSAGE_DEFERRED_APPOINTMENT, ids, patient__isnull=False)
+    if not rows:
+        return {}
+    patient_at = names.index("patient_id")
+    practitioners = Practitioner.objects.in_bulk()
+    patients = _patients_for_messages({row[patient_at] for row in rows}, practitioners)
     # A patient deleted between the two queries takes its appointments with it (CASCADE).
-    found = {pk: a for pk, a in found.items() if patient_of[pk] in patients}
-    attach_for_messages(appointments=found.values(), patients=patients.values())
-    for pk, appointment in found.items():
-        appointment._state.fields_cache["patient"] = patients[patient_of[pk]]
-    return found
-
-
-def _by_pk(model, deferred: tuple[str, ...], ids, **filters) -> dict:
-    """{pk: instance} of ``model`` for ``ids`` (and ``filters``), built by ``_from_row`` from
-    one query, the ``deferred`` columns left out."""
-    names = [f.attname for f in _loaded_fields(model, deferred)]
-    queryset = model.objects.filter(_pk_among(ids), **filters).order_by().values_list(*names)
-    db, pk_at = queryset.db, names.index(model._meta.pk.attname)
-    return {row[pk_at]: _from_row(model, names, row, db) for row in values_rows(queryset)}
+    rows = [row for row in rows if row[patient_at] in patients]
+    return _build(Appointment, names, rows, db, {
+        "patient": ("patient_id", patients),
+        "practitioner": ("practitioner_id", practitioners),
+        "chair": ("chair_id", Chair.objects.in_bulk()),
+        "nature": ("nature_id", Nature.objects.in_bulk()),
+    })
 
 
 def patients_for_messages(ids) -> dict[int, Patient]:
     """{id: patient} of the patients ``ids``, with their practitioner and guardians loaded up
     front (three queries whatever their number)."""
-    found = _by_pk(Patient, MESSAGE_DEFERRED_PATIENT, ids)
-    attach_for_messages(patients=found.values())
+    return _patients_for_messages(ids, Practitioner.objects.in_bulk())
+
+
+def _patients_for_messages(ids, practitioners: dict) -> dict[int, Patient]:
+    names, rows, db = _rows(Patient, MESSAGE_DEFERRED_PATIENT, ids)
+    civil_at, financial_at = names.index("civil_guardian_id"), names.index("financial_guardian_id")
+    guardian_ids = {row[civil_at] for row in rows} | {row[financial_at] for row in rows}
+    guardian_ids.discard(None)
+    guardians = _build(Guardian, *_rows(Guardian, (), guardian_ids)) if guardian_ids else {}
+    return _build(Patient, names, rows, db, {
+        "practitioner": ("practitioner_id", practitioners),
+        "civil_guardian": ("civil_guardian_id", guardians),
+        "financial_guardian": ("financial_guardian_id", guardians),
+    })
+
+
+def _rows(model, deferred: tuple[str, ...], ids, **filters) -> tuple[list[str], list[tuple], str]:
+    """The attnames loaded (all but ``deferred``), the rows of ``model`` for ``ids`` (and
+    ``filters``) in one query, and the database alias."""
+    names = [f.attname for f in _loaded_fields(model, deferred)]
+    queryset = model.objects.filter(_pk_among(ids), **filters).order_by().values_list(*names)
+    return names, values_rows(queryset), queryset.db
+
+
+def _build(model, names: list[str], rows: list[tuple], db: str, related: dict | None = None) -> dict:
+    """{pk: instance} built by ``_from_row``. ``related`` maps relation names to (the attname of
+    their id, {id: instance}): each instance's relation cache is filled from its row, as
+    ``select_related`` would, with no descriptor call per row."""
+    pk_at = names.index(model._meta.pk.attname)
+    if not related:
+        return {row[pk_at]: _from_row(model, names, row, db) for row in rows}
+    lookups = [(name, names.index(attname), objects.get) for name, (attname, objects) in related.items()]
+    found = {}
+    for row in rows:
+        instance = _from_row(model, names, row, db)
+        instance._state.fields_cache = {name: get(row[at]) for name, at, get in lookups}
+        found[row[pk_at]] = instance
     return found
 
 
