@@ -8,13 +8,9 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import psycopg
 from django.conf import settings
 from django.db import connections
-
-try:
-    import psycopg
-except ImportError:  # SQLite only (the demo): values_rows goes through the ORM
-    psycopg = None
 
 
 @contextmanager
@@ -42,7 +38,7 @@ def values_rows(queryset) -> list[tuple]:
     tens of thousands of rows of a mailing this halves the fetch. Other databases, and columns
     with database converters, go through the ORM."""
     connection = connections[queryset.db]
-    if connection.vendor != "postgresql" or psycopg is None:
+    if connection.vendor != "postgresql":
         return list(queryset)
     compiler = queryset.query.get_compiler(queryset.db)
     sql, params = compiler.as_sql()
