@@ -512,3 +512,97 @@ def test_an_error_while_composing_between_statements_leaves_nothing_and_the_conn
     mailing = mailing_create(channel=Channel.SMS, origin=MailingOrigin.MASS_MAILING, requested_by=None,
                              recipients=recipients, sms_body="Bonjour @PPREN")
     assert mailing.messages.count() == 6
+
+
+@pytest.mark.parametrize("count", [0, 1, 999, 1000, 1001, 2500, 8000, 10_492, 100_000])
+def test_statement_sizes_cover_every_row_in_few_statements_the_last_one_small(count):
+    from messaging.outbox import _INSERT_MIN_ROWS, INSERT_STATEMENTS, _statement_sizes
+
+    sizes = _statement_sizes(count)
+    assert sum(sizes) == max(count, 1) and all(size > 0 for size in sizes)
+    assert len(sizes) <= INSERT_STATEMENTS
+    if count <= _INSERT_MIN_ROWS:
+        assert len(sizes) == 1
+    else:
+        assert len(sizes) >= 2 and max(sizes) - min(sizes[:-1]) <= 1
+        assert sizes[-1] * 3 < sizes[0]  # what nothing overlaps: the server's last statement
+
+
+def test_awkward_values_survive_the_joined_columns_and_the_lists(small_statements):
+    """Text columns go to the server as one joined text, integer columns as their str() joined:
+    quotes, backslashes, braces, commas, "None" and "NULL" as text, emoji, empty strings and
+    missing ids come back as they were; a value holding the separator, or a column mixing
+    types, goes as a list."""
+    import datetime as dt
+
+    from django.db import connection
+
+    from messaging.outbox import _TEXT_SEPARATOR, ROW_COLUMNS, _array, _insert_messages
+
+    patient = PatientFactory()
+    appointment = AppointmentFactory(patient=patient)
+    mailing = Mailing.objects.create(origin=MailingOrigin.MASS_MAILING, channel=Channel.SMS)
+    bodies = ['Dit "bonjour", l\'a {vu} \\ ici', "None", "NULL", "", "😀 é\nligne", f"un{_TEXT_SEPARATOR}deux", "x"]
+    start = dt.datetime(2030, 3, 31, 1, 30, tzinfo=dt.UTC)
+    rows = []
+    for i, body in enumerate(bodies):
+        with_appointment = i % 2 == 0
+        values = {
+            "mailing_id": mailing.pk, "channel": Channel.SMS, "patient_id": patient.pk if i != 3 else None,
+            "appointment_id": appointment.pk if with_appointment else None,
+            "appointment_start": start + dt.timedelta(hours=i) if with_appointment else None,
+            "recipient_role": RecipientRole.PATIENT, "recipient_name": f"Nom,{i}", "to": f"+3361234567{i}",
+            "account_id": None, "subject": "", "body": body, "body_html": "", "attachments": [],
+            "sms_parts": i, "status": MessageStatus.PENDING, "reason": "", "note": "", "dedupe_key": f"k|{i}",
+            "not_before": None,
+        }
+        rows.append(tuple(values[name] for name in ROW_COLUMNS))
+    _insert_messages(ROW_COLUMNS, rows, count=len(rows))
+    written = {m.dedupe_key: m for m in Message.objects.filter(mailing=mailing)}
+    assert len(written) == len(bodies)
+    for i, body in enumerate(bodies):
+        m = written[f"k|{i}"]
+        assert (m.body, m.recipient_name, m.sms_parts) == (body, f"Nom,{i}", i)
+        assert m.patient_id == (patient.pk if i != 3 else None)
+        assert (m.appointment_id, m.appointment_start) == (
+            (appointment.pk, start + dt.timedelta(hours=i)) if i % 2 == 0 else (None, None))
+    if connection.vendor == "postgresql":
+        assert _array("text", ("a", "b"))[1] == [f"a{_TEXT_SEPARATOR}b", _TEXT_SEPARATOR]
+        assert _array("text", ("a", f"b{_TEXT_SEPARATOR}"))[1] == [["a", f"b{_TEXT_SEPARATOR}"]]
+        assert _array("bigint", (1, None, 3))[1] == ["1,None,3"]
+        assert _array("bigint", (1, True))[1] == [[1, True]]
+
+
+def test_relations_are_loaded_at_the_first_instance_missing_them(sms_outbox, monkeypatch):
+    """Recipients whose instances all carry their relations are not walked again before the
+    merge; when some do not, all of them are loaded when the first is met, in one query per
+    relation."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    import messaging.outbox
+    from patients.models import Appointment
+
+    passes = []
+    preload = messaging.outbox._preload
+    monkeypatch.setattr(messaging.outbox, "_preload", lambda *a: passes.append(1) or preload(*a))
+    prat = PractitionerFactory(initials="MM")
+    for i in range(6):
+        AppointmentFactory(patient=PatientFactory(practitioner=prat, first_name=f"P{i}"), practitioner=prat)
+    loaded = list(Appointment.objects.select_related(
+        "patient__practitioner", "patient__civil_guardian", "patient__financial_guardian", "practitioner", "chair",
+        "nature").order_by("pk"))
+    bare = list(Appointment.objects.select_related("patient").order_by("pk"))
+
+    def send(appointments):
+        with CaptureQueriesContext(connection) as ctx:
+            mailing = mailing_create(channel=Channel.SMS, origin=MailingOrigin.MASS_MAILING, requested_by=None,
+                                     recipients=_about(appointments), sms_body="@PPREN @RDVPRAT @PRAT")
+        assert sorted(mailing.messages.values_list("body", flat=True)) == sorted(
+            f"P{i} {prat.display_name} {prat.display_name}" for i in range(6))
+        return [q["sql"] for q in ctx.captured_queries if 'FROM "patients_practitioner"' in q["sql"]]
+
+    assert send(loaded) == [] and passes == []
+    # The last three lack their relations.
+    relations = send([*loaded[:3], *bare[3:]])
+    assert len(relations) == 2 and passes == [1]  # the appointments' practitioners, the patients': once each
