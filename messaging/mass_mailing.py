@@ -483,8 +483,8 @@ def mass_mailing_send(*, draft: MassDraft, requested_by, today: dt.date | None =
 
 def _mass_mailing_write(*, draft: MassDraft, requested_by, today: dt.date | None, practice) -> Mailing:
     roles = _roles_for(draft.channel, draft, practice)
-    recipients = [r for row in draft_rows(draft) for r in row_recipients(row, channel=draft.channel, roles=roles)]
-    if not recipients:
+    rows = draft_rows(draft)
+    if not rows:  # every row has a recipient, if only to record why nothing was sent
         raise ValueError("Aucun destinataire : ajoutez au moins un patient.")
     template = _draft_template(draft)
     label = f"Publipostage {Channel(draft.channel).label} – {SEARCH_LABELS[draft.search]}"
@@ -500,7 +500,9 @@ def _mass_mailing_write(*, draft: MassDraft, requested_by, today: dt.date | None
         channel=draft.channel,
         origin=MailingOrigin.MASS_MAILING,
         requested_by=requested_by,
-        recipients=recipients,
+        # Chosen as the messages are written: the server inserts the first ones meanwhile.
+        recipients=(r for row in rows for r in row_recipients(row, channel=draft.channel, roles=roles)),
+        count=len(rows),
         template=template,
         idempotency_key=draft.idempotency_key,
         label=label,

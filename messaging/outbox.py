@@ -16,7 +16,7 @@ import re
 import time
 from collections.abc import Iterable, Sequence
 from functools import partial
-from itertools import chain, islice, repeat
+from itertools import chain, islice
 
 import psycopg
 from django.db import IntegrityError, connection, transaction
@@ -143,22 +143,26 @@ _MESSAGE_DEFAULTS = {
 # treatment run, most mailings), one statement.
 INSERT_STATEMENTS = 8
 _INSERT_MIN_ROWS = 1000
-# The last statement is this many times smaller than the others: the server inserts a
-# statement's rows about as fast as they are composed, so what it still has to do once the last
-# row is composed is about the last statement, which nothing overlaps.
-_LAST_STATEMENT_SHARE = 4
+# The first and last statements are this many times smaller than the others. The server
+# inserts a statement's rows a little slower than they are composed: it waits, idle, for the
+# first statement, and once the last row is composed it still has the last statement to do,
+# which nothing overlaps.
+_EDGE_STATEMENT_SHARE = 4
 
 
 def _statement_sizes(count: int) -> list[int]:
     """How many of ``count`` rows each INSERT statement takes: one statement up to
     ``_INSERT_MIN_ROWS``, otherwise one per ``_INSERT_MIN_ROWS`` rows up to
-    ``INSERT_STATEMENTS``, of equal sizes but the last, a ``_LAST_STATEMENT_SHARE``-th of them."""
+    ``INSERT_STATEMENTS``, of equal sizes but the first and the last, smaller."""
     if count <= _INSERT_MIN_ROWS:
         return [max(count, 1)]
     n = min(INSERT_STATEMENTS, math.ceil(count / _INSERT_MIN_ROWS))
-    last = max(1, count // (_LAST_STATEMENT_SHARE * (n - 1) + 1))
-    size, larger = divmod(count - last, n - 1)
-    return [size + 1] * larger + [size] * (n - 1 - larger) + [last]
+    if n == 2:
+        last = max(1, count // (_EDGE_STATEMENT_SHARE + 1))
+        return [count - last, last]
+    edge = max(1, count // (_EDGE_STATEMENT_SHARE * (n - 2) + 2))
+    size, larger = divmod(count - 2 * edge, n - 2)
+    return [edge] + [size + 1] * larger + [size] * (n - 2 - larger) + [edge]
 
 
 def _insert_messages(names: Sequence[str], rows: Iterable[tuple], *, count: int) -> None:
@@ -183,8 +187,8 @@ def _insert_messages(names: Sequence[str], rows: Iterable[tuple], *, count: int)
         )
         return
     sizes = _statement_sizes(count)
-    # Rows beyond ``count`` (an estimate) in statements as large as the first.
-    sizes_left = chain(sizes, repeat(sizes[0]))
+    # ``count`` may be an estimate: the last statement takes whatever rows remain.
+    sizes_left = chain(sizes[:-1], [None])
     rows = iter(rows)
     chunk = list(islice(rows, next(sizes_left)))
     if not chunk:
@@ -218,7 +222,7 @@ def _insert_messages(names: Sequence[str], rows: Iterable[tuple], *, count: int)
             while chunk:
                 sql, params = _insert_select(fields, types, chunk, fixed)
                 run(head + sql, params)
-                chunk = list(islice(rows, next(sizes_left)))
+                chunk = list(islice(rows, next(sizes_left, 0)))
         if checked:
             # Back to deferred, as Django creates them (only reached without error: after one,
             # the transaction or savepoint is rolled back, and SET CONSTRAINTS with it).
@@ -310,7 +314,8 @@ def mailing_create(
     channel: str,
     origin: str,
     requested_by,
-    recipients: Sequence[Recipient],
+    recipients: Iterable[Recipient],
+    count: int | None = None,
     sms_body: str | None = None,
     email_subject: str | None = None,
     email_body_html: str | None = None,
@@ -336,6 +341,11 @@ def mailing_create(
     returned (a double click, a re-run). Dispatch is queued on commit unless
     ``schedule_dispatch`` is False. Raises ValueError on an empty message or an email without
     account. Queries: a constant number for N recipients (bulk insert).
+
+    ``recipients`` may be a sequence, or an iterable given with ``count``, the number of
+    recipients it is expected to yield: it is then consumed as the messages are written, so that
+    the caller's work on each recipient overlaps the server's inserts (the mass mailing chooses
+    its recipients so). An estimate is enough: it only sizes the INSERT statements.
     """
     if channel not in (Channel.SMS, Channel.EMAIL):
         raise ValueError(f"Canal non pris en charge : {channel}")
@@ -404,27 +414,37 @@ def mailing_create(
 
     sms = channel == Channel.SMS
     mailing_id = mailing.pk
-    # @PROCHRDV of every message in one query rather than one each.
-    following = (
-        following_appointments((r.patient, r.appointment or appointment) for r in recipients if r.patient is not None)
-        if "@PROCHRDV" in body_source + subject_source
-        else None
-    )
+    if count is None:
+        count = len(recipients)
+    following = None
+    if "@PROCHRDV" in body_source + subject_source:
+        # @PROCHRDV of every message in one query rather than one each.
+        recipients = list(recipients)
+        following = following_appointments(
+            (r.patient, r.appointment or appointment) for r in recipients if r.patient is not None
+        )
+
+    def loaded_recipients():
+        """The recipients, checked as they come: at the first instance the caller did not load
+        with the relations the merge reads, they are all loaded (a query made between two INSERT
+        statements waits for them, see _insert_messages)."""
+        recipients_left = iter(recipients)
+        for r in recipients_left:
+            patient, appt = r.patient, r.appointment or appointment
+            if (patient is not None and not _PATIENT_LOADED <= patient._state.fields_cache.keys()) or (
+                appt is not None and not _APPOINTMENT_LOADED <= appt._state.fields_cache.keys()
+            ):
+                rest = [r, *recipients_left]
+                _preload(rest, appointment)
+                yield from rest
+                return
+            yield r
 
     def message_rows():
         nonlocal pending
-        preloaded = False
-        for r in recipients:
+        for r in loaded_recipients():
             patient = r.patient
             appt = r.appointment or appointment
-            if not preloaded and (
-                (patient is not None and not _loaded(patient, _PATIENT_LOADED))
-                or (appt is not None and not _loaded(appt, _APPOINTMENT_LOADED))
-            ):
-                # The first instance the caller did not load: load them all now (a query made
-                # between two INSERT statements waits for them, see _insert_messages).
-                _preload(recipients, appointment)
-                preloaded = True
             patient_id = patient.pk if patient is not None else None
             appt_id = appt.pk if appt is not None else None
             status, reason = MessageStatus.PENDING, ""
@@ -473,7 +493,7 @@ def mailing_create(
             )
 
     # Composed while the rows are inserted (see _insert_messages).
-    _insert_messages(ROW_COLUMNS, message_rows(), count=len(recipients))
+    _insert_messages(ROW_COLUMNS, message_rows(), count=count)
     if schedule_dispatch and pending:
         transaction.on_commit(partial(_schedule_dispatch, mailing.pk, pending))
     return mailing
