@@ -608,3 +608,39 @@ def test_relations_are_loaded_at_the_first_instance_missing_them(sms_outbox, mon
     # The last three lack their relations.
     relations = send([*loaded[:3], *bare[3:]])
     assert len(relations) == 2 and passes == [1]  # the appointments' practitioners, the patients': once each
+
+
+@pytest.mark.parametrize("count", [2, 7, 40])
+def test_recipients_given_as_they_come_with_an_estimated_count(small_statements, count):
+    """The mass mailing gives its recipients as a generator and the number of rows as the
+    count: every message is written, whatever the estimate, in at most INSERT_STATEMENTS
+    statements, with @PROCHRDV and relations loaded as for a list."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from messaging.outbox import INSERT_STATEMENTS
+    from patients.models import Appointment
+    from tests.messaging.sending_helpers import paris
+
+    appointments = _appointments_of(7)
+    AppointmentFactory(patient=appointments[2].patient, start=paris(2031, 1, 5, 10, 0))
+    bare = list(Appointment.objects.filter(pk__in=[a.pk for a in appointments]).order_by("start"))
+    consumed = []
+
+    def recipients():
+        for r in _about(bare):  # without their relations: loaded at the first one
+            consumed.append(r)
+            yield r
+
+    with CaptureQueriesContext(connection) as ctx:
+        mailing = mailing_create(channel=Channel.SMS, origin=MailingOrigin.MASS_MAILING, requested_by=None,
+                                 recipients=recipients(), count=count, sms_body="@PPREN @RDVPRAT, puis @PROCHRDV")
+    assert len(consumed) == 7
+    inserts = [q for q in ctx.captured_queries if q["sql"].startswith('INSERT INTO "messaging_message"')]
+    if connection.vendor == "postgresql":
+        assert 1 <= len(inserts) <= INSERT_STATEMENTS == 3
+    bodies = {m.patient_id: m.body for m in mailing.messages.all()}
+    assert len(bodies) == 7
+    prat = appointments[0].practitioner.display_name
+    assert bodies[appointments[2].patient_id] == f"P2 {prat}, puis 05/01/2031 à 10h00"
+    assert bodies[appointments[0].patient_id] == f"P0 {prat}, puis"
