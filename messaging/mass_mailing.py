@@ -36,7 +36,7 @@ from practice.bulk import gc_paused
 
 from .compose import compose_email, compose_sms
 from .html import html_to_text
-from .merge import CustomFields
+from .merge import CustomFields, message_fields
 from .models import (
     Channel,
     EmailAccount,
@@ -194,17 +194,21 @@ class DraftRow:
     appointment: Appointment | None
 
 
-def draft_rows(draft: MassDraft) -> list[DraftRow]:
+def draft_rows(draft: MassDraft, *, fields: tuple[list[str], list[str]] | None = None) -> list[DraftRow]:
     """The draft's rows in the order they were ticked: appointments (with their patient), then
     patients (with their next future appointment when the search is about appointments, so a
     patient added by hand still gets a reminder of something). Everything the merge reads is
-    loaded up front, in a number of queries that does not depend on the number of rows."""
+    loaded up front, in a number of queries that does not depend on the number of rows: of the
+    patients and appointments, the columns ``fields`` (``messaging.merge.message_fields``) when
+    given, else all those a message may read."""
+    patient_fields, appointment_fields = fields or (None, None)
     rows: list[DraftRow] = []
     if draft.appointment_ids:
-        appointments = appointments_for_messages(draft.appointment_ids)
+        appointments = appointments_for_messages(draft.appointment_ids, patient_fields=patient_fields,
+                                                 appointment_fields=appointment_fields)
         rows += [DraftRow(appointments[i].patient, appointments[i]) for i in draft.appointment_ids if i in appointments]
     if draft.patient_ids:
-        patients = patients_for_messages(draft.patient_ids)
+        patients = patients_for_messages(draft.patient_ids, fields=patient_fields)
         upcoming: dict[int, Appointment] = {}
         if draft.search == SEARCH_APPOINTMENTS:
             upcoming = next_appointments(patient_ids=list(patients), after=timezone.now())
@@ -483,12 +487,10 @@ def mass_mailing_send(*, draft: MassDraft, requested_by, today: dt.date | None =
 
 def _mass_mailing_write(*, draft: MassDraft, requested_by, today: dt.date | None, practice) -> Mailing:
     roles = _roles_for(draft.channel, draft, practice)
-    rows = draft_rows(draft)
-    if not rows:  # every row has a recipient, if only to record why nothing was sent
-        raise ValueError("Aucun destinataire : ajoutez au moins un patient.")
     template = _draft_template(draft)
     label = f"Publipostage {Channel(draft.channel).label} – {SEARCH_LABELS[draft.search]}"
     kwargs: dict[str, Any] = {}
+    texts = [draft.body]
     if draft.channel == Channel.SMS:
         kwargs["sms_body"] = draft.body
     else:
@@ -496,6 +498,12 @@ def _mass_mailing_write(*, draft: MassDraft, requested_by, today: dt.date | None
         kwargs["email_body_html"] = draft.body
         kwargs["account"] = EmailAccount.objects.filter(pk=draft.account_id).first() if draft.account_id else None
         kwargs["signature"] = _signature(draft)
+        texts += [draft.subject, kwargs["signature"].body_html if kwargs["signature"] else ""]
+    # Only the columns the message's codes read (a third of a patient's).
+    custom = CustomFields.load()
+    rows = draft_rows(draft, fields=message_fields(texts, custom))
+    if not rows:  # every row has a recipient, if only to record why nothing was sent
+        raise ValueError("Aucun destinataire : ajoutez au moins un patient.")
     mailing = mailing_create(
         channel=draft.channel,
         origin=MailingOrigin.MASS_MAILING,
@@ -507,6 +515,7 @@ def _mass_mailing_write(*, draft: MassDraft, requested_by, today: dt.date | None
         idempotency_key=draft.idempotency_key,
         label=label,
         today=today,
+        custom=custom,
         **kwargs,
     )
     search_default_remember(search=draft.search, channel=draft.channel, template=template)

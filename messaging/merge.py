@@ -542,6 +542,48 @@ _PROVIDERS: dict[str, Callable[[MergeContext], str]] = {
 }
 
 
+# The patient and appointment columns a message reads: those every message reads (the names of
+# the merge and of the recipient, the addresses and consents that choose recipients, the ids of
+# the relations), then those of each code beyond them. A mass mailing loads only what its codes
+# read (``message_fields``); tests/messaging/test_message_fields.py renders every code, for
+# every kind of recipient, from instances loaded so, and fails on the query a column left out
+# would cost.
+MESSAGE_PATIENT_FIELDS = (
+    "id", "civility", "last_name", "first_name", "mobile", "email", "sms_consent", "email_consent",
+    "civil_guardian_id", "financial_guardian_id", "practitioner_id",
+)
+MESSAGE_APPOINTMENT_FIELDS = ("id", "start", "patient_id", "practitioner_id", "chair_id", "nature_id")
+_AGE_FIELDS = ("birth_date", "patient_type")  # the effective type: as set, or from the age
+_PATIENT_FIELDS_OF = {
+    "@AGPAT": ("birth_date",),
+    "@PADR1": ("address1",),
+    "@PADR2": ("address2",),
+    "@PCPOST": ("postcode",),
+    "@PVILLE": ("city",),
+    "@PPREN2": ("second_first_name",),
+    "@PSEXE": ("sex",),
+    "@PTYPE": _AGE_FIELDS,
+    "@TEL_PAT": ("phone",),
+    "@PDOSS": ("file_number",),
+    "@PNAIS": ("birth_date",),
+}
+_APPOINTMENT_FIELDS_OF = {"@RDVDUREE": ("duration",)}
+_PARTICULAR_FIELDS = ("sex", *_AGE_FIELDS)  # @PART_nn: by sex and age
+
+
+def message_fields(texts, custom: CustomFields) -> tuple[list[str], list[str]]:
+    """The patient and appointment attnames that messages merged from ``texts`` read (for
+    ``patients.selectors.appointments_for_messages``)."""
+    patient, appointment = list(MESSAGE_PATIENT_FIELDS), list(MESSAGE_APPOINTMENT_FIELDS)
+    for text in texts:
+        for token in tokenize(text or "", custom):
+            if token.code in custom.particular:
+                patient += _PARTICULAR_FIELDS
+            patient += _PATIENT_FIELDS_OF.get(token.code, ())
+            appointment += _APPOINTMENT_FIELDS_OF.get(token.code, ())
+    return list(dict.fromkeys(patient)), list(dict.fromkeys(appointment))
+
+
 def merge_context(
     *,
     patient=None,

@@ -328,6 +328,7 @@ def mailing_create(
     label: str = "",
     today: dt.date | None = None,
     schedule_dispatch: bool = True,
+    custom: CustomFields | None = None,
 ) -> Mailing:
     """Record one request to send and its messages; return the Mailing.
 
@@ -340,7 +341,8 @@ def mailing_create(
     With an ``idempotency_key`` already used, nothing is written and the existing Mailing is
     returned (a double click, a re-run). Dispatch is queued on commit unless
     ``schedule_dispatch`` is False. Raises ValueError on an empty message or an email without
-    account. Queries: a constant number for N recipients (bulk insert).
+    account. Queries: a constant number for N recipients (bulk insert). ``custom``: the
+    practice's custom fields, when the caller loaded them.
 
     ``recipients`` may be a sequence, or an iterable given with ``count``, the number of
     recipients it is expected to yield: it is then consumed as the messages are written, so that
@@ -402,7 +404,7 @@ def mailing_create(
         raise
 
     today = today or timezone.localdate()  # once: it reads the time zone of the thread
-    custom = CustomFields.load()
+    custom = custom or CustomFields.load()
     from practice.models import Practice
 
     practice = Practice.get()

@@ -505,7 +505,7 @@ def attach_for_messages(*, appointments=(), patients=()) -> None:
     practitioner = Practitioner.objects.in_bulk().get
     guardian_ids = {p.civil_guardian_id for p in patients} | {p.financial_guardian_id for p in patients}
     guardian_ids.discard(None)
-    guardian = _build(Guardian, *_rows(Guardian, (), guardian_ids)).get if guardian_ids else {}.get
+    guardian = _guardians(guardian_ids).get
     if appointments:
         chair, nature = Chair.objects.in_bulk().get, Nature.objects.in_bulk().get
         for a in appointments:
@@ -520,20 +520,28 @@ def attach_for_messages(*, appointments=(), patients=()) -> None:
         )
 
 
-def appointments_for_messages(ids) -> dict[int, Appointment]:
+# The columns _build needs to attach the relations.
+_APPOINTMENT_KEYS = ("id", "patient_id", "practitioner_id", "chair_id", "nature_id")
+_PATIENT_KEYS = ("id", "practitioner_id", "civil_guardian_id", "financial_guardian_id")
+
+
+def appointments_for_messages(ids, *, patient_fields=None, appointment_fields=None) -> dict[int, Appointment]:
     """{id: appointment} of the appointments ``ids`` that have a patient, with everything a
     message about them reads (patient, guardians, practitioners, chair, nature) loaded up front
-    in six queries, whatever their number. The columns no message reads are deferred.
+    in six queries, whatever their number. The columns no message reads are deferred; with
+    ``patient_fields`` / ``appointment_fields`` (attnames, ``messaging.merge.message_fields``),
+    only those are loaded (the others are deferred: read, each costs a query).
 
     Appointments and patients come from two queries by primary key rather than one join: for
     10,000 appointments PostgreSQL chose to hash-join a scan of the whole patient table, three
     times slower than two index scans. Two appointments of one patient share its instance."""
-    names, rows, db = _rows(Appointment, MESSAGE_DEFERRED_APPOINTMENT, ids, patient__isnull=False)
+    names = _attnames(Appointment, MESSAGE_DEFERRED_APPOINTMENT, appointment_fields, _APPOINTMENT_KEYS)
+    rows, db = _rows(Appointment, names, ids, patient__isnull=False)
     if not rows:
         return {}
     patient_at = names.index("patient_id")
     practitioners = Practitioner.objects.in_bulk()
-    patients = _patients_for_messages({row[patient_at] for row in rows}, practitioners)
+    patients = _patients_for_messages({row[patient_at] for row in rows}, practitioners, patient_fields)
     # A patient deleted between the two queries takes its appointments with it (CASCADE).
     rows = [row for row in rows if row[patient_at] in patients]
     return _build(Appointment, names, rows, db, {
@@ -544,18 +552,19 @@ def appointments_for_messages(ids) -> dict[int, Appointment]:
     })
 
 
-def patients_for_messages(ids) -> dict[int, Patient]:
+def patients_for_messages(ids, *, fields=None) -> dict[int, Patient]:
     """{id: patient} of the patients ``ids``, with their practitioner and guardians loaded up
-    front (three queries whatever their number)."""
-    return _patients_for_messages(ids, Practitioner.objects.in_bulk())
+    front (three queries whatever their number); only the columns ``fields`` when given."""
+    return _patients_for_messages(ids, Practitioner.objects.in_bulk(), fields)
 
 
-def _patients_for_messages(ids, practitioners: dict) -> dict[int, Patient]:
-    names, rows, db = _rows(Patient, MESSAGE_DEFERRED_PATIENT, ids)
+def _patients_for_messages(ids, practitioners: dict, fields=None) -> dict[int, Patient]:
+    names = _attnames(Patient, MESSAGE_DEFERRED_PATIENT, fields, _PATIENT_KEYS)
+    rows, db = _rows(Patient, names, ids)
     civil_at, financial_at = names.index("civil_guardian_id"), names.index("financial_guardian_id")
     guardian_ids = {row[civil_at] for row in rows} | {row[financial_at] for row in rows}
     guardian_ids.discard(None)
-    guardians = _build(Guardian, *_rows(Guardian, (), guardian_ids)) if guardian_ids else {}
+    guardians = _guardians(guardian_ids)
     return _build(Patient, names, rows, db, {
         "practitioner": ("practitioner_id", practitioners),
         "civil_guardian": ("civil_guardian_id", guardians),
@@ -563,12 +572,30 @@ def _patients_for_messages(ids, practitioners: dict) -> dict[int, Patient]:
     })
 
 
-def _rows(model, deferred: tuple[str, ...], ids, **filters) -> tuple[list[str], list[tuple], str]:
-    """The attnames loaded (all but ``deferred``), the rows of ``model`` for ``ids`` (and
-    ``filters``) in one query, and the database alias."""
-    names = [f.attname for f in _loaded_fields(model, deferred)]
+def _guardians(ids) -> dict[int, Guardian]:
+    if not ids:
+        return {}
+    names = _attnames(Guardian, (), None, ())
+    return _build(Guardian, names, *_rows(Guardian, names, ids))
+
+
+def _attnames(model, deferred: tuple[str, ...], fields, keys: tuple[str, ...]) -> list[str]:
+    """The attnames to load: ``fields`` and ``keys`` when ``fields`` is given, else all but
+    ``deferred``. Unknown names raise ValueError."""
+    if fields is None:
+        return [f.attname for f in _loaded_fields(model, deferred)]
+    names = list(dict.fromkeys([*keys, *fields]))
+    unknown = set(names) - {f.attname for f in model._meta.concrete_fields}
+    if unknown:
+        raise ValueError(f"Unknown {model.__name__} columns: {sorted(unknown)}")
+    return names
+
+
+def _rows(model, names: list[str], ids, **filters) -> tuple[list[tuple], str]:
+    """The rows (``names`` values) of ``model`` for ``ids`` (and ``filters``) in one query, and
+    the database alias."""
     queryset = model.objects.filter(_pk_among(ids), **filters).order_by().values_list(*names)
-    return names, values_rows(queryset), queryset.db
+    return values_rows(queryset), queryset.db
 
 
 def _build(model, names: list[str], rows: list[tuple], db: str, related: dict | None = None) -> dict:
