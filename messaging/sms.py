@@ -86,14 +86,16 @@ def _plain_gsm(length: int) -> SmsSegments:
 def segments(text: str) -> SmsSegments:
     """Encoding, network length and number of SMS parts of ``text``."""
     text = text or ""
-    if _OUTSIDE_GSM7_BASIC.search(text) is None:
+    first = _OUTSIDE_GSM7_BASIC.search(text)
+    if first is None:
         # The common case, at C speed: one septet per character, so no escape sequence to keep
         # whole across parts.
         return _plain_gsm(len(text))
-    # Each distinct character once, in order of appearance.
-    ucs2 = [c for c in dict.fromkeys(text) if c not in GSM7_BASIC and c not in GSM7_EXTENSION]
+    # The characters outside the basic table, each once, in order of appearance (found by the
+    # regular expression: a loop over the text costs 40 ns a character).
+    ucs2 = [c for c in dict.fromkeys(_OUTSIDE_GSM7_BASIC.findall(text, first.start())) if c not in GSM7_EXTENSION]
     gsm = not ucs2
-    if not gsm and max(text) <= "\uffff":
+    if not gsm and len(text.encode("utf-16-le", "surrogatepass")) == 2 * len(text):
         # UCS-2 without characters outside the BMP (a French name with "ï", "ë"...): one unit
         # per character, nothing to keep whole across parts.
         length = len(text)

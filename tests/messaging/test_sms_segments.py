@@ -70,6 +70,11 @@ def test_an_escape_sequence_is_never_split_across_parts():
 def test_ucs2_characters_are_reported_once_each_in_order():
     assert segments("tête à tête ç’").ucs2_chars == ("ê", "ç", "’")
     assert segments("plain").ucs2_chars == ()
+    # Extension and Greek characters are GSM-7: not reported, even next to one that is not.
+    assert segments("[Δ] 5 € tête €").ucs2_chars == ("ê",)
+    assert (segments("ΔΦ€").encoding, segments("ΔΦ€").length) == ("GSM-7", 4)
+    # A lone surrogate (from a broken paste) counts as one unit, like any BMP character.
+    assert (segments("a\udc80ê").length, segments("a\udc80ê").ucs2_chars) == (3, ("\udc80", "ê"))
 
 
 def test_to_gsm_replaces_what_forces_ucs2():
