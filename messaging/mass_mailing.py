@@ -19,7 +19,9 @@ import dataclasses
 import datetime as dt
 import uuid
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from itertools import chain
 from typing import Any
 
 from django.db.models import Count, Q, QuerySet
@@ -27,7 +29,7 @@ from django.utils import timezone
 
 from patients.models import Appointment, AppointmentState, Patient
 from patients.selectors import (
-    appointments_for_messages,
+    appointments_for_messages_lazily,
     attach_for_messages,
     following_appointments,
     patients_for_messages,
@@ -201,12 +203,19 @@ def draft_rows(draft: MassDraft, *, fields: tuple[list[str], list[str]] | None =
     loaded up front, in a number of queries that does not depend on the number of rows: of the
     patients and appointments, the columns ``fields`` (``messaging.merge.message_fields``) when
     given, else all those a message may read."""
+    return list(draft_rows_lazily(draft, fields=fields)[1])
+
+
+def draft_rows_lazily(
+    draft: MassDraft, *, fields: tuple[list[str], list[str]] | None = None
+) -> tuple[int, Iterator[DraftRow]]:
+    """As ``draft_rows``, and how many: every query runs now, the rows of appointments are
+    built as they are iterated (``appointments_for_messages_lazily``)."""
     patient_fields, appointment_fields = fields or (None, None)
-    rows: list[DraftRow] = []
-    if draft.appointment_ids:
-        appointments = appointments_for_messages(draft.appointment_ids, patient_fields=patient_fields,
-                                                 appointment_fields=appointment_fields)
-        rows += [DraftRow(appointments[i].patient, appointments[i]) for i in draft.appointment_ids if i in appointments]
+    count, appointments = appointments_for_messages_lazily(
+        draft.appointment_ids, patient_fields=patient_fields, appointment_fields=appointment_fields
+    ) if draft.appointment_ids else (0, iter(()))
+    rows = (DraftRow(a._state.fields_cache["patient"], a) for a in appointments)
     if draft.patient_ids:
         patients = patients_for_messages(draft.patient_ids, fields=patient_fields)
         upcoming: dict[int, Appointment] = {}
@@ -214,8 +223,10 @@ def draft_rows(draft: MassDraft, *, fields: tuple[list[str], list[str]] | None =
             upcoming = next_appointments(patient_ids=list(patients), after=timezone.now())
             for patient_id, appointment in upcoming.items():
                 appointment.patient = patients[patient_id]
-        rows += [DraftRow(patients[i], upcoming.get(i)) for i in draft.patient_ids if i in patients]
-    return rows
+        added = [DraftRow(patients[i], upcoming.get(i)) for i in draft.patient_ids if i in patients]
+        count += len(added)
+        rows = chain(rows, added)
+    return count, rows
 
 
 def next_appointments(*, patient_ids: list[int], after: dt.datetime) -> dict[int, Appointment]:
@@ -499,18 +510,19 @@ def _mass_mailing_write(*, draft: MassDraft, requested_by, today: dt.date | None
         kwargs["account"] = EmailAccount.objects.filter(pk=draft.account_id).first() if draft.account_id else None
         kwargs["signature"] = _signature(draft)
         texts += [draft.subject, kwargs["signature"].body_html if kwargs["signature"] else ""]
-    # Only the columns the message's codes read (a third of a patient's).
+    # Only the columns the message's codes read (a third of a patient's); the rows are built,
+    # and their recipients chosen, as the messages are written: the server inserts the first
+    # ones meanwhile.
     custom = CustomFields.load()
-    rows = draft_rows(draft, fields=message_fields(texts, custom))
-    if not rows:  # every row has a recipient, if only to record why nothing was sent
+    count, rows = draft_rows_lazily(draft, fields=message_fields(texts, custom))
+    if not count:  # every row has a recipient, if only to record why nothing was sent
         raise ValueError("Aucun destinataire : ajoutez au moins un patient.")
     mailing = mailing_create(
         channel=draft.channel,
         origin=MailingOrigin.MASS_MAILING,
         requested_by=requested_by,
-        # Chosen as the messages are written: the server inserts the first ones meanwhile.
         recipients=(r for row in rows for r in row_recipients(row, channel=draft.channel, roles=roles)),
-        count=len(rows),
+        count=count,
         template=template,
         idempotency_key=draft.idempotency_key,
         label=label,

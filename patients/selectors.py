@@ -7,6 +7,7 @@ queries does not grow with the number of results.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from django.db import connection
@@ -535,41 +536,76 @@ def appointments_for_messages(ids, *, patient_fields=None, appointment_fields=No
     Appointments and patients come from two queries by primary key rather than one join: for
     10,000 appointments PostgreSQL chose to hash-join a scan of the whole patient table, three
     times slower than two index scans. Two appointments of one patient share its instance."""
+    _count, appointments = appointments_for_messages_lazily(
+        ids, patient_fields=patient_fields, appointment_fields=appointment_fields
+    )
+    return {a.pk: a for a in appointments}
+
+
+def appointments_for_messages_lazily(
+    ids, *, patient_fields=None, appointment_fields=None
+) -> tuple[int, Iterator[Appointment]]:
+    """As ``appointments_for_messages``, but the appointments in the order of ``ids`` (each
+    once) and how many: the rows are fetched now, the instances built as they are iterated (a
+    mailing composes and writes the first messages meanwhile)."""
     names = _attnames(Appointment, MESSAGE_DEFERRED_APPOINTMENT, appointment_fields, _APPOINTMENT_KEYS)
     rows, db = _rows(Appointment, names, ids, patient__isnull=False)
     if not rows:
-        return {}
-    patient_at = names.index("patient_id")
+        return 0, iter(())
+    patient_at, pk_at = names.index("patient_id"), names.index("id")
     practitioners = Practitioner.objects.in_bulk()
-    patients = _patients_for_messages({row[patient_at] for row in rows}, practitioners, patient_fields)
+    patients = _BuiltOnDemand(*_patient_rows({row[patient_at] for row in rows}, practitioners, patient_fields))
     # A patient deleted between the two queries takes its appointments with it (CASCADE).
-    rows = [row for row in rows if row[patient_at] in patients]
-    return _build(Appointment, names, rows, db, {
+    by_id = {row[pk_at]: row for row in rows if row[patient_at] in patients.rows}
+    order = [i for i in dict.fromkeys(ids) if i in by_id]
+    build = _builder(Appointment, names, db, {
         "patient": ("patient_id", patients),
         "practitioner": ("practitioner_id", practitioners),
         "chair": ("chair_id", Chair.objects.in_bulk()),
         "nature": ("nature_id", Nature.objects.in_bulk()),
     })
+    return len(order), (build(by_id[i]) for i in order)
 
 
 def patients_for_messages(ids, *, fields=None) -> dict[int, Patient]:
     """{id: patient} of the patients ``ids``, with their practitioner and guardians loaded up
     front (three queries whatever their number); only the columns ``fields`` when given."""
-    return _patients_for_messages(ids, Practitioner.objects.in_bulk(), fields)
+    patients = _BuiltOnDemand(*_patient_rows(ids, Practitioner.objects.in_bulk(), fields))
+    return {pk: patients.get(pk) for pk in patients.rows}
 
 
-def _patients_for_messages(ids, practitioners: dict, fields=None) -> dict[int, Patient]:
+def _patient_rows(ids, practitioners: dict, fields=None) -> tuple[dict[int, tuple], Callable]:
+    """The rows of the patients ``ids`` by id, and the function building a patient (with its
+    practitioner and guardians) from its row; guardians are fetched and built now."""
     names = _attnames(Patient, MESSAGE_DEFERRED_PATIENT, fields, _PATIENT_KEYS)
     rows, db = _rows(Patient, names, ids)
-    civil_at, financial_at = names.index("civil_guardian_id"), names.index("financial_guardian_id")
+    civil_at, financial_at, pk_at = (names.index(n) for n in ("civil_guardian_id", "financial_guardian_id", "id"))
     guardian_ids = {row[civil_at] for row in rows} | {row[financial_at] for row in rows}
     guardian_ids.discard(None)
     guardians = _guardians(guardian_ids)
-    return _build(Patient, names, rows, db, {
+    return {row[pk_at]: row for row in rows}, _builder(Patient, names, db, {
         "practitioner": ("practitioner_id", practitioners),
         "civil_guardian": ("civil_guardian_id", guardians),
         "financial_guardian": ("financial_guardian_id", guardians),
     })
+
+
+class _BuiltOnDemand(dict):
+    """{id: instance} of ``rows`` ({id: row}), each built by ``build`` the first time it is
+    asked for with ``get`` (how ``_builder`` looks relations up)."""
+
+    def __init__(self, rows: dict[int, tuple], build: Callable[[tuple], object]):
+        super().__init__()
+        self.rows, self._build = rows, build
+
+    def get(self, key, default=None):
+        instance = dict.get(self, key)
+        if instance is None:
+            row = self.rows.get(key)
+            if row is None:
+                return default
+            instance = self[key] = self._build(row)
+        return instance
 
 
 def _guardians(ids) -> dict[int, Guardian]:
@@ -598,20 +634,24 @@ def _rows(model, names: list[str], ids, **filters) -> tuple[list[tuple], str]:
     return values_rows(queryset), queryset.db
 
 
-def _build(model, names: list[str], rows: list[tuple], db: str, related: dict | None = None) -> dict:
-    """{pk: instance} built by ``_from_row``. ``related`` maps relation names to (the attname of
-    their id, {id: instance}): each instance's relation cache is filled from its row, as
-    ``select_related`` would, with no descriptor call per row."""
+def _build(model, names: list[str], rows: list[tuple], db: str) -> dict:
+    """{pk: instance} built by ``_from_row``."""
     pk_at = names.index(model._meta.pk.attname)
-    if not related:
-        return {row[pk_at]: _from_row(model, names, row, db) for row in rows}
+    return {row[pk_at]: _from_row(model, names, row, db) for row in rows}
+
+
+def _builder(model, names: list[str], db: str, related: dict) -> Callable[[tuple], object]:
+    """The function building an instance of ``model`` from a row (``_from_row``). ``related``
+    maps relation names to (the attname of their id, {id: instance}): each instance's relation
+    cache is filled from its row, as ``select_related`` would, with no descriptor call."""
     lookups = [(name, names.index(attname), objects.get) for name, (attname, objects) in related.items()]
-    found = {}
-    for row in rows:
+
+    def build(row):
         instance = _from_row(model, names, row, db)
         instance._state.fields_cache = {name: get(row[at]) for name, at, get in lookups}
-        found[row[pk_at]] = instance
-    return found
+        return instance
+
+    return build
 
 
 def following_appointments(pairs) -> dict[tuple[int, int | None], Appointment | bool]:

@@ -283,3 +283,21 @@ def test_letters_pdf_has_one_page_per_recipient_with_an_address():
         1,
         [("Aucune adresse postale.", 1)],
     )
+
+
+def test_rows_built_as_they_are_iterated_run_every_query_first(day_of_appointments, django_assert_num_queries):
+    """Sending builds the rows while the first messages are written: every query has run when
+    the count is known, and the rows are those of the preview, in the same order."""
+    from messaging.mass_mailing import draft_rows, draft_rows_lazily
+
+    draft = sms_draft(day_of_appointments)
+    draft.add_patient(PatientFactory(first_name="Ajouté").pk)
+    draft.appointment_ids.append(day_of_appointments[0].pk)  # ticked twice: one row
+    expected = [(r.patient.pk, r.appointment.pk if r.appointment else None) for r in draft_rows(draft)]
+    count, rows = draft_rows_lazily(draft)
+    with django_assert_num_queries(0):
+        built = [(r.patient.pk, r.appointment.pk if r.appointment else None, r.patient.practitioner,
+                  r.appointment.nature if r.appointment else None) for r in rows]
+    assert count == len(built) == len(day_of_appointments) + 1
+    assert [(p, a) for p, a, _, _ in built] == expected
+    assert built[-1][1] is None and all(n is not None for _, _, _, n in built[:-1])
