@@ -195,7 +195,7 @@ def _vacuum(*tables: str) -> None:
 
 
 def bench_mailing_create() -> None:
-    from messaging.mass_mailing import _roles_for, draft_rows, mass_mailing_send, row_recipients
+    from messaging.mass_mailing import _roles_for, draft_rows_lazily, mass_mailing_send, row_recipients
     from messaging.merge import CustomFields, message_fields
     from messaging.models import Channel, MailingOrigin
     from messaging.outbox import mailing_create
@@ -228,12 +228,12 @@ def bench_mailing_create() -> None:
             ids = future_ids(MAILING_SIZE)
             t1 = time.perf_counter()
             custom = CustomFields.load()
-            rows = draft_rows(_sms_draft(ids), fields=message_fields([SMS_BODY], custom))
+            count, rows = draft_rows_lazily(_sms_draft(ids), fields=message_fields([SMS_BODY], custom))
             t2 = time.perf_counter()
             mailing = mailing_create(channel=Channel.SMS, origin=MailingOrigin.MASS_MAILING, requested_by=None,
                                      recipients=(r for row_ in rows for r in row_recipients(
                                          row_, channel=Channel.SMS, roles=roles)),
-                                     count=len(rows), sms_body=SMS_BODY, schedule_dispatch=False,
+                                     count=count, sms_body=SMS_BODY, schedule_dispatch=False,
                                      label="bench SMS", custom=custom)
             t3 = time.perf_counter()
         for name, took in zip(phases, (t1 - t0, t2 - t1, t3 - t2), strict=True):
@@ -251,8 +251,8 @@ def bench_mailing_create() -> None:
     _forget(mailing)
     row(f"Publipostage de {n} SMS personnalisés (recherche, fusion, outbox), médiane", f"{elapsed:.2f} s",
         "objectif < 1 s" + ("" if elapsed < 1 else " : MANQUÉ") + f" (de {min(totals):.2f} à {max(totals):.2f} s)")
-    labels = {"search": "recherche des rendez-vous (ids)", "rows": "chargement des lignes (draft_rows)",
-              "create": "mailing_create (destinataires, fusion, outbox)"}
+    labels = {"search": "recherche des rendez-vous (ids)", "rows": "requêtes des lignes (draft_rows_lazily)",
+              "create": "mailing_create (lignes, destinataires, fusion, outbox)"}
     for name, label in labels.items():
         row(f"  dont {label}", f"{statistics.median(phases[name]):.2f} s")
     row("  débit", f"{n / elapsed:,.0f} msg/s".replace(",", " "))
