@@ -333,7 +333,11 @@ class _Claimed:
         self.checked_at = time.monotonic()
 
     def __contains__(self, m: Message) -> bool:
-        if time.monotonic() - self.checked_at > REFRESH_CLAIM_SECONDS:
+        elapsed = time.monotonic() - self.checked_at
+        if elapsed > REFRESH_CLAIM_SECONDS:
+            # Refreshed to the time it is now: a claim left at the batch's start would look
+            # stale to another run's reconcile_stale_sending once the batch is long enough.
+            self.now = max(self.now + dt.timedelta(seconds=elapsed), timezone.now())
             pending = [r for r in self.rows if r.pk in self.ours]
             self.ours = _still_ours(pending, self.now)
             self.checked_at = time.monotonic()
@@ -593,12 +597,17 @@ def dispatch_pending(*, mailing_id: int | None = None, limit: int = BATCH_SIZE, 
     """Send what is due (of one mailing, or all), in batches of ``limit``, until nothing due is
     left; return the counts. Never raises for one message's failure: it is recorded on the row.
     Safe to run concurrently and repeatedly: a row is sent by the run that claimed it only."""
-    now = now or timezone.now()
+    # Without ``now`` (a fixed time, for tests), each batch at its own time: a long run (a slow
+    # SMTP server, a large mailing) must not claim rows with its start time, which another run's
+    # reconcile_stale_sending would take for a dead worker's, nor judge quiet hours and quotas
+    # by it.
+    clock = timezone.now if now is None else lambda: now
     result = DispatchResult()
-    result.reconciled = reconcile_stale_sending(now=now)
+    result.reconciled = reconcile_stale_sending(now=clock())
     senders: dict = {}  # one SMTP connection per account for the whole run, not per batch
     try:
         while True:
+            now = clock()
             batch = _claim(mailing_id=mailing_id, limit=limit, now=now, result=result)
             if not batch:
                 break

@@ -235,6 +235,53 @@ def test_a_row_taken_from_a_long_batch_is_not_sent(sms_outbox, settings, monkeyp
     assert last.status == MessageStatus.UNKNOWN and last.to not in {s.to for s in sms_outbox}
 
 
+class _Clock:
+    """The time it is, moved on by hand."""
+
+    def __init__(self, start: dt.datetime):
+        self.value = start
+
+    def now(self) -> dt.datetime:
+        return self.value
+
+
+class SlowGatewayBackend(BaseSmsBackend):
+    """Four minutes per SMS; meanwhile another run starts, as the every-minute schedule would,
+    and reconciles what looks stale at that time."""
+
+    clock: _Clock
+    reconciled: list[int]
+
+    def send_message(self, message):
+        self.clock.value += dt.timedelta(minutes=4)
+        self.reconciled.append(reconcile_stale_sending(now=self.clock.now()))
+        return locmem.SmsBackend().send_message(message)
+
+
+@pytest.mark.django_db
+def test_a_long_run_claims_each_batch_at_its_own_time(sms_outbox, settings, monkeypatch, no_quiet_hours):
+    """A run longer than MESSAGING_STALE_SENDING_MINUTES (a slow gateway, a large mailing) claims
+    each batch at the time it is, not at its start: another run's reconciliation leaves the rows
+    alone and every message is sent."""
+    import types
+
+    import messaging.dispatch as dispatch
+
+    clock = _Clock(NOON)
+    monkeypatch.setattr(dispatch, "timezone", types.SimpleNamespace(now=clock.now, localtime=lambda t: t))
+    monkeypatch.setattr(SlowGatewayBackend, "clock", clock, raising=False)
+    monkeypatch.setattr(SlowGatewayBackend, "reconciled", [], raising=False)
+    settings.SMS_BACKEND = "tests.messaging.test_dispatch.SlowGatewayBackend"
+    mailing = _sms_mailing(n=6)
+    result = dispatch_pending(mailing_id=mailing.pk, limit=2)
+    assert result.sent == 6 and len(sms_outbox) == 6
+    assert set(mailing.messages.values_list("status", flat=True)) == {MessageStatus.SENT}
+    assert SlowGatewayBackend.reconciled == [0] * 6  # no row of ours looked abandoned
+    claims = sorted(mailing.messages.values_list("claimed_at", flat=True))
+    assert claims == [NOON, NOON, NOON + dt.timedelta(minutes=8), NOON + dt.timedelta(minutes=8),
+                      NOON + dt.timedelta(minutes=16), NOON + dt.timedelta(minutes=16)]
+
+
 @pytest.mark.django_db(transaction=True)
 def test_two_workers_sending_emails_in_batches_send_each_exactly_once(no_quiet_hours):
     from django.core import mail
