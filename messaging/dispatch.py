@@ -327,10 +327,15 @@ REFRESH_CLAIM_SECONDS = 60.0
 class _Claimed:
     """The rows of one batch still ours, re-checked in bulk when the batch runs long."""
 
-    def __init__(self, rows: list[Message], now: dt.datetime):
+    def __init__(self, rows: list[Message], now: dt.datetime, claimed: float | None = None):
+        """``claimed``: when (``time.monotonic()``) this run claimed ``rows``, if it knows. Less
+        than REFRESH_CLAIM_SECONDS ago, they are ours without asking: another run takes a
+        claim for a dead worker's only after MESSAGING_STALE_SENDING_MINUTES."""
         self.rows, self.now = rows, now
-        self.ours = _still_ours(rows, now)
-        self.checked_at = time.monotonic()
+        if claimed is not None and time.monotonic() - claimed <= REFRESH_CLAIM_SECONDS:
+            self.ours, self.checked_at = {m.pk for m in rows}, claimed
+        else:
+            self.ours, self.checked_at = _still_ours(rows, now), time.monotonic()
 
     def __contains__(self, m: Message) -> bool:
         elapsed = time.monotonic() - self.checked_at
@@ -448,7 +453,7 @@ def _record_error(m: Message, error: SendError, now: dt.datetime, result: Dispat
 # ---------------------------------------------------------------------------------------------
 
 
-def _send_sms(rows: list[Message], now: dt.datetime, result: DispatchResult) -> None:
+def _send_sms(rows: list[Message], now: dt.datetime, result: DispatchResult, claimed: float | None = None) -> None:
     from django.core.exceptions import ImproperlyConfigured
 
     from messaging.backends.sms import SmsMessage, get_sms_backend
@@ -461,7 +466,7 @@ def _send_sms(rows: list[Message], now: dt.datetime, result: DispatchResult) -> 
             _record_error(m, SendError(f"Passerelle SMS non configurée : {exc}", permanent=True, code="config"), now, result)
         return
     sender = Practice.get().sms_sender_name
-    claimed = _Claimed(rows, now)
+    claimed = _Claimed(rows, now, claimed)
     log = _SentLog(now)
     def record(m: Message, sms: SmsMessage) -> None:
         if sms.error is not None:
@@ -544,7 +549,7 @@ def _history_extra(m: Message) -> dict:
 
 
 def _send_emails(rows: list[Message], now: dt.datetime, result: DispatchResult,
-                 senders: dict[int, AccountSender] | None = None) -> None:
+                 senders: dict[int, AccountSender] | None = None, claimed_at: float | None = None) -> None:
     """Send ``rows`` through their accounts. ``senders`` (account id -> AccountSender) keeps
     each account's connection open from one batch to the next; the caller closes them. Without
     it, the connections are closed at the end."""
@@ -560,7 +565,7 @@ def _send_emails(rows: list[Message], now: dt.datetime, result: DispatchResult,
                 sender = senders[account_id] = AccountSender(account_rows[0].account)
             log = _SentLog(now)
             try:
-                claimed = _Claimed(account_rows, now)
+                claimed = _Claimed(account_rows, now, claimed_at)
                 for m in account_rows:
                     # Built one at a time: attachments are read into memory only while sent.
                     try:
@@ -611,9 +616,10 @@ def dispatch_pending(*, mailing_id: int | None = None, limit: int = BATCH_SIZE, 
             batch = _claim(mailing_id=mailing_id, limit=limit, now=now, result=result)
             if not batch:
                 break
+            claimed_at = time.monotonic()
             result.message_ids += [m.pk for m in batch]
-            _send_sms([m for m in batch if m.channel == Channel.SMS], now, result)
-            _send_emails([m for m in batch if m.channel == Channel.EMAIL], now, result, senders)
+            _send_sms([m for m in batch if m.channel == Channel.SMS], now, result, claimed_at)
+            _send_emails([m for m in batch if m.channel == Channel.EMAIL], now, result, senders, claimed_at)
     finally:
         _close_senders(senders)
     return result

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from django.core import checks
 
 from messaging.merge import format_datetime
-from messaging.models import Message
+from messaging.models import MailingOrigin, Message
 from patients.models import Appointment, AppointmentState
 
 from .models import TrackedMessage, TrackedPurpose, TreatmentKind
@@ -66,10 +66,20 @@ def _reason(track: TrackedMessage, appointment_id: int | None, appt: Appointment
     return ""
 
 
+TRACKED_ORIGINS = frozenset({MailingOrigin.TREATMENT, MailingOrigin.EVENT})  # see runner / events
+
+
+def _may_be_tracked(message: Message) -> bool:
+    mailing = message._state.fields_cache.get("mailing")
+    return mailing is None or mailing.origin in TRACKED_ORIGINS
+
+
 def stale_reasons(messages: Sequence[Message]) -> dict[int, str]:
     """{message id: why it must not leave} for those of ``messages`` that are no longer true.
     Messages the scheduler did not write are never named. Four queries whatever the number."""
-    ids = [m.pk for m in messages]
+    # Only the scheduler's mailings have tracked messages: a batch of a mass mailing (its
+    # mailing loaded, as dispatch loads it) asks nothing.
+    ids = [m.pk for m in messages if _may_be_tracked(m)]
     if not ids:
         return {}
     tracks = {

@@ -369,6 +369,11 @@ def mailing_key(treatment_id: int, run_date: dt.date, suffix: str) -> str:
 def track_mailing(*, mailing, purpose: str, run: TreatmentRun | None = None) -> None:
     """Link the mailing's messages to the run (or to no run: event messages), with each
     appointment's start as written: what the send-time re-check compares. Two queries."""
+    from .checks import TRACKED_ORIGINS
+
+    if mailing.origin not in TRACKED_ORIGINS:
+        # scheduler.checks.stale_reasons looks for tracked messages in these mailings only.
+        raise ValueError(f"Only the scheduler's mailings are tracked, not a {mailing.origin!r} one.")
     rows = list(Message.objects.filter(mailing=mailing).values_list("pk", "appointment__start"))
     TrackedMessage.objects.bulk_create(
         [TrackedMessage(message_id=pk, run=run, purpose=purpose, appointment_start=start) for pk, start in rows],

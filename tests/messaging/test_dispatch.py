@@ -9,7 +9,7 @@ from messaging.backends import SendError
 from messaging.backends.sms import locmem
 from messaging.backends.sms.base import BaseSmsBackend
 from messaging.dispatch import dispatch_pending, reconcile_stale_sending
-from messaging.models import Channel, MailingOrigin, Message, MessageStatus
+from messaging.models import Channel, Mailing, MailingOrigin, Message, MessageStatus
 from messaging.outbox import mailing_create
 from messaging.recipients import number_recipient, recipients_for
 from tests.factories import PatientFactory
@@ -189,6 +189,29 @@ def test_a_batch_records_each_sent_row_with_its_own_provider_id_in_constant_quer
     assert all(m.status == MessageStatus.SENT and m.sent_at == NOON for m in rows)
     assert {m.to: m.provider_id for m in rows} == {m.to: by_number[m.to] for m in rows}
     assert len({m.provider_id for m in rows}) == 40
+
+
+@pytest.mark.django_db
+def test_a_fresh_batch_of_a_mass_mailing_is_sent_without_asking_twice(sms_outbox, no_quiet_hours):
+    """Rows this run has just claimed are its own: no second UPDATE to confirm the claim, and no
+    look for the scheduler's tracked messages in a mailing the scheduler did not write."""
+    from django.test.utils import CaptureQueriesContext
+
+    mailing = _sms_mailing(n=5)
+    with CaptureQueriesContext(connection) as ctx:
+        assert dispatch_pending(mailing_id=mailing.pk).sent == 5
+    updates = [q["sql"] for q in ctx.captured_queries if q["sql"].startswith('UPDATE "messaging_message"')]
+    # Stale claims reconciled, rows claimed (SENDING), then sent: no refresh of the claim.
+    assert len(updates) == 3 and not [u for u in updates if u.startswith('UPDATE "messaging_message" SET "claimed_at"')]
+    assert not [q for q in ctx.captured_queries if "scheduler_trackedmessage" in q["sql"]]
+
+
+def test_only_the_schedulers_mailings_are_tracked():
+    from scheduler.models import TrackedPurpose
+    from scheduler.runner import track_mailing
+
+    with pytest.raises(ValueError, match="Only the scheduler's mailings"):
+        track_mailing(mailing=Mailing(origin=MailingOrigin.MASS_MAILING), purpose=TrackedPurpose.REMINDER)
 
 
 @pytest.mark.django_db
