@@ -419,7 +419,7 @@ def mailing_create(
     if count is None:
         count = len(recipients)
     following = None
-    if "@PROCHRDV" in body_source + subject_source:
+    if "@PROCHRDV" in body_source + subject_source + (getattr(signature, "body_html", "") or ""):
         # @PROCHRDV of every message in one query rather than one each.
         recipients = list(recipients)
         following = following_appointments(

@@ -521,7 +521,7 @@ def attach_for_messages(*, appointments=(), patients=()) -> None:
         )
 
 
-# The columns _build needs to attach the relations.
+# The columns _builder needs to attach the relations.
 _APPOINTMENT_KEYS = ("id", "patient_id", "practitioner_id", "chair_id", "nature_id")
 _PATIENT_KEYS = ("id", "practitioner_id", "civil_guardian_id", "financial_guardian_id")
 

@@ -644,3 +644,32 @@ def test_recipients_given_as_they_come_with_an_estimated_count(small_statements,
     prat = appointments[0].practitioner.display_name
     assert bodies[appointments[2].patient_id] == f"P2 {prat}, puis 05/01/2031 à 10h00"
     assert bodies[appointments[0].patient_id] == f"P0 {prat}, puis"
+
+
+def test_next_appointment_in_a_signature_is_loaded_in_one_query_for_all():
+    """@PROCHRDV written in the signature only (not the body) is loaded once for the whole
+    mailing, like in the body: as many queries for 6 recipients as for 2."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from tests.messaging.sending_helpers import paris
+
+    account = make_account()
+    signature = Signature.objects.create(label="Dr", body_html="<p>Prochain RDV : @PROCHRDV</p>", placement="footer")
+
+    def queries(n):
+        recipients = []
+        for i in range(n):
+            patient = PatientFactory(first_name=f"N{n}x{i}", email=f"n{n}x{i}@patients.test")
+            AppointmentFactory(patient=patient, start=paris(2031, 2, 1 + i, 9, 0))
+            recipients += recipients_for(patient=patient, channel=Channel.EMAIL)[:1]
+        with CaptureQueriesContext(connection) as ctx:
+            mailing = mailing_create(channel=Channel.EMAIL, origin=MailingOrigin.MASS_MAILING, requested_by=None,
+                                     recipients=recipients, email_subject="RDV", email_body_html="<p>Bonjour</p>",
+                                     account=account, signature=signature, schedule_dispatch=False)
+        bodies = sorted(mailing.messages.values_list("body_html", flat=True))
+        assert bodies[0].endswith("<p>Prochain RDV : 01/02/2031 à 09h00</p></div>")
+        return len(ctx.captured_queries)
+
+    queries(1)  # warm-up: the practice row
+    assert queries(2) == queries(6)
