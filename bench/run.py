@@ -119,9 +119,12 @@ def bench_searches() -> None:
     row(f"Recherche RDV d'un jour ({day:%d/%m/%Y}, {n} lignes), médiane", f"{median_ms(lambda: list(appointment_search(criteria=one_day))):.1f} ms")
     for line in plan_lines(qs):
         print(f"      plan : {line}")
-    # The most recent day with missed appointments (yesterday may be a Sunday).
+    # The most recent day before today with missed appointments (yesterday may be a Sunday):
+    # today's, in the morning, are a handful that the next appointments all exclude.
+    from patients.selectors import local_day_bounds
+
     last_missed = (
-        Appointment.objects.filter(state="manque", start__lt=timezone.now())
+        Appointment.objects.filter(state="manque", start__lt=local_day_bounds(timezone.localdate())[0])
         .order_by("-start")
         .values_list("start", flat=True)
         .first()
