@@ -327,13 +327,13 @@ REFRESH_CLAIM_SECONDS = 60.0
 class _Claimed:
     """The rows of one batch still ours, re-checked in bulk when the batch runs long."""
 
-    def __init__(self, rows: list[Message], now: dt.datetime, claimed: float | None = None):
-        """``claimed``: when (``time.monotonic()``) this run claimed ``rows``, if it knows. Less
+    def __init__(self, rows: list[Message], now: dt.datetime, claimed_at: float | None = None):
+        """``claimed_at``: when (``time.monotonic()``) this run claimed ``rows``, if it knows. Less
         than REFRESH_CLAIM_SECONDS ago, they are ours without asking: another run takes a
         claim for a dead worker's only after MESSAGING_STALE_SENDING_MINUTES."""
         self.rows, self.now = rows, now
-        if claimed is not None and time.monotonic() - claimed <= REFRESH_CLAIM_SECONDS:
-            self.ours, self.checked_at = {m.pk for m in rows}, claimed
+        if claimed_at is not None and time.monotonic() - claimed_at <= REFRESH_CLAIM_SECONDS:
+            self.ours, self.checked_at = {m.pk for m in rows}, claimed_at
         else:
             self.ours, self.checked_at = _still_ours(rows, now), time.monotonic()
 
@@ -453,7 +453,7 @@ def _record_error(m: Message, error: SendError, now: dt.datetime, result: Dispat
 # ---------------------------------------------------------------------------------------------
 
 
-def _send_sms(rows: list[Message], now: dt.datetime, result: DispatchResult, claimed: float | None = None) -> None:
+def _send_sms(rows: list[Message], now: dt.datetime, result: DispatchResult, claimed_at: float | None = None) -> None:
     from django.core.exceptions import ImproperlyConfigured
 
     from messaging.backends.sms import SmsMessage, get_sms_backend
@@ -466,7 +466,7 @@ def _send_sms(rows: list[Message], now: dt.datetime, result: DispatchResult, cla
             _record_error(m, SendError(f"Passerelle SMS non configurée : {exc}", permanent=True, code="config"), now, result)
         return
     sender = Practice.get().sms_sender_name
-    claimed = _Claimed(rows, now, claimed)
+    claimed = _Claimed(rows, now, claimed_at)
     log = _SentLog(now)
     def record(m: Message, sms: SmsMessage) -> None:
         if sms.error is not None:

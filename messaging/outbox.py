@@ -433,8 +433,8 @@ def mailing_create(
         recipients_left = iter(recipients)
         for r in recipients_left:
             patient, appt = r.patient, r.appointment or appointment
-            if (patient is not None and not _PATIENT_LOADED <= patient._state.fields_cache.keys()) or (
-                appt is not None and not _APPOINTMENT_LOADED <= appt._state.fields_cache.keys()
+            if (patient is not None and not _loaded(patient, _PATIENT_LOADED)) or (
+                appt is not None and not _loaded(appt, _APPOINTMENT_LOADED)
             ):
                 rest = [r, *recipients_left]
                 _preload(rest, appointment)
