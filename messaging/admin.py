@@ -11,6 +11,8 @@ from django import forms
 from django.contrib import admin
 from tinymce.widgets import AdminTinyMCE
 
+from practice.crypto import UNREADABLE_MESSAGE
+
 from . import services
 from .forms import EmailAccountForm, EmailTemplateForm, SignatureForm, SmsTemplateForm, editor_config
 from .models import (
@@ -69,7 +71,8 @@ class AdminEmailAccountForm(EmailAccountForm):
 @admin.register(EmailAccount)
 class EmailAccountAdmin(admin.ModelAdmin):
     form = AdminEmailAccountForm
-    list_display = ["name", "email", "smtp_host", "smtp_port", "security", "active", "last_test_ok", "last_test_at"]
+    list_display = ["name", "email", "smtp_host", "smtp_port", "security", "password_state", "active", "last_test_ok",
+                    "last_test_at"]
     list_filter = ["security", "active", "last_test_ok"]
     search_fields = ["name", "email", "smtp_host", "username"]
     readonly_fields = ["last_test_at", "last_test_ok", "last_test_message"]
@@ -82,6 +85,18 @@ class EmailAccountAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         services.email_account_save(form=form)
+
+    @admin.display(description="mot de passe")
+    def password_state(self, obj) -> str:
+        if obj.password_unreadable:
+            return UNREADABLE_MESSAGE
+        return "enregistré" if obj.password else "aucun"
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        obj = self.get_object(request, object_id)
+        if obj is not None and obj.password_unreadable and request.method == "GET":
+            self.message_user(request, obj.password_unreadable_message, level="ERROR")
+        return super().change_view(request, object_id, form_url, extra_context)
 
     @admin.action(description="Tester les comptes sélectionnés (envoi d'un email de test)")
     def test_accounts(self, request, queryset):

@@ -14,6 +14,7 @@ from django.db.models import Q
 from tinymce.widgets import TinyMCE
 
 from patients.models import ImageSubtype, ImageType
+from practice.crypto import UNREADABLE_MESSAGE
 from practice.models import Practice
 
 from . import html as html_tools
@@ -184,7 +185,15 @@ class EmailAccountForm(forms.ModelForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         has_password = bool(self.instance.pk and self.instance.password)
-        if has_password:
+        if self.instance.pk and self.instance.password_unreadable:
+            # Kept as it is on save (never emptied) until a new one is typed or it is cleared.
+            self.fields["new_password"].help_text = (
+                f"{UNREADABLE_MESSAGE[0].upper()}{UNREADABLE_MESSAGE[1:]}. Le mot de passe enregistré a été chiffré "
+                "avec une clé qui n'est plus configurée : aucun email ne part de ce compte tant qu'il n'est pas "
+                "ressaisi."
+            )
+            self.fields["new_password"].widget.attrs["placeholder"] = "mot de passe illisible"
+        elif has_password:
             self.fields["new_password"].help_text = (
                 "Un mot de passe est enregistré (il n'est jamais affiché). Laissez vide pour le conserver."
             )

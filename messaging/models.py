@@ -13,7 +13,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 
-from practice.crypto import EncryptedTextField
+from practice.crypto import UNREADABLE_MESSAGE, EncryptedTextField, UnreadableSecret, UnreadableSecretError
 
 
 class Channel(models.TextChoices):
@@ -147,6 +147,34 @@ class EmailAccount(models.Model):
         from email.utils import formataddr
 
         return formataddr((self.display_name, self.email)) if self.display_name else self.email
+
+    @property
+    def password_unreadable(self) -> bool:
+        """A password is stored but no configured key decrypts it (SECRET_KEY or the encryption
+        keys changed without their fallback): it must be typed again."""
+        return isinstance(self.password, UnreadableSecret)
+
+    @property
+    def password_unreadable_message(self) -> str:
+        return (
+            f"Compte email « {self.name} » : {UNREADABLE_MESSAGE} (Paramétrage → Comptes email). "
+            "Il a été chiffré avec une clé qui n'est plus configurée."
+        )
+
+    @property
+    def smtp_password(self) -> str:
+        """The clear password to log in with ("" for none).
+
+        Raises UnreadablePassword (with the French reason as its message) when the stored
+        password cannot be decrypted: sending must fail with that reason, never try without it.
+        """
+        if self.password_unreadable:
+            raise UnreadablePassword(self.password_unreadable_message)
+        return self.password or ""
+
+
+class UnreadablePassword(UnreadableSecretError):
+    """An account's stored SMTP password cannot be decrypted; ``str()`` is the French reason."""
 
 
 class EmailTemplate(models.Model):

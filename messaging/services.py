@@ -41,7 +41,7 @@ def email_account_connection(*, account: EmailAccount):
         host=account.smtp_host,
         port=account.smtp_port,
         username=account.username or "",
-        password=account.password or "",
+        password=account.smtp_password,
         use_tls=account.security == SmtpSecurity.STARTTLS,
         use_ssl=account.security == SmtpSecurity.SSL,
         timeout=account.timeout,
@@ -132,6 +132,9 @@ def email_account_test(*, account: EmailAccount, now: dt.datetime | None = None)
     """Open a real SMTP conversation with ``account``'s settings and send a test email to the
     account's own address. Records ``last_test_at/ok/message`` on the account and returns the
     outcome in plain French; never raises for a network or SMTP failure."""
+    if account.password_unreadable:
+        result = AccountTestResult(ok=False, message=account.password_unreadable_message)
+        return _record_test(account, result, now)
     subject = f"Test du compte « {account.name} »"
     body = (
         "Ce message a été envoyé pour tester les réglages d'envoi de ce compte email.\n"
@@ -156,6 +159,10 @@ def email_account_test(*, account: EmailAccount, now: dt.datetime | None = None)
                 f"{account.email}. Vérifiez sa réception dans la boîte de ce compte."
             ),
         )
+    return _record_test(account, result, now)
+
+
+def _record_test(account: EmailAccount, result: AccountTestResult, now: dt.datetime | None) -> AccountTestResult:
     account.last_test_at = now or timezone.now()
     account.last_test_ok = result.ok
     account.last_test_message = result.message
@@ -165,7 +172,8 @@ def email_account_test(*, account: EmailAccount, now: dt.datetime | None = None)
 
 def email_account_save(*, form) -> EmailAccount:
     """Save an account form; the password changes only when a new one is typed or "clear" is
-    ticked (the form never shows the stored password back)."""
+    ticked (the form never shows the stored password back). A stored password that cannot be
+    decrypted is written back as it is (``UnreadableSecret``) until one of the two happens."""
     account = form.save(commit=False)
     new_password = form.cleaned_data.get("new_password") or ""
     if form.cleaned_data.get("clear_password"):

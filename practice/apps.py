@@ -9,6 +9,7 @@ class PracticeConfig(AppConfig):
     verbose_name = "Cabinet"
 
     def ready(self):
+        from . import checks  # noqa: F401  (registration side effect)
         from .roles import sync_roles
 
         post_migrate.connect(sync_roles, dispatch_uid="practice.sync_roles")

@@ -29,6 +29,13 @@ def env_secret(name: str, default: str = "") -> str:
     return os.environ.get(name, default)
 
 
+def env_secret_list(name: str) -> list[str]:
+    """A comma-separated list of secrets from ``$NAME`` or the file named by ``$NAME_FILE`` (commas
+    or line breaks there), blanks dropped."""
+    raw = env_secret(name)
+    return [item.strip() for item in raw.replace("\n", ",").split(",") if item.strip()]
+
+
 DEBUG = env.bool("DEBUG", default=False)
 
 SECRET_KEY = env_secret("SECRET_KEY")
@@ -39,6 +46,9 @@ if not SECRET_KEY:
             "For a local demo, run `make run`, which sets DEBUG=1."
         )
     SECRET_KEY = "django-insecure-local-development-key-only-never-in-production-0123456789"
+# Former keys, still accepted to read signed values (sessions...) and the secrets stored in the
+# database while they are re-encrypted (`manage.py rotate_secrets`, docs/configuration.md).
+SECRET_KEY_FALLBACKS = env_secret_list("SECRET_KEY_FALLBACKS")
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"] if DEBUG else [])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
@@ -233,5 +243,6 @@ LOGGING = {
 }
 
 # Secrets stored in the database (SMTP passwords) are encrypted with these Fernet keys (first one
-# writes, all read); without them a key derived from SECRET_KEY is used. See practice/crypto.py.
-FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS", default=[])
+# writes, all read); then keys derived from SECRET_KEY and SECRET_KEY_FALLBACKS, which encrypt when
+# this list is empty. See practice/crypto.py and `manage.py rotate_secrets`.
+FIELD_ENCRYPTION_KEYS = env_secret_list("FIELD_ENCRYPTION_KEYS")

@@ -152,22 +152,29 @@ class AccountSender:
     Message-ID or raises SendError; ``close()`` when the batch is over."""
 
     def __init__(self, account, *, backend: str | None = None):
-        from messaging.models import SmtpSecurity
+        from messaging.models import SmtpSecurity, UnreadablePassword
 
         self.account = account
+        self._open_error: SendError | None = None
+        try:
+            password = account.smtp_password
+        except UnreadablePassword as exc:
+            # Every message of this account fails with the reason, without a connection: logging
+            # in without the password (or with a wrong one) would only hide the cause.
+            password = ""
+            self._open_error = SendError(str(exc), permanent=True, code="smtp-password")
         self.connection = get_connection(
             backend=backend or settings.MESSAGING_EMAIL_BACKEND,
             host=account.smtp_host,
             port=account.smtp_port,
             username=account.username,
-            password=account.password,
+            password=password,
             use_tls=account.security == SmtpSecurity.STARTTLS,
             use_ssl=account.security == SmtpSecurity.SSL,
             timeout=account.timeout,
             fail_silently=False,
         )
         self._open = False
-        self._open_error: SendError | None = None
         self.connections_opened = 0
 
     # -- connection -------------------------------------------------------------------------
