@@ -1,10 +1,16 @@
-"""The practice in the admin: a single row, never added twice, never deleted."""
+"""The practice in the admin (a single row, never added twice, never deleted), and django-q2's
+admin pages locked to the project's own task functions."""
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin
+from django.core.exceptions import ValidationError
 from django.db import models
+from django_q import admin as q_admin
+from django_q.models import Failure, Schedule, Success
 
+from . import q_guard
 from .models import Practice
 
 
@@ -35,3 +41,48 @@ class PracticeAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+
+# django-q2's own admin pages, locked down: its schedule form would otherwise accept any
+# importable function, which the cluster then runs (see practice.q_guard).
+class ScheduleForm(forms.ModelForm):
+    class Meta:
+        model = Schedule
+        fields = [
+            "name", "func", "hook", "args", "kwargs", "schedule_type", "minutes", "repeats", "next_run",
+            "cron", "cluster", "intended_date_kwarg",
+        ]
+
+    def clean(self):
+        cleaned = super().clean()
+        try:
+            q_guard.validate_schedule(func=cleaned.get("func"), hook=cleaned.get("hook"))
+        except ValidationError as error:
+            for field, messages in error.message_dict.items():
+                self.add_error(field, messages)
+        return cleaned
+
+
+# A finished or failed task sent back to the queue runs again: only for those who may change
+# tasks (no role may; a superuser can), and still through q_guard's check when queued.
+resubmit = admin.action(
+    permissions=["change"], description=q_admin.resubmit_task.short_description
+)(q_admin.resubmit_task)
+
+
+class GuardedScheduleAdmin(q_admin.ScheduleAdmin):
+    form = ScheduleForm
+
+
+class GuardedTaskAdmin(q_admin.TaskAdmin):
+    actions = [resubmit]
+
+
+class GuardedFailAdmin(q_admin.FailAdmin):
+    actions = [resubmit]
+
+
+for _model, _model_admin in ((Schedule, GuardedScheduleAdmin), (Success, GuardedTaskAdmin), (Failure, GuardedFailAdmin)):
+    if admin.site.is_registered(_model):
+        admin.site.unregister(_model)
+    admin.site.register(_model, _model_admin)

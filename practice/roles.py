@@ -38,6 +38,10 @@ def role_permissions(role: str, permissions):
         app = perm.content_type.app_label
         model = perm.content_type.model
         action = perm.codename.split("_", 1)[0]
+        if app == "django_q" and action != "view":
+            # Adding or changing a django-q2 schedule or task chooses a function for the cluster
+            # to run: no role may (treatments manage their own schedules). See practice.q_guard.
+            continue
         if role == ADMINISTRATEUR:
             if app in {"patients", "messaging", "scheduler", "practice", "auth", "django_q", "axes"}:
                 chosen.append(perm)

@@ -200,7 +200,7 @@ def test_rundemo_serves_the_site_runs_the_scheduler_and_stops_both_on_ctrl_c(sma
             "shell",
             "--no-imports",
             "-c",
-            "from django_q.tasks import async_task; print(async_task('math.floor', 2.5))",
+            "from django_q.tasks import async_task; print(async_task('scheduler.tasks.heartbeat'))",
         )
         task_id = queued.stdout.strip().splitlines()[-1]
         database = tmp_path / "demo.sqlite3"
