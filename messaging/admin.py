@@ -133,15 +133,23 @@ class ExternalFileAdmin(admin.ModelAdmin):
 
 
 class CustomFieldAdmin(admin.ModelAdmin):
-    """The number is given automatically (the next free one) when left empty."""
+    """A new field left without a number gets the next free one; an existing field keeps a
+    number (templates use its code), so emptying it is refused with a message."""
 
     list_display = ["code", "label"]
     search_fields = ["label"]
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         form = super().get_form(request, obj, change=change, **kwargs)
-        form.base_fields["number"].required = False
-        form.base_fields["number"].help_text = "Laisser vide : le prochain numéro libre."
+        number = form.base_fields["number"]
+        if obj is None:
+            number.required = False
+            number.help_text = "Laisser vide : le prochain numéro libre."
+        else:
+            number.required = True
+            number.error_messages["required"] = (
+                "Indiquez un numéro de 1 à 99 : les modèles qui utilisent ce champ le désignent par son numéro."
+            )
         return form
 
     def save_model(self, request, obj, form, change):

@@ -291,7 +291,8 @@ class ParticularField(models.Model):
 
     @property
     def code(self) -> str:
-        return f"@PART_{self.number:02d}"
+        # A form being corrected may hold an instance without its number yet.
+        return f"@PART_{self.number:02d}" if self.number is not None else "@PART_??"
 
 
 class FreeField(models.Model):
@@ -315,7 +316,8 @@ class FreeField(models.Model):
 
     @property
     def code(self) -> str:
-        return f"@LIBRE_{self.number:02d}"
+        # A form being corrected may hold an instance without its number yet.
+        return f"@LIBRE_{self.number:02d}" if self.number is not None else "@LIBRE_??"
 
 
 # ---------------------------------------------------------------------------------------------
