@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import io
 import logging
 import multiprocessing
 import os
@@ -81,7 +82,10 @@ def seed() -> None:
         return
     print(f"seed_demo --patients {PATIENTS} --appointments {APPOINTMENTS} (quelques minutes)…", flush=True)
     start = time.perf_counter()
-    call_command("seed_demo", patients=PATIENTS, appointments=APPOINTMENTS, verbosity=0)
+    # A throwaway database with DEBUG off: the demo accounts get random passwords, not shown.
+    call_command(
+        "seed_demo", patients=PATIENTS, appointments=APPOINTMENTS, allow_production=True, verbosity=0, stdout=io.StringIO()
+    )
     row("Chargement seed_demo", f"{time.perf_counter() - start:.0f} s", f"{PATIENTS} patients, {APPOINTMENTS} RDV")
     settle()
 

@@ -25,7 +25,7 @@ import struct
 import time
 import zlib
 from array import array
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cache
 
@@ -285,6 +285,8 @@ class DemoSummary:
     appointments: int
     message: str
     seconds: float = 0.0
+    # The demo accounts this run created (existing accounts keep their password).
+    accounts_created: list[str] = field(default_factory=list)
 
 
 # --------------------------------------------------------------------------------------------
@@ -548,9 +550,11 @@ class _Generator:
         )[0]
 
 
-def _ensure_reference_data() -> dict:
+def _ensure_reference_data(*, passwords: Mapping[str, str] | None = None) -> tuple[dict, list[str]]:
     """Create the practice, practitioners, chairs, natures, correspondents and demo accounts when
-    missing. Existing rows are left as they are (an administrator may have edited them)."""
+    missing. Existing rows are left as they are (an administrator may have edited them). A new
+    account's password is ``passwords[username]``, else the shared DEMO_PASSWORD. Returns the
+    reference rows and the usernames of the accounts created."""
     practice, _ = Practice.objects.get_or_create(pk=1)
     default_name = Practice._meta.get_field("name").default
     if practice.name == default_name and not practice.address1 and not practice.city:
@@ -612,6 +616,7 @@ def _ensure_reference_data() -> dict:
                     )
 
     User = get_user_model()
+    accounts_created = []
     for username, first, last, role, staff, initials in DEMO_USERS:
         user, created = User.objects.get_or_create(
             username=username,
@@ -624,8 +629,9 @@ def _ensure_reference_data() -> dict:
             },
         )
         if created:
-            user.set_password(DEMO_PASSWORD)
+            user.set_password((passwords or {}).get(username, DEMO_PASSWORD))
             user.save(update_fields=["password"])
+            accounts_created.append(username)
         user.groups.add(Group.objects.get_or_create(name=role)[0])
         if initials and practitioners[initials].user_id is None and not hasattr(user, "practitioner"):
             practitioners[initials].user = user
@@ -635,7 +641,7 @@ def _ensure_reference_data() -> dict:
     from scheduler.demo import ensure_demo_treatments
 
     ensure_demo_treatments()
-    return {"practitioners": practitioners, "chairs": chairs, "natures": natures}
+    return {"practitioners": practitioners, "chairs": chairs, "natures": natures}, accounts_created
 
 
 def _create_patients(gen: _Generator, *, count: int, ref: dict, batch_size: int) -> array:
@@ -848,6 +854,7 @@ def seed_demo(
     seed: int = DEFAULT_SEED,
     if_empty: bool = False,
     batch_size: int = BATCH_SIZE,
+    passwords: Mapping[str, str] | None = None,
     log: Callable[[str], None] = lambda _message: None,
 ) -> DemoSummary:
     """Build the demo practice around ``now`` (appointments six months either side).
@@ -856,7 +863,8 @@ def seed_demo(
     a number creates exactly that many. With ``if_empty`` nothing at all is done when a patient
     exists; otherwise the reference data and demo accounts are completed and patients and
     appointments are generated only into a database without patients. All in one transaction:
-    an interrupted seed leaves nothing half-built.
+    an interrupted seed leaves nothing half-built. ``passwords`` (username -> password) replaces
+    the shared DEMO_PASSWORD of the accounts it creates (seed_demo --allow-production).
     """
     if patients < 1:
         raise ValueError("Il faut au moins un patient.")
@@ -871,13 +879,14 @@ def seed_demo(
             message="La base contient déjà des patients : la démo n'est pas chargée.",
         )
     with transaction.atomic():
-        ref = _ensure_reference_data()
+        ref, accounts_created = _ensure_reference_data(passwords=passwords)
         if Patient.objects.exists():
             return DemoSummary(
                 created=False,
                 patients=Patient.objects.count(),
                 appointments=Appointment.objects.count(),
                 message="La base contient déjà des patients : aucun patient ni rendez-vous ajouté.",
+                accounts_created=accounts_created,
             )
         gen = _Generator(seed=seed, today=timezone.localtime(now).date())
         patient_ids = _create_patients(gen, count=patients, ref=ref, batch_size=batch_size)
@@ -892,5 +901,6 @@ def seed_demo(
         patients=len(patient_ids),
         appointments=made,
         seconds=seconds,
+        accounts_created=accounts_created,
         message=f"Démo créée : {len(patient_ids)} patients, {made} rendez-vous en {seconds:.1f} s.",
     )

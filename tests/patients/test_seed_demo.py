@@ -37,6 +37,12 @@ from tests.factories import PatientFactory
 
 pytestmark = pytest.mark.django_db
 
+
+@pytest.fixture(autouse=True)
+def _demo_settings(settings):
+    """The demo as `make run` loads it: DEBUG on (pytest-django turns it off)."""
+    settings.DEBUG = True
+
 MODELS = [
     Practice,
     Practitioner,
@@ -298,3 +304,43 @@ def test_the_demo_has_templates_an_account_on_the_demo_smtp_server_and_inactive_
     assert {"Rappel RDV J+1 (SMS)", "Relance RDV manqués J-1 (email)", "Anniversaires"} <= titles
     assert not Treatment.objects.filter(active=True).exists()
     assert Practice.get().sms_sender_name == "CabinetParc"
+
+
+def test_with_debug_off_seed_demo_refuses_and_creates_no_account(settings):
+    settings.DEBUG = False
+    with pytest.raises(CommandError, match="Refusé : DEBUG est désactivé.*--allow-production"):
+        run("--patients", "5")
+    assert not get_user_model().objects.exists()
+    assert not Patient.objects.exists()
+
+
+def test_the_command_exits_non_zero_in_production(settings):
+    from django.core.management import ManagementUtility
+
+    settings.DEBUG = False
+    with pytest.raises(SystemExit) as exit_info:
+        ManagementUtility(["manage.py", "seed_demo", "--patients", "5"]).execute()
+    assert exit_info.value.code != 0
+
+
+def test_allowed_in_production_each_account_gets_a_random_password_printed_once(settings):
+    settings.DEBUG = False
+    output = run("--patients", "5", "--appointments", "0", "--allow-production")
+    users = {u.username: u for u in get_user_model().objects.all()}
+    assert {"admin", "praticien", "assistante"} <= users.keys()
+    assert DEMO_PASSWORD not in output
+    printed = {}
+    for line in output.splitlines():
+        parts = line.split()
+        if len(parts) >= 2 and parts[0] == "-" and parts[1] in users:
+            printed[parts[1]] = parts[2]
+    assert printed.keys() == {name for name, *_ in demo.DEMO_USERS}
+    assert len(set(printed.values())) == len(printed), "one password per account"
+    for name, password in printed.items():
+        assert not users[name].check_password(DEMO_PASSWORD)
+        assert users[name].check_password(password) and len(password) >= 16
+
+    # A second run creates no account: no password is shown again, none is changed.
+    again = run("--patients", "5", "--allow-production")
+    assert not any(password in again for password in printed.values())
+    assert get_user_model().objects.get(username="admin").check_password(printed["admin"])

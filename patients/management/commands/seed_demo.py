@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import secrets
+
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
@@ -34,9 +37,29 @@ class Command(BaseCommand):
         parser.add_argument(
             "--batch-size", type=int, default=demo.BATCH_SIZE, help="Lignes par insertion groupée."
         )
+        parser.add_argument(
+            "--allow-production",
+            action="store_true",
+            help=(
+                "Charger la démo même avec DEBUG désactivé : chaque compte créé reçoit alors un mot de "
+                "passe aléatoire, affiché une seule fois."
+            ),
+        )
 
-    def handle(self, *args, if_empty, patients, appointments, seed, batch_size, **options):
+    def handle(self, *args, if_empty, patients, appointments, seed, batch_size, allow_production, **options):
         verbosity = options["verbosity"]
+        passwords = None
+        if not settings.DEBUG:
+            # The demo creates a superuser: with the well-known password on a production server,
+            # anyone who has read the docs could sign in as administrator.
+            if not allow_production:
+                raise CommandError(
+                    "Refusé : DEBUG est désactivé (serveur de production). seed_demo crée des comptes "
+                    "de démonstration, dont un superutilisateur. Pour une démo locale, lancez `make run` "
+                    "(DEBUG=1) ; pour charger quand même la démo ici, ajoutez --allow-production "
+                    "(mots de passe aléatoires, affichés une seule fois)."
+                )
+            passwords = {username: secrets.token_urlsafe(12) for username, *_ in demo.DEMO_USERS}
         try:
             summary = demo.seed_demo(
                 patients=patients,
@@ -45,13 +68,21 @@ class Command(BaseCommand):
                 seed=seed,
                 if_empty=if_empty,
                 batch_size=batch_size,
+                passwords=passwords,
                 log=(lambda line: self.stdout.write(f"  {line}")) if verbosity > 1 else (lambda line: None),
             )
         except ValueError as exc:
             raise CommandError(str(exc)) from exc
         style = self.style.SUCCESS if summary.created else self.style.WARNING
         self.stdout.write(style(summary.message))
-        if summary.created and verbosity:
+        if passwords is not None:
+            # Shown this once, whatever the verbosity: they are stored only as hashes.
+            if summary.accounts_created:
+                self.stdout.write("Comptes créés, avec leur mot de passe (notez-les, ils ne seront plus affichés) :")
+            for username, first, last, role, *_ in demo.DEMO_USERS:
+                if username in summary.accounts_created:
+                    self.stdout.write(f"  - {username:<11} {passwords[username]}  {role} ({first} {last})")
+        elif summary.created and verbosity:
             self.stdout.write(f"Comptes de démonstration (mot de passe : {DEMO_PASSWORD}) :")
             for username, first, last, role, *_ in demo.DEMO_USERS:
                 self.stdout.write(f"  - {username:<11} {role} ({first} {last})")
