@@ -34,6 +34,19 @@ def _today():
     return timezone.now().astimezone(services.practice_tz()).date()
 
 
+RUN_NOW_REFUSED = (
+    "Ce traitement est inactif : seul un utilisateur autorisé à modifier les traitements peut "
+    "l'exécuter à la main."
+)
+
+
+def can_run_now(user, treatment: Treatment) -> bool:
+    """Running by hand sends real messages: an active treatment would send them anyway, an
+    inactive one was switched off on purpose, and only those who may change treatments (and so
+    could switch it on) may override that."""
+    return treatment.active or user.has_perm("scheduler.change_treatment")
+
+
 @scheduler_view
 def index(request):
     return render(
@@ -146,7 +159,8 @@ def test(request, pk: int):
         request,
         "scheduler/test.html",
         {"treatment": treatment, "form": form, "run_date": run_date, "preview": preview, "error": error,
-         "runs_that_day": treatment.runs_on(run_date)},
+         "runs_that_day": treatment.runs_on(run_date), "can_run_now": can_run_now(request.user, treatment),
+         "run_now_refused": RUN_NOW_REFUSED},
     )
 
 
@@ -154,6 +168,9 @@ def test(request, pk: int):
 @scheduler_view
 def run_now(request, pk: int):
     treatment = get_object_or_404(Treatment, pk=pk)
+    if not can_run_now(request.user, treatment):
+        messages.error(request, RUN_NOW_REFUSED)
+        return redirect("scheduler:test", pk=treatment.pk)
     today = _today()
     already = TreatmentRun.objects.filter(treatment=treatment, run_date=today, status=RunStatus.DONE).exists()
     run = treatment_run(treatment=treatment, run_date=today, trigger=RunTrigger.MANUAL, requested_by=request.user)

@@ -11,6 +11,7 @@ from django.utils import timezone
 from django_q.models import Schedule
 
 from messaging.models import Message
+from scheduler import services
 from scheduler.models import EventMessageSetting, Heartbeat, Treatment, TreatmentRun
 from tests.factories import AppointmentFactory, PatientFactory
 
@@ -72,6 +73,7 @@ def test_tester_shows_the_messages_and_writes_nothing(assistant_client, reminder
 
 def test_run_now_runs_once_for_today_and_shows_the_trace(assistant_client, reminder, practitioner, no_quiet,
                                                          django_capture_on_commit_callbacks):
+    services.treatment_set_active(treatment=reminder, active=True)  # an assistant runs active ones only
     tomorrow = timezone.localdate() + dt.timedelta(days=1)
     AppointmentFactory(patient=PatientFactory(first_name="Emma"), practitioner=practitioner,
                        start=timezone.make_aware(dt.datetime.combine(tomorrow, dt.time(10))))
@@ -82,6 +84,38 @@ def test_run_now_runs_once_for_today_and_shows_the_trace(assistant_client, remin
     assert "1 envoyé ·" in first and ">Envoyé<" in first
     second = assistant_client.post(url, follow=True).content.decode()
     assert "déjà été exécuté aujourd" in second
+    assert TreatmentRun.objects.count() == 1 and Message.objects.count() == 1
+
+
+def test_an_assistant_cannot_run_an_inactive_treatment_by_hand(assistant_client, reminder, practitioner, no_quiet,
+                                                                django_capture_on_commit_callbacks):
+    tomorrow = timezone.localdate() + dt.timedelta(days=1)
+    AppointmentFactory(patient=PatientFactory(first_name="Emma"), practitioner=practitioner,
+                       start=timezone.make_aware(dt.datetime.combine(tomorrow, dt.time(10))))
+    assert not reminder.active
+    test_page = assistant_client.get(reverse("scheduler:test", args=[reminder.pk])).content.decode()
+    assert "Exécuter maintenant" not in test_page
+    assert "Ce traitement est inactif" in test_page
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = assistant_client.post(reverse("scheduler:run_now", args=[reminder.pk]), follow=True)
+    assert response.redirect_chain[-1][0] == reverse("scheduler:test", args=[reminder.pk])
+    assert "seul un utilisateur autorisé à modifier les traitements" in html.unescape(response.content.decode())
+    assert not TreatmentRun.objects.exists() and not Message.objects.exists()
+
+    # Once active, the same assistant may run it: it would have run anyway.
+    services.treatment_set_active(treatment=reminder, active=True)
+    assert "Exécuter maintenant" in assistant_client.get(reverse("scheduler:test", args=[reminder.pk])).content.decode()
+
+
+def test_who_may_change_treatments_may_run_an_inactive_one(admin_client, reminder, practitioner, no_quiet,
+                                                            django_capture_on_commit_callbacks):
+    tomorrow = timezone.localdate() + dt.timedelta(days=1)
+    AppointmentFactory(patient=PatientFactory(first_name="Emma"), practitioner=practitioner,
+                       start=timezone.make_aware(dt.datetime.combine(tomorrow, dt.time(10))))
+    assert "Exécuter maintenant" in admin_client.get(reverse("scheduler:test", args=[reminder.pk])).content.decode()
+    with django_capture_on_commit_callbacks(execute=True):
+        admin_client.post(reverse("scheduler:run_now", args=[reminder.pk]))
     assert TreatmentRun.objects.count() == 1 and Message.objects.count() == 1
 
 
