@@ -24,8 +24,9 @@ import phonenumbers
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 
+from patients import phones
 from patients.models import normalize_search
-from patients.phones import DEFAULT_REGION, format_fr
+from patients.phones import format_fr
 
 from .models import Channel
 
@@ -64,15 +65,15 @@ def check_address(value: str, channel: str) -> tuple[str | None, str]:
             return None, "Aucun numéro de portable."
         # One parse and one type lookup per number (the same rules as patients.phones.normalize
         # and is_mobile, which would parse it twice): a 100,000-row file spends its time here.
-        try:
-            parsed = phonenumbers.parse(value, DEFAULT_REGION)
-        except phonenumbers.NumberParseException:
-            return None, "Numéro de téléphone invalide."
+        # phones.parse reads overseas mobiles dialled the French way ("0690 12 34 56").
+        parsed = phones.parse(value)
+        if parsed is None:
+            return None, phones.invalid_reason(value)
         if phonenumbers.number_type(parsed) in _MOBILE_TYPES:
             return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164), ""
         if phonenumbers.is_valid_number(parsed):
             return None, f"{format_fr(parsed)} n'est pas un numéro de portable."
-        return None, "Numéro de téléphone invalide."
+        return None, phones.invalid_reason(value)
     if not value:
         return None, "Aucune adresse email."
     try:

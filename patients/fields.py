@@ -16,19 +16,18 @@ from functools import lru_cache
 import phonenumbers
 from django.db import models
 from django.db.models.query_utils import DeferredAttribute
-from phonenumber_field import formfields
+from phonenumber_field import formfields, widgets
+from phonenumber_field.phonenumber import PhoneNumber
 from phonenumber_field.validators import validate_international_phonenumber
 
-from .phones import DEFAULT_REGION, FR_E164_RE
+from . import phones
+from .phones import DEFAULT_REGION
 
 
 @lru_cache(maxsize=4096)
 def _e164_of_str(value: str) -> str:
-    try:
-        number = phonenumbers.parse(value, DEFAULT_REGION)
-    except phonenumbers.NumberParseException:
-        return value
-    if not phonenumbers.is_valid_number(number):
+    number = phones.parse(value)
+    if number is None or not phonenumbers.is_valid_number(number):
         return value
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
@@ -39,15 +38,48 @@ def as_e164(value):
     if value is None or value == "":
         return value
     if isinstance(value, phonenumbers.PhoneNumber):
-        if phonenumbers.is_valid_number(value):
-            return phonenumbers.format_number(value, phonenumbers.PhoneNumberFormat.E164)
+        number = phones.overseas(value) or value
+        if phonenumbers.is_valid_number(number):
+            return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
         return getattr(value, "raw_input", None) or str(value)
     value = str(value)
-    # Stored numbers are already E.164: a French one is returned without parsing. Its validity
-    # does not change what is kept (an invalid number keeps its raw input, which is this string).
-    if len(value) == 12 and FR_E164_RE.fullmatch(value):
+    # Stored numbers are already E.164: a valid metropolitan one is returned without parsing.
+    if phones.is_stored_french(value):
         return value
     return _e164_of_str(value)
+
+
+class FrenchPhoneWidget(widgets.RegionalPhoneNumberWidget):
+    """Shows French numbers, overseas ones included, in their national format ("06 84 28 55 60",
+    "0690 12 34 56"), foreign ones internationally."""
+
+    def format_value(self, value):
+        number = phones.parse(value) if isinstance(value, str) and value else value
+        if (
+            isinstance(number, phonenumbers.PhoneNumber)
+            and number.country_code in phones.OVERSEAS_COUNTRY_CODES
+            and phonenumbers.is_valid_number(number)
+        ):
+            return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL)
+        return super().format_value(value)
+
+
+class FrenchPhoneFormField(formfields.PhoneNumberField):
+    """phonenumber-field's form field, reading a number that is not valid in metropolitan France
+    as the overseas number dialled the same way ("0690 12 34 56" is +590 690 12 34 56)."""
+
+    widget = FrenchPhoneWidget
+
+    def to_python(self, value):
+        number = super().to_python(value)
+        if isinstance(number, PhoneNumber) and not number.is_valid():
+            meant = phones.overseas(number)
+            if meant is not None:
+                overseas = PhoneNumber()
+                overseas.merge_from(meant)
+                overseas.raw_input = number.raw_input
+                return overseas
+        return number
 
 
 class PhoneDescriptor(DeferredAttribute):
@@ -76,7 +108,7 @@ class PhoneField(models.CharField):
 
     def formfield(self, form_class=None, choices_form_class=None, **kwargs):
         defaults = {
-            "form_class": form_class or formfields.PhoneNumberField,
+            "form_class": form_class or FrenchPhoneFormField,
             "region": DEFAULT_REGION,
             "error_messages": self.error_messages,
             "choices_form_class": choices_form_class,

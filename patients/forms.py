@@ -30,10 +30,11 @@ from .models import (
     Sex,
     validate_not_future,
 )
+from .phones import FOREIGN_HINT
 from .services import GuardianChoice, GuardianMode
 
-MOBILE_INVALID = "Saisissez un numéro de portable valide, par exemple 06 84 28 55 60."
-PHONE_INVALID = "Saisissez un numéro de téléphone valide, par exemple 03 80 32 01 40."
+MOBILE_INVALID = f"Saisissez un numéro de portable valide, par exemple 06 84 28 55 60 ou 0690 12 34 56 ; {FOREIGN_HINT}."
+PHONE_INVALID = f"Saisissez un numéro de téléphone valide, par exemple 03 80 32 01 40 ; {FOREIGN_HINT}."
 MAX_IMAGE_SIZE = 20 * 1024 * 1024
 
 

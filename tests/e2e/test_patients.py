@@ -43,18 +43,38 @@ def test_an_invalid_mobile_number_shows_the_french_error(login, live_server, ass
     mobile.fill("03 80 32 01 40")
     page.get_by_role("button", name="Enregistrer").click()
     expect(page.locator("#id_mobile_error")).to_have_text(
-        "Ce numéro n'est pas un numéro de portable valide (un portable français commence par 06 ou 07)."
+        "03.80.32.01.40 n'est pas un numéro de portable : un portable français commence par 06 ou 07 "
+        "(outre-mer : 0690, 0691, 0692, 0693, 0694, 0696, 0697 ou 0639)."
     )
     expect(mobile).to_have_class(re.compile(r"\bis-invalid\b"))
     mobile.fill("06 12")
     page.get_by_role("button", name="Enregistrer").click()
     expect(page.locator("#id_mobile_error")).to_have_text(
-        "Saisissez un numéro de portable valide, par exemple 06 84 28 55 60."
+        "Saisissez un numéro de portable valide, par exemple 06 84 28 55 60 ou 0690 12 34 56 ; "
+        "un numéro étranger s'écrit au format international, par exemple +44 7911 123456."
     )
     mobile.fill("07 81 23 45 67")
     page.get_by_role("button", name="Enregistrer").click()
     expect(page.get_by_text("La fiche de GHIENNE Eireen est enregistrée.")).to_be_visible()
     expect(page.get_by_text("07.81.23.45.67")).to_be_visible()
+
+
+def test_an_overseas_mobile_is_accepted_and_shown_the_french_way(login, live_server, assistant_user):
+    patient = PatientFactory(last_name="Hoarau", first_name="Maëva", email="maeva.hoarau@patients.test")
+    page = login(assistant_user)
+    page.goto(f"{live_server.url}{patient.get_absolute_url()}")
+    page.get_by_role("link", name="Modifier la fiche").click()
+    mobile = page.get_by_role("tabpanel", name="Patient").get_by_label("Portable", exact=True)
+    mobile.fill("+262 692 12 34 56")  # La Réunion, written internationally
+    page.get_by_role("button", name="Enregistrer").click()
+    expect(page.get_by_text("La fiche de HOARAU Maëva est enregistrée.")).to_be_visible()
+    expect(page.get_by_text("06.92.12.34.56")).to_be_visible()
+    page.get_by_role("link", name="Modifier la fiche").click()
+    expect(page.get_by_role("tabpanel", name="Patient").get_by_label("Portable", exact=True)).to_have_value(
+        "0692 12 34 56"
+    )
+    patient.refresh_from_db()
+    assert patient.mobile == "+262692123456"
 
 
 def test_an_assistant_opening_the_admin_gets_the_403_page(login, live_server, assistant_user):

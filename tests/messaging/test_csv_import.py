@@ -140,3 +140,36 @@ def test_hundred_thousand_rows_stream_in_bounded_memory(tmp_path):
     print(f"\nCSV 100 000 lignes ({size_mb:.1f} Mo) : pic mémoire {peak / 1e6:.1f} Mo (tracemalloc)")
     assert total == report.accepted == 99_900
     assert report.error_count == 100 and report.errors[0].line == 2
+
+
+# Overseas France: one mobile per territory, in the spellings found in practices' files.
+OVERSEAS = [
+    ("0690 12 34 56", "+590690123456"),  # Guadeloupe
+    ("06.94.20.12.34", "+594694201234"),  # Guyane
+    ("+596 696 12 34 56", "+596696123456"),  # Martinique
+    ("00262692123456", "+262692123456"),  # La Réunion
+    ("0639201234", "+262639201234"),  # Mayotte
+    ("+33 6 97 12 34 56", "+596697123456"),  # Martinique, exported with +33 by another software
+]
+
+
+def test_pasted_overseas_mobiles_are_accepted_in_e164():
+    text = "\n".join(typed for typed, _ in OVERSEAS) + "\n06 90 12 34 56\n0639 12 34 56\n07911 123456"
+    parsed = parse_pasted_list(text, channel="sms")
+    assert [e.address for e in parsed.entries] == [e164 for _, e164 in OVERSEAS]
+    assert parsed.duplicates == ["06 90 12 34 56"]
+    hint = "Numéro de téléphone invalide (un numéro étranger s'écrit au format international, par exemple +44 7911 123456)."
+    assert [(e.value, e.reason) for e in parsed.errors] == [
+        ("0639 12 34 56", hint),  # not an allocated Mayotte range
+        ("07911 123456", hint),  # a British mobile typed the British way
+    ]
+
+
+def test_csv_overseas_mobiles_are_accepted_in_e164_and_landlines_refused():
+    rows = "".join(f"ILE;Patient{i};{typed}\n" for i, (typed, _) in enumerate(OVERSEAS))
+    data = f"Nom;Prénom;Portable\n{rows}FIXE;Gwada;0590 12 34 56\n"
+    _, rows = read(data.encode("utf-8"))
+    assert [r.address for r in rows if isinstance(r, ListEntry)] == [e164 for _, e164 in OVERSEAS]
+    assert [(r.line, r.value, r.reason) for r in rows if isinstance(r, EntryError)] == [
+        (8, "0590 12 34 56", "05.90.12.34.56 n'est pas un numéro de portable.")
+    ]

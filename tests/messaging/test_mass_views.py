@@ -146,6 +146,27 @@ def test_campaign_pages_paste_import_check_then_send(
     assert "Fermé en août." in reused
 
 
+def test_campaign_to_overseas_mobiles_pasted_and_imported_is_sent_by_sms(
+    assistant_client, sms_outbox, no_quiet_hours, django_capture_on_commit_callbacks
+):
+    # Guadeloupe, Guyane and Martinique pasted; La Réunion and Mayotte in the file.
+    csv_file = io.BytesIO(b"Nom;Portable\nHOARAU;0692 12 34 56\nMADI;+262 639 20 12 34\n")
+    csv_file.name = "outre-mer.csv"
+    response = assistant_client.post(
+        reverse("campaigns:create"),
+        {"name": "Outre-mer", "channel": "sms", "kind": "soins", "body": "Fermé en août.",
+         "pasted": "06.90.12.34.56; 00594694201234\n+596 696 12 34 56", "csv_file": csv_file},
+    )
+    assert response.status_code == 302
+    detail = assistant_client.get(response.url).content.decode()
+    assert "invalide" not in detail and "pas un numéro de portable" not in detail
+    with django_capture_on_commit_callbacks(execute=True):
+        assistant_client.post(response.url, {"action": "send"})
+    assert sorted(m.to for m in sms_outbox) == [
+        "+262639201234", "+262692123456", "+590690123456", "+594694201234", "+596696123456",
+    ]
+
+
 def test_email_wizard_steps(assistant_client):
     account = sending_helpers.make_account()
     a = AppointmentFactory(start=tomorrow_at(9))

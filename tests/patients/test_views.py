@@ -236,9 +236,9 @@ def test_an_invalid_mobile_shows_a_french_error_next_to_the_field(assistant_clie
         patient_post(file_number=patient.file_number, mobile="06 12"),
     )
     assert response.status_code == 200
-    assert (
-        field_error(response, "id_mobile")
-        == "Saisissez un numéro de portable valide, par exemple 06 84 28 55 60."
+    assert field_error(response, "id_mobile") == (
+        "Saisissez un numéro de portable valide, par exemple 06 84 28 55 60 ou 0690 12 34 56 ; "
+        "un numéro étranger s'écrit au format international, par exemple +44 7911 123456."
     )
     assert "corrigez les champs signalés" in text(response)
     assert field_error(response, "id_file_number") == ""
@@ -253,10 +253,40 @@ def test_a_landline_typed_into_the_mobile_field_is_refused(assistant_client):
         patient_post(file_number=patient.file_number, mobile="03 80 32 01 40"),
     )
     assert field_error(response, "id_mobile") == (
-        "Ce numéro n'est pas un numéro de portable valide (un portable français commence par 06 ou 07)."
+        "03.80.32.01.40 n'est pas un numéro de portable : un portable français commence par 06 ou 07 "
+        "(outre-mer : 0690, 0691, 0692, 0693, 0694, 0696, 0697 ou 0639)."
     )
     patient.refresh_from_db()
     assert str(patient.mobile) == "+33684285560"
+
+
+@pytest.mark.parametrize(
+    "typed, e164, shown, in_form",
+    [
+        ("0690 12 34 56", "+590690123456", "06.90.12.34.56", "0690 12 34 56"),  # Guadeloupe
+        ("06.94.20.12.34", "+594694201234", "06.94.20.12.34", "0694 20 12 34"),  # Guyane
+        ("+596 696 12 34 56", "+596696123456", "06.96.12.34.56", "0696 12 34 56"),  # Martinique
+        ("00262692123456", "+262692123456", "06.92.12.34.56", "0692 12 34 56"),  # La Réunion
+        ("0639 20 12 34", "+262639201234", "06.39.20.12.34", "0639 20 12 34"),  # Mayotte
+    ],
+)
+def test_an_overseas_mobile_is_accepted_stored_in_e164_and_shown_the_french_way(
+    assistant_client, typed, e164, shown, in_form
+):
+    response = assistant_client.post(reverse("patients:create"), patient_post(mobile=typed))
+    assert response.status_code == 302, field_error(response, "id_mobile")
+    patient = Patient.objects.get()
+    assert patient.mobile == e164
+    assert shown in text(assistant_client.get(reverse("patients:detail", args=[patient.pk])))
+    assert f'value="{in_form}"' in text(assistant_client.get(reverse("patients:edit", args=[patient.pk])))
+
+
+def test_a_foreign_mobile_typed_nationally_is_told_the_international_form(assistant_client):
+    response = assistant_client.post(reverse("patients:create"), patient_post(mobile="07911 123456"))
+    assert "format international, par exemple +44 7911 123456" in field_error(response, "id_mobile")
+    response = assistant_client.post(reverse("patients:create"), patient_post(mobile="+44 7911 123456"))
+    assert response.status_code == 302
+    assert Patient.objects.get().mobile == "+447911123456"
 
 
 def test_a_file_number_already_taken_names_the_patient_who_has_it(assistant_client):
