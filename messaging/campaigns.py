@@ -24,7 +24,7 @@ from django.utils import timezone
 from patients.models import Patient, Practitioner
 
 from .csv_import import CsvContacts, ListEntry, collect_entries, parse_pasted_list
-from .mass_mailing import ROLE_ORDER, SUCCESS_STATUSES, WAITING_STATUSES, DraftRow, row_recipients
+from .mass_mailing import SUCCESS_STATUSES, WAITING_STATUSES
 from .models import (
     Campaign,
     CampaignKind,
@@ -38,11 +38,11 @@ from .models import (
     SavedMessage,
 )
 from .outbox import mailing_create
-from .recipients import Recipient
+from .policy import ChannelPlan, Reason, Recipient, address_owners_reason, audience
 
 SCHEDULE_PREFIX = "Campagne n°"
-NEWS_REFUSED = "N'a pas accepté les actualités du cabinet."
-NEWS_UNKNOWN = "Aucun dossier patient à cette adresse : accord pour les actualités inconnu."
+NEWS_REFUSED = Reason.NO_NEWS_CONSENT.label
+NEWS_UNKNOWN = Reason.NEWS_UNKNOWN.label
 _BATCH = 2000
 
 
@@ -110,7 +110,7 @@ def _patient_entries(patients: Iterable[Patient], channel: str) -> Iterator[List
     from .csv_import import EntryError
 
     for patient in patients:
-        chosen = row_recipients(DraftRow(patient, None), channel=channel, roles=[RecipientRole.PATIENT])
+        chosen = audience(patient, plan=ChannelPlan.only(channel)).on(channel)
         r = chosen[0] if chosen else None
         if r is None or not r.sendable:
             yield EntryError(value=patient.display_name, reason=r.skip_reason if r else "Aucun destinataire.")
@@ -229,28 +229,14 @@ def _patients_by_address(channel: str, addresses: list[str]) -> dict[str, list[P
     return found
 
 
-def _consent_reason(kind: str, channel: str, patients: list[Patient], *, is_staff: bool) -> str:
-    """Why this address must not receive the campaign ("" when it may). Every patient file with
-    the address must agree: a withdrawal on one of them wins."""
-    if is_staff:
-        return ""  # the practice's own staff: internal messages, not patients' consents
-    consent = "sms_consent" if channel == Channel.SMS else "email_consent"
-    if patients and not all(getattr(p, consent) for p in patients):
-        return "Ne souhaite pas recevoir de SMS." if channel == Channel.SMS else "Ne souhaite pas être contacté(e) par email."
-    if kind == CampaignKind.NEWS:
-        if not patients:
-            return NEWS_UNKNOWN
-        if not all(p.news_consent for p in patients):
-            return NEWS_REFUSED
-    return ""
-
-
 def campaign_recipients(campaign: Campaign) -> list[Recipient]:
     """The campaign's recipients as the outbox wants them, consents read now: news only to
     patients who accepted news (an address of no patient file cannot have); SMS / email
     consent of every patient file holding the address. One per address. Queries: one per 2,000
     addresses."""
     channel = campaign.channel
+    news = campaign.kind == CampaignKind.NEWS
+    plan = ChannelPlan.only(channel)  # a campaign writes to the patient first (their family otherwise)
     out: list[Recipient] = []
     seen: set[str] = set()
     rows = CampaignRecipient.objects.filter(campaign=campaign).order_by("pk")
@@ -260,14 +246,16 @@ def campaign_recipients(campaign: Campaign) -> list[Recipient]:
         owners = _patients_by_address(channel, [r.address for r in batch])
         for r in batch:
             patients = owners.get(r.address, [])
-            reason = _consent_reason(campaign.kind, channel, patients, is_staff=r.source == CampaignRecipient.Source.STAFF)
+            reason = address_owners_reason(channel, patients, news=news,
+                                           staff=r.source == CampaignRecipient.Source.STAFF)
             patient = patients[0] if len(patients) == 1 else None
             contact = ListContact(last_name=r.last_name, first_name=r.first_name)
             out.append(Recipient(
                 role=RecipientRole.PATIENT if patient is not None else RecipientRole.OTHER,
                 name=(patient.display_name if patient is not None else contact.display_name) or r.address,
                 address=r.address, channel=channel, patient=patient,
-                person=patient if patient is not None else contact, skip_reason=reason,
+                person=patient if patient is not None else contact,
+                skip_reason=reason.label if reason else "", reason=reason,
             ))
             seen.add(r.address)
         batch.clear()
@@ -281,16 +269,13 @@ def campaign_recipients(campaign: Campaign) -> list[Recipient]:
     if campaign.all_patients:
         patients = Patient.objects.select_related("practitioner", "civil_guardian", "financial_guardian").order_by("pk")
         for patient in patients.iterator(chunk_size=_BATCH):
-            chosen = row_recipients(DraftRow(patient, None), channel=channel, roles=ROLE_ORDER[:1])
-            r = chosen[0]
+            r = audience(patient, plan=plan).on(channel)[0]
             if r.sendable and r.address in seen:
                 continue  # one message per address (a parent's mobile on each child's file)
             seen.add(r.address)
-            reason = r.skip_reason
-            if not reason and campaign.kind == CampaignKind.NEWS and not patient.news_consent:
-                reason = NEWS_REFUSED
-            out.append(Recipient(role=r.role, name=r.name, address=r.address, channel=channel, patient=patient,
-                                 person=r.person, skip_reason=reason, is_patient_self=r.is_patient_self))
+            if r.sendable and news and not patient.news_consent:
+                r = r.left_out(Reason.NO_NEWS_CONSENT)
+            out.append(r)
     return out
 
 

@@ -20,30 +20,9 @@ from reportlab.platypus import Frame, PageTemplate, Paragraph, Spacer
 from reportlab.platypus.doctemplate import BaseDocTemplate, FrameBreak, NextPageTemplate
 from reportlab.platypus.flowables import KeepTogether, PageBreak
 
-from patients.models import Appointment, Patient
 from patients.phones import format_fr
 
 from .merge import format_long_date
-from .models import Channel, RecipientRole
-from .recipients import Recipient
-
-
-def letter_recipient(patient: Patient, *, appointment: Appointment | None = None) -> Recipient:
-    """Who the letter about ``patient`` is addressed to, with the postal address as ``address``
-    (lines joined by new lines) and a skip reason when there is none."""
-    guardian = patient.civil_guardian
-    person = guardian if guardian is not None else patient
-    lines = person.address_lines or (patient.address_lines if guardian is not None else [])
-    return Recipient(
-        role=RecipientRole.CIVIL_GUARDIAN if guardian is not None else RecipientRole.PATIENT,
-        name=person.display_name,
-        address="\n".join(lines),
-        channel=Channel.LETTER,
-        patient=patient,
-        person=person,
-        skip_reason="" if lines else "Aucune adresse postale.",
-        appointment=appointment,
-    )
 
 
 @dataclass(frozen=True)

@@ -47,13 +47,12 @@ from .models import (
     MailingOrigin,
     Message,
     MessageStatus,
-    RecipientRole,
     SearchDefault,
     Signature,
     SmsTemplate,
 )
 from .outbox import DEFAULT, mailing_create
-from .recipients import Recipient, person_recipient, recipient_for, role_person
+from .policy import ROLE_ORDER, ChannelPlan, Recipient, audience, recipient_for
 
 SEARCH_APPOINTMENTS = "rendez-vous"
 SEARCH_PATIENTS = "patients"
@@ -64,7 +63,6 @@ SEARCH_LABELS = {
 RETRY_KEY_PREFIX = "renvoi-echecs:"
 SUCCESS_STATUSES = {MessageStatus.SENT, MessageStatus.DELIVERED}
 WAITING_STATUSES = {MessageStatus.PENDING, MessageStatus.SENDING}
-ROLE_ORDER = [RecipientRole.PATIENT, RecipientRole.CIVIL_GUARDIAN, RecipientRole.FINANCIAL_GUARDIAN]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -242,49 +240,21 @@ def next_appointments(*, patient_ids: list[int], after: dt.datetime) -> dict[int
     return found
 
 
-def _roles_for(channel: str, draft: MassDraft, practice) -> list[str]:
-    if channel == Channel.SMS:
-        wanted = {
-            RecipientRole.PATIENT: practice.sms_default_patient,
-            RecipientRole.CIVIL_GUARDIAN: practice.sms_default_civil_guardian,
-            RecipientRole.FINANCIAL_GUARDIAN: practice.sms_default_financial_guardian,
-        }
-        return [r for r in ROLE_ORDER if wanted[r]] or [RecipientRole.PATIENT]
-    template = EmailTemplate.objects.filter(pk=draft.email_template_id).first() if draft.email_template_id else None
-    return [template.recipient_role] if template is not None else [RecipientRole.PATIENT]
+def _plan(draft: MassDraft, practice) -> ChannelPlan:
+    """The channel plan of the draft: its one channel, to the practice's SMS defaults or the
+    email type's recipient first (``messaging.policy``)."""
+    role = None
+    if draft.channel == Channel.EMAIL and draft.email_template_id:
+        role = EmailTemplate.objects.filter(pk=draft.email_template_id).values_list("recipient_role", flat=True).first()
+    return ChannelPlan.only(draft.channel, practice=practice, email_role=role)
 
 
-def row_recipients(row: DraftRow, *, channel: str, roles: list[str]) -> list[Recipient]:
-    """Who receives the message of ``row``: the candidates of ``roles`` that can receive it (a
-    guardian role held by the patient themself and a number already chosen count once); when
-    none can, the first other role that can (a child's reminder goes to the parent whose mobile
-    is on file); when nobody can, the first candidate, with its skip reason, so the outbox
-    records why nothing was sent."""
-    patient, appointment = row.patient, row.appointment
-
-    def candidates(role_list):
-        out, seen = [], set()
-        with_patient = RecipientRole.PATIENT in role_list
-        for role in role_list:
-            person, is_self = role_person(patient, role)
-            if is_self and with_patient:
-                continue
-            r = person_recipient(person, patient=patient, channel=channel, role=role, is_self=is_self,
-                                 appointment=appointment)
-            if not r.skip_reason and r.address in seen:
-                continue
-            seen.add(r.address)
-            out.append(r)
-        return out
-
-    chosen = candidates(roles)
-    sendable = [r for r in chosen if not r.skip_reason]
-    if sendable:
-        return sendable
-    fallback = [r for r in candidates(ROLE_ORDER) if r.sendable]
-    if fallback:
-        return fallback[:1]
-    return chosen[:1] or candidates(ROLE_ORDER)[:1]
+def row_recipients(row: DraftRow, *, channel: str, roles: list[str] | tuple[str, ...]) -> list[Recipient]:
+    """Who receives the message of ``row`` on ``channel``, ``roles`` first: the policy's answer
+    (``messaging.policy.audience``)."""
+    roles = tuple(roles)
+    plan = ChannelPlan(sms=channel == Channel.SMS, email=channel == Channel.EMAIL, sms_roles=roles, email_roles=roles)
+    return audience(row.patient, plan=plan, appointment=row.appointment).on(channel)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -348,7 +318,7 @@ def mass_preview(draft: MassDraft, *, today: dt.date | None = None) -> Preview:
     already = _already_messaged(rows, channel=draft.channel)
     summary = Summary(patients=len(rows))
     lines: list[PreviewLine] = []
-    roles = _roles_for(draft.channel, draft, practice) if draft.channel != Channel.LETTER else []
+    plan = _plan(draft, practice)
     for row in rows:
         if not row.patient.mobile:
             summary.without_mobile += 1
@@ -363,15 +333,13 @@ def mass_preview(draft: MassDraft, *, today: dt.date | None = None) -> Preview:
             "next_appointment": following.get(_following_key(row), False),
         }
         if draft.channel == Channel.LETTER:
-            from .letters import letter_recipient
-
-            recipient = letter_recipient(row.patient, appointment=row.appointment)
+            recipient = audience(row.patient, plan=plan, appointment=row.appointment).letter[0]
             composed = compose_sms(body=draft.body, recipient=recipient.person, **common)
             line = PreviewLine(row=row, recipient=recipient, text=composed.text, warnings=list(composed.warnings))
             lines.append(line)
         else:
             previous = already.get(row.appointment.pk) if row.appointment is not None else None
-            for recipient in row_recipients(row, channel=draft.channel, roles=roles):
+            for recipient in audience(row.patient, plan=plan, appointment=row.appointment).on(draft.channel):
                 person = recipient.person
                 if draft.channel == Channel.SMS:
                     composed = compose_sms(body=draft.body, recipient=person, **common)
@@ -497,7 +465,8 @@ def mass_mailing_send(*, draft: MassDraft, requested_by, today: dt.date | None =
 
 
 def _mass_mailing_write(*, draft: MassDraft, requested_by, today: dt.date | None, practice) -> Mailing:
-    roles = _roles_for(draft.channel, draft, practice)
+    plan = _plan(draft, practice)
+    channel = draft.channel
     template = _draft_template(draft)
     label = f"Publipostage {Channel(draft.channel).label} – {SEARCH_LABELS[draft.search]}"
     kwargs: dict[str, Any] = {}
@@ -521,7 +490,7 @@ def _mass_mailing_write(*, draft: MassDraft, requested_by, today: dt.date | None
         channel=draft.channel,
         origin=MailingOrigin.MASS_MAILING,
         requested_by=requested_by,
-        recipients=(r for row in rows for r in row_recipients(row, channel=draft.channel, roles=roles)),
+        recipients=(r for row in rows for r in audience(row.patient, plan=plan, appointment=row.appointment).on(channel)),
         count=count,
         template=template,
         idempotency_key=draft.idempotency_key,

@@ -36,7 +36,7 @@ from messaging.models import (
     Signature,
     SmsTemplate,
 )
-from messaging.recipients import Recipient
+from messaging.policy import Recipient
 from patients.models import Appointment
 from patients.selectors import following_appointments
 

@@ -34,7 +34,7 @@ from messaging.models import (
     TemplateCategory,
 )
 from messaging.outbox import mailing_create, message_hide, message_resend
-from messaging.recipients import Recipient, recipients_for
+from messaging.policy import ChannelPlan, Recipient, audience, recipients_for
 from messaging.sms import too_long_message as sms_too_long
 from messaging.views_settings import gsm_tables
 from patients.models import Appointment, AppointmentState, Patient
@@ -66,19 +66,11 @@ def _default_appointment(appointments):
     return next((a for a in appointments if a.start >= now and a.state == AppointmentState.FUTURE), None)
 
 
-def _default_keys(recipients: list[Recipient], channel: str) -> list[str]:
-    """Pre-checked recipients: the practice's SMS defaults; for email the first who can receive it."""
-    sendable = [r for r in recipients if r.sendable and not r.is_patient_self]
-    if channel == Channel.SMS:
-        practice = Practice.get()
-        wanted = {
-            "patient": practice.sms_default_patient,
-            "civil": practice.sms_default_civil_guardian,
-            "financial": practice.sms_default_financial_guardian,
-        }
-        keys = [r.key for r in sendable if wanted.get(r.role)]
-        return keys or [r.key for r in sendable[:1]]
-    return [r.key for r in sendable[:1]]
+def _default_keys(patient: Patient, channel: str) -> list[str]:
+    """Pre-checked recipients: those the recipient policy chooses (``messaging.policy``: the
+    practice's SMS defaults, the patient first for an email, their family when they cannot)."""
+    plan = ChannelPlan.only(channel, practice=Practice.get())
+    return [r.key for r in audience(patient, plan=plan).on(channel) if r.sendable]
 
 
 class _SendForm(forms.Form):
@@ -191,7 +183,7 @@ def _send_window(request: HttpRequest, patient_pk: int, channel: str) -> HttpRes
                 return redirect("sending:result", pk=mailing.pk)
     else:
         appt = _default_appointment(appointments)
-        initial = {"recipients": _default_keys(recipients, channel), "token": uuid.uuid4().hex, "appointment": appt}
+        initial = {"recipients": _default_keys(patient, channel), "token": uuid.uuid4().hex, "appointment": appt}
         if channel == Channel.EMAIL:
             account = EmailAccount.objects.filter(active=True).first()
             initial.update(account=account, signature=account.default_signature if account else None)

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from django.db.models import Q
 
-from messaging.models import Channel, Mailing, MailingOrigin
+from messaging.models import Mailing, MailingOrigin
+from messaging.policy import ChannelPlan, audience
 from patients.models import Appointment
 from practice.models import Practice
 
@@ -35,7 +36,7 @@ def event_messages_queue(*, appointment: Appointment, event: str) -> list[Mailin
     when the same event for the same appointment time was already queued)."""
     from messaging.outbox import mailing_create
 
-    from .runner import Target, _candidates, _email_roles, _sms_roles, track_mailing
+    from .runner import track_mailing
 
     settings_rows = settings_for(event=event, nature_id=appointment.nature_id)
     if not settings_rows or appointment.patient_id is None:
@@ -44,15 +45,13 @@ def event_messages_queue(*, appointment: Appointment, event: str) -> list[Mailin
         "patient", "patient__practitioner", "patient__civil_guardian", "patient__financial_guardian",
         "practitioner", "chair", "nature",
     ).get(pk=appointment.pk)
-    target = Target(appointment.patient, appointment)
     practice = Practice.get()
     stamp = appointment.start.strftime("%Y%m%dT%H%M%z")
     mailings = []
     for setting in settings_rows:
-        if setting.channel == Channel.SMS:
-            recipients = _candidates(target, Channel.SMS, _sms_roles(practice))
-        else:
-            recipients = _candidates(target, Channel.EMAIL, _email_roles(setting.email_template))
+        plan = ChannelPlan.only(setting.channel, practice=practice,
+                                email_role=getattr(setting.email_template, "recipient_role", None))
+        recipients = audience(appointment.patient, plan=plan, appointment=appointment).on(setting.channel)
         mailing = mailing_create(
             channel=setting.channel,
             origin=MailingOrigin.EVENT,

@@ -33,8 +33,8 @@ from django.utils import timezone
 
 from messaging.compose import compose_email, compose_sms
 from messaging.merge import CustomFields, format_datetime
-from messaging.models import Channel, MailingOrigin, Message, MessageStatus, RecipientRole
-from messaging.recipients import Recipient, recipient_for
+from messaging.models import Channel, MailingOrigin, Message, MessageStatus
+from messaging.policy import ChannelPlan, Recipient, audience, email_roles, sms_roles
 from patients.criteria import AppointmentCriteria, PatientCriteria
 from patients.models import Appointment, AppointmentState, Patient
 from patients.selectors import appointment_search, patient_criteria_search
@@ -55,8 +55,6 @@ from .windows import Window
 
 logger = logging.getLogger(__name__)
 
-# Skip reasons of messaging.recipients that mean "no usable mobile" (not a refusal of SMS).
-NO_MOBILE_PREFIXES = ("Aucun numéro de portable", "Le numéro")
 CHANNEL_LABELS = {"sms": "SMS", "email": "Email", "email-sans-portable": "Email (pas de portable)"}
 
 
@@ -193,45 +191,15 @@ def _appointment_targets(treatment: Treatment, window: Window) -> tuple[list[Tar
     return targets, left, appointments
 
 
-def _sms_roles(practice: Practice) -> list[str]:
-    roles = []
-    if practice.sms_default_patient:
-        roles.append(RecipientRole.PATIENT)
-    if practice.sms_default_civil_guardian:
-        roles.append(RecipientRole.CIVIL_GUARDIAN)
-    if practice.sms_default_financial_guardian:
-        roles.append(RecipientRole.FINANCIAL_GUARDIAN)
-    return roles or [RecipientRole.PATIENT]
-
-
-def _email_roles(template) -> list[str]:
-    role = getattr(template, "recipient_role", RecipientRole.PATIENT)
-    if role not in (RecipientRole.PATIENT, RecipientRole.CIVIL_GUARDIAN, RecipientRole.FINANCIAL_GUARDIAN):
-        role = RecipientRole.PATIENT
-    return [role]
-
-
-def _candidates(target: Target, channel: str, roles: list[str]) -> list[Recipient]:
-    """The distinct people of ``roles`` for the target's patient on ``channel``: a guardian role
-    the patient holds themself (no guardian on file) is the same person, listed once. When some
-    can be written to, the others are dropped (the family gets the message); when none can, they
-    are all kept so their skip reason is recorded."""
-    seen: set[tuple[str, int]] = set()
-    found: list[Recipient] = []
-    for role in roles:
-        r = recipient_for(patient=target.patient, channel=channel, role=role, appointment=target.appointment)
-        person = r.person
-        ident = (type(person).__name__, person.pk) if person is not None else ("", id(r))
-        if ident in seen:
-            continue
-        seen.add(ident)
-        found.append(r)
-    sendable = [r for r in found if r.sendable]
-    return sendable or found
-
-
-def _no_mobile(recipients: list[Recipient]) -> bool:
-    return bool(recipients) and all(r.skip_reason.startswith(NO_MOBILE_PREFIXES) for r in recipients)
+def channel_plan(treatment: Treatment, practice: Practice) -> ChannelPlan:
+    """What ``treatment`` sends about each patient, for ``messaging.policy.audience``."""
+    return ChannelPlan(
+        sms=treatment.send_sms and treatment.sms_template_id is not None,
+        email=treatment.send_email and treatment.email_template_id is not None,
+        email_when_no_mobile=treatment.email_when_no_mobile and treatment.email_template_id is not None,
+        sms_roles=sms_roles(practice),
+        email_roles=email_roles(getattr(treatment.email_template, "recipient_role", None)),
+    )
 
 
 def treatment_plan(*, treatment: Treatment, run_date: dt.date) -> Plan:
@@ -260,20 +228,12 @@ def treatment_plan(*, treatment: Treatment, run_date: dt.date) -> Plan:
     email = Batch(Channel.EMAIL, "email", treatment.email_template)
     fallback = Batch(Channel.EMAIL, "email-sans-portable", treatment.email_template)
     letters: list[Target] = []
-    sms_roles = _sms_roles(practice)
-    email_roles = _email_roles(treatment.email_template)
+    plan = channel_plan(treatment, practice)
     for target in targets:
-        if treatment.send_sms:
-            found = _candidates(target, Channel.SMS, sms_roles)
-            if treatment.email_when_no_mobile and _no_mobile(found) and not treatment.send_email:
-                fallback.recipients += _candidates(target, Channel.EMAIL, email_roles)
-            else:
-                sms.recipients += found
-        elif treatment.email_when_no_mobile and not treatment.send_email:
-            if _no_mobile(_candidates(target, Channel.SMS, sms_roles)):
-                fallback.recipients += _candidates(target, Channel.EMAIL, email_roles)
-        if treatment.send_email:
-            email.recipients += _candidates(target, Channel.EMAIL, email_roles)
+        found = audience(target.patient, plan=plan, appointment=target.appointment)
+        sms.recipients += found.sms
+        email.recipients += found.email
+        fallback.recipients += found.email_no_mobile
         if treatment.send_letter:
             if target.patient.address_lines:
                 letters.append(target)
@@ -617,26 +577,22 @@ def reminder_requeue(*, appointment: Appointment, runs: list[TreatmentRun]) -> l
     )
     if appointment.patient_id is None or appointment.state != AppointmentState.FUTURE:
         return mailings
+    practice = Practice.get()
     for run in runs:
         treatment = run.treatment
         window = run.window
         if window is None or not window.contains(appointment.start, tz):
             continue
-        target = Target(appointment.patient, appointment)
-        practice = Practice.get()
-        batches: list[Batch] = []
-        if treatment.send_sms and treatment.sms_template_id:
-            found = _candidates(target, Channel.SMS, _sms_roles(practice))
-            if treatment.email_when_no_mobile and _no_mobile(found) and treatment.email_template_id:
-                batches.append(Batch(Channel.EMAIL, "email-sans-portable", treatment.email_template,
-                                     _candidates(target, Channel.EMAIL, _email_roles(treatment.email_template))))
-            else:
-                batches.append(Batch(Channel.SMS, "sms", treatment.sms_template, found))
-        if treatment.send_email and treatment.email_template_id:
-            batches.append(Batch(Channel.EMAIL, "email", treatment.email_template,
-                                 _candidates(target, Channel.EMAIL, _email_roles(treatment.email_template))))
+        found = audience(appointment.patient, plan=channel_plan(treatment, practice), appointment=appointment)
+        batches = [
+            Batch(Channel.SMS, "sms", treatment.sms_template, found.sms),
+            Batch(Channel.EMAIL, "email", treatment.email_template, found.email),
+            Batch(Channel.EMAIL, "email-sans-portable", treatment.email_template, found.email_no_mobile),
+        ]
         stamp = appointment.start.astimezone(dt.UTC).strftime("%Y%m%dT%H%M")
         for batch in batches:
+            if not batch.recipients:
+                continue
             mailing = mailing_create(
                 channel=batch.channel,
                 origin=MailingOrigin.TREATMENT,

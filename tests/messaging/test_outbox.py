@@ -1,3 +1,5 @@
+import dataclasses
+
 import pytest
 from django.core import mail
 
@@ -373,7 +375,7 @@ def _about(appointments):
     out = []
     for a in appointments:
         r = recipients_for(patient=a.patient, channel=Channel.SMS)[0]
-        out.append(r.__class__(**{**r.__dict__, "appointment": a}))
+        out.append(dataclasses.replace(r, appointment=a))
     return out
 
 
@@ -440,8 +442,7 @@ def test_a_duplicate_in_a_later_statement_raises_and_leaves_nothing(small_statem
     # The last recipient again: same dedupe key, in the last statement.
     with pytest.raises(IntegrityError), transaction.atomic():
         mailing_create(channel=Channel.SMS, origin=MailingOrigin.MASS_MAILING, requested_by=None,
-                       recipients=[*recipients, recipients[-1].__class__(**{**recipients[-1].__dict__,
-                                                                             "address": recipients[-1].address})],
+                       recipients=[*recipients, dataclasses.replace(recipients[-1])],
                        sms_body="Bonjour @PPREN", idempotency_key="dup")
     assert not Message.objects.exists() and not Mailing.objects.exists()
 
