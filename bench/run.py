@@ -202,10 +202,11 @@ def _vacuum(*tables: str) -> None:
 
 
 def bench_mailing_create() -> None:
-    from messaging.mass_mailing import _roles_for, draft_rows_lazily, mass_mailing_send, row_recipients
+    from messaging.mass_mailing import _plan, draft_rows_lazily, mass_mailing_send
     from messaging.merge import CustomFields, message_fields
     from messaging.models import Channel, MailingOrigin
     from messaging.outbox import mailing_create
+    from messaging.policy import audience
     from practice.bulk import gc_paused
     from practice.models import Practice
 
@@ -228,7 +229,7 @@ def bench_mailing_create() -> None:
     elapsed = statistics.median(totals)
     # The same steps one by one, as mass_mailing_send takes them, for where the time goes.
     phases: dict[str, list[float]] = {"search": [], "rows": [], "create": []}
-    roles = _roles_for(Channel.SMS, _sms_draft([]), Practice.get())
+    plan = _plan(_sms_draft([]), Practice.get())
     for _ in range(3):
         with gc_paused():
             t0 = time.perf_counter()
@@ -238,8 +239,8 @@ def bench_mailing_create() -> None:
             count, rows = draft_rows_lazily(_sms_draft(ids), fields=message_fields([SMS_BODY], custom))
             t2 = time.perf_counter()
             mailing = mailing_create(channel=Channel.SMS, origin=MailingOrigin.MASS_MAILING, requested_by=None,
-                                     recipients=(r for row_ in rows for r in row_recipients(
-                                         row_, channel=Channel.SMS, roles=roles)),
+                                     recipients=(r for row_ in rows for r in audience(
+                                         row_.patient, plan=plan, appointment=row_.appointment).sms),
                                      count=count, sms_body=SMS_BODY, schedule_dispatch=False,
                                      label="bench SMS", custom=custom)
             t3 = time.perf_counter()
