@@ -9,6 +9,17 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("connexion/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("deconnexion/", auth_views.LogoutView.as_view(), name="logout"),
+    # Staff change their own password (own templates: the admin keeps its registration/ ones).
+    path(
+        "mot-de-passe/",
+        auth_views.PasswordChangeView.as_view(template_name="practice/password_change_form.html"),
+        name="password_change",
+    ),
+    path(
+        "mot-de-passe/modifie/",
+        auth_views.PasswordChangeDoneView.as_view(template_name="practice/password_change_done.html"),
+        name="password_change_done",
+    ),
     path("i18n/", include("django.conf.urls.i18n")),
     path("patients/", include("patients.urls")),
     path("messages/", include("messaging.urls")),
