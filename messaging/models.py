@@ -128,6 +128,11 @@ class EmailAccount(models.Model):
     last_test_at = models.DateTimeField("dernier test", null=True, blank=True)
     last_test_ok = models.BooleanField("dernier test réussi", null=True, blank=True)
     last_test_message = models.TextField("résultat du dernier test", blank=True)
+    # Paused while its server cannot be reached (messaging.lifecycle.account_pause): its messages
+    # wait without spending attempts; dispatch tries it again at ``probe_at``.
+    paused_at = models.DateTimeField("en pause depuis", null=True, blank=True)
+    pause_reason = models.CharField("raison de la pause", max_length=500, blank=True)
+    probe_at = models.DateTimeField("prochain essai", null=True, blank=True)
 
     class Meta:
         verbose_name = "compte email"
@@ -457,6 +462,11 @@ class Message(models.Model):
     not_before = models.DateTimeField("pas avant", null=True, blank=True)
     created_at = models.DateTimeField("créé le", auto_now_add=True)
     claimed_at = models.DateTimeField("pris en charge le", null=True, blank=True)
+    # The dispatch run holding the claim (messaging.lifecycle): only it may hand the row over.
+    claimed_by = models.CharField("pris en charge par", max_length=40, blank=True)
+    # Set when the message is handed to the gateway: a crash after this may have sent it (UNKNOWN),
+    # a crash before it surely did not (back to PENDING).
+    handed_at = models.DateTimeField("transmis le", null=True, blank=True)
     sent_at = models.DateTimeField("envoyé le", null=True, blank=True)
     delivered_at = models.DateTimeField("remis le", null=True, blank=True)
     updated_at = models.DateTimeField("modifié le", auto_now=True)

@@ -132,6 +132,8 @@ _MESSAGE_DEFAULTS = {
     "provider_id": "",
     "attempts": 0,
     "claimed_at": None,
+    "claimed_by": "",
+    "handed_at": None,
     "sent_at": None,
     "delivered_at": None,
     "hidden": False,

@@ -2,19 +2,34 @@
 
 from __future__ import annotations
 
+from django.db import transaction
+
 from messaging.dispatch import dispatch_pending
 
 SCHEDULE_NAME = "Envoi des messages en attente"
 
 
 def dispatch_task(mailing_id: int | None = None) -> dict:
-    """Send the due messages (of one mailing, or all of them); return the counts."""
-    return dispatch_pending(mailing_id=mailing_id).as_dict()
+    """Send the due messages (of one mailing, or all of them) for at most the dispatch time box
+    (well inside the task timeout); return the counts. A run stopped by its time box has given
+    back what it did not send and queues its continuation, after commit."""
+    result = dispatch_pending(mailing_id=mailing_id)
+    if result.timed_out:
+        transaction.on_commit(lambda: queue_continuation(mailing_id))
+    return result.as_dict()
+
+
+def queue_continuation(mailing_id: int | None) -> None:
+    from django_q.tasks import async_task
+
+    name = f"envoi-{mailing_id}-suite" if mailing_id is not None else "envoi-suite"
+    async_task("messaging.tasks.dispatch_task", mailing_id=mailing_id, task_name=name)
 
 
 def ensure_dispatch_schedule(**kwargs) -> None:
-    """The every-minute schedule that sends deferred rows (quiet hours, quotas, retries) and
-    reconciles rows stuck in SENDING. Idempotent: connected to post_migrate."""
+    """The every-minute schedule that sends deferred rows (quiet hours, quotas, retries), probes
+    paused accounts and settles the claims of dead workers. Idempotent: connected to
+    post_migrate."""
     from django_q.models import Schedule
 
     Schedule.objects.update_or_create(

@@ -13,11 +13,10 @@ class SchedulerConfig(AppConfig):
     verbose_name = "Programmeur"
 
     def ready(self):
-        from messaging import dispatch
+        from messaging import send_checks
 
         from . import checks, signals  # noqa: F401  (signal receivers and system checks)
 
-        # The send-time re-check: dispatch cancels what is no longer true before sending it.
-        if checks.stale_reasons not in dispatch.RELEVANCE_CHECKS:
-            dispatch.RELEVANCE_CHECKS.append(checks.stale_reasons)
+        # The last-moment check: dispatch cancels what is no longer true before sending it.
+        send_checks.register(checks.send_check, related=("tracking__run__treatment",))
         post_migrate.connect(_ensure_heartbeat, sender=self, dispatch_uid="scheduler-heartbeat-schedule")

@@ -2,10 +2,12 @@
 
 A reminder written at 07:00 about a 15:00 appointment must not leave at 08:00 (after the quiet
 hours) if the appointment was moved, cancelled or marked present in between; a "missed
-appointment" message must never reach a patient who came. ``stale_reasons`` is registered with
-``messaging.dispatch`` (``RELEVANCE_CHECKS``), which cancels the rows it names, with the reason,
-while it holds their lock; the Appointment signals (``scheduler.signals``) cancel them as soon as
-the appointment is saved. Both use the same rules, here.
+appointment" message must never reach a patient who came. ``send_check`` is registered with
+``messaging.send_checks``: dispatch asks it about each message immediately before handing it to
+the gateway, and cancels it with the reason (a reminder whose appointment moved inside the run's
+window is queued again with the new time, even when the move was written without ``save()``).
+The Appointment signals (``scheduler.signals``) cancel them as soon as the appointment is saved,
+with ``stale_reasons``. Both use the same rules, here.
 
 Also: ``check_time_zones``, a Django system check: the cron schedules are evaluated in the
 cluster's time zone, which must be the practice's.
@@ -14,11 +16,13 @@ cluster's time zone, which must be the practice's.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 
 from django.core import checks
 
 from messaging.merge import format_datetime
 from messaging.models import MailingOrigin, Message
+from messaging.send_checks import Verdict
 from patients.models import Appointment, AppointmentState
 
 from .models import TrackedMessage, TrackedPurpose, TreatmentKind
@@ -93,20 +97,7 @@ def stale_reasons(messages: Sequence[Message]) -> dict[int, str]:
         {a for a in appt_of.values() if a}
     )
     missed = [appts[a] for mid, a in appt_of.items() if a in appts and tracks[mid].purpose == TrackedPurpose.MISSED]
-    came_after: set[int] = set()
-    booked_after: set[int] = set()
-    if missed:
-        later = Appointment.objects.filter(
-            patient_id__in={a.patient_id for a in missed},
-            state__in=[AppointmentState.PRESENT, AppointmentState.FUTURE],
-        ).values_list("patient_id", "state", "start")
-        by_patient: dict[int, list[tuple[str, object]]] = {}
-        for patient_id, state, start in later:
-            by_patient.setdefault(patient_id, []).append((state, start))
-        for a in missed:
-            for state, start in by_patient.get(a.patient_id, []):
-                if start > a.start:
-                    (came_after if state == AppointmentState.PRESENT else booked_after).add(a.pk)
+    came_after, booked_after = _later_visits(missed)
     out: dict[int, str] = {}
     for mid, track in tracks.items():
         appointment_id = appt_of.get(mid)
@@ -114,6 +105,52 @@ def stale_reasons(messages: Sequence[Message]) -> dict[int, str]:
         if reason:
             out[mid] = reason
     return out
+
+
+def _later_visits(missed: Sequence[Appointment]) -> tuple[set[int], set[int]]:
+    """(missed appointments the patient came after, those followed by a booked one)."""
+    came_after: set[int] = set()
+    booked_after: set[int] = set()
+    if not missed:
+        return came_after, booked_after
+    later = Appointment.objects.filter(
+        patient_id__in={a.patient_id for a in missed},
+        state__in=[AppointmentState.PRESENT, AppointmentState.FUTURE],
+    ).values_list("patient_id", "state", "start")
+    by_patient: dict[int, list[tuple[str, object]]] = {}
+    for patient_id, state, start in later:
+        by_patient.setdefault(patient_id, []).append((state, start))
+    for a in missed:
+        for state, start in by_patient.get(a.patient_id, []):
+            if start > a.start:
+                (came_after if state == AppointmentState.PRESENT else booked_after).add(a.pk)
+    return came_after, booked_after
+
+
+def send_check(message: Message, now) -> Verdict | None:
+    """The last-moment check of one of the scheduler's messages (see module doc), read from the
+    relations ``messaging.send_checks.load`` joined (``tracking__run__treatment``): no query
+    but for a missed-appointment follow-up (later visits) and a re-queue."""
+    if message.mailing.origin not in TRACKED_ORIGINS:
+        return None
+    try:
+        track = message.tracking
+    except TrackedMessage.DoesNotExist:
+        return None
+    appt = message.appointment
+    came_after, booked_after = (
+        _later_visits([appt]) if appt is not None and track.purpose == TrackedPurpose.MISSED else (set(), set())
+    )
+    reason = _reason(track, message.appointment_id, appt, came_after, booked_after)
+    if not reason:
+        return None
+    then = None
+    if (track.purpose == TrackedPurpose.REMINDER and track.run_id and appt is not None
+            and appt.state == AppointmentState.FUTURE and appt.start != track.appointment_start):
+        from .runner import reminder_requeue
+
+        then = partial(reminder_requeue, appointment=appt, runs=[track.run])
+    return Verdict.cancel("stale", reason, then=then)
 
 
 def still_relevant(message: Message) -> tuple[bool, str]:

@@ -3,8 +3,8 @@ save of an appointment, the messages queued about it that are no longer true are
 moved appointment gets a new reminder when it stays in the run's window, and the practice's event
 messages (confirmation when booked, notice when moved or cancelled) are queued.
 
-``QuerySet.update`` and ``bulk_create`` send no signal: the re-check at send time
-(``scheduler.checks`` through ``messaging.dispatch``) covers them.
+``QuerySet.update`` and ``bulk_create`` send no signal: the last-moment check at send time
+(``scheduler.checks.send_check``, through ``messaging.send_checks``) covers them, re-queue included.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from django.db.models.signals import post_save, pre_save
 from django.dispatch import receiver
 from django.utils import timezone
 
+from messaging import lifecycle
 from messaging.models import Message, MessageStatus
 from patients.models import Appointment, AppointmentState
 
@@ -63,10 +64,8 @@ def appointment_changed(*, appointment: Appointment, created: bool, previous) ->
         reason = stale.get(message.pk)
         if not reason:
             continue
-        # Conditional: a row a worker has just claimed (SENDING) is not touched.
-        done = Message.objects.filter(pk=message.pk, status=MessageStatus.PENDING).update(
-            status=MessageStatus.CANCELLED, reason=reason[:500], error_code="stale", updated_at=timezone.now()
-        )
+        # From PENDING only: a row a worker has just claimed is judged by its last-moment check.
+        done = lifecycle.cancel(message, code="stale", reason=reason, now=timezone.now())
         if done and message.tracking.purpose == TrackedPurpose.REMINDER and message.tracking.run_id:
             requeue_runs[message.tracking.run_id] = message.tracking.run
     if previous is None and not created:

@@ -178,6 +178,13 @@ class AccountSender:
         self.connections_opened = 0
 
     # -- connection -------------------------------------------------------------------------
+    def open(self) -> None:
+        """Connect (once; a no-op while connected). Raises SendError: permanent for settings that
+        cannot work (authentication refused, wrong security mode, unknown host), transient with
+        code "smtp-connect" for a server that cannot be reached now. A failure is remembered: the
+        same sender does not try again."""
+        self._ensure_open()
+
     def _ensure_open(self) -> None:
         if self._open_error is not None:
             raise self._open_error

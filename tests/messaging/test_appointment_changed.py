@@ -10,11 +10,12 @@ import pytest
 from django.core import mail
 from django.urls import reverse
 
-from messaging.dispatch import APPOINTMENT_CHANGED_REASON, appointment_changed_reasons, dispatch_pending
+from messaging.dispatch import dispatch_pending
 from messaging.mass_mailing import SEARCH_APPOINTMENTS, draft_start, mass_mailing_send
 from messaging.models import Channel, MailingOrigin, Message, MessageStatus
 from messaging.outbox import mailing_create
 from messaging.recipients import recipients_for
+from messaging.send_checks import APPOINTMENT_CHANGED_REASON, appointment_check
 from patients.models import AppointmentState
 from tests.factories import AppointmentFactory, PatientFactory
 from tests.messaging import sending_helpers
@@ -129,4 +130,4 @@ def test_scheduler_messages_are_left_to_the_scheduler_check(assistant):
         )
         msg = Message.objects.select_related("mailing").get(mailing=mailing)
         assert msg.appointment_start == TOMORROW_9
-        assert appointment_changed_reasons([msg]) == {}
+        assert appointment_check(msg, NOON) is None

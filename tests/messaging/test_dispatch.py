@@ -81,22 +81,6 @@ def test_ambiguous_error_becomes_unknown_and_is_never_resent(sms_outbox):
     assert sms_outbox == []
 
 
-@pytest.mark.django_db
-def test_worker_died_while_sending_is_reconciled_to_unknown(sms_outbox):
-    mailing = _sms_mailing()
-    msg = mailing.messages.get()
-    Message.objects.filter(pk=msg.pk).update(status=MessageStatus.SENDING, claimed_at=NOON - dt.timedelta(minutes=11))
-    recent = _sms_mailing(body="Autre").messages.get()
-    Message.objects.filter(pk=recent.pk).update(status=MessageStatus.SENDING, claimed_at=NOON - dt.timedelta(minutes=2))
-    assert reconcile_stale_sending(now=NOON) == 1
-    msg.refresh_from_db()
-    recent.refresh_from_db()
-    assert msg.status == MessageStatus.UNKNOWN and "Vérifiez" in msg.reason
-    assert recent.status == MessageStatus.SENDING  # may still be in flight: left alone
-    dispatch_pending(now=NOON)
-    assert sms_outbox == []
-
-
 class SlowBackend(BaseSmsBackend):
     """locmem, slowly: both workers are busy at the same time."""
 
@@ -171,41 +155,6 @@ def test_sync_off_dispatch_through_the_real_django_q_cluster_code(sms_outbox, se
 
 
 @pytest.mark.django_db
-def test_a_batch_records_each_sent_row_with_its_own_provider_id_in_constant_queries(sms_outbox, no_quiet_hours):
-    from django.test.utils import CaptureQueriesContext
-
-    def queries_for(n):
-        mailing = _sms_mailing(n=n)
-        with CaptureQueriesContext(connection) as ctx:
-            result = dispatch_pending(mailing_id=mailing.pk, limit=100, now=NOON)
-        assert result.sent == n
-        return mailing, len(ctx.captured_queries)
-
-    small, few = queries_for(3)
-    big, many = queries_for(40)
-    assert few == many
-    by_number = {s.to: s.provider_id for s in sms_outbox}
-    rows = list(big.messages.all())
-    assert all(m.status == MessageStatus.SENT and m.sent_at == NOON for m in rows)
-    assert {m.to: m.provider_id for m in rows} == {m.to: by_number[m.to] for m in rows}
-    assert len({m.provider_id for m in rows}) == 40
-
-
-@pytest.mark.django_db
-def test_a_fresh_batch_of_a_mass_mailing_is_sent_without_asking_twice(sms_outbox, no_quiet_hours):
-    """Rows this run has just claimed are its own: no second UPDATE to confirm the claim, and no
-    look for the scheduler's tracked messages in a mailing the scheduler did not write."""
-    from django.test.utils import CaptureQueriesContext
-
-    mailing = _sms_mailing(n=5)
-    with CaptureQueriesContext(connection) as ctx:
-        assert dispatch_pending(mailing_id=mailing.pk).sent == 5
-    updates = [q["sql"] for q in ctx.captured_queries if q["sql"].startswith('UPDATE "messaging_message"')]
-    # Stale claims reconciled, rows claimed (SENDING), then sent: no refresh of the claim.
-    assert len(updates) == 3 and not [u for u in updates if u.startswith('UPDATE "messaging_message" SET "claimed_at"')]
-    assert not [q for q in ctx.captured_queries if "scheduler_trackedmessage" in q["sql"]]
-
-
 def test_only_the_schedulers_mailings_are_tracked():
     from scheduler.models import TrackedPurpose
     from scheduler.runner import track_mailing
@@ -214,29 +163,9 @@ def test_only_the_schedulers_mailings_are_tracked():
         track_mailing(mailing=Mailing(origin=MailingOrigin.MASS_MAILING), purpose=TrackedPurpose.REMINDER)
 
 
-@pytest.mark.django_db
-def test_the_sandbox_gateway_takes_a_batch_in_constant_queries(settings, no_quiet_hours):
-    from django.test.utils import CaptureQueriesContext
-
-    from messaging.models import SandboxSms
-
-    settings.SMS_BACKEND = "messaging.backends.sms.sandbox.SmsBackend"
-
-    def queries_for(n):
-        mailing = _sms_mailing(n=n, body=f"Lot de {n}")
-        with CaptureQueriesContext(connection) as ctx:
-            assert dispatch_pending(mailing_id=mailing.pk, limit=100, now=NOON).sent == n
-        return mailing, len(ctx.captured_queries)
-
-    (_, few), (big, many) = queries_for(3), queries_for(40)
-    assert few == many
-    stored = {s.to: s.provider_id for s in SandboxSms.objects.filter(body="Lot de 40")}
-    assert {m.to: m.provider_id for m in big.messages.all()} == stored and len(stored) == 40
-
-
 class ReconcilingBackend(BaseSmsBackend):
-    """While the first SMS of the batch is at the gateway, another worker reconciles the last
-    row of the batch to UNKNOWN (as if its claim had gone stale)."""
+    """While the first SMS of the batch is at the gateway, another worker settles the last row
+    of the batch as UNKNOWN (as if its claim had gone stale)."""
 
     def send_message(self, message):
         if len(locmem.outbox) == 0:
@@ -246,11 +175,8 @@ class ReconcilingBackend(BaseSmsBackend):
 
 
 @pytest.mark.django_db
-def test_a_row_taken_from_a_long_batch_is_not_sent(sms_outbox, settings, monkeypatch, no_quiet_hours):
-    import messaging.dispatch as dispatch
-
+def test_a_row_taken_from_a_long_batch_is_not_sent(sms_outbox, settings, no_quiet_hours):
     settings.SMS_BACKEND = "tests.messaging.test_dispatch.ReconcilingBackend"
-    monkeypatch.setattr(dispatch, "REFRESH_CLAIM_SECONDS", -1.0)  # re-check before every send
     mailing = _sms_mailing(n=4)
     result = dispatch_pending(mailing_id=mailing.pk, now=NOON)
     assert result.sent == 3 and len(sms_outbox) == 3
@@ -284,8 +210,8 @@ class SlowGatewayBackend(BaseSmsBackend):
 @pytest.mark.django_db
 def test_a_long_run_claims_each_batch_at_its_own_time(sms_outbox, settings, monkeypatch, no_quiet_hours):
     """A run longer than MESSAGING_STALE_SENDING_MINUTES (a slow gateway, a large mailing) claims
-    each batch at the time it is, not at its start: another run's reconciliation leaves the rows
-    alone and every message is sent."""
+    each batch at the time it is, and renews the claim of each message as it hands it over:
+    another run's recovery leaves the rows alone and every message is sent."""
     import types
 
     import messaging.dispatch as dispatch
@@ -300,9 +226,9 @@ def test_a_long_run_claims_each_batch_at_its_own_time(sms_outbox, settings, monk
     assert result.sent == 6 and len(sms_outbox) == 6
     assert set(mailing.messages.values_list("status", flat=True)) == {MessageStatus.SENT}
     assert SlowGatewayBackend.reconciled == [0] * 6  # no row of ours looked abandoned
-    claims = sorted(mailing.messages.values_list("claimed_at", flat=True))
-    assert claims == [NOON, NOON, NOON + dt.timedelta(minutes=8), NOON + dt.timedelta(minutes=8),
-                      NOON + dt.timedelta(minutes=16), NOON + dt.timedelta(minutes=16)]
+    claims = sorted(mailing.messages.values_list("claimed_at", "handed_at"))
+    assert [c for c, _ in claims] == [NOON + dt.timedelta(minutes=4 * i) for i in range(6)]
+    assert all(c == h for c, h in claims)
 
 
 @pytest.mark.django_db(transaction=True)

@@ -166,14 +166,17 @@ def test_wrong_password_fails_with_a_clear_reason(settings):
 
 
 @pytest.mark.django_db
-def test_unreachable_server_is_retried_later(settings):
+def test_unreachable_server_pauses_the_account_without_spending_attempts(settings):
     settings.MESSAGING_EMAIL_BACKEND = "messaging.backends.email.EmailBackend"
     account = make_account(smtp_port=free_port())
     mailing = _mailing(account, ["a@patients.test"])
-    dispatch_pending(now=NOON)
+    result = dispatch_pending(now=NOON)
+    assert result.paused == ["Secrétariat"]
     m = mailing.messages.get()
-    assert m.status == MessageStatus.PENDING and m.error_code == "smtp-connect" and "injoignable" in m.reason
-    assert Message.objects.get().attempts == 1
+    assert m.status == MessageStatus.PENDING and m.error_code == "paused" and "injoignable" in m.reason
+    assert m.attempts == 0 and m.not_before > NOON
+    account.refresh_from_db()
+    assert account.paused_at == NOON and "injoignable" in account.pause_reason
 
 
 CHECK_SETTINGS = "vérifiez les réglages du compte email « Secrétariat »"
@@ -181,7 +184,8 @@ CHECK_SETTINGS = "vérifiez les réglages du compte email « Secrétariat »"
 
 def _fails_at_once_for_configuration(mailing, *, contains: str) -> Message:
     m = mailing.messages.get()
-    assert (m.status, m.attempts, m.not_before) == (MessageStatus.FAILED, 1, None)
+    # Failed before it was handed over: no attempt spent, nothing left.
+    assert (m.status, m.attempts, m.not_before, m.handed_at) == (MessageStatus.FAILED, 0, None, None)
     assert contains in m.reason and CHECK_SETTINGS in m.reason
     return m
 
@@ -246,7 +250,7 @@ def test_unknown_host_name_fails_at_once_but_a_busy_resolver_is_retried(settings
     again = _mailing(account, ["b@patients.test"], subject="Deuxième")
     dispatch_pending(now=NOON)
     m = again.messages.get()
-    assert (m.status, m.error_code) == (MessageStatus.PENDING, "smtp-connect")
+    assert (m.status, m.error_code, m.attempts) == (MessageStatus.PENDING, "paused", 0)
 
 
 @pytest.mark.django_db

@@ -76,14 +76,23 @@ def test_cancelled_or_present_cancels_the_reminder(queued, state, reason):
     assert (old.status, old.reason) == (MessageStatus.CANCELLED, reason)
 
 
-def test_dispatch_rechecks_changes_made_without_signals(queued, sms_outbox):
+def test_a_move_without_signals_cancels_the_reminder_and_queues_one_with_the_new_time(
+    queued, sms_outbox, django_capture_on_commit_callbacks
+):
     appt, old = queued
-    # A bulk update (an import, a sync with the agenda) sends no signal.
+    # A bulk update (an import, a sync with the agenda) sends no signal: the last-moment check
+    # sees the new time, cancels the old text and queues the reminder again, as a save() would.
     Appointment.objects.filter(pk=appt.pk).update(start=paris(2025, 11, 22, 9, 0))
-    result = dispatch_pending(now=NOON)
+    with django_capture_on_commit_callbacks(execute=False):
+        result = dispatch_pending(now=NOON)
     old.refresh_from_db()
-    assert result.sent == 0 and sms_outbox == []
     assert (old.status, old.reason) == (MessageStatus.CANCELLED, "Le rendez-vous a été déplacé au 22/11/2025 à 09h00.")
+    new = Message.objects.get(appointment=appt, status=MessageStatus.SENT)
+    assert new.tracking.run == old.tracking.run and new.pk != old.pk
+    assert [s.body for s in sms_outbox] == [new.body] and "22/11/2025 à 09h00" in new.body
+    assert (result.sent, result.cancelled) == (1, 1)
+    dispatch_pending(now=NOON)  # nothing more: one reminder, with the new time
+    assert len(sms_outbox) == 1
 
 
 def test_a_patient_who_came_never_gets_the_missed_message(missed, practitioner, django_capture_on_commit_callbacks):

@@ -185,32 +185,6 @@ def test_a_failed_run_is_recorded_and_the_next_attempt_runs_it(reminder, practit
     assert Message.objects.filter(status=MessageStatus.PENDING).count() == 1
 
 
-def test_worker_killed_mid_send_the_rest_is_sent_once_the_one_in_flight_is_unknown(
-    reminder, practitioner, sms_outbox, django_capture_on_commit_callbacks
-):
-    for i in range(3):
-        AppointmentFactory(
-            patient=PatientFactory(first_name=f"P{i}", mobile=f"+3361234567{i}"), practitioner=practitioner,
-            start=tomorrow(9 + i),
-        )
-    with django_capture_on_commit_callbacks(execute=False):
-        the_run = run(reminder)
-    first, in_flight, rest = Message.objects.filter(tracking__run=the_run).order_by("pk")
-    # The killed worker had sent the first, claimed the second (then died), not touched the third.
-    Message.objects.filter(pk=first.pk).update(status=MessageStatus.SENT, provider_id="SB-before-crash")
-    Message.objects.filter(pk=in_flight.pk).update(status=MessageStatus.SENDING, claimed_at=NOW - dt.timedelta(hours=1))
-
-    with django_capture_on_commit_callbacks(execute=False):
-        again = run(reminder)  # the next run (or the every-minute dispatch) resumes
-    assert again.pk == the_run.pk
-    dispatch_pending(now=NOW)
-    statuses = {m.pk: m.status for m in Message.objects.all()}
-    assert statuses == {first.pk: MessageStatus.SENT, in_flight.pk: MessageStatus.UNKNOWN, rest.pk: MessageStatus.SENT}
-    assert [s.to for s in sms_outbox] == [rest.to]
-    dispatch_pending(now=NOW + dt.timedelta(minutes=1))
-    assert len(sms_outbox) == 1
-
-
 def test_queries_do_not_grow_with_the_number_of_appointments(reminder, practitioner,
                                                              django_capture_on_commit_callbacks):
     def measure(count, day):

@@ -1,0 +1,360 @@
+"""The life of a message: its states and the only code that moves it from one to the next.
+
+Every write of ``Message.status`` goes through this module (the outbox writes a new row as
+PENDING, or SKIPPED when nobody can receive it: that is the row's birth, not a transition).
+Each transition is ONE conditional UPDATE that names the state it starts from; it must change
+exactly one row, otherwise it is refused (the function returns False and changes nothing): a
+message taken meanwhile by another worker, cancelled by staff or already recorded is never
+overwritten by a late writer.
+
+::
+
+                    outbox (creation)                      outbox (creation)
+                          |                                       |
+                          v                                       v
+        +----------->  PENDING  <------------------+           SKIPPED (nobody to send it to)
+        |        (waiting when not_before is set:   |
+        |         quiet hours, quota, paused        |
+        |         account, retry after backoff)     |
+        |                 |                         |
+        |  defer          | claim (one worker,      | release (time box, batch given back:
+        |  (waiting code) |  claimed_by = its run)  |  the attempt is not spent)
+        |                 v                         |
+        +------------  SENDING  --------------------+
+                    (claimed, not handed over)
+                      |        |             \\
+             cancel   |        | hand_over    \\  recover: the worker died before handing it
+     (appointment,    |        | (handed_at,   \\  over -> back to PENDING, sent by the next run
+      STOP, consent)  v        |  attempts+1)   \\
+                  CANCELLED    v
+                         SENDING + handed_at  ("in flight": at most ONE per worker)
+                      /     |      |      \\           \\
+            mark_sent   fail  mark_unknown  retry_later   defer (account unreachable before the
+               |          |        |       (backoff)       message left: paused, attempt refunded)
+               v          v        v          -> PENDING
+             SENT      FAILED   UNKNOWN ("incertain": may have left; never re-sent blindly)
+               |                   ^
+               |                   | recover: the worker died while it was in flight
+               v
+       DELIVERED / FAILED  (delivery reports: see the gateway section at the end of this file)
+
+Crash safety. A worker records each outcome before it hands the next message to a gateway, so a
+crash (SIGKILL, task timeout, power loss) leaves at most one message "in flight" per worker:
+``handed_at`` is set and the status is still SENDING. ``recover_interrupted`` (run at the start
+of every dispatch) tells the two kinds of rows an interrupted worker leaves apart: handed over
+-> UNKNOWN (the gateway may have it), never handed over -> PENDING (sent by the next run, once).
+
+Attempts are counted when a message is handed over, not when it is claimed: releasing a claim
+(time box, a crash before the gateway call, a paused account) never spends an attempt.
+
+``now`` is passed by the caller (dispatch has one clock per run; tests pass a fixed time).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import uuid
+
+from django.conf import settings
+from django.db import models, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from messaging.models import EmailAccount, Message, MessageStatus
+
+logger = logging.getLogger(__name__)
+
+# Minutes to wait before the 2nd, 3rd... attempt after a transient error.
+BACKOFF_MINUTES = [1, 5, 15, 60, 180]
+
+
+class WaitReason(models.TextChoices):
+    """Why a PENDING message has a ``not_before`` (stored in ``error_code``)."""
+
+    QUIET = "quiet", "Heures de silence du cabinet"
+    QUOTA = "quota", "Quota du compte email"
+    PAUSED = "paused", "Compte email injoignable (en pause)"
+    RETRY = "retry", "Nouvel essai après une erreur passagère"
+    RELEASED = "released", "Rendu par un envoi interrompu"
+
+
+def max_attempts() -> int:
+    return int(getattr(settings, "MESSAGING_MAX_ATTEMPTS", 5))
+
+
+def backoff(attempts: int) -> dt.timedelta:
+    """Delay before the next attempt once ``attempts`` attempts have failed."""
+    ladder = getattr(settings, "MESSAGING_BACKOFF_MINUTES", None) or BACKOFF_MINUTES
+    index = min(max(attempts, 1), len(ladder)) - 1
+    return dt.timedelta(minutes=ladder[index])
+
+
+def stale_after() -> dt.timedelta:
+    """How long a claim may stay without news before its worker is taken for dead. Longer than
+    the dispatch time box plus one SMTP timeout, so a live worker's claim never looks dead."""
+    seconds = getattr(settings, "MESSAGING_STALE_SENDING_SECONDS", None)
+    if seconds is None:
+        seconds = 60 * int(getattr(settings, "MESSAGING_STALE_SENDING_MINUTES", 10))
+    return dt.timedelta(seconds=float(seconds))
+
+
+def new_token() -> str:
+    """The identity of one dispatch run: every claim it takes carries it."""
+    return uuid.uuid4().hex
+
+
+def _clip(text: str, size: int = 500) -> str:
+    return (text or "")[:size]
+
+
+def _one(queryset, **changes) -> bool:
+    """Apply ``changes`` to the single row ``queryset`` names; True when exactly one changed."""
+    changed = queryset.update(**changes)
+    if changed > 1:  # a pk filter cannot match two rows; guard the contract anyway
+        raise AssertionError(f"A transition changed {changed} rows")
+    return changed == 1
+
+
+def _refused(m: Message, transition: str) -> None:
+    logger.info("Transition %s refused for message %s (state changed meanwhile)", transition, m.pk)
+
+
+# ---------------------------------------------------------------------------------------------
+# Claiming and giving back
+# ---------------------------------------------------------------------------------------------
+
+
+def claim(rows: list[Message], *, token: str, now: dt.datetime) -> list[Message]:
+    """PENDING -> SENDING for ``rows`` (locked by the caller with ``select_for_update``), held by
+    the run ``token``. Returns the rows claimed (all of them: the caller's lock guarantees they
+    are PENDING), updated in memory."""
+    if not rows:
+        return []
+    changed = Message.objects.filter(pk__in=[m.pk for m in rows], status=MessageStatus.PENDING).update(
+        status=MessageStatus.SENDING, claimed_by=token, claimed_at=now, handed_at=None, updated_at=now
+    )
+    if changed != len(rows):  # the caller did not lock them: refuse rather than guess which
+        raise AssertionError("claim() needs rows locked with select_for_update")
+    for m in rows:
+        m.status, m.claimed_by, m.claimed_at, m.handed_at = MessageStatus.SENDING, token, now, None
+    return rows
+
+
+def release(messages: list[Message], *, token: str, now: dt.datetime) -> int:
+    """SENDING (ours, not handed over) -> PENDING, due at once: the run stops (time box) and
+    gives back what it did not send. No attempt was spent on them. Returns how many."""
+    ids = [m.pk for m in messages]
+    if not ids:
+        return 0
+    return Message.objects.filter(
+        pk__in=ids, status=MessageStatus.SENDING, claimed_by=token, handed_at__isnull=True
+    ).update(status=MessageStatus.PENDING, claimed_by="", updated_at=now)
+
+
+def defer(m: Message, *, until: dt.datetime, code: str, reason: str, now: dt.datetime, token: str = "") -> bool:
+    """Make ``m`` wait until ``until`` with a coded reason (WaitReason): from PENDING, or from
+    SENDING held by ``token`` (claimed, or handed over but known not to have left: an account
+    unreachable before the message was transmitted). The attempt a hand-over counted is given
+    back: waiting spends no attempt."""
+    changes = dict(not_before=until, error_code=_clip(code, 40), reason=_clip(reason), updated_at=now)
+    if token:
+        queryset = Message.objects.filter(pk=m.pk, status=MessageStatus.SENDING, claimed_by=token)
+        refund = m.handed_at is not None
+        changes.update(status=MessageStatus.PENDING, claimed_by="", handed_at=None)
+        if refund:
+            changes["attempts"] = F("attempts") - 1
+        done = _one(queryset, **changes)
+        if done:
+            m.status, m.handed_at = MessageStatus.PENDING, None
+            m.attempts -= 1 if refund else 0
+    else:
+        done = _one(Message.objects.filter(pk=m.pk, status=MessageStatus.PENDING), **changes)
+    if not done:
+        _refused(m, "defer")
+    m.not_before = until
+    return done
+
+
+def hand_over(m: Message, *, token: str, now: dt.datetime) -> bool:
+    """SENDING (ours, not handed over) -> in flight: from now on the gateway may have it, so a
+    crash makes it UNKNOWN rather than PENDING. Counts the attempt and renews the claim. False
+    when the message is not ours any more (recovered as dead, cancelled): it must not be sent."""
+    done = _one(
+        Message.objects.filter(pk=m.pk, status=MessageStatus.SENDING, claimed_by=token, handed_at__isnull=True),
+        handed_at=now, claimed_at=now, attempts=F("attempts") + 1, updated_at=now,
+    )
+    if done:
+        m.handed_at, m.claimed_at, m.attempts = now, now, m.attempts + 1
+    else:
+        _refused(m, "hand_over")
+    return done
+
+
+# ---------------------------------------------------------------------------------------------
+# Outcomes of a message in flight
+# ---------------------------------------------------------------------------------------------
+
+
+def mark_sent(m: Message, *, provider_id: str, now: dt.datetime, token: str, extra: dict | None = None) -> bool:
+    """In flight -> SENT with the gateway's id (Message-ID for an email). ``extra``: what the
+    history keeps of it (content dropped, attachments kept), written in the same UPDATE."""
+    done = _one(
+        Message.objects.filter(pk=m.pk, status=MessageStatus.SENDING, claimed_by=token, handed_at__isnull=False),
+        status=MessageStatus.SENT, provider_id=_clip(provider_id, 100), sent_at=now, reason="", error_code="",
+        not_before=None, claimed_by="", updated_at=now, **(extra or {}),
+    )
+    if done:
+        m.status, m.provider_id, m.sent_at = MessageStatus.SENT, provider_id, now
+    else:
+        # The gateway took it but the row was settled meanwhile: say so loudly, it is a bug.
+        logger.error("Message %s was sent (%s) but its row was no longer ours", m.pk, provider_id)
+    return done
+
+
+def fail(m: Message, *, code: str, reason: str, now: dt.datetime, token: str = "") -> bool:
+    """-> FAILED with a coded reason: from SENDING held by ``token`` (in flight or not), or from
+    PENDING when no token is given (a message that can never leave: no account, a channel that
+    is not sent automatically)."""
+    if token:
+        queryset = Message.objects.filter(pk=m.pk, status=MessageStatus.SENDING, claimed_by=token)
+    else:
+        queryset = Message.objects.filter(pk=m.pk, status=MessageStatus.PENDING)
+    done = _one(queryset, status=MessageStatus.FAILED, reason=_clip(reason), error_code=_clip(code, 40),
+                claimed_by="", updated_at=now)
+    if done:
+        m.status = MessageStatus.FAILED
+    else:
+        _refused(m, "fail")
+    return done
+
+
+def mark_unknown(m: Message, *, code: str, reason: str, now: dt.datetime, token: str) -> bool:
+    """In flight -> UNKNOWN ("incertain"): the gateway may have accepted it (the line dropped
+    after the request left). Never re-sent blindly."""
+    done = _one(
+        Message.objects.filter(pk=m.pk, status=MessageStatus.SENDING, claimed_by=token, handed_at__isnull=False),
+        status=MessageStatus.UNKNOWN, reason=_clip(reason), error_code=_clip(code, 40), claimed_by="",
+        updated_at=now,
+    )
+    if done:
+        m.status = MessageStatus.UNKNOWN
+    else:
+        _refused(m, "mark_unknown")
+    return done
+
+
+def retry_later(m: Message, *, code: str, reason: str, now: dt.datetime, token: str) -> bool:
+    """In flight -> PENDING after a backoff (a transient error: the message did not leave), or
+    FAILED once it has used MESSAGING_MAX_ATTEMPTS attempts."""
+    if m.attempts >= max_attempts():
+        return fail(m, code=code, reason=f"{reason} Abandon après {m.attempts} tentatives.", now=now, token=token)
+    retry_at = now + backoff(m.attempts)
+    local = timezone.localtime(retry_at)
+    done = _one(
+        Message.objects.filter(pk=m.pk, status=MessageStatus.SENDING, claimed_by=token, handed_at__isnull=False),
+        status=MessageStatus.PENDING, not_before=retry_at, claimed_by="", handed_at=None, error_code=_clip(code, 40),
+        reason=_clip(f"Tentative {m.attempts} échouée, nouvel essai à {local:%Hh%M} : {reason}"), updated_at=now,
+    )
+    if done:
+        m.status, m.not_before = MessageStatus.PENDING, retry_at
+    else:
+        _refused(m, "retry_later")
+    return done
+
+
+def cancel(m: Message, *, code: str, reason: str, now: dt.datetime, token: str = "") -> bool:
+    """-> CANCELLED with a coded reason, for a message that is no longer true or wanted (its
+    appointment moved or was cancelled, the person said STOP). From PENDING, or from SENDING
+    held by ``token`` and not yet handed over: a message in flight can no longer be called back."""
+    if token:
+        queryset = Message.objects.filter(pk=m.pk, status=MessageStatus.SENDING, claimed_by=token,
+                                          handed_at__isnull=True)
+    else:
+        queryset = Message.objects.filter(pk=m.pk, status=MessageStatus.PENDING)
+    done = _one(queryset, status=MessageStatus.CANCELLED, reason=_clip(reason), error_code=_clip(code, 40),
+                claimed_by="", updated_at=now)
+    if done:
+        m.status = MessageStatus.CANCELLED
+    else:
+        _refused(m, "cancel")
+    return done
+
+
+# ---------------------------------------------------------------------------------------------
+# Recovery after a crash
+# ---------------------------------------------------------------------------------------------
+
+INTERRUPTED_REASON = (
+    "L'envoi a été interrompu (traitement arrêté pendant la transmission) : impossible de savoir si le "
+    "message est parti. Vérifiez auprès du destinataire avant de renvoyer."
+)
+
+
+def recover_interrupted(*, now: dt.datetime) -> tuple[int, int]:
+    """Settle the claims of workers that died (no news for ``stale_after()``): the message that
+    was in flight becomes UNKNOWN, the ones never handed over go back to PENDING, due at once, with
+    their attempts intact. Returns (released, unknown)."""
+    stale = Message.objects.filter(status=MessageStatus.SENDING, claimed_at__lt=now - stale_after())
+    unknown = stale.filter(handed_at__isnull=False).update(
+        status=MessageStatus.UNKNOWN, reason=INTERRUPTED_REASON, error_code="interrupted", claimed_by="",
+        updated_at=now,
+    )
+    released = stale.filter(handed_at__isnull=True).update(
+        status=MessageStatus.PENDING, claimed_by="", updated_at=now
+    )
+    if released or unknown:
+        logger.warning("Interrupted dispatch recovered: %s message(s) back to pending, %s unknown", released, unknown)
+    return released, unknown
+
+
+# ---------------------------------------------------------------------------------------------
+# Email accounts: paused while unreachable
+# ---------------------------------------------------------------------------------------------
+
+
+def probe_every() -> dt.timedelta:
+    """How often a paused account is tried again (the every-minute dispatch does it)."""
+    return dt.timedelta(seconds=float(getattr(settings, "MESSAGING_ACCOUNT_PROBE_SECONDS", 60)))
+
+
+def account_pause(account: EmailAccount, *, reason: str, now: dt.datetime) -> dt.datetime:
+    """Mark ``account`` unreachable (kept since the first failure) and return when it will be
+    tried again. Its messages wait, without spending attempts, until it answers."""
+    probe_at = now + probe_every()
+    EmailAccount.objects.filter(pk=account.pk, paused_at__isnull=True).update(paused_at=now)
+    EmailAccount.objects.filter(pk=account.pk).update(pause_reason=_clip(reason), probe_at=probe_at)
+    account.refresh_from_db(fields=["paused_at", "pause_reason", "probe_at"])
+    return probe_at
+
+
+def account_resume(account: EmailAccount, *, now: dt.datetime) -> bool:
+    """The account answered again: its waiting messages are due at once. True if it was paused."""
+    with transaction.atomic():
+        was_paused = EmailAccount.objects.filter(pk=account.pk, paused_at__isnull=False).update(
+            paused_at=None, pause_reason="", probe_at=None
+        )
+        if was_paused:
+            Message.objects.filter(
+                account_id=account.pk, status=MessageStatus.PENDING, error_code=WaitReason.PAUSED
+            ).update(not_before=None, updated_at=now)
+    account.paused_at, account.pause_reason, account.probe_at = None, "", None
+    return bool(was_paused)
+
+
+def wake_waiting(*, code: str, now: dt.datetime) -> int:
+    """Make the messages waiting for ``code`` (WaitReason) due at once, so the next dispatch
+    judges them with fresh rules (the practice changed its quiet hours). Those still inside
+    the new hours are deferred again, to the new end."""
+    return Message.objects.filter(status=MessageStatus.PENDING, error_code=code, not_before__gt=now).update(
+        not_before=now, updated_at=now
+    )
+
+
+def waiting_filter(now: dt.datetime) -> Q:
+    """PENDING rows due at ``now`` whose account (if any) is not paused past ``now``."""
+    return (
+        Q(status=MessageStatus.PENDING)
+        & (Q(not_before__isnull=True) | Q(not_before__lte=now))
+        & (Q(account__isnull=True) | Q(account__probe_at__isnull=True) | Q(account__probe_at__lte=now))
+    )
