@@ -489,7 +489,7 @@ def mailing_create(
             # In the order of ROW_COLUMNS.
             yield (
                 mailing_id, channel, patient_id, appt_id,
-                # Snapshot checked at send time (dispatch.appointment_changed_reasons).
+                # Snapshot checked at send time (send_checks.appointment_check).
                 appt.start if appt is not None else None,
                 r.role, r.name[:200], r.address[:254], account_id, subject, body, body_html, attachments,
                 sms_parts, status, reason, note, dedupe_key(base, patient_id, r.role, r.address, appt_id),

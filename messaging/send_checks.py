@@ -138,33 +138,25 @@ def appointment_check(message: Message, now: dt.datetime) -> Verdict | None:
     return None
 
 
-CONSENT_REASONS = {
-    Channel.SMS: "Ne souhaite plus recevoir de SMS (STOP reçu ou consentement retiré) : message non envoyé.",
-    Channel.EMAIL: "Ne souhaite plus être contacté(e) par email (consentement retiré) : message non envoyé.",
-}
-
-
-def consent_refusal(message: Message) -> str:
-    """The French reason ``message``'s recipient must not receive it on its channel (a STOP
-    reply turns SMS consent off), else "". Uses the recipient rules of messaging.recipients:
-    the person holding the message's role for its patient, as their file stands now."""
-    from messaging.recipients import role_person
+def consent_refusal(message: Message):
+    """The policy's Reason (messaging.policy.consent_reason: consent withdrawn, STOP replied)
+    why ``message``'s recipient must not receive it on its channel now, else None. The person
+    is the one holding the message's role for its patient, as their file stands now."""
+    from messaging.policy import consent_reason, role_person
 
     if message.patient is None or message.recipient_role not in (
         RecipientRole.PATIENT, RecipientRole.CIVIL_GUARDIAN, RecipientRole.FINANCIAL_GUARDIAN
     ):
-        return ""
+        return None
     person, _ = role_person(message.patient, message.recipient_role)
-    if message.channel == Channel.SMS and not person.sms_consent:
-        return CONSENT_REASONS[Channel.SMS]
-    if message.channel == Channel.EMAIL and not person.email_consent:
-        return CONSENT_REASONS[Channel.EMAIL]
-    return ""
+    return consent_reason(person, message.channel)
 
 
 def consent_check(message: Message, now: dt.datetime) -> Verdict | None:
     reason = consent_refusal(message)
-    return Verdict.cancel("consent", reason) if reason else None
+    if reason is None:
+        return None
+    return Verdict.cancel(reason.value, f"{reason.label} Message non envoyé.")
 
 
 def practice_tz(name: str | None) -> dt.tzinfo:
