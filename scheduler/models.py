@@ -18,7 +18,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
 
-from .windows import DateMode, Periodicity, Window, runs_on, window_for
+from .windows import DateMode, Periodicity, Window, j_label, runs_on, window_error, window_for
 
 
 class TreatmentKind(models.TextChoices):
@@ -147,6 +147,9 @@ class Treatment(models.Model):
             errors["month_day"] = "Indiquez le jour du mois."
         if self.date_mode == DateMode.FIXED and (self.fixed_from is None or self.fixed_to is None):
             errors["fixed_from"] = "Indiquez les deux dates."
+        if window := window_error(date_mode=self.date_mode, offset_from=self.offset_from, offset_to=self.offset_to,
+                                  fixed_from=self.fixed_from, fixed_to=self.fixed_to):
+            errors["fixed_to" if self.date_mode == DateMode.FIXED else "offset_to"] = window
         if self.kind != TreatmentKind.PLANNING:
             if self.send_sms and self.sms_template_id is None:
                 errors["sms_template"] = "Choisissez le SMS type à envoyer."
@@ -186,9 +189,7 @@ class Treatment(models.Model):
         if self.date_mode == DateMode.FIXED:
             return f"du {self.fixed_from:%d/%m/%Y} au {self.fixed_to:%d/%m/%Y}" if self.fixed_from else ""
 
-        def j(n: int) -> str:
-            return "J" if n == 0 else f"J{n:+d}"
-
+        j = j_label
         suffix = " (jours ouvrés)" if self.working_days else ""
         if self.offset_from == self.offset_to:
             return j(self.offset_from) + suffix

@@ -14,6 +14,10 @@ Rules (docs/scheduler.md says the same for staff):
   jours ouvrés" J counts working days, Monday to Friday (and not public holidays when that option
   is on): J+1 on a Friday is the Monday, J-1 on a Monday the Friday. Appointments held on a
   non-working day are then in no window: a practice open on Saturdays keeps calendar days.
+* A window runs from its start to its end: "de J+3 à J+1", or fixed dates from the 14th to the
+  1st, are refused with the reason (``window_error``) when the treatment is saved, and a run of
+  such a window saved before that rule fails with the same reason instead of being silently
+  read the other way round.
 * "Every month on day N" runs on the last day of the months shorter than N (the 31st becomes the
   30th in April, the 28th or 29th in February).
 * Birthdays use the window's days; the search (``patients.selectors.patient_criteria_search``)
@@ -130,6 +134,36 @@ def shift_days(day: dt.date, offset: int, *, working_days: bool, skip_holidays: 
     return day
 
 
+def j_label(offset: int) -> str:
+    """ "J", "J+3", "J-1": how staff write a day relative to the run date."""
+    return "J" if offset == 0 else f"J{offset:+d}"
+
+
+def window_error(
+    *,
+    date_mode: str,
+    offset_from: int | None = 0,
+    offset_to: int | None = 0,
+    fixed_from: dt.date | None = None,
+    fixed_to: dt.date | None = None,
+) -> str:
+    """Why these settings are not a window (its end before its start), in French; "" when they
+    are one. Missing values are left to the required-field checks."""
+    if date_mode == DateMode.FIXED:
+        if fixed_from and fixed_to and fixed_to < fixed_from:
+            return (
+                f"La date de fin ({fixed_to:%d/%m/%Y}) est avant la date de début ({fixed_from:%d/%m/%Y}) : "
+                f"indiquez du {fixed_to:%d/%m/%Y} au {fixed_from:%d/%m/%Y}."
+            )
+        return ""
+    if offset_from is not None and offset_to is not None and offset_to < offset_from:
+        return (
+            f"La période « de {j_label(offset_from)} à {j_label(offset_to)} » finit avant de commencer : "
+            f"indiquez de {j_label(offset_to)} à {j_label(offset_from)}."
+        )
+    return ""
+
+
 def window_for(
     run_date: dt.date,
     *,
@@ -141,15 +175,21 @@ def window_for(
     working_days: bool = False,
     skip_holidays: bool = False,
 ) -> Window:
-    """The days a treatment searches when it runs on ``run_date``. Raises ValueError when fixed
-    dates are missing."""
+    """The days a treatment searches when it runs on ``run_date``. Raises ValueError (in French)
+    when fixed dates are missing or the window ends before it starts (``window_error``)."""
+    error = window_error(
+        date_mode=date_mode, offset_from=offset_from, offset_to=offset_to, fixed_from=fixed_from, fixed_to=fixed_to
+    )
+    if error:
+        raise ValueError(error)
     if date_mode == DateMode.FIXED:
         if fixed_from is None or fixed_to is None:
             raise ValueError("Les dates fixes de la recherche ne sont pas renseignées.")
-        return Window(min(fixed_from, fixed_to), max(fixed_from, fixed_to))
+        return Window(fixed_from, fixed_to)
+    # Shifting is monotonic (in calendar and in working days): J+a <= J+b when a <= b.
     a = shift_days(run_date, offset_from, working_days=working_days, skip_holidays=skip_holidays)
     b = shift_days(run_date, offset_to, working_days=working_days, skip_holidays=skip_holidays)
-    return Window(min(a, b), max(a, b))
+    return Window(a, b)
 
 
 def runs_on(

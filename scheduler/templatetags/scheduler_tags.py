@@ -4,9 +4,12 @@ register = template.Library()
 
 
 @register.filter
-def pluriel(value, suffix: str = "s") -> str:
-    """French plural: "0 envoyé", "1 envoyé", "2 envoyés" (Django's pluralize puts an s on 0)."""
+def pluriel(value, forms: str = "s") -> str:
+    """French plural: "0 envoyé", "1 envoyé", "2 envoyés" (Django's pluralize puts an s on 0).
+    ``forms`` is the plural suffix, or "plural,singular" for whole words ("seraient,serait")."""
+    plural, _, singular = forms.partition(",")
     try:
-        return suffix if abs(int(value)) > 1 else ""
+        many = abs(int(value)) > 1
     except (TypeError, ValueError):
-        return suffix if len(value) > 1 else ""
+        many = len(value) > 1
+    return plural if many else singular

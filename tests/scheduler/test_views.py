@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import html
+import re
 
 import pytest
 from django.urls import reverse
@@ -63,11 +64,68 @@ def test_form_refuses_a_treatment_without_any_channel(admin_client):
     assert not Treatment.objects.exists()
 
 
+def test_form_refuses_a_window_that_ends_before_it_starts_with_the_reason(admin_client, sms_template):
+    data = {
+        "kind": "appointments", "title": "Rappel J+1 à J+3", "hour": "07:00", "start_date": "2025-01-01",
+        "periodicity": "daily", "date_mode": "relative", "offset_from": "3", "offset_to": "1",
+        "send_sms": "on", "sms_template": sms_template.pk, "c_states": ["futur"], "active": "on",
+    }
+    response = admin_client.post(reverse("scheduler:create"), data)
+    assert response.status_code == 200
+    assert "La période « de J+3 à J+1 » finit avant de commencer : indiquez de J+1 à J+3." in html.unescape(
+        response.content.decode()
+    )
+    assert not Treatment.objects.exists()
+    response = admin_client.post(reverse("scheduler:create"), {
+        **data, "date_mode": "fixed", "offset_from": "1", "fixed_from": "2025-07-14", "fixed_to": "2025-07-01",
+    })
+    assert "La date de fin (01/07/2025) est avant la date de début (14/07/2025)" in html.unescape(
+        response.content.decode()
+    )
+    assert not Treatment.objects.exists()
+    response = admin_client.post(reverse("scheduler:create"), {**data, "offset_to": "3", "offset_from": "1"})
+    assert response.status_code == 302 and Treatment.objects.get().period_label == "de J+1 à J+3"
+
+
+def test_a_reversed_window_saved_before_the_rule_is_shown_in_the_tester_not_reversed(assistant_client, reminder):
+    Treatment.objects.filter(pk=reminder.pk).update(offset_from=3, offset_to=1)
+    page = html.unescape(
+        assistant_client.get(reverse("scheduler:test", args=[reminder.pk]), {"date": "2025-11-21"}).content.decode()
+    )
+    assert "La période « de J+3 à J+1 » finit avant de commencer" in page and "Messages qui partiraient" not in page
+
+
+def test_the_planning_dry_run_says_what_would_be_sent(assistant_client, admin_user, practitioner, capsys):
+    from django.core.management import call_command
+
+    from scheduler.models import TreatmentKind
+    from tests.scheduler.conftest import make_treatment
+
+    admin_user.email = "sophie@cabinet.test"
+    admin_user.save()
+    planning = make_treatment(kind=TreatmentKind.PLANNING, title="Planning du lendemain")
+    planning.staff_recipients.set([admin_user])
+    AppointmentFactory(patient=PatientFactory(), practitioner=practitioner,
+                       start=timezone.make_aware(dt.datetime(2025, 11, 22, 10, 0)))
+    page = html.unescape(
+        assistant_client.get(reverse("scheduler:test", args=[planning.pk]), {"date": "2025-11-21"}).content.decode()
+    )
+    summary = page[page.index('id="test-summary"') : page.index("Messages qui partiraient")]
+    assert "Le planning de 1 rendez-vous serait envoyé en PDF à : " in summary
+    assert "0 message serait envoyé" in " ".join(re.sub(r"<[^>]+>", "", summary).split())
+    assert "rendez-vous envoyé" not in summary
+    call_command("runjob", str(planning.pk), "--date", "2025-11-21", "--dry-run")
+    out = capsys.readouterr().out
+    assert "Le planning de 1 rendez-vous serait envoyé en PDF à : " in out and "sophie@cabinet.test" in out
+    assert not TreatmentRun.objects.exists() and not Message.objects.exists()
+
+
 def test_tester_shows_the_messages_and_writes_nothing(assistant_client, reminder, practitioner):
     AppointmentFactory(patient=PatientFactory(first_name="Emma", last_name="Ablirant"), practitioner=practitioner,
                        start=timezone.make_aware(dt.datetime(2025, 11, 22, 10, 0)))
     page = assistant_client.get(reverse("scheduler:test", args=[reminder.pk]), {"date": "2025-11-21"}).content.decode()
     assert "ABLIRANT Emma" in page and "votre RDV du 22/11/2025 à 10h00" in page and "06.84.28.55.60" in page
+    assert "1 message serait envoyé" in " ".join(re.sub(r"<[^>]+>", "", page).split())
     assert not Message.objects.exists() and not TreatmentRun.objects.exists()
 
 

@@ -15,6 +15,7 @@ from scheduler.windows import (
     next_run_at,
     runs_on,
     shift_days,
+    window_error,
     window_for,
 )
 
@@ -72,8 +73,18 @@ def test_working_days_skip_public_holidays_when_asked():
     assert shift_days(D(2025, 5, 27), 2, working_days=True, skip_holidays=True) == D(2025, 5, 30)
 
 
-def test_window_order_is_normalised_and_fixed_dates_are_kept():
-    assert (rel(D(2025, 6, 10), 3, 1).start, rel(D(2025, 6, 10), 3, 1).end) == (D(2025, 6, 11), D(2025, 6, 13))
+def test_a_window_that_ends_before_it_starts_is_refused_not_read_the_other_way_round():
+    with pytest.raises(ValueError, match=r"« de J\+3 à J\+1 » finit avant de commencer : indiquez de J\+1 à J\+3"):
+        rel(D(2025, 6, 10), 3, 1)
+    with pytest.raises(ValueError, match=r"« de J-1 à J-3 »"):
+        rel(D(2025, 6, 10), -1, -3)
+    with pytest.raises(ValueError, match=r"La date de fin \(01/07/2025\) est avant la date de début \(14/07/2025\)"):
+        window_for(D(2025, 6, 10), date_mode=DateMode.FIXED, fixed_from=D(2025, 7, 14), fixed_to=D(2025, 7, 1))
+    assert window_error(date_mode=DateMode.RELATIVE, offset_from=-3, offset_to=-1) == ""
+    assert window_error(date_mode=DateMode.RELATIVE, offset_from=0, offset_to=0) == ""
+
+
+def test_fixed_dates_are_kept():
     w = window_for(
         D(2025, 6, 10), date_mode=DateMode.FIXED, fixed_from=D(2025, 7, 1), fixed_to=D(2025, 7, 14)
     )

@@ -7,7 +7,7 @@ import datetime as dt
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from scheduler.models import RunTrigger, Treatment
+from scheduler.models import RunTrigger, Treatment, TreatmentKind
 from scheduler.runner import run_refresh_counts, treatment_preview, treatment_run
 from scheduler.services import practice_tz
 
@@ -37,14 +37,20 @@ class Command(BaseCommand):
             preview = treatment_preview(treatment=found, run_date=run_date)
             plan = preview.plan
             self.stdout.write(f"{found.title} – exécution du {run_date:%d/%m/%Y}, recherche {plan.window.label()}")
-            self.stdout.write(f"{len(plan.targets)} patient(s) concerné(s), {len(preview.to_send)} message(s) à envoyer")
+            # A dry run says what a run would do: conditional, never "envoyé".
+            self.stdout.write(
+                f"{len(plan.targets)} patient(s) concerné(s), {len(preview.to_send)} message(s) serai(en)t envoyé(s)"
+            )
+            if found.kind == TreatmentKind.PLANNING:
+                staff = ", ".join(f"{u.get_full_name() or u.username} ({u.email})" for u in plan.staff) or "personne"
+                self.stdout.write(f"Le planning de {len(plan.planning)} rendez-vous serait envoyé en PDF à : {staff}")
             for row in preview.rows:
-                status = f"NON ENVOYÉ : {row.skip_reason}" if row.skip_reason else "à envoyer"
+                status = f"ne serait pas envoyé : {row.skip_reason}" if row.skip_reason else "serait envoyé"
                 self.stdout.write(f"- {row.channel} à {row.recipient} ({row.address or '—'}) [{status}]")
                 if not row.skip_reason:
                     self.stdout.write(f"    {row.subject + ' – ' if row.subject else ''}{row.text}")
             for x in plan.left_out:
-                self.stdout.write(f"- écarté : {x.name} – {x.reason}")
+                self.stdout.write(f"- serait écarté : {x.name} – {x.reason}")
             return
 
         run = treatment_run(treatment=found, run_date=run_date, trigger=RunTrigger.COMMAND)
