@@ -50,10 +50,17 @@ def test_create_the_j_plus_1_sms_reminder_test_it_and_activate_it(page, live_ser
     page.get_by_label("À partir du*").fill(timezone.localdate().isoformat())
     page.get_by_label("Périodicité*").select_option(label="Tous les jours")
     page.get_by_label("Période*").select_option(label="Selon un calcul de dates")
-    page.get_by_label("De J*").fill("1")
+    # Typed the wrong way round: refused with the reason, not read as J+1..J+3.
+    page.get_by_label("De J*").fill("3")
     page.get_by_label("À J*").fill("1")
     page.get_by_label("SMS", exact=True).check()
     page.get_by_label("SMS type").select_option(label="Rendez-vous – Confirmation de rendez-vous")
+    page.get_by_role("button", name="Enregistrer").click()
+    expect(page.get_by_text("La période « de J+3 à J+1 » finit avant de commencer : indiquez de J+1 à J+3.")
+           ).to_be_visible()
+    assert not Treatment.objects.exists()
+    page.get_by_label("De J*").fill("1")
+    page.get_by_label("À J*").fill("1")
     page.get_by_role("button", name="Enregistrer").click()
 
     # Saved, then straight to "Tester" for today: tomorrow's appointments.
@@ -65,6 +72,7 @@ def test_create_the_j_plus_1_sms_reminder_test_it_and_activate_it(page, live_ser
     expect(to_send).to_contain_text("06.84.28.55.60")
     expect(page.locator("#left-out")).to_contain_text("Aucun numéro de portable.")
     expect(page.locator("#test-summary")).to_contain_text("2 patients concernés")
+    expect(page.locator("#test-summary")).to_contain_text("1 message serait envoyé, 1 ne serait pas envoyé")
 
     page.get_by_role("link", name="Programmeur").click()
     row = page.locator("#treatments tr", has_text="Rappel RDV J+1 (SMS)")
