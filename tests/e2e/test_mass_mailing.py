@@ -61,7 +61,7 @@ def test_search_untick_send_sms_and_read_the_report(page, live_server, login, as
     page.get_by_role("button", name="Suivant").click()
 
     summary = page.locator("#summary")
-    expect(summary).to_contain_text("2 messages envoyés pour 2 patients")
+    expect(summary).to_contain_text("2 messages seront envoyés pour 2 patients")
     expect(summary).to_contain_text("2 SMS")
     expect(page.locator("#recipients")).to_contain_text(
         f"Rappel : RDV de Alexis ZIMMER le {timezone.localtime(zimmer.start):%d/%m/%Y} à 08h20 avec Dr MOLAIRE Marc."

@@ -72,7 +72,7 @@ def test_wizard_end_to_end_and_double_click_creates_one_mailing(
     response = assistant_client.post(reverse("mass:message", args=[key]), {"body": "RDV le @RDV1, @PPREN."})
     assert response.url == reverse("mass:recipients", args=[key])
     page = assistant_client.get(response.url).content.decode()
-    assert "2</strong> messages envoyés" in page and "RDV le " in page
+    assert "2</strong> messages seront envoyés pour" in page and "RDV le " in page
     with django_capture_on_commit_callbacks(execute=True):
         first = assistant_client.post(reverse("mass:send", args=[key]))
         second = assistant_client.post(reverse("mass:send", args=[key]))  # the double click
