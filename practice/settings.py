@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 
 import environ
+from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -67,6 +68,7 @@ INSTALLED_APPS = [
     "phonenumber_field",
     "tinymce",  # django-tinymce: the rich-text editor, its files served from the package (no CDN)
     "axes",
+    "csp",  # django-csp: the Content-Security-Policy header (below)
     "django_q",
     "practice",
     "patients",
@@ -76,6 +78,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -137,6 +140,27 @@ AUTHENTICATION_BACKENDS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
+
+# Content-Security-Policy (django-csp): scripts only from this site's own static files, never
+# inline (every page's script is a file under static/; markup declares behaviour with data-
+# attributes, see static/js/ui.js), so an injected <script> or on...= attribute does not run.
+# Styles may be inline: Bootstrap's markup, TinyMCE and the emails previewed in a sandboxed
+# iframe use style attributes. Images may come from https: too, as the emails previewed do.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF, "'unsafe-inline'"],
+        "img-src": [SELF, "data:", "blob:", "https:"],
+        "font-src": [SELF, "data:"],
+        "connect-src": [SELF],
+        "frame-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    },
+}
 
 # Reception computers are shared: a session ends after this long without any request (a working
 # day by default), not 14 days after sign-in. Django's own mechanism: each request saves the

@@ -32,6 +32,24 @@ def browser_context_args(browser_context_args):
     return {**browser_context_args, "locale": "fr-FR", "timezone_id": "Europe/Paris"}
 
 
+@pytest.fixture(autouse=True)
+def csp_violations(request):
+    """Every browser test fails on a Content-Security-Policy violation, whatever page it visits:
+    Chromium logs each one in the console ("Refused to ... because it violates the following
+    Content Security Policy directive"). Returns the list, for tests that check it midway."""
+    if "page" not in request.fixturenames:
+        yield []
+        return
+    page = request.getfixturevalue("page")
+    found: list[str] = []
+    page.on(
+        "console",
+        lambda message: found.append(f"{page.url}: {message.text}") if "Content Security Policy" in message.text else None,
+    )
+    yield found
+    assert not found, "Content-Security-Policy violations:\n" + "\n".join(found)
+
+
 @pytest.fixture
 def login(page, live_server):
     """login(user) signs ``user`` in through the real login form; returns the page."""

@@ -148,7 +148,7 @@ def test_history_lists_outgoing_and_inbound_and_supports_resend_delete_print(ass
     assert Mailing.objects.filter(origin=MailingOrigin.RESEND).count() == 1
 
     printed = assistant_client.get(reverse("sending:print", args=[msg.pk])).content.decode()
-    assert "Premier message" in printed and "window.print()" in printed
+    assert "Premier message" in printed and "data-print" in printed and "js/ui.js" in printed
 
     before = assistant_client.get(history_url).content.decode().count("Premier message")
     assistant_client.post(reverse("sending:delete", args=[msg.pk]), {"next": history_url})
