@@ -33,6 +33,8 @@ urlpatterns = [
 ]
 
 handler403 = "practice.views.permission_denied"
+# 404: Django's view with templates/404.html; 400: Django's view with templates/400.html.
+handler500 = "practice.views.server_error"
 
 if settings.DEBUG:
     from django.conf.urls.static import static

@@ -1,6 +1,11 @@
+import logging
+
 from django.contrib.auth.decorators import login_required
+from django.http import HttpResponseServerError
 from django.shortcuts import render
+from django.template import loader
 from django.utils import timezone
+from django.views.decorators.csrf import requires_csrf_token
 
 from patients import selectors as patient_selectors
 
@@ -18,3 +23,28 @@ def home(request):
 def permission_denied(request, exception=None):
     reason = str(exception) if exception and str(exception) else ""
     return render(request, "403.html", {"reason": reason}, status=403)
+
+
+logger = logging.getLogger(__name__)
+
+# The last resort when even templates/500.html cannot be rendered (a template or static files
+# problem): plain French HTML, nothing to load.
+SERVER_ERROR_FALLBACK = (
+    '<!DOCTYPE html><html lang="fr"><head><meta charset="utf-8"><title>Erreur du serveur</title></head>'
+    "<body><h1>Une erreur est survenue</h1><p>Le serveur n'a pas pu traiter la demande. "
+    "L'erreur a été enregistrée pour l'administrateur du cabinet.</p>"
+    '<p><a href="/">Retour à l\'accueil</a></p></body></html>'
+)
+
+
+@requires_csrf_token
+def server_error(request):
+    """The project's 500 page (``handler500``). Rendered like Django's own: without the request's
+    context processors and without touching the database, since the error may come from either;
+    if the template itself cannot be rendered, a plain French page rather than the server's."""
+    try:
+        body = loader.render_to_string("500.html")
+    except Exception:  # noqa: BLE001 - whatever broke, the visitor still gets a French page
+        logger.exception("The 500 page could not be rendered")
+        body = SERVER_ERROR_FALLBACK
+    return HttpResponseServerError(body)
