@@ -69,3 +69,11 @@ def test_400_is_the_project_page():
     assert response.status_code == 400
     page = response.content.decode()
     assert "Demande refusée" in page and '<html lang="fr">' in page and "Bad Request" not in page
+
+
+def test_a_form_posted_without_its_csrf_token_gets_the_french_page():
+    client = Client(enforce_csrf_checks=True)
+    response = client.post("/connexion/", {"username": "x", "password": "y"})
+    assert response.status_code == 403
+    page = response.content.decode()
+    assert "Formulaire expiré" in page and "Rien n'a été enregistré" in page and "CSRF verification" not in page
