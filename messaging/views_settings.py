@@ -61,22 +61,35 @@ def require(request, *perms: str) -> None:
         raise PermissionDenied("Cette action est réservée aux rôles qui paramètrent les modèles.")
 
 
+# Each settings page and the permission its view requires: the views below are decorated with
+# these same entries, so the menus (side menu, index, navbar "Paramétrage") show a user exactly
+# the pages they can open.
+SECTION_PERMS = {
+    "sms_list": "messaging.view_smstemplate",
+    "email_list": "messaging.view_emailtemplate",
+    "categories": "messaging.view_templatecategory",
+    "signatures": "messaging.view_signature",
+    "custom_fields": "messaging.view_particularfield",
+    "accounts": CONFIGURE,
+    "sms_settings": CONFIGURE,
+}
+SECTIONS = [
+    ("sms_list", "SMS types", "Messages courts avec champs d'intégration."),
+    ("email_list", "Emails types", "Objet, message mis en forme, pièces jointes."),
+    ("categories", "Catégories", "Dossiers communs aux SMS et emails types."),
+    ("signatures", "Signatures", "En-têtes et signatures des emails."),
+    ("custom_fields", "Champs personnalisés", "Champs particuliers @PART_nn et champs libres @LIBRE_nn."),
+    ("accounts", "Comptes email", "Serveurs d'envoi (SMTP), test de connexion."),
+    ("sms_settings", "Paramétrage SMS", "Nom d'expéditeur, avertissement, destinataires par défaut."),
+]
+
+
 def settings_sections(user) -> list[dict]:
-    """The settings pages this user may open, for the index and the side menu."""
-    sections = [
-        ("sms_list", "SMS types", "messaging.view_smstemplate", "Messages courts avec champs d'intégration."),
-        ("email_list", "Emails types", "messaging.view_emailtemplate", "Objet, message mis en forme, pièces jointes."),
-        ("categories", "Catégories", "messaging.view_templatecategory", "Dossiers communs aux SMS et emails types."),
-        ("signatures", "Signatures", "messaging.view_signature", "En-têtes et signatures des emails."),
-        ("custom_fields", "Champs personnalisés", "messaging.view_particularfield",
-         "Champs particuliers @PART_nn et champs libres @LIBRE_nn."),
-        ("accounts", "Comptes email", CONFIGURE, "Serveurs d'envoi (SMTP), test de connexion."),
-        ("sms_settings", "Paramétrage SMS", CONFIGURE, "Nom d'expéditeur, avertissement, destinataires par défaut."),
-    ]
+    """The settings pages this user may open, for the index and the menus."""
     return [
         {"url": reverse(f"messaging:{name}"), "name": name, "label": label, "help": help_text}
-        for name, label, perm, help_text in sections
-        if user.has_perm(perm)
+        for name, label, help_text in SECTIONS
+        if user.has_perm(SECTION_PERMS[name])
     ]
 
 
@@ -123,7 +136,6 @@ def confirm_delete(request, *, obj, kind: str, back: str, on_delete, blocked: st
 
 
 @login_required
-@permission_required("messaging.view_smstemplate", raise_exception=True)
 def settings_index(request):
     counts = {
         "sms_list": SmsTemplate.objects.count(),
@@ -134,6 +146,8 @@ def settings_index(request):
         "accounts": EmailAccount.objects.count(),
     }
     sections = settings_sections(request.user)
+    if not sections:
+        raise PermissionDenied("Aucune page de paramétrage n'est ouverte à votre rôle.")
     for section in sections:
         section["count"] = counts.get(section["name"])
     return page(request, "index.html", {"sections": sections})
@@ -164,7 +178,7 @@ def picker_context() -> dict:
 
 
 @login_required
-@permission_required("messaging.view_templatecategory", raise_exception=True)
+@permission_required(SECTION_PERMS["categories"], raise_exception=True)
 def categories(request):
     form = CategoryForm(request.POST or None)
     if request.method == "POST":
@@ -208,7 +222,7 @@ def category_delete(request, pk: int):
 
 
 @login_required
-@permission_required("messaging.view_smstemplate", raise_exception=True)
+@permission_required(SECTION_PERMS["sms_list"], raise_exception=True)
 def sms_list(request):
     templates = SmsTemplate.objects.select_related("category")
     return page(request, "sms_list.html", {"templates": templates})
@@ -286,7 +300,7 @@ def sms_to_gsm(request):
 
 
 @login_required
-@permission_required(CONFIGURE, raise_exception=True)
+@permission_required(SECTION_PERMS["sms_settings"], raise_exception=True)
 def sms_settings(request):
     practice = Practice.objects.get_or_create(pk=1)[0]
     form = PracticeSmsForm(request.POST or None, instance=practice)
@@ -303,7 +317,7 @@ def sms_settings(request):
 
 
 @login_required
-@permission_required(CONFIGURE, raise_exception=True)
+@permission_required(SECTION_PERMS["accounts"], raise_exception=True)
 def accounts(request):
     rows = EmailAccount.objects.select_related("default_signature")
     return page(request, "accounts.html", {"accounts": rows})
@@ -351,7 +365,7 @@ def account_delete(request, pk: int):
 
 
 @login_required
-@permission_required("messaging.view_signature", raise_exception=True)
+@permission_required(SECTION_PERMS["signatures"], raise_exception=True)
 def signatures(request):
     return page(request, "signatures.html", {"signatures": Signature.objects.all()})
 
@@ -382,7 +396,7 @@ def signature_delete(request, pk: int):
 
 
 @login_required
-@permission_required("messaging.view_emailtemplate", raise_exception=True)
+@permission_required(SECTION_PERMS["email_list"], raise_exception=True)
 def email_list(request):
     templates = EmailTemplate.objects.select_related("category", "account", "signature").annotate(
         n_attachments=Count("attachments")
@@ -510,7 +524,7 @@ def custom_kind(kind: str):
 
 
 @login_required
-@permission_required("messaging.view_particularfield", raise_exception=True)
+@permission_required(SECTION_PERMS["custom_fields"], raise_exception=True)
 def custom_fields(request):
     return page(request, "custom_fields.html",
                 {"particular": ParticularField.objects.all(), "free": FreeField.objects.all()})

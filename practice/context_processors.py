@@ -6,6 +6,22 @@ def practice(request):
     return {"practice": Practice.get}
 
 
+def settings_menu(request):
+    """The "Paramétrage" pages the user may open, for the navbar's menu: the same list, with the
+    same permission per page as its view, as the settings pages' own side menu. Lazy (a callable
+    the template calls once, in a ``{% with %}``): pages that show no navbar pay nothing."""
+
+    def sections():
+        user = getattr(request, "user", None)
+        if user is None or not user.is_authenticated:
+            return []
+        from messaging.views_settings import settings_sections
+
+        return settings_sections(user)
+
+    return {"settings_menu": sections}
+
+
 def nav_section(request):
     """Which navbar entry the current page belongs to ("patients", "rendez-vous", "recherches",
     "messages", "programmeur", "parametrage"), so the base template can highlight it."""

@@ -105,6 +105,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "practice.context_processors.practice",
                 "practice.context_processors.nav_section",
+                "practice.context_processors.settings_menu",
             ],
         },
     },

@@ -49,8 +49,11 @@ def test_sms_type_with_picker_counter_gsm_replacement_and_preview(page, login, l
                        practitioner=PractitionerFactory(last_name="Molaire", first_name="Marc", initials="MM"))
     login(admin)
 
-    page.get_by_role("link", name="Paramétrage").click()
-    page.get_by_role("link", name="SMS types").first.click()
+    # The navbar's "Paramétrage" menu lists the settings pages the role can open.
+    page.get_by_role("button", name="Paramétrage").click()
+    menu = page.locator('[aria-labelledby="settings-menu"]')
+    expect(menu.get_by_role("link", name="Comptes email")).to_be_visible()
+    menu.get_by_role("link", name="SMS types").click()
     page.get_by_role("link", name="Nouveau SMS type").click()
     page.locator("#id_category").select_option(label="Rendez-vous")
     page.get_by_label("Titre").fill("Confirmation de rendez-vous")
