@@ -27,6 +27,7 @@ from django.core.validators import validate_email
 from patients import phones
 from patients.models import normalize_search
 from patients.phones import format_fr
+from practice.validators import header_text_problem
 
 from .models import Channel
 
@@ -256,12 +257,14 @@ class CsvContacts:
                 if address is None:
                     yield EntryError(value=raw or ";".join(row)[:80], reason=reason, line=start)
                     continue
-                yield ListEntry(
-                    address=address,
-                    last_name=row[last_i].strip()[:80] if last_i is not None and last_i < width else "",
-                    first_name=row[first_i].strip()[:80] if first_i is not None and first_i < width else "",
-                    line=start,
-                )
+                last_name = row[last_i].strip()[:80] if last_i is not None and last_i < width else ""
+                first_name = row[first_i].strip()[:80] if first_i is not None and first_i < width else ""
+                # A quoted cell may span lines; the names are merged into email subjects.
+                if problem := header_text_problem(last_name) or header_text_problem(first_name):
+                    yield EntryError(value=f"{last_name} {first_name}".strip()[:80], reason=f"Nom ou prénom : {problem}",
+                                     line=start)
+                    continue
+                yield ListEntry(address=address, last_name=last_name, first_name=first_name, line=start)
         except csv.Error as exc:
             yield EntryError(value="", reason=f"Fichier CSV mal formé : {exc}", line=consumed + 2)
         finally:

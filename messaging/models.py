@@ -14,6 +14,7 @@ from django.db import models
 from django.db.models import Q
 
 from practice.crypto import UNREADABLE_MESSAGE, EncryptedTextField, UnreadableSecret, UnreadableSecretError
+from practice.validators import validate_header_text
 
 
 class Channel(models.TextChoices):
@@ -104,7 +105,7 @@ class EmailAccount(models.Model):
 
     name = models.CharField("nom du compte", max_length=80, unique=True, help_text="Visible uniquement ici.")
     email = models.EmailField("adresse email")
-    display_name = models.CharField("nom affiché à l'envoi", max_length=120, blank=True)
+    display_name = models.CharField("nom affiché à l'envoi", max_length=120, blank=True, validators=[validate_header_text])
     default_signature = models.ForeignKey(
         Signature, verbose_name="signature par défaut", null=True, blank=True, on_delete=models.SET_NULL
     )
@@ -199,7 +200,7 @@ class EmailTemplate(models.Model):
     recipient_role = models.CharField(
         "destinataire", max_length=15, choices=RecipientRole.choices[:4], default=RecipientRole.PATIENT
     )
-    subject = models.CharField("objet", max_length=255)
+    subject = models.CharField("objet", max_length=255, validators=[validate_header_text])
     body_html = models.TextField("message")
     body_text = models.TextField("version texte", blank=True, editable=False)
     save_sent = models.BooleanField("sauvegarder les emails envoyés", default=True)
@@ -595,7 +596,7 @@ class SavedMessage(models.Model):
 
     name = models.CharField("nom", max_length=120)
     channel = models.CharField("canal", max_length=10, choices=Channel.choices[:2])
-    subject = models.CharField("objet", max_length=255, blank=True)
+    subject = models.CharField("objet", max_length=255, blank=True, validators=[validate_header_text])
     body = models.TextField("message")
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -633,7 +634,7 @@ class Campaign(models.Model):
     channel = models.CharField("canal", max_length=10, choices=Channel.choices[:2])
     kind = models.CharField("type", max_length=12, choices=CampaignKind.choices, default=CampaignKind.CARE)
     status = models.CharField("état", max_length=10, choices=CampaignStatus.choices, default=CampaignStatus.DRAFT)
-    subject = models.CharField("objet", max_length=255, blank=True)
+    subject = models.CharField("objet", max_length=255, blank=True, validators=[validate_header_text])
     body = models.TextField("message", blank=True)
     account = models.ForeignKey(
         EmailAccount, verbose_name="compte d'envoi", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
@@ -672,8 +673,8 @@ class CampaignRecipient(models.Model):
 
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="recipients")
     address = models.CharField("adresse ou numéro", max_length=254)
-    last_name = models.CharField("nom", max_length=80, blank=True)
-    first_name = models.CharField("prénom", max_length=80, blank=True)
+    last_name = models.CharField("nom", max_length=80, blank=True, validators=[validate_header_text])
+    first_name = models.CharField("prénom", max_length=80, blank=True, validators=[validate_header_text])
     patient = models.ForeignKey(
         "patients.Patient", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

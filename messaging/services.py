@@ -17,6 +17,8 @@ from django.db import IntegrityError, models, transaction
 from django.db.models import ProtectedError
 from django.utils import timezone
 
+from .backends import SendError
+from .backends.email import check_header_values
 from .models import EmailAccount, FreeField, ParticularField, SmtpSecurity, TemplateCategory
 
 SMTP_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
@@ -147,6 +149,10 @@ def email_account_test(*, account: EmailAccount, now: dt.datetime | None = None)
         to=[account.email],
         connection=email_account_connection(account=account),
     )
+    try:
+        check_header_values(message, account=account)
+    except SendError as exc:
+        return _record_test(account, AccountTestResult(ok=False, message=exc.message), now)
     try:
         message.send(fail_silently=False)
     except (smtplib.SMTPException, OSError) as exc:

@@ -17,6 +17,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from patients.models import Patient, Practitioner
+from practice.validators import validate_header_text
 
 from . import campaigns as svc
 from .html import clean_html
@@ -44,7 +45,7 @@ class CampaignForm(forms.Form):
                              help_text="Actualités : seulement aux patients qui les ont acceptées.")
     account = forms.ModelChoiceField(label="Compte d'envoi (email)", queryset=EmailAccount.objects.filter(active=True),
                                      required=False)
-    subject = forms.CharField(label="Objet (email)", max_length=255, required=False)
+    subject = forms.CharField(label="Objet (email)", max_length=255, required=False, validators=[validate_header_text])
     body = forms.CharField(label="Message", widget=forms.Textarea(attrs={"rows": 6}))
     save_as = forms.CharField(label="Enregistrer ce message sous le nom", max_length=120, required=False)
     pasted = forms.CharField(label="Numéros ou adresses (séparés par des virgules, points-virgules ou retours à la ligne)",

@@ -15,6 +15,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from patients.selectors import patient_search
+from practice.validators import header_text_problem
 
 from . import mass_mailing as mm
 from .forms import rich_text_widget
@@ -118,7 +119,10 @@ def message(request, key):
         draft.body = request.POST.get("body", "")
         if draft.channel == Channel.EMAIL:
             draft.body = clean_html(draft.body)
-            draft.subject = " ".join(request.POST.get("subject", "").split())
+            subject = request.POST.get("subject", "")
+            if problem := header_text_problem(subject.strip()):
+                errors.append(f"Objet : {problem}")
+            draft.subject = " ".join(subject.split())
             draft.account_id = int(request.POST["account"]) if request.POST.get("account", "").isdigit() else None
             draft.signature_id = int(request.POST["signature"]) if request.POST.get("signature", "").isdigit() else None
             if not draft.subject:

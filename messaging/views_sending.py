@@ -40,6 +40,7 @@ from messaging.views_settings import gsm_tables
 from patients.models import Appointment, AppointmentState, Patient
 from patients.phones import format_fr
 from practice.models import Practice
+from practice.validators import validate_header_text
 
 SEND_PERM = "practice.send_messages"
 
@@ -126,6 +127,7 @@ class EmailForm(_SendForm):
 
     def clean_subject(self):
         subject = self.cleaned_data["subject"]
+        validate_header_text(subject)
         validate_merge_text(subject)  # see SmsForm.clean_body
         return subject
 

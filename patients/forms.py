@@ -13,6 +13,8 @@ from django.core.exceptions import ValidationError
 from django.urls import reverse
 from django.utils import timezone
 
+from practice.validators import validate_header_text
+
 from .models import (
     Appointment,
     AppointmentState,
@@ -361,7 +363,7 @@ def correspondent_formset(data=None, *, patient: Patient | None = None) -> BaseC
 class FamilyMemberForm(forms.Form):
     """One line of "Création d'une fiche pour un nouveau membre"."""
 
-    first_name = forms.CharField(label="Prénom", max_length=80)
+    first_name = forms.CharField(label="Prénom", max_length=80, validators=[validate_header_text])
     sex = forms.ChoiceField(label="Sexe", choices=[("", "—"), *Sex.choices], required=False)
     birth_date = forms.DateField(
         label="Date de naissance",

@@ -18,6 +18,8 @@ from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
+from practice.validators import validate_header_text
+
 from .fields import PhoneField
 from .phones import validate_landline, validate_mobile
 
@@ -108,8 +110,8 @@ class ContactFields(models.Model):
 
 class Practitioner(models.Model):
     civility = models.CharField("civilité", max_length=10, choices=Civility.choices, default=Civility.DR)
-    last_name = models.CharField("nom", max_length=80)
-    first_name = models.CharField("prénom", max_length=80)
+    last_name = models.CharField("nom", max_length=80, validators=[validate_header_text])
+    first_name = models.CharField("prénom", max_length=80, validators=[validate_header_text])
     initials = models.CharField("initiales", max_length=6, unique=True, help_text="Par exemple MM.")
     email = models.EmailField("email", blank=True)
     mobile = PhoneField("portable", blank=True, validators=[validate_mobile])
@@ -187,9 +189,9 @@ class Guardian(ContactFields):
     patients (siblings); a patient without a guardian is responsible for themselves."""
 
     civility = models.CharField("civilité", max_length=10, choices=Civility.choices, blank=True)
-    last_name = models.CharField("nom", max_length=80)
-    first_name = models.CharField("prénom", max_length=80, blank=True)
-    maiden_name = models.CharField("nom de jeune fille", max_length=80, blank=True)
+    last_name = models.CharField("nom", max_length=80, validators=[validate_header_text])
+    first_name = models.CharField("prénom", max_length=80, blank=True, validators=[validate_header_text])
+    maiden_name = models.CharField("nom de jeune fille", max_length=80, blank=True, validators=[validate_header_text])
     birth_date = models.DateField(
         "date de naissance", null=True, blank=True, validators=[validate_not_future]
     )
@@ -211,9 +213,9 @@ class Guardian(ContactFields):
 class Patient(ContactFields):
     file_number = models.CharField("N° de dossier", max_length=20, unique=True)
     civility = models.CharField("civilité", max_length=10, choices=Civility.choices, blank=True)
-    last_name = models.CharField("nom", max_length=80)
-    first_name = models.CharField("prénom", max_length=80)
-    second_first_name = models.CharField("2e prénom", max_length=80, blank=True)
+    last_name = models.CharField("nom", max_length=80, validators=[validate_header_text])
+    first_name = models.CharField("prénom", max_length=80, validators=[validate_header_text])
+    second_first_name = models.CharField("2e prénom", max_length=80, blank=True, validators=[validate_header_text])
     birth_date = models.DateField(
         "date de naissance", null=True, blank=True, validators=[validate_not_future]
     )
@@ -400,8 +402,8 @@ class Correspondent(ContactFields):
     """A dentist or doctor the practice writes to about its patients."""
 
     civility = models.CharField("civilité", max_length=10, choices=Civility.choices, default=Civility.DR)
-    last_name = models.CharField("nom", max_length=80)
-    first_name = models.CharField("prénom", max_length=80, blank=True)
+    last_name = models.CharField("nom", max_length=80, validators=[validate_header_text])
+    first_name = models.CharField("prénom", max_length=80, blank=True, validators=[validate_header_text])
     specialty = models.CharField("spécialité", max_length=80, blank=True, help_text="Dentiste, médecin…")
 
     class Meta:

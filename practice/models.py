@@ -7,7 +7,7 @@ from django.db import models
 
 from patients.fields import PhoneField
 
-from .validators import validate_sms_sender_name
+from .validators import validate_header_text, validate_sms_sender_name
 
 
 class Practice(models.Model):
@@ -15,7 +15,7 @@ class Practice(models.Model):
 
     """The practice itself: one row (``Practice.get()``), edited in the admin and the settings pages."""
 
-    name = models.CharField("nom du cabinet", max_length=120, default="Cabinet dentaire")
+    name = models.CharField("nom du cabinet", max_length=120, default="Cabinet dentaire", validators=[validate_header_text])
     address1 = models.CharField("adresse", max_length=120, blank=True)
     address2 = models.CharField("complément d'adresse", max_length=120, blank=True)
     postcode = models.CharField("code postal", max_length=10, blank=True)

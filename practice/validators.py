@@ -1,4 +1,5 @@
 import re
+import unicodedata
 
 from django.core.exceptions import ValidationError
 
@@ -20,3 +21,31 @@ def validate_sms_sender_name(value: str) -> None:
             "Le nom d'expéditeur ne peut contenir que des lettres sans accent, des chiffres et des espaces "
             f"(refusé : {' '.join(repr(c) for c in bad)})."
         )
+
+
+# Line breaks (CR, LF, and Unicode's NEL, LS, PS) and other control characters. In an email
+# header they end the header line: a display name or a subject holding one breaks sending (or,
+# unchecked, would let text choose other headers).
+def header_text_problem(value: str) -> str:
+    """The French reason ``value`` cannot go into an email header, or "" when it can."""
+    for char in value or "":
+        if char in "\r\n\x85\u2028\u2029":
+            return (
+                "Retour à la ligne interdit : ce texte figure dans l'en-tête des emails (expéditeur, objet) "
+                "et doit tenir sur une seule ligne."
+            )
+        if unicodedata.category(char) == "Cc":
+            kind = "tabulation" if char == "\t" else f"caractère de contrôle U+{ord(char):04X}"
+            return (
+                f"Caractère interdit ({kind}) : ce texte figure dans l'en-tête des emails (expéditeur, objet) "
+                "et ne peut contenir que du texte sur une seule ligne."
+            )
+    return ""
+
+
+def validate_header_text(value: str) -> None:
+    """For every field whose text ends up in an email header (display names, subjects, and the
+    names merged into subjects): refuse line breaks and control characters."""
+    problem = header_text_problem(value)
+    if problem:
+        raise ValidationError(problem, code="header")

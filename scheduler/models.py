@@ -18,6 +18,8 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
 
+from practice.validators import validate_header_text
+
 from .windows import DateMode, Periodicity, Window, j_label, runs_on, window_error, window_for
 
 
@@ -37,7 +39,7 @@ class Treatment(models.Model):
     """One saved automatic job, as the seeds' "Paramétrage" window describes it."""
 
     kind = models.CharField("traitement", max_length=20, choices=TreatmentKind.choices)
-    title = models.CharField("intitulé", max_length=120, unique=True)
+    title = models.CharField("intitulé", max_length=120, unique=True, validators=[validate_header_text])
     active = models.BooleanField("actif", default=False)
 
     # When it runs.

@@ -29,6 +29,7 @@ from django.core.mail.backends.smtp import EmailBackend as DjangoSmtpBackend
 from django.core.mail.message import sanitize_address
 
 from messaging.backends import SendError
+from practice.validators import header_text_problem
 
 
 class _DataPhaseTracking:
@@ -147,6 +148,47 @@ def _smtp_text(value) -> str:
     return str(value or "")
 
 
+def _shown(value: str) -> str:
+    """``value`` for a reason shown to staff, its control characters made visible."""
+    shown = "".join(
+        {"\r": "\\r", "\n": "\\n", "\t": "\\t"}.get(c, f"\\x{ord(c):02x}" if header_text_problem(c) else c)
+        for c in value[:80]
+    )
+    return shown + ("…" if len(value) > 80 else "")
+
+
+def check_header_values(email: EmailMessage, *, account=None) -> None:
+    """Refuse an email whose header values hold a line break or a control character.
+
+    Forms and models refuse them (practice.validators.validate_header_text), but rows stored
+    before that, or written directly, may still hold one: Django would raise BadHeaderError in
+    the middle of a batch (or, for a non-ASCII display name already MIME-encoded in the From
+    header, let the line break through). Raises ``SendError(permanent=True, code="header")``
+    naming the field, so that only this message fails, with its reason.
+    """
+    values: list[tuple[str, str]] = []
+    if account is not None:
+        values.append((f"le nom affiché à l'envoi du compte email « {account.name} »", account.display_name or ""))
+        values.append((f"l'adresse du compte email « {account.name} »", account.email or ""))
+    values += [("l'objet", email.subject or ""), ("l'expéditeur", email.from_email or "")]
+    values += [("l'adresse du destinataire", a) for a in (*email.to, *email.cc, *email.bcc)]
+    values += [("l'adresse de réponse", a) for a in email.reply_to]
+    values += [(f"l'en-tête {name}", str(v)) for name, v in email.extra_headers.items()]
+    for what, value in values:
+        if header_text_problem(str(value)):
+            hint = (
+                " Corrigez-le dans Paramétrage → Comptes email, puis renvoyez le message."
+                if what.startswith("le nom affiché") or what.startswith("l'adresse du compte") else
+                " Corrigez la donnée en cause, puis renvoyez le message."
+            )
+            raise SendError(
+                f"Email non envoyé : {what} contient un retour à la ligne ou un caractère de contrôle "
+                f"(« {_shown(str(value))} »), interdit dans un en-tête d'email.{hint}",
+                permanent=True,
+                code="header",
+            )
+
+
 class AccountSender:
     """Sends a batch of messages through one EmailAccount: ``send(email)`` returns the
     Message-ID or raises SendError; ``close()`` when the batch is over."""
@@ -260,10 +302,12 @@ class AccountSender:
     def send(self, email: EmailMessage) -> str:
         """Hand ``email`` to the server. Returns its Message-ID header.
 
-        Raises SendError: permanent (address or sender refused with a 5xx, authentication),
+        Raises SendError: permanent (a header value with a line break, see check_header_values;
+        address or sender refused with a 5xx, authentication),
         transient (4xx, server unreachable, connection lost twice before DATA), or ambiguous
         (connection lost once the DATA phase began).
         """
+        check_header_values(email, account=self.account)
         message_id = email.extra_headers.get("Message-ID", "")
         for attempt in (1, 2):
             self._ensure_open()
@@ -296,6 +340,12 @@ class AccountSender:
                     f"Le serveur d'envoi a répondu {exc.smtp_code} {_smtp_text(exc.smtp_error)}.",
                     permanent=exc.smtp_code >= 500,
                     code=f"smtp-{exc.smtp_code}",
+                ) from exc
+            except ValueError as exc:
+                # BadHeaderError, or an address Django cannot sanitize: raised while the email is
+                # built, before anything is written to the server (the connection stays usable).
+                raise SendError(
+                    f"Email non envoyé : un en-tête ou une adresse est invalide ({exc}).", permanent=True, code="header"
                 ) from exc
             except (TimeoutError, smtplib.SMTPServerDisconnected, OSError) as exc:
                 smtp = getattr(self.connection, "connection", None)
