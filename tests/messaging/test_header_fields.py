@@ -217,8 +217,12 @@ def test_a_display_name_stored_with_a_line_break_fails_that_accounts_messages_on
 
     assert (result.sent, result.failed) == (2, 2)
     for m in blocked.messages.all():
-        assert (m.status, m.error_code) == (MessageStatus.FAILED, "header")
-        assert "le nom affiché à l'envoi du compte email « Ancien » contient un retour à la ligne" in m.reason
+        # dispatch's own check (messaging.dispatch._check_headers) catches an ASCII display name
+        # first, as a "config" error; the sender's check_header_values catches the rest (a
+        # non-ASCII name is MIME-encoded in From, where the line break no longer shows).
+        assert m.status == MessageStatus.FAILED
+        assert m.error_code in ({"header", "config"} if display_name.isascii() else {"header"})
+        assert "compte email « Ancien » contient un retour à la ligne" in m.reason
         assert "Paramétrage → Comptes email" in m.reason
     assert {m.status for m in fine.messages.all()} == {MessageStatus.SENT}
     assert sorted(msg["To"] for msg in smtp.received) == ["c@patients.test", "d@patients.test"]
@@ -234,7 +238,8 @@ def test_a_message_stored_with_a_bad_subject_fails_alone_in_its_mailing(smtp):  
 
     status = {m.to: m for m in mailing.messages.all()}
     assert status["b@patients.test"].status == MessageStatus.FAILED
-    assert status["b@patients.test"].error_code == "header" and "l'objet contient" in status["b@patients.test"].reason
+    assert status["b@patients.test"].error_code == "header"
+    assert "objet contient un retour à la ligne" in status["b@patients.test"].reason.lower()
     assert status["a@patients.test"].status == status["c@patients.test"].status == MessageStatus.SENT
     received = sorted(msg["To"] for msg in smtp.received)
     assert received == ["a@patients.test", "c@patients.test"]
