@@ -32,7 +32,7 @@ from .models import (
     SmsTemplate,
     TemplateCategory,
 )
-from .providers import provider_choices
+from .providers import app_password_error, provider_choices, provider_for_host
 from .sms import too_long_message as sms_too_long
 
 # The rich-text editor: TinyMCE served from the django-tinymce package's static files (never a
@@ -202,11 +202,21 @@ class EmailAccountForm(forms.ModelForm):
             self.fields["new_password"].help_text = "Aucun mot de passe enregistré."
             del self.fields["clear_password"]
         self.fields["default_signature"].empty_label = "Aucune"
+        # Gmail, Outlook: say before the first try that the usual password will be refused.
+        host = self.data.get("smtp_host", "") if self.is_bound else self.instance.smtp_host
+        provider = provider_for_host(host)
+        self.app_password_note = provider.app_password if provider else ""
 
     def clean(self):
         cleaned = super().clean()
         if cleaned.get("clear_password") and cleaned.get("new_password"):
             self.add_error("clear_password", "Saisissez un nouveau mot de passe ou effacez-le, pas les deux.")
+        if cleaned.get("new_password"):
+            password, error = app_password_error(cleaned.get("smtp_host") or "", cleaned["new_password"])
+            if error:
+                self.add_error("new_password", error)
+            else:
+                cleaned["new_password"] = password
         return cleaned
 
 

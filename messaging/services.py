@@ -20,6 +20,7 @@ from django.utils import timezone
 from .backends import SendError
 from .backends.email import check_header_values
 from .models import EmailAccount, FreeField, ParticularField, SmtpSecurity, TemplateCategory
+from .providers import provider_for_host
 
 SMTP_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
 
@@ -58,10 +59,17 @@ def smtp_error_explain(exc: BaseException, account: EmailAccount) -> str:
         # smtplib reports a greeting that never came as a disconnection caused by the timeout.
         exc = exc.__context__
     if isinstance(exc, smtplib.SMTPAuthenticationError):
+        provider = provider_for_host(account.smtp_host)
+        if provider and provider.app_password:
+            # The usual cause with these providers: the account's own password was typed.
+            return (
+                f"{provider.label} a refusé l'utilisateur ou le mot de passe (code {exc.smtp_code}). "
+                f"{provider.app_password} Vérifiez aussi l'utilisateur : l'adresse email complète."
+            )
         return (
             f"Le serveur a refusé l'utilisateur ou le mot de passe (code {exc.smtp_code}). "
             "Vérifiez l'utilisateur (souvent l'adresse email complète) et le mot de passe ; "
-            "certains fournisseurs (Gmail…) demandent un « mot de passe d'application »."
+            "certains fournisseurs (Gmail, Outlook…) demandent un « mot de passe d'application »."
         )
     if isinstance(exc, smtplib.SMTPNotSupportedError):
         text = str(exc).lower()

@@ -155,6 +155,49 @@ def test_wrong_password_is_reported_in_plain_french(smtp_server):
     assert "mot de passe" in account.last_test_message
 
 
+@pytest.fixture
+def provider_host_on_loopback(monkeypatch):
+    """Connections to the given provider's SMTP host name reach the loopback server instead, so
+    the account keeps its real host name (what the Tester recognises the provider by)."""
+    real = socket.create_connection
+
+    def route(host):
+        def create_connection(address, *args, **kwargs):
+            if address[0] == host:
+                address = ("127.0.0.1", address[1])
+            return real(address, *args, **kwargs)
+
+        monkeypatch.setattr(socket, "create_connection", create_connection)
+
+    return route
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "host, label, where",
+    [
+        ("smtp.gmail.com", "Gmail", "myaccount.google.com/apppasswords"),
+        ("smtp-mail.outlook.com", "Hotmail / Outlook / Live", "account.microsoft.com › Sécurité"),
+    ],
+)
+def test_gmail_or_outlook_refusing_the_password_is_diagnosed_as_a_missing_application_password(
+    smtp_server, provider_host_on_loopback, host, label, where
+):
+    port, recorder = smtp_server(authenticator=authenticator, auth_require_tls=False, auth_required=True)
+    provider_host_on_loopback(host)
+    account = make_account(port, smtp_host=host, password="le-mot-de-passe-habituel")
+
+    result = email_account_test(account=account)
+
+    assert not result.ok and recorder.envelopes == []
+    assert result.message.startswith(f"{label} a refusé l'utilisateur ou le mot de passe (code 535).")
+    assert "mot de passe d'application" in result.message and where in result.message
+    # With the right password, the same server and route work: the diagnosis was about the password.
+    account.password = GOOD_PASSWORD
+    account.save()
+    assert email_account_test(account=account).ok
+
+
 @pytest.mark.django_db
 def test_nothing_listening_means_server_unreachable():
     account = make_account(free_port())

@@ -4,6 +4,7 @@ passwords never shown, category deletion, custom field numbering, attachments, p
 from __future__ import annotations
 
 import datetime as dt
+import html
 import json
 
 import pytest
@@ -279,6 +280,36 @@ def test_the_account_page_offers_the_providers(admin_client):
     assert providers["orange"]["security"] == "ssl"
     assert {"orange", "sfr", "free", "ovh", "laposte", "gmail", "yahoo", "outlook", "aol", "bouygues",
             "ionos"} <= set(providers)
+
+
+def test_gmail_and_outlook_accounts_say_they_need_an_application_password(admin_client):
+    url = reverse("messaging:account_create")
+    assert 'role="note" hidden></div>' in admin_client.get(url).content.decode()  # no provider chosen yet
+    gmail = account_post(name="Gmail", email="cabinet.molaire@gmail.com", smtp_host="smtp.gmail.com",
+                         smtp_port=465, security="ssl", username="cabinet.molaire@gmail.com")
+    # The account's usual password cannot be a Google application password: refused, with where to make one.
+    response = admin_client.post(url, {**gmail, "new_password": "MonMotDePasse2024"})
+    assert response.status_code == 200 and not EmailAccount.objects.exists()
+    page = html.unescape(response.content.decode())
+    assert "Ce n'est pas un mot de passe d'application Google (16 lettres" in page
+    assert "myaccount.google.com/apppasswords" in page
+    assert 'id="app-password-note"' in page and "Gmail n'accepte pas le mot de passe habituel" in page
+    # Pasted as Google shows it, in groups of four: stored without the spaces.
+    response = admin_client.post(url, {**gmail, "new_password": "abcd efgh ijkl mnop"})
+    assert response.status_code == 302
+    account = EmailAccount.objects.get(name="Gmail")
+    assert account.password == "abcdefghijklmnop"
+    page = html.unescape(admin_client.get(reverse("messaging:account_edit", args=[account.pk])).content.decode())
+    assert "Gmail n'accepte pas le mot de passe habituel du compte Google" in page
+    # Outlook: explained, not checked (Microsoft's format is not published).
+    outlook = account_post(name="Outlook", email="cabinet@outlook.fr", smtp_host="smtp-mail.outlook.com",
+                           new_password="secret-outlook")
+    response = admin_client.post(url, outlook)
+    assert response.status_code == 302
+    edit = reverse("messaging:account_edit", args=[EmailAccount.objects.get(name="Outlook").pk])
+    page = html.unescape(admin_client.get(edit).content.decode())
+    assert "Outlook / Hotmail n'accepte pas le mot de passe habituel" in page
+    assert "account.microsoft.com › Sécurité › Options de sécurité avancées" in page
 
 
 def test_the_test_button_reports_failure_in_french(admin_client):

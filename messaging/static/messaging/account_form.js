@@ -1,6 +1,7 @@
 /* Email account form: choosing a provider pre-fills host, port and security from the table of
    messaging.providers (rendered into the page as JSON); typing an address at a known provider's
-   domain proposes that provider. */
+   domain proposes that provider. Gmail and Outlook want an application password: their note is
+   shown as soon as one of their servers is chosen or typed. */
 (function () {
   "use strict";
   var data = document.getElementById("smtp-providers");
@@ -13,10 +14,28 @@
   var username = document.getElementById("id_username");
   var email = document.getElementById("id_email");
   var note = document.getElementById("provider-note");
+  var appNote = document.getElementById("app-password-note");
+
+  function byHost(value) {
+    value = (value || "").trim().toLowerCase();
+    var found = null;
+    Object.keys(providers).some(function (key) {
+      var p = providers[key];
+      if (value && (p.host === value || p.other_hosts.indexOf(value) >= 0)) { found = p; return true; }
+      return false;
+    });
+    return found;
+  }
+
+  function showAppNote() {
+    var p = byHost(host.value);
+    appNote.textContent = p && p.app_password ? p.app_password : "";
+    appNote.hidden = !(p && p.app_password);
+  }
 
   function apply(key) {
     var p = providers[key];
-    if (!p) { note.hidden = true; return; }
+    if (!p) { note.hidden = true; showAppNote(); return; }
     host.value = p.host;
     port.value = p.port;
     security.value = p.security;
@@ -24,9 +43,11 @@
     note.textContent = "Réglages de " + p.label + " : " + p.host + ", port " + p.port + ", sécurité " +
       security.options[security.selectedIndex].text + (p.auth ? ", authentification requise." : ".");
     note.hidden = false;
+    showAppNote();
   }
 
   select.addEventListener("change", function () { apply(select.value); });
+  host.addEventListener("input", showAppNote);
   email.addEventListener("change", function () {
     if (select.value || host.value) return;
     var domain = (email.value.split("@")[1] || "").trim().toLowerCase();
