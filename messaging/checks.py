@@ -1,35 +1,24 @@
-"""Start-up checks: production must not start with an SMS gateway it cannot use."""
+"""Start-up checks: production must not start with an SMS gateway it cannot use. Each gateway
+states what it needs (``SmsBackend.system_checks`` in its folder); this runs the configured one's."""
 
 from __future__ import annotations
 
 from django.conf import settings
 from django.core.checks import Error, Tags, register
 
-TWILIO_BACKEND = "messaging.backends.sms.twilio.SmsBackend"
-
 
 @register(Tags.compatibility)
 def check_sms_backend(app_configs, **kwargs):
-    errors = []
-    if settings.DEBUG or settings.SMS_BACKEND != TWILIO_BACKEND:
-        return errors
-    missing = [name for name in ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN") if not getattr(settings, name, "")]
-    if missing:
-        errors.append(
+    from messaging.gateways import backend_class
+
+    try:
+        backend = backend_class()
+    except ImportError as exc:
+        return [
             Error(
-                f"SMS_BACKEND is Twilio but {', '.join(missing)} is not set: no SMS could be sent.",
-                hint="Set TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN (or TWILIO_AUTH_TOKEN_FILE) in the environment, "
-                "or choose another SMS_BACKEND.",
-                id="messaging.E001",
+                f"SMS_BACKEND {settings.SMS_BACKEND!r} names no SMS gateway ({exc}).",
+                hint="Use a short name (twilio, ovh, sandbox, locmem, console) or the dotted path of an SmsBackend class.",
+                id="messaging.E003",
             )
-        )
-    if not getattr(settings, "PUBLIC_BASE_URL", ""):
-        errors.append(
-            Error(
-                "SMS_BACKEND is Twilio but PUBLIC_BASE_URL is not set: delivery reports and replies (STOP) "
-                "could not be received or verified.",
-                hint="Set PUBLIC_BASE_URL to the public https address of this site, e.g. https://cabinet.example.fr.",
-                id="messaging.E002",
-            )
-        )
-    return errors
+        ]
+    return list(backend.system_checks())

@@ -278,12 +278,14 @@ class _Run:
     def send_sms(self, m: Message, now: dt.datetime) -> None:
         from django.core.exceptions import ImproperlyConfigured
 
-        from messaging.backends.sms import SmsMessage, get_sms_backend
+        from messaging.gateways import SmsMessage, get_sms_backend
 
         if self.sms_backend is None and self.sms_error is None:
             try:
+                # Opened once for the run, like Django's email backends; closed by close().
                 self.sms_backend = get_sms_backend()
-            except ImproperlyConfigured as exc:
+                self.sms_backend.open()
+            except (ImproperlyConfigured, ImportError) as exc:
                 self.sms_error = SendError(f"Passerelle SMS non configurée : {exc}", permanent=True, code="config")
                 self.result.config_errors.append(self.sms_error.message)
         if self.sms_error is not None:
@@ -365,7 +367,7 @@ class _Run:
             except Exception:  # noqa: BLE001 - closing a dead connection: nothing left to save
                 logger.warning("Closing the SMTP connection of %s failed", sender.account, exc_info=True)
         self.senders.clear()
-        if self.sms_backend is not None and hasattr(self.sms_backend, "close"):
+        if self.sms_backend is not None:
             try:
                 self.sms_backend.close()
             except Exception:  # noqa: BLE001

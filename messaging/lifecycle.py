@@ -61,7 +61,7 @@ from django.db import models, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from messaging.models import EmailAccount, Message, MessageStatus
+from messaging.models import Channel, EmailAccount, Message, MessageStatus
 
 logger = logging.getLogger(__name__)
 
@@ -206,6 +206,9 @@ def mark_sent(m: Message, *, provider_id: str, now: dt.datetime, token: str, ext
     )
     if done:
         m.status, m.provider_id, m.sent_at = MessageStatus.SENT, provider_id, now
+        if m.channel == Channel.SMS:
+            # A delivery report may have come before this write: kept, it applies now.
+            apply_kept_events([provider_id], now=now)
     else:
         # The gateway took it but the row was settled meanwhile: say so loudly, it is a bug.
         logger.error("Message %s was sent (%s) but its row was no longer ours", m.pk, provider_id)
@@ -358,3 +361,119 @@ def waiting_filter(now: dt.datetime) -> Q:
         & (Q(not_before__isnull=True) | Q(not_before__lte=now))
         & (Q(account__isnull=True) | Q(account__probe_at__isnull=True) | Q(account__probe_at__lte=now))
     )
+
+
+# --- Gateway events: delivery reports and reconciliation (core-gateways) ---
+#
+# A gateway reports on an SMS after it left (delivered, failed) through its status webhook, and
+# can be asked about an SMS whose outcome we do not know ("incertain"). Three rules:
+# - a report never moves a message backwards (RANK): a late "sent" after "delivered" changes
+#   nothing, and DELIVERED / FAILED are final;
+# - a report about an id no message carries yet (the gateway answered before our write) is kept
+#   (PendingDeliveryEvent) and applied by ``apply_kept_events`` once a message is recorded with
+#   that id: every place that records SENT with a gateway id calls it;
+# - an "incertain" SMS is settled once (``settle_unknown``): found at the gateway -> SENT with its
+#   id; unknown to the gateway after a safe delay -> it never left, back to PENDING (once: the
+#   GatewayCheck row forbids a second check).
+
+# Higher rank = further along. A report never moves a message to a lower or equal rank.
+RANK = {
+    MessageStatus.PENDING: 0,
+    MessageStatus.SENDING: 1,
+    MessageStatus.UNKNOWN: 1,
+    MessageStatus.SENT: 2,
+    MessageStatus.DELIVERED: 3,
+    MessageStatus.FAILED: 3,
+}
+REPORTED_STATUSES = (MessageStatus.SENT, MessageStatus.DELIVERED, MessageStatus.FAILED)
+
+
+def _apply_to_message(message: Message, *, status: str, error_code: str, reason: str, now: dt.datetime) -> bool:
+    """Move ``message`` (locked by the caller) forward to ``status``; False when it is not further
+    along (repeated or late report) or the message left the gateway's hands (cancelled, skipped)."""
+    if message.status not in RANK or RANK[message.status] >= RANK[status]:
+        return False
+    fields = {"status": status, "updated_at": now}
+    if status == MessageStatus.DELIVERED:
+        fields.update(delivered_at=now, reason="", error_code="")
+    elif status == MessageStatus.FAILED:
+        fields.update(reason=(reason or "Le SMS n'a pas pu être remis.")[:500], error_code=(error_code or "failed")[:40])
+    elif message.sent_at is None:
+        fields["sent_at"] = now
+    Message.objects.filter(pk=message.pk, status=message.status).update(**fields)
+    return True
+
+
+def apply_delivery_event(event, *, gateway: str, now: dt.datetime | None = None) -> bool:
+    """Apply a gateway's DeliveryEvent to the message with its ``provider_id``. When no message
+    carries that id yet, the event is kept and applied when one does. Returns whether a message
+    changed now."""
+    from messaging.models import PendingDeliveryEvent
+
+    if not event.provider_id or event.status not in REPORTED_STATUSES:
+        return False
+    now = now or timezone.now()
+    with transaction.atomic():
+        message = Message.objects.select_for_update().filter(provider_id=event.provider_id).first()
+        if message is not None:
+            return _apply_to_message(message, status=event.status, error_code=event.error_code,
+                                     reason=event.reason, now=now)
+        PendingDeliveryEvent.objects.create(
+            gateway=gateway[:20], provider_id=event.provider_id[:100], status=event.status,
+            error_code=(event.error_code or "")[:40], reason=(event.reason or "")[:500],
+        )
+    # The message may have been recorded between our look and our write (its recorder looked for
+    # kept events before ours was committed): look again now that ours is visible to everyone.
+    return bool(apply_kept_events([event.provider_id], now=now))
+
+
+def apply_kept_events(provider_ids, *, now: dt.datetime | None = None) -> int:
+    """Apply the kept reports about ``provider_ids`` to their messages, now recorded with those
+    ids, and forget them. Called right after SENT is recorded with a gateway id. Returns how many
+    messages changed."""
+    from messaging.models import PendingDeliveryEvent
+
+    ids = [pid for pid in provider_ids if pid]
+    if not ids:
+        return 0
+    # The common case, no report came early, costs one indexed query.
+    if not PendingDeliveryEvent.objects.filter(provider_id__in=ids).exists():
+        return 0
+    now = now or timezone.now()
+    changed = 0
+    with transaction.atomic():
+        kept = list(PendingDeliveryEvent.objects.select_for_update().filter(provider_id__in=ids))
+        messages = {m.provider_id: m for m in Message.objects.select_for_update().filter(provider_id__in={e.provider_id for e in kept})}
+        done = []
+        # In order of progress, so each kept report is judged against the one before it.
+        for event in sorted(kept, key=lambda e: (RANK.get(e.status, 0), e.received_at, e.pk)):
+            message = messages.get(event.provider_id)
+            if message is None:
+                continue
+            if _apply_to_message(message, status=event.status, error_code=event.error_code, reason=event.reason, now=now):
+                message.status = event.status
+                changed += 1
+            done.append(event.pk)
+        PendingDeliveryEvent.objects.filter(pk__in=done).delete()
+    return changed
+
+
+def settle_unknown(message: Message, *, sent: bool, provider_id: str = "", reason: str = "",
+                   now: dt.datetime | None = None) -> bool:
+    """Settle an "incertain" message with what its gateway said: ``sent`` -> SENT with
+    ``provider_id`` (kept reports about that id then apply), otherwise it never left -> PENDING,
+    due at once, with ``reason``. Only from UNKNOWN; returns whether it changed."""
+    now = now or timezone.now()
+    queryset = Message.objects.filter(pk=message.pk, status=MessageStatus.UNKNOWN)
+    if sent:
+        done = queryset.update(status=MessageStatus.SENT, provider_id=provider_id[:100], sent_at=now,
+                               reason=reason[:500], error_code="", not_before=None, claimed_by="", updated_at=now)
+        if done:
+            message.status, message.provider_id = MessageStatus.SENT, provider_id
+            apply_kept_events([provider_id], now=now)
+    else:
+        done = queryset.update(status=MessageStatus.PENDING, not_before=None, reason=reason[:500],
+                               error_code="reconciled", claimed_by="", handed_at=None, updated_at=now)
+        if done:
+            message.status = MessageStatus.PENDING
+    return bool(done)

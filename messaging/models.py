@@ -687,3 +687,46 @@ class CampaignRecipient(models.Model):
 
     def __str__(self) -> str:
         return self.address
+
+
+class PendingDeliveryEvent(models.Model):
+    """A delivery report that arrived before its message was recorded with that gateway id (the
+    gateway answered faster than our write): kept, and applied by messaging.lifecycle as soon as
+    a message is recorded with ``provider_id``. Never dropped with a 200."""
+
+    gateway = models.CharField("passerelle", max_length=20)
+    provider_id = models.CharField("identifiant passerelle", max_length=100, db_index=True)
+    status = models.CharField("état annoncé", max_length=20)
+    error_code = models.CharField("code d'erreur", max_length=40, blank=True)
+    reason = models.CharField("raison", max_length=500, blank=True)
+    received_at = models.DateTimeField("reçu le", auto_now_add=True)
+
+    class Meta:
+        verbose_name = "accusé de réception en attente"
+        verbose_name_plural = "accusés de réception en attente"
+        ordering = ["received_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.gateway} {self.provider_id}: {self.status}"
+
+
+class GatewayCheck(models.Model):
+    """The one time an SMS left "incertain" was looked up at its gateway (messaging.reconcile):
+    the row's existence is what makes the check happen at most once per message."""
+
+    class Outcome(models.TextChoices):
+        FOUND = "found", "Trouvé à la passerelle : envoyé"
+        NOT_FOUND = "not_found", "Inconnu de la passerelle : jamais parti"
+
+    message = models.OneToOneField(Message, on_delete=models.CASCADE, related_name="gateway_check")
+    gateway = models.CharField("passerelle", max_length=20)
+    outcome = models.CharField("résultat", max_length=20, choices=Outcome.choices)
+    provider_id = models.CharField("identifiant passerelle", max_length=100, blank=True)
+    checked_at = models.DateTimeField("vérifié le", auto_now_add=True)
+
+    class Meta:
+        verbose_name = "vérification à la passerelle"
+        verbose_name_plural = "vérifications à la passerelle"
+
+    def __str__(self) -> str:
+        return f"{self.message_id}: {self.get_outcome_display()}"

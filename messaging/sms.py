@@ -22,19 +22,30 @@ GSM7_EXTENSION = frozenset("\f^{}\\[~]|€")
 GSM7_SINGLE, GSM7_MULTI = 160, 153
 UCS2_SINGLE, UCS2_MULTI = 70, 67
 
-# Twilio refuses a body longer than 1,600 characters (error 21617): about 10 SMS in GSM-7, 24 in
-# UCS-2. Refused when written rather than failing at send time.
+# The longest body the configured gateway takes (its folder's ``max_length``: Twilio refuses more
+# than 1,600 characters, error 21617). Refused when written rather than failing at send time.
 MAX_SMS_CHARS = 1600
 
 
+def max_sms_chars() -> int:
+    """The configured gateway's maximum length (characters)."""
+    from messaging.gateways import backend_class
+
+    try:
+        return backend_class().max_length
+    except ImportError:
+        return MAX_SMS_CHARS
+
+
 def too_long_message(text: str) -> str | None:
-    """The French refusal when ``text`` is longer than an SMS gateway takes, else None."""
-    length = len(text or "")
-    if length <= MAX_SMS_CHARS:
+    """The French refusal when ``text`` is longer than the SMS gateway takes, else None."""
+    length, limit = len(text or ""), max_sms_chars()
+    if length <= limit:
         return None
+    limit_text = f"{limit:,}".replace(",", " ")
     return (
-        f"Ce message fait {length} caractères : un SMS ne peut pas dépasser 1 600 caractères "
-        "(environ 10 SMS). Raccourcissez-le."
+        f"Ce message fait {length} caractères : un SMS ne peut pas dépasser {limit_text} caractères "
+        "avec la passerelle du cabinet. Raccourcissez-le."
     )
 
 

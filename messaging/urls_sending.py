@@ -19,8 +19,10 @@ sending_patterns = [
 ]
 
 webhook_patterns = [
-    path("twilio/status/", webhooks.twilio_status, name="twilio-status"),
-    path("twilio/inbound/", webhooks.twilio_inbound, name="twilio-inbound"),
+    # One view per kind of event for every gateway; /webhooks/twilio/status/ and
+    # /webhooks/twilio/inbound/ are the addresses practices already gave Twilio.
+    path("<slug:gateway>/status/", webhooks.delivery_status, name="status"),
+    path("<slug:gateway>/inbound/", webhooks.inbound, name="inbound"),
 ]
 
 urlpatterns = [

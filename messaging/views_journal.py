@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 
-from django.conf import settings
 from django.contrib.auth.decorators import login_required, permission_required
 from django.core.paginator import Paginator
 from django.shortcuts import render
 from django.utils import timezone
 
+from .gateways import configured_name
 from .models import Channel, MessageStatus
 from .selectors_sending import STATUS_GROUPS, message_journal, message_status_counts, recent_mailings
 
@@ -67,6 +67,6 @@ def index(request):
                         "du": f"{date_from:%d/%m/%Y}", "au": f"{date_to:%d/%m/%Y}"},
             "query_string": params.urlencode(),
             "errors": errors,
-            "demo_inbox": settings.SMS_BACKEND == "messaging.backends.sms.sandbox.SmsBackend",
+            "demo_inbox": configured_name() == "sandbox",
         },
     )

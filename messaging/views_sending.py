@@ -17,6 +17,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from messaging.compose import compose_email, compose_sms
+from messaging.gateways import configured_name
 from messaging.html import clean_html, html_to_text
 from messaging.merge import validate_merge_text
 from messaging.models import (
@@ -282,10 +283,8 @@ def mailing_result(request, pk):
         if m.status == MessageStatus.PENDING and m.not_before is not None and m.not_before <= now:
             m.detail = "En attente : part au prochain passage de l'envoi automatique (dans la minute)."
     waiting = waiting_text(channel=mailing.channel, until=waiting_until(messages=mailing.messages.all(), now=now))
-    from django.conf import settings
-
     # The demo's gateways deliver into the demo inbox: offer the way there.
-    demo_inbox = settings.SMS_BACKEND == "messaging.backends.sms.sandbox.SmsBackend"
+    demo_inbox = configured_name() == "sandbox"
     return render(request, "messaging/sending/result.html",
                   {"mailing": mailing, "rows": rows, "in_progress": in_progress, "patient": patient, "demo_inbox": demo_inbox,
                    "waiting": waiting})

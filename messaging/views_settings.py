@@ -267,7 +267,7 @@ def gsm_tables() -> dict:
             "ucs2_single": sms.UCS2_SINGLE,
             "ucs2_multi": sms.UCS2_MULTI,
         },
-        "max_chars": sms.MAX_SMS_CHARS,
+        "max_chars": sms.max_sms_chars(),
     }
 
 

@@ -1,8 +1,9 @@
-"""Twilio webhooks: delivery status of our SMS, and SMS patients send back (replies, STOP).
+"""Gateway webhooks: delivery reports of our SMS, and SMS patients send back (replies, STOP).
 
-Both are signed by Twilio (``X-Twilio-Signature``) with the account's auth token over the exact
-URL Twilio called. Behind a proxy the request's Host is not that URL, so it is rebuilt from
-``PUBLIC_BASE_URL`` (the address given to Twilio) plus the path and query string.
+One view per kind of event, for every gateway: ``/webhooks/<gateway>/status/`` and
+``/webhooks/<gateway>/inbound/``. The gateway's folder checks the request (signature or secret)
+and parses it into ``DeliveryEvent`` / ``InboundEvent``; a request it does not recognise as its
+own gets a 403, whatever the gateway. Twilio's URLs are those practices already configured.
 """
 
 from __future__ import annotations
@@ -11,57 +12,22 @@ import logging
 import re
 import unicodedata
 
-from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Q
-from django.http import HttpRequest, HttpResponse, HttpResponseForbidden
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseForbidden
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_POST
-from twilio.request_validator import RequestValidator
+from django.views.decorators.http import require_http_methods
 
-from messaging.backends.sms.twilio import delivery_error_reason
-from messaging.models import InboundMessage, Message, MessageStatus
+from messaging.gateways import gateway_class
+from messaging.gateways.base import InboundEvent
+from messaging.models import InboundMessage
 from patients.models import Guardian, Patient
 from patients.phones import normalize
 
 logger = logging.getLogger(__name__)
 
-EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
-
-# Higher rank = further along. A callback never moves a message to a lower rank, and the final
-# ranks (delivered / failed) never change again.
-_RANK = {
-    MessageStatus.PENDING: 0,
-    MessageStatus.SENDING: 1,
-    MessageStatus.UNKNOWN: 1,
-    MessageStatus.SENT: 2,
-    MessageStatus.DELIVERED: 3,
-    MessageStatus.FAILED: 3,
-}
-_TWILIO_STATUS = {
-    "accepted": MessageStatus.SENT,
-    "queued": MessageStatus.SENT,
-    "sending": MessageStatus.SENT,
-    "sent": MessageStatus.SENT,
-    "delivered": MessageStatus.DELIVERED,
-    "undelivered": MessageStatus.FAILED,
-    "failed": MessageStatus.FAILED,
-}
-
 STOP_WORDS = {"STOP", "ARRET", "STOP SMS", "ARRET SMS", "STOPSMS", "STOP ARRET"}
-
-
-def public_url(request: HttpRequest) -> str:
-    return (settings.PUBLIC_BASE_URL or "").rstrip("/") + request.get_full_path()
-
-
-def _signature_ok(request: HttpRequest) -> bool:
-    token = settings.TWILIO_AUTH_TOKEN
-    signature = request.headers.get("X-Twilio-Signature", "")
-    if not token or not signature or not settings.PUBLIC_BASE_URL:
-        return False
-    return RequestValidator(token).validate(public_url(request), request.POST, signature)
 
 
 def is_stop(body: str) -> bool:
@@ -72,53 +38,10 @@ def is_stop(body: str) -> bool:
     return words in STOP_WORDS
 
 
-def apply_status(*, provider_id: str, twilio_status: str, error_code: str = "") -> bool:
-    """Move the message with ``provider_id`` forward to ``twilio_status``. Returns whether a row
-    changed (False for unknown ids, repeated or late callbacks)."""
-    target = _TWILIO_STATUS.get((twilio_status or "").lower())
-    if target is None or not provider_id:
-        return False
-    with transaction.atomic():
-        message = Message.objects.select_for_update().filter(provider_id=provider_id).first()
-        if message is None:
-            return False
-        if _RANK.get(message.status, 3) >= _RANK[target]:
-            return False
-        now = timezone.now()
-        message.status = target
-        fields = ["status", "updated_at"]
-        if target == MessageStatus.DELIVERED:
-            message.delivered_at, message.reason, message.error_code = now, "", ""
-            fields += ["delivered_at", "reason", "error_code"]
-        elif target == MessageStatus.FAILED:
-            message.reason = delivery_error_reason(error_code)
-            message.error_code = (error_code or twilio_status)[:40]
-            fields += ["reason", "error_code"]
-        elif target == MessageStatus.SENT and message.sent_at is None:
-            message.sent_at = now
-            fields.append("sent_at")
-        message.save(update_fields=fields)
-    return True
-
-
-@csrf_exempt
-@require_POST
-def twilio_status(request: HttpRequest) -> HttpResponse:
-    if not _signature_ok(request):
-        return HttpResponseForbidden("Signature Twilio invalide.")
-    apply_status(
-        provider_id=request.POST.get("MessageSid", ""),
-        twilio_status=request.POST.get("MessageStatus", ""),
-        error_code=request.POST.get("ErrorCode", ""),
-    )
-    # Unknown ids are acknowledged too: Twilio would otherwise retry a message we never had.
-    return HttpResponse(status=200)
-
-
 def record_inbound(*, provider_id: str, from_number: str, to_number: str, body: str) -> InboundMessage:
     """Record an SMS received from ``from_number`` on the history of every patient the number
     belongs to (their own mobile or a guardian's); STOP turns SMS consent off for each patient and
-    guardian with that mobile. Idempotent on ``provider_id`` (Twilio retries)."""
+    guardian with that mobile. Idempotent on ``provider_id`` (gateways retry)."""
     existing = InboundMessage.objects.filter(provider_id=provider_id).first()
     if existing is not None:
         return existing
@@ -148,17 +71,40 @@ def record_inbound(*, provider_id: str, from_number: str, to_number: str, body: 
     return inbound
 
 
+def _gateway_webhooks(name: str):
+    backend = gateway_class(name)
+    if backend is None or backend.webhooks is None:
+        raise Http404("Passerelle SMS inconnue.")
+    return backend.webhooks
+
+
 @csrf_exempt
-@require_POST
-def twilio_inbound(request: HttpRequest) -> HttpResponse:
-    if not _signature_ok(request):
-        return HttpResponseForbidden("Signature Twilio invalide.")
-    sid = request.POST.get("MessageSid") or request.POST.get("SmsSid") or ""
-    if sid:
-        record_inbound(
-            provider_id=sid,
-            from_number=request.POST.get("From", ""),
-            to_number=request.POST.get("To", ""),
-            body=request.POST.get("Body", ""),
-        )
-    return HttpResponse(EMPTY_TWIML, content_type="text/xml")
+@require_http_methods(["GET", "POST"])
+def delivery_status(request: HttpRequest, gateway: str) -> HttpResponse:
+    """A gateway's delivery report(s). Each is applied to its message, or kept until the message
+    is recorded with that id (messaging.lifecycle): none is dropped."""
+    from messaging.lifecycle import apply_delivery_event
+
+    hooks = _gateway_webhooks(gateway)
+    if not hooks.verify(request):
+        return HttpResponseForbidden("Signature de la passerelle invalide.")
+    for event in hooks.delivery_events(request):
+        apply_delivery_event(event, gateway=gateway)
+    return hooks.delivery_response()
+
+
+@csrf_exempt
+@require_http_methods(["GET", "POST"])
+def inbound(request: HttpRequest, gateway: str) -> HttpResponse:
+    """SMS received by the practice: recorded on the patients' history; STOP withdraws consent."""
+    hooks = _gateway_webhooks(gateway)
+    if not hooks.verify(request):
+        return HttpResponseForbidden("Signature de la passerelle invalide.")
+    for event in hooks.inbound_events(request):
+        record_inbound_event(event)
+    return hooks.inbound_response()
+
+
+def record_inbound_event(event: InboundEvent) -> InboundMessage:
+    return record_inbound(provider_id=event.provider_id, from_number=event.from_number,
+                          to_number=event.to_number, body=event.body)

@@ -219,7 +219,7 @@ SERVER_EMAIL = DEFAULT_FROM_EMAIL
 # (messaging/checks.py).
 SMS_BACKEND = env(
     "SMS_BACKEND",
-    default="messaging.backends.sms.sandbox.SmsBackend" if DEBUG else "messaging.backends.sms.twilio.SmsBackend",
+    default="sandbox" if DEBUG else "twilio",
 )
 TWILIO_ACCOUNT_SID = env_secret("TWILIO_ACCOUNT_SID")
 TWILIO_AUTH_TOKEN = env_secret("TWILIO_AUTH_TOKEN")

@@ -19,7 +19,7 @@ Q_CLUSTER = {**Q_CLUSTER, "sync": True}  # noqa: F405
 AXES_ENABLED = True
 # WhiteNoise serves collected files in production; the tests serve them from the finders.
 MIDDLEWARE = [m for m in MIDDLEWARE if m != "whitenoise.middleware.WhiteNoiseMiddleware"]  # noqa: F405
-SMS_BACKEND = "messaging.backends.sms.locmem.SmsBackend"
+SMS_BACKEND = "locmem"
 # Per-account email goes to django.core.mail.outbox in tests; SMTP tests switch it back.
 MESSAGING_EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 PUBLIC_BASE_URL = "https://cabinet.example.fr"

@@ -11,7 +11,7 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from messaging.backends import SendError
-from messaging.backends.sms import locmem
+from messaging.gateways import locmem
 from messaging.models import Mailing
 from tests.factories import AppointmentFactory, PatientFactory, PractitionerFactory
 from tests.messaging import sending_helpers

@@ -24,7 +24,7 @@ def demo_practice(settings):
 
     port = free_port()
     settings.DEMO_SMTP_PORT = port
-    settings.SMS_BACKEND = "messaging.backends.sms.sandbox.SmsBackend"
+    settings.SMS_BACKEND = "sandbox"
     settings.MESSAGING_EMAIL_BACKEND = "messaging.backends.email.EmailBackend"
     practice = Practice.get()
     practice.sms_sender_name = "DrMolaire"

@@ -8,7 +8,7 @@ import zoneinfo
 
 import pytest
 
-from messaging.backends.sms import locmem
+from messaging.gateways import locmem
 from messaging.models import EmailAccount, SmtpSecurity
 
 PARIS = zoneinfo.ZoneInfo("Europe/Paris")

@@ -19,8 +19,8 @@ from django.db import connection
 from django.db.models import Count
 
 from messaging import lifecycle
-from messaging.backends.sms import locmem
-from messaging.backends.sms.base import BaseSmsBackend
+from messaging.gateways import locmem
+from messaging.gateways.base import BaseSmsBackend
 from messaging.dispatch import dispatch_pending
 from messaging.models import Channel, MailingOrigin, Message, MessageStatus
 from messaging.outbox import mailing_create

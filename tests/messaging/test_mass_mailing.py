@@ -10,8 +10,8 @@ import pytest
 from pypdf import PdfReader
 
 from messaging.backends import SendError
-from messaging.backends.sms import locmem
 from messaging.dispatch import dispatch_pending
+from messaging.gateways import locmem
 from messaging.mass_mailing import (
     SEARCH_APPOINTMENTS,
     SEARCH_PATIENTS,

@@ -4,8 +4,8 @@ import pytest
 from django.core import mail
 
 from messaging.backends import SendError
-from messaging.backends.sms import locmem
 from messaging.dispatch import dispatch_pending
+from messaging.gateways import locmem
 from messaging.models import (
     Channel,
     Mailing,

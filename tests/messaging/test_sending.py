@@ -9,8 +9,8 @@ from django.core.management import CommandError, call_command
 from django.urls import reverse
 
 from messaging.backends import SendError
-from messaging.backends.sms import locmem
 from messaging.demo import ensure_demo_messaging
+from messaging.gateways import locmem
 from messaging.models import (
     Channel,
     InboundMessage,

@@ -522,7 +522,7 @@ def test_sms_type_longer_than_1600_characters_is_refused(practicien_client, cate
     )
     assert response.status_code == 200
     assert escape("Ce message fait 1601 caractères : un SMS ne peut pas dépasser 1 600 caractères "
-                  "(environ 10 SMS). Raccourcissez-le.") in response.content.decode()
+                  "avec la passerelle du cabinet. Raccourcissez-le.") in response.content.decode()
     assert not SmsTemplate.objects.filter(title="Roman").exists()
     ok = practicien_client.post(
         reverse("messaging:sms_create"),

@@ -9,9 +9,9 @@ from urllib.parse import parse_qs
 
 import pytest
 
-from messaging.backends.sms import SmsMessage
-from messaging.backends.sms.twilio import SmsBackend
 from messaging.dispatch import dispatch_pending
+from messaging.gateways import SmsMessage
+from messaging.gateways.twilio import SmsBackend
 from messaging.models import Channel, MailingOrigin, MessageStatus
 from messaging.outbox import mailing_create
 from messaging.recipients import number_recipient
@@ -84,7 +84,7 @@ def gateway(settings):
     server = ThreadingHTTPServer(("127.0.0.1", 0), FakeTwilio)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    settings.SMS_BACKEND = "messaging.backends.sms.twilio.SmsBackend"
+    settings.SMS_BACKEND = "twilio"
     settings.TWILIO_ACCOUNT_SID = SID
     settings.TWILIO_AUTH_TOKEN = TOKEN
     settings.TWILIO_BASE_URL = f"http://127.0.0.1:{server.server_port}"
@@ -210,7 +210,7 @@ def test_connection_dropped_after_the_request_is_unknown(gateway):
 
 @pytest.mark.django_db
 def test_gateway_unreachable_is_transient(settings):
-    settings.SMS_BACKEND = "messaging.backends.sms.twilio.SmsBackend"
+    settings.SMS_BACKEND = "twilio"
     settings.TWILIO_BASE_URL = f"http://127.0.0.1:{free_port()}"  # nobody listens there
     from practice.models import Practice
 

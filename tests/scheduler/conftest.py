@@ -7,7 +7,7 @@ import zoneinfo
 
 import pytest
 
-from messaging.backends.sms import locmem
+from messaging.gateways import locmem
 from messaging.models import EmailTemplate, SmsTemplate, TemplateCategory
 from scheduler.models import Treatment, TreatmentKind
 from scheduler.runner import default_criteria

@@ -20,7 +20,7 @@ from django.db import close_old_connections, connection
 from django.utils import timezone
 from django_q.models import Schedule
 
-from messaging.backends.sms import locmem
+from messaging.gateways import locmem
 from messaging.models import Message, MessageStatus, SandboxSms
 from scheduler.models import RunStatus, TreatmentRun
 from scheduler.runner import treatment_run
@@ -88,7 +88,7 @@ def _cluster_env(extra: dict) -> dict:
         DATABASE_URL=urlunsplit(url._replace(path=f"/{test_db}")),
         DEBUG="1",
         SECRET_KEY="tests-only-secret-key-not-used-anywhere-else-0123456789abcdef",
-        SMS_BACKEND="messaging.backends.sms.sandbox.SmsBackend",
+        SMS_BACKEND="sandbox",
         Q_WORKERS="1",
     )
     env.update(extra)

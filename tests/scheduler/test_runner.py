@@ -209,7 +209,7 @@ def test_queries_do_not_grow_with_the_number_of_appointments(reminder, practitio
 
 def test_verifiers_get_the_trace_when_messages_fail(reminder, practitioner, sms_outbox,
                                                     django_capture_on_commit_callbacks):
-    from messaging.backends.sms import locmem
+    from messaging.gateways import locmem
 
     verifier = UserFactory(username="verif", email="verif@cabinet.test")
     reminder.verifiers.set([verifier])

@@ -1,14 +1,13 @@
-"""The test backend: records messages in ``outbox`` instead of sending them, and can be told to
-fail (``fail_with`` for every message, ``fail_for[number]`` for one recipient)."""
+"""The test gateway: records messages in ``outbox`` instead of sending them, and can be told to
+fail (``fail_with`` for every message, ``fail_for[number]`` for one recipient). ``find_sent``
+answers from ``outbox``, as a real gateway's message list would."""
 
 from __future__ import annotations
 
 import itertools
 import threading
 
-from messaging.backends import SendError
-
-from .base import BaseSmsBackend, SmsMessage
+from messaging.gateways.base import BaseSmsBackend, SendError, SentLookup, SmsMessage
 
 outbox: list[SmsMessage] = []
 fail_with: SendError | None = None
@@ -27,6 +26,10 @@ def reset() -> None:
 
 
 class SmsBackend(BaseSmsBackend):
+    name = "locmem"
+    in_process = True
+    batch_size = 1000
+
     def send_message(self, message: SmsMessage) -> str:
         error = fail_for.get(message.to) or fail_with
         if error is not None:
@@ -35,3 +38,10 @@ class SmsBackend(BaseSmsBackend):
             message.provider_id = f"LM{next(_ids):08d}"
             outbox.append(message)
         return message.provider_id
+
+    def find_sent(self, *, to, body, since, until, exclude=frozenset()) -> SentLookup:
+        with _lock:
+            for sms in outbox:
+                if sms.to == to and sms.body == body and sms.provider_id not in exclude:
+                    return SentLookup(found=True, provider_id=sms.provider_id)
+        return SentLookup(found=False)

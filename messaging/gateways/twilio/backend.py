@@ -13,6 +13,8 @@ that never came back is "ambiguous" (the SMS may be on its way).
 
 from __future__ import annotations
 
+import datetime as dt
+
 import requests
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
@@ -20,46 +22,11 @@ from twilio.base.exceptions import TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
-from messaging.backends import SendError
+from messaging.gateways.base import BaseSmsBackend, GatewayUnavailable, SendError, SentLookup, SmsMessage
 
-from .base import BaseSmsBackend, SmsMessage
-
-# Twilio error codes staff may meet, in their words. (permanent, reason)
-ERRORS: dict[int, tuple[bool, str]] = {
-    21211: (True, "Numéro de téléphone invalide : corrigez le portable dans la fiche."),
-    21614: (True, "Ce numéro n'est pas un téléphone portable : il ne peut pas recevoir de SMS."),
-    21610: (True, "Le destinataire a répondu STOP : il ne reçoit plus de SMS du cabinet."),
-    21408: (True, "L'envoi de SMS vers ce pays n'est pas autorisé sur le compte Twilio."),
-    21612: (True, "La passerelle ne peut pas joindre ce numéro depuis l'expéditeur choisi."),
-    21606: (True, "L'expéditeur configuré n'est pas autorisé par Twilio."),
-    21603: (True, "Aucun expéditeur n'est configuré pour les SMS."),
-    20003: (
-        True,
-        "La passerelle SMS a refusé les identifiants du cabinet (TWILIO_ACCOUNT_SID / TWILIO_AUTH_TOKEN) : "
-        "contactez l'administrateur.",
-    ),
-    20429: (False, "La passerelle SMS est saturée (trop de demandes) : nouvel essai plus tard."),
-}
-
-# Delivery failures reported later by the status callback (ErrorCode), in French.
-DELIVERY_ERRORS: dict[str, str] = {
-    "30001": "File d'attente de la passerelle saturée.",
-    "30002": "Compte Twilio suspendu.",
-    "30003": "Téléphone du destinataire injoignable (éteint ou hors réseau).",
-    "30004": "Message bloqué par le destinataire ou son opérateur.",
-    "30005": "Numéro inconnu ou qui n'existe plus.",
-    "30006": "Ce numéro ne peut pas recevoir de SMS (fixe ou opérateur non joignable).",
-    "30007": "Message filtré par l'opérateur (considéré comme indésirable).",
-    "30008": "Échec de remise inconnu signalé par l'opérateur.",
-    "21610": "Le destinataire a répondu STOP : il ne reçoit plus de SMS du cabinet.",
-}
-
-
-def delivery_error_reason(code: str) -> str:
-    code = (code or "").strip()
-    if code in DELIVERY_ERRORS:
-        return DELIVERY_ERRORS[code]
-    return f"Le SMS n'a pas pu être remis (code {code})." if code else "Le SMS n'a pas pu être remis."
+from .checks import system_checks
+from .errors import ERRORS, STATUSES, delivery_error_reason
+from .webhooks import TwilioWebhooks
 
 
 def _never_connected(exc: requests.exceptions.ConnectionError) -> bool:
@@ -79,10 +46,21 @@ def status_callback_url() -> str:
     from django.urls import reverse
 
     base = (getattr(settings, "PUBLIC_BASE_URL", "") or "").rstrip("/")
-    return f"{base}{reverse('webhooks:twilio-status')}" if base else ""
+    return f"{base}{reverse('webhooks:status', kwargs={'gateway': 'twilio'})}" if base else ""
 
 
 class SmsBackend(BaseSmsBackend):
+    name = "twilio"
+    # Twilio refuses a longer body (error 21617): about 10 SMS in GSM-7, 24 in UCS-2.
+    max_length = 1600
+    # One message per request: the Messages API takes no batch.
+    batch_size = 1
+    webhooks = TwilioWebhooks()
+
+    @classmethod
+    def system_checks(cls) -> list:
+        return system_checks()
+
     def __init__(
         self,
         *,
@@ -155,6 +133,25 @@ class SmsBackend(BaseSmsBackend):
                 ambiguous=True,
             ) from exc
         return created.sid
+
+    def find_sent(self, *, to, body, since, until, exclude=frozenset()) -> SentLookup:
+        """Twilio's Messages list filtered by recipient and date sent, matched on the body and
+        the creation time (the list holds every SMS the account sent to that number)."""
+        try:
+            candidates = self.client.messages.list(to=to, date_sent_after=since - dt.timedelta(days=1), limit=200)
+        except (TwilioRestException, requests.exceptions.RequestException) as exc:
+            raise GatewayUnavailable(f"Twilio n'a pas répondu à la recherche du SMS : {exc}") from exc
+        for sms in candidates:
+            created = sms.date_created
+            if sms.sid in exclude or (sms.body or "") != body or sms.direction != "outbound-api":
+                continue
+            if created is not None and not (since <= created <= until):
+                continue
+            status = STATUSES.get((sms.status or "").lower(), "")
+            code = str(sms.error_code or "")
+            return SentLookup(found=True, provider_id=sms.sid, status=status, error_code=code,
+                              reason=delivery_error_reason(code) if status == "failed" else "")
+        return SentLookup(found=False)
 
     @staticmethod
     def _api_error(exc: TwilioRestException) -> SendError:

@@ -5,10 +5,14 @@ from __future__ import annotations
 import sys
 import uuid
 
-from .base import BaseSmsBackend, SmsMessage
+from messaging.gateways.base import BaseSmsBackend, SmsMessage
 
 
 class SmsBackend(BaseSmsBackend):
+    name = "console"
+    in_process = True
+    batch_size = 1000
+
     def __init__(self, *, stream=None, **kwargs) -> None:
         super().__init__(**kwargs)
         self.stream = stream or sys.stdout
