@@ -8,6 +8,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs
 
 import pytest
+import requests
+from twilio.request_validator import RequestValidator
 
 from messaging.dispatch import dispatch_pending
 from messaging.gateways import SmsMessage
@@ -38,6 +40,19 @@ SCRIPT = {
 }
 SLOW = "+33600000008"
 DROP = "+33600000009"
+# Recipients whose delivery report the fake gateway posts before answering the create request.
+EARLY_REPORTS = {"+33600000020": "delivered", "+33600000021": "undelivered"}
+FakeTwilioCallbacks: list = []
+
+
+def _post_status_callback(url, sid, status):
+    """A real HTTP POST, signed as Twilio signs it, to the practice's status webhook."""
+    params = {"MessageSid": sid, "MessageStatus": status, "AccountSid": SID}
+    if status == "undelivered":
+        params["ErrorCode"] = "30003"
+    signature = RequestValidator(TOKEN).compute_signature(url, params)
+    response = requests.post(url, data=params, headers={"X-Twilio-Signature": signature}, timeout=10)
+    FakeTwilioCallbacks.append((sid, status, response.status_code))
 
 
 class FakeTwilio(BaseHTTPRequestHandler):
@@ -64,6 +79,10 @@ class FakeTwilio(BaseHTTPRequestHandler):
         status, payload = SCRIPT.get(to, (201, None))
         if payload is None:
             n = len(FakeTwilio.requests)
+            if to in EARLY_REPORTS:
+                # Like Twilio on a fast network: the delivery report reaches the practice before
+                # the answer to the create request reaches the dispatcher.
+                _post_status_callback(form["StatusCallback"], f"SM{n:032x}", EARLY_REPORTS[to])
             payload = {
                 "sid": f"SM{n:032x}", "status": "queued", "to": to, "from": form.get("From"),
                 "messaging_service_sid": form.get("MessagingServiceSid"), "body": form.get("Body"),
@@ -234,3 +253,24 @@ def test_no_sender_at_all_is_a_permanent_configuration_error(settings, gateway):
     assert SmsBackend().send_messages([sms]) == 0
     assert sms.error.permanent and "expéditeur" in sms.error.message
     assert gateway == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_delivery_report_arriving_before_the_message_is_recorded_is_applied_after(gateway, settings, live_server):
+    """The report comes back (signed, over HTTP) while the dispatcher still waits for Twilio's
+    answer: no message carries that id yet. It is kept, not dropped, and applied once the
+    message is recorded as sent; the failed one keeps its French reason."""
+    from messaging.models import PendingDeliveryEvent
+    from practice.models import Practice
+
+    Practice.objects.update_or_create(pk=1, defaults={"sms_sender_name": "Cabinet"})
+    settings.PUBLIC_BASE_URL = live_server.url
+    settings.ALLOWED_HOSTS = ["*"]
+    FakeTwilioCallbacks.clear()
+    sent = _send(*EARLY_REPORTS)
+    assert [code for _, _, code in FakeTwilioCallbacks] == [200, 200]
+    delivered, failed = sent["+33600000020"], sent["+33600000021"]
+    assert delivered.status == MessageStatus.DELIVERED and delivered.provider_id == FakeTwilioCallbacks[0][0]
+    assert failed.status == MessageStatus.FAILED and failed.error_code == "30003"
+    assert "injoignable" in failed.reason
+    assert not PendingDeliveryEvent.objects.exists()

@@ -71,11 +71,23 @@ def test_callbacks_twice_and_out_of_order_never_go_backwards(client, settings, s
     assert sent_sms.status == MessageStatus.DELIVERED and sent_sms.reason == ""
 
 
-def test_unknown_message_id_is_acknowledged_and_ignored(client, settings, sent_sms):
-    response = _post(client, settings, STATUS_PATH, {"MessageSid": "SMunknown", "MessageStatus": "delivered"})
+def test_a_report_about_an_id_not_recorded_yet_is_kept_then_applied(client, settings, sent_sms):
+    from messaging.lifecycle import apply_kept_events
+    from messaging.models import PendingDeliveryEvent
+
+    response = _post(client, settings, STATUS_PATH, {"MessageSid": "SMlater", "MessageStatus": "delivered"})
     assert response.status_code == 200
+    _post(client, settings, STATUS_PATH, {"MessageSid": "SMlater", "MessageStatus": "sent"})
     sent_sms.refresh_from_db()
     assert sent_sms.status == MessageStatus.SENT
+    assert sorted(PendingDeliveryEvent.objects.values_list("provider_id", "status")) == [
+        ("SMlater", "delivered"), ("SMlater", "sent")]
+    # The message is recorded with that id (as dispatch does), then looks for kept reports.
+    Message.objects.filter(pk=sent_sms.pk).update(provider_id="SMlater")
+    assert apply_kept_events(["SMlater"]) == 1
+    sent_sms.refresh_from_db()
+    assert sent_sms.status == MessageStatus.DELIVERED  # the late "sent" did not move it back
+    assert not PendingDeliveryEvent.objects.exists()
 
 
 def test_inbound_reply_is_recorded_on_the_patients_history(client, settings):
