@@ -7,6 +7,7 @@ from django.db import transaction
 from messaging.dispatch import dispatch_pending
 
 SCHEDULE_NAME = "Envoi des messages en attente"
+RECONCILE_SCHEDULE_NAME = "Vérification des SMS incertains"
 
 
 def dispatch_task(mailing_id: int | None = None) -> dict:
@@ -26,10 +27,19 @@ def queue_continuation(mailing_id: int | None) -> None:
     async_task("messaging.tasks.dispatch_task", mailing_id=mailing_id, task_name=name)
 
 
+def reconcile_task() -> dict:
+    """Settle the SMS left "incertain" with their gateway; forget kept reports nobody claimed."""
+    from messaging.reconcile import forget_old_reports, reconcile_unknown_sms
+
+    counts = reconcile_unknown_sms().as_dict()
+    counts["forgotten_reports"] = forget_old_reports()
+    return counts
+
+
 def ensure_dispatch_schedule(**kwargs) -> None:
     """The every-minute schedule that sends deferred rows (quiet hours, quotas, retries), probes
-    paused accounts and settles the claims of dead workers. Idempotent: connected to
-    post_migrate."""
+    paused accounts and settles the claims of dead workers, and the five-minute one that settles
+    "incertain" SMS with their gateway. Idempotent: connected to post_migrate."""
     from django_q.models import Schedule
 
     Schedule.objects.update_or_create(
@@ -38,6 +48,15 @@ def ensure_dispatch_schedule(**kwargs) -> None:
             "func": "messaging.tasks.dispatch_task",
             "schedule_type": Schedule.MINUTES,
             "minutes": 1,
+            "repeats": -1,
+        },
+    )
+    Schedule.objects.update_or_create(
+        name=RECONCILE_SCHEDULE_NAME,
+        defaults={
+            "func": "messaging.tasks.reconcile_task",
+            "schedule_type": Schedule.MINUTES,
+            "minutes": 5,
             "repeats": -1,
         },
     )

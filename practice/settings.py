@@ -227,12 +227,24 @@ TWILIO_MESSAGING_SERVICE_SID = env("TWILIO_MESSAGING_SERVICE_SID", default="")
 TWILIO_FROM_NUMBER = env("TWILIO_FROM_NUMBER", default="")
 TWILIO_BASE_URL = env("TWILIO_BASE_URL", default="https://api.twilio.com")
 TWILIO_TIMEOUT = env.float("TWILIO_TIMEOUT", default=15)
+# OVHcloud SMS (SMS_BACKEND="ovh"): the API keys of an application allowed to send on the SMS
+# account OVH_SMS_SERVICE_NAME, the API root (OVH Europe's by default) and the secret that OVH's
+# callback URLs carry (OVH does not sign its callbacks).
+OVH_APPLICATION_KEY = env_secret("OVH_APPLICATION_KEY")
+OVH_APPLICATION_SECRET = env_secret("OVH_APPLICATION_SECRET")
+OVH_CONSUMER_KEY = env_secret("OVH_CONSUMER_KEY")
+OVH_SMS_SERVICE_NAME = env_secret("OVH_SMS_SERVICE_NAME")
+OVH_BASE_URL = env("OVH_BASE_URL", default="https://eu.api.ovh.com/1.0")
+OVH_TIMEOUT = env.float("OVH_TIMEOUT", default=15)
+OVH_CALLBACK_TOKEN = env_secret("OVH_CALLBACK_TOKEN")
 # The public address of this site as the SMS gateway sees it (status callbacks, signatures).
 PUBLIC_BASE_URL = env("PUBLIC_BASE_URL", default="")
 # Emails leave through each account's own SMTP server with this backend class.
 MESSAGING_EMAIL_BACKEND = env("MESSAGING_EMAIL_BACKEND", default="messaging.backends.email.EmailBackend")
 MESSAGING_MAX_ATTEMPTS = env.int("MESSAGING_MAX_ATTEMPTS", default=5)
 MESSAGING_STALE_SENDING_MINUTES = env.int("MESSAGING_STALE_SENDING_MINUTES", default=10)
+# An SMS "incertain" for this long is looked up at its gateway (messaging/reconcile.py), once.
+MESSAGING_RECONCILE_AFTER_MINUTES = env.int("MESSAGING_RECONCILE_AFTER_MINUTES", default=15)
 # The demo's local SMTP server (manage.py demosmtp), which the demo email account points to.
 DEMO_SMTP_PORT = env.int("DEMO_SMTP_PORT", default=8025)
 

@@ -20,7 +20,7 @@ from messaging.backends import SendError
 
 __all__ = [
     "BaseSmsBackend", "DeliveryEvent", "GatewayUnavailable", "GatewayWebhooks", "InboundEvent", "SendError",
-    "SentLookup", "SmsMessage",
+    "SentLookup", "SmsMessage", "never_connected",
 ]
 
 
@@ -71,6 +71,23 @@ class SentLookup:
     status: str = ""
     error_code: str = ""
     reason: str = ""
+
+
+def never_connected(exc: Exception) -> bool:
+    """True when ``exc`` (a requests ConnectionError) says the TCP/TLS connection was never
+    established, so the request never left: safe to try again. Anything else after the request
+    was written (reset, timeout) may hide an SMS on its way."""
+    import requests
+    from urllib3.exceptions import MaxRetryError, NameResolutionError, NewConnectionError
+
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return True
+    if not isinstance(exc, requests.exceptions.ConnectionError):
+        return False
+    cause = exc.args[0] if exc.args else None
+    if isinstance(cause, MaxRetryError):
+        cause = cause.reason
+    return isinstance(cause, NewConnectionError | NameResolutionError)
 
 
 class GatewayUnavailable(Exception):

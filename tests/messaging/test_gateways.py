@@ -8,7 +8,7 @@ from messaging.gateways import BaseSmsBackend, backend_class, gateway_class, get
 from messaging.gateways.base import SmsMessage
 
 
-@pytest.mark.parametrize("name", ["twilio", "sandbox", "locmem", "console"])
+@pytest.mark.parametrize("name", ["twilio", "ovh", "sandbox", "locmem", "console"])
 def test_every_short_name_is_a_folder_with_its_backend(name):
     cls = backend_class(name)
     assert issubclass(cls, BaseSmsBackend) and cls.name == name

@@ -98,3 +98,54 @@ def test_tests_run_on_postgresql_under_make_test():
 
     if os.environ.get("DATABASE_URL", "").startswith("postgres"):
         assert connection.vendor == "postgresql"
+
+
+def test_production_with_ovh_and_no_credentials_fails_at_start_up(tmp_path):
+    result = _manage(
+        "check",
+        DEBUG="0",
+        SECRET_KEY="k" * 20 + "production-secret-with-enough-entropy-0123456789",
+        ALLOWED_HOSTS="cabinet.example.fr",
+        DATABASE_URL=f"sqlite:///{tmp_path / 'prod.sqlite3'}",
+        SMS_BACKEND="ovh",
+        OVH_APPLICATION_KEY="app-key",
+    )
+    assert result.returncode != 0
+    assert "messaging.E004" in result.stderr
+    assert "OVH_APPLICATION_SECRET, OVH_CONSUMER_KEY, OVH_SMS_SERVICE_NAME" in result.stderr
+    assert "messaging.E005" in result.stderr and "messaging.E001" not in result.stderr
+
+
+def test_production_with_ovh_credentials_from_files_starts(tmp_path):
+    secrets = {}
+    for name in ("OVH_APPLICATION_KEY", "OVH_APPLICATION_SECRET", "OVH_CONSUMER_KEY", "OVH_SMS_SERVICE_NAME",
+                 "OVH_CALLBACK_TOKEN"):
+        path = tmp_path / name.lower()
+        path.write_text(f"{name.lower()}-value\n")
+        secrets[f"{name}_FILE"] = str(path)
+    result = _manage(
+        "check",
+        DEBUG="0",
+        SECRET_KEY="k" * 20 + "production-secret-with-enough-entropy-0123456789",
+        ALLOWED_HOSTS="cabinet.example.fr",
+        DATABASE_URL=f"sqlite:///{tmp_path / 'prod.sqlite3'}",
+        SMS_BACKEND="ovh",
+        PUBLIC_BASE_URL="https://cabinet.example.fr",
+        **secrets,
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def test_a_deployed_env_naming_the_old_backend_path_still_starts(tmp_path):
+    result = _manage(
+        "check",
+        DEBUG="0",
+        SECRET_KEY="k" * 20 + "production-secret-with-enough-entropy-0123456789",
+        ALLOWED_HOSTS="cabinet.example.fr",
+        DATABASE_URL=f"sqlite:///{tmp_path / 'prod.sqlite3'}",
+        SMS_BACKEND="messaging.backends.sms.twilio.SmsBackend",
+        TWILIO_ACCOUNT_SID="AC" + "0" * 32,
+        TWILIO_AUTH_TOKEN="production-token",
+        PUBLIC_BASE_URL="https://cabinet.example.fr",
+    )
+    assert result.returncode == 0, result.stderr

@@ -22,23 +22,18 @@ from twilio.base.exceptions import TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
-from messaging.gateways.base import BaseSmsBackend, GatewayUnavailable, SendError, SentLookup, SmsMessage
+from messaging.gateways.base import (
+    BaseSmsBackend,
+    GatewayUnavailable,
+    SendError,
+    SentLookup,
+    SmsMessage,
+    never_connected,
+)
 
 from .checks import system_checks
 from .errors import ERRORS, STATUSES, delivery_error_reason
 from .webhooks import TwilioWebhooks
-
-
-def _never_connected(exc: requests.exceptions.ConnectionError) -> bool:
-    """True when the TCP/TLS connection was never established, so the request never left."""
-    if isinstance(exc, requests.exceptions.ConnectTimeout):
-        return True
-    from urllib3.exceptions import MaxRetryError, NameResolutionError, NewConnectionError
-
-    cause = exc.args[0] if exc.args else None
-    if isinstance(cause, MaxRetryError):
-        cause = cause.reason
-    return isinstance(cause, NewConnectionError | NameResolutionError)
 
 
 def status_callback_url() -> str:
@@ -111,7 +106,7 @@ class SmsBackend(BaseSmsBackend):
         except TwilioRestException as exc:
             raise self._api_error(exc) from exc
         except requests.exceptions.ConnectionError as exc:
-            if _never_connected(exc):
+            if never_connected(exc):
                 raise SendError(
                     "La passerelle SMS est injoignable (connexion impossible) : nouvel essai plus tard.",
                     permanent=False,

@@ -1,0 +1,158 @@
+"""Production SMS through OVHcloud's SMS API, with the official ``ovh`` package.
+
+Credentials come from settings (read from the environment, each with a ``*_FILE`` variant):
+``OVH_APPLICATION_KEY``, ``OVH_APPLICATION_SECRET``, ``OVH_CONSUMER_KEY`` and
+``OVH_SMS_SERVICE_NAME`` (the SMS account, ``sms-ab12345-1``); ``OVH_BASE_URL`` is the API root
+(OVH Europe by default; tests and operators point it elsewhere), ``OVH_TIMEOUT`` the delay of a
+request.
+
+One SMS is one job: ``POST /sms/{serviceName}/jobs`` with the practice's sender, the E.164
+receiver and OVH's own fields. ``noStopClause`` stays False: OVH adds its STOP mention and keeps
+the numbers that answer STOP off the account itself (replies reach us too, see webhooks.py).
+Like Twilio, creating a job is not idempotent: a response that never came back is "ambiguous".
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import ovh
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from ovh import exceptions as ovh_errors
+
+from messaging.gateways.base import BaseSmsBackend, GatewayUnavailable, SendError, SentLookup, SmsMessage
+
+from .checks import CREDENTIALS, system_checks
+from .errors import DLR_STATUS, api_error, delivery_reason
+from .webhooks import OvhWebhooks
+
+# OVH's tag field is free text of at most 20 characters: our message id, for the outgoing list.
+TAG_PREFIX = "dentcom-"
+
+
+class SmsBackend(BaseSmsBackend):
+    name = "ovh"
+    # OVH splits a long text into parts and bills each; the STOP mention it appends takes about a
+    # dozen characters, kept free under the 1,600 characters we accept from any gateway.
+    max_length = 1588
+    # One job per message: each patient's text is their own.
+    batch_size = 1
+    webhooks = OvhWebhooks()
+
+    @classmethod
+    def system_checks(cls) -> list:
+        return system_checks()
+
+    def __init__(self, *, application_key: str | None = None, application_secret: str | None = None,
+                 consumer_key: str | None = None, service_name: str | None = None, base_url: str | None = None,
+                 timeout: float | None = None, **kwargs) -> None:
+        super().__init__(**kwargs)
+        values = {
+            "OVH_APPLICATION_KEY": application_key or settings.OVH_APPLICATION_KEY,
+            "OVH_APPLICATION_SECRET": application_secret or settings.OVH_APPLICATION_SECRET,
+            "OVH_CONSUMER_KEY": consumer_key or settings.OVH_CONSUMER_KEY,
+            "OVH_SMS_SERVICE_NAME": service_name or settings.OVH_SMS_SERVICE_NAME,
+        }
+        missing = [name for name in CREDENTIALS if not values[name]]
+        if missing:
+            raise ImproperlyConfigured(f"Le backend SMS OVH a besoin de {', '.join(missing)} (ou de leurs variantes *_FILE).")
+        self.service_name = values["OVH_SMS_SERVICE_NAME"]
+        self.base_url = (base_url or settings.OVH_BASE_URL).rstrip("/")
+        self.timeout = timeout or settings.OVH_TIMEOUT
+        self._keys = values
+        self.client: ovh.Client | None = None
+
+    def open(self) -> bool:
+        if self.client is not None:
+            return False
+        client = ovh.Client(
+            endpoint="ovh-eu",
+            application_key=self._keys["OVH_APPLICATION_KEY"],
+            application_secret=self._keys["OVH_APPLICATION_SECRET"],
+            consumer_key=self._keys["OVH_CONSUMER_KEY"],
+            timeout=self.timeout,
+        )
+        # The one seam to another server: every call is built from this root (ovh.Client looks
+        # the root up by region name only).
+        client._endpoint = self.base_url
+        self.client = client
+        return True
+
+    def close(self) -> None:
+        if self.client is not None:
+            self.client._session.close()
+            self.client = None
+
+    def _client(self) -> ovh.Client:
+        if self.client is None:
+            self.open()
+        return self.client
+
+    def _clock(self, client: ovh.Client) -> None:
+        """Learn OVH's clock (``GET /auth/time``) before the first signed call, apart from it: a
+        failure there means no SMS left, so it is always safe to try again."""
+        try:
+            client.time_delta  # noqa: B018 - the property calls /auth/time once and keeps the offset
+        except (ovh_errors.APIError, ValueError, TypeError) as exc:
+            raise SendError("La passerelle SMS OVH est injoignable (heure du serveur indisponible) : nouvel essai plus tard.",
+                            permanent=False, code="auth-time") from exc
+
+    def send_message(self, message: SmsMessage) -> str:
+        client = self._client()
+        self._clock(client)
+        params = {
+            "message": message.body,
+            "receivers": [message.to],
+            "noStopClause": False,
+            "priority": "high",
+        }
+        if message.sender:
+            params.update(sender=message.sender, senderForResponse=False)
+        else:
+            # No sender name: one of OVH's numbers, which patients can answer.
+            params["senderForResponse"] = True
+        if message.reference:
+            params["tag"] = f"{TAG_PREFIX}{message.reference}"[:20]
+        try:
+            answer = client.post(f"/sms/{self.service_name}/jobs", **params)
+        except ovh_errors.APIError as exc:
+            raise api_error(exc, service_name=self.service_name) from exc
+        ids = (answer or {}).get("ids") or []
+        if ids:
+            return str(ids[0])
+        if message.to in ((answer or {}).get("invalidReceivers") or []):
+            raise SendError("Numéro de téléphone refusé par OVH : corrigez le portable dans la fiche.",
+                            permanent=True, code="invalid-receiver")
+        # A 200 without an id: OVH created no SMS for this receiver.
+        raise SendError("OVH n'a pas accepté le SMS (aucun identifiant rendu) : nouvel essai plus tard.",
+                        permanent=False, code="no-id")
+
+    def find_sent(self, *, to, body, since, until, exclude=frozenset()) -> SentLookup:
+        """OVH's outgoing list filtered by receiver and creation date, then each SMS read
+        (``GET .../outgoing/{id}``) and matched on its text (OVH may append its STOP mention)."""
+        client = self._client()
+        path = f"/sms/{self.service_name}/outgoing"
+        try:
+            self._clock(client)
+            ids = client.get(path, receiver=to, **{
+                "creationDatetime.from": _iso(since), "creationDatetime.to": _iso(until),
+            })
+            for sms_id in ids or []:
+                if str(sms_id) in exclude:
+                    continue
+                sms = client.get(f"{path}/{sms_id}")
+                if not (sms.get("message") or "").startswith(body.rstrip()):
+                    continue
+                dlr = str(sms.get("deliveryReceipt") or "")
+                status = DLR_STATUS.get(dlr, "")
+                return SentLookup(found=True, provider_id=str(sms_id), status=status,
+                                  error_code=f"dlr-{dlr}" if status == "failed" else "",
+                                  reason=delivery_reason(dlr) if status == "failed" else "")
+        except (ovh_errors.APIError, SendError) as exc:
+            raise GatewayUnavailable(f"OVH n'a pas répondu à la recherche du SMS : {exc}") from exc
+        return SentLookup(found=False)
+
+
+def _iso(moment: dt.datetime) -> str:
+    return moment.astimezone(dt.UTC).replace(microsecond=0).isoformat()
