@@ -41,6 +41,7 @@ DROP = "+33600000009"  # created, then the connection is cut without an answer
 class FakeOvh(BaseHTTPRequestHandler):
     requests: list = []
     jobs: dict = {}  # id -> outgoing SMS as OVH lists it
+    held: dict = {}  # id -> job OVH holds (deferred), not in the outgoing list yet
     time_calls = 0
     next_id = 1000
 
@@ -80,10 +81,24 @@ class FakeOvh(BaseHTTPRequestHandler):
             ids = [i for i, sms in FakeOvh.jobs.items() if sms["receiver"] == query.get("receiver")
                    and query["creationDatetime.from"] <= sms["creationDatetime"] <= query["creationDatetime.to"]]
             return self._answer(200, ids)
+        if path.path == f"/1.0/sms/{SERVICE}/jobs":
+            return self._answer(200, list(FakeOvh.held))
+        if path.path.startswith(f"/1.0/sms/{SERVICE}/jobs/"):
+            return self._answer(200, FakeOvh.held[int(path.path.rsplit("/", 1)[1])])
         if path.path.startswith(outgoing + "/"):
             sms = FakeOvh.jobs.get(int(path.path.rsplit("/", 1)[1]))
             return self._answer(200, sms) if sms else self._answer(404, {"message": "not found"})
         return self._answer(404, {"message": "not found"})
+
+    def do_PUT(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0))).decode()
+        if not self._signed(body):
+            return self._answer(403, {"errorCode": "INVALID_CREDENTIAL", "message": "Invalid signature"})
+        FakeOvh.requests.append({"method": "PUT", "path": self.path, "json": json.loads(body)})
+        self.send_response(200)
+        self.send_header("Content-Length", "4")
+        self.end_headers()
+        self.wfile.write(b"null")
 
     def do_POST(self):
         body = self.rfile.read(int(self.headers.get("Content-Length", 0))).decode()
@@ -115,7 +130,7 @@ class FakeOvh(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def ovh_server(settings):
-    FakeOvh.requests, FakeOvh.jobs, FakeOvh.time_calls, FakeOvh.next_id = [], {}, 0, 1000
+    FakeOvh.requests, FakeOvh.jobs, FakeOvh.held, FakeOvh.time_calls, FakeOvh.next_id = [], {}, {}, 0, 1000
     server = ThreadingHTTPServer(("127.0.0.1", 0), FakeOvh)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     settings.SMS_BACKEND = "ovh"
@@ -336,3 +351,42 @@ def test_unknown_sms_are_settled_with_ovhs_outgoing_list_once(ovh_server, sender
     finally:
         SCRIPT.clear()
         SCRIPT.update(SCRIPT_BEFORE)
+
+
+@pytest.mark.django_db
+def test_ovhcallbacks_gives_ovh_the_secret_callback_urls(ovh_server, client):
+    out = StringIO()
+    call_command("ovhcallbacks", stdout=out)
+    [put] = [r for r in ovh_server.requests if r["method"] == "PUT"]
+    status_url = f"https://cabinet.example.fr/webhooks/ovh/status/?token={TOKEN}"
+    inbound_url = f"https://cabinet.example.fr/webhooks/ovh/inbound/?token={TOKEN}"
+    assert put["path"] == f"/1.0/sms/{SERVICE}"
+    assert put["json"] == {"callBack": status_url, "smsResponse": {"responseType": "cgi", "cgiUrl": inbound_url}}
+    assert status_url in out.getvalue() and "déclarées" in out.getvalue()
+    # The URLs given are the ones the views accept.
+    assert client.get(status_url.removeprefix("https://cabinet.example.fr") + "&id=1&dlr=1").status_code == 200
+
+
+def test_ovhcallbacks_needs_the_public_address_and_the_token(settings):
+    settings.OVH_CALLBACK_TOKEN = ""
+    settings.PUBLIC_BASE_URL = "https://cabinet.example.fr"
+    with pytest.raises(CommandError, match="OVH_CALLBACK_TOKEN"):
+        call_command("ovhcallbacks", "--show", stdout=StringIO())
+
+
+@pytest.mark.django_db
+def test_an_unknown_sms_ovh_still_holds_is_found_in_its_jobs_not_resent(ovh_server, sender, settings):
+    """OVH defers an SMS with its STOP mention (night, weekend): not in the outgoing list yet,
+    but in the jobs; it left our hands, so it must not be sent again."""
+    from django.utils import timezone
+
+    from messaging.reconcile import reconcile_unknown_sms
+
+    settings.MESSAGING_RECONCILE_AFTER_MINUTES = 0
+    msg = _send("+33600000006", body="Votre RDV")["+33600000006"]
+    [(sms_id, sms)] = ovh_server.jobs.items()
+    ovh_server.held[sms_id] = ovh_server.jobs.pop(sms_id)
+    assert msg.status == MessageStatus.UNKNOWN
+    assert reconcile_unknown_sms(now=timezone.now()).sent == 1
+    msg.refresh_from_db()
+    assert msg.status == MessageStatus.SENT and msg.provider_id == str(sms_id)

@@ -4,8 +4,9 @@ import base64
 import json
 import threading
 import time
+from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
@@ -40,6 +41,7 @@ SCRIPT = {
 }
 SLOW = "+33600000008"
 DROP = "+33600000009"
+DROP_AFTER_CREATE = "+33600000011"
 # Recipients whose delivery report the fake gateway posts before answering the create request.
 EARLY_REPORTS = {"+33600000020": "delivered", "+33600000021": "undelivered"}
 FakeTwilioCallbacks: list = []
@@ -57,6 +59,23 @@ def _post_status_callback(url, sid, status):
 
 class FakeTwilio(BaseHTTPRequestHandler):
     requests: list = []
+    created: list = []  # messages Twilio lists (GET .../Messages.json)
+    lists: list = []
+
+    def do_GET(self):
+        """The Messages list, filtered by recipient as Twilio does."""
+        path = urlsplit(self.path)
+        query = {k: v[0] for k, v in parse_qs(path.query).items()}
+        FakeTwilio.lists.append(query)
+        found = [m for m in FakeTwilio.created if m["to"] == query.get("To")]
+        payload = {"messages": found, "end": len(found), "first_page_uri": path.path, "next_page_uri": None,
+                   "page": 0, "page_size": 50, "previous_page_uri": None, "start": 0, "uri": self.path}
+        body = json.dumps(payload).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
 
     def log_message(self, *args):
         pass
@@ -68,7 +87,15 @@ class FakeTwilio(BaseHTTPRequestHandler):
             {"path": self.path, "auth": self.headers.get("Authorization"), "ctype": self.headers.get("Content-Type"), "form": form}
         )
         to = form.get("To", "")
-        if to == DROP:
+        if to == DROP_AFTER_CREATE:
+            # Twilio created the message, then the answer was lost on the way back.
+            n = len(FakeTwilio.requests)
+            FakeTwilio.created.append({
+                "sid": f"SM{n:032x}", "to": to, "from": form.get("From"), "body": form.get("Body"),
+                "status": "delivered", "direction": "outbound-api", "error_code": None, "account_sid": SID,
+                "date_created": formatdate(usegmt=True), "date_sent": formatdate(usegmt=True),
+            })
+        if to in (DROP, DROP_AFTER_CREATE):
             # Read the whole request, then hang up without answering.
             self.close_connection = True
             self.wfile.flush()
@@ -99,7 +126,7 @@ class FakeTwilio(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def gateway(settings):
-    FakeTwilio.requests = []
+    FakeTwilio.requests, FakeTwilio.created, FakeTwilio.lists = [], [], []
     server = ThreadingHTTPServer(("127.0.0.1", 0), FakeTwilio)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -274,3 +301,35 @@ def test_a_delivery_report_arriving_before_the_message_is_recorded_is_applied_af
     assert failed.status == MessageStatus.FAILED and failed.error_code == "30003"
     assert "injoignable" in failed.reason
     assert not PendingDeliveryEvent.objects.exists()
+
+
+@pytest.mark.django_db
+def test_unknown_sms_are_settled_with_twilios_messages_list_once(gateway, settings, no_quiet_hours):
+    """Both answers were lost: Twilio had created one message (found in its list by recipient
+    and date sent: SENT with its id, and delivered as Twilio says) and never the other (back to
+    PENDING, sent once by the next dispatch). Neither is checked twice."""
+    from django.utils import timezone
+
+    from messaging.models import GatewayCheck, Message
+    from messaging.reconcile import reconcile_unknown_sms
+    from practice.models import Practice
+
+    Practice.objects.update_or_create(pk=1, defaults={"sms_sender_name": "Cabinet"})
+    settings.MESSAGING_RECONCILE_AFTER_MINUTES = 0
+    sent = _send(DROP_AFTER_CREATE, DROP, body="Votre RDV")
+    assert {m.status for m in sent.values()} == {MessageStatus.UNKNOWN}
+    result = reconcile_unknown_sms(now=timezone.now())
+    assert (result.sent, result.not_sent) == (1, 1)
+    assert sorted(q["To"] for q in FakeTwilio.lists) == sorted([DROP_AFTER_CREATE, DROP])
+    assert all("DateSent>" in q for q in FakeTwilio.lists)
+    found = Message.objects.get(to=DROP_AFTER_CREATE)
+    assert found.status == MessageStatus.DELIVERED and found.provider_id == FakeTwilio.created[0]["sid"]
+    never = Message.objects.get(to=DROP)
+    assert never.status == MessageStatus.PENDING
+    before = len([r for r in gateway if r["form"]["To"] == DROP])
+    dispatch_pending(now=timezone.now())  # the fake still cuts DROP: incertain again, and stays so
+    assert len([r for r in gateway if r["form"]["To"] == DROP]) == before + 1
+    assert Message.objects.get(to=DROP).status == MessageStatus.UNKNOWN
+    assert reconcile_unknown_sms(now=timezone.now()).as_dict() == {"sent": 0, "not_sent": 0, "unavailable": 0,
+                                                                   "skipped": False}
+    assert GatewayCheck.objects.count() == 2

@@ -130,7 +130,8 @@ class SmsBackend(BaseSmsBackend):
 
     def find_sent(self, *, to, body, since, until, exclude=frozenset()) -> SentLookup:
         """OVH's outgoing list filtered by receiver and creation date, then each SMS read
-        (``GET .../outgoing/{id}``) and matched on its text (OVH may append its STOP mention)."""
+        (``GET .../outgoing/{id}``) and matched on its text (OVH may append its STOP mention);
+        then the jobs OVH still holds (deferred), ``GET .../jobs`` and ``.../jobs/{id}``."""
         client = self._client()
         path = f"/sms/{self.service_name}/outgoing"
         try:
@@ -149,6 +150,15 @@ class SmsBackend(BaseSmsBackend):
                 return SentLookup(found=True, provider_id=str(sms_id), status=status,
                                   error_code=f"dlr-{dlr}" if status == "failed" else "",
                                   reason=delivery_reason(dlr) if status == "failed" else "")
+            # Not sent yet is not "never left": OVH holds jobs it defers (an SMS with its STOP
+            # mention is not sent at night or at the weekend) in its list of jobs.
+            jobs = f"/sms/{self.service_name}/jobs"
+            for job_id in client.get(jobs) or []:
+                if str(job_id) in exclude:
+                    continue
+                job = client.get(f"{jobs}/{job_id}")
+                if job.get("receiver") == to and (job.get("message") or "").startswith(body.rstrip()):
+                    return SentLookup(found=True, provider_id=str(job_id))
         except (ovh_errors.APIError, SendError) as exc:
             raise GatewayUnavailable(f"OVH n'a pas répondu à la recherche du SMS : {exc}") from exc
         return SentLookup(found=False)
