@@ -32,6 +32,7 @@ ALLOWED_TASKS = frozenset(
         "scheduler.tasks.heartbeat",
         "scheduler.tasks.report_run",
         "messaging.tasks.dispatch_task",
+        "messaging.tasks.reconcile_task",
         "messaging.campaigns.send_due_campaigns",
     }
 )
