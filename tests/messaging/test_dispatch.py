@@ -6,9 +6,9 @@ import pytest
 from django.db import connection
 
 from messaging.backends import SendError
+from messaging.dispatch import dispatch_pending, reconcile_stale_sending
 from messaging.gateways import locmem
 from messaging.gateways.base import BaseSmsBackend
-from messaging.dispatch import dispatch_pending, reconcile_stale_sending
 from messaging.models import Channel, Mailing, MailingOrigin, Message, MessageStatus
 from messaging.outbox import mailing_create
 from messaging.recipients import number_recipient, recipients_for

@@ -19,9 +19,9 @@ from django.db import connection
 from django.db.models import Count
 
 from messaging import lifecycle
+from messaging.dispatch import dispatch_pending
 from messaging.gateways import locmem
 from messaging.gateways.base import BaseSmsBackend
-from messaging.dispatch import dispatch_pending
 from messaging.models import Channel, MailingOrigin, Message, MessageStatus
 from messaging.outbox import mailing_create
 from messaging.recipients import Recipient
