@@ -255,7 +255,8 @@ class _Run:
                 self.result.retried += 1
 
     def record_sent(self, m: Message, provider_id: str, now: dt.datetime, extra: dict | None = None) -> None:
-        if lifecycle.mark_sent(m, provider_id=provider_id, now=now, token=self.token, extra=extra):
+        reports = m.channel != Channel.SMS or getattr(self.sms_backend, "webhooks", None) is not None
+        if lifecycle.mark_sent(m, provider_id=provider_id, now=now, token=self.token, extra=extra, reports=reports):
             self.result.sent += 1
 
     # -- one message ----------------------------------------------------------------------

@@ -196,9 +196,12 @@ def hand_over(m: Message, *, token: str, now: dt.datetime) -> bool:
 # ---------------------------------------------------------------------------------------------
 
 
-def mark_sent(m: Message, *, provider_id: str, now: dt.datetime, token: str, extra: dict | None = None) -> bool:
+def mark_sent(m: Message, *, provider_id: str, now: dt.datetime, token: str, extra: dict | None = None,
+              reports: bool = True) -> bool:
     """In flight -> SENT with the gateway's id (Message-ID for an email). ``extra``: what the
-    history keeps of it (content dropped, attachments kept), written in the same UPDATE."""
+    history keeps of it (content dropped, attachments kept), written in the same UPDATE.
+    ``reports``: whether the SMS gateway sends delivery reports (then those that came before
+    this write, kept, apply now; a gateway without webhooks spares the query)."""
     done = _one(
         Message.objects.filter(pk=m.pk, status=MessageStatus.SENDING, claimed_by=token, handed_at__isnull=False),
         status=MessageStatus.SENT, provider_id=_clip(provider_id, 100), sent_at=now, reason="", error_code="",
@@ -206,7 +209,7 @@ def mark_sent(m: Message, *, provider_id: str, now: dt.datetime, token: str, ext
     )
     if done:
         m.status, m.provider_id, m.sent_at = MessageStatus.SENT, provider_id, now
-        if m.channel == Channel.SMS:
+        if reports and m.channel == Channel.SMS:
             # A delivery report may have come before this write: kept, it applies now.
             apply_kept_events([provider_id], now=now)
     else:
