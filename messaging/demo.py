@@ -8,6 +8,7 @@ from django.conf import settings
 from messaging.models import (
     EmailAccount,
     EmailTemplate,
+    Purpose,
     Signature,
     SmsTemplate,
     SmtpSecurity,
@@ -59,7 +60,10 @@ def ensure_demo_messaging() -> EmailAccount:
             "active": True,
         },
     )
-    category, _ = TemplateCategory.objects.get_or_create(name="Rendez-vous", defaults={"position": 1})
+    # Reminders: one per appointment and channel, whatever the route (messaging.purpose).
+    category, _ = TemplateCategory.objects.get_or_create(
+        name="Rendez-vous", defaults={"position": 1, "purpose": Purpose.REMINDER}
+    )
     for title, body in SMS_TYPES.items():
         SmsTemplate.objects.get_or_create(category=category, title=title, defaults={"body": body})
     for label, (subject, body_html) in EMAIL_TYPES.items():

@@ -27,6 +27,7 @@ from .models import (
     FreeField,
     ImagePick,
     ParticularField,
+    Purpose,
     Signature,
     SignaturePlacement,
     SmsTemplate,
@@ -76,8 +77,15 @@ def validate_merge(text: str) -> str:
 class CategoryForm(forms.ModelForm):
     class Meta:
         model = TemplateCategory
-        fields = ["name", "position"]
+        fields = ["name", "position", "purpose"]
         help_texts = {"position": "Les catégories sont classées par ordre croissant, puis par nom."}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["purpose"].required = False  # "Autre" when not given
+
+    def clean_purpose(self):
+        return self.cleaned_data.get("purpose") or Purpose.OTHER
 
 
 class SmsTemplateForm(forms.ModelForm):
@@ -110,6 +118,7 @@ class PracticeSmsForm(forms.ModelForm):
             "sms_default_financial_guardian",
             "quiet_start",
             "quiet_end",
+            "purpose_period_days",
         ]
         labels = {
             "sms_warn_over_160": "Avertir quand un SMS dépasse 160 caractères (il partira en plusieurs SMS)",
@@ -118,6 +127,7 @@ class PracticeSmsForm(forms.ModelForm):
             "sms_default_financial_guardian": "Responsable financier",
             "quiet_start": "Pas de SMS à partir de",
             "quiet_end": "jusqu'à",
+            "purpose_period_days": "Délai (jours)",
         }
         widgets = {
             "quiet_start": forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
@@ -128,7 +138,18 @@ class PracticeSmsForm(forms.ModelForm):
                             "invalid": "Heure invalide (par exemple 20:00)."},
             "quiet_end": {"required": "Indiquez l'heure de fin des heures de silence.",
                           "invalid": "Heure invalide (par exemple 08:00)."},
+            "purpose_period_days": {"invalid": "Indiquez un nombre de jours.",
+                                    "min_value": "Le délai est d'au moins 1 jour.",
+                                    "max_value": "Le délai est de 60 jours au plus."},
         }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["purpose_period_days"].required = False  # left empty: the period stays as it is
+
+    def clean_purpose_period_days(self):
+        value = self.cleaned_data.get("purpose_period_days")
+        return value if value is not None else self.instance.purpose_period_days
 
     @property
     def quiet_help(self) -> str:

@@ -47,12 +47,14 @@ from .models import (
     MailingOrigin,
     Message,
     MessageStatus,
+    Purpose,
     SearchDefault,
     Signature,
     SmsTemplate,
 )
 from .outbox import DEFAULT, mailing_create
-from .policy import ROLE_ORDER, ChannelPlan, Recipient, audience, recipient_for
+from .policy import DUPLICATE_REASONS, ROLE_ORDER, ChannelPlan, Recipient, audience, recipient_for
+from .purpose import copy_of, earlier_messages, purpose_of_template
 
 SEARCH_APPOINTMENTS = "rendez-vous"
 SEARCH_PATIENTS = "patients"
@@ -88,6 +90,8 @@ class MassDraft:
     subject: str = ""
     body: str = ""  # SMS text, email HTML, or letter text
     mailing_id: int | None = None
+    # Staff chose to send to appointments that already had a message of the same purpose.
+    send_again: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -271,6 +275,7 @@ class PreviewLine:
     html: str = ""
     sms_parts: int = 0
     warnings: list[str] = field(default_factory=list)
+    already: str = ""  # a message typed by hand about an appointment that already has one
 
     @property
     def sendable(self) -> bool:
@@ -287,6 +292,8 @@ class Summary:
     with_warnings: int = 0
     without_mobile: int = 0  # rows whose patient has no mobile of their own
     without_email: int = 0
+    already: int = 0  # not sent: the appointment already had a message of this purpose
+    already_warned: int = 0  # a message typed by hand about an appointment that already has one
 
     @property
     def reason_list(self) -> list[tuple[str, int]]:
@@ -315,7 +322,14 @@ def mass_preview(draft: MassDraft, *, today: dt.date | None = None) -> Preview:
     following = _following_appointments(rows) if "@PROCHRDV" in (draft.body + draft.subject) else {}
     signature = _signature(draft) if draft.channel == Channel.EMAIL else None
     attachment_warnings = _attachment_warnings(draft)
-    already = _already_messaged(rows, channel=draft.channel)
+    purpose = purpose_of_template(_draft_template(draft)) if draft.channel != Channel.LETTER else Purpose.OTHER
+    appointment_ids = [row.appointment.pk for row in rows if row.appointment is not None]
+    # The purpose rule, as the outbox will apply it (messaging.purpose); a message typed by hand
+    # ("other") is only flagged when the appointment already has one on this channel.
+    earlier = {}
+    if purpose != Purpose.OTHER and not draft.send_again:
+        earlier = earlier_messages(appointment_ids=appointment_ids, channel=draft.channel, purpose=purpose)
+    already = _already_messaged(rows, channel=draft.channel) if purpose == Purpose.OTHER else {}
     summary = Summary(patients=len(rows))
     lines: list[PreviewLine] = []
     plan = _plan(draft, practice)
@@ -339,7 +353,10 @@ def mass_preview(draft: MassDraft, *, today: dt.date | None = None) -> Preview:
             lines.append(line)
         else:
             previous = already.get(row.appointment.pk) if row.appointment is not None else None
+            first = copy_of(earlier, row.appointment) if earlier else None
             for recipient in audience(row.patient, plan=plan, appointment=row.appointment).on(draft.channel):
+                if first is not None and recipient.sendable:
+                    recipient = recipient.left_out(first.reason, first.text(purpose))
                 person = recipient.person
                 if draft.channel == Channel.SMS:
                     composed = compose_sms(body=draft.body, recipient=person, **common)
@@ -356,24 +373,30 @@ def mass_preview(draft: MassDraft, *, today: dt.date | None = None) -> Preview:
                         warnings=list(email.warnings) + attachment_warnings(row.patient),
                     )
                 if previous:
-                    line.warnings.append(previous)
+                    line.already = previous
                 lines.append(line)
     for line in lines:
+        reason = line.recipient.reason
         if line.recipient.skip_reason:
             summary.skipped += 1
-            summary.reasons[line.recipient.skip_reason] += 1
+            # A copy is counted as what it is ("déjà envoyé"), each with its own first message.
+            summary.reasons[reason.label if reason in DUPLICATE_REASONS else line.recipient.skip_reason] += 1
+            summary.already += reason in DUPLICATE_REASONS
         else:
             summary.messages += 1
             summary.sms_total += line.sms_parts
         if line.warnings:
             summary.with_warnings += 1
+        if line.already:
+            summary.already_warned += 1
     return Preview(lines=lines, summary=summary)
 
 
 def _already_messaged(rows: list[DraftRow], *, channel: str) -> dict[int, str]:
     """appointment id -> a warning when a message on ``channel`` about that appointment is
-    already waiting or was sent (a treatment's reminder, an earlier mass mailing): staff decide
-    whether the patient should get a second one. One query."""
+    already waiting or was sent (a treatment's reminder, an earlier mass mailing), for a message
+    of no particular purpose (typed by hand, or a template of an "Autre" category: the purpose
+    rule does not apply): staff decide whether the patient should get a second one. One query."""
     from .models import Message, MessageStatus
 
     appointment_ids = [row.appointment.pk for row in rows if row.appointment is not None]
@@ -440,9 +463,9 @@ def _following_appointments(rows: list[DraftRow]) -> dict[tuple[int, int | None]
 
 def _draft_template(draft: MassDraft) -> SmsTemplate | EmailTemplate | None:
     if draft.channel == Channel.SMS and draft.sms_template_id:
-        return SmsTemplate.objects.filter(pk=draft.sms_template_id).first()
+        return SmsTemplate.objects.select_related("category").filter(pk=draft.sms_template_id).first()
     if draft.email_template_id:
-        return EmailTemplate.objects.select_related("account").filter(pk=draft.email_template_id).first()
+        return EmailTemplate.objects.select_related("account", "category").filter(pk=draft.email_template_id).first()
     return None
 
 
@@ -491,6 +514,9 @@ def _mass_mailing_write(*, draft: MassDraft, requested_by, today: dt.date | None
         origin=MailingOrigin.MASS_MAILING,
         requested_by=requested_by,
         recipients=(r for row in rows for r in audience(row.patient, plan=plan, appointment=row.appointment).on(channel)),
+        purpose=purpose_of_template(template),
+        send_again=draft.send_again,
+        about=_appointments_about(draft),
         count=count,
         template=template,
         idempotency_key=draft.idempotency_key,
@@ -501,6 +527,18 @@ def _mass_mailing_write(*, draft: MassDraft, requested_by, today: dt.date | None
     )
     search_default_remember(search=draft.search, channel=draft.channel, template=template)
     return mailing
+
+
+def _appointments_about(draft: MassDraft) -> list[int]:
+    """The appointments the draft's messages may be about (the purpose rule's lookup, made
+    before the rows are built): the ticked ones and, for patients added by hand, their future
+    ones (a superset is harmless). One query when patients were added."""
+    ids = list(draft.appointment_ids)
+    if draft.patient_ids and draft.search == SEARCH_APPOINTMENTS:
+        ids += Appointment.objects.filter(
+            patient_id__in=draft.patient_ids, state=AppointmentState.FUTURE, start__gt=timezone.now()
+        ).values_list("pk", flat=True)
+    return ids
 
 
 @dataclass
@@ -652,6 +690,7 @@ def mailing_retry_failures(*, mailing: Mailing, requested_by) -> Mailing:
         template=mailing.sms_template or mailing.email_template,
         idempotency_key=key,
         label=f"Renvoi des échecs – {mailing.label or mailing.pk}"[:200],
+        purpose=failed[0].purpose,
         **kwargs,
     )
 

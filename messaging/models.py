@@ -23,6 +23,18 @@ class Channel(models.TextChoices):
     LETTER = "letter", "Courrier"
 
 
+class Purpose(models.TextChoices):
+    """What a message about an appointment is for (messaging.purpose: one per appointment,
+    purpose and channel within the practice's period)."""
+
+    REMINDER = "reminder", "Rappel"
+    CONFIRMATION = "confirmation", "Confirmation"
+    MISSED = "missed", "Relance du rendez-vous manqué"
+    MOVED = "moved", "Avis de déplacement"
+    CANCELLED = "cancelled", "Avis d'annulation"
+    OTHER = "other", "Autre"
+
+
 class RecipientRole(models.TextChoices):
     PATIENT = "patient", "Patient"
     CIVIL_GUARDIAN = "civil", "Responsable civil"
@@ -41,6 +53,12 @@ class TemplateCategory(models.Model):
 
     name = models.CharField("nom", max_length=80, unique=True)
     position = models.PositiveSmallIntegerField("ordre", default=0)
+    # The purpose of the messages written from this folder's templates about an appointment.
+    purpose = models.CharField(
+        "objet des messages", max_length=15, choices=Purpose.choices, default=Purpose.OTHER,
+        help_text="Un rendez-vous ne reçoit qu'un message de chaque objet par canal dans le délai du cabinet "
+                  "(sauf « Autre »).",
+    )
 
     class Meta:
         verbose_name = "catégorie de modèles"
@@ -372,6 +390,9 @@ class Mailing(models.Model):
     read_receipt = models.BooleanField("accusé de lecture", default=False)
     # Identifies the request so a double submission or a re-run creates no second mailing.
     idempotency_key = models.CharField(max_length=120, unique=True, null=True, blank=True)
+    # Staff chose to send again a message an appointment already had for the same purpose
+    # (messaging.purpose leaves such a mailing's messages alone).
+    send_again = models.BooleanField("envoyé à nouveau sur demande", default=False)
     created_at = models.DateTimeField("créé le", auto_now_add=True)
 
     class Meta:
@@ -427,7 +448,9 @@ class Message(models.Model):
         on_delete=models.SET_NULL,
         related_name="messages",
         db_constraint=False,
+        db_index=False,  # message_purpose_idx starts with it
     )
+    purpose = models.CharField("objet", max_length=15, choices=Purpose.choices, default=Purpose.OTHER)
     # The appointment's start when the text was written (the text quotes it): at send time a
     # different start, or a cancelled/postponed appointment, means the text is no longer true.
     appointment_start = models.DateTimeField("début du rendez-vous à l'écriture", null=True, blank=True)
@@ -485,6 +508,8 @@ class Message(models.Model):
             models.Index(fields=["account", "sent_at"], name="message_account_sent_idx",
                          condition=models.Q(account__isnull=False)),
             models.Index(fields=["mailing", "status"], name="message_mailing_status_idx"),
+            # The purpose rule's lookup (messaging.purpose), and the appointment's messages.
+            models.Index(fields=["appointment", "purpose", "channel"], name="message_purpose_idx"),
             models.Index(fields=["provider_id"], name="message_provider_idx",  # webhooks
                          condition=~models.Q(provider_id="")),
         ]

@@ -33,10 +33,12 @@ from messaging.models import (
     MailingOrigin,
     Message,
     MessageStatus,
+    Purpose,
     Signature,
     SmsTemplate,
 )
 from messaging.policy import Recipient
+from messaging.purpose import copy_of, earlier_messages
 from patients.models import Appointment
 from patients.selectors import following_appointments
 
@@ -122,7 +124,7 @@ def _preload(recipients: Sequence[Recipient], appointment: Appointment | None) -
 ROW_COLUMNS = (
     "mailing_id", "channel", "patient_id", "appointment_id", "appointment_start", "recipient_role",
     "recipient_name", "to", "account_id", "subject", "body", "body_html", "attachments", "sms_parts",
-    "status", "reason", "note", "dedupe_key", "not_before",
+    "status", "reason", "note", "dedupe_key", "not_before", "purpose",
 )
 
 # The other columns _insert_messages writes: the model's defaults (and created_at / updated_at).
@@ -331,6 +333,9 @@ def mailing_create(
     today: dt.date | None = None,
     schedule_dispatch: bool = True,
     custom: CustomFields | None = None,
+    purpose: str = Purpose.OTHER,
+    send_again: bool = False,
+    about: Iterable[int] | None = None,
 ) -> Mailing:
     """Record one request to send and its messages; return the Mailing.
 
@@ -345,6 +350,13 @@ def mailing_create(
     ``schedule_dispatch`` is False. Raises ValueError on an empty message or an email without
     account. Queries: a constant number for N recipients (bulk insert). ``custom``: the
     practice's custom fields, when the caller loaded them.
+
+    ``purpose`` (``messaging.models.Purpose``) is recorded on each message: a recipient whose
+    appointment already had a message of that purpose on this channel within the practice's
+    period is SKIPPED with the reason naming the first (``messaging.purpose``), unless
+    ``send_again`` (staff chose to send it again; recorded on the Mailing, so the send-time
+    check leaves it alone too). One query for the whole mailing: the appointments are read from
+    ``recipients``, or from ``about`` (their ids) when ``recipients`` is consumed lazily.
 
     ``recipients`` may be a sequence, or an iterable given with ``count``, the number of
     recipients it is expected to yield: it is then consumed as the messages are written, so that
@@ -394,6 +406,7 @@ def mailing_create(
         keep_attachments=email_template.keep_attachments if email_template else True,
         read_receipt=email_template.read_receipt if email_template else False,
         idempotency_key=idempotency_key or None,
+        send_again=send_again,
     )
     try:
         with transaction.atomic():
@@ -428,6 +441,13 @@ def mailing_create(
             (r.patient, r.appointment or appointment) for r in recipients if r.patient is not None
         )
 
+    earlier = {}
+    if purpose != Purpose.OTHER and not send_again:
+        if about is None:
+            recipients = list(recipients)
+            about = [a.pk for r in recipients if (a := r.appointment or appointment) is not None]
+        earlier = earlier_messages(appointment_ids=about, channel=channel, purpose=purpose)
+
     def loaded_recipients():
         """The recipients, checked as they come: at the first instance the caller did not load
         with the relations the merge reads, they are all loaded (a query made between two INSERT
@@ -458,6 +478,8 @@ def mailing_create(
             elif same in seen:
                 status = MessageStatus.SKIPPED
                 reason = f"Même destinataire que « {seen[same]} » dans cet envoi : un seul message envoyé."
+            elif earlier and (first := copy_of(earlier, appt)) is not None:
+                status, reason = MessageStatus.SKIPPED, first.text(purpose)
             else:
                 seen[same] = r.role_label
             subject = body_html = note = ""
@@ -493,7 +515,7 @@ def mailing_create(
                 appt.start if appt is not None else None,
                 r.role, r.name[:200], r.address[:254], account_id, subject, body, body_html, attachments,
                 sms_parts, status, reason, note, dedupe_key(base, patient_id, r.role, r.address, appt_id),
-                not_before,
+                not_before, purpose,
             )
 
     # Composed while the rows are inserted (see _insert_messages).
@@ -529,12 +551,14 @@ def message_resend(*, message: Message, requested_by) -> Mailing:
         save_sent=original.save_sent,
         keep_attachments=original.keep_attachments,
         read_receipt=original.read_receipt,
+        send_again=True,  # "Renvoyer" is staff's explicit choice to send it again
     )
     Message.objects.create(
         mailing=mailing,
         channel=message.channel,
         patient_id=message.patient_id,
         appointment_id=message.appointment_id,
+        purpose=message.purpose,
         recipient_role=message.recipient_role,
         recipient_name=message.recipient_name,
         to=message.to,

@@ -182,6 +182,8 @@ def recipients(request, key):
 def send(request, key):
     """Step 3: one mailing per wizard, whatever the number of clicks."""
     draft = _load(request, key)
+    # "Envoyer aussi aux rendez-vous déjà servis": the purpose rule's explicit exception.
+    draft.send_again = request.POST.get("send_again") == "1"
     try:
         mailing = mm.mass_mailing_send(draft=draft, requested_by=request.user)
     except ValueError as exc:

@@ -28,6 +28,7 @@ from messaging.models import (
     MailingOrigin,
     Message,
     MessageStatus,
+    Purpose,
     SandboxEmail,
     SandboxSms,
     Signature,
@@ -36,6 +37,7 @@ from messaging.models import (
 )
 from messaging.outbox import mailing_create, message_hide, message_resend
 from messaging.policy import ChannelPlan, Recipient, audience, recipients_for
+from messaging.purpose import copy_of, earlier_messages, purpose_of_template
 from messaging.sms import too_long_message as sms_too_long
 from messaging.views_settings import gsm_tables
 from patients.models import Appointment, AppointmentState, Patient
@@ -81,6 +83,7 @@ class _SendForm(forms.Form):
         error_messages={"required": "Choisissez au moins un destinataire."},
     )
     appointment = forms.ModelChoiceField(queryset=Appointment.objects.none(), required=False, label="Rendez-vous")
+    send_again = forms.BooleanField(required=False, label="Envoyer à nouveau")
     token = forms.CharField(widget=forms.HiddenInput)
 
     def __init__(self, *args, recipients: list[Recipient], appointments, **kwargs):
@@ -166,24 +169,34 @@ def _send_window(request: HttpRequest, patient_pk: int, channel: str) -> HttpRes
         form = form_class(request.POST, recipients=recipients, appointments=appointments)
         if form.is_valid():
             data = form.cleaned_data
+            purpose = purpose_of_template(data["template"]) if data["appointment"] else Purpose.OTHER
             common = dict(
                 channel=channel, origin=MailingOrigin.PATIENT_FILE, requested_by=request.user,
                 recipients=form.chosen(), template=data["template"], appointment=data["appointment"],
                 idempotency_key=f"patient-file:{data['token']}"[:120],
                 label=f"{'SMS' if channel == Channel.SMS else 'Email'} à {patient.display_name}",
+                purpose=purpose, send_again=data["send_again"],
             )
-            try:
-                if channel == Channel.SMS:
-                    mailing = mailing_create(sms_body=data["body"], **common)
-                else:
-                    mailing = mailing_create(
-                        email_subject=data["subject"], email_body_html=data["body_html"],
-                        account=data["account"], signature=data["signature"], **common,
-                    )
-            except ValueError as exc:
-                form.add_error(None, str(exc))
+            first = None
+            if purpose != Purpose.OTHER and not data["send_again"]:
+                earlier = earlier_messages(appointment_ids=[data["appointment"].pk], channel=channel, purpose=purpose)
+                first = copy_of(earlier, data["appointment"])
+            if first is not None:
+                # Said here rather than recorded as "not sent": staff are in front of it.
+                form.add_error(None, f"{first.text(purpose)} Cochez « Envoyer à nouveau » pour l'envoyer quand même.")
             else:
-                return redirect("sending:result", pk=mailing.pk)
+                try:
+                    if channel == Channel.SMS:
+                        mailing = mailing_create(sms_body=data["body"], **common)
+                    else:
+                        mailing = mailing_create(
+                            email_subject=data["subject"], email_body_html=data["body_html"],
+                            account=data["account"], signature=data["signature"], **common,
+                        )
+                except ValueError as exc:
+                    form.add_error(None, str(exc))
+                else:
+                    return redirect("sending:result", pk=mailing.pk)
     else:
         appt = _default_appointment(appointments)
         initial = {"recipients": _default_keys(patient, channel), "token": uuid.uuid4().hex, "appointment": appt}

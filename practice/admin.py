@@ -29,6 +29,7 @@ class PracticeAdmin(admin.ModelAdmin):
                     ("sms_sender_name", "sms_warn_over_160"),
                     ("sms_default_patient", "sms_default_civil_guardian", "sms_default_financial_guardian"),
                     ("quiet_start", "quiet_end"),
+                    "purpose_period_days",
                 )
             },
         ),

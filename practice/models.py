@@ -3,6 +3,7 @@ from __future__ import annotations
 import datetime
 
 from django.core.cache import cache
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 from patients.fields import PhoneField
@@ -42,6 +43,14 @@ class Practice(models.Model):
     # Decent hours: no SMS leaves between quiet_start and quiet_end (local time).
     quiet_start = models.TimeField("début des heures de silence", default=datetime.time(20, 0))
     quiet_end = models.TimeField("fin des heures de silence", default=datetime.time(8, 0))
+    # One message per appointment, purpose and channel within this many days, whatever the route
+    # (messaging.purpose): a second reminder is skipped unless staff choose to send it again.
+    purpose_period_days = models.PositiveSmallIntegerField(
+        "délai sans second message pour le même rendez-vous (jours)",
+        default=3,
+        validators=[MinValueValidator(1), MaxValueValidator(60)],
+        help_text="Un rendez-vous ne reçoit qu'un rappel (une confirmation, une relance…) par canal pendant ce délai.",
+    )
 
     class Meta:
         verbose_name = "cabinet"

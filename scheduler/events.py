@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from django.db.models import Q
 
-from messaging.models import Mailing, MailingOrigin
+from messaging.models import Mailing, MailingOrigin, Purpose
 from messaging.policy import ChannelPlan, audience
 from patients.models import Appointment
 from practice.models import Practice
@@ -14,6 +14,8 @@ from practice.models import Practice
 from .models import EventMessageSetting, TrackedPurpose
 
 PURPOSES = {"booked": TrackedPurpose.BOOKED, "moved": TrackedPurpose.MOVED, "cancelled": TrackedPurpose.CANCELLED}
+# The purpose rule's (messaging.purpose): one confirmation, one notice per appointment time.
+MESSAGE_PURPOSES = {"booked": Purpose.CONFIRMATION, "moved": Purpose.MOVED, "cancelled": Purpose.CANCELLED}
 
 
 def settings_for(*, event: str, nature_id: int | None) -> list[EventMessageSetting]:
@@ -60,6 +62,7 @@ def event_messages_queue(*, appointment: Appointment, event: str) -> list[Mailin
             template=setting.template,
             idempotency_key=f"event:{event}:{appointment.pk}:{setting.channel}:{stamp}",
             label=f"{setting.get_event_display()} – {appointment.who}",
+            purpose=MESSAGE_PURPOSES[event],
         )
         track_mailing(mailing=mailing, purpose=PURPOSES[event])
         mailings.append(mailing)

@@ -33,8 +33,9 @@ from django.utils import timezone
 
 from messaging.compose import compose_email, compose_sms
 from messaging.merge import CustomFields, format_datetime
-from messaging.models import Channel, MailingOrigin, Message, MessageStatus
+from messaging.models import Channel, MailingOrigin, Message, MessageStatus, Purpose
 from messaging.policy import ChannelPlan, Recipient, audience, email_roles, sms_roles
+from messaging.purpose import mark_copies
 from patients.criteria import AppointmentCriteria, PatientCriteria
 from patients.models import Appointment, AppointmentState, Patient
 from patients.selectors import appointment_search, patient_criteria_search
@@ -103,6 +104,12 @@ class Plan:
     @property
     def purpose(self) -> str:
         return purpose_of(self.treatment.kind)
+
+
+def message_purpose(kind: str) -> str:
+    """The purpose recorded on the messages of a treatment of ``kind`` (messaging.purpose):
+    one reminder, one missed-appointment follow-up per appointment and channel."""
+    return {TreatmentKind.APPOINTMENTS: Purpose.REMINDER, TreatmentKind.MISSED: Purpose.MISSED}.get(kind, Purpose.OTHER)
 
 
 def purpose_of(kind: str) -> str:
@@ -240,6 +247,11 @@ def treatment_plan(*, treatment: Treatment, run_date: dt.date) -> Plan:
             else:
                 left.append(LeftOut(target.label, "Pas d'adresse postale : pas de courrier."))
     batches = [b for b in (sms, email, fallback) if b.recipients]
+    # What the outbox will skip as a second message of the same purpose (a mass mailing sent
+    # the reminder already): shown in Tester with the reason naming the first. A query a batch.
+    purpose = message_purpose(treatment.kind)
+    for batch in batches:
+        batch.recipients = mark_copies(batch.recipients, channel=batch.channel, purpose=purpose)
     return Plan(treatment, run_date, window, targets, left, batches, letters=letters)
 
 
@@ -496,6 +508,7 @@ def _execute(run: TreatmentRun, plan: Plan, requested_by) -> None:
             idempotency_key=mailing_key(treatment.pk, plan.run_date, batch.key),
             label=f"{treatment.title} – {plan.run_date:%d/%m/%Y}",
             today=plan.run_date,
+            purpose=message_purpose(treatment.kind),
         )
         run.mailings.add(mailing)
         track_mailing(mailing=mailing, purpose=plan.purpose, run=run)
@@ -602,6 +615,7 @@ def reminder_requeue(*, appointment: Appointment, runs: list[TreatmentRun]) -> l
                 idempotency_key=mailing_key(treatment.pk, run.run_date, f"{batch.key}:rdv{appointment.pk}@{stamp}"),
                 label=f"{treatment.title} – rendez-vous déplacé",
                 today=run.run_date,
+                purpose=message_purpose(treatment.kind),
             )
             run.mailings.add(mailing)
             track_mailing(mailing=mailing, purpose=TrackedPurpose.REMINDER, run=run)

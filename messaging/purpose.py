@@ -1,0 +1,194 @@
+"""One message per appointment, purpose and channel within the practice's period.
+
+A message about an appointment carries its purpose (``Message.purpose``): reminder,
+confirmation, missed-appointment follow-up, move or cancel notice, other. It comes from the
+template's category (single send, mass mailing), the treatment's kind or the event. Whatever the
+route, an appointment gets at most one message of each purpose (but "other") on each channel
+within ``Practice.purpose_period_days``: a second one is not sent, with a reason that names the
+first ("Rappel déjà envoyé le 06/12 à 03h27 par le publipostage n°4"; "déjà prévu" while the
+first waits, held by quiet hours for example). Unless staff chose to send it again
+(``Mailing.send_again``: a checkbox of the send window and of the mass mailing; "Renvoyer").
+
+The rule is applied where a message is decided, with the same words: the previews (mass mailing,
+the treatment's Tester) and the outbox (``mailing_create``) through ``earlier_messages`` (one
+query for a whole mailing), and again just before a message leaves (``duplicate_reasons``, a
+check of ``messaging.dispatch``): a message held by quiet hours that became a second copy
+meanwhile is cancelled with the reason naming the first.
+
+A message about the same appointment at another time (moved since) is not a copy: its text
+quotes another time. Failed, cancelled and skipped messages never count.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from django.utils import timezone
+
+from .models import MailingOrigin, Message, MessageStatus, Purpose
+from .policy import Reason, Recipient
+
+# The statuses of a message that reached, may have reached or will reach its recipient.
+COUNTED = (MessageStatus.PENDING, MessageStatus.SENDING, MessageStatus.SENT, MessageStatus.DELIVERED,
+           MessageStatus.UNKNOWN)
+_WAITING = (MessageStatus.PENDING, MessageStatus.SENDING)
+# "Rappel déjà envoyé", "Confirmation déjà envoyée".
+_FEMININE = frozenset({Purpose.CONFIRMATION, Purpose.MISSED})
+
+
+def purpose_of_template(template) -> str:
+    """The purpose of a message written from ``template`` (an SMS or email type): its
+    category's. "other" without a template."""
+    category = getattr(template, "category", None)
+    return category.purpose if category is not None else Purpose.OTHER
+
+
+def period_days() -> int:
+    from practice.models import Practice
+
+    return Practice.get().purpose_period_days
+
+
+@dataclass(frozen=True, slots=True)
+class Earlier:
+    """The first message of a purpose about an appointment on a channel."""
+
+    message_id: int
+    status: str
+    at: dt.datetime
+    mailing_id: int
+    origin: str
+    label: str
+    appointment_start: dt.datetime | None
+
+    def source(self) -> str:
+        """Who wrote it, in words: "le publipostage n°4"."""
+        n = self.mailing_id
+        return {
+            MailingOrigin.MASS_MAILING: f"le publipostage n°{n}",
+            MailingOrigin.TREATMENT: f"le traitement « {self.label} »" if self.label else f"le traitement (envoi n°{n})",
+            MailingOrigin.PATIENT_FILE: f"l'envoi n°{n} du dossier patient",
+            MailingOrigin.CAMPAIGN: f"la campagne (envoi n°{n})",
+            MailingOrigin.EVENT: f"le message d'événement n°{n}",
+            MailingOrigin.RESEND: f"le renvoi n°{n}",
+        }.get(self.origin, f"l'envoi n°{n}")
+
+    @property
+    def waiting(self) -> bool:
+        return self.status in _WAITING
+
+    @property
+    def reason(self) -> Reason:
+        return Reason.ALREADY_PLANNED if self.waiting else Reason.ALREADY_SENT
+
+    def text(self, purpose: str) -> str:
+        """"Rappel déjà envoyé le 06/12 à 03h27 par le publipostage n°4"."""
+        label = Purpose(purpose).label if purpose in Purpose.values else purpose
+        done = ("prévue" if self.waiting else "envoyée") if purpose in _FEMININE else (
+            "prévu" if self.waiting else "envoyé")
+        local = timezone.localtime(self.at)
+        return f"{label} déjà {done} le {local:%d/%m} à {local:%H}h{local:%M} par {self.source()}."
+
+
+def _rows(qs) -> Iterable[tuple]:
+    return qs.values_list(
+        "pk", "appointment_id", "purpose", "channel", "status", "created_at", "sent_at", "appointment_start",
+        "mailing_id", "mailing__origin", "mailing__label",
+    )
+
+
+def _earlier(row) -> Earlier:
+    pk, _appt, _purpose, _channel, status, created_at, sent_at, start, mailing_id, origin, label = row
+    return Earlier(pk, status, sent_at or created_at, mailing_id, origin, label, start)
+
+
+def earlier_messages(*, appointment_ids: Iterable[int], channel: str, purpose: str,
+                     now: dt.datetime | None = None) -> dict[int, Earlier]:
+    """appointment id -> the first message of ``purpose`` on ``channel`` about it within the
+    practice's period (waiting or sent). Nothing for "other". One query whatever the number
+    (the index ``message_purpose_idx``)."""
+    ids = {i for i in appointment_ids if i}
+    if purpose == Purpose.OTHER or not ids:
+        return {}
+    since = (now or timezone.now()) - dt.timedelta(days=period_days())
+    qs = Message.objects.filter(
+        appointment_id__in=ids, purpose=purpose, channel=channel, status__in=COUNTED, created_at__gte=since,
+    ).order_by("created_at", "pk")
+    found: dict[int, Earlier] = {}
+    for row in _rows(qs):
+        found.setdefault(row[1], _earlier(row))
+    return found
+
+
+def copy_of(earlier: dict[int, Earlier], appointment) -> Earlier | None:
+    """The earlier message ``appointment`` (as it stands now) already has, or None. One
+    about another time (the appointment moved since) is not a copy."""
+    if appointment is None:
+        return None
+    first = earlier.get(appointment.pk)
+    if first is None or (first.appointment_start is not None and first.appointment_start != appointment.start):
+        return None
+    return first
+
+
+def mark_copies(recipients: Sequence[Recipient], *, channel: str, purpose: str) -> list[Recipient]:
+    """``recipients`` with those whose appointment already had a message of ``purpose`` on
+    ``channel`` marked not sent, with the reason naming the first (the previews' view of what
+    the outbox will do). One query."""
+    earlier = earlier_messages(
+        appointment_ids=[r.appointment.pk for r in recipients if r.appointment is not None],
+        channel=channel, purpose=purpose,
+    )
+    if not earlier:
+        return list(recipients)
+    out = []
+    for r in recipients:
+        first = copy_of(earlier, r.appointment) if r.sendable else None
+        out.append(r.left_out(first.reason, first.text(purpose)) if first is not None else r)
+    return out
+
+
+def duplicate_reasons(messages: Sequence[Message], *, now: dt.datetime | None = None) -> dict[int, str]:
+    """The send-time check (``messaging.dispatch``): {message id: reason} for those of
+    ``messages`` whose appointment already had a message of the same purpose on the same
+    channel, about the same time, from another mailing: sent or leaving (sending, incertain),
+    or waiting and written first. A mailing staff chose to send again is never named. One
+    query whatever the number."""
+    judged = [
+        m for m in messages
+        if m.appointment_id and m.purpose != Purpose.OTHER and not _sent_again(m)
+    ]
+    if not judged:
+        return {}
+    since = (now or timezone.now()) - dt.timedelta(days=period_days())
+    qs = Message.objects.filter(
+        appointment_id__in={m.appointment_id for m in judged},
+        purpose__in={m.purpose for m in judged},
+        channel__in={m.channel for m in judged},
+        status__in=COUNTED,
+        created_at__gte=since,
+    ).order_by("created_at", "pk")
+    others: dict[tuple, list[tuple]] = {}
+    for row in _rows(qs):
+        others.setdefault((row[1], row[2], row[3]), []).append(row)
+    out: dict[int, str] = {}
+    for m in judged:
+        for row in others.get((m.appointment_id, m.purpose, m.channel), ()):
+            pk, status, start, mailing_id = row[0], row[4], row[7], row[8]
+            if mailing_id == m.mailing_id or start != m.appointment_start:
+                continue
+            # Both waiting: the first written leaves, the later one is the copy.
+            if status == MessageStatus.PENDING and pk > m.pk:
+                continue
+            out[m.pk] = _earlier(row).text(m.purpose)
+            break
+    return out
+
+
+def _sent_again(message: Message) -> bool:
+    mailing = message._state.fields_cache.get("mailing")
+    if mailing is None:
+        mailing = message.mailing
+    return mailing.send_again
