@@ -395,26 +395,3 @@ def consent_reason(person, channel: str, purpose: str | None = None) -> Reason |
         return Reason.NO_EMAIL_CONSENT
     return None
 
-
-def consent_reasons(messages) -> dict:
-    """The send-time check (``messaging.dispatch``): {message id: reason} for the messages whose
-    recipient (the patient or a guardian, read fresh) has withdrawn consent for the channel or
-    replied STOP since the message was written. Messages to a bare number or a list address
-    without a patient file are not judged here. Two queries, plus one per refusal found."""
-    judged = [m for m in messages if m.patient_id and m.recipient_role in ROLE_ORDER
-              and m.channel in (Channel.SMS, Channel.EMAIL)]
-    if not judged:
-        return {}
-    patients = Patient.objects.select_related("civil_guardian", "financial_guardian").in_bulk(
-        {m.patient_id for m in judged}
-    )
-    out = {}
-    for m in judged:
-        patient = patients.get(m.patient_id)
-        if patient is None:
-            continue
-        person, _is_self = role_person(patient, m.recipient_role)
-        reason = consent_reason(person, m.channel, getattr(m, "purpose", None))
-        if reason is not None:
-            out[m.pk] = reason.label
-    return out

@@ -11,8 +11,8 @@ first waits, held by quiet hours for example). Unless staff chose to send it aga
 
 The rule is applied where a message is decided, with the same words: the previews (mass mailing,
 the treatment's Tester) and the outbox (``mailing_create``) through ``earlier_messages`` (one
-query for a whole mailing), and again just before a message leaves (``duplicate_reasons``, a
-check of ``messaging.dispatch``): a message held by quiet hours that became a second copy
+query for a whole mailing), and again just before a message leaves (``duplicate_check``, a
+last-moment check of ``messaging.send_checks``): a message held by quiet hours that became a second copy
 meanwhile is cancelled with the reason naming the first.
 
 A message about the same appointment at another time (moved since) is not a copy: its text
@@ -150,45 +150,42 @@ def mark_copies(recipients: Sequence[Recipient], *, channel: str, purpose: str) 
     return out
 
 
-def duplicate_reasons(messages: Sequence[Message], *, now: dt.datetime | None = None) -> dict[int, str]:
-    """The send-time check (``messaging.dispatch``): {message id: reason} for those of
-    ``messages`` whose appointment already had a message of the same purpose on the same
-    channel, about the same time, from another mailing: sent or leaving (sending, incertain),
-    or waiting and written first. A mailing staff chose to send again is never named. One
-    query whatever the number."""
-    judged = [
-        m for m in messages
-        if m.appointment_id and m.purpose != Purpose.OTHER and not _sent_again(m)
-    ]
-    if not judged:
-        return {}
-    since = (now or timezone.now()) - dt.timedelta(days=period_days())
-    qs = Message.objects.filter(
-        appointment_id__in={m.appointment_id for m in judged},
-        purpose__in={m.purpose for m in judged},
-        channel__in={m.channel for m in judged},
-        status__in=COUNTED,
-        created_at__gte=since,
-    ).order_by("created_at", "pk")
-    others: dict[tuple, list[tuple]] = {}
-    for row in _rows(qs):
-        others.setdefault((row[1], row[2], row[3]), []).append(row)
-    out: dict[int, str] = {}
-    for m in judged:
-        for row in others.get((m.appointment_id, m.purpose, m.channel), ()):
-            pk, status, start, mailing_id = row[0], row[4], row[7], row[8]
-            if mailing_id == m.mailing_id or start != m.appointment_start:
-                continue
-            # Both waiting: the first written leaves, the later one is the copy.
-            if status == MessageStatus.PENDING and pk > m.pk:
-                continue
-            out[m.pk] = _earlier(row).text(m.purpose)
-            break
-    return out
+def first_copy_expression():
+    """The id of the first message ``duplicate_check`` would name, computed by the database in
+    the query that loads the message (``send_checks.load``): no query of its own."""
+    from django.db.models import OuterRef, Q, Subquery
+
+    since = timezone.now() - dt.timedelta(days=period_days())
+    others = (
+        Message.objects.filter(
+            appointment_id=OuterRef("appointment_id"), purpose=OuterRef("purpose"), channel=OuterRef("channel"),
+            appointment_start=OuterRef("appointment_start"), status__in=COUNTED, created_at__gte=since,
+        )
+        .exclude(mailing_id=OuterRef("mailing_id"))
+        # Out already, or waiting and written first (of two copies the first written leaves:
+        # two workers holding one each cancel the same one).
+        .filter(~Q(status__in=_WAITING) | Q(pk__lt=OuterRef("pk")))
+        .order_by("created_at", "pk")
+        .values("pk")[:1]
+    )
+    return Subquery(others)
 
 
-def _sent_again(message: Message) -> bool:
-    mailing = message._state.fields_cache.get("mailing")
-    if mailing is None:
-        mailing = message.mailing
-    return mailing.send_again
+def duplicate_check(message: Message, now: dt.datetime):
+    """The last-moment check (``messaging.send_checks``): cancel ``message`` when its
+    appointment already had a message of the same purpose on the same channel, about the same
+    time, from another mailing, within the practice's period (``first_copy_expression``), with the reason
+    naming it. A message without appointment or purpose, and a mailing staff chose to send
+    again, are left alone. A query only when there is a copy to name."""
+    from messaging.send_checks import Verdict
+
+    if not message.appointment_id or message.purpose == Purpose.OTHER or message.mailing.send_again:
+        return None
+    first_id = getattr(message, "purpose_first_copy", None)
+    if first_id is None:
+        return None
+    row = _rows(Message.objects.filter(pk=first_id)).first()
+    if row is None:
+        return None
+    first = _earlier(row)
+    return Verdict.cancel(first.reason.value, first.text(message.purpose))

@@ -61,14 +61,19 @@ Check = Callable[[Message, dt.datetime], "Verdict | None"]
 
 # The relations the checks read, joined by ``load``.
 RELATED: set[str] = {"mailing", "account", "appointment", "patient__civil_guardian", "patient__financial_guardian"}
+# Values the checks read computed by the database in the same query: name -> a callable
+# returning the expression (built at each load: it may depend on settings read then).
+ANNOTATIONS: dict[str, Callable[[], object]] = {}
 CHECKS: list[Check] = []
 
 
-def register(check: Check, *, related: tuple[str, ...] = ()) -> None:
-    """Add ``check`` (idempotent) and the relations it reads."""
+def register(check: Check, *, related: tuple[str, ...] = (), annotations: dict | None = None) -> None:
+    """Add ``check`` (idempotent), the relations it reads and the values it has the database
+    compute (``annotations``: name -> callable returning an expression) with the message."""
     if check not in CHECKS:
         CHECKS.append(check)
     RELATED.update(related)
+    ANNOTATIONS.update(annotations or {})
 
 
 def load(message_id: int) -> Message | None:
@@ -85,6 +90,7 @@ def load(message_id: int) -> Message | None:
             practice_quiet_end=Subquery(practice.values("quiet_end")[:1]),
             practice_time_zone=Subquery(practice.values("time_zone")[:1]),
             practice_sms_sender=Subquery(practice.values("sms_sender_name")[:1]),
+            **{name: build() for name, build in ANNOTATIONS.items()},
         )
         .filter(pk=message_id)
         .first()

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('messaging', '0006_message_fewer_indexes'),
+        ('messaging', '0007_lifecycle_claims_and_pause'),
         ('patients', '0005_patient_search_key_first'),
     ]
 
