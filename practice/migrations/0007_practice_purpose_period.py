@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('practice', '0005_no_django_q_write_permissions'),
+        ('practice', '0006_header_text_single_line'),
     ]
 
     operations = [
