@@ -16,6 +16,7 @@ from django.views.decorators.http import require_POST
 
 from patients.selectors import patient_search
 from practice.validators import header_text_problem
+from scheduler.selectors import scheduler_health
 
 from . import mass_mailing as mm
 from .forms import rich_text_widget
@@ -215,7 +216,12 @@ def detail(request, pk):
     mailing = get_object_or_404(Mailing.objects.select_related("requested_by"), pk=pk)
     progress = mm.mailing_progress(mailing=mailing)
     report = mm.mailing_report(mailing=mailing) if progress.done or progress.deferred_until else None
-    return render(request, "messaging/mass/detail.html", {"mailing": mailing, "progress": progress, "report": report})
+    # A mailing that stays "en cours" because no cluster is running must say so here.
+    health = None if progress.done else scheduler_health()
+    return render(
+        request, "messaging/mass/detail.html",
+        {"mailing": mailing, "progress": progress, "report": report, "health": health},
+    )
 
 
 @_sender

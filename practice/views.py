@@ -8,15 +8,21 @@ from django.utils import timezone
 from django.views.decorators.csrf import requires_csrf_token
 
 from patients import selectors as patient_selectors
+from scheduler.selectors import scheduler_health
+from scheduler.views import missed_context
 
 
 @login_required
 def home(request):
     today = timezone.localdate()
+    # Everyone learns that the scheduler is down (their messages wait); the missed runs, and the
+    # button that runs them, are for those who may open the programmeur.
+    missed = missed_context(request.user) if request.user.has_perm("practice.use_scheduler") else []
     return render(
         request,
         "practice/home.html",
-        {"today": today, "day_summary": patient_selectors.day_summary(day=today)},
+        {"today": today, "day_summary": patient_selectors.day_summary(day=today), "health": scheduler_health(),
+         "missed": missed},
     )
 
 

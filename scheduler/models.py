@@ -129,6 +129,9 @@ class Treatment(models.Model):
     schedule = models.OneToOneField(
         "django_q.Schedule", null=True, blank=True, on_delete=models.SET_NULL, related_name="treatment", editable=False
     )
+    # Since when its runs are due: a run whose time falls while the treatment was inactive (or
+    # not yet created) is not "missed" (``selectors.missed_runs``). Set on each switch to active.
+    active_since = models.DateTimeField("actif depuis", null=True, blank=True, editable=False)
     created_at = models.DateTimeField("créé le", auto_now_add=True)
     updated_at = models.DateTimeField("modifié le", auto_now=True)
 

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from messaging.models import Message
 
-from .models import EventMessageSetting, Heartbeat, Treatment, TreatmentRun
+from .models import EventMessageSetting, Heartbeat, RunStatus, Treatment, TreatmentRun
 
 # The heartbeat task runs every minute and the scheduler ticks about every 30 s: three minutes
 # without a beat means no cluster is running.
@@ -73,6 +73,71 @@ def scheduler_health(*, now: dt.datetime | None = None) -> Health:
         clusters=clusters,
         problem=time_zone_problem(),
     )
+
+
+# How far back a run that did not happen is still worth flagging (and running by hand).
+MISSED_LOOKBACK_DAYS = 7
+# The scheduler ticks every 30 s and may be busy with another treatment: a run is missed only
+# once this has passed after its time without a run row.
+MISSED_GRACE = dt.timedelta(minutes=10)
+# A run row left "en attente" (its worker was killed before it committed) this long after its
+# time did not happen either; django-q2 hands a lost task out again well before that.
+MISSED_STUCK = dt.timedelta(hours=1)
+
+
+@dataclass
+class MissedRun:
+    treatment: Treatment
+    run_date: dt.date
+    due_at: dt.datetime  # aware, practice time zone
+
+    @property
+    def label(self) -> str:
+        return f"exécution manquée le {self.due_at:%d/%m} à {self.due_at:%H}h{self.due_at:%M}"
+
+
+def missed_runs(*, now: dt.datetime | None = None, treatment: Treatment | None = None) -> list[MissedRun]:
+    """The runs of the active treatments (or of ``treatment`` alone) that were due in the last
+    ``MISSED_LOOKBACK_DAYS`` days and did not happen, oldest first: a day its schedule runs on
+    (``Treatment.runs_on``, the rule its django-q2 cron narrows), at its hour on the practice's
+    wall clock (the same hour on both daylight-saving days), after the treatment was switched
+    on, more than ``MISSED_GRACE`` ago, without a run row for that date (``TreatmentRun`` is
+    unique per treatment and date, so any run, scheduled or by hand, clears it). Two queries."""
+    from .services import practice_tz
+
+    now = now or timezone.now()
+    tz = practice_tz()
+    today = now.astimezone(tz).date()
+    first = today - dt.timedelta(days=MISSED_LOOKBACK_DAYS)
+    if treatment is not None:
+        treatments = [treatment] if treatment.active else []
+    else:
+        treatments = list(Treatment.objects.filter(active=True).order_by("hour", "title"))
+    if not treatments:
+        return []
+    rows = {
+        (tid, day): status
+        for tid, day, status in TreatmentRun.objects.filter(treatment__in=treatments, run_date__gte=first).values_list(
+            "treatment_id", "run_date", "status"
+        )
+    }
+    missed = []
+    for t in treatments:
+        since = t.active_since or t.created_at
+        day = max(first, t.start_date)
+        while day <= today:
+            if t.runs_on(day):
+                # Built on the wall clock, then compared in UTC: 18h00 is 16h00 UTC in summer and
+                # 17h00 UTC in winter. Through UTC and back also moves a time that does not exist
+                # (02h30 on the spring change) to the instant it stands for.
+                due = dt.datetime.combine(day, t.hour, tzinfo=tz).astimezone(dt.UTC)
+                status = rows.get((t.pk, day))
+                lost = status is None or (status == RunStatus.PENDING and now - due > MISSED_STUCK)
+                if lost and (since is None or due >= since) and now - due > MISSED_GRACE:
+                    missed.append(MissedRun(t, day, due.astimezone(tz)))
+            day += dt.timedelta(days=1)
+    missed.sort(key=lambda m: (m.due_at, m.treatment.title))
+    return missed
 
 
 def event_settings() -> QuerySet[EventMessageSetting]:

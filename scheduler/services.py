@@ -90,6 +90,16 @@ def _sync_schedule(treatment: Treatment) -> None:
         schedule.save()
 
 
+def _note_activation(treatment: Treatment) -> None:
+    """Stamp ``active_since`` when ``treatment`` becomes active (new, or inactive in the
+    database): the runs due before that moment are not missed ones."""
+    if not treatment.active:
+        return
+    was_active = treatment.pk is not None and Treatment.objects.filter(pk=treatment.pk, active=True).exists()
+    if not was_active or treatment.active_since is None:
+        treatment.active_since = timezone.now()
+
+
 @transaction.atomic
 def treatment_save(*, treatment: Treatment, criteria: dict | None = None, staff=None, verifiers=None) -> Treatment:
     """Validate and save ``treatment`` (with its criteria JSON and people, when given) and create,
@@ -97,6 +107,7 @@ def treatment_save(*, treatment: Treatment, criteria: dict | None = None, staff=
     if criteria is not None:
         treatment.criteria = criteria
     treatment.full_clean(exclude=["schedule"])
+    _note_activation(treatment)
     treatment.save()
     if staff is not None:
         treatment.staff_recipients.set(staff)
@@ -109,7 +120,8 @@ def treatment_save(*, treatment: Treatment, criteria: dict | None = None, staff=
 @transaction.atomic
 def treatment_set_active(*, treatment: Treatment, active: bool) -> Treatment:
     treatment.active = active
-    treatment.save(update_fields=["active", "updated_at"])
+    _note_activation(treatment)
+    treatment.save(update_fields=["active", "active_since", "updated_at"])
     _sync_schedule(treatment)
     return treatment
 

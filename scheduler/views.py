@@ -47,12 +47,19 @@ def can_run_now(user, treatment: Treatment) -> bool:
     return treatment.active or user.has_perm("scheduler.change_treatment")
 
 
+def missed_context(user) -> list[dict]:
+    """The missed runs as the programmeur and home pages show them, each with whether ``user``
+    may run it by hand (the rule of ``can_run_now``)."""
+    return [{"run": m, "can_run": can_run_now(user, m.treatment)} for m in selectors.missed_runs()]
+
+
 @scheduler_view
 def index(request):
     return render(
         request,
         "scheduler/index.html",
-        {"rows": selectors.treatment_rows(), "health": selectors.scheduler_health(), "kinds": TreatmentKind.choices},
+        {"rows": selectors.treatment_rows(), "health": selectors.scheduler_health(), "kinds": TreatmentKind.choices,
+         "missed": missed_context(request.user)},
     )
 
 
@@ -171,11 +178,21 @@ def run_now(request, pk: int):
     if not can_run_now(request.user, treatment):
         messages.error(request, RUN_NOW_REFUSED)
         return redirect("scheduler:test", pk=treatment.pk)
-    today = _today()
-    already = TreatmentRun.objects.filter(treatment=treatment, run_date=today, status=RunStatus.DONE).exists()
-    run = treatment_run(treatment=treatment, run_date=today, trigger=RunTrigger.MANUAL, requested_by=request.user)
+    run_date = _today()
+    if raw := request.POST.get("date", "").strip():
+        # Only a run that was missed may be run for another day than today: the date comes from
+        # the page, and a stale or edited one must not send a day's messages out of turn.
+        missed = {m.run_date: m for m in selectors.missed_runs(treatment=treatment)}
+        chosen = next((day for day in missed if day.isoformat() == raw), None)
+        if chosen is None:
+            messages.error(request, f"Aucune exécution manquée de « {treatment.title} » à rattraper pour cette date.")
+            return redirect("home" if request.POST.get("next") == "home" else "scheduler:index")
+        run_date = chosen
+    already = TreatmentRun.objects.filter(treatment=treatment, run_date=run_date, status=RunStatus.DONE).exists()
+    run = treatment_run(treatment=treatment, run_date=run_date, trigger=RunTrigger.MANUAL, requested_by=request.user)
     if already:
-        messages.info(request, "Ce traitement a déjà été exécuté aujourd'hui : rien n'a été envoyé une deuxième fois.")
+        when = "aujourd'hui" if run_date == _today() else f"pour le {run_date:%d/%m/%Y}"
+        messages.info(request, f"Ce traitement a déjà été exécuté {when} : rien n'a été envoyé une deuxième fois.")
     elif run.error:
         messages.error(request, f"L'exécution a échoué : {run.error}")
     else:

@@ -65,6 +65,13 @@ def login(page, live_server):
     return _login
 
 
+def screenshot(page, name: str) -> None:
+    """Save a full-page screenshot as ``$E2E_SCREENSHOTS/<name>.png`` when that variable names a
+    folder (to look at the pages a change touched); nothing otherwise."""
+    if folder := os.environ.get("E2E_SCREENSHOTS"):
+        page.screenshot(path=os.path.join(folder, f"{name}.png"), full_page=True)
+
+
 def pytest_collection_modifyitems(items):
     for item in items:
         if "tests/e2e/" in str(item.fspath):

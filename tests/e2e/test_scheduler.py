@@ -12,6 +12,7 @@ from playwright.sync_api import expect
 
 from messaging.models import SmsTemplate, TemplateCategory
 from scheduler.models import Treatment
+from tests.e2e.conftest import screenshot
 from tests.factories import (
     AppointmentFactory,
     PatientFactory,
@@ -85,3 +86,37 @@ def test_create_the_j_plus_1_sms_reminder_test_it_and_activate_it(page, live_ser
     expect(row).to_contain_text(re.compile(r"\d\d/\d\d/\d{4} à 01h00"))
     treatment = Treatment.objects.get()
     assert treatment.active and treatment.schedule_id and treatment.criteria["states"] == ["futur"]
+
+
+def test_home_flags_a_missed_run_and_the_stopped_scheduler_and_runs_it(page, live_server, login):
+    from scheduler.models import Heartbeat, TreatmentRun
+    from scheduler.runner import default_criteria
+    from scheduler.services import treatment_save
+
+    user = UserFactory(username="julie", first_name="Julie", role="Assistant(e)")
+    category = TemplateCategory.objects.create(name="Rendez-vous")
+    template = SmsTemplate.objects.create(category=category, title="Rappel", body="Bonjour @PPREN, RDV le @RDV1.")
+    yesterday = timezone.localdate() - dt.timedelta(days=1)
+    # Runs on yesterday's weekday only: exactly one missed run, whatever the time of the test.
+    treatment = treatment_save(treatment=Treatment(
+        kind="appointments", title="Rappel RDV J+1 (SMS)", hour=dt.time(7, 0), start_date=dt.date(2025, 1, 1),
+        periodicity="weekdays", weekdays=[yesterday.weekday()],
+        offset_from=1, offset_to=1, send_sms=True, sms_template=template, active=True,
+    ), criteria=default_criteria("appointments"))
+    Treatment.objects.filter(pk=treatment.pk).update(active_since=timezone.now() - dt.timedelta(days=2))
+    Heartbeat.objects.create(pk=1, beat_at=timezone.now() - dt.timedelta(hours=2), host="serveur", pid=1)
+
+    login(user)
+    expect(page.get_by_text("Le programmeur ne fonctionne pas.")).to_be_visible()
+    missed = page.locator("#missed-runs")
+    expect(missed).to_contain_text(f"Rappel RDV J+1 (SMS) : exécution manquée le {yesterday:%d/%m} à 07h00")
+    screenshot(page, "home-missed")
+    missed.get_by_role("button", name="Exécuter maintenant").click()
+    expect(page.get_by_text("Traitement exécuté")).to_be_visible()
+    assert TreatmentRun.objects.get().run_date == yesterday
+    page.get_by_role("link", name="Programmeur").click()
+    expect(page.locator("#scheduler-health")).to_contain_text("Le programmeur ne fonctionne pas.")
+    expect(page.locator("#missed-runs")).to_have_count(0)
+    screenshot(page, "programmeur-after-run")
+    page.goto(live_server.url + "/")
+    expect(page.locator("#missed-runs")).to_have_count(0)
