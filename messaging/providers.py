@@ -110,7 +110,8 @@ def app_password_error(host: str, password: str) -> tuple[str, str]:
         return compact, ""
     return password, (
         "Ce n'est pas un mot de passe d'application Google (16 lettres, affichées par Google en quatre "
-        "groupes de quatre). " + provider.app_password
+        "groupes de quatre) : le mot de passe habituel du compte est refusé par Gmail. Créez-en un dans "
+        "myaccount.google.com/apppasswords (validation en deux étapes activée)."
     )
 
 

@@ -51,10 +51,14 @@ def as_e164(value):
 
 class FrenchPhoneWidget(widgets.RegionalPhoneNumberWidget):
     """Shows French numbers, overseas ones included, in their national format ("06 84 28 55 60",
-    "0690 12 34 56"), foreign ones internationally."""
+    "0690 12 34 56"), foreign ones internationally, refused ones as typed."""
 
     def format_value(self, value):
         number = phones.parse(value) if isinstance(value, str) and value else value
+        if isinstance(number, phonenumbers.PhoneNumber) and not phonenumbers.is_valid_number(number):
+            # A refused number is shown back as typed, for staff to correct it (phonenumbers'
+            # national format of an invalid number drops the 0 and the spaces).
+            return value if isinstance(value, str) else (getattr(value, "raw_input", "") or str(value))
         if (
             isinstance(number, phonenumbers.PhoneNumber)
             and number.country_code in phones.OVERSEAS_COUNTRY_CODES

@@ -285,6 +285,7 @@ def test_an_overseas_mobile_is_accepted_stored_in_e164_and_shown_the_french_way(
 def test_a_foreign_mobile_typed_nationally_is_told_the_international_form(assistant_client):
     response = assistant_client.post(reverse("patients:create"), patient_post(mobile="07911 123456"))
     assert "format international, par exemple +44 7911 123456" in field_error(response, "id_mobile")
+    assert 'value="07911 123456"' in text(response)  # shown back as typed, to be corrected
     response = assistant_client.post(reverse("patients:create"), patient_post(mobile="+44 7911 123456"))
     assert response.status_code == 302
     assert Patient.objects.get().mobile == "+447911123456"
