@@ -11,12 +11,14 @@ from django.contrib.auth.decorators import login_required, permission_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db import transaction
-from django.http import FileResponse, Http404, HttpResponseRedirect, JsonResponse
+from django.http import HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
+
+from practice.files import file_response
 
 from . import forms, selectors, services
 from .models import (
@@ -275,11 +277,7 @@ def image_add(request, pk: int):
 def image_file(request, pk: int):
     """The image itself, only to staff allowed to see it (never a public media URL)."""
     image = get_object_or_404(PatientImage, pk=pk)
-    try:
-        handle = image.file.open("rb")
-    except FileNotFoundError as exc:
-        raise Http404("Le fichier de cette image est introuvable.") from exc
-    return FileResponse(handle, filename=image.file.name.rsplit("/", 1)[-1])
+    return file_response(image.file.name, inline_image=True, storage=image.file.storage)
 
 
 @require_POST

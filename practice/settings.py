@@ -183,8 +183,16 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = Path(env("STATIC_ROOT", default=str(BASE_DIR / "staticfiles")))
 STATICFILES_DIRS = [BASE_DIR / "static"]
-MEDIA_URL = "media/"
+# Stored files are never published as such: MEDIA_URL is the view that checks who asks
+# (practice/files.py). MEDIA_SENDFILE lets the web server send the bytes once the view said yes:
+# "" (Django sends them), "nginx" (X-Accel-Redirect under MEDIA_SENDFILE_PREFIX, an `internal`
+# location) or "apache" (X-Sendfile with the absolute path, mod_xsendfile).
+MEDIA_URL = "fichiers/"
 MEDIA_ROOT = Path(env("MEDIA_ROOT", default=str(BASE_DIR / "media")))
+MEDIA_SENDFILE = env("MEDIA_SENDFILE", default="")
+if MEDIA_SENDFILE not in ("", "nginx", "apache"):
+    raise ImproperlyConfigured(f"MEDIA_SENDFILE={MEDIA_SENDFILE!r}: choose '', 'nginx' or 'apache'.")
+MEDIA_SENDFILE_PREFIX = env("MEDIA_SENDFILE_PREFIX", default="/fichiers-internes/")
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {

@@ -1,9 +1,8 @@
-from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from . import views
+from . import files, views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -30,13 +29,11 @@ urlpatterns = [
     # Mass mailing ("publipostage/", namespace "mass") and campaigns ("campagnes/", "campaigns").
     path("", include("messaging.urls_mass")),
     path("admin/", admin.site.urls),
+    # Every stored file (MEDIA_URL, so FileField.url too), behind login and the owner's
+    # permission: never a public /media/.
+    path("fichiers/<path:name>", files.stored_file, name="stored_file"),
 ]
 
 handler403 = "practice.views.permission_denied"
 # 404: Django's view with templates/404.html; 400: Django's view with templates/400.html.
 handler500 = "practice.views.server_error"
-
-if settings.DEBUG:
-    from django.conf.urls.static import static
-
-    urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)

@@ -287,6 +287,11 @@ class TreatmentRun(models.Model):
         return f"{self.treatment} – {self.run_date:%d/%m/%Y}"
 
     @property
+    def letters_name(self) -> str:
+        """Storage name of the letters PDF kept beside the list when a run makes both."""
+        return f"programmeur/{self.treatment_id}/{self.run_date:%Y-%m-%d}/courriers.pdf"
+
+    @property
     def window(self) -> Window | None:
         if self.window_start is None or self.window_end is None:
             return None

@@ -426,9 +426,7 @@ def _documents(plan: Plan, run: TreatmentRun) -> None:
         if len(parts) > 1:
             from django.core.files.storage import default_storage
 
-            default_storage.save(
-                f"programmeur/{treatment.pk}/{plan.run_date:%Y-%m-%d}/courriers.pdf", ContentFile(parts[1])
-            )
+            default_storage.save(run.letters_name, ContentFile(parts[1]))
 
 
 def _send_planning(plan: Plan, run: TreatmentRun) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.core.exceptions import ValidationError
+from django.core.files.storage import default_storage
 from django.db import transaction
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -212,7 +213,9 @@ def runs(request, pk: int):
 def run_detail(request, pk: int):
     run = get_object_or_404(TreatmentRun.objects.select_related("treatment", "requested_by"), pk=pk)
     run_refresh_counts(run)
-    return render(request, "scheduler/run.html", {"run": run, "messages_list": selectors.run_messages(run)})
+    letters = run.letters_name if run.document and default_storage.exists(run.letters_name) else ""
+    return render(request, "scheduler/run.html",
+                  {"run": run, "letters": letters, "messages_list": selectors.run_messages(run)})
 
 
 @scheduler_config_view("scheduler.change_eventmessagesetting")
