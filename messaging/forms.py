@@ -16,6 +16,7 @@ from tinymce.widgets import TinyMCE
 from patients.models import ImageSubtype, ImageType
 from practice.crypto import UNREADABLE_MESSAGE
 from practice.models import Practice
+from practice.uploads import ATTACHMENT_EXTENSIONS, validate_attachment
 
 from . import html as html_tools
 from . import merge
@@ -341,7 +342,13 @@ class FileAttachmentForm(forms.Form):
         empty_label="— Nouveau fichier —",
     )
     label = forms.CharField(label="Libellé du nouveau fichier", max_length=120, required=False)
-    file = forms.FileField(label="Nouveau fichier", required=False)
+    file = forms.FileField(
+        label="Nouveau fichier",
+        required=False,
+        validators=[validate_attachment],
+        help_text="PDF, image (JPEG, PNG, GIF, WebP), document Word, Excel, PowerPoint ou LibreOffice, texte.",
+        widget=forms.ClearableFileInput(attrs={"accept": ",".join(f".{e}" for e in sorted(ATTACHMENT_EXTENSIONS))}),
+    )
 
     def clean(self):
         cleaned = super().clean()

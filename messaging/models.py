@@ -14,6 +14,7 @@ from django.db import models
 from django.db.models import Q
 
 from practice.crypto import UNREADABLE_MESSAGE, EncryptedTextField, UnreadableSecret, UnreadableSecretError
+from practice.uploads import validate_attachment
 from practice.validators import validate_header_text
 
 
@@ -247,7 +248,7 @@ class ExternalFile(models.Model):
     """A file uploaded once (access map, leaflet) and attached to email types."""
 
     label = models.CharField("libellé", max_length=120)
-    file = models.FileField("fichier", upload_to=external_file_path)
+    file = models.FileField("fichier", upload_to=external_file_path, validators=[validate_attachment])
     uploaded_at = models.DateTimeField("ajouté le", auto_now_add=True)
 
     class Meta:

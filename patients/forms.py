@@ -37,7 +37,6 @@ from .services import GuardianChoice, GuardianMode
 
 MOBILE_INVALID = f"Saisissez un numéro de portable valide, par exemple 06 84 28 55 60 ou 0690 12 34 56 ; {FOREIGN_HINT}."
 PHONE_INVALID = f"Saisissez un numéro de téléphone valide, par exemple 03 80 32 01 40 ; {FOREIGN_HINT}."
-MAX_IMAGE_SIZE = 20 * 1024 * 1024
 
 
 # Dates and times are typed the French way whatever the browser's language ("26/11/2019",
@@ -412,12 +411,6 @@ class PatientImageForm(forms.ModelForm):
                 Column("taken_on", css_class="col-md-3"),
             ),
         )
-
-    def clean_file(self):
-        upload = self.cleaned_data["file"]
-        if upload and upload.size > MAX_IMAGE_SIZE:
-            raise ValidationError("L'image dépasse 20 Mo.")
-        return upload
 
 
 def validate_date_not_future(value: dt.date | None, message: str) -> None:

@@ -18,6 +18,7 @@ from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
+from practice.uploads import validate_album_image
 from practice.validators import validate_header_text
 
 from .fields import PhoneField
@@ -611,7 +612,7 @@ class PatientImage(models.Model):
     patient = models.ForeignKey(
         Patient, on_delete=models.CASCADE, related_name="images", verbose_name="patient"
     )
-    file = models.FileField("fichier", upload_to=patient_image_path)
+    file = models.FileField("fichier", upload_to=patient_image_path, validators=[validate_album_image])
     image_type = models.CharField("type", max_length=20, choices=ImageType.choices)
     subtype = models.CharField("sous-type", max_length=20, choices=ImageSubtype.choices, blank=True)
     stage = models.CharField("stade", max_length=20, choices=ImageStage.choices, default=ImageStage.INITIAL)

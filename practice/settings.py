@@ -193,6 +193,9 @@ MEDIA_SENDFILE = env("MEDIA_SENDFILE", default="")
 if MEDIA_SENDFILE not in ("", "nginx", "apache"):
     raise ImproperlyConfigured(f"MEDIA_SENDFILE={MEDIA_SENDFILE!r}: choose '', 'nginx' or 'apache'.")
 MEDIA_SENDFILE_PREFIX = env("MEDIA_SENDFILE_PREFIX", default="/fichiers-internes/")
+# Largest file accepted as an email-type attachment and as an album image (practice/uploads.py).
+EMAIL_ATTACHMENT_MAX_MB = env.float("EMAIL_ATTACHMENT_MAX_MB", default=10)
+PATIENT_IMAGE_MAX_MB = env.float("PATIENT_IMAGE_MAX_MB", default=20)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
