@@ -4,10 +4,13 @@ Both produce ``ListEntry`` (a normalised address, with the name when the file ha
 ``EntryError`` (the value, its line number in the file when there is one, and the reason in
 French). Nothing here writes to the database: ``messaging.campaigns`` stores the entries.
 
-The CSV reader streams: the file is read twice from disk (once to tell UTF-8 from Windows-1252 /
-Latin-1, once to parse), one row at a time, so a file of 100,000 rows costs the memory of one row
-plus what the caller keeps (``collect_entries`` keeps the set of addresses seen, to drop
-duplicates, and at most ``max_errors`` error details).
+The CSV reader streams: the file is read twice from disk (once to tell UTF-16, UTF-8,
+Windows-1252 or Latin-1 apart, once to parse), one row at a time, so a file of 100,000 rows costs
+the memory of one row plus what the caller keeps (``collect_entries`` keeps the set of addresses
+seen, to drop duplicates, and at most ``max_errors`` error details).
+
+A malformed row never ends the import: a quote opened and never closed, a field too long for the
+csv module, are reported with their line number and the reading goes on at the next line.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import codecs
 import csv
 import io
 import re
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import BinaryIO
@@ -143,16 +147,22 @@ FIELD_LABELS = {"last_name": "nom", "first_name": "prénom", "mobile": "portable
 
 @dataclass
 class CsvLayout:
-    encoding: str  # "utf-8-sig", "utf-8", "cp1252" or "latin-1"
+    encoding: str  # "utf-16", "utf-16-le", "utf-16-be", "utf-8-sig", "utf-8", "cp1252" or "latin-1"
     delimiter: str
     headers: list[str]
     columns: dict[str, int]  # field -> column index
 
     @property
     def encoding_label(self) -> str:
-        return {"utf-8-sig": "UTF-8 (avec BOM)", "utf-8": "UTF-8", "cp1252": "Windows-1252", "latin-1": "Latin-1"}[
-            self.encoding
-        ]
+        return {
+            "utf-16": "UTF-16 (Texte Unicode)",
+            "utf-16-le": "UTF-16 (Texte Unicode)",
+            "utf-16-be": "UTF-16 (Texte Unicode)",
+            "utf-8-sig": "UTF-8 (avec BOM)",
+            "utf-8": "UTF-8",
+            "cp1252": "Windows-1252",
+            "latin-1": "Latin-1",
+        }[self.encoding]
 
     @property
     def delimiter_label(self) -> str:
@@ -163,14 +173,35 @@ class CsvLayout:
         return [(FIELD_LABELS[f], self.headers[i]) for f, i in self.columns.items()]
 
 
+def _utf16_without_bom(head: bytes) -> str | None:
+    """"utf-16-le" / "utf-16-be" when ``head`` looks like UTF-16 text of Latin letters (every
+    other byte zero), else None."""
+    pairs = len(head) // 2
+    if pairs < 2:
+        return None
+    odd_zeros = head[1 : pairs * 2 : 2].count(0)
+    even_zeros = head[0 : pairs * 2 : 2].count(0)
+    if odd_zeros >= 0.6 * pairs and even_zeros == 0:
+        return "utf-16-le"
+    if even_zeros >= 0.6 * pairs and odd_zeros == 0:
+        return "utf-16-be"
+    return None
+
+
 def detect_encoding(binary: BinaryIO) -> str:
-    """UTF-8 (with or without BOM) when the whole file decodes as UTF-8, else Windows-1252 when
-    it decodes as such (Excel's "CSV" in France), else Latin-1 (which decodes anything). Reads
-    the file in chunks and leaves it at its start."""
+    """UTF-16 when the file starts with its byte-order mark or reads as UTF-16 text (Excel's
+    "Texte Unicode", tab-separated), else UTF-8 (with or without BOM) when the whole file decodes
+    as UTF-8, else Windows-1252 when it decodes as such (Excel's "CSV" in France), else Latin-1
+    (which decodes anything). Reads the file in chunks and leaves it at its start."""
     binary.seek(0)
-    head = binary.read(3)
-    bom = head == codecs.BOM_UTF8
+    head = binary.read(_CHUNK)
     binary.seek(0)
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    utf16 = _utf16_without_bom(head[:4096])
+    if utf16:
+        return utf16
+    bom = head.startswith(codecs.BOM_UTF8)
     decoders = {
         "utf-8": codecs.getincrementaldecoder("utf-8")(),
         "cp1252": codecs.getincrementaldecoder("cp1252")(),
@@ -211,44 +242,129 @@ def map_headers(headers: list[str]) -> dict[str, int]:
     return columns
 
 
+# The states of the csv module's reader that matter to tell where a record ends.
+_START, _FIELD, _QUOTED, _QUOTE_IN_QUOTED = range(4)
+# A quoted field may hold line breaks (an address typed on several lines), but not more than
+# this: a quote left open is reported rather than allowed to swallow the rest of the file.
+MAX_RECORD_LINES = 10
+UNCLOSED_QUOTE = "Guillemet ouvert mais jamais refermé : ligne ignorée, la lecture continue à la ligne suivante."
+EMPTY_FILE = "Fichier vide : il ne contient aucune ligne."
+HEADER_ONLY = "Fichier vide : il ne contient que la ligne d'en-tête, aucun destinataire."
+
+
+def _quote_state(text: str, delimiter: str, state: int = _START) -> int:
+    """The reader's state after ``text`` (csv's rules, non-strict): ``_QUOTED`` means a quoted
+    field is still open, so the record goes on on the next line."""
+    for char in text:
+        if state == _QUOTED:
+            if char == '"':
+                state = _QUOTE_IN_QUOTED
+        elif char == delimiter or char in "\r\n":
+            state = _START
+        elif char == '"' and state in (_START, _QUOTE_IN_QUOTED):
+            state = _QUOTED
+        else:
+            state = _FIELD
+    return state
+
+
 class CsvContacts:
     """A CSV file of contacts, opened for streaming.
 
     ``layout`` is known once constructed (encoding, separator, header mapping); iterate
     ``rows()`` once for ``ListEntry`` / ``EntryError`` items, each with its line number in the
-    file (the header is line 1; a quoted field spanning lines counts its first line). Raises
-    ``CsvImportError`` when the file is empty or has no column for the channel.
+    file (the header is line 1; a quoted field spanning lines counts its first line). A
+    malformed row is an ``EntryError`` and the rows after it are read. Raises
+    ``CsvImportError`` when the file is empty (or holds only its header) or has no column for
+    the channel.
     """
 
     def __init__(self, binary: BinaryIO, *, channel: str, columns: dict[str, int] | None = None):
         self.channel = channel
         encoding = detect_encoding(binary)
-        # newline="" as the csv module asks: quoted fields may hold line breaks.
-        self._text = io.TextIOWrapper(binary, encoding=encoding, newline="")
-        first = self._text.readline()
+        # newline="" as the csv module asks: quoted fields may hold line breaks. A UTF-16 file
+        # cut in the middle of a character must not crash the import: replace the odd byte.
+        self._text = io.TextIOWrapper(
+            binary, encoding=encoding, newline="", errors="replace" if encoding.startswith("utf-16") else "strict"
+        )
+        self._lines = enumerate(self._text, start=1)
+        self._pushed: deque[tuple[int, str]] = deque()
+        _, first = next(self._lines, (1, ""))
+        first = first.lstrip("\ufeff")
         if not first.strip():
-            raise CsvImportError("Le fichier est vide.")
+            self._text.detach()
+            raise CsvImportError(EMPTY_FILE)
         delimiter = detect_delimiter(first)
         headers = [h.strip() for h in next(csv.reader([first], delimiter=delimiter))]
         mapped = columns if columns is not None else map_headers(headers)
         wanted = "mobile" if channel == Channel.SMS else "email"
         if wanted not in mapped:
+            self._text.detach()
             found = ", ".join(f"« {h} »" for h in headers if h) or "aucune"
             raise CsvImportError(
                 f"Aucune colonne « {FIELD_LABELS[wanted]} » dans la ligne d'en-tête (colonnes trouvées : {found})."
             )
         self.layout = CsvLayout(encoding=encoding, delimiter=delimiter, headers=headers, columns=mapped)
+        # Look for one line after the header, so that a file without rows says so.
+        for number, line in self._lines:
+            if line.strip():
+                self._pushed.append((number, line))
+                break
+        else:
+            self._text.detach()
+            raise CsvImportError(HEADER_ONLY)
+
+    def _next_line(self) -> tuple[int, str] | None:
+        if self._pushed:
+            return self._pushed.popleft()
+        return next(self._lines, None)
+
+    def _records(self) -> Iterator[tuple[int, list[str]] | EntryError]:
+        """(first line, fields) of each record, or an EntryError for a line that cannot be
+        read; after an error the reading resumes on the line that follows it."""
+        delimiter = self.layout.delimiter
+        while (item := self._next_line()) is not None:
+            number, line = item
+            parts = [item]
+            # Fast path: without a quote a line is a whole record.
+            state = _quote_state(line, delimiter) if '"' in line else _START
+            while state == _QUOTED and len(parts) < MAX_RECORD_LINES:
+                more = self._next_line()
+                if more is None:
+                    break
+                parts.append(more)
+                state = _quote_state(more[1], delimiter, state)
+            text = line if len(parts) == 1 else "".join(p[1] for p in parts)
+            try:
+                row = next(csv.reader([text], delimiter=delimiter), [])
+            except csv.Error as exc:
+                reason = (
+                    f"Champ trop long (plus de {csv.field_size_limit():,} caractères) : ligne ignorée.".replace(",", " ")
+                    if "field larger" in str(exc)
+                    else f"Ligne mal formée ({exc}) : ligne ignorée."
+                )
+                yield EntryError(value=line.strip()[:80], reason=reason, line=number)
+                self._pushed.extendleft(reversed(parts[1:]))
+                continue
+            # A quote left open: the record ran to the limit or the end of the file, or a
+            # line swallowed by the open quote holds the separator (a whole row of its own).
+            swallowed = any(delimiter in p[1] for p in parts[1:])
+            if state == _QUOTED or swallowed:
+                yield EntryError(value=line.strip()[:80], reason=UNCLOSED_QUOTE, line=number)
+                self._pushed.extendleft(reversed(parts[1:]))
+                continue
+            yield number, row
 
     def rows(self) -> Iterator[ListEntry | EntryError]:
         cols = self.layout.columns
         wanted = cols["mobile" if self.channel == Channel.SMS else "email"]
         last_i, first_i = cols.get("last_name"), cols.get("first_name")
-        reader = csv.reader(self._text, delimiter=self.layout.delimiter)
-        consumed = 0  # lines read by the reader; the header (line 1) was read before it
         try:
-            for row in reader:
-                start = consumed + 2
-                consumed = reader.line_num
+            for record in self._records():
+                if isinstance(record, EntryError):
+                    yield record
+                    continue
+                start, row = record
                 width = len(row)
                 raw = row[wanted].strip() if wanted < width else ""
                 if not raw and not "".join(row).strip():
@@ -265,8 +381,6 @@ class CsvContacts:
                                      line=start)
                     continue
                 yield ListEntry(address=address, last_name=last_name, first_name=first_name, line=start)
-        except csv.Error as exc:
-            yield EntryError(value="", reason=f"Fichier CSV mal formé : {exc}", line=consumed + 2)
         finally:
             # Hand the binary file back open: the caller (Django's upload) owns it.
             self._text.detach()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import io
 import tracemalloc
 
@@ -173,3 +174,60 @@ def test_csv_overseas_mobiles_are_accepted_in_e164_and_landlines_refused():
     assert [(r.line, r.value, r.reason) for r in rows if isinstance(r, EntryError)] == [
         (8, "0590 12 34 56", "05.90.12.34.56 n'est pas un numéro de portable.")
     ]
+
+
+# --- Issue 13: a malformed row never ends the import; UTF-16; empty files -----------------------
+
+TWENTY = [f"NOM{n};Prénom{n};06 12 34 56 {n:02d}\r\n" for n in range(20)]
+
+
+def twenty_with(bad: str, at: int = 10) -> bytes:
+    return ("Nom;Prénom;Portable\r\n" + "".join(TWENTY[:at]) + bad + "".join(TWENTY[at:])).encode("cp1252")
+
+
+@pytest.mark.parametrize("bad, reason", [
+    ('"DUPONT;Jean;06 11 11 11 11\r\n', "Guillemet ouvert mais jamais refermé"),
+    ('DUPONT;"Jean;06 11 11 11 11\r\n', "Guillemet ouvert mais jamais refermé"),
+    ("X" * 200_000 + ";Jean;06 11 11 11 11\r\n", "Champ trop long (plus de 131 072 caractères)"),
+])
+def test_one_malformed_row_is_listed_and_the_twenty_others_are_read(bad, reason):
+    _, rows = read(twenty_with(bad))
+    entries = [r for r in rows if isinstance(r, ListEntry)]
+    errors = [r for r in rows if isinstance(r, EntryError)]
+    assert len(entries) == 20
+    assert [e.line for e in entries] == [*range(2, 12), *range(13, 23)]
+    assert entries[-1] == ListEntry("+33612345619", "NOM19", "Prénom19", 22)
+    assert [(e.line, e.reason.split(" :")[0]) for e in errors] == [(12, reason)]
+
+
+def test_a_quote_closed_lines_later_does_not_merge_two_people():
+    data = twenty_with('DUPONT;"Jean;06 11 11 11 11\r\n', at=10).replace(b"NOM12;", b'NOM12";', 1)
+    _, rows = read(data)
+    assert [r.line for r in rows if isinstance(r, EntryError)] == [12]
+    assert len([r for r in rows if isinstance(r, ListEntry)]) == 20
+
+
+def test_excel_unicode_text_utf16_with_bom_and_tabs():
+    text = "Nom\tPrénom\tPortable\r\nZIMMER\tAlexis\t06 84 28 55 60\r\nGHIENNE\tÉireen\t06.13.68.29.82\r\n"
+    for data in (text.encode("utf-16"), codecs.BOM_UTF16_BE + text.encode("utf-16-be"), text.encode("utf-16-le")):
+        contacts, rows = read(data)
+        assert contacts.layout.encoding_label == "UTF-16 (Texte Unicode)"
+        assert contacts.layout.delimiter_label == "tabulation"
+        assert contacts.layout.headers == ["Nom", "Prénom", "Portable"]
+        assert rows == [
+            ListEntry("+33684285560", "ZIMMER", "Alexis", 2),
+            ListEntry("+33613682982", "GHIENNE", "Éireen", 3),
+        ]
+
+
+@pytest.mark.parametrize("data, expected", [
+    (b"", "Fichier vide : il ne contient aucune ligne."),
+    (codecs.BOM_UTF8, "Fichier vide : il ne contient aucune ligne."),
+    (codecs.BOM_UTF16_LE, "Fichier vide : il ne contient aucune ligne."),
+    (b"\r\n\r\n  \r\n", "Fichier vide : il ne contient aucune ligne."),
+    (b"Nom;Portable\r\n\r\n", "Fichier vide : il ne contient que la ligne d'en-tête, aucun destinataire."),
+])
+def test_an_empty_file_says_fichier_vide(data, expected):
+    with pytest.raises(CsvImportError) as caught:
+        CsvContacts(io.BytesIO(data), channel="sms")
+    assert str(caught.value) == expected

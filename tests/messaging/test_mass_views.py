@@ -121,6 +121,34 @@ def test_letters_pdf_view(assistant_client):
     assert response["Content-Type"] == "application/pdf" and response.content.startswith(b"%PDF")
 
 
+def test_campaign_page_lists_a_malformed_csv_row_and_keeps_the_others(assistant_client):
+    rows = "".join(f"NOM{n};06 12 34 56 {n:02d}\r\n" for n in range(20))
+    data = "Nom;Portable\r\n" + rows.replace("NOM10;", '"NOM10;', 1)
+    csv_file = io.BytesIO(data.encode("cp1252"))
+    csv_file.name = "liste.csv"
+    response = assistant_client.post(
+        reverse("campaigns:create"),
+        {"name": "Vacances", "channel": "sms", "kind": "soins", "body": "Fermé en août.", "csv_file": csv_file},
+    )
+    campaign = Campaign.objects.get()
+    assert campaign.recipients.count() == 19
+    detail = assistant_client.get(response.url).content.decode()
+    assert "Fichier CSV : 19 retenus, <span class=\"text-danger\">1 invalide</span>" in detail
+    assert "<td>12</td>" in detail and "Guillemet ouvert mais jamais refermé" in detail
+
+
+def test_campaign_page_says_fichier_vide(assistant_client):
+    csv_file = io.BytesIO(b"Nom;Portable\r\n")
+    csv_file.name = "liste.csv"
+    response = assistant_client.post(
+        reverse("campaigns:create"),
+        {"name": "Vacances", "channel": "sms", "kind": "soins", "body": "Fermé.", "csv_file": csv_file,
+         "pasted": "0612345678"},
+    )
+    detail = assistant_client.get(response.url).content.decode()
+    assert "Fichier CSV refusé : Fichier vide : il ne contient que la ligne d&#x27;en-tête" in detail
+
+
 def test_campaign_pages_paste_import_check_then_send(
     assistant_client, sms_outbox, no_quiet_hours, django_capture_on_commit_callbacks
 ):
