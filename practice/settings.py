@@ -86,6 +86,9 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # Before any view-phase hook reads the body (CSRF reads the form): a request too large is
+    # refused with the French page, the signed-in user known for the navigation bar.
+    "practice.middleware.RequestSizeLimitMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last, as django-axes asks: it turns a lockout into the lockout page.
     "axes.middleware.AxesMiddleware",
@@ -196,6 +199,13 @@ MEDIA_SENDFILE_PREFIX = env("MEDIA_SENDFILE_PREFIX", default="/fichiers-internes
 # Largest file accepted as an email-type attachment and as an album image (practice/uploads.py).
 EMAIL_ATTACHMENT_MAX_MB = env.float("EMAIL_ATTACHMENT_MAX_MB", default=10)
 PATIENT_IMAGE_MAX_MB = env.float("PATIENT_IMAGE_MAX_MB", default=20)
+# Request sizes. REQUEST_MAX_MB caps a whole request (uploaded files included) before it is read
+# (practice.middleware); DATA_UPLOAD_MAX_MEMORY_SIZE caps the form fields alone (an email body
+# with a pasted logo); FILE_UPLOAD_MAX_MEMORY_SIZE is where an upload moves from memory to a
+# temporary file. Keep the proxy's limit (nginx client_max_body_size) above REQUEST_MAX_MB.
+REQUEST_MAX_MB = env.float("REQUEST_MAX_MB", default=max(EMAIL_ATTACHMENT_MAX_MB, PATIENT_IMAGE_MAX_MB) + 5)
+DATA_UPLOAD_MAX_MEMORY_SIZE = int(env.float("FORM_MAX_MB", default=10) * 1024 * 1024)
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2621440  # Django's default, 2.5 Mo: larger uploads go to a temporary file
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {

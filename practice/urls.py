@@ -34,6 +34,7 @@ urlpatterns = [
     path("fichiers/<path:name>", files.stored_file, name="stored_file"),
 ]
 
+handler400 = "practice.views.bad_request"
 handler403 = "practice.views.permission_denied"
 # 404: Django's view with templates/404.html; 400: Django's view with templates/400.html.
 handler500 = "practice.views.server_error"

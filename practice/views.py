@@ -1,7 +1,8 @@
 import logging
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.http import HttpResponseServerError
+from django.http import HttpResponseBadRequest, HttpResponseServerError
 from django.shortcuts import render
 from django.template import loader
 from django.utils import timezone
@@ -24,6 +25,25 @@ def home(request):
         {"today": today, "day_summary": patient_selectors.day_summary(day=today), "health": scheduler_health(),
          "missed": missed},
     )
+
+
+def bad_request(request, exception=None):
+    """``handler400``: templates/400.html rendered like Django's own view (no request context:
+    the request may carry a forbidden host), with the reason when it is one staff can act on;
+    a form over Django's size limit gets the French "trop volumineux" page (413)."""
+    from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
+
+    from practice.middleware import too_large_response
+
+    if isinstance(exception, RequestDataTooBig):
+        return too_large_response(request, limit=settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
+    if isinstance(exception, TooManyFilesSent):
+        reason = "Trop de fichiers envoyés en une fois."
+    elif isinstance(exception, TooManyFieldsSent):
+        reason = "Trop de champs envoyés en une fois."
+    else:
+        reason = ""
+    return HttpResponseBadRequest(loader.render_to_string("400.html", {"reason": reason}))
 
 
 def permission_denied(request, exception=None):
