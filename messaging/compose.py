@@ -10,7 +10,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from .html import html_to_text
+from .html import clean_html, html_to_text
 from .merge import CustomFields, MergeContext, render
 from .sms import SmsSegments, segments
 
@@ -71,11 +71,13 @@ def compose_email(
     body_r = render(body_html or "", ctx, html=True)
     warnings = list(subject_r.warnings)
     warnings += [w for w in body_r.warnings if w not in warnings]
-    html = body_r.text
+    # Cleaned again once merged: a value is escaped as text, but placed in an attribute
+    # (<a href="@PADR1">) it could still make a javascript: link.
+    html = clean_html(body_r.text)
     if signature is not None and signature.body_html:
         sig_r = render(signature.body_html, ctx, html=True)
         warnings += [w for w in sig_r.warnings if w not in warnings]
-        block = f'<div class="signature">{sig_r.text}</div>'
+        block = f'<div class="signature">{clean_html(sig_r.text)}</div>'
         html = f"{block}{html}" if signature.placement == "header" else f"{html}{block}"
     # A subject is one line: a pasted newline would break the header.
     one_line_subject = " ".join(subject_r.text.split())

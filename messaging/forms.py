@@ -260,7 +260,7 @@ class SignatureForm(forms.ModelForm):
         cleaned = html_tools.clean_html(self.cleaned_data["body_html"])
         if not html_tools.html_to_text(cleaned).strip() and "<img" not in cleaned:
             raise ValidationError("La signature est vide.")
-        validate_merge(html_tools.html_to_text(cleaned))
+        validate_merge(html_tools.merge_texts(cleaned))
         return cleaned
 
 
@@ -303,7 +303,7 @@ class EmailTemplateForm(forms.ModelForm):
         cleaned = html_tools.clean_html(self.cleaned_data["body_html"])
         if not html_tools.html_to_text(cleaned).strip():
             raise ValidationError("Le message est vide.")
-        validate_merge(html_tools.html_to_text(cleaned))
+        validate_merge(html_tools.merge_texts(cleaned))
         return cleaned
 
     def save(self, commit=True):

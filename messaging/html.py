@@ -44,6 +44,10 @@ def _clean_style(value: str) -> str | None:
 def _attribute_filter(tag: str, attribute: str, value: str) -> str | None:
     if attribute == "style":
         return _clean_style(value)
+    if tag == "a" and attribute == "href" and value.lstrip(" \t\r\n\x00").lower().startswith("data:"):
+        # A data: link opens a document of the sender's making (HTML, script) in the reader's
+        # browser; data: stays allowed only for inline images (a pasted logo).
+        return None
     if tag == "img" and attribute == "src":
         # Inline images (a logo pasted into a signature) or https only.
         if value.startswith(("https://", "data:image/png;base64,", "data:image/jpeg;base64,", "data:image/gif;base64,")):
@@ -54,7 +58,9 @@ def _attribute_filter(tag: str, attribute: str, value: str) -> str | None:
 
 def clean_html(html: str) -> str:
     """``html`` reduced to formatting (bold, italics, lists, links, colours, tables, images):
-    no scripts, event handlers, ``javascript:`` links or foreign styles."""
+    no scripts, event handlers, ``javascript:`` or ``data:`` links or foreign styles. Run when a
+    body is saved and again on each merged body (messaging.compose): a merged value placed in an
+    attribute (``<a href="@PADR1">``) is only known once merged."""
     return nh3.clean(
         html or "",
         tags=ALLOWED_TAGS,
@@ -134,3 +140,24 @@ def text_to_html(text: str) -> str:
 
     paragraphs = re.split(r"\n\s*\n", (text or "").strip())
     return "".join(f"<p>{escape(p).replace(chr(10), '<br>')}</p>" for p in paragraphs if p.strip())
+
+
+class _AttributeValues(HTMLParser):
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.values: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.values += [value for name, value in attrs if value and name != "style"]
+
+    handle_startendtag = handle_starttag
+
+
+def merge_texts(html: str) -> str:
+    """Where merge codes of a formatted body may sit: its text and the values of its attributes
+    (link targets, image sources, titles). The unknown-code check reads this, so a code typed in
+    a link is refused at save time like one typed in the text."""
+    parser = _AttributeValues()
+    parser.feed(html or "")
+    parser.close()
+    return "\n".join([html_to_text(html), *parser.values])

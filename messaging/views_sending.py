@@ -18,7 +18,7 @@ from django.views.decorators.http import require_POST
 
 from messaging.compose import compose_email, compose_sms
 from messaging.gateways import configured_name
-from messaging.html import clean_html, html_to_text
+from messaging.html import clean_html, html_to_text, merge_texts
 from messaging.merge import validate_merge_text
 from messaging.models import (
     Channel,
@@ -140,7 +140,7 @@ class EmailForm(_SendForm):
         text = html_to_text(cleaned)
         if not text.strip():
             raise forms.ValidationError("Le message est vide.")
-        validate_merge_text(text)
+        validate_merge_text(merge_texts(cleaned))
         return cleaned
 
 
