@@ -190,3 +190,13 @@ def test_apache_sends_the_bytes_after_the_check(assistant_client, settings, run_
 def test_nginx_is_not_asked_for_a_refused_file(no_role_client, run_with_letters):
     response = no_role_client.get(url(run_with_letters.document.name))
     assert response.status_code == 403 and not response.has_header("X-Accel-Redirect")
+
+
+def test_admin_and_settings_pages_link_to_the_protected_route(admin_client, xray):
+    hostile = ExternalFile(label="Plan")
+    hostile.file.save("plan.pdf", ContentFile(b"%PDF-1.4 plan"), save=True)
+    page = admin_client.get(reverse("admin:patients_patientimage_change", args=[xray.pk])).content.decode()
+    assert f'href="{url(xray.file.name)}"' in page and "/media/" not in page
+    page = admin_client.get(reverse("admin:messaging_externalfile_change", args=[hostile.pk])).content.decode()
+    assert f'href="{url(hostile.file.name)}"' in page
+    assert admin_client.get(url(hostile.file.name)).status_code == 200
