@@ -347,8 +347,9 @@ class CsvContacts:
                 self._pushed.extendleft(reversed(parts[1:]))
                 continue
             # A quote left open: the record ran to the limit or the end of the file, or a
-            # line swallowed by the open quote holds the separator (a whole row of its own).
-            swallowed = any(delimiter in p[1] for p in parts[1:])
+            # field spanning lines holds the separator (the open quote swallowed rows of their
+            # own until a later quote closed it).
+            swallowed = len(parts) > 1 and any(("\n" in f or "\r" in f) and delimiter in f for f in row)
             if state == _QUOTED or swallowed:
                 yield EntryError(value=line.strip()[:80], reason=UNCLOSED_QUOTE, line=number)
                 self._pushed.extendleft(reversed(parts[1:]))
