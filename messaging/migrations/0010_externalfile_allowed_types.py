@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('messaging', '0008_header_text_single_line'),
+        ('messaging', '0009_gateway_events'),
     ]
 
     operations = [
