@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('messaging', '0009_gateway_events'),
+        ('messaging', '0010_message_purpose'),
     ]
 
     operations = [
