@@ -158,6 +158,12 @@ def test_overseas_mobiles_are_read_in_every_spelling_stored_in_e164_shown_the_fr
     assert format_fr(e164) == dotted and is_mobile(e164)
 
 
+def test_the_new_07_09_overseas_mobile_ranges_are_read_too():
+    # 07 09 0x / 2x / 3x: mobile ranges phonenumbers allocates to the overseas departments.
+    assert mobile_number("07 09 01 23 45") == ("+590709012345", True)
+    assert format_fr("+590709012345") == "07.09.01.23.45"
+
+
 def test_each_territory_has_its_country_code():
     codes = {territory: e164[:4] for territory, e164, _ in OVERSEAS_MOBILES}
     assert codes == {"Guadeloupe": "+590", "Guyane": "+594", "Martinique": "+596", "La Réunion": "+262",

@@ -94,6 +94,16 @@ def test_the_list_finds_patients_by_name_first_name_file_number_and_phone(assist
     assert "Aucun patient" in text(assistant_client.get(url, {"q": "nobody"}))
 
 
+def test_the_list_finds_an_overseas_mobile_typed_any_usual_way(assistant_client):
+    PatientFactory(last_name="Hoarau", first_name="Maeva", mobile="+590690123456")
+    PatientFactory(last_name="Kisiel", first_name="Luka", mobile="+33613682982")
+    url = reverse("patients:list")
+    for query in ["0690 12 34 56", "06.90.12.34.56", "+590 690 12 34 56", "00590690123456"]:
+        content = text(assistant_client.get(url, {"q": query}))
+        assert "HOARAU" in content and "KISIEL" not in content, query
+        assert "06.90.12.34.56" in content
+
+
 def test_the_list_finds_a_patient_by_first_name_in_either_order(assistant_client):
     PatientFactory(last_name="Mercier", first_name="Élodie")
     PatientFactory(last_name="Martin", first_name="Paul")
