@@ -86,7 +86,8 @@ def file_owners(name: str) -> list[Owner]:
     if ExternalFile.objects.filter(file=name).exists():
         owners.append(Owner("messaging.view_externalfile"))
     if match := _KEPT.match(name):
-        message = Message.objects.filter(pk=match["message"]).only("attachments").first()
+        # A message deleted from the history (hidden) no longer shows its attachments anywhere.
+        message = Message.objects.filter(pk=match["message"], hidden=False).only("attachments").first()
         if message and any(a.get("kept") and a.get("path") == name for a in message.attachments or []):
             owners.append(Owner(SEND_MESSAGES))
     return owners

@@ -167,6 +167,8 @@ def test_kept_attachment_of_a_sent_email_for_who_sees_the_history(assistant, cli
     response = client.get(url(kept))
     assert body(response) == b"JPEGDATA"
     assert response["Content-Disposition"] == 'attachment; filename="pano.jpg"'
+    Message.objects.update(hidden=True)  # deleted from the history: its attachments go with it
+    assert client.get(url(kept)).status_code == 404
 
 
 @override_settings(MEDIA_SENDFILE="nginx", MEDIA_SENDFILE_PREFIX="/fichiers-internes/")
