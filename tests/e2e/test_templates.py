@@ -134,6 +134,8 @@ def test_the_counter_warns_by_real_parts_and_refuses_over_1600_characters(page, 
     body.fill("a" * 1601)
     expect(counter.locator('[data-counter="over160"]')).to_contain_text("Ce message fera 11 SMS")
     expect(counter.locator('[data-counter="too-long"]')).to_be_visible()
+    # The limit is the configured gateway's (messaging/gateways/<name>/: max_length).
+    expect(counter.locator('[data-counter="too-long"]')).to_contain_text("dépasser 1600 caractères")
 
 
 def test_email_type_with_signature_and_patient_image(page, login, live_server, admin):
