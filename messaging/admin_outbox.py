@@ -1,11 +1,20 @@
-"""Admin of the outbox: mailings, messages, received SMS and the demo inboxes. Read-only views of
-what happened; sending and re-sending go through the pages (one path: messaging.outbox)."""
+"""Admin of the outbox: mailings, messages, received SMS, the gateways' kept delivery reports and
+checks, and the demo inboxes. Read-only views of what happened; sending and re-sending go through
+the pages (one path: messaging.outbox)."""
 
 from __future__ import annotations
 
 from django.contrib import admin
 
-from .models import InboundMessage, Mailing, Message, SandboxEmail, SandboxSms
+from .models import (
+    GatewayCheck,
+    InboundMessage,
+    Mailing,
+    Message,
+    PendingDeliveryEvent,
+    SandboxEmail,
+    SandboxSms,
+)
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -50,6 +59,24 @@ class InboundMessageAdmin(ReadOnlyAdmin):
     list_display = ["received_at", "from_number", "patient", "is_stop", "body"]
     list_filter = ["is_stop"]
     search_fields = ["from_number", "body"]
+
+
+@admin.register(PendingDeliveryEvent)
+class PendingDeliveryEventAdmin(ReadOnlyAdmin):
+    """Delivery reports waiting for their message (applied, then deleted, when it is recorded)."""
+
+    list_display = ["received_at", "gateway", "provider_id", "status", "reason"]
+    list_filter = ["gateway", "status"]
+    search_fields = ["provider_id"]
+
+
+@admin.register(GatewayCheck)
+class GatewayCheckAdmin(ReadOnlyAdmin):
+    """The one lookup of each "incertain" SMS at its gateway (messaging.reconcile)."""
+
+    list_display = ["checked_at", "message", "gateway", "outcome", "provider_id"]
+    list_filter = ["gateway", "outcome"]
+    raw_id_fields = ["message"]
 
 
 @admin.register(SandboxSms)
