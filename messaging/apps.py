@@ -1,5 +1,5 @@
 from django.apps import AppConfig
-from django.db.models.signals import post_migrate
+from django.db.models.signals import post_migrate, post_save
 
 
 class MessagingConfig(AppConfig):
@@ -15,3 +15,17 @@ class MessagingConfig(AppConfig):
         send_checks.register(purpose.duplicate_check, annotations={"purpose_first_copy": purpose.first_copy_expression})
 
         post_migrate.connect(ensure_dispatch_schedule, sender=self, dispatch_uid="messaging-dispatch-schedule")
+        post_save.connect(_practice_saved, sender="practice.Practice", dispatch_uid="messaging-quiet-hours-changed")
+
+
+def _practice_saved(sender, instance, raw=False, **kwargs) -> None:
+    """SMS held by the quiet hours were given the end of the hours as they were: when the
+    practice changes them, they are due again at once and the next dispatch judges them by the
+    new hours (deferring again those still inside them)."""
+    if raw:
+        return
+    from django.utils import timezone
+
+    from .lifecycle import WaitReason, wake_waiting
+
+    wake_waiting(code=WaitReason.QUIET, now=timezone.now())

@@ -7,6 +7,8 @@ import datetime as dt
 
 import pytest
 
+from messaging.backends.sms import locmem
+from messaging.backends.sms.base import BaseSmsBackend
 from messaging.dispatch import dispatch_pending
 from messaging.models import Channel, Message, MessageStatus, SmsTemplate
 from patients.models import Appointment, AppointmentState, CancelledBy
@@ -196,3 +198,38 @@ def test_a_nature_specific_setting_wins_over_all_natures(practitioner, event_set
     start = future(5, 8)
     AppointmentFactory(patient=PatientFactory(), practitioner=practitioner, start=start, nature=surgery)
     assert [m.body for m in Message.objects.all()] == [f"Chirurgie le {start:%d/%m/%Y}, à jeun."]
+
+
+class MovingGateway(BaseSmsBackend):
+    """locmem; while it holds the first SMS of the batch, the agenda sync moves the appointment
+    of the second (a QuerySet.update: no signal)."""
+
+    move = None
+
+    def send_message(self, message):
+        if not locmem.outbox and MovingGateway.move is not None:
+            MovingGateway.move()
+            MovingGateway.move = None
+        return locmem.SmsBackend().send_message(message)
+
+
+def test_a_reminder_moved_between_claim_and_send_is_queued_again_with_the_new_time(
+    reminder, practitioner, sms_outbox, settings, django_capture_on_commit_callbacks
+):
+    settings.SMS_BACKEND = "tests.scheduler.test_follow.MovingGateway"
+    first = AppointmentFactory(patient=PatientFactory(first_name="Emma", mobile="+33612340001"),
+                               practitioner=practitioner, start=paris(2025, 11, 22, 9))
+    second = AppointmentFactory(patient=PatientFactory(first_name="Léo", mobile="+33612340002"),
+                                practitioner=practitioner, start=paris(2025, 11, 22, 10))
+    with django_capture_on_commit_callbacks(execute=False):
+        treatment_run(treatment=reminder, run_date=RUN_DATE)
+    old = Message.objects.get(appointment=second)
+    MovingGateway.move = lambda: Appointment.objects.filter(pk=second.pk).update(start=paris(2025, 11, 22, 17, 15))
+    with django_capture_on_commit_callbacks(execute=False):
+        result = dispatch_pending(now=NOON)
+    old.refresh_from_db()
+    assert (old.status, old.reason) == (MessageStatus.CANCELLED, "Le rendez-vous a été déplacé au 22/11/2025 à 17h15.")
+    new = Message.objects.get(appointment=second, status=MessageStatus.SENT)
+    assert "22/11/2025 à 17h15" in new.body
+    assert sorted(s.to for s in sms_outbox) == sorted([first.patient.mobile, second.patient.mobile])
+    assert (result.sent, result.cancelled) == (2, 1)
