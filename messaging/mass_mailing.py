@@ -621,6 +621,7 @@ class Report:
     skipped: list[Message]
     waiting: list[Message]
     retry: Mailing | None  # the mailing that already re-sent this one's failures
+    retry_unknown: Mailing | None = None  # the one that re-sent its "incertain" messages
 
     @property
     def has_failures(self) -> bool:
@@ -646,28 +647,59 @@ def mailing_report(*, mailing: Mailing) -> Report:
             groups["skipped"].append(m)
         else:
             groups["waiting"].append(m)
-    retry = Mailing.objects.filter(idempotency_key=f"{RETRY_KEY_PREFIX}{mailing.pk}").first()
-    return Report(retry=retry, **groups)
+    retries = {
+        m.idempotency_key: m
+        for m in Mailing.objects.filter(idempotency_key__in=[f"{RETRY_KEY_PREFIX}{mailing.pk}", unknown_retry_key(mailing)])
+    }
+    return Report(retry=retries.get(f"{RETRY_KEY_PREFIX}{mailing.pk}"),
+                  retry_unknown=retries.get(unknown_retry_key(mailing)), **groups)
 
 
 def mailing_retry_failures(*, mailing: Mailing, requested_by) -> Mailing:
     """A new mailing (origin RESEND) to the recipients whose message FAILED in ``mailing``, and
-    to them only: successes, unknown outcomes (the gateway may have delivered them) and skipped
-    recipients are never sent again. The address is read again from the patient file, so a
-    number corrected since the failure is used. Once per mailing: a second call returns the
-    first retry (the failures of a retry are retried from the retry's own report). Raises
-    ValueError when nothing failed."""
-    key = f"{RETRY_KEY_PREFIX}{mailing.pk}"
+    to them only: successes, unknown outcomes (the gateway may have delivered them: see
+    ``mailing_retry_unknown``) and skipped recipients are never sent again. The address is read
+    again from the patient file, so a number corrected since the failure is used. Once per
+    mailing: a second call returns the first retry (the failures of a retry are retried from the
+    retry's own report). Raises ValueError when nothing failed."""
+    return _retry(mailing=mailing, requested_by=requested_by, status=MessageStatus.FAILED,
+                  key=f"{RETRY_KEY_PREFIX}{mailing.pk}", label="Renvoi des échecs",
+                  empty="Aucun envoi en échec à renvoyer.")
+
+
+UNKNOWN_RETRY_WARNING = (
+    "Ces messages ont peut-être déjà été reçus : la transmission a été interrompue au moment de l'envoi "
+    "et la passerelle ne l'a ni confirmé ni refusé. Les renvoyer peut faire recevoir le même message deux fois."
+)
+
+
+def mailing_retry_unknown(*, mailing: Mailing, requested_by, confirmed: bool) -> Mailing:
+    """Like ``mailing_retry_failures``, for the messages left UNKNOWN ("incertain"): only when
+    staff ``confirmed`` they read UNKNOWN_RETRY_WARNING (the recipient may have them already).
+    Once per mailing. Raises ValueError (in French) when not confirmed or nothing is uncertain."""
+    if not confirmed:
+        raise ValueError("Cochez la case pour confirmer le renvoi des messages incertains. " + UNKNOWN_RETRY_WARNING)
+    return _retry(mailing=mailing, requested_by=requested_by, status=MessageStatus.UNKNOWN,
+                  key=unknown_retry_key(mailing), label="Renvoi des incertains",
+                  empty="Aucun message incertain à renvoyer.")
+
+
+def unknown_retry_key(mailing: Mailing) -> str:
+    # Under RETRY_KEY_PREFIX, so the list of mass mailings shows it with the other re-sendings.
+    return f"{RETRY_KEY_PREFIX}incertains:{mailing.pk}"
+
+
+def _retry(*, mailing: Mailing, requested_by, status: str, key: str, label: str, empty: str) -> Mailing:
     existing = Mailing.objects.filter(idempotency_key=key).first()
     if existing is not None:
         return existing
     failed = list(
-        Message.objects.filter(mailing=mailing, status=MessageStatus.FAILED)
+        Message.objects.filter(mailing=mailing, status=status)
         .select_related("patient__civil_guardian", "patient__financial_guardian", "appointment")
         .order_by("id")
     )
     if not failed:
-        raise ValueError("Aucun envoi en échec à renvoyer.")
+        raise ValueError(empty)
     recipients: list[Recipient] = []
     for m in failed:
         if m.patient is not None and m.recipient_role in ROLE_ORDER:
@@ -689,7 +721,7 @@ def mailing_retry_failures(*, mailing: Mailing, requested_by) -> Mailing:
         recipients=recipients,
         template=mailing.sms_template or mailing.email_template,
         idempotency_key=key,
-        label=f"Renvoi des échecs – {mailing.label or mailing.pk}"[:200],
+        label=f"{label} – {mailing.label or mailing.pk}"[:200],
         purpose=failed[0].purpose,
         **kwargs,
     )

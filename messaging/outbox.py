@@ -529,7 +529,8 @@ def mailing_create(
 def message_resend(*, message: Message, requested_by) -> Mailing:
     """Send ``message`` again, as it was written, to the same address: a new Mailing (origin
     RESEND) with one PENDING Message, dispatched on commit. Raises ValueError when its content
-    was not kept (email type without "save sent emails") or when it was skipped."""
+    was not kept (email type without "save sent emails"), when it was skipped, or when its
+    recipient no longer accepts the channel (STOP replied, consent withdrawn), with the reason."""
     if not message.body_kept:
         raise ValueError("Le contenu de ce message n'a pas été conservé : il ne peut pas être renvoyé.")
     if message.status == MessageStatus.SKIPPED or not message.to:
@@ -537,6 +538,11 @@ def message_resend(*, message: Message, requested_by) -> Mailing:
     if message.status in (MessageStatus.PENDING, MessageStatus.SENDING):
         # It has not left yet: a second copy would reach the patient twice.
         raise ValueError("Ce message n'est pas encore parti : il sera envoyé, inutile de le renvoyer.")
+    from messaging.send_checks import consent_refusal
+
+    refusal = consent_refusal(message)  # the person's file as it stands now (STOP, consent withdrawn)
+    if refusal is not None:
+        raise ValueError(f"Renvoi impossible : {refusal.label}")
     original = message.mailing
     mailing = Mailing.objects.create(
         origin=MailingOrigin.RESEND,

@@ -15,6 +15,7 @@ mass_patterns = [
     path("envoi/<int:pk>/", views_mass.detail, name="detail"),
     path("envoi/<int:pk>/etat.json", views_mass.status, name="status"),
     path("envoi/<int:pk>/renvoyer-les-echecs/", views_mass.retry, name="retry"),
+    path("envoi/<int:pk>/renvoyer-les-incertains/", views_mass.retry_unknown, name="retry-unknown"),
 ]
 
 campaign_patterns = [

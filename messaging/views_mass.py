@@ -220,7 +220,8 @@ def detail(request, pk):
     health = None if progress.done else scheduler_health()
     return render(
         request, "messaging/mass/detail.html",
-        {"mailing": mailing, "progress": progress, "report": report, "health": health},
+        {"mailing": mailing, "progress": progress, "report": report, "health": health,
+         "unknown_warning": mm.UNKNOWN_RETRY_WARNING},
     )
 
 
@@ -236,6 +237,19 @@ def retry(request, pk):
     mailing = get_object_or_404(Mailing, pk=pk)
     try:
         again = mm.mailing_retry_failures(mailing=mailing, requested_by=request.user)
+    except ValueError as exc:
+        messages.error(request, str(exc))
+        return redirect("mass:detail", pk=pk)
+    return redirect("mass:detail", pk=again.pk)
+
+
+@_sender
+@require_POST
+def retry_unknown(request, pk):
+    mailing = get_object_or_404(Mailing, pk=pk)
+    try:
+        again = mm.mailing_retry_unknown(mailing=mailing, requested_by=request.user,
+                                         confirmed=request.POST.get("confirm") == "1")
     except ValueError as exc:
         messages.error(request, str(exc))
         return redirect("mass:detail", pk=pk)
