@@ -181,6 +181,12 @@ def _record_test(account: EmailAccount, result: AccountTestResult, now: dt.datet
     account.last_test_ok = result.ok
     account.last_test_message = result.message
     account.save(update_fields=["last_test_at", "last_test_ok", "last_test_message"])
+    if result.ok and account.paused_at is not None:
+        # The server answers again: its waiting emails leave at the next dispatch, without
+        # waiting for the next probe.
+        from messaging.lifecycle import account_resume
+
+        account_resume(account, now=account.last_test_at)
     return result
 
 

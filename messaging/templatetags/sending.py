@@ -30,6 +30,8 @@ def state_label(message) -> str:
             return "En attente (quota)"
         if message.error_code == "quiet":
             return "En attente (heures de silence)"
+        if message.error_code == "paused":
+            return "En attente (compte en pause)"
         if message.attempts:
             return "En attente (nouvel essai)"
     return message.get_status_display()
@@ -63,3 +65,22 @@ def sanitized(html: str) -> str:
     from messaging.html import clean_html
 
     return mark_safe(clean_html(html or ""))  # noqa: S308 - nh3 output
+
+
+@register.inclusion_tag("messaging/_paused_accounts.html")
+def paused_accounts(account=None):
+    """The email accounts paused because their server cannot be reached (all, or ``account``):
+    staff see why emails wait and that sending resumes by itself."""
+    from django.utils import timezone
+
+    from messaging.models import EmailAccount, Message
+
+    paused = EmailAccount.objects.filter(paused_at__isnull=False)
+    if account is not None:
+        paused = paused.filter(pk=account.pk)
+    rows = []
+    for a in paused.order_by("name"):
+        waiting = Message.objects.filter(account=a, status=MessageStatus.PENDING).count()
+        rows.append({"account": a, "waiting": waiting, "since": timezone.localtime(a.paused_at),
+                     "probe": timezone.localtime(a.probe_at) if a.probe_at else None})
+    return {"paused": rows}
