@@ -32,7 +32,7 @@ import django  # noqa: E402
 django.setup()
 
 from django.core.management import call_command  # noqa: E402
-from django.db import connection, connections  # noqa: E402
+from django.db import connection, connections, models  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
@@ -348,7 +348,7 @@ def bench_email_delivery() -> None:
         sent = Message.objects.filter(mailing=mailing, status=MessageStatus.SENT).count()
         rate = sent / elapsed
         row(f"Notre dispatch, {WORKERS} workers ({sent}/{pending} envoyés)", f"{rate:,.0f} msg/s".replace(",", " "),
-            "objectif ≥ 1 000 msg/s" + ("" if rate >= 1000 else " : MANQUÉ"))
+            "chaque sort écrit avant le message suivant ; objectif ≥ 1 200 msg/s" + ("" if rate >= 1200 else " : MANQUÉ"))
 
         # The same personalised emails, rendered once, for the two other ways.
         custom, practice = CustomFields.load(), Practice.get()
@@ -384,6 +384,60 @@ def bench_email_delivery() -> None:
             elapsed = time.perf_counter() - start
         po_sent = PoEmail.objects.filter(status=0).count()
         row(f"django-post-office send_queued ({po_sent} envoyés)", f"{po_sent / elapsed:,.0f} msg/s".replace(",", " "))
+    finally:
+        sink.terminate()
+        sink.wait()
+
+
+def bench_crash() -> None:
+    """The blast radius of a crash: WORKERS workers killed with SIGKILL in the middle of a
+    mailing to smtp-sink; how many messages are left "incertain" (goal: at most one per worker),
+    and whether the next run sends all the others, once."""
+    import signal
+
+    from messaging import lifecycle
+    from messaging.dispatch import dispatch_pending
+    from messaging.models import Channel, EmailAccount, MailingOrigin, Message, MessageStatus, SmtpSecurity
+    from messaging.outbox import mailing_create
+
+    print(f"\nRayon d'un arrêt brutal : {WORKERS} workers tués (SIGKILL) pendant un envoi de {EMAILS} emails", flush=True)
+    port = free_port()
+    sink = start_sink(port)
+    try:
+        account = EmailAccount.objects.create(
+            name=f"bench-crash-{port}", email="cabinet@bench.test", smtp_host="127.0.0.1", smtp_port=port,
+            security=SmtpSecurity.NONE, timeout=30,
+        )
+        mailing = mailing_create(channel=Channel.EMAIL, origin=MailingOrigin.MASS_MAILING, requested_by=None,
+                                 recipients=email_recipients(EMAILS), email_subject=EMAIL_SUBJECT,
+                                 email_body_html=EMAIL_BODY, account=account, signature=None,
+                                 schedule_dispatch=False, label="bench crash")
+        total = mailing.messages.filter(status=MessageStatus.PENDING).count()
+        connections.close_all()
+        ctx = multiprocessing.get_context("fork")
+        counter = ctx.Value("i", 0)
+        procs = [ctx.Process(target=_worker, args=(mailing.pk, counter)) for _ in range(WORKERS)]
+        for p in procs:
+            p.start()
+        sent = mailing.messages.filter(status=MessageStatus.SENT)
+        while sent.count() < total // 4 and any(p.is_alive() for p in procs):
+            time.sleep(0.01)
+        for p in procs:
+            if p.is_alive():
+                os.kill(p.pid, signal.SIGKILL)
+        for p in procs:
+            p.join()
+        in_flight = mailing.messages.filter(status=MessageStatus.SENDING, handed_at__isnull=False).count()
+        claimed = mailing.messages.filter(status=MessageStatus.SENDING, handed_at__isnull=True).count()
+        # The next run, once the dead workers' claims are old enough to be taken over.
+        released, unknown = lifecycle.recover_interrupted(now=timezone.now() + lifecycle.stale_after()
+                                                          + dt.timedelta(seconds=1))
+        dispatch_pending(mailing_id=mailing.pk)
+        final = dict(Message.objects.filter(mailing=mailing).values_list("status").annotate(n=models.Count("id")))
+        row(f"Messages « incertains » après SIGKILL de {WORKERS} workers", f"{unknown}",
+            f"objectif ≤ 1 par worker ({WORKERS})" + ("" if unknown <= WORKERS else " : MANQUÉ"))
+        row("  réservés non transmis, repartis au passage suivant", f"{claimed} (rendus : {released})",
+            f"envoyés au total : {final.get(MessageStatus.SENT, 0)}/{total}, en cours au moment du kill : {in_flight}")
     finally:
         sink.terminate()
         sink.wait()
@@ -460,14 +514,26 @@ def bench_j_plus_1() -> None:
         f"{small['dispatch_queries']} / {large['dispatch_queries']}", "par lot de messages")
 
 
+PARTS = {
+    "searches": bench_searches,
+    "mailing": bench_mailing_create,
+    "email": bench_email_delivery,
+    "crash": bench_crash,
+    "queueing": bench_queueing,
+    "j+1": bench_j_plus_1,
+}
+
+
 def main() -> None:
+    """All parts, or those named on the command line (`bench/run.py email crash`)."""
+    wanted = sys.argv[1:] or list(PARTS)
+    unknown = [w for w in wanted if w not in PARTS]
+    if unknown:
+        raise SystemExit(f"Parties inconnues : {', '.join(unknown)} (au choix : {', '.join(PARTS)})")
     print(f"PostgreSQL : {connection.settings_dict['HOST']}:{connection.settings_dict['PORT']}")
     seed()
-    bench_searches()
-    bench_mailing_create()
-    bench_email_delivery()
-    bench_queueing()
-    bench_j_plus_1()
+    for name in wanted:
+        PARTS[name]()
     table()
 
 

@@ -18,11 +18,11 @@ class MessagingConfig(AppConfig):
         post_save.connect(_practice_saved, sender="practice.Practice", dispatch_uid="messaging-quiet-hours-changed")
 
 
-def _practice_saved(sender, instance, raw=False, **kwargs) -> None:
+def _practice_saved(sender, instance, created=False, raw=False, **kwargs) -> None:
     """SMS held by the quiet hours were given the end of the hours as they were: when the
     practice changes them, they are due again at once and the next dispatch judges them by the
     new hours (deferring again those still inside them)."""
-    if raw:
+    if raw or created:  # a new practice row has no held messages
         return
     from django.utils import timezone
 

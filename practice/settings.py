@@ -266,6 +266,11 @@ MESSAGING_MAX_ATTEMPTS = env.int("MESSAGING_MAX_ATTEMPTS", default=5)
 MESSAGING_STALE_SENDING_MINUTES = env.int("MESSAGING_STALE_SENDING_MINUTES", default=10)
 # An SMS "incertain" for this long is looked up at its gateway (messaging/reconcile.py), once.
 MESSAGING_RECONCILE_AFTER_MINUTES = env.int("MESSAGING_RECONCILE_AFTER_MINUTES", default=15)
+# Seconds one dispatch run may last before handing over to a continuation task; 0 = two thirds
+# of Q_CLUSTER["timeout"] (messaging.dispatch.time_box). Must stay below the stale delay above.
+MESSAGING_DISPATCH_TIME_BOX = env.float("MESSAGING_DISPATCH_TIME_BOX", default=0)
+# How often a paused (unreachable) email account is tried again.
+MESSAGING_ACCOUNT_PROBE_SECONDS = env.int("MESSAGING_ACCOUNT_PROBE_SECONDS", default=60)
 # The demo's local SMTP server (manage.py demosmtp), which the demo email account points to.
 DEMO_SMTP_PORT = env.int("DEMO_SMTP_PORT", default=8025)
 
