@@ -220,6 +220,7 @@ class _Run:
         self.senders: dict[int, AccountSender] = {}
         self.sms_backend = None
         self.sms_error: SendError | None = None
+        self.refresher = send_checks.Refresher()
 
     # -- outcomes -------------------------------------------------------------------------
     def apply_verdict(self, m: Message, verdict: send_checks.Verdict, now: dt.datetime) -> None:
@@ -260,11 +261,11 @@ class _Run:
             self.result.sent += 1
 
     # -- one message ----------------------------------------------------------------------
-    def send_one(self, claimed: Message) -> None:
-        """Check, hand over, send and record ``claimed``: its outcome is durable on return."""
+    def send_one(self, m: Message) -> None:
+        """Check, hand over, send and record ``m`` (loaded by ``send_checks.load_batch``): its
+        outcome is durable on return."""
         now = self.clock()
-        m = send_checks.load(claimed.pk)
-        if m is None or m.status != MessageStatus.SENDING or m.claimed_by != self.token:
+        if not self.refresher.refresh(m) or m.status != MessageStatus.SENDING or m.claimed_by != self.token:
             return  # deleted, or settled by someone else meanwhile: not ours to send
         verdict = send_checks.verdict_for(m, now)
         if verdict is not None:
@@ -342,7 +343,29 @@ class _Run:
             else:
                 self.record_error(m, exc, now)
             return
-        self.record_sent(m, message_id, now, _history_extra(m))
+        try:
+            extra = _history_extra(m)
+        except Exception:  # noqa: BLE001 - it left: record that, whatever the history keeps
+            logger.exception("Could not keep the history copy of message %s", m.pk)
+            extra = {}
+        self.record_sent(m, message_id, now, extra)
+
+    def settle_unexpected(self, claimed: Message, exc: Exception) -> None:
+        """A bug while sending ``claimed``: never the task's end. Handed over, it may have left
+        (UNKNOWN); not handed over, it surely did not, and would fail the same way each run
+        (FAILED). The reason says so; the traceback is in the log."""
+        now = self.clock()
+        m = Message.objects.filter(pk=claimed.pk, status=MessageStatus.SENDING, claimed_by=self.token).first()
+        if m is None:
+            return
+        reason = f"Erreur interne pendant l'envoi ({exc.__class__.__name__})"
+        if m.handed_at is not None:
+            if lifecycle.mark_unknown(m, code="internal-error", now=now, token=self.token,
+                                      reason=f"{reason} : le message est peut-être parti. Vérifiez avant de renvoyer."):
+                self.result.unknown += 1
+        elif lifecycle.fail(m, code="internal-error", reason=f"{reason} : message non envoyé.", now=now,
+                            token=self.token):
+            self.result.failed += 1
 
     def account_unusable(self, m: Message, account: EmailAccount, error: SendError, now: dt.datetime) -> None:
         """The account's server cannot take ``m`` now (``error`` raised before it left): a
@@ -417,12 +440,20 @@ def dispatch_pending(*, mailing_id: int | None = None, limit: int = BATCH_SIZE, 
             batch = _claim(mailing_id=mailing_id, limit=limit, now=clock(), token=run.token, result=result)
             if not batch:
                 break
+            loaded = send_checks.load_batch([m.pk for m in batch])
             try:
-                for m in batch:
+                for claimed in batch:
+                    m = loaded.get(claimed.pk)
+                    if m is None:
+                        continue  # deleted since the claim
                     if time.monotonic() >= deadline:
                         result.timed_out = True
                         break
-                    run.send_one(m)
+                    try:
+                        run.send_one(m)
+                    except Exception as exc:  # noqa: BLE001 - one message's bug, not the run's
+                        logger.exception("Dispatch of message %s failed unexpectedly", m.pk)
+                        run.settle_unexpected(m, exc)
             finally:
                 # Whatever was claimed and not handed over (time box, an exception): back to
                 # PENDING at once, attempts intact, for the continuation or the next run.

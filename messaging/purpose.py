@@ -152,7 +152,8 @@ def mark_copies(recipients: Sequence[Recipient], *, channel: str, purpose: str) 
 
 def first_copy_expression():
     """The id of the first message ``duplicate_check`` would name, computed by the database in
-    the query that loads the message (``send_checks.load``): no query of its own."""
+    the query that reads the message again before it leaves (``send_checks.Refresher``): no
+    query of its own."""
     from django.db.models import OuterRef, Q, Subquery
 
     since = timezone.now() - dt.timedelta(days=period_days())

@@ -3,9 +3,10 @@
 Dispatch calls ``verdict_for`` for EVERY message immediately before handing it to a gateway
 (not when its batch was claimed: a batch can take minutes to send), whatever the route that
 wrote it (single send, resend, mass mailing, campaign, treatment, event message, retry). The
-message is read again with what the checks need in ONE query (``load``): its appointment, the
-patient and guardians (consent, STOP), the account (paused?) and the practice's quiet hours, all
-as they are now: a practice changing its quiet hours, a patient replying STOP, an appointment
+message's batch is loaded once with what the checks read (``load_batch``), and just before each
+message leaves, what may have changed is read again in ONE query (``Refresher``): its appointment,
+the patient and guardians (consent, STOP), the account (paused?) and the practice's quiet hours,
+all as they are now: a practice changing its quiet hours, a patient replying STOP, an appointment
 moved by a plain ``QuerySet.update`` are all seen by the next message.
 
 A check is a callable ``check(message, now) -> Verdict | None``: cancel the message (with a
@@ -23,6 +24,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db.models import Subquery
+from django.utils.dateparse import parse_datetime, parse_time
 
 from messaging.models import Channel, MailingOrigin, Message, RecipientRole
 
@@ -59,10 +61,10 @@ class Verdict:
 
 Check = Callable[[Message, dt.datetime], "Verdict | None"]
 
-# The relations the checks read, joined by ``load``.
+# The relations the checks read, joined by ``load_batch``.
 RELATED: set[str] = {"mailing", "account", "appointment", "patient__civil_guardian", "patient__financial_guardian"}
 # Values the checks read computed by the database in the same query: name -> a callable
-# returning the expression (built at each load: it may depend on settings read then).
+# returning the expression (built once per dispatch run: it may depend on settings read then).
 ANNOTATIONS: dict[str, Callable[[], object]] = {}
 CHECKS: list[Check] = []
 
@@ -76,25 +78,102 @@ def register(check: Check, *, related: tuple[str, ...] = (), annotations: dict |
     ANNOTATIONS.update(annotations or {})
 
 
-def load(message_id: int) -> Message | None:
-    """The message as it is now, with everything the checks read, in one query (None when the
-    row is gone). The practice's quiet hours, time zone and SMS sender ride along as
-    ``practice_*`` attributes: never from a cache, so a change applies to the next message."""
-    from practice.models import Practice
+def load_batch(ids: list[int]) -> dict[int, Message]:
+    """The claimed messages with every relation the checks read, in one query per batch. What
+    may change before each message leaves is read again by ``Refresher``."""
+    return Message.objects.select_related(*sorted(RELATED)).in_bulk(ids)
 
-    practice = Practice.objects.filter(pk=1)
-    return (
-        Message.objects.select_related(*sorted(RELATED))
-        .annotate(
-            practice_quiet_start=Subquery(practice.values("quiet_start")[:1]),
-            practice_quiet_end=Subquery(practice.values("quiet_end")[:1]),
-            practice_time_zone=Subquery(practice.values("time_zone")[:1]),
-            practice_sms_sender=Subquery(practice.values("sms_sender_name")[:1]),
-            **{name: build() for name, build in ANNOTATIONS.items()},
-        )
-        .filter(pk=message_id)
-        .first()
+
+def _as_datetime(value):
+    """An aware datetime from a raw row: PostgreSQL gives one, SQLite a naive one or its ISO
+    text, in UTC."""
+    if value is None:
+        return None
+    parsed = value if isinstance(value, dt.datetime) else parse_datetime(str(value))
+    return parsed if parsed is None or parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+
+
+def _as_time(value):
+    if value is None or isinstance(value, dt.time):
+        return value
+    return parse_time(str(value))
+
+
+class Refresher:
+    """Reads again, immediately before a message leaves, everything about it that may have
+    changed since its batch was loaded: its own state, its appointment, the consents and mobile
+    of the patient and guardians, its account's pause, the practice's quiet hours (never from a
+    cache: a change applies to the next message). ONE query per message, compiled once per run
+    (Django compiling the same query for each message cost more than running it)."""
+
+    _PERSON = ("sms_consent", "email_consent", "mobile")
+    FIELDS = (
+        "status", "claimed_by", "appointment__id", "appointment__start", "appointment__state", "account__probe_at",
+        *(f"patient__{f}" for f in _PERSON),
+        *(f"patient__civil_guardian__{f}" for f in _PERSON),
+        *(f"patient__financial_guardian__{f}" for f in _PERSON),
     )
+    PRACTICE = ("quiet_start", "quiet_end", "time_zone", "sms_sender_name")
+    _SENTINEL = -7_000_000_001  # the message id's place among the compiled parameters
+
+    def __init__(self):
+        from practice.models import Practice
+
+        practice = Practice.objects.filter(pk=1)
+        annotations = {f"practice_{f}": Subquery(practice.values(f)[:1]) for f in self.PRACTICE}
+        # What registered checks have the database compute with the message (ANNOTATIONS).
+        self.extra = {name: build() for name, build in ANNOTATIONS.items()}
+        query = (
+            Message.objects.filter(pk=self._SENTINEL).annotate(**annotations, **self.extra)
+            .values_list(*self.FIELDS, *annotations, *self.extra).query
+        )
+        self.using = Message.objects.db
+        self.sql, params = query.get_compiler(self.using).as_sql()
+        self.params = list(params)
+        self.index = self.params.index(self._SENTINEL)
+
+    def refresh(self, m: Message) -> bool:
+        """Update ``m`` (and its loaded relations) in memory from the row as it is now; False
+        when the row is gone."""
+        from django.db import connections
+
+        params = list(self.params)
+        params[self.index] = m.pk
+        with connections[self.using].cursor() as cursor:
+            cursor.execute(self.sql, params)
+            row = cursor.fetchone()
+        if row is None:
+            return False
+        names = (*self.FIELDS, *(f"practice_{f}" for f in self.PRACTICE), *self.extra)
+        values = dict(zip(names, row, strict=True))
+        for name in self.extra:
+            setattr(m, name, values[name])
+        m.status, m.claimed_by = values["status"], values["claimed_by"]
+        appointment = m._state.fields_cache.get("appointment")
+        if values["appointment__id"] is None:  # deleted since (or never any)
+            m._state.fields_cache["appointment"] = None
+        elif appointment is not None:
+            appointment.start = _as_datetime(values["appointment__start"])
+            appointment.state = values["appointment__state"]
+        if m.account is not None:
+            m.account.probe_at = _as_datetime(values["account__probe_at"])
+        people = {"patient": m.patient}
+        if m.patient is not None:
+            people["patient__civil_guardian"] = m.patient.civil_guardian if m.patient.civil_guardian_id else None
+            people["patient__financial_guardian"] = (
+                m.patient.financial_guardian if m.patient.financial_guardian_id else None
+            )
+        for prefix, person in people.items():
+            if person is None:
+                continue
+            for f in self._PERSON:
+                value = values[f"{prefix}__{f}"]
+                setattr(person, f, bool(value) if f.endswith("consent") else value)
+        m.practice_quiet_start = _as_time(values["practice_quiet_start"])
+        m.practice_quiet_end = _as_time(values["practice_quiet_end"])
+        m.practice_time_zone = values["practice_time_zone"]
+        m.practice_sms_sender = values["practice_sms_sender_name"]
+        return True
 
 
 def verdict_for(message: Message, now: dt.datetime) -> Verdict | None:

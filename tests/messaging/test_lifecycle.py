@@ -251,3 +251,26 @@ def test_the_task_past_its_time_box_queues_a_continuation_that_sends_the_rest_on
     assert mailing.messages.filter(status=MessageStatus.SENT).count() == 15
     assert sorted(s.to for s in sms_outbox) == sorted(mailing.messages.values_list("to", flat=True))
     assert len(sms_outbox) == 15
+
+
+@pytest.mark.django_db
+def test_a_bug_with_one_message_settles_it_and_the_run_goes_on(monkeypatch, no_quiet_hours):
+    from django.core import mail
+
+    import messaging.dispatch as dispatch
+
+    real = dispatch._build_email
+
+    def broken(m):
+        if m.to == "p1@patients.test":
+            raise RuntimeError("bug")
+        return real(m)
+
+    monkeypatch.setattr(dispatch, "_build_email", broken)
+    mailing = _email_mailing(make_account(), 3)
+    result = dispatch_pending(mailing_id=mailing.pk, now=NOON)
+    assert (result.sent, result.failed) == (2, 1)
+    bad = mailing.messages.get(to="p1@patients.test")
+    assert (bad.status, bad.error_code) == (MessageStatus.FAILED, "internal-error")
+    assert "Erreur interne pendant l'envoi (RuntimeError)" in bad.reason
+    assert sorted(m.to[0] for m in mail.outbox) == ["p0@patients.test", "p2@patients.test"]
