@@ -38,14 +38,13 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.core.mail import EmailMultiAlternatives
-from django.core.mail.message import BadHeaderError, forbid_multi_line_headers
 from django.db import transaction
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from messaging import lifecycle, send_checks
 from messaging.backends import SendError
-from messaging.backends.email import AccountSender
+from messaging.backends.email import AccountSender, check_header_values, header_text_problem
 from messaging.models import Channel, EmailAccount, Mailing, Message, MessageStatus
 
 logger = logging.getLogger(__name__)
@@ -322,8 +321,11 @@ class _Run:
         except SendError as exc:
             lifecycle.fail(m, code=exc.code, reason=exc.message, now=now, token=self.token)
             self.result.failed += 1
-            if exc.code == "config":
-                self.result.config_errors.append(exc.message)
+            if exc.code == "header" and (header_text_problem(account.display_name or "")
+                                         or header_text_problem(account.email or "")):
+                # The account's own settings: every message of it fails the same way.
+                if exc.message not in self.result.config_errors:
+                    self.result.config_errors.append(exc.message)
             return
         sender = self.sender_for(account)
         try:
@@ -468,28 +470,6 @@ def dispatch_pending(*, mailing_id: int | None = None, limit: int = BATCH_SIZE, 
 # ---------------------------------------------------------------------------------------------
 
 
-def _check_headers(m: Message) -> None:
-    """A header with a line break (an account's display name, a subject) would let the text
-    inject headers: Django refuses it when the email is serialised, which must never happen in
-    the middle of a send. Checked before the hand-over, with the reason staff can act on."""
-    account = m.account
-    try:
-        forbid_multi_line_headers("From", account.from_header, settings.DEFAULT_CHARSET)
-    except BadHeaderError as exc:
-        raise SendError(
-            f"Le nom affiché ou l'adresse du compte email « {account.name} » contient un retour à la ligne : "
-            "corrigez-le dans Paramétrage → Comptes email, puis renvoyez le message.",
-            permanent=True, code="config",
-        ) from exc
-    for name, value in (("Subject", m.subject), ("To", m.to)):
-        try:
-            forbid_multi_line_headers(name, value, settings.DEFAULT_CHARSET)
-        except BadHeaderError as exc:
-            what = "L'objet" if name == "Subject" else "L'adresse du destinataire"
-            raise SendError(f"{what} contient un retour à la ligne : message non envoyé.", permanent=True,
-                            code="header") from exc
-
-
 def _attachment_content(att: dict) -> bytes:
     path = att.get("path") or ""
     if not path:
@@ -507,13 +487,15 @@ def _attachment_content(att: dict) -> bytes:
 
 def _build_email(m: Message) -> EmailMultiAlternatives:
     account = m.account
-    _check_headers(m)
     headers = {"Message-ID": make_msgid(domain=account.email.rsplit("@", 1)[-1] or None)}
     if m.mailing.read_receipt:
         headers["Disposition-Notification-To"] = account.email
     email = EmailMultiAlternatives(
         subject=m.subject, body=m.body, from_email=account.from_header, to=[m.to], headers=headers
     )
+    # A line break in a header (a display name stored before the forms refused it) fails this
+    # message here, before it is handed over, rather than Django in the middle of the batch.
+    check_header_values(email, account=account)
     if m.body_html:
         email.attach_alternative(m.body_html, "text/html")
     for att in m.attachments or []:

@@ -105,8 +105,9 @@ def test_a_display_name_with_a_line_break_fails_that_accounts_messages_not_the_t
     result = dispatch_task()  # the django-q2 task: returns, never raises
     assert result["sent"] == 2 and result["failed"] == 1 and result["config_errors"]
     failed = bad_mailing.messages.get()
-    assert failed.status == MessageStatus.FAILED and failed.error_code == "config"
-    assert "Le nom affiché ou l'adresse du compte email « Accueil » contient un retour à la ligne" in failed.reason
+    assert failed.status == MessageStatus.FAILED and failed.error_code == "header"
+    assert "le nom affiché à l'envoi du compte email « Accueil » contient un retour à la ligne" in failed.reason
+    assert failed.handed_at is None and failed.attempts == 0  # failed before it was handed over
     assert set(good_mailing.messages.values_list("status", flat=True)) == {MessageStatus.SENT}
     assert sorted(m.to[0] for m in mail.outbox) == ["a@patients.test", "b@patients.test"]
     assert EmailAccount.objects.get(pk=bad.pk).paused_at is None  # a configuration error is not a pause
@@ -144,6 +145,6 @@ def test_the_dispatch_command_exits_non_zero_on_a_configuration_error():
     bad = make_account(name="Accueil", display_name="Cabinet\nDr Molaire")
     _emails(bad, ["a@patients.test"])
     out = StringIO()
-    with pytest.raises(CommandError, match="Erreur de configuration : Le nom affiché"):
+    with pytest.raises(CommandError, match="Erreur de configuration : Email non envoyé : le nom affiché"):
         call_command("dispatch", stdout=out)
     assert "En échec : 1" in out.getvalue()
