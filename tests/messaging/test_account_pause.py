@@ -120,7 +120,7 @@ def test_a_display_name_with_a_line_break_fails_that_accounts_messages_not_the_t
 
 def test_the_dispatch_command_sends_what_is_due_and_says_what_happened(sms_outbox, no_quiet_hours):
     from messaging.backends import SendError
-    from messaging.backends.sms import locmem
+    from messaging.gateways import locmem
 
     patient = PatientFactory()
     recipients = [Recipient(role="other", name=f"P{i}", address=f"+3361000000{i}", channel=Channel.SMS, patient=patient)

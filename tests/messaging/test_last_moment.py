@@ -7,9 +7,9 @@ import datetime as dt
 
 import pytest
 
-from messaging.backends.sms import locmem
-from messaging.backends.sms.base import BaseSmsBackend
 from messaging.dispatch import dispatch_pending
+from messaging.gateways import locmem
+from messaging.gateways.base import BaseSmsBackend
 from messaging.mass_mailing import SEARCH_APPOINTMENTS, draft_start, mass_mailing_send
 from messaging.models import Channel, MessageStatus
 from messaging.send_checks import APPOINTMENT_CHANGED_REASON

@@ -7,8 +7,8 @@ import pytest
 from django.urls import reverse
 
 from messaging.backends import SendError
-from messaging.backends.sms import locmem
 from messaging.dispatch import dispatch_pending
+from messaging.gateways import locmem
 from messaging.mass_mailing import SEARCH_APPOINTMENTS, draft_start, mass_mailing_send, unknown_retry_key
 from messaging.models import Channel, Mailing, MailingOrigin, Message, MessageStatus
 from messaging.outbox import mailing_create

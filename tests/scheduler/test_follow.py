@@ -7,9 +7,9 @@ import datetime as dt
 
 import pytest
 
-from messaging.backends.sms import locmem
-from messaging.backends.sms.base import BaseSmsBackend
 from messaging.dispatch import dispatch_pending
+from messaging.gateways import locmem
+from messaging.gateways.base import BaseSmsBackend
 from messaging.models import Channel, Message, MessageStatus, SmsTemplate
 from patients.models import Appointment, AppointmentState, CancelledBy
 from scheduler.models import AppointmentEvent, EventMessageSetting, TrackedMessage
