@@ -723,6 +723,9 @@ def _retry(*, mailing: Mailing, requested_by, status: str, key: str, label: str,
         idempotency_key=key,
         label=f"{label} – {mailing.label or mailing.pk}"[:200],
         purpose=failed[0].purpose,
+        # Re-sending the "incertain" ones is staff's explicit choice (confirmed after the
+        # warning): the one-message-per-purpose rule must not cancel it as a copy of itself.
+        send_again=status == MessageStatus.UNKNOWN,
         **kwargs,
     )
 
