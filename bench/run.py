@@ -514,6 +514,53 @@ def bench_j_plus_1() -> None:
         f"{small['dispatch_queries']} / {large['dispatch_queries']}", "par lot de messages")
 
 
+def bench_planning_day() -> None:
+    """The planning page of a day of 300 appointments (issue 14: under 150 ms at the bench's
+    scale), rendered through Django's test client as a logged-in user, beside a day of 30: its
+    queries must not grow. The appointments are added on an empty future day and removed after."""
+    from django.contrib.auth import get_user_model
+    from django.test import Client
+    from django.test.utils import override_settings
+
+    from patients.models import Appointment, Patient, Practitioner
+
+    print("\nPlanning du jour", flush=True)
+    user, _ = get_user_model().objects.get_or_create(username="bench-planning", defaults={"is_superuser": True})
+    client = Client()
+    client.force_login(user)
+    practitioners = list(Practitioner.objects.filter(active=True)[:4]) or [
+        Practitioner.objects.create(last_name="Bench", first_name="Marc", initials="BCH")
+    ]
+    patients = list(Patient.objects.order_by("pk")[:300])
+    with override_settings(ALLOWED_HOSTS=["testserver"]):
+        client.get("/")  # the session's and the practice's first loads, not the planning's
+    counts = []
+    for n, day in ((30, dt.date(2099, 6, 1)), (300, dt.date(2099, 6, 2))):
+        start = dt.datetime.combine(day, dt.time(7, 0), tzinfo=timezone.get_current_timezone())
+        Appointment.objects.bulk_create(
+            Appointment(patient=p, practitioner=practitioners[i % len(practitioners)],
+                        start=start + dt.timedelta(minutes=2 * i), duration=20)
+            for i, p in enumerate(patients[:n])
+        )
+        url = f"/patients/rendez-vous/?jour={day.isoformat()}"
+        try:
+            with override_settings(ALLOWED_HOSTS=["testserver"]), CaptureQueriesContext(connection) as queries:
+                response = client.get(url)
+            if response.status_code != 200 or f"{n} rendez-vous" not in response.content.decode():
+                raise SystemExit(f"Le planning a répondu {response.status_code} : mesure impossible.")
+            size = len(response.content)
+            counts.append(len(queries.captured_queries))
+            with override_settings(ALLOWED_HOSTS=["testserver"]):
+                ms = median_ms(lambda url=url: client.get(url))
+            row(f"Planning d'un jour de {n} rendez-vous (page {size / 1024:.0f} ko), médiane", f"{ms:.0f} ms",
+                "objectif < 150 ms" + ("" if ms < 150 or n < 300 else " : MANQUÉ"))
+        finally:
+            Appointment.objects.filter(start__date=day).delete()
+    row("  requêtes SQL du planning (30 puis 300 rendez-vous)", f"{counts[0]} / {counts[1]}",
+        "constantes" if counts[0] == counts[1] else "NE SONT PAS constantes")
+    user.delete()
+
+
 PARTS = {
     "searches": bench_searches,
     "mailing": bench_mailing_create,
@@ -521,6 +568,7 @@ PARTS = {
     "crash": bench_crash,
     "queueing": bench_queueing,
     "j+1": bench_j_plus_1,
+    "planning": bench_planning_day,
 }
 
 

@@ -363,7 +363,7 @@ def planning(request):
     day = _requested_day(request)
     chairs = list(Chair.objects.filter(active=True))
     chair = next((c for c in chairs if str(c.pk) == request.GET.get("fauteuil", "")), None)
-    columns = selectors.planning(day=day, chair=chair)
+    plan = selectors.planning(day=day, chair=chair, page=request.GET.get("page"))
     return render(
         request,
         "patients/planning.html",
@@ -374,8 +374,9 @@ def planning(request):
             "next_day": day + dt.timedelta(days=1),
             "chairs": chairs,
             "chair": chair,
-            "columns": columns,
-            "count": sum(len(c.appointments) for c in columns),
+            "columns": plan.columns,
+            "page": plan.page,
+            "count": plan.page.paginator.count,
             "quick_states": [
                 (AppointmentState.PRESENT, "Présent"),
                 (AppointmentState.MISSED, "Manqué"),

@@ -66,3 +66,35 @@ def test_take_an_appointment_picking_the_patient_as_you_type(login, live_server,
     appointment = Appointment.objects.get()
     assert appointment.patient == patient
     assert timezone.localtime(appointment.start) == paris(8, 20)
+
+
+def test_a_busy_day_pages_through_its_appointments_and_keeps_the_page_after_a_change(
+    login, live_server, assistant_user
+):
+    from patients.selectors import PLANNING_PAGE
+    from tests.e2e.conftest import screenshot
+
+    practitioner = PractitionerFactory(last_name="Molaire", first_name="Marc", initials="MM")
+    patients = [PatientFactory() for _ in range(PLANNING_PAGE + 20)]
+    Appointment.objects.bulk_create(
+        Appointment(patient=p, practitioner=practitioner, start=paris(7, day=PAST_DAY) + dt.timedelta(minutes=2 * i),
+                    duration=20)
+        for i, p in enumerate(patients)
+    )
+    total = PLANNING_PAGE + 20
+    page = login(assistant_user)
+    page.goto(f"{live_server.url}/patients/rendez-vous/?jour={PAST_DAY.isoformat()}")
+    expect(page.get_by_text(f"{total} rendez-vous.")).to_be_visible()
+    notice = page.locator(".planning-pages").first
+    expect(notice).to_contain_text(f"rendez-vous 1 à {PLANNING_PAGE} sur {total}")
+    expect(page.locator("[data-appointment]")).to_have_count(PLANNING_PAGE)
+    screenshot(page, "planning-busy-day")
+    notice.get_by_role("link", name="Rendez-vous suivants ›").click()
+    expect(page.locator(".planning-pages").first).to_contain_text(f"rendez-vous {PLANNING_PAGE + 1} à {total} sur {total}")
+    last = Appointment.objects.order_by("-start").first()
+    slot = page.locator(f"[data-appointment='{last.pk}']")
+    slot.locator("button.dropdown-toggle").click()
+    slot.get_by_role("button", name="Manqué").click()
+    expect(page.get_by_text("rendez-vous manqué.")).to_be_visible()
+    expect(page.locator(".planning-pages").first).to_contain_text("page 2 sur 2")
+    expect(page.locator(f"[data-appointment='{last.pk}']")).to_contain_text("Manqué")

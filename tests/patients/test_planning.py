@@ -268,3 +268,69 @@ def test_a_date_that_does_not_exist_shows_today_with_a_warning(assistant_client)
     assert today.strftime("%d/%m/%Y") in content
     assert "Date invalide" not in planning(assistant_client, "2026-02-28")
     assert "Date invalide" not in text(assistant_client.get(reverse("patients:planning")))
+
+
+def _busy_day(n: int, day=(2030, 6, 4)) -> None:
+    """``n`` appointments on one day with two practitioners, each with its own patient, chair and
+    nature (what a real day joins), in bulk."""
+    pracs = [PractitionerFactory(), PractitionerFactory()]
+    chair, nature = ChairFactory(), NatureFactory()
+    patients = [PatientFactory.build() for _ in range(n)]
+    from patients.models import Patient
+
+    Patient.objects.bulk_create(patients)
+    start = paris(*day, 7)
+    Appointment.objects.bulk_create(
+        Appointment(patient=p, practitioner=pracs[i % 2], chair=chair, nature=nature,
+                    start=start + dt.timedelta(minutes=2 * i), duration=20)
+        for i, p in enumerate(patients)
+    )
+
+
+def test_a_busy_day_is_shown_a_page_at_a_time_with_the_same_queries(assistant_client, django_assert_num_queries):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from patients.selectors import PLANNING_PAGE
+
+    _busy_day(30)
+    planning(assistant_client, "2030-06-05")  # the session's and the practice's first loads
+    with CaptureQueriesContext(connection) as small:
+        content = planning(assistant_client, "2030-06-04")
+    assert "30 rendez-vous" in content and "Journée chargée" not in content
+    assert content.count("data-appointment=") == 30
+    Appointment.objects.all().delete()
+
+    _busy_day(300, day=(2030, 6, 4))
+    with django_assert_num_queries(len(small.captured_queries)):
+        content = planning(assistant_client, "2030-06-04")
+    assert "300 rendez-vous" in content
+    pages = -(-300 // PLANNING_PAGE)
+    assert pages > 1
+    assert f"Journée chargée : rendez-vous 1 à {PLANNING_PAGE} sur 300, par ordre d'heure (page 1 sur {pages})." in content
+    assert content.count("data-appointment=") == PLANNING_PAGE
+    assert "Rendez-vous suivants" in content and "Rendez-vous précédents" not in content
+
+    last = planning(assistant_client, "2030-06-04", page=str(pages))
+    first_of_last = (pages - 1) * PLANNING_PAGE + 1
+    assert f"rendez-vous {first_of_last} à 300 sur 300" in last
+    assert last.count("data-appointment=") == 300 - first_of_last + 1 and "Rendez-vous précédents" in last
+    assert "Rendez-vous suivants" not in last
+    # A page typed by hand that does not exist gives the nearest one, never an error.
+    assert f"page {pages} sur {pages}" in planning(assistant_client, "2030-06-04", page="99")
+    assert f"page 1 sur {pages}" in planning(assistant_client, "2030-06-04", page="n'importe")
+
+
+def test_the_state_menu_of_a_page_returns_to_that_page(assistant_client):
+    from patients.selectors import PLANNING_PAGE
+
+    _busy_day(PLANNING_PAGE + 10, day=(2024, 6, 4))  # past: may be marked missed
+    back = f"{reverse('patients:planning')}?jour=2024-06-04&page=2"
+    content = text(assistant_client.get(back))
+    last = Appointment.objects.order_by("-start").first()
+    assert f'data-appointment="{last.pk}"' in content
+    response = assistant_client.post(reverse("patients:appointment_state", args=[last.pk]),
+                                     {"state": "manque", "next": back})
+    assert response["Location"] == back
+    last.refresh_from_db()
+    assert last.state == AppointmentState.MISSED
