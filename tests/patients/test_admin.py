@@ -278,10 +278,12 @@ def test_the_practice_is_a_single_row_that_cannot_be_added_twice_nor_deleted(adm
             "sms_default_patient": "on",
             "quiet_start": "20:00",
             "quiet_end": "08:00",
+            "purpose_period_days": "5",
         },
     )
     assert response.status_code == 302
     assert Practice.get().name == "Cabinet des Lilas" and Practice.objects.count() == 1
+    assert Practice.get().purpose_period_days == 5
     assert Practice.get().sms_sender_name == "Lilas"
 
 
