@@ -23,8 +23,11 @@ from django.utils import timezone
 
 from patients.models import Patient, Practitioner
 
+from .compose import compose_sms
+from .cost import Estimate, new_estimate
 from .csv_import import CsvContacts, ListEntry, collect_entries, parse_pasted_list
 from .mass_mailing import SUCCESS_STATUSES, WAITING_STATUSES
+from .merge import CustomFields
 from .models import (
     Campaign,
     CampaignKind,
@@ -277,6 +280,27 @@ def campaign_recipients(campaign: Campaign) -> list[Recipient]:
                 r = r.left_out(Reason.NO_NEWS_CONSENT)
             out.append(r)
     return out
+
+
+def campaign_sms_estimate(campaign: Campaign, recipients: list[Recipient] | None = None) -> Estimate:
+    """The cost of the SMS campaign's messages that would leave now: each recipient's message
+    composed as the outbox will compose it (names in GSM-7 or not, per the practice's option),
+    its parts priced (messaging.cost), and the recipients whose name's accent costs extra parts."""
+    from practice.models import Practice
+
+    practice = Practice.get()
+    custom = CustomFields.load()
+    estimate = new_estimate(practice)
+    for r in campaign_recipients(campaign) if recipients is None else recipients:
+        if not r.sendable:
+            continue
+        composed = compose_sms(body=campaign.body, patient=r.patient, recipient=r.person, custom=custom,
+                               practice=practice)
+        parts = composed.segments.parts
+        estimate.add(parts)
+        if composed.plain_name_parts < parts:
+            estimate.accented.append((r.name, parts, composed.plain_name_parts))
+    return estimate
 
 
 # ---------------------------------------------------------------------------------------------

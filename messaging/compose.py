@@ -19,6 +19,9 @@ class ComposedSms(NamedTuple):  # a tuple: built once per message, cheaper than 
     text: str
     warnings: list[str]
     segments: SmsSegments
+    # The parts this message would take with its names in GSM-7 ("Anais" for "Anaïs"): fewer than
+    # ``segments.parts`` when a name's accent alone makes it UCS-2 (messaging.cost warns).
+    plain_name_parts: int = 0
 
 
 @dataclass(frozen=True)
@@ -40,13 +43,25 @@ def compose_sms(
     custom: CustomFields | None = None,
     practice=None,
     next_appointment=None,
+    gsm_names: bool | None = None,
 ) -> ComposedSms:
-    """The SMS text for one recipient, its warnings (missing data) and its length in SMS."""
+    """The SMS text for one recipient, its warnings (missing data) and its length in SMS.
+
+    ``gsm_names`` (by default the practice's "remplacer les lettres accentuées hors GSM-7 dans
+    les noms") merges names with their letters outside GSM-7 replaced; the template's own text is
+    never changed. The preview, the outbox and the counts all come from here, so they agree."""
     ctx = MergeContext(patient=patient, appointment=appointment, recipient=recipient, correspondent=correspondent,
                        today=today, custom=custom, practice=practice, next_appointment=next_appointment)
+    ctx.gsm_names = bool(ctx.practice.sms_gsm_names if gsm_names is None else gsm_names)
     rendered = render(body, ctx)
     text = rendered.text.strip()
-    return ComposedSms(text=text, warnings=rendered.warnings, segments=segments(text))
+    seg = segments(text)
+    plain_parts = seg.parts
+    if not seg.is_gsm and not ctx.gsm_names:
+        # Only for the (rare) UCS-2 messages: would the names in GSM-7 make it shorter?
+        ctx.gsm_names = True
+        plain_parts = segments(render(body, ctx).text.strip()).parts
+    return ComposedSms(text=text, warnings=rendered.warnings, segments=seg, plain_name_parts=plain_parts)
 
 
 def compose_email(

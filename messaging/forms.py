@@ -120,8 +120,10 @@ class PracticeSmsForm(forms.ModelForm):
             "quiet_start",
             "quiet_end",
             "purpose_period_days",
+            "sms_gsm_names",
         ]
         labels = {
+            "sms_gsm_names": "Remplacer les lettres accentuées hors GSM-7 dans les noms (« Anaïs » part en « Anais »)",
             "sms_warn_over_160": "Avertir quand un SMS dépasse 160 caractères (il partira en plusieurs SMS)",
             "sms_default_patient": "Patient",
             "sms_default_civil_guardian": "Responsable civil",
@@ -144,9 +146,38 @@ class PracticeSmsForm(forms.ModelForm):
                                     "max_value": "Le délai est de 60 jours au plus."},
         }
 
+    # The price of one SMS part with the configured gateway (Practice.sms_prices keeps one per
+    # gateway); empty: no estimate in euros, the SMS counts only.
+    sms_price = forms.DecimalField(
+        label="Prix d'une partie de SMS (€ TTC)", required=False, min_value=0, max_value=10,
+        max_digits=7, decimal_places=4, localize=True,
+        widget=forms.TextInput(attrs={"inputmode": "decimal", "placeholder": "0,0725"}),
+        error_messages={"invalid": "Indiquez un prix en euros, par exemple 0,0725.",
+                        "min_value": "Le prix ne peut pas être négatif.",
+                        "max_value": "Le prix d'une partie de SMS ne dépasse pas 10 €.",
+                        "max_decimal_places": "Au plus 4 décimales (par exemple 0,0725).",
+                        "max_digits": "Au plus 4 décimales (par exemple 0,0725)."},
+    )
+
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["purpose_period_days"].required = False  # left empty: the period stays as it is
+        from .cost import gateway_name, price_per_part
+
+        self.gateway = gateway_name()
+        price = price_per_part(self.instance, self.gateway)
+        if price is not None:
+            self.initial.setdefault("sms_price", price)
+
+    def save(self, commit=True):
+        prices = dict(self.instance.sms_prices or {})
+        price = self.cleaned_data.get("sms_price")
+        if price is None:
+            prices.pop(self.gateway, None)
+        else:
+            prices[self.gateway] = str(price)
+        self.instance.sms_prices = prices
+        return super().save(commit=commit)
 
     def clean_purpose_period_days(self):
         value = self.cleaned_data.get("purpose_period_days")

@@ -37,6 +37,7 @@ from patients.selectors import (
 from practice.bulk import gc_paused
 
 from .compose import compose_email, compose_sms
+from .cost import Estimate, new_estimate
 from .html import html_to_text
 from .merge import CustomFields, message_fields
 from .models import (
@@ -274,6 +275,7 @@ class PreviewLine:
     text: str = ""
     html: str = ""
     sms_parts: int = 0
+    cost: str = ""  # "≈ 0,16 €" for an SMS when the practice set a price per part
     warnings: list[str] = field(default_factory=list)
     already: str = ""  # a message typed by hand about an appointment that already has one
 
@@ -294,6 +296,7 @@ class Summary:
     without_email: int = 0
     already: int = 0  # not sent: the appointment already had a message of this purpose
     already_warned: int = 0  # a message typed by hand about an appointment that already has one
+    estimate: Estimate | None = None  # SMS: the cost of the messages that leave (messaging.cost)
 
     @property
     def reason_list(self) -> list[tuple[str, int]]:
@@ -331,6 +334,7 @@ def mass_preview(draft: MassDraft, *, today: dt.date | None = None) -> Preview:
         earlier = earlier_messages(appointment_ids=appointment_ids, channel=draft.channel, purpose=purpose)
     already = _already_messaged(rows, channel=draft.channel) if purpose == Purpose.OTHER else {}
     summary = Summary(patients=len(rows))
+    estimate = summary.estimate = new_estimate(practice) if draft.channel == Channel.SMS else None
     lines: list[PreviewLine] = []
     plan = _plan(draft, practice)
     for row in rows:
@@ -348,7 +352,7 @@ def mass_preview(draft: MassDraft, *, today: dt.date | None = None) -> Preview:
         }
         if draft.channel == Channel.LETTER:
             recipient = audience(row.patient, plan=plan, appointment=row.appointment).letter[0]
-            composed = compose_sms(body=draft.body, recipient=recipient.person, **common)
+            composed = compose_sms(body=draft.body, recipient=recipient.person, gsm_names=False, **common)
             line = PreviewLine(row=row, recipient=recipient, text=composed.text, warnings=list(composed.warnings))
             lines.append(line)
         else:
@@ -360,10 +364,13 @@ def mass_preview(draft: MassDraft, *, today: dt.date | None = None) -> Preview:
                 person = recipient.person
                 if draft.channel == Channel.SMS:
                     composed = compose_sms(body=draft.body, recipient=person, **common)
+                    parts = composed.segments.parts
                     line = PreviewLine(
                         row=row, recipient=recipient, text=composed.text,
-                        sms_parts=composed.segments.parts, warnings=list(composed.warnings),
+                        sms_parts=parts, cost=estimate.per_message(parts), warnings=list(composed.warnings),
                     )
+                    if composed.plain_name_parts < parts and recipient.sendable:
+                        estimate.accented.append((_person_label(person), parts, composed.plain_name_parts))
                 else:
                     email = compose_email(
                         subject=draft.subject, body_html=draft.body, signature=signature, recipient=person, **common
@@ -385,11 +392,17 @@ def mass_preview(draft: MassDraft, *, today: dt.date | None = None) -> Preview:
         else:
             summary.messages += 1
             summary.sms_total += line.sms_parts
+            if estimate is not None:
+                estimate.add(line.sms_parts)
         if line.warnings:
             summary.with_warnings += 1
         if line.already:
             summary.already_warned += 1
     return Preview(lines=lines, summary=summary)
+
+
+def _person_label(person) -> str:
+    return " ".join(p for p in ((getattr(person, "first_name", "") or ""), (person.last_name or "").upper()) if p)
 
 
 def _already_messaged(rows: list[DraftRow], *, channel: str) -> dict[int, str]:

@@ -26,6 +26,8 @@ from django.utils.html import escape
 
 from patients.phones import format_fr
 
+from .sms import to_gsm
+
 CATEGORIES = [
     ("principaux", "Principaux"),
     ("patient", "Patient"),
@@ -370,6 +372,9 @@ class MergeContext:
         self._practice = practice
         self._next = next_appointment
         self._cache: dict[str, str] | None = None  # made on first use (custom fields, warnings)
+        # Names merged with their letters outside GSM-7 replaced (an SMS option of the practice,
+        # messaging.compose.compose_sms): "Anaïs" would make the whole SMS UCS-2.
+        self.gsm_names = False
         # Given by the batch: set as cached values (no descriptor call per message).
         if custom is not None:
             self.__dict__["custom"] = custom
@@ -609,6 +614,14 @@ def merge_context(
     )
 
 
+# The codes whose value is a person's name: the only values the practice's "names in GSM-7"
+# option changes (the template's own text is left as staff typed it).
+NAME_CODES = frozenset({
+    "@PNOM", "@PPREN", "@PPREN2", "@RDVPRAT", "@PRAT", "@PRATNOM", "@PRATPREN", "@RCNOM", "@RCPREN",
+    "@RFNOM", "@RFPREN", "@CORTITRE", "@CORNOM", "@CORPREN", "@DNOM", "@DPREN",
+})
+
+
 class Rendered(NamedTuple):  # a tuple: built once per message, cheaper than a frozen dataclass
     text: str
     warnings: list[str]
@@ -642,6 +655,8 @@ def render(text: str, context: MergeContext, *, html: bool = False) -> Rendered:
         if token.known:
             # A built-in code straight from its function (no per-message cache to fill).
             value = (provider(context) or "") if provider is not None else context.value(token.code)
+            if context.gsm_names and value and token.code in NAME_CODES:
+                value = to_gsm(value)
             out.append(escape(value) if html else value)
             if value:
                 continue

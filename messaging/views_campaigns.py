@@ -153,10 +153,13 @@ def campaign_detail(request, pk):
         return redirect("campaigns:detail", pk=campaign.pk)
     progress = mailing_progress(mailing=campaign.mailing) if campaign.mailing_id else None
     sample = list(campaign.recipients.order_by("pk")[:20])
+    can_send = campaign.status in (CampaignStatus.DRAFT, CampaignStatus.SCHEDULED)
+    # What the SMS would cost if sent now (composed per recipient as the outbox will).
+    estimate = svc.campaign_sms_estimate(campaign) if can_send and campaign.channel == Channel.SMS else None
     return render(request, "messaging/campaigns/detail.html", {
         "campaign": campaign, "report": campaign.import_report, "progress": progress,
         "list_size": campaign.recipients.count(), "sample": sample,
-        "can_send": campaign.status in (CampaignStatus.DRAFT, CampaignStatus.SCHEDULED),
+        "can_send": can_send, "estimate": estimate,
     })
 
 

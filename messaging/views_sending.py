@@ -17,6 +17,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from messaging.compose import compose_email, compose_sms
+from messaging.cost import new_estimate, price_per_part
 from messaging.gateways import configured_name
 from messaging.html import clean_html, html_to_text, merge_texts
 from messaging.merge import validate_merge_text
@@ -215,10 +216,17 @@ def _send_window(request: HttpRequest, patient_pk: int, channel: str) -> HttpRes
             "catalog": _template_catalog(channel),
             "checked": set(form["recipients"].value() or []),
             "signatures": {s.pk: s.body_html for s in Signature.objects.all()} if channel == Channel.EMAIL else {},
-            "counter_config": {"warn_over_160": Practice.get().sms_warn_over_160, "to_gsm_url": reverse("messaging:sms_to_gsm")},
+            "counter_config": {"warn_over_160": Practice.get().sms_warn_over_160, "to_gsm_url": reverse("messaging:sms_to_gsm"),
+                               "price": _price_text(), "recipients_selector": "input[name=recipients]"},
             "gsm_tables": gsm_tables(),
         },
     )
+
+
+def _price_text() -> str | None:
+    """The price of one SMS part as a decimal string for the counter's live estimate, or None."""
+    price = price_per_part()
+    return None if price is None else str(price)
 
 
 @_staff_view
@@ -248,8 +256,13 @@ def preview(request, patient_pk):
             body = get_object_or_404(SmsTemplate, pk=request.POST["template"]).body
         composed = compose_sms(body=body or "", patient=patient, appointment=appointment, recipient=patient)
         seg = composed.segments
+        accent = ""
+        if composed.plain_name_parts < seg.parts:
+            estimate = new_estimate()
+            estimate.accented.append((patient.display_name, seg.parts, composed.plain_name_parts))
+            accent = estimate.accented_text
         return JsonResponse({
-            "text": composed.text, "warnings": composed.warnings,
+            "text": composed.text, "warnings": composed.warnings, "accent": accent,
             "segments": {"encoding": seg.encoding, "length": seg.length, "parts": seg.parts, "ucs2_chars": list(seg.ucs2_chars)},
         })
     if channel == Channel.EMAIL:

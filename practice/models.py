@@ -52,6 +52,17 @@ class Practice(models.Model):
         help_text="Un rendez-vous ne reçoit qu'un rappel (une confirmation, une relance…) par canal pendant ce délai.",
     )
 
+    # The price of one SMS part, per gateway short name ({"ovh": "0.0725"}): a contract figure the
+    # practice's administrator knows and changes on the "Paramétrage SMS" page; kept per gateway
+    # so that switching from Twilio to OVH never estimates with the other contract's price.
+    sms_prices = models.JSONField("prix d'une partie de SMS par passerelle (€)", default=dict, blank=True)
+    # Merged names ("Anaïs") with their letters outside GSM-7 replaced ("Anais"): a single "ï"
+    # turns a 1-SMS message into a 3-SMS one (UCS-2). Names only, never the template's own text.
+    sms_gsm_names = models.BooleanField(
+        "remplacer les lettres accentuées hors GSM-7 dans les noms", default=False,
+        help_text="« Anaïs » part en « Anais » : le SMS reste en GSM-7 (160 caractères par SMS au lieu de 70).",
+    )
+
     class Meta:
         verbose_name = "cabinet"
         verbose_name_plural = "cabinet"

@@ -32,6 +32,7 @@ from django.db.models import Count, Q
 from django.utils import timezone
 
 from messaging.compose import compose_email, compose_sms
+from messaging.cost import Estimate, new_estimate
 from messaging.merge import CustomFields, format_datetime
 from messaging.models import Channel, MailingOrigin, Message, MessageStatus, Purpose
 from messaging.policy import ChannelPlan, Recipient, audience, email_roles, sms_roles
@@ -271,12 +272,15 @@ class PreviewRow:
     text: str
     skip_reason: str
     warnings: list[str]
+    sms_parts: int = 0
+    cost: str = ""  # "≈ 0,16 €" for an SMS when the practice set a price per part
 
 
 @dataclass
 class Preview:
     plan: Plan
     rows: list[PreviewRow]
+    estimate: Estimate | None = None  # the SMS that would leave (messaging.cost), None without SMS
 
     @property
     def to_send(self) -> list[PreviewRow]:
@@ -294,6 +298,7 @@ def treatment_preview(*, treatment: Treatment, run_date: dt.date) -> Preview:
     custom = CustomFields.load()
     practice = Practice.get()
     rows: list[PreviewRow] = []
+    estimate = new_estimate(practice)
     for batch in plan.batches:
         for r in batch.recipients:
             common = {
@@ -308,7 +313,13 @@ def treatment_preview(*, treatment: Treatment, run_date: dt.date) -> Preview:
             if batch.channel == Channel.SMS:
                 composed = compose_sms(body=batch.template.body, **common)
                 subject, text, warnings = "", composed.text, composed.warnings
+                parts = composed.segments.parts
+                if not r.skip_reason:
+                    estimate.add(parts)
+                    if composed.plain_name_parts < parts:
+                        estimate.accented.append((r.name, parts, composed.plain_name_parts))
             else:
+                parts = 0
                 tpl = batch.template
                 signature = tpl.signature or tpl.account.default_signature
                 composed = compose_email(subject=tpl.subject, body_html=tpl.body_html, signature=signature, **common)
@@ -324,9 +335,12 @@ def treatment_preview(*, treatment: Treatment, run_date: dt.date) -> Preview:
                     text=text,
                     skip_reason=r.skip_reason,
                     warnings=warnings,
+                    sms_parts=parts,
+                    cost=estimate.per_message(parts) if parts else "",
                 )
             )
-    return Preview(plan, rows)
+    has_sms = any(batch.channel == Channel.SMS for batch in plan.batches)
+    return Preview(plan, rows, estimate if has_sms else None)
 
 
 # ---------------------------------------------------------------------------------------------

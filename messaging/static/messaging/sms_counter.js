@@ -66,8 +66,30 @@
     return c;
   }
 
+  // The cost estimate (messaging.cost): the price of one SMS part set for the configured gateway
+  // (config.price, a decimal string, absent when none is set) times the parts, per recipient and
+  // for the ticked recipients of the form (config.recipients_selector), in French euros.
+  var euros = new Intl.NumberFormat("fr-FR", { style: "currency", currency: "EUR", minimumFractionDigits: 2, maximumFractionDigits: 2 });
+  function updateCost(parts) {
+    var cost = part("cost");
+    if (!cost) return;
+    var ticked = config.recipients_selector && field.form
+      ? field.form.querySelectorAll(config.recipients_selector + ":checked").length : 1;
+    var total = parts * ticked;
+    var price = config.price ? parseFloat(config.price) : NaN;
+    var text;
+    if (isNaN(price)) {
+      text = total + " SMS pour " + ticked + " destinataire" + (ticked > 1 ? "s" : "");
+    } else {
+      text = "≈ " + euros.format(price * parts) + " par destinataire · ≈ " + euros.format(price * total) +
+        " pour " + total + " SMS (" + ticked + " destinataire" + (ticked > 1 ? "s" : "") + ")";
+    }
+    cost.textContent = text;
+  }
+
   function update() {
     var s = segments(field.value);
+    updateCost(s.parts);
     part("length").textContent = s.length;
     part("encoding").textContent = s.encoding;
     part("encoding").classList.toggle("is-ucs2", s.encoding === "UCS-2");
@@ -111,5 +133,10 @@
   });
 
   field.addEventListener("input", update);
+  if (config.recipients_selector && field.form) {
+    field.form.addEventListener("change", function (event) {
+      if (event.target.matches && event.target.matches(config.recipients_selector)) update();
+    });
+  }
   update();
 })();

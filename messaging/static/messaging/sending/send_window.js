@@ -57,6 +57,14 @@
       return r.json();
     }).then(function (res) {
       showWarnings(res.warnings);
+      if (res.accent) {
+        // A name's accent alone makes this SMS longer (messaging.cost): said next to the warnings.
+        var accent = document.createElement("div");
+        accent.id = "accent-warning";
+        accent.className = "text-warning-emphasis";
+        accent.textContent = "⚠ " + res.accent;
+        warnings.appendChild(accent);
+      }
       if (channel === "sms") {
         var area = document.getElementById("id_body");
         area.value = res.text;
