@@ -33,11 +33,11 @@ def price_per_part(practice=None, gateway: str | None = None) -> Decimal | None:
     return price if price >= 0 else None
 
 
-def format_eur(amount: Decimal) -> str:
-    """``12,40 €`` (French: comma decimal, narrow no-break space between thousands); amounts
-    under one cent keep their digits (``0,0725 €`` for a price per part)."""
+def format_eur(amount: Decimal, *, price: bool = False) -> str:
+    """``12,40 €`` (French: comma decimal, narrow no-break space between thousands), rounded to
+    the cent; a ``price`` per part keeps up to four decimals (``0,0725 €``)."""
     amount = Decimal(amount)
-    places = 2 if amount == amount.quantize(Decimal("0.01")) or amount >= 1 else 4
+    places = 4 if price and amount != amount.quantize(Decimal("0.01")) else 2
     rounded = amount.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
     # Made French here rather than through the active language: a French practice's bill.
     text = f"{rounded:,.{places}f}".replace(",", "\u202f").replace(".", ",")
@@ -80,7 +80,7 @@ class Estimate:
 
     @property
     def price_text(self) -> str:
-        return "" if self.price is None else format_eur(self.price)
+        return "" if self.price is None else format_eur(self.price, price=True)
 
     @property
     def accented_extra(self) -> int:

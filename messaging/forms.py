@@ -123,7 +123,7 @@ class PracticeSmsForm(forms.ModelForm):
             "sms_gsm_names",
         ]
         labels = {
-            "sms_gsm_names": "Remplacer les lettres accentuées hors GSM-7 dans les noms (« Anaïs » part en « Anais »)",
+            "sms_gsm_names": "Remplacer les lettres accentuées hors GSM-7 dans les noms",
             "sms_warn_over_160": "Avertir quand un SMS dépasse 160 caractères (il partira en plusieurs SMS)",
             "sms_default_patient": "Patient",
             "sms_default_civil_guardian": "Responsable civil",

@@ -402,7 +402,8 @@ def mass_preview(draft: MassDraft, *, today: dt.date | None = None) -> Preview:
 
 
 def _person_label(person) -> str:
-    return " ".join(p for p in ((getattr(person, "first_name", "") or ""), (person.last_name or "").upper()) if p)
+    # As the other pages name people: "ADAM Anaïs".
+    return " ".join(p for p in ((person.last_name or "").upper(), getattr(person, "first_name", "") or "") if p)
 
 
 def _already_messaged(rows: list[DraftRow], *, channel: str) -> dict[int, str]:

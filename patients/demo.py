@@ -85,6 +85,8 @@ PRACTICE = {
     "website": "https://cabinet-du-parc.example.com",
     "time_zone": "Europe/Paris",
     "sms_sender_name": "CabinetParc",
+    # The demo's gateway (sandbox) priced like an OVH contract: the pages estimate the cost.
+    "sms_prices": {"sandbox": "0.0725"},
 }
 
 # (civility, last name, first name, initials, colour, email, mobile)

@@ -54,7 +54,8 @@ def tomorrow_at(hour):
 
 def test_french_euro_formatting():
     assert cost.format_eur(Decimal("12.4")) == f"12,40{NBSP}€"
-    assert cost.format_eur(Decimal("0.0725")) == f"0,0725{NBSP}€"  # a price per part keeps its digits
+    assert cost.format_eur(Decimal("0.0725"), price=True) == f"0,0725{NBSP}€"  # a price keeps its digits
+    assert cost.format_eur(Decimal("0.2175")) == f"0,22{NBSP}€"  # a total is rounded to the cent
     assert cost.format_eur(Decimal("1234.5")) == f"1\u202f234,50{NBSP}€"
     estimate = cost.Estimate(price=Decimal("0.08"))
     for _ in range(155):
@@ -143,8 +144,8 @@ def test_mass_mailing_summary_estimates_and_names_the_accented_recipients(assist
     key = start_mailing(assistant_client, two_appointments())
     page = text_of(assistant_client.get(reverse("mass:recipients", args=[key])).content.decode())
     assert "≈ 0,24 € pour 3 SMS (0,08 € la partie de SMS, 2 messages)" in page
-    assert "Anaïs ADAM (2 SMS au lieu de 1)" in page and "1 SMS de plus, soit 0,08 € de plus" in page
-    assert "Emma ABLIRANT (" not in page
+    assert "ADAM Anaïs (2 SMS au lieu de 1)" in page and "1 SMS de plus, soit 0,08 € de plus" in page
+    assert "ABLIRANT Emma (" not in page
     assert "2 ≈ 0,16 €" in page and "1 ≈ 0,08 €" in page  # per recipient
 
 
