@@ -37,7 +37,7 @@ from messaging.models import (
     TemplateCategory,
 )
 from messaging.outbox import mailing_create, message_hide, message_resend
-from messaging.policy import ChannelPlan, Recipient, audience, recipients_for
+from messaging.policy import ChannelPlan, Recipient, audience, email_roles, recipients_for, sms_roles
 from messaging.purpose import copy_of, earlier_messages, purpose_of_template
 from messaging.sms import too_long_message as sms_too_long
 from messaging.views_settings import gsm_tables
@@ -103,6 +103,29 @@ class SmsForm(_SendForm):
     body = forms.CharField(label="Message", widget=forms.Textarea(attrs={"rows": 7}),
                            error_messages={"required": "Le message est vide."})
 
+    email_if_no_mobile = forms.BooleanField(required=False, label="Envoyer par email si pas de portable")
+    email_template = forms.ModelChoiceField(
+        queryset=EmailTemplate.objects.filter(active=True), required=False, label="Email type envoyé à la place",
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Without a mobile in the family nobody can be ticked: the email stands in for the SMS
+        # (checked in clean), so neither a recipient nor a text is required then.
+        self.fields["recipients"].required = False
+        self.fields["body"].required = False
+
+    def clean(self):
+        data = super().clean()
+        fallback = data.get("email_if_no_mobile")
+        if fallback and not data.get("email_template"):
+            self.add_error("email_template", "Choisissez l'email type envoyé aux patients sans portable.")
+        if not data.get("recipients") and not fallback and "recipients" not in self.errors:
+            self.add_error("recipients", "Choisissez au moins un destinataire.")
+        if not (data.get("body") or "").strip() and (data.get("recipients") or not fallback) and "body" not in self.errors:
+            self.add_error("body", "Le message est vide.")
+        return data
+
     def clean_body(self):
         # The text is merged again when written: a mistyped code ("@PNOMM") would leave as the
         # value of the code it starts with plus the rest ("LE GALLM"). Refused, with a suggestion.
@@ -161,6 +184,65 @@ def _template_catalog(channel: str) -> list[dict]:
     return out
 
 
+def _email_instead(patient: Patient, template: EmailTemplate) -> list[Recipient]:
+    """Who gets ``template`` in place of the SMS: the policy's "email when there is no mobile"
+    (nobody of the family has a mobile; the email type's recipient first), [] otherwise."""
+    plan = ChannelPlan(sms=True, email_when_no_mobile=True, sms_roles=sms_roles(Practice.get()),
+                       email_roles=email_roles(template.recipient_role))
+    return audience(patient, plan=plan).email_no_mobile
+
+
+def _send(request: HttpRequest, patient: Patient, channel: str, form: _SendForm) -> HttpResponse | None:
+    """Record the send of a valid window: the redirect to its result, or None with the reason
+    added to ``form``. From the SMS window with "Envoyer par email si pas de portable", a
+    patient whose family has no mobile gets the chosen email type instead."""
+    data = form.cleaned_data
+    sends: list[tuple[str, list[Recipient], object]] = []
+    if form.chosen():
+        sends.append((channel, form.chosen(), data["template"]))
+    elif channel == Channel.SMS and data.get("email_if_no_mobile"):
+        instead = _email_instead(patient, data["email_template"])
+        if not instead:
+            form.add_error("recipients", "Un portable est connu dans la famille : cochez le destinataire du SMS "
+                                         "(l'email ne part qu'à défaut de portable).")
+            return None
+        sends.append((Channel.EMAIL, instead, data["email_template"]))
+    mailing = None
+    for send_channel, recipients, template in sends:
+        purpose = purpose_of_template(template) if data["appointment"] else Purpose.OTHER
+        if purpose != Purpose.OTHER and not data["send_again"]:
+            earlier = earlier_messages(appointment_ids=[data["appointment"].pk], channel=send_channel, purpose=purpose)
+            first = copy_of(earlier, data["appointment"])
+            if first is not None:
+                # Said here rather than recorded as "not sent": staff are in front of it.
+                form.add_error(None, f"{first.text(purpose)} Cochez « Envoyer à nouveau » pour l'envoyer quand même.")
+                return None
+        common = dict(
+            channel=send_channel, origin=MailingOrigin.PATIENT_FILE, requested_by=request.user,
+            recipients=recipients, template=template, appointment=data["appointment"],
+            label=f"{'SMS' if send_channel == Channel.SMS else 'Email'} à {patient.display_name}",
+            purpose=purpose, send_again=data["send_again"],
+        )
+        try:
+            if channel == Channel.SMS and send_channel == Channel.SMS:
+                mailing = mailing_create(sms_body=data["body"], idempotency_key=f"patient-file:{data['token']}"[:120],
+                                         **common)
+            elif channel == Channel.SMS:
+                # The email type as written (its account, signature and attachments), in place of the SMS.
+                account = template.account or EmailAccount.objects.filter(active=True).first()
+                mailing = mailing_create(account=account, idempotency_key=f"patient-file:{data['token']}:email"[:120],
+                                         **common)
+            else:
+                mailing = mailing_create(
+                    email_subject=data["subject"], email_body_html=data["body_html"], account=data["account"],
+                    signature=data["signature"], idempotency_key=f"patient-file:{data['token']}"[:120], **common,
+                )
+        except ValueError as exc:
+            form.add_error(None, str(exc))
+            return None
+    return redirect("sending:result", pk=mailing.pk)
+
+
 def _send_window(request: HttpRequest, patient_pk: int, channel: str) -> HttpResponse:
     patient = _patient(patient_pk)
     recipients = recipients_for(patient=patient, channel=channel)
@@ -169,35 +251,9 @@ def _send_window(request: HttpRequest, patient_pk: int, channel: str) -> HttpRes
     if request.method == "POST":
         form = form_class(request.POST, recipients=recipients, appointments=appointments)
         if form.is_valid():
-            data = form.cleaned_data
-            purpose = purpose_of_template(data["template"]) if data["appointment"] else Purpose.OTHER
-            common = dict(
-                channel=channel, origin=MailingOrigin.PATIENT_FILE, requested_by=request.user,
-                recipients=form.chosen(), template=data["template"], appointment=data["appointment"],
-                idempotency_key=f"patient-file:{data['token']}"[:120],
-                label=f"{'SMS' if channel == Channel.SMS else 'Email'} à {patient.display_name}",
-                purpose=purpose, send_again=data["send_again"],
-            )
-            first = None
-            if purpose != Purpose.OTHER and not data["send_again"]:
-                earlier = earlier_messages(appointment_ids=[data["appointment"].pk], channel=channel, purpose=purpose)
-                first = copy_of(earlier, data["appointment"])
-            if first is not None:
-                # Said here rather than recorded as "not sent": staff are in front of it.
-                form.add_error(None, f"{first.text(purpose)} Cochez « Envoyer à nouveau » pour l'envoyer quand même.")
-            else:
-                try:
-                    if channel == Channel.SMS:
-                        mailing = mailing_create(sms_body=data["body"], **common)
-                    else:
-                        mailing = mailing_create(
-                            email_subject=data["subject"], email_body_html=data["body_html"],
-                            account=data["account"], signature=data["signature"], **common,
-                        )
-                except ValueError as exc:
-                    form.add_error(None, str(exc))
-                else:
-                    return redirect("sending:result", pk=mailing.pk)
+            response = _send(request, patient, channel, form)
+            if response is not None:
+                return response
     else:
         appt = _default_appointment(appointments)
         initial = {"recipients": _default_keys(patient, channel), "token": uuid.uuid4().hex, "appointment": appt}
@@ -219,6 +275,7 @@ def _send_window(request: HttpRequest, patient_pk: int, channel: str) -> HttpRes
             "counter_config": {"warn_over_160": Practice.get().sms_warn_over_160, "to_gsm_url": reverse("messaging:sms_to_gsm"),
                                "price": _price_text(), "recipients_selector": "input[name=recipients]"},
             "gsm_tables": gsm_tables(),
+            "email_templates": EmailTemplate.objects.filter(active=True).order_by("label") if channel == Channel.SMS else [],
         },
     )
 

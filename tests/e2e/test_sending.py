@@ -114,3 +114,21 @@ def test_resend_and_delete_from_the_communication_tab(login, live_server, demo_p
     page.get_by_role("button", name="Supprimer").first.click()
     expect(page.get_by_text("Le message a été supprimé de l'historique.")).to_be_visible()
     expect(page.locator("#communication-history tbody tr")).to_have_count(1)
+
+
+def test_the_sms_window_sends_the_email_type_to_a_patient_without_mobile(login, live_server, demo_practice):
+    from tests.e2e.conftest import screenshot
+
+    patient = PatientFactory(last_name="Sansportable", first_name="Ines", mobile="", email="ines@patients.test")
+    page = login(UserFactory(username="julie", first_name="Julie", role="Assistant(e)"))
+    page.goto(f"{live_server.url}{patient.get_absolute_url()}")
+    page.get_by_role("link", name="SMS", exact=True).click()
+    page.wait_for_load_state()
+    expect(page.locator("#recipients")).to_contain_text("Aucun numéro de portable.")
+    page.get_by_label("Envoyer par email si pas de portable").check()
+    page.get_by_label("Email type envoyé à la place").select_option(label="Confirmation de rendez-vous")
+    screenshot(page, "sms-window-email-instead")
+    page.get_by_role("button", name="Envoyer").click()
+    expect(page.get_by_role("heading", name="Résultat de l'envoi")).to_be_visible()
+    expect(page.locator("#result")).to_contain_text("Envoyé")
+    assert SandboxEmail.objects.get().to == "ines@patients.test" and not SandboxSms.objects.exists()
