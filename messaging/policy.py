@@ -395,3 +395,20 @@ def consent_reason(person, channel: str, purpose: str | None = None) -> Reason |
         return Reason.NO_EMAIL_CONSENT
     return None
 
+
+def number_stop_reason(number: str) -> Reason | None:
+    """Reason.STOP when an SMS to ``number``, a number held as such (typed, pasted in a
+    campaign's list) rather than through a person's file, must not leave because that number
+    replied STOP; else None. When patient or guardian files hold the number, their SMS consent
+    decides, as everywhere else (staff may have set it again since the STOP); for a number no
+    file holds, the STOP reply is the only record of the refusal. One query when no STOP came
+    from the number (the usual case)."""
+    from messaging.models import InboundMessage
+
+    number = str(number or "")
+    if not number or not InboundMessage.objects.filter(from_number=number, is_stop=True).exists():
+        return None
+    consents = [*Patient.objects.filter(mobile=number).values_list("sms_consent", flat=True),
+                *Guardian.objects.filter(mobile=number).values_list("sms_consent", flat=True)]
+    return None if consents and all(consents) else Reason.STOP
+

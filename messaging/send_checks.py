@@ -227,12 +227,14 @@ def consent_refusal(message: Message):
     """The policy's Reason (messaging.policy.consent_reason: consent withdrawn, STOP replied)
     why ``message``'s recipient must not receive it on its channel now, else None. The person
     is the one holding the message's role for its patient, as their file stands now."""
-    from messaging.policy import consent_reason, role_person
+    from messaging.policy import consent_reason, number_stop_reason, role_person
 
     if message.patient is None or message.recipient_role not in (
         RecipientRole.PATIENT, RecipientRole.CIVIL_GUARDIAN, RecipientRole.FINANCIAL_GUARDIAN
     ):
-        return None
+        # A number typed or pasted (a campaign's list, a test SMS): no person's consent flag
+        # holds its STOP, the reply itself does.
+        return number_stop_reason(message.to) if message.channel == Channel.SMS else None
     person, _ = role_person(message.patient, message.recipient_role)
     return consent_reason(person, message.channel)
 
