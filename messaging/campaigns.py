@@ -35,13 +35,14 @@ from .models import (
     CampaignStatus,
     Channel,
     EmailAccount,
+    InboundMessage,
     MailingOrigin,
     MessageStatus,
     RecipientRole,
     SavedMessage,
 )
 from .outbox import mailing_create
-from .policy import ChannelPlan, Reason, Recipient, address_owners_reason, audience
+from .policy import ChannelPlan, Reason, Recipient, address_owners_reason, audience, number_stop_reason
 
 SCHEDULE_PREFIX = "Campagne n°"
 NEWS_REFUSED = Reason.NO_NEWS_CONSENT.label
@@ -216,6 +217,12 @@ def campaign_create(
 # ---------------------------------------------------------------------------------------------
 
 
+def _stopped_numbers(addresses: list[str]) -> set[str]:
+    """The numbers among ``addresses`` that ever replied STOP (one query)."""
+    return set(InboundMessage.objects.filter(from_number__in=addresses, is_stop=True)
+               .values_list("from_number", flat=True))
+
+
 def _patients_by_address(channel: str, addresses: list[str]) -> dict[str, list[Patient]]:
     field_name = "mobile" if channel == Channel.SMS else "email__iexact"
     found: dict[str, list[Patient]] = {}
@@ -247,10 +254,15 @@ def campaign_recipients(campaign: Campaign) -> list[Recipient]:
 
     def flush():
         owners = _patients_by_address(channel, [r.address for r in batch])
+        stopped = _stopped_numbers([r.address for r in batch]) if channel == Channel.SMS else set()
         for r in batch:
             patients = owners.get(r.address, [])
             reason = address_owners_reason(channel, patients, news=news,
                                            staff=r.source == CampaignRecipient.Source.STAFF)
+            if reason is None and r.address in stopped and not patients:
+                # No patient file holds the number (a guardian's, or nobody's): its STOP reply
+                # decides (the same rule as the last-moment check).
+                reason = number_stop_reason(r.address)
             patient = patients[0] if len(patients) == 1 else None
             contact = ListContact(last_name=r.last_name, first_name=r.first_name)
             out.append(Recipient(

@@ -122,3 +122,32 @@ def test_a_number_of_no_file_that_replied_stop_gets_nothing_more(gateway, settin
     dispatch_pending(mailing_id=again.pk, now=NOON)
     assert again.messages.get().status == MessageStatus.SENT
     assert _received(LIST_NUMBER) == 2
+
+
+@pytest.mark.django_db
+def test_a_campaign_list_skips_a_number_that_replied_stop_with_the_reason(assistant, no_quiet_hours):
+    """Written as skipped, with the reason, where staff read the campaign's figures: not left to
+    be cancelled at the last moment."""
+    from messaging import campaigns
+    from messaging.gateways import locmem
+    from messaging.models import CampaignKind, InboundMessage
+    from messaging.policy import Reason
+    from tests.factories import GuardianFactory, MinorPatientFactory
+
+    locmem.reset()
+    guardian = GuardianFactory(mobile="+33699887766")
+    MinorPatientFactory(civil_guardian=guardian)
+    for number in (LIST_NUMBER, guardian.mobile):
+        InboundMessage.objects.create(from_number=number, body="STOP", provider_id=f"SM-{number}", is_stop=True)
+    type(guardian).objects.filter(pk=guardian.pk).update(sms_consent=False)
+    campaign, _ = campaigns.campaign_create(
+        created_by=assistant, name="Réunion", channel=Channel.SMS, kind=CampaignKind.CARE,
+        body="Réunion lundi.", pasted="0612345679, 0699887766, 0611111111",
+    )
+    campaign = campaigns.campaign_send(campaign=campaign, requested_by=assistant)
+    rows = {m.to: m for m in Message.objects.filter(mailing=campaign.mailing)}
+    for number in (LIST_NUMBER, "+33699887766"):
+        assert (rows[number].status, rows[number].reason) == (MessageStatus.SKIPPED, Reason.STOP.label)
+    dispatch_pending(mailing_id=campaign.mailing_id)
+    assert [s.to for s in locmem.outbox] == ["+33611111111"]
+    locmem.reset()
