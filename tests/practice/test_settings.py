@@ -3,6 +3,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -121,7 +123,8 @@ def test_production_with_ovh_credentials_from_files_starts(tmp_path):
     for name in ("OVH_APPLICATION_KEY", "OVH_APPLICATION_SECRET", "OVH_CONSUMER_KEY", "OVH_SMS_SERVICE_NAME",
                  "OVH_CALLBACK_TOKEN"):
         path = tmp_path / name.lower()
-        path.write_text(f"{name.lower()}-value\n")
+        # The callback token long enough for messaging.E006 (32 characters or more).
+        path.write_text(f"{name.lower()}-value-0123456789\n")
         secrets[f"{name}_FILE"] = str(path)
     result = _manage(
         "check",
@@ -134,6 +137,29 @@ def test_production_with_ovh_credentials_from_files_starts(tmp_path):
         **secrets,
     )
     assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize(("token", "base_url", "code"), [
+    ("cabinet-du-parc", "https://cabinet.example.fr", "messaging.E006"),
+    ("a" * 31, "https://cabinet.example.fr", "messaging.E006"),
+    ("Zx8-" * 8, "http://cabinet.example.fr", "messaging.E007"),
+])
+def test_production_with_ovh_refuses_a_guessable_or_clear_callback_token(tmp_path, token, base_url, code):
+    result = _manage(
+        "check",
+        DEBUG="0",
+        SECRET_KEY="k" * 20 + "production-secret-with-enough-entropy-0123456789",
+        ALLOWED_HOSTS="cabinet.example.fr",
+        DATABASE_URL=f"sqlite:///{tmp_path / 'prod.sqlite3'}",
+        SMS_BACKEND="ovh",
+        OVH_APPLICATION_KEY="app-key", OVH_APPLICATION_SECRET="app-secret", OVH_CONSUMER_KEY="consumer",
+        OVH_SMS_SERVICE_NAME="sms-ab12345-1",
+        PUBLIC_BASE_URL=base_url,
+        OVH_CALLBACK_TOKEN=token,
+    )
+    assert result.returncode != 0
+    assert code in result.stderr
+    assert token not in result.stderr  # the check names the setting, never its value
 
 
 def test_a_deployed_env_naming_the_old_backend_path_still_starts(tmp_path):
