@@ -5,8 +5,12 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import GroupAdmin, UserAdmin
+from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.db.models import Q
 from django_q import admin as q_admin
 from django_q.models import Failure, Schedule, Success
 
@@ -84,6 +88,55 @@ class GuardedFailAdmin(q_admin.FailAdmin):
 
 
 for _model, _model_admin in ((Schedule, GuardedScheduleAdmin), (Success, GuardedTaskAdmin), (Failure, GuardedFailAdmin)):
+    if admin.site.is_registered(_model):
+        admin.site.unregister(_model)
+    admin.site.register(_model, _model_admin)
+
+
+# Staff accounts and roles. The Administrateur (a practice's manager, not a superuser) manages
+# them, but may not cross the lines issue 13 drew: it cannot make anyone a superuser, give a
+# permission outside the roles, touch the superuser's account (password, deletion), nor give a
+# role back the django-q write permissions q_guard took from every role.
+
+
+def _grantable(permissions):
+    """``permissions`` without the django-q ones no role may hold (see roles.role_permissions)."""
+    return permissions.exclude(
+        Q(content_type__app_label="django_q") & ~Q(codename__startswith="view_")
+    )
+
+
+class PermissionChoicesMixin:
+    def formfield_for_manytomany(self, db_field, request=None, **kwargs):
+        formfield = super().formfield_for_manytomany(db_field, request, **kwargs)
+        if db_field.name in {"permissions", "user_permissions"} and formfield is not None:
+            formfield.queryset = _grantable(formfield.queryset)
+        return formfield
+
+
+class StaffUserAdmin(PermissionChoicesMixin, UserAdmin):
+    def get_readonly_fields(self, request, obj=None):
+        readonly = tuple(super().get_readonly_fields(request, obj))
+        if not request.user.is_superuser:
+            readonly += ("is_superuser", "user_permissions")
+        return readonly
+
+    def _reaches(self, request, obj) -> bool:
+        return obj is None or request.user.is_superuser or not obj.is_superuser
+
+    def has_change_permission(self, request, obj=None):
+        # Also guards the admin's password form for that account (user_change_password).
+        return self._reaches(request, obj) and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return self._reaches(request, obj) and super().has_delete_permission(request, obj)
+
+
+class RoleAdmin(PermissionChoicesMixin, GroupAdmin):
+    pass
+
+
+for _model, _model_admin in ((get_user_model(), StaffUserAdmin), (Group, RoleAdmin)):
     if admin.site.is_registered(_model):
         admin.site.unregister(_model)
     admin.site.register(_model, _model_admin)

@@ -37,3 +37,66 @@ def test_a_history_action_goes_back_to_the_page_it_came_from(assistant_client, m
 def test_the_demo_inbox_ignores_a_malformed_email_number(assistant_client):
     response = assistant_client.get(reverse("sending:demo-inbox") + "?email=abc&onglet=email")
     assert response.status_code == 200
+
+
+# The Administrateur (a practice's manager, staff but not superuser) manages staff accounts in
+# the admin. It must not cross the line issue 13 drew: no role adds django-q schedules, and the
+# superuser account (the installer's) stays out of its reach.
+
+
+def _user_change_post(user, **extra):
+    data = {
+        "username": user.username, "first_name": user.first_name, "last_name": user.last_name,
+        "email": user.email, "is_active": "on", "is_staff": "on",
+        "groups": [g.pk for g in user.groups.all()],
+        "last_login_0": "", "last_login_1": "", "date_joined_0": "01/01/2026", "date_joined_1": "10:00:00",
+    }
+    data.update(extra)
+    return data
+
+
+def test_an_administrateur_cannot_make_itself_superuser(admin_client, admin_user):
+    from django.contrib.auth.models import Permission
+
+    add_schedule = Permission.objects.get(content_type__app_label="django_q", codename="add_schedule")
+    response = admin_client.post(f"/admin/auth/user/{admin_user.pk}/change/", _user_change_post(
+        admin_user, is_superuser="on", user_permissions=[add_schedule.pk]))
+    assert response.status_code in {200, 302}
+    admin_user.refresh_from_db()
+    assert not admin_user.is_superuser
+    assert not admin_user.has_perm("django_q.add_schedule")
+    assert admin_client.get("/admin/django_q/schedule/add/").status_code == 403
+
+
+def test_an_administrateur_cannot_give_its_role_django_q_rights(admin_client):
+    from django.contrib.auth.models import Group, Permission
+
+    group = Group.objects.get(name="Administrateur")
+    add_schedule = Permission.objects.get(content_type__app_label="django_q", codename="add_schedule")
+    perms = list(group.permissions.values_list("pk", flat=True)) + [add_schedule.pk]
+    admin_client.post(f"/admin/auth/group/{group.pk}/change/", {"name": group.name, "permissions": perms})
+    assert not group.permissions.filter(pk=add_schedule.pk).exists()
+
+
+def test_an_administrateur_cannot_take_over_the_superuser_account(admin_client):
+    from django.contrib.auth import get_user_model
+
+    root = get_user_model().objects.create_superuser("installateur", "i@example.com", "ancien-mot-de-passe-42")
+    response = admin_client.post(f"/admin/auth/user/{root.pk}/password/", {
+        "password1": "Nouveau-mot-de-passe-42", "password2": "Nouveau-mot-de-passe-42", "usable_password": "true"})
+    assert response.status_code == 403
+    response = admin_client.post(f"/admin/auth/user/{root.pk}/change/", _user_change_post(root, is_superuser="on",
+                                                                                         is_active=""))
+    assert response.status_code == 403
+    root.refresh_from_db()
+    assert root.check_password("ancien-mot-de-passe-42") and root.is_active
+    assert admin_client.post(f"/admin/auth/user/{root.pk}/delete/", {"post": "yes"}).status_code == 403
+    assert get_user_model().objects.filter(pk=root.pk).exists()
+
+
+def test_an_administrateur_still_manages_staff_accounts(admin_client, assistant):
+    response = admin_client.post(f"/admin/auth/user/{assistant.pk}/change/",
+                                 _user_change_post(assistant, first_name="Juliette"))
+    assert response.status_code == 302
+    assistant.refresh_from_db()
+    assert assistant.first_name == "Juliette" and not assistant.is_superuser
