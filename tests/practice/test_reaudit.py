@@ -100,3 +100,20 @@ def test_an_administrateur_still_manages_staff_accounts(admin_client, assistant)
     assert response.status_code == 302
     assistant.refresh_from_db()
     assert assistant.first_name == "Juliette" and not assistant.is_superuser
+
+
+@pytest.mark.parametrize("name", ["../secret.txt", "patients/../../secret.txt", "/etc/passwd", "..%2Fsecret.txt",
+                                  "patients\\..\\..\\secret.txt"])
+def test_the_file_route_never_leaves_media_root_even_for_a_row_naming_it(assistant_client, settings, name):
+    from patients.models import PatientImage
+
+    media = settings.MEDIA_ROOT
+    media.mkdir(parents=True, exist_ok=True)
+    (media.parent / "secret.txt").write_text("SECRET")
+    # A row written another way than the upload form (which never stores such a name).
+    patient = PatientFactory()
+    PatientImage.objects.bulk_create([PatientImage(patient=patient, image_type="panoramique")])
+    PatientImage.objects.filter(patient=patient).update(file=name)
+    response = assistant_client.get("/fichiers/" + name)
+    assert response.status_code in {404, 400}
+    assert b"SECRET" not in b"".join(getattr(response, "streaming_content", [response.content]))
