@@ -1,5 +1,6 @@
 # The two commands of the README: `make run` (demo practice on SQLite, web app + scheduler) and
-# `make test` (the whole suite on a throwaway PostgreSQL, browser tests included).
+# `make test` (the whole suite on a throwaway PostgreSQL, browser tests included, then the sending
+# and scheduler suites on SQLite).
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
@@ -23,8 +24,17 @@ run: $(STAMP)
 	DEBUG=1 $(PY) manage.py seed_demo --if-empty
 	DEBUG=1 $(PY) manage.py rundemo --port $(PORT)
 
+# The whole suite on PostgreSQL, then the sending and scheduler suites (browser tests aside) on
+# SQLite, the demo's database: both run, and any failure of either fails the target.
 test: $(STAMP) system-packages
-	$(PY) scripts/with_postgres.py -- $(PY) -m pytest $(PYTEST_ARGS)
+	@status=0; \
+	$(PY) scripts/with_postgres.py -- $(PY) -m pytest $(PYTEST_ARGS) || status=1; \
+	sqlite_dir=$$(mktemp -d); \
+	echo "SQLite: tests/messaging tests/scheduler ($$sqlite_dir)"; \
+	DATABASE_URL=sqlite:///$$sqlite_dir/test.sqlite3 $(PY) -m pytest tests/messaging tests/scheduler \
+		-m "not e2e" $(PYTEST_ARGS) || status=1; \
+	rm -rf $$sqlite_dir; \
+	exit $$status
 
 # Benchmarks of searches and sending (bench/run.py): figures printed, never asserted.
 bench: $(STAMP) system-packages

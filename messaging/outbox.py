@@ -41,6 +41,7 @@ from messaging.policy import Recipient
 from messaging.purpose import copy_of, earlier_messages
 from patients.models import Appointment
 from patients.selectors import following_appointments
+from practice.bulk import fast_path
 
 logger = logging.getLogger(__name__)
 
@@ -183,7 +184,7 @@ def _insert_messages(names: Sequence[str], rows: Iterable[tuple], *, count: int)
     unique index is checked as usual: a dedupe_key written twice raises IntegrityError.
     Elsewhere (the demo's SQLite), ``bulk_create`` in batches."""
     now = timezone.now()
-    if connection.vendor != "postgresql":
+    if not fast_path():
         Message.objects.bulk_create(
             [Message(**{**_MESSAGE_DEFAULTS, **dict(zip(names, row, strict=True)), "created_at": now,
                         "updated_at": now}) for row in rows],

@@ -119,10 +119,19 @@ WSGI_APPLICATION = "practice.wsgi.application"
 DATABASES = {"default": env.db_url("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # The demo runs the web app and the django-q2 cluster on one SQLite file: wait for the
-    # writer instead of failing with "database is locked".
+    # The demo runs the web app, the django-q2 cluster and the demo SMTP server on one SQLite
+    # file (Django's "SQLite notes"): a writer waits for the one in place instead of failing with
+    # "database is locked" (timeout); a transaction takes the write lock when it begins, so two
+    # of them never deadlock upgrading a read lock, which fails at once whatever the timeout
+    # (IMMEDIATE); readers and the writer do not block each other (WAL journal, in the file for
+    # good; NORMAL synchronous is SQLite's advice with WAL and loses no committed transaction
+    # on a crash of the program, only on a power cut).
     DATABASES["default"].setdefault("OPTIONS", {})
-    DATABASES["default"]["OPTIONS"].update({"timeout": 20, "transaction_mode": "IMMEDIATE"})
+    DATABASES["default"]["OPTIONS"].update({
+        "timeout": 20,
+        "transaction_mode": "IMMEDIATE",
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL",
+    })
     # SQLite (the demo) cannot enforce "NULLS NOT DISTINCT" unique constraints; PostgreSQL, the
     # production database, does. The demo does not need the warning at every start.
     SILENCED_SYSTEM_CHECKS = ["models.W047"]
@@ -230,8 +239,12 @@ AXES_RESET_ON_SUCCESS = True
 AXES_IPWARE_PROXY_COUNT = env.int("AXES_PROXY_COUNT", default=0)
 
 EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.smtp.EmailBackend")
-EMAIL_HOST = env("EMAIL_HOST", default="localhost")
-EMAIL_PORT = env.int("EMAIL_PORT", default=25)
+# The demo's local SMTP server (manage.py demosmtp), which the demo email account points to.
+DEMO_SMTP_PORT = env.int("DEMO_SMTP_PORT", default=8025)
+# The site's own emails (the planning, the verifiers' traces); in the demo (DEBUG) they reach
+# the demo SMTP server, hence the demo inbox, unless EMAIL_HOST / EMAIL_PORT say otherwise.
+EMAIL_HOST = env("EMAIL_HOST", default="127.0.0.1" if DEBUG else "localhost")
+EMAIL_PORT = env.int("EMAIL_PORT", default=DEMO_SMTP_PORT if DEBUG else 25)
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="cabinet@localhost")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
@@ -271,8 +284,9 @@ MESSAGING_RECONCILE_AFTER_MINUTES = env.int("MESSAGING_RECONCILE_AFTER_MINUTES",
 MESSAGING_DISPATCH_TIME_BOX = env.float("MESSAGING_DISPATCH_TIME_BOX", default=0)
 # How often a paused (unreachable) email account is tried again.
 MESSAGING_ACCOUNT_PROBE_SECONDS = env.int("MESSAGING_ACCOUNT_PROBE_SECONDS", default=60)
-# The demo's local SMTP server (manage.py demosmtp), which the demo email account points to.
-DEMO_SMTP_PORT = env.int("DEMO_SMTP_PORT", default=8025)
+# The fast path of mass mailings on PostgreSQL (practice/bulk.py, docs/performance.md); off, the
+# plain Django path, the one SQLite always takes, gives the same rows more slowly.
+BULK_FAST_PATH = env.bool("BULK_FAST_PATH", default=True)
 
 # django-q2: values fit for messaging (see docs/scheduler.md): no catch-up of every missed day,
 # a retry longer than the longest task, bounded attempts, failures acknowledged (kept in Failure).

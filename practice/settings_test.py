@@ -25,3 +25,12 @@ MESSAGING_EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 PUBLIC_BASE_URL = "https://cabinet.example.fr"
 TWILIO_ACCOUNT_SID = "AC" + "0" * 32
 TWILIO_AUTH_TOKEN = "test-auth-token"
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
+    # The test database in a file beside the one named by DATABASE_URL, not in memory: the tests
+    # that start real processes (a django-q2 cluster, the demo SMTP server) share it with them, as
+    # the demo's processes share db.sqlite3.
+    _name = Path(DATABASES["default"]["NAME"])  # noqa: F405
+    DATABASES["default"].setdefault("TEST", {})["NAME"] = str(_name.with_name(f"test_{_name.name}"))  # noqa: F405
+    # Like fsync=off for the throwaway PostgreSQL of `make test`: a test database need not survive
+    # a power cut, and each commit waiting for the disk made the suite several times slower.
+    DATABASES["default"]["OPTIONS"]["init_command"] = "PRAGMA journal_mode=WAL; PRAGMA synchronous=OFF"  # noqa: F405

@@ -24,6 +24,7 @@ import dataclasses
 import datetime as dt
 import logging
 from dataclasses import dataclass, field
+from functools import partial
 
 from django.core.files.base import ContentFile
 from django.core.mail import EmailMessage
@@ -445,7 +446,12 @@ def _documents(plan: Plan, run: TreatmentRun) -> None:
 
 def _send_planning(plan: Plan, run: TreatmentRun) -> None:
     """The day's planning to the chosen staff: an internal email with the PDF, sent through the
-    site's own mail settings (it is not a patient message and has no place in the outbox)."""
+    site's own mail settings (it is not a patient message and has no place in the outbox).
+
+    Called once the run is committed, never inside its transaction: on SQLite (the demo) the
+    transaction holds the database file, and the demo's mail server, which stores what it
+    receives in that file, would wait for it while the run waited for the server. A refused
+    email fails the run with the reason (and a run that failed is executed again)."""
     if not plan.staff or not run.document:
         return
     run.document.open("rb")
@@ -459,8 +465,15 @@ def _send_planning(plan: Plan, run: TreatmentRun) -> None:
         to=[u.email for u in plan.staff],
     )
     email.attach(run.document.name.rsplit("/", 1)[-1], content, "application/pdf")
-    email.send()
+    try:
+        email.send()
+    except Exception as exc:  # noqa: BLE001 - recorded on the run, shown in the trace
+        logger.exception("Planning of treatment %s not sent", run.treatment_id)
+        run.status, run.error = RunStatus.FAILED, f"Planning non envoyé : {type(exc).__name__}: {exc}"
+        TreatmentRun.objects.filter(pk=run.pk).update(status=run.status, error=run.error)
+        return
     run.sent = len(plan.staff)
+    TreatmentRun.objects.filter(pk=run.pk).update(sent=run.sent)
 
 
 def run_counts(run: TreatmentRun) -> dict[str, int]:
@@ -526,7 +539,7 @@ def _execute(run: TreatmentRun, plan: Plan, requested_by) -> None:
         track_mailing(mailing=mailing, purpose=plan.purpose, run=run)
     _documents(plan, run)
     if treatment.kind == TreatmentKind.PLANNING:
-        _send_planning(plan, run)
+        transaction.on_commit(partial(_send_planning, plan, run))
 
 
 def treatment_run(

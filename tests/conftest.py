@@ -3,6 +3,25 @@ import pytest
 from tests.factories import UserFactory
 
 
+def pytest_collection_modifyitems(config, items):
+    """``@pytest.mark.postgresql_only("why")``: the test needs what only PostgreSQL gives (row
+    locks skipped by concurrent transactions, several processes writing at once): on SQLite (the
+    demo's database, run by `make test` for tests/messaging and tests/scheduler) it is skipped,
+    and the report says why. A reason is required: "SQLite" alone explains nothing."""
+    from django.conf import settings
+
+    if settings.DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3":
+        return
+    for item in items:
+        marker = item.get_closest_marker("postgresql_only")
+        if marker is None:
+            continue
+        reason = marker.args[0] if marker.args else marker.kwargs.get("reason")
+        if not reason:
+            raise pytest.UsageError(f"{item.nodeid}: @pytest.mark.postgresql_only needs its reason.")
+        item.add_marker(pytest.mark.skip(reason=f"PostgreSQL seulement : {reason}"))
+
+
 @pytest.fixture(autouse=True)
 def _media_root(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"

@@ -80,12 +80,15 @@ def _free_port() -> int:
 
 def _cluster_env(extra: dict) -> dict:
     """The environment of a `manage.py qcluster` on the test database, sync off, sandbox SMS."""
-    url = urlsplit(os.environ["DATABASE_URL"])
     test_db = connection.settings_dict["NAME"]
+    if connection.vendor == "sqlite":
+        database_url = f"sqlite:///{test_db}"  # the test database's file (practice.settings_test)
+    else:
+        database_url = urlunsplit(urlsplit(os.environ["DATABASE_URL"])._replace(path=f"/{test_db}"))
     env = dict(os.environ)
     env.update(
         DJANGO_SETTINGS_MODULE="practice.settings",
-        DATABASE_URL=urlunsplit(url._replace(path=f"/{test_db}")),
+        DATABASE_URL=database_url,
         DEBUG="1",
         SECRET_KEY="tests-only-secret-key-not-used-anywhere-else-0123456789abcdef",
         SMS_BACKEND="sandbox",
