@@ -430,9 +430,8 @@ class Message(models.Model):
     )
     channel = models.CharField("canal", max_length=10, choices=Channel.choices)
     # The history outlives what it mentions: deleting a patient or an appointment sets these to
-    # NULL (Django's on_delete) and dispatch treats a vanished appointment as deleted. No
-    # database constraint: checking it took a FOR KEY SHARE lock on every patient and appointment
-    # of a mailing at commit, a third of the time of writing 10,000 messages.
+    # NULL (Django's on_delete) and dispatch treats a vanished appointment as deleted. The
+    # database checks the links (docs/performance.md measured what the check costs a mailing).
     patient = models.ForeignKey(
         "patients.Patient",
         null=True,
@@ -440,7 +439,6 @@ class Message(models.Model):
         on_delete=models.SET_NULL,
         related_name="messages",
         db_index=False,
-        db_constraint=False,
     )
     appointment = models.ForeignKey(
         "patients.Appointment",
@@ -448,7 +446,6 @@ class Message(models.Model):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="messages",
-        db_constraint=False,
         db_index=False,  # message_purpose_idx starts with it
     )
     purpose = models.CharField("objet", max_length=15, choices=Purpose.choices, default=Purpose.OTHER)

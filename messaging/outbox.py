@@ -9,17 +9,12 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import json
 import logging
 import math
-import re
-import time
 from collections.abc import Iterable, Sequence
 from functools import partial
-from itertools import chain, islice
 
-import psycopg
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import prefetch_related_objects
 from django.utils import timezone
 
@@ -41,7 +36,7 @@ from messaging.policy import Recipient
 from messaging.purpose import copy_of, earlier_messages
 from patients.models import Appointment
 from patients.selectors import following_appointments
-from practice.bulk import fast_path
+from practice.bulk import insert_rows
 
 logger = logging.getLogger(__name__)
 
@@ -127,191 +122,6 @@ ROW_COLUMNS = (
     "recipient_name", "to", "account_id", "subject", "body", "body_html", "attachments", "sms_parts",
     "status", "reason", "note", "dedupe_key", "not_before", "purpose",
 )
-
-# The other columns _insert_messages writes: the model's defaults (and created_at / updated_at).
-_MESSAGE_DEFAULTS = {
-    "body_kept": True,
-    "error_code": "",
-    "provider_id": "",
-    "attempts": 0,
-    "claimed_at": None,
-    "claimed_by": "",
-    "handed_at": None,
-    "sent_at": None,
-    "delivered_at": None,
-    "hidden": False,
-    "note": "",
-}
-
-# On PostgreSQL the rows of one mailing go in at most this many INSERT statements: the query
-# count does not depend on the number of messages. Up to _INSERT_MIN_ROWS messages (every
-# treatment run, most mailings), one statement.
-INSERT_STATEMENTS = 8
-_INSERT_MIN_ROWS = 1000
-# The first and last statements are this many times smaller than the others. The server
-# inserts a statement's rows a little slower than they are composed: it waits, idle, for the
-# first statement, and once the last row is composed it still has the last statement to do,
-# which nothing overlaps.
-_EDGE_STATEMENT_SHARE = 4
-
-
-def _statement_sizes(count: int) -> list[int]:
-    """How many of ``count`` rows each INSERT statement takes: one statement up to
-    ``_INSERT_MIN_ROWS``, otherwise one per ``_INSERT_MIN_ROWS`` rows up to
-    ``INSERT_STATEMENTS``, of equal sizes but the first and the last, smaller."""
-    if count <= _INSERT_MIN_ROWS:
-        return [max(count, 1)]
-    n = min(INSERT_STATEMENTS, math.ceil(count / _INSERT_MIN_ROWS))
-    if n == 2:
-        last = max(1, count // (_EDGE_STATEMENT_SHARE + 1))
-        return [count - last, last]
-    edge = max(1, count // (_EDGE_STATEMENT_SHARE * (n - 2) + 2))
-    size, larger = divmod(count - 2 * edge, n - 2)
-    return [edge] + [size + 1] * larger + [size] * (n - 2 - larger) + [edge]
-
-
-def _insert_messages(names: Sequence[str], rows: Iterable[tuple], *, count: int) -> None:
-    """Insert outbox rows: tuples of values for the Message attnames ``names``, about ``count``
-    of them (to size the statements), possibly produced as they are inserted.
-
-    On PostgreSQL: ``INSERT … SELECT … FROM unnest(arrays)``, one array per column (a column with
-    the same value in every row of a statement is one parameter), in at most
-    ``INSERT_STATEMENTS`` statements sent in pipeline mode. The server inserts a statement's
-    rows while the next ones are composed (merging 10,000 messages and inserting them take about
-    the same time, on two cores). The foreign-key checks of the message table run at the end of
-    each statement instead of all at commit, so they overlap too. A query made while composing
-    (a merge field reading the database) simply waits for the statements sent before it. The
-    unique index is checked as usual: a dedupe_key written twice raises IntegrityError.
-    Elsewhere (the demo's SQLite), ``bulk_create`` in batches."""
-    now = timezone.now()
-    if not fast_path():
-        Message.objects.bulk_create(
-            [Message(**{**_MESSAGE_DEFAULTS, **dict(zip(names, row, strict=True)), "created_at": now,
-                        "updated_at": now}) for row in rows],
-            batch_size=500,
-        )
-        return
-    sizes = _statement_sizes(count)
-    # ``count`` may be an estimate: the last statement takes whatever rows remain.
-    sizes_left = chain(sizes[:-1], [None])
-    rows = iter(rows)
-    chunk = list(islice(rows, next(sizes_left)))
-    if not chunk:
-        return
-    meta = Message._meta
-    fields = [meta.get_field(n) for n in names]
-    fixed = [(meta.get_field(n), v) for n, v in _MESSAGE_DEFAULTS.items() if n not in names]
-    fixed += [(meta.get_field("created_at"), now), (meta.get_field("updated_at"), now)]
-    columns = ", ".join(connection.ops.quote_name(f.column) for f in [*fields, *(f for f, _v in fixed)])
-    types = [_db_type(f) for f in fields]
-    fixed = [(_db_type(f), v) for f, v in fixed]
-    head = f"INSERT INTO {connection.ops.quote_name(meta.db_table)} ({columns}) "
-    connection.ensure_connection()
-    pg = connection.connection
-    with connection.wrap_database_errors, psycopg.Cursor(pg) as cursor:
-
-        def run(sql: str, params=None) -> None:
-            started = time.monotonic()
-            cursor.execute(sql, params)
-            if connection.queries_logged:
-                # Outside Django's cursor wrapper: logged like a query, so counts stay true.
-                connection.queries_log.append({"sql": sql, "time": f"{time.monotonic() - started:.3f}"})
-
-        checked = ""
-        if len(sizes) > 1:  # several statements: their checks overlap composing too
-            run(_FOREIGN_KEYS_SQL, [meta.db_table])
-            checked = ", ".join(connection.ops.quote_name(name) for (name,) in cursor.fetchall())
-        if checked:
-            run(f"SET CONSTRAINTS {checked} IMMEDIATE")
-        with pg.pipeline():
-            while chunk:
-                sql, params = _insert_select(fields, types, chunk, fixed)
-                run(head + sql, params)
-                chunk = list(islice(rows, next(sizes_left, 0)))
-        if checked:
-            # Back to deferred, as Django creates them (only reached without error: after one,
-            # the transaction or savepoint is rolled back, and SET CONSTRAINTS with it).
-            run(f"SET CONSTRAINTS {checked} DEFERRED")
-
-
-# The deferrable foreign keys of a table (looked up each time: a migration may rename them
-# under a running process).
-_FOREIGN_KEYS_SQL = (
-    "SELECT conname FROM pg_constraint WHERE conrelid = %s::regclass AND contype = 'f' AND condeferrable "
-    "ORDER BY conname"
-)
-
-
-def _db_type(field) -> str:
-    if field.get_internal_type() == "JSONField":
-        return "text"  # sent as its JSON text, cast to jsonb in the SELECT
-    # No length: a value too long fails on insert (a cast to varchar(n) would cut it).
-    return re.sub(r"\(.*\)", "", field.db_type(connection))
-
-
-# Separator of the joined text of a text column (ASCII "unit separator": no message holds it;
-# checked for each column, which falls back to a list otherwise).
-_TEXT_SEPARATOR = "\x1f"
-_TEXT_TYPES = frozenset({"text", "varchar"})
-# Integer columns: their values joined by str() (None as 'None', given as the null string).
-_INTEGER_TYPES = frozenset({"integer", "bigint", "smallint"})
-_INTEGER_VALUES = frozenset({int, type(None)})
-
-
-def _array(sql_type: str, column: tuple) -> tuple[str, object]:
-    """The SQL of one column's array of values and its parameter.
-
-    psycopg dumps a list parameter element by element in Python, about 0.6 µs each (eight
-    varying columns in a 10,000-message mailing: 50 ms, on the critical path). Here the values are
-    joined into one text at C speed instead, and the server splits it (``string_to_array``):
-    text with a separator no message holds, integers through ``str()``. Other columns (times:
-    ``str()`` of a datetime is slower than psycopg), and a column that does not fit (a separator
-    inside a value, a value of another type), go as a list."""
-    if sql_type in _TEXT_TYPES:
-        try:
-            joined = _TEXT_SEPARATOR.join(column)
-        except TypeError:  # a value that is not a str (None, a lazy translation)
-            pass
-        else:
-            if joined.count(_TEXT_SEPARATOR) == len(column) - 1:
-                return f"string_to_array(%b::text, %b::text)::{sql_type}[]", [joined, _TEXT_SEPARATOR]
-    elif sql_type in _INTEGER_TYPES and set(map(type, column)) <= _INTEGER_VALUES:
-        return f"string_to_array(%b::text, ',', 'None')::{sql_type}[]", [",".join(map(str, column))]
-    return f"%b::{sql_type}[]", [list(column)]
-
-
-def _insert_select(fields, types: list[str], chunk: list[tuple], fixed: list[tuple]) -> tuple[str, list]:
-    """The ``SELECT … FROM unnest(…)`` of one INSERT and its parameters (binary format):
-    ``types`` are the fields' SQL types, ``fixed`` (SQL type, value) of the columns that take
-    one value for every row."""
-    columns = []
-    for field, column in zip(fields, zip(*chunk, strict=True), strict=True):
-        if field.get_internal_type() == "JSONField":
-            column = tuple(json.dumps(v) if v else "[]" for v in column)
-        columns.append(column)
-    # A column with the same value in every row is one parameter (dumping thousands of equal
-    # elements costs as much as the others); one array at least gives the number of rows.
-    varying = [len(chunk) > 1 and column.count(column[0]) != len(column) for column in columns]
-    if len(chunk) > 1 and not any(varying):
-        varying[0] = True
-    exprs, scalars, arrays, aliases = [], [], [], []
-    for i, (field, sql_type, column) in enumerate(zip(fields, types, columns, strict=True)):
-        cast = "::jsonb" if field.get_internal_type() == "JSONField" else ""
-        if varying[i]:
-            exprs.append(f"v.c{i}{cast}")
-            aliases.append(f"c{i}")
-            arrays.append(_array(sql_type, column))
-        else:
-            exprs.append(f"%b::{sql_type}{cast}")
-            scalars.append(column[0])
-    for sql_type, value in fixed:
-        exprs.append(f"%b::{sql_type}")
-        scalars.append(value)
-    sql = f"SELECT {', '.join(exprs)}"
-    if arrays:
-        sql += f" FROM unnest({', '.join(a for a, _ in arrays)}) AS v({', '.join(aliases)})"
-    return sql, [*scalars, *(value for _, values in arrays for value in values)]
-
 
 @transaction.atomic
 def mailing_create(
@@ -519,8 +329,8 @@ def mailing_create(
                 not_before, purpose,
             )
 
-    # Composed while the rows are inserted (see _insert_messages).
-    _insert_messages(ROW_COLUMNS, message_rows(), count=count)
+    # Composed while the rows are inserted (practice.bulk.insert_rows).
+    insert_rows(Message, ROW_COLUMNS, message_rows(), count=count)
     if schedule_dispatch and pending:
         transaction.on_commit(partial(_schedule_dispatch, mailing.pk, pending))
     return mailing

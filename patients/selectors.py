@@ -11,13 +11,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from django.core.paginator import Page, Paginator
-from django.db import connection
-from django.db.models import Count, F, Lookup, Prefetch, Q, QuerySet
-from django.db.models.base import ModelState
+from django.db.models import Count, F, Prefetch, Q, QuerySet
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
-from practice.bulk import values_rows
+from practice.bulk import among, instance_builder, values_rows
 
 from .models import (
     Appointment,
@@ -462,53 +460,12 @@ MESSAGE_DEFERRED_PATIENT = ("remark", "search_key", "search_key_first", "created
 MESSAGE_DEFERRED_APPOINTMENT = ("remark", "created_at", "updated_at")
 
 
-class AnyOf(Lookup):
-    """``field = ANY(%s)``: the ids as one array parameter. ``pk__in`` with 10,000 ids sends and
-    plans 10,000 parameters, a tenth of a second before the first row (PostgreSQL only). The
-    array goes as its text, '{1,2,3}', joined at C speed: psycopg dumps a Python list element by
-    element. Integer ids only."""
-
-    lookup_name = "any_of"
-    prepare_rhs = False
-
-    def get_db_prep_lookup(self, value, connection):
-        return "%s", ["{" + ",".join(map(str, map(int, value))) + "}"]
-
-    def as_sql(self, compiler, connection):
-        lhs, lhs_params = self.process_lhs(compiler, connection)
-        rhs, rhs_params = self.process_rhs(compiler, connection)
-        array_type = self.lhs.output_field.rel_db_type(connection)
-        return f"{lhs} = ANY({rhs}::{array_type}[])", [*lhs_params, *rhs_params]
-
-
-def _pk_among(ids) -> Q | Lookup:
-    return _among("pk", ids)
-
-
-def _among(name: str, ids) -> Q | Lookup:
-    ids = list(ids)
-    if connection.vendor == "postgresql":
-        return AnyOf(F(name), ids)
-    return Q(**{f"{name}__in": ids})
+def _pk_among(ids):
+    return among("pk", ids)
 
 
 def _loaded_fields(model, deferred: tuple[str, ...]) -> list:
     return [f for f in model._meta.concrete_fields if f.name not in deferred]
-
-
-def _from_row(model, attnames: list[str], values, db: str):
-    """An instance of ``model`` from a database row, as ``Model.from_db`` makes it, minus the
-    per-field ``__init__`` (half the cost of loading thousands of rows): the values go straight
-    into the instance's ``__dict__``, which is where ``__init__`` puts them for these models
-    (plain fields, foreign key ids, and ``PhoneField``, whose stored value is already E.164).
-    Fields not given stay deferred (loaded on access, like ``.defer()``). No ``pre_init`` /
-    ``post_init`` receivers may exist for ``model``: tests/patients/test_selectors.py checks it,
-    and that the instances equal the ORM's."""
-    instance = model.__new__(model)
-    instance.__dict__.update(zip(attnames, values, strict=True))
-    state = instance._state = ModelState()
-    state.adding, state.db = False, db
-    return instance
 
 
 def attach_for_messages(*, appointments=(), patients=()) -> None:
@@ -651,19 +608,21 @@ def _rows(model, names: list[str], ids, **filters) -> tuple[list[tuple], str]:
 
 
 def _build(model, names: list[str], rows: list[tuple], db: str) -> dict:
-    """{pk: instance} built by ``_from_row``."""
+    """{pk: instance} of ``rows``."""
     pk_at = names.index(model._meta.pk.attname)
-    return {row[pk_at]: _from_row(model, names, row, db) for row in rows}
+    build = instance_builder(model, names, db)
+    return {row[pk_at]: build(row) for row in rows}
 
 
 def _builder(model, names: list[str], db: str, related: dict) -> Callable[[tuple], object]:
-    """The function building an instance of ``model`` from a row (``_from_row``). ``related``
-    maps relation names to (the attname of their id, {id: instance}): each instance's relation
-    cache is filled from its row, as ``select_related`` would, with no descriptor call."""
+    """The function building an instance of ``model`` from a row. ``related`` maps relation
+    names to (the attname of their id, {id: instance}): each instance's relation cache is
+    filled from its row, as ``select_related`` would, with no descriptor call."""
     lookups = [(name, names.index(attname), objects.get) for name, (attname, objects) in related.items()]
+    from_row = instance_builder(model, names, db)
 
     def build(row):
-        instance = _from_row(model, names, row, db)
+        instance = from_row(row)
         instance._state.fields_cache = {name: get(row[at]) for name, at, get in lookups}
         return instance
 
@@ -680,7 +639,7 @@ def following_appointments(pairs) -> dict[tuple[int, int | None], Appointment | 
         return {}
     by_patient: dict[int, list[Appointment]] = {}
     qs = Appointment.objects.filter(
-        _among("patient_id", {patient_id for patient_id, _ in afters}),
+        among("patient_id", {patient_id for patient_id, _ in afters}),
         state=AppointmentState.FUTURE,
         start__gt=min(afters.values()),
     ).order_by("start")

@@ -1,20 +1,26 @@
 """Helpers for work on thousands of rows at once.
 
 The fast path (PostgreSQL, ``BULK_FAST_PATH`` on) and the plain Django path give the same rows;
-``fast_path()`` says which one runs.
+``fast_path()`` says which one runs (see docs/performance.md).
 """
 
 from __future__ import annotations
 
 import gc
+import json
+import math
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from itertools import chain, islice
 
 import psycopg
 from django.conf import settings
 from django.db import connections
+from django.db.models import DEFERRED, F, Lookup, Q
+from django.db.models.base import ModelState
+from django.utils import timezone
 
 
 def fast_path(using: str = "default") -> bool:
@@ -86,3 +92,239 @@ def values_rows(queryset) -> list[tuple]:
         # Outside Django's cursor wrapper: logged like a query, so query counts stay true.
         connection.queries_log.append({"sql": sql, "time": f"{time.monotonic() - started:.3f}"})
     return rows
+
+
+class AnyOf(Lookup):
+    """``field = ANY(%s)``: the ids as one array parameter. ``pk__in`` with 10,000 ids sends and
+    plans 10,000 parameters, a tenth of a second before the first row (PostgreSQL only). The
+    array goes as its text, '{1,2,3}', joined at C speed: psycopg dumps a Python list element by
+    element. Integer ids only."""
+
+    lookup_name = "any_of"
+    prepare_rhs = False
+
+    def get_db_prep_lookup(self, value, connection):
+        return "%s", ["{" + ",".join(map(str, map(int, value))) + "}"]
+
+    def as_sql(self, compiler, connection):
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        rhs, rhs_params = self.process_rhs(compiler, connection)
+        array_type = self.lhs.output_field.rel_db_type(connection)
+        return f"{lhs} = ANY({rhs}::{array_type}[])", [*lhs_params, *rhs_params]
+
+
+def among(name: str, ids, using: str = "default") -> Q | Lookup:
+    """The filter "``name`` is one of the integer ``ids``": ``AnyOf`` on the fast path,
+    ``name__in`` otherwise."""
+    ids = list(ids)
+    if fast_path(using):
+        return AnyOf(F(name), ids)
+    return Q(**{f"{name}__in": ids})
+
+
+def instance_builder(model, attnames: Sequence[str], db: str) -> Callable[[tuple], object]:
+    """The function that builds an instance of ``model`` from a database row of the columns
+    ``attnames`` (the others deferred: loaded on access, like ``.defer()``), as a queryset
+    would build it.
+
+    Plain path: ``Model.from_db``. Fast path: the values go straight into the instance's
+    ``__dict__``, which is where ``Model.__init__`` puts them for these models (plain fields,
+    foreign key ids, and ``PhoneField``, whose stored value is already E.164), minus the
+    per-field ``__init__`` (half the cost of loading thousands of rows). No ``pre_init`` /
+    ``post_init`` receivers may exist for ``model``: tests/patients/test_rows_for_messages.py
+    checks it, and that both paths give the instances the ORM gives."""
+    attnames = list(attnames)
+    if not fast_path(db):
+        names = [f.attname for f in model._meta.concrete_fields]
+        at = {name: i for i, name in enumerate(attnames)}
+        order = [at.get(n) for n in names]
+
+        def from_db(row):
+            return model.from_db(db, names, [DEFERRED if i is None else row[i] for i in order])
+
+        return from_db
+
+    def from_dict(row):
+        instance = model.__new__(model)
+        instance.__dict__.update(zip(attnames, row, strict=True))
+        state = instance._state = ModelState()
+        state.adding, state.db = False, db
+        return instance
+
+    return from_dict
+
+
+# On the fast path the rows of one call go in at most this many INSERT statements: the query
+# count does not depend on the number of rows. Up to _INSERT_MIN_ROWS rows (every treatment
+# run, most mailings), one statement.
+INSERT_STATEMENTS = 8
+_INSERT_MIN_ROWS = 1000
+# The first and last statements are this many times smaller than the others. The server
+# inserts a statement's rows a little slower than they are composed: it waits, idle, for the
+# first statement, and once the last row is composed it still has the last statement to do,
+# which nothing overlaps.
+_EDGE_STATEMENT_SHARE = 4
+
+
+def _statement_sizes(count: int) -> list[int]:
+    """How many of ``count`` rows each INSERT statement takes: one statement up to
+    ``_INSERT_MIN_ROWS``, otherwise one per ``_INSERT_MIN_ROWS`` rows up to
+    ``INSERT_STATEMENTS``, of equal sizes but the first and the last, smaller."""
+    if count <= _INSERT_MIN_ROWS:
+        return [max(count, 1)]
+    n = min(INSERT_STATEMENTS, math.ceil(count / _INSERT_MIN_ROWS))
+    if n == 2:
+        last = max(1, count // (_EDGE_STATEMENT_SHARE + 1))
+        return [count - last, last]
+    edge = max(1, count // (_EDGE_STATEMENT_SHARE * (n - 2) + 2))
+    size, larger = divmod(count - 2 * edge, n - 2)
+    return [edge] + [size + 1] * larger + [size] * (n - 2 - larger) + [edge]
+
+
+def insert_rows(model, names: Sequence[str], rows: Iterable[tuple], *, count: int, using: str = "default") -> None:
+    """Insert rows of ``model``: tuples of values for its attnames ``names``, about ``count`` of
+    them (to size the statements), possibly produced as they are inserted. The other columns
+    take their field's default (``auto_now`` / ``auto_now_add`` ones: now). No primary keys
+    are returned, no signal is sent (like ``bulk_create``).
+
+    Plain path: ``bulk_create``, in the batches the database allows.
+
+    Fast path: ``INSERT … SELECT … FROM unnest(arrays)``, one array per column (a column with
+    the same value in every row of a statement is one parameter), in at most
+    ``INSERT_STATEMENTS`` statements sent in pipeline mode. The server inserts a statement's
+    rows while the next ones are composed (merging 10,000 messages and inserting them take about
+    the same time, on two cores). The foreign-key checks of the table run at the end of each
+    statement instead of all at commit, so they overlap too. A query made while composing (a
+    merge field reading the database) simply waits for the statements sent before it. Unique
+    constraints are checked as usual (IntegrityError)."""
+    connection = connections[using]
+    meta = model._meta
+    now = timezone.now()
+    fixed = [
+        (f, now if getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False) else f.get_default())
+        for f in meta.concrete_fields
+        if f.attname not in names and not f.primary_key
+    ]
+    if not fast_path(using):
+        constant = {f.attname: v for f, v in fixed}
+        model.objects.using(using).bulk_create(model(**constant, **dict(zip(names, row, strict=True))) for row in rows)
+        return
+    sizes = _statement_sizes(count)
+    # ``count`` may be an estimate: the last statement takes whatever rows remain.
+    sizes_left = chain(sizes[:-1], [None])
+    rows = iter(rows)
+    chunk = list(islice(rows, next(sizes_left)))
+    if not chunk:
+        return
+    fields = [meta.get_field(n) for n in names]
+    columns = ", ".join(connection.ops.quote_name(f.column) for f in [*fields, *(f for f, _v in fixed)])
+    types = [_db_type(f, connection) for f in fields]
+    fixed = [(_db_type(f, connection), v) for f, v in fixed]
+    head = f"INSERT INTO {connection.ops.quote_name(meta.db_table)} ({columns}) "
+    connection.ensure_connection()
+    pg = connection.connection
+    with connection.wrap_database_errors, psycopg.Cursor(pg) as cursor:
+
+        def run(sql: str, params=None) -> None:
+            started = time.monotonic()
+            cursor.execute(sql, params)
+            if connection.queries_logged:
+                # Outside Django's cursor wrapper: logged like a query, so counts stay true.
+                connection.queries_log.append({"sql": sql, "time": f"{time.monotonic() - started:.3f}"})
+
+        checked = ""
+        if len(sizes) > 1:  # several statements: their checks overlap composing too
+            run(_FOREIGN_KEYS_SQL, [meta.db_table])
+            checked = ", ".join(connection.ops.quote_name(name) for (name,) in cursor.fetchall())
+        if checked:
+            run(f"SET CONSTRAINTS {checked} IMMEDIATE")
+        with pg.pipeline():
+            while chunk:
+                sql, params = _insert_select(fields, types, chunk, fixed)
+                run(head + sql, params)
+                chunk = list(islice(rows, next(sizes_left, 0)))
+        if checked:
+            # Back to deferred, as Django creates them (only reached without error: after one,
+            # the transaction or savepoint is rolled back, and SET CONSTRAINTS with it).
+            run(f"SET CONSTRAINTS {checked} DEFERRED")
+
+
+# The deferrable foreign keys of a table (looked up each time: a migration may rename them
+# under a running process).
+_FOREIGN_KEYS_SQL = (
+    "SELECT conname FROM pg_constraint WHERE conrelid = %s::regclass AND contype = 'f' AND condeferrable "
+    "ORDER BY conname"
+)
+
+
+def _db_type(field, connection) -> str:
+    if field.get_internal_type() == "JSONField":
+        return "text"  # sent as its JSON text, cast to jsonb in the SELECT
+    # No length: a value too long fails on insert (a cast to varchar(n) would cut it).
+    return re.sub(r"\(.*\)", "", field.db_type(connection))
+
+
+# Separator of the joined text of a text column (ASCII "unit separator": no message holds it;
+# checked for each column, which falls back to a list otherwise).
+_TEXT_SEPARATOR = "\x1f"
+_TEXT_TYPES = frozenset({"text", "varchar"})
+# Integer columns: their values joined by str() (None as 'None', given as the null string).
+_INTEGER_TYPES = frozenset({"integer", "bigint", "smallint"})
+_INTEGER_VALUES = frozenset({int, type(None)})
+
+
+def _array(sql_type: str, column: tuple) -> tuple[str, object]:
+    """The SQL of one column's array of values and its parameter.
+
+    psycopg dumps a list parameter element by element in Python, about 0.6 µs each (eight
+    varying columns in a 10,000-message mailing: 50 ms, on the critical path). Here the values are
+    joined into one text at C speed instead, and the server splits it (``string_to_array``):
+    text with a separator no message holds, integers through ``str()``. Other columns (times:
+    ``str()`` of a datetime is slower than psycopg), and a column that does not fit (a separator
+    inside a value, a value of another type), go as a list."""
+    if sql_type in _TEXT_TYPES:
+        try:
+            joined = _TEXT_SEPARATOR.join(column)
+        except TypeError:  # a value that is not a str (None, a lazy translation)
+            pass
+        else:
+            if joined.count(_TEXT_SEPARATOR) == len(column) - 1:
+                return f"string_to_array(%b::text, %b::text)::{sql_type}[]", [joined, _TEXT_SEPARATOR]
+    elif sql_type in _INTEGER_TYPES and set(map(type, column)) <= _INTEGER_VALUES:
+        return f"string_to_array(%b::text, ',', 'None')::{sql_type}[]", [",".join(map(str, column))]
+    return f"%b::{sql_type}[]", [list(column)]
+
+
+def _insert_select(fields, types: list[str], chunk: list[tuple], fixed: list[tuple]) -> tuple[str, list]:
+    """The ``SELECT … FROM unnest(…)`` of one INSERT and its parameters (binary format):
+    ``types`` are the fields' SQL types, ``fixed`` (SQL type, value) of the columns that take
+    one value for every row."""
+    columns = []
+    for field, column in zip(fields, zip(*chunk, strict=True), strict=True):
+        if field.get_internal_type() == "JSONField":
+            column = tuple(json.dumps(v) if v else "[]" for v in column)
+        columns.append(column)
+    # A column with the same value in every row is one parameter (dumping thousands of equal
+    # elements costs as much as the others); one array at least gives the number of rows.
+    varying = [len(chunk) > 1 and column.count(column[0]) != len(column) for column in columns]
+    if len(chunk) > 1 and not any(varying):
+        varying[0] = True
+    exprs, scalars, arrays, aliases = [], [], [], []
+    for i, (field, sql_type, column) in enumerate(zip(fields, types, columns, strict=True)):
+        cast = "::jsonb" if field.get_internal_type() == "JSONField" else ""
+        if varying[i]:
+            exprs.append(f"v.c{i}{cast}")
+            aliases.append(f"c{i}")
+            arrays.append(_array(sql_type, column))
+        else:
+            exprs.append(f"%b::{sql_type}{cast}")
+            scalars.append(column[0])
+    for sql_type, value in fixed:
+        exprs.append(f"%b::{sql_type}")
+        scalars.append(value)
+    sql = f"SELECT {', '.join(exprs)}"
+    if arrays:
+        sql += f" FROM unnest({', '.join(a for a, _ in arrays)}) AS v({', '.join(aliases)})"
+    return sql, [*scalars, *(value for _, values in arrays for value in values)]
+
+

@@ -12,21 +12,13 @@ failure into a ``SendError`` saying whether to retry.
 
 from __future__ import annotations
 
-import random
-import re
 import smtplib
 import socket
 import ssl
-import sys
-from email.generator import BytesGenerator
-from email.policy import Compat32
-from functools import lru_cache
-from io import BytesIO
 
 from django.conf import settings
 from django.core.mail import EmailMessage, get_connection
 from django.core.mail.backends.smtp import EmailBackend as DjangoSmtpBackend
-from django.core.mail.message import sanitize_address
 
 from messaging.backends import SendError
 from practice.validators import header_text_problem
@@ -34,6 +26,12 @@ from practice.validators import header_text_problem
 
 class _DataPhaseTracking:
     data_started = False
+
+    def mail(self, sender, options=()):
+        # MAIL FROM opens each message's transaction (smtplib's sendmail): nothing of this
+        # message has reached the server yet.
+        self.data_started = False
+        return super().mail(sender, options)
 
     def data(self, msg):
         # From the DATA command on, the server may end up queueing the message even if we never
@@ -50,83 +48,12 @@ class _TrackingSMTP_SSL(_DataPhaseTracking, smtplib.SMTP_SSL):
     pass
 
 
-class _FastFoldPolicy(Compat32):
-    """Django's policy (compat32), with a short header of printable ASCII written as is: it is
-    what ``Header.encode`` gives for it, at a fraction of the cost (folding every header of
-    every email was half of the time spent building a mailing's emails). Anything else (long,
-    non-ASCII, control characters) goes through compat32's folding.
-    tests/messaging/test_email_bytes.py checks both give the same bytes."""
-
-    def _fold(self, name, value, sanitize):
-        if isinstance(value, str) and len(name) + len(value) + 2 <= self.max_line_length and value.isascii() \
-                and value.isprintable():
-            return f"{name}: {value}{self.linesep}"
-        return super()._fold(name, value, sanitize)
-
-
-_FAST_FOLD = _FastFoldPolicy()
-
-
-class _Generator(BytesGenerator):
-    @classmethod
-    def _make_boundary(cls, text=None):
-        # email.generator's boundary, checked against the text with a substring search instead
-        # of a regular expression compiled anew for every message (its own cache never hits).
-        # Stricter: the boundary may not appear anywhere in the text, not only at a line start.
-        boundary = "=" * 15 + f"{random.randrange(sys.maxsize):019d}" + "=="
-        candidate, counter = boundary, 0
-        while text is not None and f"--{candidate}".encode("ascii") in text:
-            candidate, counter = f"{boundary}.{counter}", counter + 1
-        return candidate
-
-
-def message_bytes(message) -> bytes:
-    """The bytes Django's SMTP backend sends for ``message`` (CRLF line ends), built faster."""
-    fp = BytesIO()
-    _Generator(fp, mangle_from_=False, policy=_FAST_FOLD).flatten(message, linesep="\r\n")
-    return fp.getvalue()
-
-
-# An address whose sanitized form is itself: dot-atom local part and domain, ASCII only.
-_PLAIN_ADDRESS = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*")
-
-
-@lru_cache(maxsize=256)
-def _sanitized_sender(address: str, encoding: str) -> str:
-    return sanitize_address(address, encoding)  # one per account: parsed once
-
-
-def _sanitized(address: str, encoding: str) -> str:
-    if _PLAIN_ADDRESS.fullmatch(address):
-        return address
-    return sanitize_address(address, encoding)
-
-
 class EmailBackend(DjangoSmtpBackend):
-    """Django's SMTP backend, plus ``data_started`` on the live connection (see module doc), and
-    the same bytes built faster (``message_bytes``, addresses sanitized once per sender)."""
+    """Django's SMTP backend, plus ``data_started`` on the live connection (see module doc)."""
 
     @property
     def connection_class(self):
         return _TrackingSMTP_SSL if self.use_ssl else _TrackingSMTP
-
-    def _send(self, email_message):
-        # Django's _send, with the faster building.
-        if self.connection is not None:
-            self.connection.data_started = False
-        if not email_message.recipients():
-            return False
-        encoding = email_message.encoding or settings.DEFAULT_CHARSET
-        from_email = _sanitized_sender(email_message.from_email, encoding)
-        recipients = [_sanitized(addr, encoding) for addr in email_message.recipients()]
-        payload = message_bytes(email_message.message())
-        try:
-            self.connection.sendmail(from_email, recipients, payload)
-        except smtplib.SMTPException:
-            if not self.fail_silently:
-                raise
-            return False
-        return True
 
 
 # Resolver answers meaning "this name does not exist", as opposed to EAI_AGAIN (the resolver

@@ -19,6 +19,7 @@ from messaging.models import (
 )
 from messaging.outbox import mailing_create, message_hide, message_resend
 from messaging.recipients import Recipient, recipients_for
+from practice.bulk import fast_path
 from tests.factories import (
     AppointmentFactory,
     MinorPatientFactory,
@@ -299,10 +300,10 @@ def test_outbox_rows_are_written_with_every_column_and_a_dedupe_key_cannot_be_wr
     from django.db import IntegrityError, transaction
 
     from messaging.outbox import ROW_COLUMNS
-    from messaging.outbox import _insert_messages as insert
+    from practice.bulk import insert_rows
 
     def _insert_messages(rows):
-        insert(ROW_COLUMNS, [tuple(r[n] for n in ROW_COLUMNS) for r in rows], count=len(rows))
+        insert_rows(Message, ROW_COLUMNS, [tuple(r[n] for n in ROW_COLUMNS) for r in rows], count=len(rows))
 
     patient = PatientFactory()
     mailing = mailing_create(channel=Channel.SMS, origin=MailingOrigin.MASS_MAILING, requested_by=None,
@@ -354,10 +355,10 @@ def test_a_large_mailing_is_dispatched_by_every_worker(numbers, workers, expecte
 @pytest.fixture
 def small_statements(monkeypatch):
     """Statements of a few rows, so that a handful of recipients spans several of them."""
-    import messaging.outbox
+    import practice.bulk
 
-    monkeypatch.setattr(messaging.outbox, "_INSERT_MIN_ROWS", 1)
-    monkeypatch.setattr(messaging.outbox, "INSERT_STATEMENTS", 3)
+    monkeypatch.setattr(practice.bulk, "_INSERT_MIN_ROWS", 1)
+    monkeypatch.setattr(practice.bulk, "INSERT_STATEMENTS", 3)
 
 
 def _appointments_of(n):
@@ -391,7 +392,7 @@ def test_messages_spanning_several_statements_are_all_written_with_their_own_val
         mailing = mailing_create(channel=Channel.SMS, origin=MailingOrigin.MASS_MAILING, requested_by=None,
                                  recipients=[*recipients, skipped], sms_body="RDV de @PPREN le @RDV1")
     inserts = [q for q in ctx.captured_queries if q["sql"].startswith('INSERT INTO "messaging_message"')]
-    if connection.vendor == "postgresql":
+    if fast_path():
         assert len(inserts) == 3  # INSERT_STATEMENTS, whatever the number of rows
     rows = {m.patient_id: m for m in mailing.messages.all()}
     assert len(rows) == 8
@@ -522,7 +523,7 @@ def test_an_error_while_composing_between_statements_leaves_nothing_and_the_conn
 
 @pytest.mark.parametrize("count", [0, 1, 999, 1000, 1001, 2500, 8000, 10_492, 100_000])
 def test_statement_sizes_cover_every_row_in_few_statements_the_edges_small(count):
-    from messaging.outbox import _INSERT_MIN_ROWS, INSERT_STATEMENTS, _statement_sizes
+    from practice.bulk import _INSERT_MIN_ROWS, INSERT_STATEMENTS, _statement_sizes
 
     sizes = _statement_sizes(count)
     assert sum(sizes) == max(count, 1) and all(size > 0 for size in sizes)
@@ -543,9 +544,8 @@ def test_awkward_values_survive_the_joined_columns_and_the_lists(small_statement
     types, goes as a list."""
     import datetime as dt
 
-    from django.db import connection
-
-    from messaging.outbox import _TEXT_SEPARATOR, ROW_COLUMNS, _array, _insert_messages
+    from messaging.outbox import ROW_COLUMNS
+    from practice.bulk import _TEXT_SEPARATOR, _array, insert_rows
 
     patient = PatientFactory()
     appointment = AppointmentFactory(patient=patient)
@@ -565,7 +565,7 @@ def test_awkward_values_survive_the_joined_columns_and_the_lists(small_statement
             "not_before": None, "purpose": "reminder" if with_appointment else "other",
         }
         rows.append(tuple(values[name] for name in ROW_COLUMNS))
-    _insert_messages(ROW_COLUMNS, rows, count=len(rows))
+    insert_rows(Message, ROW_COLUMNS, rows, count=len(rows))
     written = {m.dedupe_key: m for m in Message.objects.filter(mailing=mailing)}
     assert len(written) == len(bodies)
     for i, body in enumerate(bodies):
@@ -574,7 +574,7 @@ def test_awkward_values_survive_the_joined_columns_and_the_lists(small_statement
         assert m.patient_id == (patient.pk if i != 3 else None)
         assert (m.appointment_id, m.appointment_start) == (
             (appointment.pk, start + dt.timedelta(hours=i)) if i % 2 == 0 else (None, None))
-    if connection.vendor == "postgresql":
+    if fast_path():
         assert _array("text", ("a", "b"))[1] == [f"a{_TEXT_SEPARATOR}b", _TEXT_SEPARATOR]
         assert _array("text", ("a", f"b{_TEXT_SEPARATOR}"))[1] == [["a", f"b{_TEXT_SEPARATOR}"]]
         assert _array("bigint", (1, None, 3))[1] == ["1,None,3"]
@@ -624,8 +624,8 @@ def test_recipients_given_as_they_come_with_an_estimated_count(small_statements,
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    from messaging.outbox import INSERT_STATEMENTS
     from patients.models import Appointment
+    from practice.bulk import INSERT_STATEMENTS
     from tests.messaging.sending_helpers import paris
 
     appointments = _appointments_of(7)
@@ -643,7 +643,7 @@ def test_recipients_given_as_they_come_with_an_estimated_count(small_statements,
                                  recipients=recipients(), count=count, sms_body="@PPREN @RDVPRAT, puis @PROCHRDV")
     assert len(consumed) == 7
     inserts = [q for q in ctx.captured_queries if q["sql"].startswith('INSERT INTO "messaging_message"')]
-    if connection.vendor == "postgresql":
+    if fast_path():
         assert 1 <= len(inserts) <= INSERT_STATEMENTS == 3
     bodies = {m.patient_id: m.body for m in mailing.messages.all()}
     assert len(bodies) == 7

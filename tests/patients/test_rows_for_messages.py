@@ -49,7 +49,7 @@ def _appointments(n):
 
 
 def test_no_init_signal_receivers_on_the_models_built_without_init():
-    # _from_row skips Model.__init__, which is where pre_init / post_init are sent.
+    # practice.bulk.instance_builder (fast path) skips Model.__init__, where pre_init / post_init are sent.
     for model in (Patient, Appointment, Guardian):
         assert not pre_init.has_listeners(model)
         assert not post_init.has_listeners(model)
