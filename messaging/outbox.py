@@ -262,7 +262,7 @@ def mailing_create(
     def loaded_recipients():
         """The recipients, checked as they come: at the first instance the caller did not load
         with the relations the merge reads, they are all loaded (a query made between two INSERT
-        statements waits for them, see _insert_messages)."""
+        statements waits for them, see practice.bulk.insert_rows)."""
         recipients_left = iter(recipients)
         for r in recipients_left:
             patient, appt = r.patient, r.appointment or appointment
