@@ -66,19 +66,12 @@ def test_mass_mailing_message_cancelled_after_the_appointment_was_cancelled(assi
     assert sms_outbox == []
 
 
-@pytest.mark.parametrize("how", ["orm", "sql"])
-def test_message_about_a_deleted_appointment_is_not_sent_and_its_history_stays(assistant, client, sms_outbox, how):
-    # Message.appointment / .patient have no database constraint (messaging/models.py): a
-    # deletion through Django sets them to NULL, one behind Django's back leaves the id; both
-    # end the same way, and the history row and its pages survive.
-    from patients.models import Appointment
-
+def test_message_about_a_deleted_appointment_is_not_sent_and_its_history_stays(assistant, client, sms_outbox):
+    # Deleting an appointment sets Message.appointment to NULL (on_delete): the message is
+    # cancelled at send time, and the history row and its pages survive.
     appt = AppointmentFactory(start=TOMORROW_9)
     mailing = _mass_sms(appt, assistant)
-    if how == "orm":
-        appt.delete()
-    else:
-        Appointment.objects.filter(pk=appt.pk)._raw_delete("default")
+    appt.delete()
     dispatch_pending(now=NOON)
     msg = Message.objects.select_related("appointment", "patient").get(mailing=mailing)
     assert (msg.status, msg.reason) == (MessageStatus.CANCELLED, APPOINTMENT_CHANGED_REASON)
@@ -89,6 +82,21 @@ def test_message_about_a_deleted_appointment_is_not_sent_and_its_history_stays(a
         response = client.get(reverse(name, args=[appt.patient_id]))
         assert response.status_code == 200
         assert "Rappel : RDV le 11/03/2026 à 09h00." in response.content.decode()
+
+
+def test_the_database_refuses_to_delete_behind_djangos_back_what_a_message_is_about(assistant):
+    # Message.appointment / .patient are checked by the database (docs/performance.md): a
+    # deletion that skips Django's on_delete cannot leave a message pointing at nothing.
+    from django.db import IntegrityError, connection, transaction
+
+    from patients.models import Appointment
+
+    appt = AppointmentFactory(start=TOMORROW_9)
+    _mass_sms(appt, assistant)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Appointment.objects.filter(pk=appt.pk)._raw_delete("default")
+        connection.check_constraints()  # deferred constraints: what the commit would check
+    assert Appointment.objects.filter(pk=appt.pk).exists()
 
 
 def test_unchanged_appointment_message_is_sent(assistant, sms_outbox):

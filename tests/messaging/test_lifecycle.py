@@ -11,7 +11,6 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -27,11 +26,9 @@ from messaging.outbox import mailing_create
 from messaging.recipients import Recipient
 from tests.factories import PatientFactory
 from tests.messaging.sending_helpers import NOON, free_port, make_account
+from tests.processes import database_url_for_processes
 
 ROOT = Path(__file__).resolve().parents[2]
-on_postgresql = pytest.mark.skipif(
-    connection.vendor != "postgresql", reason="a second process on the same database needs PostgreSQL"
-)
 
 
 def _sms_mailing(n: int, body: str = "Rappel"):
@@ -144,11 +141,10 @@ class SlowRecorder:
 
 
 def _worker_env() -> dict:
-    url = urlsplit(os.environ["DATABASE_URL"])
     env = dict(os.environ)
     env.update(
         DJANGO_SETTINGS_MODULE="practice.settings",
-        DATABASE_URL=urlunsplit(url._replace(path=f"/{connection.settings_dict['NAME']}")),
+        DATABASE_URL=database_url_for_processes(),
         DEBUG="1",
         SECRET_KEY="tests-only-secret-key-not-used-anywhere-else-0123456789abcdef",
         MESSAGING_EMAIL_BACKEND="messaging.backends.email.EmailBackend",
@@ -156,7 +152,6 @@ def _worker_env() -> dict:
     return env
 
 
-@on_postgresql
 @pytest.mark.django_db(transaction=True)
 def test_a_worker_killed_mid_mailing_loses_at_most_the_message_in_flight(settings, no_quiet_hours):
     settings.MESSAGING_EMAIL_BACKEND = "messaging.backends.email.EmailBackend"

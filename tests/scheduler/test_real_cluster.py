@@ -13,7 +13,6 @@ import sys
 import threading
 import time
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from django.db import close_old_connections, connection
@@ -26,6 +25,7 @@ from scheduler.models import RunStatus, TreatmentRun
 from scheduler.runner import treatment_run
 from scheduler.services import treatment_set_active
 from tests.factories import AppointmentFactory, PatientFactory
+from tests.processes import database_url_for_processes
 
 from .conftest import make_treatment
 
@@ -80,15 +80,10 @@ def _free_port() -> int:
 
 def _cluster_env(extra: dict) -> dict:
     """The environment of a `manage.py qcluster` on the test database, sync off, sandbox SMS."""
-    test_db = connection.settings_dict["NAME"]
-    if connection.vendor == "sqlite":
-        database_url = f"sqlite:///{test_db}"  # the test database's file (practice.settings_test)
-    else:
-        database_url = urlunsplit(urlsplit(os.environ["DATABASE_URL"])._replace(path=f"/{test_db}"))
     env = dict(os.environ)
     env.update(
         DJANGO_SETTINGS_MODULE="practice.settings",
-        DATABASE_URL=database_url,
+        DATABASE_URL=database_url_for_processes(),
         DEBUG="1",
         SECRET_KEY="tests-only-secret-key-not-used-anywhere-else-0123456789abcdef",
         SMS_BACKEND="sandbox",
