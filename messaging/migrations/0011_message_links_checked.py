@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('messaging', '0008_message_vanished_links'),
+        ('messaging', '0010_message_vanished_links'),
         ('patients', '0005_patient_search_key_first'),
     ]
 
