@@ -114,13 +114,12 @@ def test_held_by_quiet_hours_counts_as_planned_and_leaves_once(
     assert len(sms_outbox) == 1
 
 
+@pytest.mark.postgresql_only("two writers at once need PostgreSQL's concurrency (SQLite locks the whole file)")
 @pytest.mark.django_db(transaction=True)
 def test_a_copy_written_concurrently_is_cancelled_at_send_time_naming_the_first(appt, reminder, sms_outbox):
     """Two routes write the same reminder at the same moment, neither seeing the other's
     uncommitted message: both wait for the end of the quiet hours; the second written is
     cancelled when it would leave, with the reason naming the first."""
-    if connection.vendor != "postgresql":
-        pytest.skip("Two writers at once need PostgreSQL's concurrency (SQLite locks the whole file).")
     written, go_on, errors = threading.Event(), threading.Event(), []
     common = dict(channel=Channel.SMS, requested_by=None, template=reminder.sms_template, purpose=Purpose.REMINDER,
                   schedule_dispatch=False, recipients=recipients_for(patient=appt.patient, channel=Channel.SMS)[:1],
