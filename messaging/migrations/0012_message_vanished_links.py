@@ -19,11 +19,11 @@ def forget_vanished_links(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    """Before 0012 creates the constraints (in a transaction of its own: PostgreSQL refuses to
+    """Before 0013 creates the constraints (in a transaction of its own: PostgreSQL refuses to
     alter a table with trigger events pending from an UPDATE of the same transaction)."""
 
     dependencies = [
-        ('messaging', '0010_message_purpose'),
+        ('messaging', '0011_externalfile_allowed_types'),
         ('patients', '0005_patient_search_key_first'),
     ]
 

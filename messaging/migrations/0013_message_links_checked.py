@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('messaging', '0011_message_vanished_links'),
+        ('messaging', '0012_message_vanished_links'),
         ('patients', '0006_header_text_single_line'),
     ]
 
