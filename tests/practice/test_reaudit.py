@@ -117,3 +117,27 @@ def test_the_file_route_never_leaves_media_root_even_for_a_row_naming_it(assista
     response = assistant_client.get("/fichiers/" + name)
     assert response.status_code in {404, 400}
     assert b"SECRET" not in b"".join(getattr(response, "streaming_content", [response.content]))
+
+
+def test_a_readable_smtp_password_is_shown_on_no_page(admin_client):
+    from messaging.models import EmailAccount
+
+    account = EmailAccount.objects.create(name="Cabinet", email="cabinet@example.fr", smtp_host="smtp.example.fr",
+                                          username="cabinet", password="Mot-de-passe-SMTP-7319")
+    pages = [reverse("messaging:account_edit", args=[account.pk]), reverse("messaging:accounts"),
+             reverse("admin:messaging_emailaccount_change", args=[account.pk]),
+             reverse("admin:messaging_emailaccount_changelist")]
+    for page in pages:
+        response = admin_client.get(page)
+        assert response.status_code == 200
+        assert "Mot-de-passe-SMTP-7319" not in response.content.decode(), page
+
+
+@pytest.mark.parametrize("target", ["https://evil.example/", "//evil.example/", "/\\evil.example/"])
+def test_the_login_page_never_sends_the_browser_to_another_site(client, assistant, target):
+    assistant.set_password("Un-mot-de-passe-42")
+    assistant.save()
+    response = client.post(reverse("login") + "?next=" + target,
+                           {"username": assistant.username, "password": "Un-mot-de-passe-42", "next": target})
+    assert response.status_code == 302
+    assert "evil.example" not in response["Location"]
