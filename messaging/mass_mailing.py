@@ -54,7 +54,15 @@ from .models import (
     SmsTemplate,
 )
 from .outbox import DEFAULT, mailing_create
-from .policy import DUPLICATE_REASONS, ROLE_ORDER, ChannelPlan, Recipient, audience, recipient_for
+from .policy import (
+    DUPLICATE_REASONS,
+    ROLE_ORDER,
+    ChannelPlan,
+    Recipient,
+    audience,
+    email_roles,
+    recipient_for,
+)
 from .purpose import copy_of, earlier_messages, purpose_of_template
 
 SEARCH_APPOINTMENTS = "rendez-vous"
@@ -93,6 +101,8 @@ class MassDraft:
     mailing_id: int | None = None
     # Staff chose to send to appointments that already had a message of the same purpose.
     send_again: bool = False
+    # SMS only: "Envoyer par email si pas de portable", with this email type.
+    no_mobile_template_id: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -247,11 +257,24 @@ def next_appointments(*, patient_ids: list[int], after: dt.datetime) -> dict[int
 
 def _plan(draft: MassDraft, practice) -> ChannelPlan:
     """The channel plan of the draft: its one channel, to the practice's SMS defaults or the
-    email type's recipient first (``messaging.policy``)."""
+    email type's recipient first (``messaging.policy``); an SMS draft with an email type for
+    patients without a mobile adds the policy's "email when there is no mobile"."""
     role = None
     if draft.channel == Channel.EMAIL and draft.email_template_id:
         role = EmailTemplate.objects.filter(pk=draft.email_template_id).values_list("recipient_role", flat=True).first()
+    no_mobile = no_mobile_template(draft)
+    if no_mobile is not None:
+        return dataclasses.replace(ChannelPlan.only(Channel.SMS, practice=practice), email_when_no_mobile=True,
+                                   email_roles=email_roles(no_mobile.recipient_role))
     return ChannelPlan.only(draft.channel, practice=practice, email_role=role)
+
+
+def no_mobile_template(draft: MassDraft) -> EmailTemplate | None:
+    """The email type an SMS draft sends to patients without a mobile, or None."""
+    if draft.channel != Channel.SMS or not draft.no_mobile_template_id:
+        return None
+    return EmailTemplate.objects.select_related("account", "signature", "category").filter(
+        pk=draft.no_mobile_template_id).first()
 
 
 def row_recipients(row: DraftRow, *, channel: str, roles: list[str] | tuple[str, ...]) -> list[Recipient]:
@@ -337,6 +360,7 @@ def mass_preview(draft: MassDraft, *, today: dt.date | None = None) -> Preview:
     estimate = summary.estimate = new_estimate(practice) if draft.channel == Channel.SMS else None
     lines: list[PreviewLine] = []
     plan = _plan(draft, practice)
+    no_mobile = no_mobile_template(draft)
     for row in rows:
         if not row.patient.mobile:
             summary.without_mobile += 1
@@ -358,7 +382,16 @@ def mass_preview(draft: MassDraft, *, today: dt.date | None = None) -> Preview:
         else:
             previous = already.get(row.appointment.pk) if row.appointment is not None else None
             first = copy_of(earlier, row.appointment) if earlier else None
-            for recipient in audience(row.patient, plan=plan, appointment=row.appointment).on(draft.channel):
+            found = audience(row.patient, plan=plan, appointment=row.appointment)
+            for recipient in found.email_no_mobile:
+                # The email type in place of the SMS nobody of the family could get.
+                email = compose_email(subject=no_mobile.subject, body_html=no_mobile.body_html,
+                                      signature=no_mobile.signature or (no_mobile.account.default_signature
+                                                                        if no_mobile.account else None),
+                                      recipient=recipient.person, **common)
+                lines.append(PreviewLine(row=row, recipient=recipient, subject=email.subject, html=email.html,
+                                         text=email.text, warnings=list(email.warnings)))
+            for recipient in found.on(draft.channel):
                 if first is not None and recipient.sendable:
                     recipient = recipient.left_out(first.reason, first.text(purpose))
                 person = recipient.person
@@ -508,6 +541,8 @@ def _mass_mailing_write(*, draft: MassDraft, requested_by, today: dt.date | None
     label = f"Publipostage {Channel(draft.channel).label} – {SEARCH_LABELS[draft.search]}"
     kwargs: dict[str, Any] = {}
     texts = [draft.body]
+    if (no_mobile_type := no_mobile_template(draft)) is not None:
+        texts += [no_mobile_type.subject, no_mobile_type.body_html]
     if draft.channel == Channel.SMS:
         kwargs["sms_body"] = draft.body
     else:
@@ -523,11 +558,19 @@ def _mass_mailing_write(*, draft: MassDraft, requested_by, today: dt.date | None
     count, rows = draft_rows_lazily(draft, fields=message_fields(texts, custom))
     if not count:  # every row has a recipient, if only to record why nothing was sent
         raise ValueError("Aucun destinataire : ajoutez au moins un patient.")
+    no_mobile = no_mobile_template(draft)
+    instead: list[Recipient] = []  # the emails in place of the SMS, gathered as the SMS are written
+
+    def chosen(row: DraftRow) -> list[Recipient]:
+        found = audience(row.patient, plan=plan, appointment=row.appointment)
+        instead.extend(found.email_no_mobile)
+        return found.on(channel)
+
     mailing = mailing_create(
         channel=draft.channel,
         origin=MailingOrigin.MASS_MAILING,
         requested_by=requested_by,
-        recipients=(r for row in rows for r in audience(row.patient, plan=plan, appointment=row.appointment).on(channel)),
+        recipients=(r for row in rows for r in chosen(row)),
         purpose=purpose_of_template(template),
         send_again=draft.send_again,
         about=_appointments_about(draft),
@@ -539,6 +582,16 @@ def _mass_mailing_write(*, draft: MassDraft, requested_by, today: dt.date | None
         custom=custom,
         **kwargs,
     )
+    if instead:
+        # Its own mailing (one channel per mailing), listed with the mass mailings; written
+        # once per draft like the SMS one.
+        mailing_create(
+            channel=Channel.EMAIL, origin=MailingOrigin.MASS_MAILING, requested_by=requested_by,
+            recipients=instead, purpose=purpose_of_template(no_mobile), send_again=draft.send_again,
+            template=no_mobile, account=no_mobile.account or EmailAccount.objects.filter(active=True).first(),
+            idempotency_key=f"{draft.idempotency_key}:email", label=f"{label} – email sans portable"[:200],
+            today=today, custom=custom,
+        )
     search_default_remember(search=draft.search, channel=draft.channel, template=template)
     return mailing
 

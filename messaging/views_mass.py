@@ -130,6 +130,16 @@ def message(request, key):
                 errors.append("L'objet est vide.")
             if draft.account_id is None:
                 errors.append("Choisissez le compte d'envoi.")
+        if draft.channel == Channel.SMS:
+            # "Envoyer par email si pas de portable": the email type stands in for the SMS.
+            chosen = request.POST.get("no_mobile_template", "")
+            draft.no_mobile_template_id = None
+            if request.POST.get("email_if_no_mobile") == "1":
+                found = EmailTemplate.objects.filter(pk=chosen, active=True).first() if chosen.isdigit() else None
+                if found is None:
+                    errors.append("Choisissez l'email type envoyé aux patients sans portable.")
+                else:
+                    draft.no_mobile_template_id = found.pk
         if not draft.body.strip():
             errors.append("Le message est vide.")
         if draft.channel == Channel.SMS and (too_long := sms_too_long(draft.body.replace("\r\n", "\n"))):
@@ -150,6 +160,7 @@ def message(request, key):
         "errors": errors,
         "search_label": mm.SEARCH_LABELS[draft.search],
         "selected_template": draft.sms_template_id if draft.channel == Channel.SMS else draft.email_template_id,
+        "email_templates": EmailTemplate.objects.filter(active=True).order_by("label") if draft.channel == Channel.SMS else [],
         **(sms_counter_context() if draft.channel == Channel.SMS else {}),
     })
 
