@@ -437,6 +437,7 @@ def dispatch_pending(*, mailing_id: int | None = None, limit: int = BATCH_SIZE, 
     result.recovered, result.reconciled = lifecycle.recover_interrupted(now=clock())
     probe_paused_accounts(now=clock())
     run = _Run(clock=clock, result=result)
+    handed = False
     try:
         while not result.timed_out:
             batch = _claim(mailing_id=mailing_id, limit=limit, now=clock(), token=run.token, result=result)
@@ -448,9 +449,13 @@ def dispatch_pending(*, mailing_id: int | None = None, limit: int = BATCH_SIZE, 
                     m = loaded.get(claimed.pk)
                     if m is None:
                         continue  # deleted since the claim
-                    if time.monotonic() >= deadline:
+                    # Checked once this run has handed something over: a run slowed down
+                    # before its first message (a loaded machine, a long recovery) still makes
+                    # progress, so a chain of continuations always ends.
+                    if handed and time.monotonic() >= deadline:
                         result.timed_out = True
                         break
+                    handed = True
                     try:
                         run.send_one(m)
                     except Exception as exc:  # noqa: BLE001 - one message's bug, not the run's

@@ -230,6 +230,19 @@ def test_a_run_past_its_time_box_gives_back_what_it_did_not_send(settings, no_qu
 
 
 @pytest.mark.django_db
+def test_a_run_whose_time_box_is_over_before_its_first_message_still_sends_one(
+    settings, no_quiet_hours, sms_outbox
+):
+    """A continuation started on a loaded machine must make progress, or the chain of
+    continuations would never end."""
+    settings.SMS_BACKEND = "tests.messaging.test_lifecycle.SlowSmsBackend"
+    mailing = _sms_mailing(3)
+    result = dispatch_pending(mailing_id=mailing.pk, limit=10, time_box_seconds=0)
+    assert result.timed_out and result.sent == 1 == len(sms_outbox)
+    assert mailing.messages.filter(status=MessageStatus.PENDING).count() == 2
+
+
+@pytest.mark.django_db
 def test_the_task_past_its_time_box_queues_a_continuation_that_sends_the_rest_once(
     settings, no_quiet_hours, sms_outbox, django_capture_on_commit_callbacks
 ):
