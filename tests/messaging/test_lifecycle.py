@@ -282,3 +282,27 @@ def test_a_bug_with_one_message_settles_it_and_the_run_goes_on(monkeypatch, no_q
     assert (bad.status, bad.error_code) == (MessageStatus.FAILED, "internal-error")
     assert "Erreur interne pendant l'envoi (RuntimeError)" in bad.reason
     assert sorted(m.to[0] for m in mail.outbox) == ["p0@patients.test", "p2@patients.test"]
+
+
+@pytest.mark.django_db
+def test_each_email_costs_three_queries_whatever_the_batch_size(no_quiet_hours):
+    """The bench line "Notre dispatch" (docs/performance.md) rests on this: per message, the
+    last-moment read, the hand-over and the outcome, each its own statement (the outcome durable
+    before the next hand-over); everything else is paid once per batch or per run."""
+    from django.test.utils import CaptureQueriesContext
+
+    account = make_account()
+
+    def per_run(n: int) -> list[str]:
+        mailing = _email_mailing(account, n)
+        with CaptureQueriesContext(connection) as ctx:
+            result = dispatch_pending(mailing_id=mailing.pk, now=NOON)
+        assert result.sent == n
+        return [q["sql"] for q in ctx.captured_queries]
+
+    few, many = per_run(3), per_run(9)
+    assert (len(many) - len(few)) % 6 == 0
+    assert (len(many) - len(few)) // 6 == 3, many
+    updates = [sql for sql in many if sql.startswith('UPDATE "messaging_message"')]
+    assert sum('"handed_at" =' in sql and '"status" = ' not in sql.split("WHERE")[0] for sql in updates) == 9
+    assert sum("\"status\" = 'sent'" in sql.split("WHERE")[0] for sql in updates) == 9
