@@ -335,7 +335,7 @@ class _Run:
             return
         if account.paused_at is not None:  # it answered again
             lifecycle.account_resume(account, now=now)
-        if not lifecycle.hand_over(m, token=self.token, now=now):
+        if not lifecycle.hand_over(m, token=self.token, now=now, provider_id=email.extra_headers.get("Message-ID", "")):
             return
         try:
             message_id = sender.send(email)

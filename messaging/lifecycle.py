@@ -176,16 +176,21 @@ def defer(m: Message, *, until: dt.datetime, code: str, reason: str, now: dt.dat
     return done
 
 
-def hand_over(m: Message, *, token: str, now: dt.datetime) -> bool:
+def hand_over(m: Message, *, token: str, now: dt.datetime, provider_id: str = "") -> bool:
     """SENDING (ours, not handed over) -> in flight: from now on the gateway may have it, so a
     crash makes it UNKNOWN rather than PENDING. Counts the attempt and renews the claim. False
-    when the message is not ours any more (recovered as dead, cancelled): it must not be sent."""
+    when the message is not ours any more (recovered as dead, cancelled): it must not be sent.
+    ``provider_id``: the id known before it leaves (an email's Message-ID), kept with it so an
+    email left UNKNOWN ("incertain") still tells staff which message to look for."""
+    changes = {"provider_id": _clip(provider_id, 100)} if provider_id else {}
     done = _one(
         Message.objects.filter(pk=m.pk, status=MessageStatus.SENDING, claimed_by=token, handed_at__isnull=True),
-        handed_at=now, claimed_at=now, attempts=F("attempts") + 1, updated_at=now,
+        handed_at=now, claimed_at=now, attempts=F("attempts") + 1, updated_at=now, **changes,
     )
     if done:
         m.handed_at, m.claimed_at, m.attempts = now, now, m.attempts + 1
+        if provider_id:
+            m.provider_id = provider_id
     else:
         _refused(m, "hand_over")
     return done
