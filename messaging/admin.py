@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin
-from tinymce.widgets import AdminTinyMCE
 
 from practice.crypto import UNREADABLE_MESSAGE
 
 from . import services
-from .forms import EmailAccountForm, EmailTemplateForm, SignatureForm, SmsTemplateForm, editor_config
+from .editor import AdminRichTextEditor
+from .forms import EmailAccountForm, EmailTemplateForm, SignatureForm, SmsTemplateForm
 from .models import (
     AttachmentRule,
     EmailAccount,
@@ -46,7 +46,7 @@ class SmsTemplateAdmin(admin.ModelAdmin):
 
 class AdminSignatureForm(SignatureForm):
     class Meta(SignatureForm.Meta):
-        widgets = {"placement": forms.RadioSelect, "body_html": AdminTinyMCE(mce_attrs=editor_config(height=260))}
+        widgets = {"placement": forms.RadioSelect, "body_html": AdminRichTextEditor(height=260)}
 
 
 @admin.register(Signature)
@@ -113,7 +113,7 @@ class AttachmentRuleInline(admin.TabularInline):
 
 class AdminEmailTemplateForm(EmailTemplateForm):
     class Meta(EmailTemplateForm.Meta):
-        widgets = {**EmailTemplateForm.Meta.widgets, "body_html": AdminTinyMCE(mce_attrs=editor_config())}
+        widgets = {**EmailTemplateForm.Meta.widgets, "body_html": AdminRichTextEditor()}
 
 
 @admin.register(EmailTemplate)

@@ -8,10 +8,8 @@ with the allow-list of ``messaging.html`` before it is stored.
 from __future__ import annotations
 
 from django import forms
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db.models import Q
-from tinymce.widgets import TinyMCE
 
 from patients.models import ImageSubtype, ImageType
 from practice.crypto import UNREADABLE_MESSAGE
@@ -20,6 +18,7 @@ from practice.uploads import ATTACHMENT_EXTENSIONS, validate_attachment
 
 from . import html as html_tools
 from . import merge
+from .editor import RichTextEditor
 from .models import (
     AttachmentRule,
     EmailAccount,
@@ -37,36 +36,11 @@ from .models import (
 from .providers import app_password_error, provider_choices, provider_for_host
 from .sms import too_long_message as sms_too_long
 
-# The rich-text editor: TinyMCE served from the django-tinymce package's static files (never a
-# CDN). Only what the HTML allow-list keeps is offered, so staff do not format text that the
-# cleaning would then drop.
-EDITOR_CONFIG = {
-    "height": 360,
-    "menubar": False,
-    "branding": False,
-    "promotion": False,
-    "plugins": "lists,link,autolink,image",
-    "toolbar": "undo redo | bold italic underline | forecolor backcolor | bullist numlist | link image | removeformat",
-    "language": "fr_FR",
-    "entity_encoding": "raw",
-    "convert_urls": False,
-    "link_default_protocol": "https",
-    "link_assume_external_targets": "https",
-    "browser_spellcheck": True,
-    "contextmenu": False,
-}
 
-
-def editor_config(**overrides) -> dict:
-    """EDITOR_CONFIG with where TinyMCE loads its plugins and skins from. In production the script
-    itself has a hashed name (ManifestStaticFilesStorage), from which TinyMCE can guess neither its
-    folder nor its ".min" suffix: both are given. WhiteNoise serves the unhashed files too."""
-    base_url = f"{settings.STATIC_URL.rstrip('/')}/tinymce"
-    return {**EDITOR_CONFIG, "base_url": base_url, "suffix": ".min", **overrides}
-
-
-def rich_text_widget(height: int = 360) -> TinyMCE:
-    return TinyMCE(attrs={"class": "merge-target"}, mce_attrs=editor_config(height=height))
+def rich_text_widget(height: int = 360) -> RichTextEditor:
+    """The rich-text editor of formatted bodies (messaging.editor): it offers only the formatting
+    the HTML allow-list keeps, so staff do not format text that the cleaning would then drop."""
+    return RichTextEditor(height=height)
 
 
 def validate_merge(text: str) -> str:
@@ -288,7 +262,7 @@ class SignatureForm(forms.ModelForm):
         ]
 
     def clean_body_html(self):
-        cleaned = html_tools.clean_html(self.cleaned_data["body_html"])
+        cleaned = html_tools.clean_editor_html(self.cleaned_data["body_html"])
         if not html_tools.html_to_text(cleaned).strip() and "<img" not in cleaned:
             raise ValidationError("La signature est vide.")
         validate_merge(html_tools.merge_texts(cleaned))
@@ -331,7 +305,7 @@ class EmailTemplateForm(forms.ModelForm):
         return validate_merge(self.cleaned_data["subject"])
 
     def clean_body_html(self):
-        cleaned = html_tools.clean_html(self.cleaned_data["body_html"])
+        cleaned = html_tools.clean_editor_html(self.cleaned_data["body_html"])
         if not html_tools.html_to_text(cleaned).strip():
             raise ValidationError("Le message est vide.")
         validate_merge(html_tools.merge_texts(cleaned))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from functools import partial
 from html.parser import HTMLParser
 
 import nh3
@@ -25,9 +26,18 @@ ALLOWED_STYLE_PROPERTIES = {
     "font-size", "font-family", "margin-left", "padding-left",
 }
 _SAFE_STYLE_VALUE = re.compile(r"^[#\w\s.,%()'\"-]+$")
+_RGB = re.compile(r"^rgb\(\s*(\d{1,3})\s*,\s*(\d{1,3})\s*,\s*(\d{1,3})\s*\)$", re.IGNORECASE)
 
 
-def _clean_style(value: str) -> str | None:
+def _hex_colour(value: str) -> str:
+    """``rgb(224, 62, 45)`` as ``#e03e2d``; any other value unchanged."""
+    match = _RGB.match(value)
+    if not match or any(int(part) > 255 for part in match.groups()):
+        return value
+    return "#" + "".join(f"{int(part):02x}" for part in match.groups())
+
+
+def _clean_style(value: str, hex_colours: bool = False) -> str | None:
     kept = []
     for declaration in value.split(";"):
         if ":" not in declaration:
@@ -37,13 +47,15 @@ def _clean_style(value: str) -> str | None:
         # No url(), expression() or escapes: only plain colours, sizes and keywords.
         if prop in ALLOWED_STYLE_PROPERTIES and _SAFE_STYLE_VALUE.match(val) and "url" not in val.lower() \
                 and "expression" not in val.lower():
+            if hex_colours and prop in ("color", "background-color"):
+                val = _hex_colour(val)
             kept.append(f"{prop}: {val}")
     return "; ".join(kept) or None
 
 
-def _attribute_filter(tag: str, attribute: str, value: str) -> str | None:
+def _attribute_filter(tag: str, attribute: str, value: str, hex_colours: bool = False) -> str | None:
     if attribute == "style":
-        return _clean_style(value)
+        return _clean_style(value, hex_colours)
     if tag == "a" and attribute == "href" and value.lstrip(" \t\r\n\x00").lower().startswith("data:"):
         # A data: link opens a document of the sender's making (HTML, script) in the reader's
         # browser; data: stays allowed only for inline images (a pasted logo).
@@ -56,20 +68,36 @@ def _attribute_filter(tag: str, attribute: str, value: str) -> str | None:
     return value
 
 
-def clean_html(html: str) -> str:
+def clean_html(html: str, *, hex_colours: bool = False) -> str:
     """``html`` reduced to formatting (bold, italics, lists, links, colours, tables, images):
     no scripts, event handlers, ``javascript:`` or ``data:`` links or foreign styles. Run when a
     body is saved and again on each merged body (messaging.compose): a merged value placed in an
-    attribute (``<a href="@PADR1">``) is only known once merged."""
+    attribute (``<a href="@PADR1">``) is only known once merged. ``hex_colours`` writes
+    ``rgb()`` colours as ``#rrggbb`` (see clean_editor_html)."""
     return nh3.clean(
         html or "",
         tags=ALLOWED_TAGS,
         attributes=ALLOWED_ATTRIBUTES,
-        attribute_filter=_attribute_filter,
+        attribute_filter=partial(_attribute_filter, hex_colours=hex_colours) if hex_colours else _attribute_filter,
         url_schemes={"http", "https", "mailto", "tel", "data"},
         link_rel="noopener noreferrer",
         strip_comments=True,
     ).strip()
+
+
+# A list item or table cell holding a single paragraph without attributes, in nh3's output (whose
+# markup is regular: lower-case tags, quoted attributes, no stray "<").
+_LONE_PARAGRAPH = re.compile(r"<(li|td|th)((?: [^>]*)?)><p>((?:(?!</?p[ >]).)*?)</p></\1>", re.DOTALL)
+
+
+def clean_editor_html(html: str) -> str:
+    """A body posted by the rich-text editor (messaging/rich_editor.js), cleaned like any body
+    (``clean_html``) and written as the previous editor (TinyMCE) wrote it, so a body opened and
+    saved without change is stored, and sent, without change: colours as ``#rrggbb`` (a browser
+    hands ``rgb()`` values to the editor) and a list item or table cell holding one plain
+    paragraph without that paragraph (ProseMirror always wraps their text in ``<p>``, whose
+    margins would space a list out in mail clients)."""
+    return _LONE_PARAGRAPH.sub(r"<\1\2>\3</\1>", clean_html(html, hex_colours=True))
 
 
 _BLOCKS = {"p", "div", "h1", "h2", "h3", "h4", "blockquote", "table", "tr", "ul", "ol", "hr"}

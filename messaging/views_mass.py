@@ -20,7 +20,7 @@ from scheduler.selectors import scheduler_health
 
 from . import mass_mailing as mm
 from .forms import rich_text_widget
-from .html import clean_html
+from .html import clean_editor_html, clean_html
 from .merge import unknown_codes
 from .models import Channel, EmailAccount, EmailTemplate, Mailing, Signature, SmsTemplate, TemplateCategory
 from .sms import too_long_message as sms_too_long
@@ -119,7 +119,7 @@ def message(request, key):
             return redirect("mass:message", key=key)
         draft.body = request.POST.get("body", "")
         if draft.channel == Channel.EMAIL:
-            draft.body = clean_html(draft.body)
+            draft.body = clean_editor_html(draft.body)
             subject = request.POST.get("subject", "")
             if problem := header_text_problem(subject.strip()):
                 errors.append(f"Objet : {problem}")

@@ -20,7 +20,7 @@ from django.views.decorators.http import require_POST
 from messaging.compose import compose_email, compose_sms
 from messaging.cost import new_estimate, price_per_part
 from messaging.gateways import configured_name
-from messaging.html import clean_html, html_to_text, merge_texts
+from messaging.html import clean_editor_html, html_to_text, merge_texts
 from messaging.merge import validate_merge_text
 from messaging.models import (
     Channel,
@@ -161,7 +161,7 @@ class EmailForm(_SendForm):
         return subject
 
     def clean_body_html(self):
-        cleaned = clean_html(self.cleaned_data["body_html"])
+        cleaned = clean_editor_html(self.cleaned_data["body_html"])
         text = html_to_text(cleaned)
         if not text.strip():
             raise forms.ValidationError("Le message est vide.")

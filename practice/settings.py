@@ -66,7 +66,9 @@ INSTALLED_APPS = [
     "crispy_bootstrap5",
     "bootstrap",  # django-bootstrap-static: Bootstrap 5 CSS/JS served locally, no CDN
     "phonenumber_field",
-    "tinymce",  # django-tinymce: the rich-text editor, its files served from the package (no CDN)
+    # django-prose-editor: the rich-text editor (ProseMirror), its files served from the package's
+    # static files (no CDN); messaging/rich_editor.js builds it (see messaging/editor.py).
+    "django_prose_editor",
     "axes",
     "csp",  # django-csp: the Content-Security-Policy header (below)
     "django_q",
@@ -157,7 +159,7 @@ LOGOUT_REDIRECT_URL = "login"
 # Content-Security-Policy (django-csp): scripts only from this site's own static files, never
 # inline (every page's script is a file under static/; markup declares behaviour with data-
 # attributes, see static/js/ui.js), so an injected <script> or on...= attribute does not run.
-# Styles may be inline: Bootstrap's markup, TinyMCE and the emails previewed in a sandboxed
+# Styles may be inline: Bootstrap's markup, the rich-text editor and the emails previewed in a sandboxed
 # iframe use style attributes. Images may come from https: too, as the emails previewed do.
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {

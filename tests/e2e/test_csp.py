@@ -1,4 +1,4 @@
-"""The Content-Security-Policy in a real browser: the main pages, the Django admin and the TinyMCE
+"""The Content-Security-Policy in a real browser: the main pages, the Django admin and the rich-text
 editor load without any violation (the autouse ``csp_violations`` fixture fails the test on one)
 and their scripts still work, served from static files only."""
 
@@ -80,11 +80,11 @@ def test_scripts_still_work_under_the_policy(page, live_server, login, practice)
     expect(page.locator('#sms-counter [data-counter="length"]')).to_have_text("40")
     expect(page.locator('#sms-counter [data-counter="parts"]')).to_have_text("1")
 
-    # TinyMCE, served from its package, on the project's page and in the admin.
+    # The rich-text editor, served from its package, on the project's page and in the admin.
     for path in ("/messages/parametrage/emails/nouveau/", "/admin/messaging/emailtemplate/add/"):
         page.goto(f"{live_server.url}{path}")
-        expect(page.locator(".tox-tinymce").first).to_be_visible()
-        body = page.frame_locator(".tox-edit-area iframe").first.locator("body")
+        body = page.locator(".prose-editor [contenteditable]").first
+        expect(body).to_be_visible()
         body.click()
         page.keyboard.type("Bonjour @PPREN")
         expect(body).to_contain_text("Bonjour @PPREN")

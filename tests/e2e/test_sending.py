@@ -71,7 +71,7 @@ def test_send_an_sms_and_an_email_from_the_patient_file(login, live_server, demo
     expect(page.get_by_role("heading", name="Envoi d'email")).to_be_visible()
     page.get_by_label("Email type").select_option(label="Confirmation de rendez-vous")
     expect(page.get_by_label("Objet")).to_have_value(f"Confirmation de votre rendez-vous du {when}")
-    expect(page.frame_locator("#id_body_html_ifr").locator("body")).to_contain_text("Emma ABLIRANT")
+    expect(page.locator(".prose-editor [contenteditable]")).to_contain_text("Emma ABLIRANT")
     page.get_by_role("button", name="Envoyer").click()
     expect(page.locator("#result")).to_contain_text("Envoyé")
     received = SandboxEmail.objects.get()

@@ -215,7 +215,8 @@ def test_email_wizard_steps(assistant_client):
 
     editor = html.unescape(page.split('id="id_body"')[1].split(">", 1)[1].split("</textarea>")[0])
     assert "<p>Bonjour @PPREN</p>" in editor and "x()" not in editor
-    assert "tinymce" in page and 'data-merge-target="id_body"' in page
+    # The editor's toolbar opens the merge-field picker of the page.
+    assert "data-rich-editor" in page and "messaging/rich_editor.js" in page and 'id="merge-picker"' in page
 
 
 def test_the_email_step_starts_from_an_active_account_not_a_blank(assistant_client):

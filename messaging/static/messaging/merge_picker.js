@@ -1,6 +1,7 @@
 /* Merge-field picker: a modal to search the catalog by keyword or browse it by category, then
    insert the chosen code at the cursor of the field that opened it (a textarea, an input or a
-   TinyMCE editor). Buttons opt in with data-merge-target="<id of the field>". */
+   rich-text editor). Buttons opt in with data-merge-target="<id of the field>"; the rich-text
+   editor's own toolbar button (rich_editor.js) sends a "merge-picker:open" event instead. */
 (function () {
   "use strict";
   var modalEl = document.getElementById("merge-picker");
@@ -16,8 +17,10 @@
   var timer = null;
   var requestNo = 0;
 
+  // The rich-text editor (rich_editor.js) built on the textarea, if any.
   function editorFor(id) {
-    return window.tinymce ? window.tinymce.get(id) : null;
+    var el = document.getElementById(id);
+    return el && el.richEditor ? el.richEditor : null;
   }
 
   function insertInField(el, code) {
@@ -33,7 +36,9 @@
   function insert(code) {
     var editor = editorFor(targetId);
     if (editor) {
-      editor.insertContent(code);
+      // At the editor's cursor (kept in its state while the dialog has the focus), as plain text;
+      // the focus goes back to the editor once the dialog is gone (below).
+      editor.commands.insertContent({ type: "text", text: code });
       return;
     }
     var el = document.getElementById(targetId);
@@ -83,14 +88,20 @@
       });
   }
 
-  document.addEventListener("click", function (event) {
-    var opener = event.target.closest("[data-merge-target]");
-    if (!opener) return;
-    targetId = opener.dataset.mergeTarget;
+  function open(id) {
+    targetId = id;
     // Each opening starts from the whole catalog: a previous keyword would hide fields silently.
     search.value = "";
     category.value = "";
     modal.show();
+  }
+
+  document.addEventListener("click", function (event) {
+    var opener = event.target.closest("[data-merge-target]");
+    if (opener) open(opener.dataset.mergeTarget);
+  });
+  document.addEventListener("merge-picker:open", function (event) {
+    open(event.detail.target);
   });
   modalEl.addEventListener("shown.bs.modal", function () {
     search.focus();
@@ -101,7 +112,7 @@
     var editor = editorFor(pending);
     var field = document.getElementById(pending);
     pending = null;
-    if (editor) editor.focus();
+    if (editor) editor.commands.focus();
     else if (field) field.focus();
   });
   search.addEventListener("input", function () {

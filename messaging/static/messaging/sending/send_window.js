@@ -12,10 +12,12 @@
   var csrf = form.querySelector("[name=csrfmiddlewaretoken]").value;
   var bodyHtml = document.getElementById("id_body_html");
 
-  // The email body is the templates pages' TinyMCE editor when it is loaded, else its textarea.
-  function editorInstance() { return window.tinymce ? window.tinymce.get("id_body_html") : null; }
-  function getHtml() { var ed = editorInstance(); return ed ? ed.getContent() : bodyHtml.value; }
-  function setHtml(html) { var ed = editorInstance(); if (ed) { ed.setContent(html); } bodyHtml.value = html; }
+  // The email body is the templates pages' rich-text editor (rich_editor.js) once it is built on
+  // the textarea, else the textarea itself. The editor copies its HTML into the textarea at each
+  // change, so the textarea is what is read.
+  function editorInstance() { return bodyHtml && bodyHtml.richEditor ? bodyHtml.richEditor : null; }
+  function getHtml() { return bodyHtml.value; }
+  function setHtml(html) { var ed = editorInstance(); if (ed) { ed.commands.setContent(html); } bodyHtml.value = html; }
   var signature = document.getElementById("id_signature");
   var signatures = {};
   var sigData = document.getElementById("signatures");
