@@ -170,6 +170,7 @@ def test_email_type_with_signature_and_patient_image(page, login, live_server, a
     editor.click()
     page.keyboard.type("Bonjour ")
     pick_field(page, "Champs d'intégration…", "prénom patient", "@PPREN")
+    expect(editor).to_be_focused()
     page.keyboard.type(", voici votre radio.")
     expect(page.get_by_label("Objet")).to_have_value("Radio de @PPREN")
     page.get_by_role("button", name="Enregistrer et ajouter des pièces jointes").click()

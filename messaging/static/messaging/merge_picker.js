@@ -46,10 +46,14 @@
   }
 
   function choose(code) {
+    // Hiding releases the modal's focus trap at once: a rich-text editor takes the focus back
+    // now, so what staff type next follows the code; a plain field once the modal is gone.
+    modal.hide();
     insert(code);
+    var editor = editorFor(targetId);
+    if (editor) editor.commands.focus();
     // Once the modal is gone, the focus goes back to the field, with the caret after the code.
     pending = targetId;
-    modal.hide();
   }
 
   function row(field) {
