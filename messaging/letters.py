@@ -94,3 +94,38 @@ def letters_pdf(*, letters: list[Letter], practice, today: dt.date) -> bytes:
     doc.build(story)
     return buffer.getvalue()
 
+
+
+def record_printed(letters) -> None:
+    """Keep ``letters`` (unsaved ``PrintedLetter`` rows) in the patients' history in one query;
+    a letter already recorded (same ``dedupe_key``) is left as it is."""
+    from .models import PrintedLetter
+
+    if letters:
+        PrintedLetter.objects.bulk_create(letters, ignore_conflicts=True, batch_size=1000)
+
+
+def reprint_pdf(letter) -> bytes:
+    """The PDF of one recorded ``PrintedLetter``, laid out as when it was first printed (the mass
+    mailing's layout, or the treatment's), from its stored text and date; the practice's header
+    is the practice's as it is today."""
+    from practice.models import Practice
+
+    from .models import LetterOrigin
+
+    practice = Practice.get()
+    if letter.origin == LetterOrigin.TREATMENT:
+        from scheduler import pdf
+
+        sender = tuple(x for x in (practice.name, practice.address_line) if x)
+        return pdf.letters_pdf(
+            title=letter.origin_label or "Courrier",
+            sender_lines=sender,
+            letters=[pdf.Letter(address_lines=(letter.recipient_name, *letter.address_lines),
+                                subject=letter.subject, text=letter.text)],
+        )
+    return letters_pdf(
+        letters=[Letter(name=letter.recipient_name, address_lines=list(letter.address_lines), text=letter.text)],
+        practice=practice,
+        today=letter.letter_date,
+    )

@@ -820,23 +820,39 @@ def mass_mailings() -> QuerySet[Mailing]:
     )
 
 
-def mass_letters_pdf(*, draft: MassDraft, today: dt.date | None = None) -> tuple[bytes, Summary]:
+def mass_letters_pdf(
+    *, draft: MassDraft, today: dt.date | None = None, printed_by=None
+) -> tuple[bytes, Summary]:
     """The letters of ``draft`` as one PDF (a letter per recipient with a postal address, each
-    from a new page) and the summary (recipients left out and why). Raises ValueError when no
-    recipient has a postal address."""
+    from a new page) and the summary (recipients left out and why). Each letter is kept in its
+    patient's history (``PrintedLetter``, one query for all; printing the same draft again adds
+    nothing). Raises ValueError when no recipient has a postal address."""
     from practice.models import Practice
 
-    from .letters import Letter, letters_pdf
+    from .letters import Letter, letters_pdf, record_printed
+    from .models import LetterOrigin, PrintedLetter, letter_dedupe_key
 
     if draft.channel != Channel.LETTER:
         raise ValueError("Ce publipostage n'est pas un courrier.")
     today = today or timezone.localdate()
     preview = mass_preview(draft, today=today)
+    lines = [line for line in preview.lines if line.sendable]
     letters = [
         Letter(name=line.recipient.name, address_lines=line.recipient.address.split("\n"), text=line.text)
-        for line in preview.lines
-        if line.sendable
+        for line in lines
     ]
     if not letters:
         raise ValueError("Aucun destinataire n'a d'adresse postale : aucun courrier à imprimer.")
-    return letters_pdf(letters=letters, practice=Practice.get(), today=today), preview.summary
+    content = letters_pdf(letters=letters, practice=Practice.get(), today=today)
+    template = _draft_template(draft)
+    record_printed([
+        PrintedLetter(
+            patient_id=line.row.patient.pk, origin=LetterOrigin.MASS_MAILING,
+            origin_label=SEARCH_LABELS.get(draft.search, ""), template_name=template.label if template else "",
+            recipient_name=letter.name, address_lines=letter.address_lines, text=letter.text, letter_date=today,
+            printed_by=printed_by,
+            dedupe_key=letter_dedupe_key(LetterOrigin.MASS_MAILING, draft.key, line.row.patient.pk, letter.text),
+        )
+        for line, letter in zip(lines, letters, strict=True)
+    ])
+    return content, preview.summary

@@ -753,3 +753,54 @@ class GatewayCheck(models.Model):
 
     def __str__(self) -> str:
         return f"{self.message_id}: {self.get_outcome_display()}"
+
+
+class LetterOrigin(models.TextChoices):
+    MASS_MAILING = "mass", "Publipostage"
+    TREATMENT = "treatment", "Traitement"
+
+
+class PrintedLetter(models.Model):
+    """One letter printed for one patient (by a mass mailing or a treatment run): what was on the
+    page, so the patient's history lists it and staff can print that one letter again.
+
+    Not a ``Message``: a letter never goes through the outbox, a gateway or a status, and counting
+    it among a mailing's messages would change every figure of the mailing pages. Printing the
+    same letter again (same origin, patient and text) adds no second line: ``dedupe_key``."""
+
+    patient = models.ForeignKey(
+        "patients.Patient", null=True, blank=True, on_delete=models.SET_NULL, related_name="printed_letters",
+        db_index=False, db_constraint=False,  # like Message: the history outlives the patient
+    )
+    origin = models.CharField("origine", max_length=10, choices=LetterOrigin.choices)
+    origin_label = models.CharField("origine (détail)", max_length=255, blank=True)
+    template_name = models.CharField("modèle", max_length=200, blank=True)
+    recipient_name = models.CharField("destinataire", max_length=200, blank=True)
+    address_lines = models.JSONField("adresse", default=list, blank=True)
+    subject = models.CharField("objet", max_length=255, blank=True)
+    text = models.TextField("texte")
+    letter_date = models.DateField("date du courrier")
+    printed_at = models.DateTimeField("imprimé le", auto_now_add=True)
+    printed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        verbose_name="imprimé par",
+    )
+    dedupe_key = models.CharField(max_length=200, unique=True)
+
+    class Meta:
+        verbose_name = "courrier imprimé"
+        verbose_name_plural = "courriers imprimés"
+        ordering = ["-printed_at", "-id"]
+        indexes = [models.Index(fields=["patient", "printed_at"], name="printed_letter_patient_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.recipient_name} – {self.letter_date:%d/%m/%Y}"
+
+
+def letter_dedupe_key(origin: str, scope: str, patient_id: int | None, text: str) -> str:
+    """The same letter printed twice by the same origin (one mass-mailing draft, one treatment
+    run) for the same patient is one history line; an edited text is another letter."""
+    import hashlib
+
+    digest = hashlib.sha256(text.encode()).hexdigest()[:24]
+    return f"{origin}:{scope}:{patient_id or 0}:{digest}"

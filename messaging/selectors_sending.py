@@ -5,17 +5,19 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from messaging.models import InboundMessage, Message
+from messaging.models import InboundMessage, Message, PrintedLetter
 from patients.models import Patient
 
 
 @dataclass(frozen=True)
 class HistoryEntry:
-    """One line of the history: an outgoing ``message`` or an ``inbound`` SMS."""
+    """One line of the history: an outgoing ``message``, an ``inbound`` SMS or a printed
+    ``letter``."""
 
     at: dt.datetime
     message: Message | None = None
     inbound: InboundMessage | None = None
+    letter: PrintedLetter | None = None
 
     @property
     def outgoing(self) -> bool:
@@ -23,7 +25,8 @@ class HistoryEntry:
 
 
 def patient_history_entries(*, patient: Patient, limit: int = 200) -> list[HistoryEntry]:
-    """Every message to (not deleted from the history) and from ``patient``, newest first."""
+    """Every message to (not deleted from the history) and from ``patient``, and every letter
+    printed for them, newest first."""
     outgoing = (
         Message.objects.filter(patient=patient, hidden=False)
         .select_related("mailing__requested_by", "account")
@@ -32,6 +35,8 @@ def patient_history_entries(*, patient: Patient, limit: int = 200) -> list[Histo
     incoming = InboundMessage.objects.filter(patients=patient).order_by("-received_at")[:limit]
     entries = [HistoryEntry(at=m.sent_at or m.created_at, message=m) for m in outgoing]
     entries += [HistoryEntry(at=i.received_at, inbound=i) for i in incoming]
+    letters = PrintedLetter.objects.filter(patient=patient).select_related("printed_by")[:limit]
+    entries += [HistoryEntry(at=p.printed_at, letter=p) for p in letters]
     entries.sort(key=lambda e: e.at, reverse=True)
     return entries[:limit]
 

@@ -15,6 +15,7 @@ sending_patterns = [
     path("message/<int:pk>/renvoyer/", views.message_resend_view, name="resend"),
     path("message/<int:pk>/supprimer/", views.message_delete_view, name="delete"),
     path("message/<int:pk>/imprimer/", views.message_print, name="print"),
+    path("courrier/<int:pk>/reimprimer/", views.letter_reprint, name="letter-reprint"),
     path("boite-de-demonstration/", views.demo_inbox, name="demo-inbox"),
 ]
 

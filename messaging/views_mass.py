@@ -210,7 +210,7 @@ def send(request, key):
 def letters(request, key):
     draft = _load(request, key)
     try:
-        pdf, _ = mm.mass_letters_pdf(draft=draft)
+        pdf, _ = mm.mass_letters_pdf(draft=draft, printed_by=request.user)
     except ValueError as exc:
         messages.error(request, str(exc))
         return redirect("mass:recipients", key=key)

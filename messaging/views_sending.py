@@ -426,6 +426,19 @@ def message_print(request, pk):
 
 
 @_staff_view
+def letter_reprint(request, pk):
+    """One printed letter again, as a PDF download rebuilt from its stored text (same permission
+    as printing a mass mailing's letters)."""
+    from practice.files import content_response
+
+    from .letters import reprint_pdf
+    from .models import PrintedLetter
+
+    letter = get_object_or_404(PrintedLetter, pk=pk)
+    return content_response(reprint_pdf(letter), filename=f"courrier-{letter.pk}-{letter.letter_date:%Y-%m-%d}.pdf")
+
+
+@_staff_view
 def demo_inbox(request):
     numbers = list(SandboxSms.objects.values_list("to", flat=True).distinct().order_by("to"))
     current = request.GET.get("numero") or (numbers[0] if numbers else "")

@@ -136,6 +136,18 @@ def file_response(name: str, *, filename: str | None = None, inline_image: bool 
     return response
 
 
+def content_response(content: bytes, *, filename: str) -> HttpResponse:
+    """A document made on the fly (a reprinted letter) handed over like a stored file: a download
+    under ``filename``, typed by its name (opaque bytes unless a passive type), ``nosniff``, and
+    a private, non-stored cache."""
+    guessed = mimetypes.guess_type(filename)[0] or ""
+    response = HttpResponse(content, content_type=guessed if guessed in PASSIVE_TYPES else "application/octet-stream")
+    response["Content-Disposition"] = content_disposition_header(True, filename)
+    response["X-Content-Type-Options"] = "nosniff"
+    patch_cache_control(response, private=True, no_store=True)
+    return response
+
+
 @require_GET
 @login_required
 def stored_file(request, name: str):

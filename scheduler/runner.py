@@ -433,6 +433,7 @@ def _documents(plan: Plan, run: TreatmentRun) -> None:
             )
         sender = tuple(x for x in (practice.name, practice.address_line) if x)
         parts.append(pdf.letters_pdf(title=treatment.title, sender_lines=sender, letters=letters))
+        _record_letters(plan, run, letters)
     if parts:
         # A list and letters in one run: the list is the document kept; the letters follow it
         # as a second file only when both are asked (rare), named after the run date.
@@ -442,6 +443,27 @@ def _documents(plan: Plan, run: TreatmentRun) -> None:
             from django.core.files.storage import default_storage
 
             default_storage.save(run.letters_name, ContentFile(parts[1]))
+
+
+def _record_letters(plan: Plan, run: TreatmentRun, letters: list[pdf.Letter]) -> None:
+    """Each letter of the run in its patient's history (one query); a run done again for the
+    same date (a retry) records nothing twice."""
+    from messaging.letters import record_printed
+    from messaging.models import LetterOrigin, PrintedLetter, letter_dedupe_key
+
+    treatment = plan.treatment
+    label = f"{treatment.title} du {plan.run_date:%d/%m/%Y}"
+    scope = f"{treatment.pk}:{plan.run_date:%Y-%m-%d}"
+    record_printed([
+        PrintedLetter(
+            patient_id=t.patient.pk, origin=LetterOrigin.TREATMENT, origin_label=label,
+            template_name=treatment.letter_template.label, recipient_name=letter.address_lines[0],
+            address_lines=list(letter.address_lines[1:]), subject=letter.subject, text=letter.text,
+            letter_date=plan.run_date, printed_by_id=run.requested_by_id,
+            dedupe_key=letter_dedupe_key(LetterOrigin.TREATMENT, scope, t.patient.pk, letter.text),
+        )
+        for t, letter in zip(plan.letters, letters, strict=True)
+    ])
 
 
 def _send_planning(plan: Plan, run: TreatmentRun) -> None:
