@@ -1,4 +1,4 @@
-"""Admin of the outbox: mailings, messages, received SMS, the gateways' kept delivery reports and
+"""Admin of the outbox: mailings, messages, printed letters, received SMS, the gateways' kept delivery reports and
 checks, and the demo inboxes. Read-only views of what happened; sending and re-sending go through
 the pages (one path: messaging.outbox)."""
 
@@ -12,6 +12,7 @@ from .models import (
     Mailing,
     Message,
     PendingDeliveryEvent,
+    PrintedLetter,
     SandboxEmail,
     SandboxSms,
 )
@@ -52,6 +53,15 @@ class MessageAdmin(ReadOnlyAdmin):
     search_fields = ["to", "recipient_name", "provider_id", "patient__last_name"]
     date_hierarchy = "created_at"
     raw_id_fields = ["patient", "appointment", "mailing"]
+
+
+@admin.register(PrintedLetter)
+class PrintedLetterAdmin(ReadOnlyAdmin):
+    list_display = ["printed_at", "origin", "origin_label", "recipient_name", "template_name", "letter_date", "printed_by"]
+    list_filter = ["origin"]
+    search_fields = ["recipient_name", "patient__last_name", "origin_label"]
+    date_hierarchy = "printed_at"
+    raw_id_fields = ["patient"]
 
 
 @admin.register(InboundMessage)
