@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('messaging', '0011_externalfile_allowed_types'),
+        ('messaging', '0013_message_links_checked'),
         ('patients', '0007_patientimage_images_only'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
