@@ -49,6 +49,7 @@ from .models import (
     Message,
     MessageStatus,
     Purpose,
+    RecipientRole,
     SearchDefault,
     Signature,
     SmsTemplate,
@@ -260,7 +261,7 @@ def _plan(draft: MassDraft, practice) -> ChannelPlan:
     email type's recipient first (``messaging.policy``); an SMS draft with an email type for
     patients without a mobile adds the policy's "email when there is no mobile"."""
     role = None
-    if draft.channel == Channel.EMAIL and draft.email_template_id:
+    if draft.channel in (Channel.EMAIL, Channel.LETTER) and draft.email_template_id:
         role = EmailTemplate.objects.filter(pk=draft.email_template_id).values_list("recipient_role", flat=True).first()
     no_mobile = no_mobile_template(draft)
     if no_mobile is not None:
@@ -375,10 +376,13 @@ def mass_preview(draft: MassDraft, *, today: dt.date | None = None) -> Preview:
             "next_appointment": following.get(_following_key(row), False),
         }
         if draft.channel == Channel.LETTER:
-            recipient = audience(row.patient, plan=plan, appointment=row.appointment).letter[0]
-            composed = compose_sms(body=draft.body, recipient=recipient.person, gsm_names=False, **common)
-            line = PreviewLine(row=row, recipient=recipient, text=composed.text, warnings=list(composed.warnings))
-            lines.append(line)
+            for recipient in audience(row.patient, plan=plan, appointment=row.appointment).letter:
+                # A correspondent reads @COR* and @LIBRE (their relationship with the practitioner).
+                correspondent = recipient.person if recipient.role == RecipientRole.CORRESPONDENT else None
+                composed = compose_sms(body=draft.body, recipient=recipient.person, correspondent=correspondent,
+                                       gsm_names=False, **common)
+                lines.append(PreviewLine(row=row, recipient=recipient, text=composed.text,
+                                         warnings=list(composed.warnings)))
         else:
             previous = already.get(row.appointment.pk) if row.appointment is not None else None
             first = copy_of(earlier, row.appointment) if earlier else None

@@ -29,6 +29,7 @@ from messaging.models import (
     Message,
     MessageStatus,
     Purpose,
+    RecipientRole,
     Signature,
     SmsTemplate,
 )
@@ -296,13 +297,16 @@ def mailing_create(
             subject = body_html = note = ""
             attachments = []
             after = following.get((patient_id, appt_id), False) if following is not None and patient_id else None
+            # A correspondent reads @COR* and @LIBRE (their relationship with the practitioner).
+            correspondent = r.person if r.role == RecipientRole.CORRESPONDENT else None
             if sms:
                 composed = compose_sms(body=body_source, patient=patient, appointment=appt, recipient=r.person,
-                                       today=today, custom=custom, practice=practice, next_appointment=after)
+                                       correspondent=correspondent, today=today, custom=custom, practice=practice, next_appointment=after)
                 body, sms_parts = composed.text, composed.segments.parts
             else:
                 email = compose_email(subject=subject_source, body_html=body_source, signature=signature,
-                                      patient=patient, appointment=appt, recipient=r.person, today=today,
+                                      patient=patient, appointment=appt, recipient=r.person,
+                                      correspondent=correspondent, today=today,
                                       custom=custom, practice=practice, next_appointment=after)
                 subject, body_html, body, sms_parts = email.subject[:255], email.html, email.text, 0
                 if rules and patient is not None and status == MessageStatus.PENDING:

@@ -52,6 +52,7 @@ class Reason(models.TextChoices):
     NO_EMAIL = "no-email", "Aucune adresse email."
     INVALID_EMAIL = "invalid-email", "Adresse email non valide."
     NO_POSTAL_ADDRESS = "no-postal-address", "Aucune adresse postale."
+    NO_CORRESPONDENT = "no-correspondent", "Aucun correspondant dans le dossier du patient."
     NO_NEWS_CONSENT = "no-news-consent", "N'a pas accepté les actualités du cabinet."
     NEWS_UNKNOWN = "news-unknown", "Aucun dossier patient à cette adresse : accord pour les actualités inconnu."
     SAME_RECIPIENT = "same-recipient", "Même destinataire dans cet envoi : un seul message envoyé."
@@ -195,11 +196,27 @@ def recipient_for(*, patient: Patient, channel: str, role: str, appointment: App
                             appointment=appointment)
 
 
+def correspondent_recipients(*, patient: Patient, channel: str,
+                             appointment: Appointment | None = None) -> list[Recipient]:
+    """The patient's correspondents (``patients.models.PatientCorrespondent``, in the order they
+    were added) as candidates of the correspondent role on ``channel``, each with its reason
+    when it cannot receive it; [] when the patient has none. ``person`` is the Correspondent:
+    the merge reads its relationship with the practitioner (@LIBRE fields). One query unless
+    the links were prefetched."""
+    links = sorted(patient.correspondent_links.all(), key=lambda link: link.pk)
+    return [person_recipient(link.correspondent, patient=patient, channel=channel,
+                             role=RecipientRole.CORRESPONDENT, appointment=appointment) for link in links]
+
+
 def recipients_for(*, patient: Patient, channel: str) -> list[Recipient]:
     """Every candidate of ``patient`` on ``channel`` (patient, civil guardian, financial
-    guardian, in that order) with its reason when it cannot receive it: what the send window
-    lists. Load the patient with ``select_related("civil_guardian", "financial_guardian")``."""
-    return [recipient_for(patient=patient, channel=channel, role=role) for role in ROLE_ORDER]
+    guardian, in that order, then the correspondents for an email) with its reason when it
+    cannot receive it: what the send window lists. Load the patient with
+    ``select_related("civil_guardian", "financial_guardian")``."""
+    found = [recipient_for(patient=patient, channel=channel, role=role) for role in ROLE_ORDER]
+    if channel == Channel.EMAIL:
+        found += correspondent_recipients(patient=patient, channel=channel)
+    return found
 
 
 def letter_recipient(patient: Patient, *, appointment: Appointment | None = None) -> Recipient:
@@ -214,6 +231,23 @@ def letter_recipient(patient: Patient, *, appointment: Appointment | None = None
         person.display_name, "\n".join(lines), Channel.LETTER, patient, person,
         reason.label if reason else "", False, appointment, reason,
     )
+
+
+def correspondent_letters(patient: Patient, *, appointment: Appointment | None = None) -> list[Recipient]:
+    """A letter to each of the patient's correspondents (an email type naming the
+    correspondent, printed), with their postal address; one left out with its reason when the
+    patient has none."""
+    out = []
+    for link in sorted(patient.correspondent_links.all(), key=lambda link: link.pk):
+        person = link.correspondent
+        lines = person.address_lines
+        reason = None if lines else Reason.NO_POSTAL_ADDRESS
+        out.append(Recipient(RecipientRole.CORRESPONDENT, person.display_name, "\n".join(lines), Channel.LETTER,
+                             patient, person, reason.label if reason else "", False, appointment, reason))
+    if not out:
+        nobody = Recipient(RecipientRole.CORRESPONDENT, "", "", Channel.LETTER, patient, None, "", False, appointment)
+        out.append(nobody.left_out(Reason.NO_CORRESPONDENT))
+    return out
 
 
 def number_recipient(*, number: str, name: str = "", patient: Patient | None = None) -> Recipient:
@@ -271,7 +305,7 @@ def sms_roles(practice) -> tuple[str, ...]:
 
 def email_roles(role: str | None) -> tuple[str, ...]:
     """The role an email goes to first: the email type's recipient (the patient otherwise)."""
-    return (role,) if role in ROLE_ORDER else (RecipientRole.PATIENT,)
+    return (role,) if role in (*ROLE_ORDER, RecipientRole.CORRESPONDENT) else (RecipientRole.PATIENT,)
 
 
 @dataclass(slots=True)
@@ -297,6 +331,13 @@ def _channel_recipients(patient: Patient, channel: str, roles: tuple[str, ...],
                         appointment: Appointment | None) -> tuple[list[Recipient], bool]:
     """The recipients of ``patient`` on ``channel`` (see the module's rules), and whether
     nobody could get it for lack of a mobile."""
+    if roles == (RecipientRole.CORRESPONDENT,):
+        # Written to a colleague about the patient: never the family instead.
+        found = correspondent_recipients(patient=patient, channel=channel, appointment=appointment)
+        if not found:
+            nobody = Recipient(RecipientRole.CORRESPONDENT, "", "", channel, patient, None, "", False, appointment)
+            return [nobody.left_out(Reason.NO_CORRESPONDENT)], False
+        return [r for r in found if r.reason is None] or found, False
     chosen: list[Recipient] = []
     seen: set[str] = set()
     with_patient = RecipientRole.PATIENT in roles
@@ -349,7 +390,9 @@ def audience(patient: Patient, *, plan: ChannelPlan, appointment: Appointment | 
         out.email_no_mobile, _ = _channel_recipients(patient, Channel.EMAIL, plan.email_roles, appointment)
     if plan.sms and plan.email_when_no_mobile and out.email_no_mobile:
         out.sms = []  # the email replaces the SMS nobody could get
-    if plan.letter:
+    if plan.letter and plan.email_roles == (RecipientRole.CORRESPONDENT,):
+        out.letter = correspondent_letters(patient, appointment=appointment)
+    elif plan.letter:
         out.letter = [letter_recipient(patient, appointment=appointment)]
     return out
 

@@ -40,6 +40,7 @@ from messaging.models import (
 from messaging.outbox import mailing_create, message_hide, message_resend
 from messaging.policy import ChannelPlan, Recipient, audience, email_roles, recipients_for, sms_roles
 from messaging.purpose import copy_of, earlier_messages, purpose_of_template
+from messaging.services import email_recipient
 from messaging.sms import too_long_message as sms_too_long
 from messaging.views_settings import gsm_tables
 from patients.models import Appointment, AppointmentState, Patient
@@ -177,7 +178,8 @@ def _template_catalog(channel: str) -> list[dict]:
             items = [{"id": t.pk, "label": t.title} for t in SmsTemplate.objects.filter(category=cat, active=True)]
         else:
             items = [
-                {"id": t.pk, "label": t.label, "account": t.account_id, "signature": t.signature_id}
+                {"id": t.pk, "label": t.label, "account": t.account_id, "signature": t.signature_id,
+                 "recipient": t.recipient_role}
                 for t in EmailTemplate.objects.filter(category=cat, active=True)
             ]
         if items:
@@ -329,11 +331,17 @@ def preview(request, patient_pk):
         if request.POST.get("template"):
             template = get_object_or_404(EmailTemplate.objects.select_related("account", "signature"), pk=request.POST["template"])
             subject, body = template.subject, template.body_html
+        # Merged for whom the email type names (its correspondent's name and relationship for
+        # @COR* and @LIBRE), the patient for typed text.
+        recipient, correspondent = email_recipient(template=template, patient=patient) if template else (patient, None)
         # The signature is added when sending; the editor holds the body alone.
         composed = compose_email(subject=subject, body_html=body, signature=None, patient=patient,
-                                 appointment=appointment, recipient=patient)
+                                 appointment=appointment, recipient=recipient or patient, correspondent=correspondent)
         attachments = [str(rule) for rule in template.attachments.all()] if template else []
         warnings = list(composed.warnings)
+        if recipient is None:
+            warnings.insert(0, f"Ce patient n'a pas de {template.get_recipient_role_display().lower()} : "
+                               "l'email ne partirait pas.")
         if attachments:
             from messaging.attachments import attachments_for
 

@@ -132,3 +132,36 @@ def test_the_sms_window_sends_the_email_type_to_a_patient_without_mobile(login, 
     expect(page.get_by_role("heading", name="Résultat de l'envoi")).to_be_visible()
     expect(page.locator("#result")).to_contain_text("Envoyé")
     assert SandboxEmail.objects.get().to == "ines@patients.test" and not SandboxSms.objects.exists()
+
+
+def test_the_email_window_offers_and_ticks_the_correspondent_the_type_names(login, live_server, demo_practice):
+    from messaging.models import EmailTemplate, FreeField, RecipientRole
+    from patients.models import CorrespondentLink, PatientCorrespondent
+    from tests.e2e.conftest import screenshot
+    from tests.factories import CorrespondentFactory
+
+    patient, _ = demo_practice
+    FreeField.objects.create(number=1, label="Salutation", ami="Cher ami", confrere="Cher confrère")
+    dupuis = CorrespondentFactory()
+    CorrespondentLink.objects.create(correspondent=dupuis, practitioner=patient.practitioner, relationship="confrere")
+    PatientCorrespondent.objects.create(patient=patient, correspondent=dupuis)
+    report = EmailTemplate.objects.get(label="Confirmation de rendez-vous")
+    report.pk, report.label = None, "Compte rendu au confrère"
+    report.recipient_role = RecipientRole.CORRESPONDENT
+    report.subject, report.body_html = "Au sujet de @PPREN @PNOM", "<p>@LIBRE_01 @CORNOM,</p><p>Votre patient.</p>"
+    report.save()
+    page = login(UserFactory(username="julie", first_name="Julie", role="Assistant(e)"))
+    page.goto(f"{live_server.url}{patient.get_absolute_url()}")
+    page.get_by_role("link", name="Email", exact=True).click()
+    page.wait_for_load_state()
+    expect(page.locator("#recipients")).to_contain_text("Dr DUPUIS Henri")
+    expect(page.get_by_role("checkbox", name="Patient", exact=True)).to_be_checked()
+    page.get_by_label("Email type").select_option(label="Compte rendu au confrère")
+    expect(page.get_by_role("checkbox", name="Correspondant", exact=True)).to_be_checked()
+    expect(page.get_by_role("checkbox", name="Patient", exact=True)).not_to_be_checked()
+    expect(page.frame_locator("#id_body_html_ifr").locator("body")).to_contain_text("Cher confrère DUPUIS,")
+    screenshot(page, "email-window-correspondent")
+    page.get_by_role("button", name="Envoyer").click()
+    expect(page.locator("#result")).to_contain_text("Envoyé")
+    received = SandboxEmail.objects.get()
+    assert received.to == "dr.dupuis@confreres.test" and "Cher confrère DUPUIS," in received.html

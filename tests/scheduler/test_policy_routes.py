@@ -177,3 +177,32 @@ def test_a_recipient_is_a_frozen_value():
     with pytest.raises((AttributeError, TypeError)):
         r.extra = 1  # slots: no attribute can be added either
     assert r.left_out(Reason.STOP).reason == Reason.STOP and r.left_out(Reason.STOP).skip_reason == Reason.STOP.label
+
+
+def test_a_treatment_with_a_correspondent_email_type_writes_to_the_correspondent(
+    email_template, practitioner, django_capture_on_commit_callbacks
+):
+    """The defect: an email type whose recipient is the correspondent went to the patient."""
+    from messaging.models import FreeField
+    from patients.models import CorrespondentLink, PatientCorrespondent
+    from tests.factories import CorrespondentFactory
+
+    FreeField.objects.create(number=1, label="Salutation", ami="Cher ami", confrere="Cher confrère")
+    email_template.recipient_role = RecipientRole.CORRESPONDENT
+    email_template.body_html = "<p>@LIBRE_01 @CORNOM,</p>"
+    email_template.save()
+    treatment = make_treatment(title="Compte rendu J+1", send_email=True, email_template=email_template)
+    patient = PatientFactory()
+    dupuis = CorrespondentFactory()
+    CorrespondentLink.objects.create(correspondent=dupuis, practitioner=practitioner, relationship="ami")
+    PatientCorrespondent.objects.create(patient=patient, correspondent=dupuis)
+    AppointmentFactory(patient=patient, practitioner=practitioner, start=paris(2025, 11, 22, 10))
+    alone = PatientFactory(first_name="Seule")  # no correspondent: nothing to her in his place
+    AppointmentFactory(patient=alone, practitioner=practitioner, start=paris(2025, 11, 22, 11))
+    with django_capture_on_commit_callbacks(execute=False):
+        treatment_run(treatment=treatment, run_date=RUN_DATE)
+    rows = {(m.recipient_role, m.to, m.status) for m in Message.objects.filter(channel=Channel.EMAIL)}
+    assert rows == {(RecipientRole.CORRESPONDENT, "dr.dupuis@confreres.test", MessageStatus.PENDING),
+                    (RecipientRole.CORRESPONDENT, "", MessageStatus.SKIPPED)}
+    sent = Message.objects.get(status=MessageStatus.PENDING)
+    assert "Cher ami DUPUIS," in sent.body

@@ -96,7 +96,20 @@
   }
 
   category.addEventListener("change", filterTemplates);
+  // An email type names its recipient (patient, guardian, correspondent): tick the first one
+  // of that role who can receive it, instead of the others; nothing changes when nobody can.
+  function preselectRole() {
+    var opt = template.selectedOptions[0];
+    var role = opt && opt.dataset.recipient;
+    if (!role) { return; }
+    var boxes = Array.from(document.querySelectorAll("#recipients input[name=recipients]"));
+    var first = boxes.find(function (box) { return box.dataset.role === role; });
+    if (!first) { return; }
+    boxes.forEach(function (box) { box.checked = box === first; });
+  }
+
   template.addEventListener("change", function () {
+    preselectRole();
     if (template.value) { merge(true); }
   });
   appointment.addEventListener("change", function () { if (template.value) { merge(true); } });

@@ -1,0 +1,125 @@
+"""Email types whose recipient is the correspondent ("Destinataire : correspondant"): the
+patient's correspondents are offered and reached, with their relationship with the practitioner
+so that @LIBRE fields resolve (``messaging.policy``)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.core import mail
+from django.urls import reverse
+from django.utils import timezone
+
+from messaging.models import (
+    Channel,
+    EmailAccount,
+    EmailTemplate,
+    FreeField,
+    Message,
+    MessageStatus,
+    RecipientRole,
+    TemplateCategory,
+)
+from patients.models import CorrespondentLink, PatientCorrespondent
+from tests.factories import AppointmentFactory, CorrespondentFactory, PatientFactory, PractitionerFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def on_commit(django_capture_on_commit_callbacks):
+    return lambda: django_capture_on_commit_callbacks(execute=True)
+
+
+@pytest.fixture
+def report_type():
+    FreeField.objects.create(number=1, label="Salutation", ami="Cher ami", confrere="Cher confrère")
+    account = EmailAccount.objects.create(name="Cabinet", email="cabinet@cabinet.test", smtp_host="127.0.0.1",
+                                          smtp_port=1)
+    return EmailTemplate.objects.create(
+        category=TemplateCategory.objects.create(name="Confrères"), label="Compte rendu", account=account,
+        recipient_role=RecipientRole.CORRESPONDENT, subject="Au sujet de @PPREN @PNOM",
+        body_html="<p>@LIBRE_01 @CORNOM,</p><p>Votre patient @PPREN.</p>",
+    )
+
+
+@pytest.fixture
+def patient():
+    dr = PractitionerFactory(last_name="Molaire", initials="MM")
+    patient = PatientFactory(first_name="Emma", last_name="Ablirant", practitioner=dr)
+    dupuis = CorrespondentFactory()
+    CorrespondentLink.objects.create(correspondent=dupuis, practitioner=dr, relationship="confrere")
+    PatientCorrespondent.objects.create(patient=patient, correspondent=dupuis)
+    return patient
+
+
+def test_a_mass_mailing_to_the_correspondent_reaches_them(assistant_client, report_type, patient, on_commit):
+    tomorrow = timezone.make_aware(dt.datetime.combine(timezone.localdate() + dt.timedelta(days=1), dt.time(9)))
+    appt = AppointmentFactory(patient=patient, practitioner=patient.practitioner, start=tomorrow)
+    key = assistant_client.post(reverse("mass:start"), {"search": "rendez-vous", "channel": "email",
+                                                        "ids": [appt.pk]}).url.split("/")[-3]
+    assistant_client.post(reverse("mass:message", args=[key]), {"template": report_type.pk})
+    response = assistant_client.post(reverse("mass:message", args=[key]), {
+        "subject": report_type.subject, "body": report_type.body_html, "account": report_type.account_id})
+    preview = assistant_client.get(response.url)
+    assert preview.status_code == 200
+    assert "dr.dupuis@confreres.test" in preview.content.decode()
+    with on_commit():
+        assistant_client.post(reverse("mass:send", args=[key]))
+    [message] = Message.objects.all()
+    assert (message.to, message.recipient_role) == ("dr.dupuis@confreres.test", RecipientRole.CORRESPONDENT)
+    assert "Cher confrère DUPUIS," in message.body and "Votre patient Emma." in message.body
+
+
+def test_the_email_window_offers_the_correspondent_and_reaches_them(assistant_client, report_type, patient, on_commit):
+    url = reverse("sending:email", args=[patient.pk])
+    page = assistant_client.get(url).content.decode()
+    assert 'data-role="correspondent" value="correspondent:dr.dupuis@confreres.test"' in page
+    assert "Dr DUPUIS Henri" in page and f'data-recipient="{RecipientRole.CORRESPONDENT}"' in page
+    with on_commit():
+        response = assistant_client.post(url, {
+            "recipients": ["correspondent:dr.dupuis@confreres.test"], "account": report_type.account_id,
+            "template": report_type.pk, "subject": report_type.subject, "body_html": report_type.body_html,
+            "token": "c1",
+        })
+    assert response.status_code == 302
+    [message] = Message.objects.all()
+    assert (message.channel, message.to, message.recipient_role) == (
+        Channel.EMAIL, "dr.dupuis@confreres.test", RecipientRole.CORRESPONDENT)
+    assert message.subject == "Au sujet de Emma ABLIRANT"
+    assert "Cher confrère DUPUIS," in message.body and message.status != MessageStatus.SKIPPED
+
+
+def test_a_patient_without_correspondent_gets_nothing_in_their_place(assistant_client, report_type, on_commit):
+    from messaging.policy import ChannelPlan, Reason, audience
+
+    alone = PatientFactory()
+    found = audience(alone, plan=ChannelPlan(email=True, email_roles=(RecipientRole.CORRESPONDENT,)))
+    [nobody] = found.email
+    assert nobody.reason == Reason.NO_CORRESPONDENT and not nobody.sendable
+    assert mail.outbox == []
+
+
+def test_the_email_window_merges_a_correspondent_type_for_the_correspondent(assistant_client, report_type, patient):
+    """The defect: the window merged the type for the patient, and the email read "Cher , ..."."""
+    data = assistant_client.post(reverse("sending:preview", args=[patient.pk]),
+                                 {"channel": "email", "template": report_type.pk}).json()
+    assert "Cher confrère DUPUIS," in data["text"] and data["subject"] == "Au sujet de Emma ABLIRANT"
+    alone = PatientFactory(first_name="Seule")
+    data = assistant_client.post(reverse("sending:preview", args=[alone.pk]),
+                                 {"channel": "email", "template": report_type.pk}).json()
+    assert "Ce patient n'a pas de correspondant : l'email ne partirait pas." in data["warnings"]
+
+
+def test_a_mass_letter_to_the_correspondent_is_addressed_and_merged_for_them(assistant_client, report_type, patient):
+    from messaging.mass_mailing import MassDraft, mass_preview
+
+    dupuis = patient.correspondents.get()
+    dupuis.address1, dupuis.postcode, dupuis.city = "3 rue des Confrères", "21000", "Dijon"
+    dupuis.save()
+    draft = MassDraft(search="patients", channel=Channel.LETTER, patient_ids=[patient.pk],
+                      email_template_id=report_type.pk, body="@LIBRE_01 @CORNOM,\nVotre patient @PPREN.")
+    [line] = mass_preview(draft).lines
+    assert line.recipient.name == "Dr DUPUIS Henri" and line.recipient.address == "3 rue des Confrères\n21000 Dijon"
+    assert line.text.startswith("Cher confrère DUPUIS,")
