@@ -159,7 +159,7 @@ def test_the_email_window_offers_and_ticks_the_correspondent_the_type_names(logi
     page.get_by_label("Email type").select_option(label="Compte rendu au confrère")
     expect(page.get_by_role("checkbox", name="Correspondant", exact=True)).to_be_checked()
     expect(page.get_by_role("checkbox", name="Patient", exact=True)).not_to_be_checked()
-    expect(page.frame_locator("#id_body_html_ifr").locator("body")).to_contain_text("Cher confrère DUPUIS,")
+    expect(page.locator(".prose-editor [contenteditable]")).to_contain_text("Cher confrère DUPUIS,")
     screenshot(page, "email-window-correspondent")
     page.get_by_role("button", name="Envoyer").click()
     expect(page.locator("#result")).to_contain_text("Envoyé")
