@@ -36,7 +36,7 @@ from django.core.validators import validate_email
 from django.db import models
 
 from messaging.models import Channel, RecipientRole
-from patients.models import Appointment, Guardian, Patient
+from patients.models import Appointment, Correspondent, Guardian, Patient
 from patients.phones import format_fr, is_mobile, mobile_number, normalize
 
 
@@ -436,6 +436,20 @@ def consent_reason(person, channel: str, purpose: str | None = None) -> Reason |
         return Reason.NO_SMS_CONSENT
     if channel == Channel.EMAIL and not person.email_consent:
         return Reason.NO_EMAIL_CONSENT
+    return None
+
+
+def correspondent_consent_reason(patient: Patient, channel: str, address: str) -> Reason | None:
+    """Why a message to ``address`` as ``patient``'s correspondent must not leave now, or None:
+    the consent of the patient's correspondents who hold that address, read fresh (a message
+    names its correspondent by address only). One query; none of them holding it any more
+    (the link was removed) leaves the decision to the other checks."""
+    field = "email__iexact" if channel == Channel.EMAIL else "mobile"
+    holders = Correspondent.objects.filter(patient_links__patient=patient, **{field: address})
+    for correspondent in holders:
+        reason = consent_reason(correspondent, channel)
+        if reason is not None:
+            return reason
     return None
 
 

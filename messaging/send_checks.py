@@ -227,8 +227,10 @@ def consent_refusal(message: Message):
     """The policy's Reason (messaging.policy.consent_reason: consent withdrawn, STOP replied)
     why ``message``'s recipient must not receive it on its channel now, else None. The person
     is the one holding the message's role for its patient, as their file stands now."""
-    from messaging.policy import consent_reason, number_stop_reason, role_person
+    from messaging.policy import consent_reason, correspondent_consent_reason, number_stop_reason, role_person
 
+    if message.patient is not None and message.recipient_role == RecipientRole.CORRESPONDENT:
+        return correspondent_consent_reason(message.patient, message.channel, message.to)
     if message.patient is None or message.recipient_role not in (
         RecipientRole.PATIENT, RecipientRole.CIVIL_GUARDIAN, RecipientRole.FINANCIAL_GUARDIAN
     ):

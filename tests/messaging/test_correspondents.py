@@ -123,3 +123,27 @@ def test_a_mass_letter_to_the_correspondent_is_addressed_and_merged_for_them(ass
     [line] = mass_preview(draft).lines
     assert line.recipient.name == "Dr DUPUIS Henri" and line.recipient.address == "3 rue des Confrères\n21000 Dijon"
     assert line.text.startswith("Cher confrère DUPUIS,")
+
+
+def test_a_correspondent_who_refuses_emails_once_the_message_is_written_gets_nothing(
+    assistant_client, report_type, patient
+):
+    """The last-moment consent check reads the correspondent's file too, not only the
+    patient's and the guardians'."""
+    from messaging.dispatch import dispatch_pending
+
+    # Without running the on-commit dispatch: the message waits in the outbox.
+    assistant_client.post(reverse("sending:email", args=[patient.pk]), {
+        "recipients": ["correspondent:dr.dupuis@confreres.test"], "account": report_type.account_id,
+        "template": report_type.pk, "subject": report_type.subject, "body_html": report_type.body_html,
+        "token": "c2",
+    })
+    [message] = Message.objects.all()
+    assert message.status == MessageStatus.PENDING
+    dupuis = patient.correspondent_links.get().correspondent
+    dupuis.email_consent = False
+    dupuis.save()
+    dispatch_pending()
+    message.refresh_from_db()
+    assert message.status == MessageStatus.CANCELLED
+    assert "email" in message.reason.lower() and mail.outbox == []
