@@ -7,6 +7,7 @@ from __future__ import annotations
 from django.contrib import admin
 
 from .models import (
+    CoveredAppointment,
     GatewayCheck,
     InboundMessage,
     Mailing,
@@ -53,6 +54,14 @@ class MessageAdmin(ReadOnlyAdmin):
     search_fields = ["to", "recipient_name", "provider_id", "patient__last_name"]
     date_hierarchy = "created_at"
     raw_id_fields = ["patient", "appointment", "mailing"]
+
+
+@admin.register(CoveredAppointment)
+class CoveredAppointmentAdmin(ReadOnlyAdmin):
+    """The appointments of one SMS sent to a family's number (a treatment's grouping option)."""
+
+    list_display = ["message", "appointment", "appointment_start"]
+    raw_id_fields = ["message", "appointment"]
 
 
 @admin.register(PrintedLetter)

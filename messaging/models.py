@@ -521,6 +521,34 @@ class Message(models.Model):
         return f"{self.get_channel_display()} à {self.recipient_name or self.to} ({self.get_status_display()})"
 
 
+class CoveredAppointment(models.Model):
+    """An appointment a message is about, when it is about several: one SMS to a family's
+    number listing the day's appointments (a treatment's "un seul SMS par famille et par jour").
+
+    ``Message.appointment`` is the first of them; every one (the first included) has a row here
+    with its start as written, so the purpose rule (``messaging.purpose``) counts the message as
+    the reminder of EACH appointment, the last-moment check re-reads each one, and a reply
+    answers all of them (``messaging.replies.appointments_answered_by``)."""
+
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="covers", verbose_name="message")
+    appointment = models.ForeignKey(
+        "patients.Appointment", null=True, on_delete=models.SET_NULL, related_name="covering_messages",
+        verbose_name="rendez-vous",
+    )
+    appointment_start = models.DateTimeField("début du rendez-vous à l'écriture", null=True)
+
+    class Meta:
+        verbose_name = "rendez-vous d'un message groupé"
+        verbose_name_plural = "rendez-vous des messages groupés"
+        indexes = [models.Index(fields=["appointment", "message"], name="covered_appointment_idx")]
+        constraints = [
+            models.UniqueConstraint(fields=["message", "appointment"], name="covered_message_appointment_uniq")
+        ]
+
+    def __str__(self) -> str:
+        return f"Message {self.message_id} – rendez-vous {self.appointment_id}"
+
+
 class InboundMessage(models.Model):
     """An SMS received from a patient (reply, STOP), attached to their history when the number
     is known."""

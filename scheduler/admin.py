@@ -71,6 +71,7 @@ class TreatmentAdmin(admin.ModelAdmin):
                     ("send_email", "email_template", "email_when_no_mobile"),
                     ("send_letter", "letter_template"),
                     "make_list",
+                    "group_family",
                     "staff_recipients",
                 )
             },

@@ -25,7 +25,7 @@ SENDING = ["send_sms", "sms_template", "send_email", "email_template", "email_wh
            "letter_template", "make_list"]
 KIND_FIELDS = {
     TreatmentKind.APPOINTMENTS: SENDING
-    + ["c_practitioner_ids", "c_chair_ids", "c_nature_ids", "c_patient_type", "c_states", "c_time_from",
+    + ["group_family", "c_practitioner_ids", "c_chair_ids", "c_nature_ids", "c_patient_type", "c_states", "c_time_from",
        "c_time_to", "c_include_urgent", "c_without_next_appointment"],
     TreatmentKind.MISSED: SENDING
     + ["c_practitioner_ids", "c_chair_ids", "c_nature_ids", "c_patient_type", "c_exclude_with_next_appointment",
@@ -44,7 +44,7 @@ SECTIONS = [
                   "c_patient_type", "c_age_min", "c_age_max", "c_file_statuses", "c_states", "c_time_from",
                   "c_time_to", "c_include_urgent", "c_without_next_appointment",
                   "c_exclude_with_next_appointment", "c_exclude_came_since"]),
-    ("Modes d'envoi", SENDING + ["staff_recipients"]),
+    ("Modes d'envoi", SENDING + ["group_family", "staff_recipients"]),
     ("Vérificateurs", ["verifiers", "verifiers_always"]),
 ]
 

@@ -109,6 +109,14 @@ class Treatment(models.Model):
         help_text="Le courrier reprend l'objet et le texte de cet email type, un patient par page.",
     )
     make_list = models.BooleanField("liste", default=False, help_text="La liste des patients concernés, en PDF.")
+    # One SMS per mobile number and day (scheduler.family): the appointments of a family that
+    # fall on the same day and reach the same number leave as one SMS listing them (@RDVLISTE).
+    group_family = models.BooleanField(
+        "un seul SMS par famille et par jour",
+        default=False,
+        help_text="Les rendez-vous du même jour d'une famille (même numéro de portable) partent en un seul SMS "
+        "qui les liste avec le champ @RDVLISTE (« RDV de Léo à 14h00 et d'Emma à 14h30 »).",
+    )
     staff_recipients = models.ManyToManyField(
         settings.AUTH_USER_MODEL,
         verbose_name="destinataires du planning",
@@ -319,6 +327,9 @@ class TrackedMessage(models.Model):
     run = models.ForeignKey(TreatmentRun, null=True, blank=True, on_delete=models.CASCADE, related_name="tracked")
     purpose = models.CharField("objet", max_length=10, choices=TrackedPurpose.choices)
     appointment_start = models.DateTimeField("début du rendez-vous à l'écriture", null=True, blank=True)
+    # Why a reminder was written after its run (scheduler.late): the appointment was booked or
+    # moved into the run's window once the run was done. Empty for the run's own messages.
+    catch_up = models.CharField("rattrapage", max_length=255, blank=True)
 
     class Meta:
         verbose_name = "message suivi"
