@@ -75,8 +75,8 @@ class PrintedLetterAdmin(ReadOnlyAdmin):
 
 @admin.register(InboundMessage)
 class InboundMessageAdmin(ReadOnlyAdmin):
-    list_display = ["received_at", "from_number", "patient", "is_stop", "body"]
-    list_filter = ["is_stop"]
+    list_display = ["received_at", "from_number", "patient", "is_stop", "body", "handled_at", "handled_by"]
+    list_filter = ["is_stop", ("handled_at", admin.EmptyFieldListFilter)]
     search_fields = ["from_number", "body"]
 
 

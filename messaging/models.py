@@ -567,11 +567,23 @@ class InboundMessage(models.Model):
     )
     is_stop = models.BooleanField("demande de désinscription", default=False)
     received_at = models.DateTimeField("reçu le", auto_now_add=True)
+    # The "Réponses" page (messaging.views_replies): a reply staff have dealt with, by whom and
+    # when. Both empty again when they undo it.
+    handled_at = models.DateTimeField("traitée le", null=True, blank=True)
+    handled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        verbose_name="traitée par",
+    )
 
     class Meta:
         verbose_name = "SMS reçu"
         verbose_name_plural = "SMS reçus"
         ordering = ["-received_at"]
+        indexes = [
+            # The menu's count of replies to handle, on every page, and the page's default list.
+            models.Index(fields=["-received_at"], name="inbound_to_handle_idx",
+                         condition=models.Q(handled_at__isnull=True, is_stop=False)),
+        ]
 
     def __str__(self) -> str:
         return f"SMS de {self.from_number}"
