@@ -75,9 +75,11 @@ class PrintedLetterAdmin(ReadOnlyAdmin):
 
 @admin.register(InboundMessage)
 class InboundMessageAdmin(ReadOnlyAdmin):
-    list_display = ["received_at", "from_number", "patient", "is_stop", "body", "handled_at", "handled_by"]
-    list_filter = ["is_stop", ("handled_at", admin.EmptyFieldListFilter)]
+    list_display = ["received_at", "from_number", "patient", "kind", "handled_automatically", "body", "handled_at",
+                    "handled_by"]
+    list_filter = ["kind", "handled_automatically", "is_stop", ("handled_at", admin.EmptyFieldListFilter)]
     search_fields = ["from_number", "body"]
+    raw_id_fields = ["patient", "answers"]
 
 
 @admin.register(PendingDeliveryEvent)

@@ -78,6 +78,14 @@ class SmsTemplate(models.Model):
     )
     title = models.CharField("titre", max_length=120)
     body = models.TextField("texte")
+    # The patient may answer (OUI / NON): sent from the practice's reply number for the gateway
+    # (an alphanumeric sender cannot receive SMS), and a reply is read by messaging.replies.
+    asks_reply = models.BooleanField(
+        "demander une réponse", default=False,
+        help_text="Le patient peut répondre OUI pour confirmer ou NON pour annuler (écrivez-le dans le texte, "
+                  "par exemple « Répondez OUI pour confirmer, NON pour annuler »). Le SMS part alors du numéro "
+                  "de réponse du cabinet (Paramétrage SMS).",
+    )
     active = models.BooleanField("actif", default=True)
     created_at = models.DateTimeField("créé le", auto_now_add=True)
     updated_at = models.DateTimeField("modifié le", auto_now=True)
@@ -394,6 +402,9 @@ class Mailing(models.Model):
     # Staff chose to send again a message an appointment already had for the same purpose
     # (messaging.purpose leaves such a mailing's messages alone).
     send_again = models.BooleanField("envoyé à nouveau sur demande", default=False)
+    # The SMS type asked for an answer when the request was made (frozen like the options
+    # above): its SMS leave from the reply number and a reply is matched to them.
+    asks_reply = models.BooleanField("réponse demandée", default=False)
     created_at = models.DateTimeField("créé le", auto_now_add=True)
 
     class Meta:
@@ -549,9 +560,20 @@ class CoveredAppointment(models.Model):
         return f"Message {self.message_id} – rendez-vous {self.appointment_id}"
 
 
+class ReplyKind(models.TextChoices):
+    """What an SMS received says (messaging.replies.interpret)."""
+
+    CONFIRM = "confirm", "Confirmation"
+    CANCEL = "cancel", "Demande d'annulation"
+    STOP = "stop", "STOP"
+    OTHER = "other", "Autre"
+
+
 class InboundMessage(models.Model):
     """An SMS received from a patient (reply, STOP), attached to their history when the number
-    is known."""
+    is known. ``messaging.replies.handle_inbound`` reads it once: ``kind``, the message it
+    answers and whether it was handled automatically (an appointment confirmed or its
+    cancellation requested, a STOP); the others are for staff (the "Réponses" inbox)."""
 
     from_number = models.CharField("de", max_length=32)
     to_number = models.CharField("à", max_length=32, blank=True)
@@ -566,6 +588,13 @@ class InboundMessage(models.Model):
         "patients.Patient", blank=True, related_name="inbound_sms", verbose_name="patients concernés"
     )
     is_stop = models.BooleanField("demande de désinscription", default=False)
+    kind = models.CharField("sens de la réponse", max_length=10, choices=ReplyKind.choices, default=ReplyKind.OTHER)
+    # The last SMS that asked this number for an answer, when there was one.
+    answers = models.ForeignKey(
+        Message, verbose_name="en réponse à", null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="replies", db_index=False,
+    )
+    handled_automatically = models.BooleanField("traité automatiquement", default=False)
     received_at = models.DateTimeField("reçu le", auto_now_add=True)
     # The "Réponses" page (messaging.views_replies): a reply staff have dealt with, by whom and
     # when. Both empty again when they undo it.

@@ -204,6 +204,7 @@ def mailing_create(
         if signature is DEFAULT:
             signature = (email_template.signature if email_template else None) or account.default_signature
 
+    sms = channel == Channel.SMS
     mailing = Mailing(
         origin=origin,
         channel=channel,
@@ -219,6 +220,7 @@ def mailing_create(
         read_receipt=email_template.read_receipt if email_template else False,
         idempotency_key=idempotency_key or None,
         send_again=send_again,
+        asks_reply=bool(sms and sms_template is not None and sms_template.asks_reply),
     )
     try:
         with transaction.atomic():

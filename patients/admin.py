@@ -20,6 +20,7 @@ from . import phones, selectors
 from .models import (
     ADULT_AGE,
     Appointment,
+    AppointmentEvent,
     Chair,
     Correspondent,
     CorrespondentLink,
@@ -128,8 +129,8 @@ class ChairAdmin(admin.ModelAdmin):
 
 @admin.register(Nature)
 class NatureAdmin(admin.ModelAdmin):
-    list_display = ("code", "label", "default_duration", "color")
-    list_editable = ("label", "default_duration")
+    list_display = ("code", "label", "default_duration", "color", "cancel_on_reply")
+    list_editable = ("label", "default_duration", "cancel_on_reply")
     search_fields = ("code", "label")
 
 
@@ -374,8 +375,36 @@ class PatientCorrespondentAdmin(admin.ModelAdmin):
 # ----------------------------------------------------------------------------------------------
 
 
+class AppointmentEventInline(admin.TabularInline):
+    """The history written by the patient's SMS answers: read only."""
+
+    model = AppointmentEvent
+    fields = ("at", "kind", "text")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(AppointmentEvent)
+class AppointmentEventAdmin(admin.ModelAdmin):
+    list_display = ("at", "kind", "appointment", "text")
+    list_filter = ("kind",)
+    raw_id_fields = ("appointment", "inbound")
+    list_select_related = ("appointment__patient",)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(Appointment)
 class AppointmentAdmin(admin.ModelAdmin):
+    inlines = (AppointmentEventInline,)
     list_display = (
         "start_display",
         "who_link",
@@ -405,11 +434,12 @@ class AppointmentAdmin(admin.ModelAdmin):
     list_per_page = 50
     # Counting a million rows on every page costs more than the page itself.
     show_full_result_count = False
-    readonly_fields = ("created_at", "updated_at")
+    readonly_fields = ("created_at", "updated_at", "confirmed_at", "cancel_requested_at")
     fieldsets = (
         (None, {"fields": (("patient", "external", "external_name"),)}),
         ("Rendez-vous", {"fields": (("start", "duration"), ("practitioner", "chair", "nature"), "remark")}),
-        ("État", {"fields": (("state", "cancelled_by"), ("urgent", "forced"), ("created_at", "updated_at"))}),
+        ("État", {"fields": (("state", "cancelled_by"), ("urgent", "forced"), ("confirmed_at", "cancel_requested_at"),
+                             ("created_at", "updated_at"))}),
     )
 
     @admin.display(description="début", ordering="start")

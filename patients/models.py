@@ -162,6 +162,12 @@ class Nature(models.Model):
         "durée par défaut (min)", default=20, validators=[MinValueValidator(5), MaxValueValidator(480)]
     )
     color = models.CharField("couleur", max_length=7, default="#6c757d")
+    # A patient answering NON to a reminder of this nature cancels the appointment at once
+    # (otherwise it is marked "annulation demandée" for staff to cancel or move).
+    cancel_on_reply = models.BooleanField(
+        "annuler automatiquement sur réponse NON", default=False,
+        help_text="Sinon le rendez-vous est marqué « annulation demandée » et le personnel l'annule ou le déplace.",
+    )
 
     class Meta:
         verbose_name = "nature de rendez-vous"
@@ -529,6 +535,10 @@ class Appointment(models.Model):
     forced = models.BooleanField("forcé", default=False)
     external = models.BooleanField("externe", default=False)
     remark = models.CharField("remarque", max_length=255, blank=True)
+    # Set by the patient's SMS answer (messaging.replies); both are cleared when the appointment
+    # is moved (the answer was about the old time). The history is in ``events``.
+    confirmed_at = models.DateTimeField("confirmé par SMS le", null=True, blank=True)
+    cancel_requested_at = models.DateTimeField("annulation demandée le", null=True, blank=True)
     created_at = models.DateTimeField("pris le", default=timezone.now)
     updated_at = models.DateTimeField("modifié le", auto_now=True)
 
@@ -555,6 +565,25 @@ class Appointment(models.Model):
         local = timezone.localtime(self.start)
         return f"{self.who} – {local:%d/%m/%Y} {local:%H}h{local:%M}"
 
+    def save(self, *args, **kwargs):
+        loaded = getattr(self, "_loaded_start", None)
+        if loaded is not None and self.start != loaded and (self.confirmed_at or self.cancel_requested_at):
+            # The patient's answer was about the old time: moved, it is neither confirmed nor
+            # asked to be cancelled any more (the history keeps what was said).
+            self.confirmed_at = self.cancel_requested_at = None
+            update_fields = kwargs.get("update_fields")
+            if update_fields is not None:
+                kwargs["update_fields"] = {*update_fields, "confirmed_at", "cancel_requested_at"}
+        super().save(*args, **kwargs)
+        self._loaded_start = self.start
+
+    @classmethod
+    def from_db(cls, db, field_names, values):
+        instance = super().from_db(db, field_names, values)
+        # Remember the stored start so save() knows a move (see ``confirmed_at``).
+        instance._loaded_start = instance.__dict__.get("start")
+        return instance
+
     @property
     def who(self) -> str:
         return self.patient.display_name if self.patient_id else self.external_name
@@ -573,6 +602,35 @@ class Appointment(models.Model):
             )
         if self.state not in (AppointmentState.CANCELLED, AppointmentState.POSTPONED):
             self.cancelled_by = ""
+
+
+class AppointmentEventKind(models.TextChoices):
+    CONFIRMED = "confirmed", "Confirmé par SMS"
+    CANCEL_REQUESTED = "cancel_req", "Annulation demandée par SMS"
+    CANCELLED = "cancelled", "Annulé automatiquement (réponse SMS)"
+
+
+class AppointmentEvent(models.Model):
+    """One line of an appointment's history written by the patient's answer: when, what, and
+    the SMS itself (its text is kept here even if the SMS record goes)."""
+
+    appointment = models.ForeignKey(Appointment, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField("évènement", max_length=12, choices=AppointmentEventKind.choices)
+    at = models.DateTimeField("le", default=timezone.now)
+    text = models.TextField("SMS reçu", blank=True)
+    inbound = models.ForeignKey(
+        "messaging.InboundMessage", verbose_name="SMS reçu", null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="appointment_events",
+    )
+
+    class Meta:
+        verbose_name = "historique du rendez-vous"
+        verbose_name_plural = "historique des rendez-vous"
+        ordering = ["at", "id"]
+
+    def __str__(self) -> str:
+        local = timezone.localtime(self.at)
+        return f"{self.get_kind_display()} le {local:%d/%m/%Y} à {local:%H}h{local:%M}"
 
 
 class ImageType(models.TextChoices):

@@ -58,6 +58,15 @@ class Practice(models.Model):
     sms_prices = models.JSONField("prix d'une partie de SMS par passerelle (€)", default=dict, blank=True)
     # Merged names ("Anaïs") with their letters outside GSM-7 replaced ("Anais"): a single "ï"
     # turns a 1-SMS message into a 3-SMS one (UCS-2). Names only, never the template's own text.
+    # The sender of the SMS that ask for an answer, per gateway short name: an alphanumeric
+    # sender name cannot receive SMS. Twilio: a Twilio number (+33...) or a Messaging Service
+    # (MG...); OVH: a virtual number, or "senderForResponse" (one of OVH's numbers).
+    sms_reply_senders = models.JSONField("numéro de réponse par passerelle", default=dict, blank=True)
+    # Answer "Merci, votre RDV du 07/12 à 10h10 est confirmé." to a confirmation, once.
+    sms_reply_ack = models.BooleanField(
+        "accuser réception des confirmations par SMS", default=False,
+        help_text="« Merci, votre RDV du 07/12 à 10h10 est confirmé. » : une fois par rendez-vous, hors heures de silence.",
+    )
     sms_gsm_names = models.BooleanField(
         "remplacer les lettres accentuées hors GSM-7 dans les noms", default=False,
         help_text="« Anaïs » part en « Anais » : le SMS reste en GSM-7 (160 caractères par SMS au lieu de 70).",
