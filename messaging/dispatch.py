@@ -7,8 +7,9 @@ the foreground by ``manage.py dispatch``):
    flight becomes "incertain", the others go back to PENDING) and tries the paused email
    accounts whose next probe is due;
 2. claims a batch of due PENDING rows with ``select_for_update(skip_locked=True)`` (two workers
-   never hold the same row); SMS inside the practice's quiet hours and emails beyond their
-   account's hourly/daily quota are not claimed but deferred (they wait, they do not fail);
+   never hold the same row); SMS inside the practice's quiet hours (unless staff chose to send
+   one now: ``lifecycle.send_now``) and emails beyond their account's hourly/daily quota are
+   not claimed but deferred (they wait, they do not fail);
 3. for EACH claimed message, immediately before the gateway call: reads it again with what the
    last-moment checks need (``messaging.send_checks``: appointment, consent and STOP, quiet
    hours, account) and cancels or defers it if it must not leave now; otherwise hands it over
@@ -186,7 +187,7 @@ def _claim(*, mailing_id: int | None, limit: int, now: dt.datetime, token: str,
             for account_id in {m.account_id for m in rows if m.channel == Channel.EMAIL and m.account_id}
         }
         for m in rows:
-            if m.channel == Channel.SMS and sms_wait is not None:
+            if m.channel == Channel.SMS and sms_wait is not None and m.send_now_at is None:
                 lifecycle.defer(m, until=sms_wait, code=lifecycle.WaitReason.QUIET,
                                 reason=send_checks.quiet_reason(sms_wait, tz), now=now)
                 result.deferred += 1

@@ -15,7 +15,9 @@ overwritten by a late writer.
         +----------->  PENDING  <------------------+           SKIPPED (nobody to send it to)
         |        (waiting when not_before is set:   |
         |         quiet hours, quota, paused        |
-        |         account, retry after backoff)     |
+        |         account, retry after backoff;     |
+        |         send_now: staff send one held by  |
+        |         the quiet hours at once)          |
         |                 |                         |
         |  defer          | claim (one worker,      | release (time box, batch given back:
         |  (waiting code) |  claimed_by = its run)  |  the attempt is not spent)
@@ -193,6 +195,26 @@ def hand_over(m: Message, *, token: str, now: dt.datetime, provider_id: str = ""
             m.provider_id = provider_id
     else:
         _refused(m, "hand_over")
+    return done
+
+
+def send_now(m: Message, *, by, now: dt.datetime) -> bool:
+    """PENDING held by the quiet hours -> PENDING due at once: staff's explicit choice (``by``,
+    a user) to send it now, during the practice's quiet hours. Recorded on the message
+    (``send_now_by``, ``send_now_at``) for the history and the journal; dispatch does not hold it
+    for the quiet hours again, while every other last-moment check (appointment, consent and
+    STOP, purpose, account) still applies. Only from a message still held by the quiet hours
+    and not yet released: False otherwise (claimed meanwhile, sent, cancelled, released by
+    someone else), and nothing changes."""
+    done = _one(
+        Message.objects.filter(pk=m.pk, status=MessageStatus.PENDING, error_code=WaitReason.QUIET,
+                               send_now_at__isnull=True),
+        not_before=now, error_code="", reason="", send_now_by=by, send_now_at=now, updated_at=now,
+    )
+    if done:
+        m.not_before, m.error_code, m.reason, m.send_now_by, m.send_now_at = now, "", "", by, now
+    else:
+        _refused(m, "send_now")
     return done
 
 

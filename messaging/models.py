@@ -504,6 +504,14 @@ class Message(models.Model):
     delivered_at = models.DateTimeField("remis le", null=True, blank=True)
     updated_at = models.DateTimeField("modifié le", auto_now=True)
     hidden = models.BooleanField("supprimé de l'historique", default=False)
+    # Staff's explicit choice to send at once an SMS held by the quiet hours (lifecycle.send_now):
+    # who and when, shown in the history and the journal. Dispatch does not hold it for the quiet
+    # hours again; every other last-moment check still applies.
+    send_now_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name="envoi immédiat demandé par", null=True, blank=True,
+        on_delete=models.SET_NULL, related_name="+", db_index=False,
+    )
+    send_now_at = models.DateTimeField("envoi immédiat demandé le", null=True, blank=True)
 
     class Meta:
         verbose_name = "message"

@@ -398,6 +398,37 @@ def message_resend(*, message: Message, requested_by) -> Mailing:
     return mailing
 
 
+# Why "Envoyer maintenant" is refused, by what the message became meanwhile.
+_NOT_HELD = {
+    MessageStatus.SENDING: "Ce message est déjà en cours d'envoi.",
+    MessageStatus.SENT: "Ce message est déjà parti.",
+    MessageStatus.DELIVERED: "Ce message est déjà parti.",
+}
+
+
+def message_send_now(*, message: Message, requested_by) -> None:
+    """Send at once ``message``, an SMS held by the practice's quiet hours: staff's explicit
+    choice, recorded with who and when (``lifecycle.send_now``), then its dispatch is queued on
+    commit. The message still goes through every other last-moment check (STOP, consent, its
+    appointment cancelled or moved...). Raises ValueError with the French reason when it is not
+    held by the quiet hours (any more): a double click or a second person sends nothing twice."""
+    from messaging import lifecycle
+
+    if message.send_now_at is not None:
+        raise ValueError("L'envoi immédiat de ce message a déjà été demandé.")
+    now = timezone.now()
+    with transaction.atomic():
+        if not lifecycle.send_now(message, by=requested_by, now=now):
+            current = Message.objects.filter(pk=message.pk).values_list("status", "send_now_at").first()
+            if current is not None and current[1] is not None:
+                raise ValueError("L'envoi immédiat de ce message a déjà été demandé.")
+            status = current[0] if current else ""
+            raise ValueError(_NOT_HELD.get(status, "Ce message n'attend pas la fin des heures de silence : "
+                                                   "rien à envoyer maintenant."))
+        transaction.on_commit(partial(_schedule_dispatch, message.mailing_id))
+    logger.info("Message %s held by the quiet hours sent now at the request of %s", message.pk, requested_by)
+
+
 def message_hide(*, message: Message) -> None:
     """Remove ``message`` from the patient's history (the row stays for the send log)."""
     Message.objects.filter(pk=message.pk).update(hidden=True, updated_at=timezone.now())

@@ -29,7 +29,7 @@ def patient_history_entries(*, patient: Patient, limit: int = 200) -> list[Histo
     printed for them, newest first."""
     outgoing = (
         Message.objects.filter(patient=patient, hidden=False)
-        .select_related("mailing__requested_by", "account")
+        .select_related("mailing__requested_by", "account", "send_now_by")
         .order_by("-created_at", "-id")[:limit]
     )
     incoming = InboundMessage.objects.filter(patients=patient).order_by("-received_at")[:limit]
@@ -68,7 +68,7 @@ def message_journal(
 
     from patients.selectors import local_day_bounds
 
-    qs = Message.objects.filter(hidden=False).select_related("patient", "mailing__requested_by")
+    qs = Message.objects.filter(hidden=False).select_related("patient", "mailing__requested_by", "send_now_by")
     statuses = STATUS_GROUPS.get(status_group, ("", []))[1]
     if statuses:
         qs = qs.filter(status__in=statuses)

@@ -287,10 +287,11 @@ def quiet_reason(until: dt.datetime, tz: dt.tzinfo) -> str:
 
 
 def quiet_hours_check(message: Message, now: dt.datetime) -> Verdict | None:
-    """An SMS inside the practice's quiet hours, as they are set now, waits for their end."""
+    """An SMS inside the practice's quiet hours, as they are set now, waits for their end,
+    unless staff chose to send it now (``lifecycle.send_now``)."""
     from messaging.lifecycle import WaitReason
 
-    if message.channel != Channel.SMS:
+    if message.channel != Channel.SMS or message.send_now_at is not None:
         return None
     tz = practice_tz(getattr(message, "practice_time_zone", None))
     until = quiet_until(now, start=getattr(message, "practice_quiet_start", None),

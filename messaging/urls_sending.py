@@ -13,6 +13,7 @@ sending_patterns = [
     path("patient/<int:patient_pk>/historique/", views.patient_history, name="history"),
     path("envoi/<int:pk>/", views.mailing_result, name="result"),
     path("message/<int:pk>/renvoyer/", views.message_resend_view, name="resend"),
+    path("message/<int:pk>/envoyer-maintenant/", views.message_send_now_view, name="send-now"),
     path("message/<int:pk>/supprimer/", views.message_delete_view, name="delete"),
     path("message/<int:pk>/imprimer/", views.message_print, name="print"),
     path("courrier/<int:pk>/reimprimer/", views.letter_reprint, name="letter-reprint"),

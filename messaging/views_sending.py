@@ -37,7 +37,7 @@ from messaging.models import (
     SmsTemplate,
     TemplateCategory,
 )
-from messaging.outbox import mailing_create, message_hide, message_resend
+from messaging.outbox import mailing_create, message_hide, message_resend, message_send_now
 from messaging.policy import ChannelPlan, Recipient, audience, email_roles, recipients_for, sms_roles
 from messaging.purpose import copy_of, earlier_messages, purpose_of_template
 from messaging.services import email_recipient
@@ -359,7 +359,7 @@ def preview(request, patient_pk):
 @_staff_view
 def mailing_result(request, pk):
     mailing = get_object_or_404(Mailing.objects.select_related("requested_by"), pk=pk)
-    rows = list(mailing.messages.select_related("patient").order_by("id"))
+    rows = list(mailing.messages.select_related("patient", "send_now_by").order_by("id"))
     in_progress = any(
         m.status == MessageStatus.SENDING or (m.status == MessageStatus.PENDING and not m.error_code)
         for m in rows
@@ -389,13 +389,20 @@ def patient_history(request, patient_pk):
 
 
 def _message_for_staff(pk: int) -> Message:
-    return get_object_or_404(Message.objects.select_related("mailing", "patient", "account"), pk=pk)
+    return get_object_or_404(Message.objects.select_related("mailing", "patient", "account", "send_now_by"), pk=pk)
+
+
+def _safe_next(request, target: str) -> str:
+    """``target`` when it is a page of this site, else "" (Django's own test, as the login
+    view's: "/\\host" and "/\t/host" are other sites to a browser)."""
+    if target and url_has_allowed_host_and_scheme(target, {request.get_host()}, request.is_secure()):
+        return target
+    return ""
 
 
 def _back(request, message: Message):
-    target = request.POST.get("next", "")
-    # Django's own test (as the login view's): "/\\host" and "/\t/host" are other sites to a browser.
-    if target and url_has_allowed_host_and_scheme(target, {request.get_host()}, request.is_secure()):
+    target = _safe_next(request, request.POST.get("next", ""))
+    if target:
         return redirect(target)
     if message.patient_id:
         return redirect("sending:history", patient_pk=message.patient_id)
@@ -414,6 +421,31 @@ def message_resend_view(request, pk):
         messages.error(request, str(exc))
         return _back(request, message)
     return redirect("sending:result", pk=mailing.pk)
+
+
+@_staff_view
+def message_send_now_view(request, pk):
+    """"Envoyer maintenant" an SMS held by the quiet hours: GET shows what leaves, to whom, and
+    that it leaves during the quiet hours; only the POST of that confirmation (``confirmer``)
+    sends it (``outbox.message_send_now``: who and when are recorded)."""
+    message = _message_for_staff(pk)
+    if request.method == "POST" and request.POST.get("confirmer") == "oui":
+        try:
+            message_send_now(message=message, requested_by=request.user)
+        except ValueError as exc:
+            messages.error(request, str(exc))
+            return _back(request, message)
+        messages.success(request, f"Envoi immédiat demandé : le SMS à {message.recipient_name or message.to} part "
+                                  "maintenant, malgré les heures de silence.")
+        return redirect("sending:result", pk=message.mailing_id)
+    from messaging.lifecycle import WaitReason
+
+    practice = Practice.get()
+    return render(request, "messaging/sending/send_now_confirm.html", {
+        "m": message, "held": message.status == MessageStatus.PENDING and message.error_code == WaitReason.QUIET
+        and message.send_now_at is None,
+        "practice": practice, "next": _safe_next(request, request.GET.get("next", "")),
+    })
 
 
 @_staff_view

@@ -38,6 +38,25 @@ def state_label(message) -> str:
 
 
 @register.filter
+def send_now_text(message) -> str:
+    """Who asked to send ``message`` at once during the quiet hours, and when ("" if nobody)."""
+    if message.send_now_at is None:
+        return ""
+    from django.utils import timezone
+
+    user = message.send_now_by
+    who = (user.get_full_name() or user.username) if user is not None else "un utilisateur supprimé"
+    at = timezone.localtime(message.send_now_at)
+    return f"Envoi immédiat pendant les heures de silence demandé par {who} le {at:%d/%m/%Y} à {at:%H}h{at:%M}."
+
+
+@register.filter
+def held_by_quiet_hours(message) -> bool:
+    """Whether ``message`` waits for the end of the quiet hours ("Envoyer maintenant" offered)."""
+    return message.status == MessageStatus.PENDING and message.error_code == "quiet" and message.send_now_at is None
+
+
+@register.filter
 def state_css(message) -> str:
     return _CSS.get(message.status, "secondary")
 
