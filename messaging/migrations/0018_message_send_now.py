@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('messaging', '0016_inbound_handled'),
+        ('messaging', '0017_replies'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
