@@ -28,6 +28,7 @@ from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
 from patients.models import Appointment, AppointmentState, Patient
+from patients.selection import SEARCH_APPOINTMENTS, SEARCH_PATIENTS
 from patients.selectors import (
     appointments_for_messages_lazily,
     attach_for_messages,
@@ -66,8 +67,6 @@ from .policy import (
 )
 from .purpose import copy_of, earlier_messages, purpose_of_template
 
-SEARCH_APPOINTMENTS = "rendez-vous"
-SEARCH_PATIENTS = "patients"
 SEARCH_LABELS = {
     SEARCH_APPOINTMENTS: "Recherche sur les rendez-vous",
     SEARCH_PATIENTS: "Recherche de patients",

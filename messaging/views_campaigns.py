@@ -17,6 +17,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from patients.models import Patient, Practitioner
+from patients.selection import SEARCH_PATIENTS, selection_get, selection_ids
 from practice.validators import validate_header_text
 
 from . import campaigns as svc
@@ -118,8 +119,15 @@ def campaign_create(request):
                                        subject=d.get("subject") or "", created_by=request.user)
             return redirect("campaigns:detail", pk=campaign.pk)
     else:
-        # Coming from the patient search: the ticked patients are the list.
+        # Coming from the patient search: the patients of its selection (kept on the server,
+        # every row of the search however many) are the list, in one hidden field.
         ids = [i for i in request.POST.getlist("patient_ids") if i.isdigit()]
+        if request.POST.get("selection"):
+            found = selection_get(key=request.POST["selection"], user=request.user)
+            if found is None or found.search != SEARCH_PATIENTS:
+                messages.error(request, "Cette sélection a expiré : relancez la recherche.")
+            else:
+                ids = [str(i) for i in selection_ids(found)]
         form = CampaignForm(initial={**initial, "patient_ids": ",".join(ids)})
     ids = [int(i) for i in (form["patient_ids"].value() or "").split(",") if str(i).strip().isdigit()]
     return render(request, "messaging/campaigns/form.html", {

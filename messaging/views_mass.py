@@ -14,6 +14,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from patients.selection import selection_get, selection_ids
 from patients.selectors import patient_search
 from practice.validators import header_text_problem
 from scheduler.selectors import scheduler_health
@@ -53,12 +54,24 @@ def _save(request, draft: mm.MassDraft) -> None:
 @_sender
 @require_POST
 def start(request):
-    ids = [int(i) for i in request.POST.getlist("ids") if i.isdigit()]
+    """A new wizard for the rows selected in a search: its server-side selection (``selection``,
+    every row of the search however many) or, for a short list, the ids ``ids``."""
+    search = request.POST.get("search", "")
+    selection = None
+    if request.POST.get("selection"):
+        selection = selection_get(key=request.POST["selection"], user=request.user)
+        if selection is None:
+            messages.error(request, "Cette sélection a expiré : relancez la recherche.")
+            return redirect(request.META.get("HTTP_REFERER") or "search:appointments")
+        search = selection.search
+        ids = selection_ids(selection)
+    else:
+        ids = [int(i) for i in request.POST.getlist("ids") if i.isdigit()]
     if not ids:
         messages.error(request, "Cochez au moins une ligne avant de lancer un publipostage.")
         return redirect(request.META.get("HTTP_REFERER") or "search:appointments")
     try:
-        draft = mm.draft_start(search=request.POST.get("search", ""), channel=request.POST.get("channel", ""), ids=ids)
+        draft = mm.draft_start(search=search, channel=request.POST.get("channel", ""), ids=ids)
     except ValueError as exc:
         raise Http404(str(exc)) from exc
     _save(request, draft)

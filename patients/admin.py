@@ -31,6 +31,8 @@ from .models import (
     PatientCorrespondent,
     PatientImage,
     Practitioner,
+    SearchSelection,
+    SearchSelectionRow,
     normalize_search,
 )
 
@@ -478,3 +480,28 @@ class PatientImageAdmin(admin.ModelAdmin):
         return queryset.filter(
             Q(patient__search_key__startswith=term) | Q(label__icontains=search_term)
         ), False
+
+
+class _ReadOnly(admin.ModelAdmin):
+    """Working data written by the pages: looked at (and deleted) here, never edited."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(SearchSelection)
+class SearchSelectionAdmin(_ReadOnly):
+    """The selections of the search pages (purged a day after their last use)."""
+
+    list_display = ("created_at", "user", "search", "all_rows", "total", "updated_at")
+    list_filter = ("search",)
+    list_select_related = ("user",)
+
+
+@admin.register(SearchSelectionRow)
+class SearchSelectionRowAdmin(_ReadOnly):
+    list_display = ("selection", "row_id")
+    raw_id_fields = ("selection",)

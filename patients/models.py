@@ -686,3 +686,43 @@ class PatientImage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_image_type_display()} du {self.taken_on:%d/%m/%Y}"
+
+
+class SearchSelection(models.Model):
+    """The rows ticked in one run of a search ("Recherches"), kept on the server: a search may
+    return 100,000 rows, which no form can carry one field each. With ``all_rows`` the selection
+    is every row the search returns except its ``rows`` (unticked by hand); without, it is its
+    ``rows`` only (ticked by hand). It belongs to one user and one set of criteria, and is purged
+    ``patients.selection.LIFETIME`` after its last use (``patients.selection``)."""
+
+    key = models.CharField("clé", max_length=32, unique=True)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", verbose_name="utilisateur")
+    search = models.CharField("recherche", max_length=20)  # "rendez-vous" or "patients"
+    criteria = models.JSONField("critères")  # AppointmentCriteria / PatientCriteria .to_json()
+    all_rows = models.BooleanField("toutes les lignes sauf les exceptions", default=True)
+    total = models.PositiveIntegerField("lignes trouvées", default=0)  # at the last page shown
+    created_at = models.DateTimeField("créée le", auto_now_add=True)
+    updated_at = models.DateTimeField("utilisée le", auto_now=True, db_index=True)
+
+    class Meta:
+        verbose_name = "sélection d'une recherche"
+        verbose_name_plural = "sélections des recherches"
+
+    def __str__(self) -> str:
+        return f"{self.search} – {self.user} – {self.created_at:%d/%m/%Y %H:%M}"
+
+
+class SearchSelectionRow(models.Model):
+    """One exception of a selection: a row unticked (``all_rows``) or ticked (otherwise) by hand.
+    ``row_id`` is an appointment's or a patient's id, as the search returns them."""
+
+    selection = models.ForeignKey(SearchSelection, on_delete=models.CASCADE, related_name="rows")
+    row_id = models.BigIntegerField("ligne")
+
+    class Meta:
+        verbose_name = "ligne d'une sélection"
+        verbose_name_plural = "lignes des sélections"
+        constraints = [models.UniqueConstraint(fields=["selection", "row_id"], name="unique_selection_row")]
+
+    def __str__(self) -> str:
+        return str(self.row_id)

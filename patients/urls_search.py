@@ -9,4 +9,5 @@ app_name = "search"
 urlpatterns = [
     path("rendez-vous/", views.appointment_search, name="appointments"),
     path("patients/", views.patient_search, name="patients"),
+    path("selection/<str:key>/", views.selection_change, name="selection"),
 ]

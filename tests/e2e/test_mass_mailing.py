@@ -84,3 +84,45 @@ def test_search_untick_send_sms_and_read_the_report(page, live_server, login, as
     assert [m.to for m in sms_outbox] == ["+33699887766"]
     page.goto(f"{live_server.url}/publipostage/")
     expect(page.locator("#mailings tbody tr")).to_have_count(2)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_select_all_rows_of_every_page_untick_a_few_and_start_the_mailing(page, live_server, login, assistant):
+    """More rows than a page shows: "Tous" selects the whole search, a row unticked on each page
+    stays unticked when coming back, and the mass mailing covers exactly the selection."""
+    from patients.views_search import PAGE_SIZE
+    from tests.factories import appointments_in_bulk
+
+    count = PAGE_SIZE + 50
+    rows = appointments_in_bulk(count, day=timezone.localdate() + dt.timedelta(days=1))
+    login(assistant)
+    page.goto(f"{live_server.url}/recherches/rendez-vous/")
+    page.get_by_role("button", name="Rechercher").click()
+    counter = page.locator("#selection-count")
+    expect(counter).to_have_text(f"{count} rendez-vous, {count} sélectionnés")
+    expect(page.locator("#results tbody tr")).to_have_count(PAGE_SIZE)
+
+    page.get_by_role("link", name="Aucun").click()
+    expect(counter).to_have_text(f"{count} rendez-vous, 0 sélectionné")
+    expect(page.get_by_role("button", name="SMS", exact=True)).to_be_disabled()
+    page.get_by_role("link", name="Tous").click()
+    expect(counter).to_have_text(f"{count} rendez-vous, {count} sélectionnés")
+    first = page.get_by_label(f"Sélectionner {rows[0].patient.display_name}")
+    first.uncheck()
+    expect(counter).to_have_text(f"{count} rendez-vous, {count - 1} sélectionnés")
+
+    page.get_by_role("link", name="Suivant").click()
+    expect(page.locator("#page-number")).to_contain_text("Page 2 / 2")
+    expect(counter).to_have_text(f"{count} rendez-vous, {count - 1} sélectionnés")
+    page.get_by_label(f"Sélectionner {rows[-1].patient.display_name}").uncheck()
+    expect(counter).to_have_text(f"{count} rendez-vous, {count - 2} sélectionnés")
+    page.get_by_role("link", name="Précédent").click()
+    expect(first).not_to_be_checked()
+    expect(page.get_by_label(f"Sélectionner {rows[1].patient.display_name}")).to_be_checked()
+
+    page.get_by_role("button", name="SMS", exact=True).click()
+    page.get_by_label("Message").fill("Rappel : RDV de @PPREN le @RDV1.")
+    page.get_by_role("button", name="Suivant").click()
+    summary = page.locator("#summary")
+    expect(summary).to_contain_text(f"{count - 2} messages seront envoyés pour {count - 2} patients")
+    expect(page.locator("#recipients")).not_to_contain_text(rows[0].patient.display_name)
