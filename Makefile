@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PORT ?= 8000
 
-.PHONY: run test install system-packages lint clean bench
+.PHONY: run test install system-packages lint clean bench messages
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -41,6 +41,12 @@ bench: $(STAMP) system-packages
 	./scripts/ensure_system_packages.sh postfix
 	$(VENV)/bin/pip install --quiet -e ".[bench]"
 	$(PY) scripts/with_postgres.py -- $(PY) bench/run.py
+
+# After wrapping new strings: refresh locale/en/LC_MESSAGES/django.po (needs GNU gettext's xgettext),
+# translate the new entries, then compile the committed .mo (pure Python, no msgfmt needed).
+messages: $(STAMP)
+	DEBUG=1 $(PY) manage.py makemessages -l en --add-location=file -i "bench/*" -i "tests/*" -i "staticfiles/*" -i "media/*"
+	$(PY) scripts/compile_messages.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -19,6 +19,7 @@ from django.http import Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from patients.models import Patient
@@ -74,13 +75,13 @@ SECTION_PERMS = {
     "sms_settings": CONFIGURE,
 }
 SECTIONS = [
-    ("sms_list", "SMS types", "Messages courts avec champs d'intégration."),
-    ("email_list", "Emails types", "Objet, message mis en forme, pièces jointes."),
-    ("categories", "Catégories", "Dossiers communs aux SMS et emails types."),
-    ("signatures", "Signatures", "En-têtes et signatures des emails."),
-    ("custom_fields", "Champs personnalisés", "Champs particuliers @PART_nn et champs libres @LIBRE_nn."),
-    ("accounts", "Comptes email", "Serveurs d'envoi (SMTP), test de connexion."),
-    ("sms_settings", "Paramétrage SMS", "Nom d'expéditeur, avertissement, destinataires par défaut."),
+    ("sms_list", gettext_lazy("SMS types"), gettext_lazy("Messages courts avec champs d'intégration.")),
+    ("email_list", gettext_lazy("Emails types"), gettext_lazy("Objet, message mis en forme, pièces jointes.")),
+    ("categories", gettext_lazy("Catégories"), gettext_lazy("Dossiers communs aux SMS et emails types.")),
+    ("signatures", gettext_lazy("Signatures"), gettext_lazy("En-têtes et signatures des emails.")),
+    ("custom_fields", gettext_lazy("Champs personnalisés"), gettext_lazy("Champs particuliers @PART_nn et champs libres @LIBRE_nn.")),
+    ("accounts", gettext_lazy("Comptes email"), gettext_lazy("Serveurs d'envoi (SMTP), test de connexion.")),
+    ("sms_settings", gettext_lazy("Paramétrage SMS"), gettext_lazy("Nom d'expéditeur, avertissement, destinataires par défaut.")),
 ]
 
 

@@ -15,7 +15,7 @@ from django_q import admin as q_admin
 from django_q.models import Failure, Schedule, Success
 
 from . import q_guard
-from .models import Practice
+from .models import Practice, StaffPreference
 
 
 @admin.register(Practice)
@@ -37,7 +37,7 @@ class PracticeAdmin(admin.ModelAdmin):
                 )
             },
         ),
-        ("Réglages", {"fields": ("time_zone",)}),
+        ("Réglages", {"fields": ("time_zone", "language")}),
     )
 
     def has_add_permission(self, request) -> bool:
@@ -46,6 +46,15 @@ class PracticeAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+
+@admin.register(StaffPreference)
+class StaffPreferenceAdmin(admin.ModelAdmin):
+    """Each user's interface language (each user also changes their own from the user menu)."""
+
+    list_display = ("user", "language")
+    list_select_related = ("user",)
+    autocomplete_fields = ("user",)
 
 
 # django-q2's own admin pages, locked down: its schedule form would otherwise accept any

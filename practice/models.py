@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import datetime
 
+from django.conf import settings
 from django.core.cache import cache
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
@@ -25,6 +26,14 @@ class Practice(models.Model):
     email = models.EmailField("email", blank=True)
     website = models.URLField("site web", blank=True)
     time_zone = models.CharField("fuseau horaire", max_length=64, default="Europe/Paris")
+    # The interface's language for whoever has not chosen one (StaffPreference), and on the login
+    # page before anyone signs in; empty: settings.LANGUAGE_CODE. The browser's Accept-Language is
+    # never read (a shared reception computer set up in English must still show French).
+    language = models.CharField(
+        "langue de l'interface par défaut", max_length=8, choices=settings.LANGUAGES, blank=True,
+        help_text="Vide : celle du serveur (LANGUAGE_CODE, le français sauf réglage contraire). "
+        "Chaque utilisateur peut choisir la sienne (menu de son nom, « Langue »).",
+    )
 
     # SMS settings ("Paramétrage SMS" of the seed).
     sms_sender_name = models.CharField(
@@ -102,3 +111,23 @@ class Practice(models.Model):
     def address_line(self) -> str:
         parts = [self.address1, self.address2, f"{self.postcode} {self.city}".strip()]
         return ", ".join(p for p in parts if p)
+
+
+class StaffPreference(models.Model):
+    """A staff member's own choices, kept with their account: today the interface's language
+    (empty: the practice's default). Read at login into the session (practice.i18n)."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="preference", verbose_name="utilisateur"
+    )
+    language = models.CharField(
+        "langue de l'interface", max_length=8, choices=settings.LANGUAGES, blank=True,
+        help_text="Vide : la langue par défaut du cabinet.",
+    )
+
+    class Meta:
+        verbose_name = "préférence d'utilisateur"
+        verbose_name_plural = "préférences d'utilisateur"
+
+    def __str__(self) -> str:
+        return str(self.user)

@@ -83,10 +83,11 @@ MIDDLEWARE = [
     "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # The user's own language, else the practice's (never the browser's): practice/i18n.py.
+    "practice.i18n.UserLanguageMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     # Before any view-phase hook reads the body (CSRF reads the form): a request too large is
     # refused with the French page, the signed-in user known for the navigation bar.

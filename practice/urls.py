@@ -19,6 +19,7 @@ urlpatterns = [
         auth_views.PasswordChangeDoneView.as_view(template_name="practice/password_change_done.html"),
         name="password_change_done",
     ),
+    path("langue/", views.language, name="language"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("patients/", include("patients.urls")),
     path("messages/", include("messaging.urls")),

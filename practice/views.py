@@ -1,11 +1,15 @@
 import logging
 
+from django import forms
 from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpResponseBadRequest, HttpResponseServerError
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.template import loader
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.csrf import requires_csrf_token
 
 from patients import selectors as patient_selectors
@@ -25,6 +29,44 @@ def home(request):
         {"today": today, "day_summary": patient_selectors.day_summary(day=today), "health": scheduler_health(),
          "missed": missed},
     )
+
+
+class LanguageForm(forms.Form):
+    language = forms.ChoiceField(
+        label=gettext_lazy("Langue de l'interface"),
+        widget=forms.RadioSelect,
+    )
+
+    def __init__(self, *args, practice_language: str, **kwargs):
+        super().__init__(*args, **kwargs)
+        default_name = dict(settings.LANGUAGES)[practice_language]
+        self.fields["language"].choices = [
+            ("", _("Langue du cabinet (%(language)s)") % {"language": default_name}),
+            *settings.LANGUAGES,
+        ]
+        self.fields["language"].required = False
+
+
+@login_required
+def language(request):
+    """The signed-in user's own interface language, kept with their account (StaffPreference)
+    and applied at once, at each login and on this computer's login page."""
+    from practice import i18n
+    from practice.models import StaffPreference
+
+    preference = StaffPreference.objects.filter(user=request.user).first()
+    form = LanguageForm(
+        request.POST or None,
+        initial={"language": preference.language if preference else ""},
+        practice_language=i18n.practice_language(),
+    )
+    if request.method == "POST" and form.is_valid():
+        chosen = form.cleaned_data["language"]
+        StaffPreference.objects.update_or_create(user=request.user, defaults={"language": chosen})
+        i18n.remember(request, i18n.supported(chosen) or i18n.practice_language())
+        messages.success(request, _("Langue de l'interface enregistrée."))
+        return redirect("home")
+    return render(request, "practice/language.html", {"form": form})
 
 
 def bad_request(request, exception=None):

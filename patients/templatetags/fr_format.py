@@ -4,17 +4,21 @@ import datetime as dt
 
 from django import template
 from django.utils import timezone
+from django.utils.translation import get_language, ngettext
 
 register = template.Library()
 
 
 @register.filter
 def heure(value) -> str:
-    """ "10h00" for a datetime (shown in the current time zone, Europe/Paris) or a time; "" for none."""
+    """ "10h00" for a datetime (shown in the current time zone, Europe/Paris) or a time; "" for none.
+    In English, "10:00"."""
     if not value:
         return ""
     if isinstance(value, dt.datetime) and timezone.is_aware(value):
         value = timezone.localtime(value)
+    if (get_language() or "fr").startswith("en"):
+        return f"{value:%H}:{value:%M}"
     return f"{value:%H}h{value:%M}"
 
 
@@ -31,10 +35,10 @@ def age_fr(birth_date) -> str:
         return ""
     years, months = divmod(months, 12)
     if years == 0:
-        return f"{months} mois"
-    label = f"{years} an{'s' if years > 1 else ''}"
+        return ngettext("%(n)d mois", "%(n)d mois", months) % {"n": months}
+    label = ngettext("%(n)d an", "%(n)d ans", years) % {"n": years}
     if years < 18 and months:
-        label += f" {months} mois"
+        label += " " + ngettext("%(n)d mois", "%(n)d mois", months) % {"n": months}
     return label
 
 
@@ -48,8 +52,8 @@ def duree(value) -> str:
     if hours and minutes:
         return f"{hours} h {minutes:02d} min"
     if hours:
-        return f"{hours} heure{'s' if hours > 1 else ''}"
-    return f"{minutes} minute{'s' if minutes > 1 else ''}"
+        return ngettext("%(n)d heure", "%(n)d heures", hours) % {"n": hours}
+    return ngettext("%(n)d minute", "%(n)d minutes", minutes) % {"n": minutes}
 
 
 @register.filter

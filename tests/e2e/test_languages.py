@@ -1,0 +1,133 @@
+"""The interface in both languages, in headless Chromium (whose own language is English: the
+practice's French must win over it). A user who chose English walks the main pages and reads
+English; a French user walks the same pages and reads French; on the English pages no French
+string of the catalogue is left, and the page chrome (headings, buttons, labels, menus, table
+heads) holds no French word."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from pathlib import Path
+
+import polib
+import pytest
+from django.conf import settings
+from django.utils import timezone
+from playwright.sync_api import expect
+
+from practice.models import StaffPreference
+from tests.factories import AppointmentFactory, PatientFactory, PractitionerFactory, UserFactory
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+PO = Path(settings.BASE_DIR) / "locale" / "en" / "LC_MESSAGES" / "django.po"
+
+# The page chrome: what the interface itself writes, not the data it shows.
+CHROME = "h1, h2, h3, h4, h5, button, label, th, legend, .nav-link, .dropdown-item, .btn, .nav-tabs a, .form-text"
+# Words only French chrome uses (never in the English catalogue, never in the test's data).
+FRENCH_WORDS = re.compile(
+    r"\b(le|la|les|des|du|une|et|pour|avec|aucun|aucune|envoyer|rechercher|enregistrer|annuler|nouveau|"
+    r"nouvelle|modifier|supprimer|fiche|rendez-vous|recherche|paramétrage|déconnexion|accueil)\b",
+    re.IGNORECASE,
+)
+
+
+@pytest.fixture(scope="module")
+def french_msgids() -> list[str]:
+    """The catalogue's French strings that read differently in English and are long enough not to
+    be found inside data by chance ("Patients" and "Messages" are the same in both)."""
+    po = polib.pofile(str(PO))
+    found = []
+    for entry in po.translated_entries():
+        text = entry.msgid
+        if entry.msgstr == text or "%" in text or "{" in text or "<" in text or len(text) < 14:
+            continue
+        found.append(text)
+    return found
+
+
+@pytest.fixture
+def practice_data():
+    prat = PractitionerFactory(last_name="Molaire", first_name="Marc", initials="MM")
+    patient = PatientFactory(last_name="Zimmer", first_name="Alexis", file_number="2228", practitioner=prat,
+                             mobile="+33684285560", email="alexis@patients.test")
+    start = timezone.make_aware(dt.datetime.combine(timezone.localdate(), dt.time(10, 0)))
+    AppointmentFactory(patient=patient, practitioner=prat, start=start)
+    return patient
+
+
+def _walk(live_server, patient) -> list[str]:
+    """The pages walked in both languages (paths)."""
+    return [
+        "/",
+        "/langue/",
+        "/mot-de-passe/",
+    ]
+
+
+def _french_left(page, french_msgids) -> list[str]:
+    text = page.locator("body").inner_text()
+    leftovers = [msgid for msgid in french_msgids if msgid in text]
+    for chrome in page.locator(CHROME).all_inner_texts():
+        if FRENCH_WORDS.search(chrome):
+            leftovers.append(f"chrome: {chrome.strip()!r}")
+    return leftovers
+
+
+def test_an_english_user_walks_the_main_pages_in_english(login, live_server, practice_data, french_msgids):
+    user = UserFactory(username="anna", first_name="Anna", role="Administrateur")
+    StaffPreference.objects.create(user=user, language="en")
+    page = login(user)
+    expect(page.locator("html")).to_have_attribute("lang", "en")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Hello Anna")
+    expect(page.get_by_role("button", name="Sign out")).to_be_visible()
+    problems = {}
+    for path in _walk(live_server, practice_data):
+        page.goto(f"{live_server.url}{path}")
+        expect(page.locator("html")).to_have_attribute("lang", "en")
+        if left := _french_left(page, french_msgids):
+            problems[path] = left
+    assert not problems, "French left on English pages:\n" + "\n".join(f"{k}: {v}" for k, v in problems.items())
+
+
+def test_a_french_user_walks_the_same_pages_in_french(login, live_server, practice_data):
+    user = UserFactory(username="julie", first_name="Julie", role="Administrateur")
+    page = login(user)
+    expect(page.get_by_role("heading", level=1)).to_have_text("Bonjour Julie")
+    for path in _walk(live_server, practice_data):
+        page.goto(f"{live_server.url}{path}")
+        expect(page.locator("html")).to_have_attribute("lang", "fr")
+        expect(page.get_by_role("button", name="Déconnexion")).to_be_visible()
+
+
+def test_a_user_switches_to_english_from_the_user_menu_and_back(login, live_server):
+    user = UserFactory(username="marc", first_name="Marc", role="Assistant(e)")
+    page = login(user)
+    page.locator("#user-menu").click()
+    page.get_by_role("link", name=re.compile("^Langue")).click()
+    page.get_by_label("English").check()
+    page.get_by_role("button", name="Enregistrer").click()
+    expect(page.get_by_text("Interface language saved.")).to_be_visible()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Hello Marc")
+    # Kept with the account: signing out shows the login page in English, signing in again too.
+    page.get_by_role("button", name="Sign out").click()
+    expect(page.get_by_role("button", name="Sign in")).to_be_visible()
+    page.get_by_label("Username").fill("marc")
+    page.get_by_label("Password").fill("motdepasse-test")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Hello Marc")
+    page.locator("#user-menu").click()
+    page.get_by_role("link", name=re.compile("^Language")).click()
+    page.get_by_label("Practice language (Français)").check()
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Bonjour Marc")
+
+
+def test_the_login_page_switches_language_before_signing_in(page, live_server):
+    page.goto(f"{live_server.url}/connexion/")
+    expect(page.get_by_role("button", name="Se connecter")).to_be_visible()
+    page.get_by_role("button", name="English").click()
+    expect(page.get_by_role("button", name="Sign in")).to_be_visible()
+    page.get_by_role("button", name="Français").click()
+    expect(page.get_by_role("button", name="Se connecter")).to_be_visible()

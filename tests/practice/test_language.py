@@ -1,0 +1,142 @@
+"""The interface's language: French by default whatever the browser says, English for a user who
+chose it (kept with the account, applied at login and on every page), the practice's default for
+the others; and a catalogue that is complete and compiled."""
+
+import re
+from pathlib import Path
+
+import polib
+import pytest
+from django.conf import settings
+
+from practice.models import Practice, StaffPreference
+from tests.factories import UserFactory
+
+pytestmark = pytest.mark.django_db
+
+PO = Path(settings.BASE_DIR) / "locale" / "en" / "LC_MESSAGES" / "django.po"
+MO = PO.with_suffix(".mo")
+
+
+def _login(client, username):
+    return client.post("/connexion/", {"username": username, "password": "motdepasse-test"}, REMOTE_ADDR="10.0.0.8")
+
+
+def test_french_by_default_even_for_an_english_browser(client, assistant):
+    page = client.get("/connexion/", HTTP_ACCEPT_LANGUAGE="en-US,en;q=0.9")
+    assert 'lang="fr"' in page.content.decode() and "Se connecter" in page.content.decode()
+    _login(client, "assistante")
+    home = client.get("/", HTTP_ACCEPT_LANGUAGE="en-US,en;q=0.9").content.decode()
+    assert "Bonjour Julie" in home and "Déconnexion" in home
+
+
+def test_a_user_who_chose_english_gets_it_at_login_and_on_the_login_page_after(client):
+    user = UserFactory(username="anna", first_name="Anna", role="Assistant(e)")
+    StaffPreference.objects.create(user=user, language="en")
+    response = _login(client, "anna")
+    assert response.cookies[settings.LANGUAGE_COOKIE_NAME].value == "en"
+    home = client.get("/").content.decode()
+    assert 'lang="en"' in home
+    assert "Hello Anna" in home and "Sign out" in home and "Patient search" in home
+    assert "Déconnexion" not in home and "Recherche de patients" not in home
+    client.post("/deconnexion/")
+    login_page = client.get("/connexion/").content.decode()
+    assert "Sign in to reach the patients and the messages." in login_page
+
+
+def test_each_user_sees_their_own_language(client, assistant):
+    UserFactory(username="anna", role="Assistant(e)")
+    StaffPreference.objects.create(user_id=UserFactory(username="anna").pk, language="en")
+    _login(client, "anna")
+    assert "Sign out" in client.get("/").content.decode()
+    client.post("/deconnexion/")
+    _login(client, "assistante")
+    assert "Déconnexion" in client.get("/").content.decode()
+
+
+def test_the_language_page_stores_the_choice_and_applies_it_at_once(assistant_client, assistant):
+    page = assistant_client.get("/langue/").content.decode()
+    assert "Langue de l'interface" in page and "Langue du cabinet (Français)" in page
+    response = assistant_client.post("/langue/", {"language": "en"}, follow=True)
+    assert StaffPreference.objects.get(user=assistant).language == "en"
+    assert "Interface language saved." in response.content.decode()
+    assert "Sign out" in assistant_client.get("/").content.decode()
+    # Back to the practice's language.
+    assistant_client.post("/langue/", {"language": ""})
+    assert StaffPreference.objects.get(user=assistant).language == ""
+    assert "Déconnexion" in assistant_client.get("/").content.decode()
+
+
+def test_an_unknown_language_is_refused_with_a_message(assistant_client, assistant):
+    response = assistant_client.post("/langue/", {"language": "de"})
+    assert response.status_code == 200
+    assert "Sélectionnez un choix valide" in response.content.decode()
+    assert not StaffPreference.objects.filter(user=assistant, language="de").exists()
+
+
+def test_the_practice_default_applies_to_users_without_a_choice(client, assistant):
+    practice = Practice.get()
+    practice.language = "en"
+    practice.save()
+    assert "Sign in" in client.get("/connexion/").content.decode()
+    _login(client, "assistante")
+    assert "Sign out" in client.get("/").content.decode()
+    # A user's own choice wins over the practice's.
+    StaffPreference.objects.create(user=UserFactory(username="fr-user", role="Assistant(e)"), language="fr")
+    client.post("/deconnexion/")
+    _login(client, "fr-user")
+    assert "Déconnexion" in client.get("/").content.decode()
+
+
+def test_english_dates_and_times(client):
+    import datetime as dt
+
+    from django.utils import translation
+
+    from patients.templatetags.fr_format import duree, heure
+
+    with translation.override("en"):
+        assert heure(dt.time(10, 5)) == "10:05"
+        assert duree(dt.timedelta(hours=2)) == "2 hours"
+    with translation.override("fr"):
+        assert heure(dt.time(10, 5)) == "10h05"
+        assert duree(dt.timedelta(hours=2)) == "2 heures"
+
+
+# The catalogue -----------------------------------------------------------------------------------
+
+PLACEHOLDER = re.compile(r"%\(\w+\)[sdf]|%[sd]|\{\w*\}")
+
+
+def test_every_french_string_has_its_english_translation_with_the_same_placeholders():
+    po = polib.pofile(str(PO))
+    untranslated = [e.msgid for e in po.untranslated_entries()]
+    assert not untranslated, f"{len(untranslated)} untranslated: {untranslated[:10]}"
+    assert not po.fuzzy_entries(), "fuzzy entries left in the .po"
+    for entry in po.translated_entries():
+        pairs = [(entry.msgid, entry.msgstr)] if not entry.msgid_plural else [
+            (entry.msgid, entry.msgstr_plural[0]), (entry.msgid_plural, entry.msgstr_plural[1])
+        ]
+        for french, english in pairs:
+            assert sorted(PLACEHOLDER.findall(french)) == sorted(PLACEHOLDER.findall(english)) or (
+                # A singular may name its count in words ("one message") rather than %(n)d.
+                entry.msgid_plural and french == entry.msgid
+            ), (french, english)
+
+
+def test_the_compiled_catalogue_is_the_po_file_compiled():
+    """The .mo is committed (a fresh machine may have no gettext tools): it must match the .po."""
+    po = polib.pofile(str(PO))
+    mo = polib.mofile(str(MO))
+    compiled = {(e.msgctxt, e.msgid): (e.msgstr, dict(e.msgstr_plural)) for e in mo}
+    for entry in po.translated_entries():
+        assert compiled.get((entry.msgctxt, entry.msgid)) == (entry.msgstr, dict(entry.msgstr_plural)), (
+            f"locale/en/LC_MESSAGES/django.mo is out of date for {entry.msgid!r}: "
+            "run `python manage.py compilemessages` (or scripts/compile_messages.py)"
+        )
+
+
+def test_language_code_is_the_default_when_the_practice_has_none(client, assistant, settings):
+    settings.LANGUAGE_CODE = "en"
+    assert Practice.get().language == ""
+    assert "Sign in" in client.get("/connexion/").content.decode()
