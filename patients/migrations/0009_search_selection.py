@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('patients', '0007_patientimage_images_only'),
+        ('patients', '0008_appointment_replies'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
