@@ -13,6 +13,10 @@ class MessagingConfig(AppConfig):
         # Checked just before each message leaves: the purpose rule (a message held by quiet
         # hours that became a second copy meanwhile is cancelled, naming the first).
         send_checks.register(purpose.duplicate_check, annotations={"purpose_first_copy": purpose.first_copy_expression})
+        # A reminder of an appointment the patient confirmed by SMS since is not sent.
+        from .replies import register_checks
+
+        register_checks()
 
         post_migrate.connect(ensure_dispatch_schedule, sender=self, dispatch_uid="messaging-dispatch-schedule")
         post_save.connect(_practice_saved, sender="practice.Practice", dispatch_uid="messaging-quiet-hours-changed")

@@ -295,6 +295,11 @@ class _Run:
             self.result.failed += 1
             return
         sms = SmsMessage(to=m.to, body=m.body, sender=m.practice_sms_sender or "", reference=str(m.pk))
+        if m.mailing.asks_reply:
+            # An answer is asked for: from the number patients can answer (messaging.replies).
+            from messaging.replies import reply_sender
+
+            sms.reply_sender = reply_sender(getattr(m, "practice_sms_reply_senders", None), self.sms_backend)
         if not lifecycle.hand_over(m, token=self.token, now=now):
             return
         try:

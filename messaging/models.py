@@ -366,6 +366,7 @@ class MailingOrigin(models.TextChoices):
     EVENT = "event", "Message d'événement"
     COMMAND = "command", "Commande d'administration"
     RESEND = "resend", "Renvoi"
+    REPLY = "reply", "Réponse automatique"
 
 
 class Mailing(models.Model):

@@ -59,6 +59,7 @@ class Reason(models.TextChoices):
     ALREADY_SENT = "already-sent", "Déjà envoyé pour cet objet."
     ALREADY_PLANNED = "already-planned", "Déjà prévu pour cet objet."
     EMPTY_MESSAGE = "empty-message", "Le message est vide pour ce destinataire."
+    CONFIRMED_BY_SMS = "confirmed-by-sms", "RDV confirmé par SMS."
 
 
 # Reasons that mean "cannot get an SMS for lack of a mobile", as opposed to a refusal: what

@@ -73,6 +73,7 @@ class Earlier:
             MailingOrigin.CAMPAIGN: f"la campagne (envoi n°{n})",
             MailingOrigin.EVENT: f"le message d'événement n°{n}",
             MailingOrigin.RESEND: f"le renvoi n°{n}",
+            MailingOrigin.REPLY: f"la réponse automatique n°{n}",
         }.get(self.origin, f"l'envoi n°{n}")
 
     @property

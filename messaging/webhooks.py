@@ -41,7 +41,13 @@ def is_stop(body: str) -> bool:
 def record_inbound(*, provider_id: str, from_number: str, to_number: str, body: str) -> InboundMessage:
     """Record an SMS received from ``from_number`` on the history of every patient the number
     belongs to (their own mobile or a guardian's); STOP turns SMS consent off for each patient and
-    guardian with that mobile. Idempotent on ``provider_id`` (gateways retry)."""
+    guardian with that mobile. Then, in the same transaction, ``messaging.replies.handle_inbound``
+    reads it (a confirmation, a cancellation: the appointment it answers). Idempotent on
+    ``provider_id`` (gateways retry): an SMS already recorded is returned as it is, never read
+    twice. The one entry of every SMS received: the gateways' webhooks and the demo's "Répondre
+    en tant que patient"."""
+    from messaging.replies import handle_inbound
+
     existing = InboundMessage.objects.filter(provider_id=provider_id).first()
     if existing is not None:
         return existing
@@ -66,6 +72,7 @@ def record_inbound(*, provider_id: str, from_number: str, to_number: str, body: 
             if stop:
                 Patient.objects.filter(mobile=number).update(sms_consent=False, updated_at=timezone.now())
                 Guardian.objects.filter(mobile=number).update(sms_consent=False)
+            handle_inbound(inbound)
     except IntegrityError:
         return InboundMessage.objects.get(provider_id=provider_id)
     return inbound

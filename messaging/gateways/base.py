@@ -27,12 +27,16 @@ __all__ = [
 @dataclass
 class SmsMessage:
     """One SMS as a gateway sees it. ``sender`` is the alphanumeric sender name (or a number);
-    a backend may override it with its own (Twilio Messaging Service). After ``send_messages``
-    exactly one of ``provider_id`` / ``error`` is set."""
+    a backend may override it with its own (Twilio Messaging Service). ``reply_sender`` is set
+    when the SMS asks for an answer: the practice's reply number for this gateway (Paramétrage
+    SMS), which the backend uses INSTEAD of ``sender`` (an alphanumeric sender cannot receive
+    SMS); each gateway reads its own kinds of value (``reply_sender_choices``). After
+    ``send_messages`` exactly one of ``provider_id`` / ``error`` is set."""
 
     to: str
     body: str
     sender: str = ""
+    reply_sender: str = ""
     status_callback: str = ""
     reference: str = ""  # our Message id, for logs only
     provider_id: str = ""
@@ -135,6 +139,24 @@ class BaseSmsBackend:
     in_process = False
     #: The gateway's callbacks, or None when it has none.
     webhooks: GatewayWebhooks | None = None
+    #: How the practice tells this gateway which sender patients can answer (Paramétrage SMS),
+    #: in staff's words; "" when the gateway needs none (the demo receives every answer).
+    reply_sender_help = ""
+
+    @classmethod
+    def clean_reply_sender(cls, value: str) -> str:
+        """The reply sender as stored, from what staff typed ("" for none). Raises
+        ValueError with a French message when the gateway cannot use it. By default a mobile
+        or virtual number, stored in E.164."""
+        from patients.phones import normalize
+
+        value = (value or "").strip()
+        if not value:
+            return ""
+        number = normalize(value)
+        if not number:
+            raise ValueError(f"« {value} » n'est pas un numéro de téléphone.")
+        return number
 
     def __init__(self, **kwargs) -> None:
         pass

@@ -29,6 +29,13 @@ from .webhooks import OvhWebhooks
 
 # OVH's tag field is free text of at most 20 characters: our message id, for the outgoing list.
 TAG_PREFIX = "dentcom-"
+# The reply sender that asks OVH for one of its own numbers (the job's senderForResponse field).
+REPLY_SHORT_NUMBER = "senderForResponse"
+
+
+def virtual_number_path(number: str) -> str:
+    """A virtual number in OVH's API paths: international format with 00 ("0033612345678")."""
+    return "00" + number.lstrip("+")
 
 
 class SmsBackend(BaseSmsBackend):
@@ -39,10 +46,24 @@ class SmsBackend(BaseSmsBackend):
     # One job per message: each patient's text is their own.
     batch_size = 1
     webhooks = OvhWebhooks()
+    reply_sender_help = (
+        "« senderForResponse » : un numéro court d'OVH, auquel le patient peut répondre (OVH ne transmet "
+        "les réponses que pendant quelques jours) ; ou un numéro virtuel OVH du compte SMS (+33…), auquel "
+        "les réponses arrivent toujours. Les réponses sont transmises à l'adresse « smsResponse » du compte "
+        "(manage.py ovhcallbacks)."
+    )
 
     @classmethod
     def system_checks(cls) -> list:
         return system_checks()
+
+    @classmethod
+    def clean_reply_sender(cls, value: str) -> str:
+        """"senderForResponse" (OVH's numbers), or a virtual number of the account (E.164)."""
+        value = (value or "").strip()
+        if value.replace(" ", "").lower() == REPLY_SHORT_NUMBER.lower():
+            return REPLY_SHORT_NUMBER
+        return super().clean_reply_sender(value)
 
     def __init__(self, *, application_key: str | None = None, application_secret: str | None = None,
                  consumer_key: str | None = None, service_name: str | None = None, base_url: str | None = None,
@@ -107,7 +128,16 @@ class SmsBackend(BaseSmsBackend):
             "noStopClause": False,
             "priority": "high",
         }
-        if message.sender:
+        path = f"/sms/{self.service_name}/jobs"
+        if message.reply_sender == REPLY_SHORT_NUMBER:
+            # An answer is asked for: one of OVH's numbers, which patients can answer.
+            params["senderForResponse"] = True
+        elif message.reply_sender:
+            # From the account's virtual number: the job is created on that number, which
+            # receives the answers (no sender field there).
+            path = f"/sms/{self.service_name}/virtualNumbers/{virtual_number_path(message.reply_sender)}/jobs"
+            del params["noStopClause"]  # not a field of a virtual number's jobs
+        elif message.sender:
             params.update(sender=message.sender, senderForResponse=False)
         else:
             # No sender name: one of OVH's numbers, which patients can answer.
@@ -115,7 +145,7 @@ class SmsBackend(BaseSmsBackend):
         if message.reference:
             params["tag"] = f"{TAG_PREFIX}{message.reference}"[:20]
         try:
-            answer = client.post(f"/sms/{self.service_name}/jobs", **params)
+            answer = client.post(path, **params)
         except ovh_errors.APIError as exc:
             raise api_error(exc, service_name=self.service_name) from exc
         ids = (answer or {}).get("ids") or []

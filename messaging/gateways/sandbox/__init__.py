@@ -21,7 +21,7 @@ class SmsBackend(BaseSmsBackend):
         rows = []
         for message in messages:
             message.provider_id, message.error = f"SB{uuid.uuid4().hex}", None
-            rows.append(SandboxSms(to=message.to, sender=message.sender[:32], body=message.body,
+            rows.append(SandboxSms(to=message.to, sender=(message.reply_sender or message.sender)[:32], body=message.body,
                                    provider_id=message.provider_id))
         SandboxSms.objects.bulk_create(rows)
         return len(rows)
@@ -31,7 +31,8 @@ class SmsBackend(BaseSmsBackend):
 
         provider_id = f"SB{uuid.uuid4().hex}"
         SandboxSms.objects.create(
-            to=message.to, sender=message.sender[:32], body=message.body, provider_id=provider_id
+            to=message.to, sender=(message.reply_sender or message.sender)[:32], body=message.body,
+            provider_id=provider_id,
         )
         return provider_id
 

@@ -51,10 +51,28 @@ class SmsBackend(BaseSmsBackend):
     # One message per request: the Messages API takes no batch.
     batch_size = 1
     webhooks = TwilioWebhooks()
+    reply_sender_help = (
+        "Un numéro Twilio qui reçoit les SMS (+33…), ou un Messaging Service (MG…) dont les expéditeurs "
+        "sont des numéros : Twilio prend l'expéditeur alphanumérique d'un service qui en a un, et personne "
+        "ne peut y répondre. Les réponses arrivent sur le webhook « A message comes in » du numéro ou du "
+        "service : /webhooks/twilio/inbound/."
+    )
 
     @classmethod
     def system_checks(cls) -> list:
         return system_checks()
+
+    @classmethod
+    def clean_reply_sender(cls, value: str) -> str:
+        """A Twilio number (E.164) or a Messaging Service SID (MG + 32 hexadecimal digits)."""
+        import re
+
+        value = (value or "").strip()
+        if re.fullmatch(r"MG[0-9a-fA-F]{32}", value):
+            return "MG" + value[2:].lower()
+        if value[:2].upper() == "MG":
+            raise ValueError("Un Messaging Service Twilio s'écrit MG suivi de 32 chiffres et lettres (a à f).")
+        return super().clean_reply_sender(value)
 
     def __init__(
         self,
@@ -86,7 +104,15 @@ class SmsBackend(BaseSmsBackend):
 
     def send_message(self, message: SmsMessage) -> str:
         params: dict[str, str] = {"to": message.to, "body": message.body}
-        if self.messaging_service_sid:
+        if message.reply_sender.startswith("MG"):
+            # A Messaging Service whose senders are numbers: the patient can answer.
+            params["messaging_service_sid"] = message.reply_sender
+        elif message.reply_sender:
+            # A Twilio number, never the alphanumeric name (nobody can answer it).
+            params["from_"] = message.reply_sender
+            if self.messaging_service_sid:
+                params["messaging_service_sid"] = self.messaging_service_sid
+        elif self.messaging_service_sid:
             params["messaging_service_sid"] = self.messaging_service_sid
         elif message.sender:
             params["from_"] = message.sender
