@@ -66,11 +66,11 @@ class CategoryForm(forms.ModelForm):
 class SmsTemplateForm(forms.ModelForm):
     class Meta:
         model = SmsTemplate
-        fields = ["category", "title", "body", "active"]
+        fields = ["category", "title", "body", "asks_reply", "active"]
         widgets = {
             "body": forms.Textarea(attrs={"rows": 7, "class": "form-control merge-target sms-body", "spellcheck": "true"}),
         }
-        labels = {"body": "Texte du message"}
+        labels = {"body": "Texte du message", "asks_reply": "Demander une réponse (OUI pour confirmer, NON pour annuler)"}
 
     def clean_body(self):
         # Browsers submit textarea line breaks as CRLF but count them as one character: store LF,
@@ -95,8 +95,10 @@ class PracticeSmsForm(forms.ModelForm):
             "quiet_end",
             "purpose_period_days",
             "sms_gsm_names",
+            "sms_reply_ack",
         ]
         labels = {
+            "sms_reply_ack": "Répondre « Merci, votre RDV du 07/12 à 10h10 est confirmé. » à une confirmation",
             "sms_gsm_names": "Remplacer les lettres accentuées hors GSM-7 dans les noms",
             "sms_warn_over_160": "Avertir quand un SMS dépasse 160 caractères (il partira en plusieurs SMS)",
             "sms_default_patient": "Patient",
@@ -133,17 +135,66 @@ class PracticeSmsForm(forms.ModelForm):
                         "max_digits": "Au plus 4 décimales (par exemple 0,0725)."},
     )
 
+    # The gateways whose reply sender the page sets (each says how in ``reply_sender_help``),
+    # the configured one first when it needs one too.
+    REPLY_GATEWAYS = ("twilio", "ovh")
+
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["purpose_period_days"].required = False  # left empty: the period stays as it is
         from .cost import gateway_name, price_per_part
+        from .gateways import gateway_class
 
         self.gateway = gateway_name()
         price = price_per_part(self.instance, self.gateway)
         if price is not None:
             self.initial.setdefault("sms_price", price)
+        names = [self.gateway] if self.gateway and self.gateway not in self.REPLY_GATEWAYS else []
+        self.reply_gateways = {}
+        senders = self.instance.sms_reply_senders or {}
+        for name in [*names, *self.REPLY_GATEWAYS]:
+            backend = gateway_class(name)
+            if backend is None or not backend.reply_sender_help:
+                continue
+            self.reply_gateways[name] = backend
+            field_name = f"reply_{name}"
+            self.fields[field_name] = forms.CharField(
+                label=f"Numéro de réponse {name.upper() if name == 'ovh' else name.capitalize()}"
+                      + (" (passerelle actuelle)" if name == self.gateway else ""),
+                required=False, max_length=40, help_text=backend.reply_sender_help,
+            )
+            self.initial.setdefault(field_name, senders.get(name, ""))
+
+    @property
+    def reply_fields(self):
+        return [self[f"reply_{name}"] for name in self.reply_gateways]
+
+    @property
+    def reply_missing(self) -> bool:
+        """The configured gateway needs a reply number and has none: patients cannot answer."""
+        return self.gateway in self.reply_gateways and not (self.instance.sms_reply_senders or {}).get(self.gateway)
+
+    def clean(self):
+        cleaned = super().clean()
+        for name, backend in self.reply_gateways.items():
+            field_name = f"reply_{name}"
+            if field_name not in cleaned:
+                continue
+            try:
+                cleaned[field_name] = backend.clean_reply_sender(cleaned[field_name])
+            except ValueError as exc:
+                self.add_error(field_name, str(exc))
+        return cleaned
 
     def save(self, commit=True):
+        senders = dict(self.instance.sms_reply_senders or {})
+        for name in self.reply_gateways:
+            value = self.cleaned_data.get(f"reply_{name}") or ""
+            if value:
+                senders[name] = value
+            else:
+                senders.pop(name, None)
+        self.instance.sms_reply_senders = senders
         prices = dict(self.instance.sms_prices or {})
         price = self.cleaned_data.get("sms_price")
         if price is None:

@@ -252,9 +252,21 @@ def sms_edit(request, pk: int | None = None):
             "template": template,
             "counter_config": {"warn_over_160": practice.sms_warn_over_160, "to_gsm_url": reverse("messaging:sms_to_gsm")},
             "gsm_tables": gsm_tables(),
+            "reply_missing": form["asks_reply"].value() and _reply_number_missing(practice),
             **picker_context(),
         },
     )
+
+
+def _reply_number_missing(practice) -> bool:
+    """The configured gateway needs a reply number (Paramétrage SMS) and the practice set none."""
+    from .gateways import backend_class
+
+    try:
+        backend = backend_class()
+    except ImportError:
+        return False
+    return bool(backend.reply_sender_help) and not (practice.sms_reply_senders or {}).get(backend.name)
 
 
 def gsm_tables() -> dict:

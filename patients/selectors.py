@@ -113,10 +113,12 @@ def family_members(*, patient: Patient) -> QuerySet[Patient]:
 
 
 def upcoming_appointments(*, patient: Patient, limit: int = 5) -> QuerySet[Appointment]:
-    """The patient's next appointments from now on, soonest first."""
+    """The patient's next appointments from now on, soonest first, with their history (the
+    patient's SMS answers, ``events``)."""
     return (
         Appointment.objects.filter(patient=patient, start__gte=timezone.now())
         .select_related("practitioner", "chair", "nature")
+        .prefetch_related("events")
         .order_by("start")[:limit]
     )
 

@@ -38,6 +38,7 @@ from messaging.merge import CustomFields, format_datetime
 from messaging.models import Channel, MailingOrigin, Message, MessageStatus, Purpose
 from messaging.policy import ChannelPlan, Recipient, audience, email_roles, sms_roles
 from messaging.purpose import mark_copies
+from messaging.replies import mark_confirmed
 from patients.criteria import AppointmentCriteria, PatientCriteria
 from patients.models import Appointment, AppointmentState, Patient
 from patients.selectors import appointment_search, patient_criteria_search
@@ -251,9 +252,12 @@ def treatment_plan(*, treatment: Treatment, run_date: dt.date) -> Plan:
     batches = [b for b in (sms, email, fallback) if b.recipients]
     # What the outbox will skip as a second message of the same purpose (a mass mailing sent
     # the reminder already): shown in Tester with the reason naming the first. A query a batch.
+    # And what a patient's SMS answer made pointless: a reminder of an appointment confirmed by
+    # SMS (its email fallback too), with the time of the answer. A query a batch.
     purpose = message_purpose(treatment.kind)
     for batch in batches:
         batch.recipients = mark_copies(batch.recipients, channel=batch.channel, purpose=purpose)
+        batch.recipients = mark_confirmed(batch.recipients, purpose=purpose)
     return Plan(treatment, run_date, window, targets, left, batches, letters=letters)
 
 

@@ -106,7 +106,8 @@ class FakeOvh(BaseHTTPRequestHandler):
             return self._answer(403, {"errorCode": "INVALID_CREDENTIAL", "message": "Invalid signature"})
         data = json.loads(body)
         FakeOvh.requests.append({"method": "POST", "path": self.path, "json": data, "ctype": self.headers.get("Content-Type")})
-        if self.path != f"/1.0/sms/{SERVICE}/jobs":
+        virtual = self.path.startswith(f"/1.0/sms/{SERVICE}/virtualNumbers/") and self.path.endswith("/jobs")
+        if self.path != f"/1.0/sms/{SERVICE}/jobs" and not virtual:
             return self._answer(404, {"message": "not found"})
         [to] = data["receivers"]
         status, payload, created = SCRIPT.get(to, (200, None, True))
