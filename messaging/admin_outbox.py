@@ -16,6 +16,7 @@ from .models import (
     PrintedLetter,
     SandboxEmail,
     SandboxSms,
+    UploadedAttachment,
 )
 
 
@@ -70,6 +71,17 @@ class PrintedLetterAdmin(ReadOnlyAdmin):
     list_filter = ["origin"]
     search_fields = ["recipient_name", "patient__last_name", "origin_label"]
     date_hierarchy = "printed_at"
+    raw_id_fields = ["patient"]
+
+
+@admin.register(UploadedAttachment)
+class UploadedAttachmentAdmin(ReadOnlyAdmin):
+    """Files attached once from the send window: read-only like the messages that carry them."""
+
+    list_display = ["uploaded_at", "filename", "size", "patient", "uploaded_by", "used"]
+    list_filter = ["used"]
+    search_fields = ["filename", "patient__last_name"]
+    date_hierarchy = "uploaded_at"
     raw_id_fields = ["patient"]
 
 

@@ -521,16 +521,22 @@ def _history_extra(m: Message) -> dict:
     if not m.mailing.save_sent:
         extra.update(body="", body_html="", body_kept=False)
     if m.attachments:
-        if m.mailing.keep_attachments:
-            kept = []
-            for att in m.attachments:
+        from messaging.attachments import SOURCE_UPLOAD
+
+        kept = []
+        for att in m.attachments:
+            if att.get("source") == SOURCE_UPLOAD:
+                # A file attached once from the send window is stored already, once for the
+                # message and its resends: kept as it is, whatever the email type's option.
+                kept.append(att)
+            elif m.mailing.keep_attachments:
                 name = f"historique/{m.pk}/{att.get('filename') or 'piece-jointe'}"
                 try:
                     stored = default_storage.save(name, ContentFile(_attachment_content(att)))
                 except SendError:
                     stored = att.get("path", "")
                 kept.append({**att, "path": stored, "kept": True})
-            extra["attachments"] = kept
-        else:
-            extra["attachments"] = [{"filename": a.get("filename", ""), "mimetype": a.get("mimetype", "")} for a in m.attachments]
+            else:
+                kept.append({"filename": att.get("filename", ""), "mimetype": att.get("mimetype", "")})
+        extra["attachments"] = kept
     return extra

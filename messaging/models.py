@@ -8,6 +8,8 @@ scheduler; see docs/architecture.md for the flow.
 
 from __future__ import annotations
 
+import uuid
+
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
@@ -266,6 +268,43 @@ class ExternalFile(models.Model):
 
     def __str__(self) -> str:
         return self.label
+
+
+def uploaded_attachment_path(instance: UploadedAttachment, filename: str) -> str:
+    # A folder of its own per upload: the file keeps the name the patient will see, and two
+    # uploads of "ordonnance.pdf" never collide.
+    return f"pieces-jointes/{uuid.uuid4().hex}/{filename}"
+
+
+class UploadedAttachment(models.Model):
+    """A file attached once to an email of the send window, from the staff member's computer.
+
+    Stored when it comes in (a form error elsewhere in the window loses nothing); never public:
+    ``practice.files`` serves it to staff allowed to send, while a message of the history that
+    is not deleted carries it (or, before the send, while it waits in its window). The messages
+    that carry it name it in their ``attachments`` (source ``upload``): kept whatever the email
+    type's "conserver les pièces jointes", so a resend carries it and the history offers it.
+    Files never sent are removed after ``messaging.attachments.UNUSED_UPLOAD_HOURS``."""
+
+    file = models.FileField("fichier", upload_to=uploaded_attachment_path, max_length=255,
+                            validators=[validate_attachment])
+    filename = models.CharField("nom du fichier", max_length=200)
+    size = models.PositiveIntegerField("taille (octets)", default=0)
+    patient = models.ForeignKey("patients.Patient", verbose_name="patient", null=True, blank=True,
+                                on_delete=models.SET_NULL, related_name="+")
+    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name="ajouté par", null=True, blank=True,
+                                    on_delete=models.SET_NULL, related_name="+")
+    uploaded_at = models.DateTimeField("ajouté le", auto_now_add=True)
+    # A message carries it: it stays as long as the history does.
+    used = models.BooleanField("envoyé", default=False)
+
+    class Meta:
+        verbose_name = "pièce jointe ponctuelle"
+        verbose_name_plural = "pièces jointes ponctuelles"
+        ordering = ["-uploaded_at"]
+
+    def __str__(self) -> str:
+        return self.filename
 
 
 class ImagePick(models.TextChoices):

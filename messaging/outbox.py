@@ -148,6 +148,7 @@ def mailing_create(
     purpose: str = Purpose.OTHER,
     send_again: bool = False,
     about: Iterable[int] | None = None,
+    extra_attachments: Sequence[dict] = (),
 ) -> Mailing:
     """Record one request to send and its messages; return the Mailing.
 
@@ -169,6 +170,10 @@ def mailing_create(
     ``send_again`` (staff chose to send it again; recorded on the Mailing, so the send-time
     check leaves it alone too). One query for the whole mailing: the appointments are read from
     ``recipients``, or from ``about`` (their ids) when ``recipients`` is consumed lazily.
+
+    ``extra_attachments``: attachment entries (``messaging.attachments.upload_entries``: files
+    attached once from the send window) every email message to send carries, after those of
+    the template's rules.
 
     ``recipients`` may be a sequence, or an iterable given with ``count``, the number of
     recipients it is expected to yield: it is then consumed as the messages are written, so that
@@ -322,6 +327,8 @@ def mailing_create(
                     # The email leaves without what a rule did not find: staff see why in the
                     # history and the report.
                     note = " ".join(found.warnings)[:500]
+                if extra_attachments and status == MessageStatus.PENDING:
+                    attachments = [*attachments, *extra_attachments]
             if status == MessageStatus.PENDING and not body.strip():
                 status, reason = MessageStatus.SKIPPED, "Le message est vide pour ce destinataire."
             pending += status == MessageStatus.PENDING

@@ -46,6 +46,7 @@ from messaging.views_settings import gsm_tables
 from patients.models import Appointment, AppointmentState, Patient
 from patients.phones import format_fr
 from practice.models import Practice
+from practice.uploads import ATTACHMENT_EXTENSIONS, MB
 from practice.validators import validate_header_text
 
 SEND_PERM = "practice.send_messages"
@@ -78,6 +79,21 @@ def _default_keys(patient: Patient, channel: str) -> list[str]:
     practice's SMS defaults, the patient first for an email, their family when they cannot)."""
     plan = ChannelPlan.only(channel, practice=Practice.get())
     return [r.key for r in audience(patient, plan=plan).on(channel) if r.sendable]
+
+
+class MultipleFileInput(forms.ClearableFileInput):
+    allow_multiple_selected = True
+
+
+class _WindowFilesField(forms.FileField):
+    """The window's chosen files: each one is checked and stored by the view, its refusal named
+    (``_window_uploads``); the field itself only carries the errors."""
+
+    def clean(self, data, initial=None):
+        return None
+
+
+ATTACHMENT_ACCEPT = ",".join(f".{e}" for e in sorted(ATTACHMENT_EXTENSIONS))
 
 
 class _SendForm(forms.Form):
@@ -161,6 +177,12 @@ class EmailForm(_SendForm):
         validate_merge_text(subject)  # see SmsForm.clean_body
         return subject
 
+    # Files from the staff member's computer, attached to this email only. Checked and stored by
+    # the view (messaging.attachments.upload_store) even when another field is wrong, so a
+    # corrected form still carries them; "upload" posts back those already stored.
+    fichiers = _WindowFilesField(required=False, label="Joindre des fichiers de l'ordinateur",
+                                 widget=MultipleFileInput(attrs={"accept": ATTACHMENT_ACCEPT}))
+
     def clean_body_html(self):
         cleaned = clean_editor_html(self.cleaned_data["body_html"])
         text = html_to_text(cleaned)
@@ -195,10 +217,34 @@ def _email_instead(patient: Patient, template: EmailTemplate) -> list[Recipient]
     return audience(patient, plan=plan).email_no_mobile
 
 
-def _send(request: HttpRequest, patient: Patient, channel: str, form: _SendForm) -> HttpResponse | None:
+def _window_uploads(request: HttpRequest, patient: Patient, form: _SendForm) -> list:
+    """The one-off files of an email window: those stored by its earlier submits and still
+    ticked, then each file chosen now, checked and stored (a refused one adds its French reason
+    to ``form``, naming it; the others are kept)."""
+    from django.core.exceptions import ValidationError
+
+    from messaging.attachments import upload_store, uploads_of_window, uploads_purge_unused
+
+    uploads = uploads_of_window(ids=request.POST.getlist("upload"), patient=patient, user=request.user)
+    chosen = [f for f in request.FILES.getlist("fichiers") if f.name or f.size]
+    for upload in chosen:
+        try:
+            uploads.append(upload_store(upload=upload, patient=patient, user=request.user))
+        except ValidationError as exc:
+            form.add_error("fichiers", f"« {upload.name} » : {' '.join(exc.messages)}")
+    if chosen:
+        uploads_purge_unused()  # files chosen in a window and never sent, a day ago or more
+    return uploads
+
+
+def _send(request: HttpRequest, patient: Patient, channel: str, form: _SendForm,
+          uploads: list | None = None) -> HttpResponse | None:
     """Record the send of a valid window: the redirect to its result, or None with the reason
     added to ``form``. From the SMS window with "Envoyer par email si pas de portable", a
-    patient whose family has no mobile gets the chosen email type instead."""
+    patient whose family has no mobile gets the chosen email type instead. ``uploads``: the
+    files attached once to the email window (``UploadedAttachment``), carried by each message."""
+    from messaging.attachments import upload_entries, uploads_mark_used
+
     data = form.cleaned_data
     sends: list[tuple[str, list[Recipient], object]] = []
     if form.chosen():
@@ -238,8 +284,10 @@ def _send(request: HttpRequest, patient: Patient, channel: str, form: _SendForm)
             else:
                 mailing = mailing_create(
                     email_subject=data["subject"], email_body_html=data["body_html"], account=data["account"],
-                    signature=data["signature"], idempotency_key=f"patient-file:{data['token']}"[:120], **common,
+                    signature=data["signature"], idempotency_key=f"patient-file:{data['token']}"[:120],
+                    extra_attachments=upload_entries(uploads or []), **common,
                 )
+                uploads_mark_used(uploads or [])
         except ValueError as exc:
             form.add_error(None, str(exc))
             return None
@@ -251,10 +299,14 @@ def _send_window(request: HttpRequest, patient_pk: int, channel: str) -> HttpRes
     recipients = recipients_for(patient=patient, channel=channel)
     appointments = _appointments(patient)
     form_class = SmsForm if channel == Channel.SMS else EmailForm
+    uploads = []
     if request.method == "POST":
-        form = form_class(request.POST, recipients=recipients, appointments=appointments)
+        form = form_class(request.POST, request.FILES, recipients=recipients, appointments=appointments)
+        form.is_valid()  # every field's error at once, with the files' below
+        if channel == Channel.EMAIL:
+            uploads = _window_uploads(request, patient, form)
         if form.is_valid():
-            response = _send(request, patient, channel, form)
+            response = _send(request, patient, channel, form, uploads)
             if response is not None:
                 return response
     else:
@@ -279,8 +331,19 @@ def _send_window(request: HttpRequest, patient_pk: int, channel: str) -> HttpRes
                                "price": _price_text(), "recipients_selector": "input[name=recipients]"},
             "gsm_tables": gsm_tables(),
             "email_templates": EmailTemplate.objects.filter(active=True).order_by("label") if channel == Channel.SMS else [],
+            "uploads": uploads,
+            "upload_limit": _upload_limit(),
         },
     )
+
+
+def _upload_limit() -> dict:
+    """The size limit of a one-off attachment, for the window's text and its check in the
+    browser (a file over the whole request's limit would be refused before the form is read)."""
+    from django.conf import settings
+
+    megabytes = getattr(settings, "EMAIL_ATTACHMENT_MAX_MB", 10)
+    return {"bytes": int(megabytes * MB), "label": f"{megabytes:g} Mo".replace(".", ",")}
 
 
 def _price_text() -> str | None:

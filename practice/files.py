@@ -1,4 +1,5 @@
-"""Stored files (patient images, treatment-run documents, email-type files, kept attachments)
+"""Stored files (patient images, treatment-run documents, email-type files, kept attachments,
+files attached once from the send window)
 served only to signed-in staff allowed to see what owns them.
 
 Nothing under ``MEDIA_ROOT`` is published as such: ``MEDIA_URL`` points at :func:`stored_file`,
@@ -85,6 +86,10 @@ def file_owners(name: str) -> list[Owner]:
             owners.append(Owner("practice.use_scheduler"))
     if ExternalFile.objects.filter(file=name).exists():
         owners.append(Owner("messaging.view_externalfile"))
+    from messaging.attachments import upload_visible
+
+    if upload_visible(name):  # a file attached once from the send window
+        owners.append(Owner(SEND_MESSAGES))
     if match := _KEPT.match(name):
         # A message deleted from the history (hidden) no longer shows its attachments anywhere.
         message = Message.objects.filter(pk=match["message"], hidden=False).only("attachments").first()
