@@ -10,7 +10,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('messaging', '0018_message_send_now'),
+        ('messaging', '0019_mailing_origin_reply'),
         ('patients', '0008_appointment_replies'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
