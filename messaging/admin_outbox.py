@@ -11,6 +11,8 @@ from .models import (
     GatewayCheck,
     InboundMessage,
     Mailing,
+    MailingDraft,
+    MailingDraftLine,
     Message,
     PendingDeliveryEvent,
     PrintedLetter,
@@ -122,3 +124,18 @@ class SandboxSmsAdmin(ReadOnlyAdmin):
 class SandboxEmailAdmin(ReadOnlyAdmin):
     list_display = ["received_at", "to", "subject"]
     search_fields = ["to", "subject"]
+
+
+@admin.register(MailingDraft)
+class MailingDraftAdmin(ReadOnlyAdmin):
+    """Mass-mailing wizards in progress (purged a week after their last change)."""
+
+    list_display = ["updated_at", "user", "key", "revision", "preview_revision", "preview_lines"]
+    list_select_related = ["user"]
+    exclude = ["data", "preview_summary"]
+
+
+@admin.register(MailingDraftLine)
+class MailingDraftLineAdmin(ReadOnlyAdmin):
+    list_display = ["draft", "position"]
+    raw_id_fields = ["draft"]

@@ -1,6 +1,7 @@
 """Mass mailing ("publipostage") from the results of a search: SMS, email or letter.
 
-The wizard's state is a ``MassDraft`` (plain data kept in the session): which search, which rows
+The wizard's state is a ``MassDraft`` (plain data, kept on the server for its user by
+``messaging.mass_drafts``, which also stores its preview merged once): which search, which rows
 (appointments or patients), the channel and the message. From it:
 
 - ``mass_preview`` builds, for every row, who receives it and the exact merged text (the same

@@ -730,6 +730,50 @@ class SearchDefault(models.Model):
         return f"{self.search} / {self.get_channel_display()}"
 
 
+class MailingDraft(models.Model):
+    """A mass-mailing wizard in progress, kept on the server for its user (not in the session):
+    its pages open again after logging out and in. ``data`` is ``mass_mailing.MassDraft`` as
+    JSON; ``revision`` goes up at each change of it. The preview step merges the draft once per
+    revision and keeps the result (``preview_revision``, ``preview_summary`` and the
+    ``MailingDraftLine`` rows), so its pages read the stored lines (``messaging.mass_drafts``)."""
+
+    key = models.CharField("clé", max_length=32, unique=True)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+",
+                             verbose_name="utilisateur")
+    data = models.JSONField("brouillon")
+    revision = models.PositiveIntegerField("version", default=1)
+    preview_revision = models.PositiveIntegerField("version de l'aperçu", null=True, blank=True)
+    preview_summary = models.JSONField("résumé de l'aperçu", null=True, blank=True)
+    preview_lines = models.PositiveIntegerField("lignes de l'aperçu", default=0)
+    preview_at = models.DateTimeField("aperçu calculé le", null=True, blank=True)
+    created_at = models.DateTimeField("créé le", auto_now_add=True)
+    updated_at = models.DateTimeField("modifié le", auto_now=True, db_index=True)
+
+    class Meta:
+        verbose_name = "brouillon de publipostage"
+        verbose_name_plural = "brouillons de publipostage"
+
+    def __str__(self) -> str:
+        return f"{self.key} – {self.user}"
+
+
+class MailingDraftLine(models.Model):
+    """One line of a draft's stored preview: a recipient and the exact message merged for them
+    (``data``: what the preview page shows), at ``position`` in the preview's order."""
+
+    draft = models.ForeignKey(MailingDraft, on_delete=models.CASCADE, related_name="lines")
+    position = models.PositiveIntegerField("rang")
+    data = models.JSONField("ligne")
+
+    class Meta:
+        verbose_name = "ligne d'aperçu de publipostage"
+        verbose_name_plural = "lignes d'aperçu de publipostage"
+        constraints = [models.UniqueConstraint(fields=["draft", "position"], name="uniq_draft_line_position")]
+
+    def __str__(self) -> str:
+        return f"{self.draft_id} #{self.position}"
+
+
 class SavedMessage(models.Model):
     """A campaign text kept for reuse ("messages types archivés"): a starting point, copied into
     the campaign form, never linked to the campaigns that used it."""

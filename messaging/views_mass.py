@@ -19,6 +19,7 @@ from patients.selectors import patient_search
 from practice.validators import header_text_problem
 from scheduler.selectors import scheduler_health
 
+from . import mass_drafts
 from . import mass_mailing as mm
 from .forms import rich_text_widget
 from .html import clean_editor_html, clean_html
@@ -26,7 +27,6 @@ from .merge import unknown_codes
 from .models import Channel, EmailAccount, EmailTemplate, Mailing, Signature, SmsTemplate, TemplateCategory
 from .sms import too_long_message as sms_too_long
 
-SESSION_PREFIX = "publipostage:"
 PREVIEW_PAGE = 100
 
 
@@ -41,14 +41,14 @@ def _sender(view):
 
 
 def _load(request, key: str) -> mm.MassDraft:
-    data = request.session.get(SESSION_PREFIX + key)
-    if data is None:
+    draft = mass_drafts.draft_load(key=key, user=request.user)
+    if draft is None:
         raise Http404("Ce publipostage n'existe plus : relancez-le depuis la recherche.")
-    return mm.MassDraft.from_json(data)
+    return draft
 
 
 def _save(request, draft: mm.MassDraft) -> None:
-    request.session[SESSION_PREFIX + draft.key] = draft.to_json()
+    mass_drafts.draft_save(user=request.user, draft=draft)
 
 
 @_sender
@@ -74,7 +74,7 @@ def start(request):
         draft = mm.draft_start(search=search, channel=request.POST.get("channel", ""), ids=ids)
     except ValueError as exc:
         raise Http404(str(exc)) from exc
-    _save(request, draft)
+    mass_drafts.draft_create(user=request.user, draft=draft)
     return redirect("mass:message", key=draft.key)
 
 
@@ -191,14 +191,18 @@ def recipients(request, key):
         if request.POST.get("add_patient", "").isdigit():
             draft.add_patient(int(request.POST["add_patient"]))
         _save(request, draft)
+        if request.POST.get("refresh") == "1":
+            # Patients' files or earlier messages changed since the merge: merge again.
+            mass_drafts.preview_forget(key=key, user=request.user)
         return redirect(f"{request.path}?page={request.POST.get('page', '1')}")
-    preview = mm.mass_preview(draft)
+    # Merged once per change of the draft; each page reads its stored lines.
+    preview = mass_drafts.preview_stored(key=key, user=request.user)
     page = Paginator(preview.lines, PREVIEW_PAGE).get_page(request.GET.get("page"))
     query = request.GET.get("q", "").strip()
     candidates = list(patient_search(query=query)[:10]) if query else []
     return render(request, "messaging/mass/step_recipients.html", {
-        "draft": draft, "summary": preview.summary, "page": page, "query": query, "candidates": candidates,
-        "search_label": mm.SEARCH_LABELS[draft.search],
+        "draft": draft, "summary": preview.summary, "merged_at": preview.merged_at, "page": page, "query": query,
+        "candidates": candidates, "search_label": mm.SEARCH_LABELS[draft.search],
     })
 
 
@@ -216,6 +220,7 @@ def send(request, key):
         return redirect("mass:recipients", key=key)
     draft.mailing_id = mailing.pk
     _save(request, draft)
+    mass_drafts.preview_forget(key=key, user=request.user)  # the report takes over
     return redirect("mass:detail", pk=mailing.pk)
 
 

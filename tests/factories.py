@@ -159,14 +159,14 @@ class AppointmentFactory(factory.django.DjangoModelFactory):
 
 
 def appointments_in_bulk(count: int, *, day: dt.date, practitioner: Practitioner | None = None) -> list[Appointment]:
-    """``count`` FUTURE appointments on ``day``, one new patient each (file "S00000"...), 30 s
+    """``count`` FUTURE appointments on ``day``, one new patient each (the factory's), 30 s
     apart from 08:00, written in two bulk inserts (the factories one by one would take most of a
     test's time at a thousand rows). Returned in the appointment search's order."""
     practitioner = practitioner or PractitionerFactory()
     chair, nature = ChairFactory(), NatureFactory()
     patients = []
-    for n in range(count):
-        patient = PatientFactory.build(file_number=f"S{n:05d}", first_name=f"Prénom{n:04d}")
+    for _ in range(count):
+        patient = PatientFactory.build()
         patient.set_search_keys()
         patients.append(patient)
     patients = Patient.objects.bulk_create(patients)

@@ -13,7 +13,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from messaging import mass_mailing as mm
+from messaging.mass_drafts import draft_load
 from messaging.models import Campaign
 from patients.models import SearchSelection
 from patients.selection import LIFETIME, selection_purge
@@ -96,7 +96,7 @@ def test_all_rows_but_a_few_across_pages_start_a_mass_mailing(assistant_client, 
         reverse("mass:start"), {"search": "rendez-vous", "channel": "sms", "selection": key}
     )
     assert response.status_code == 302
-    draft = mm.MassDraft.from_json(assistant_client.session[f"publipostage:{response.url.split('/')[-3]}"])
+    draft = draft_load(key=response.url.split("/")[-3], user=response.wsgi_request.user)
     assert draft.appointment_ids == [i for i in ids if i not in (ids[0], ids[-1])]  # in the search's order
 
 
@@ -108,7 +108,7 @@ def test_none_then_a_few_ticked_by_hand(assistant_client, many_appointments):
     assert change(assistant_client, key, "tick", [ids[5], ids[900]]).json()["selected"] == 2
     assert change(assistant_client, key, "untick", [ids[5]]).json()["selected"] == 1
     start = assistant_client.post(reverse("mass:start"), {"search": "rendez-vous", "channel": "email", "selection": key})
-    draft = mm.MassDraft.from_json(assistant_client.session[f"publipostage:{start.url.split('/')[-3]}"])
+    draft = draft_load(key=start.url.split("/")[-3], user=start.wsgi_request.user)
     assert draft.appointment_ids == [ids[900]] and draft.channel == "email"
     # "Tous" again: every row, the hand-ticked ones forgotten.
     assert change(assistant_client, key, "all").json()["selected"] == ROWS
