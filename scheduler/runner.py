@@ -252,12 +252,13 @@ def treatment_plan(*, treatment: Treatment, run_date: dt.date) -> Plan:
     batches = [b for b in (sms, email, fallback) if b.recipients]
     # What the outbox will skip as a second message of the same purpose (a mass mailing sent
     # the reminder already): shown in Tester with the reason naming the first. A query a batch.
-    # And what a patient's SMS answer made pointless: a reminder of an appointment confirmed by
-    # SMS (its email fallback too), with the time of the answer. A query a batch.
+    # Before that, what a patient's SMS answer made pointless: a reminder of an appointment
+    # confirmed by SMS (its email fallback too), with the time of the answer (the better reason
+    # when both apply: J-1 after J-3). A query a batch.
     purpose = message_purpose(treatment.kind)
     for batch in batches:
-        batch.recipients = mark_copies(batch.recipients, channel=batch.channel, purpose=purpose)
         batch.recipients = mark_confirmed(batch.recipients, purpose=purpose)
+        batch.recipients = mark_copies(batch.recipients, channel=batch.channel, purpose=purpose)
     return Plan(treatment, run_date, window, targets, left, batches, letters=letters)
 
 
