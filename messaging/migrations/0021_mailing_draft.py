@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('messaging', '0019_mailing_origin_reply'),
+        ('messaging', '0020_uploadedattachment'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
