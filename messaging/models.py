@@ -406,6 +406,7 @@ class MailingOrigin(models.TextChoices):
     COMMAND = "command", "Commande d'administration"
     RESEND = "resend", "Renvoi"
     REPLY = "reply", "Réponse automatique"
+    ANSWER = "answer", "Réponse à un SMS reçu"
 
 
 class Mailing(models.Model):

@@ -91,6 +91,103 @@ def message_journal(
     return qs.order_by("-created_at", "-id")
 
 
+# The journal's "Sens" filter: both directions, what the practice sent, what it received.
+DIRECTIONS = {"": "Envoyés et reçus", "envoyes": "Envoyés", "recus": "Reçus"}
+
+
+@dataclass(frozen=True)
+class JournalEntry:
+    """One line of the journal: an outgoing ``message`` or an ``inbound`` SMS (with its
+    ``sender``, a ``messaging.inbox.Sender``)."""
+
+    at: dt.datetime
+    message: Message | None = None
+    inbound: InboundMessage | None = None
+    sender: object = None
+
+
+class JournalEntries:
+    """The journal's lines, sent and received, newest first, for a Paginator: ``count()`` is two
+    COUNT queries, a page is one UNION query of (date, kind, id) and one query per kind to load
+    its rows, whatever the page."""
+
+    def __init__(self, outgoing, incoming):
+        self.outgoing, self.incoming = outgoing, incoming
+
+    def count(self) -> int:
+        return (self.outgoing.count() if self.outgoing is not None else 0) + (
+            self.incoming.count() if self.incoming is not None else 0)
+
+    def __len__(self) -> int:
+        return self.count()
+
+    def __getitem__(self, window: slice) -> list[JournalEntry]:
+        from django.db.models import F, IntegerField, Value
+
+        from messaging.inbox import describe, with_context
+
+        parts = []
+        if self.outgoing is not None:
+            parts.append(self.outgoing.order_by().annotate(at=F("created_at"), kind=Value(0, IntegerField()))
+                         .values_list("at", "kind", "pk"))
+        if self.incoming is not None:
+            parts.append(self.incoming.order_by().annotate(at=F("received_at"), kind=Value(1, IntegerField()))
+                         .values_list("at", "kind", "pk"))
+        if not parts:
+            return []
+        keys = parts[0].union(*parts[1:], all=True) if len(parts) > 1 else parts[0]
+        keys = list(keys.order_by("-at", "-kind", "-pk")[window])
+        sent_ids = [pk for _, kind, pk in keys if kind == 0]
+        received_ids = [pk for _, kind, pk in keys if kind == 1]
+        sent = self.outgoing.in_bulk(sent_ids) if sent_ids else {}
+        received = {}
+        if received_ids:
+            rows = describe(with_context(InboundMessage.objects.filter(pk__in=received_ids)))
+            received = {row.inbound.pk: row for row in rows}
+        out = []
+        for at, kind, pk in keys:
+            if kind == 0 and pk in sent:
+                out.append(JournalEntry(at=at, message=sent[pk]))
+            elif kind == 1 and pk in received:
+                row = received[pk]
+                out.append(JournalEntry(at=at, inbound=row.inbound, sender=row.sender))
+        return out
+
+
+def journal_entries(
+    *,
+    direction: str = "",
+    status_group: str = "",
+    channel: str = "",
+    date_from: dt.date | None = None,
+    date_to: dt.date | None = None,
+    query: str = "",
+    received: bool = True,
+) -> JournalEntries:
+    """The "Messages" journal: outgoing messages (``message_journal``'s filters) and, unless a
+    status group or a channel other than SMS is chosen or ``direction`` is "envoyes", the SMS
+    received (STOP included) over the same dates, from whom ``query`` names (name, file number,
+    number). ``direction`` "recus" keeps the received ones only. ``received`` False (a user who
+    may not read patients' replies) leaves every received SMS out."""
+    from patients.selectors import local_day_bounds
+
+    outgoing = incoming = None
+    if direction != "recus":
+        outgoing = message_journal(status_group=status_group, channel=channel, date_from=date_from,
+                                   date_to=date_to, query=query)
+    if received and direction != "envoyes" and not STATUS_GROUPS.get(status_group, ("", []))[1] and channel in ("", "sms"):
+        from messaging.inbox import from_whom
+
+        incoming = InboundMessage.objects.all()
+        if date_from:
+            incoming = incoming.filter(received_at__gte=local_day_bounds(date_from)[0])
+        if date_to:
+            incoming = incoming.filter(received_at__lt=local_day_bounds(date_to)[1])
+        if (query or "").strip():
+            incoming = incoming.filter(pk__in=from_whom(query))
+    return JournalEntries(outgoing, incoming)
+
+
 def message_status_counts(*, date_from: dt.date | None = None, date_to: dt.date | None = None) -> dict[str, int]:
     """Number of messages per status over the period (one query)."""
     from django.db.models import Count

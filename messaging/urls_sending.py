@@ -3,6 +3,7 @@ webhooks (included at "webhooks/", namespace "webhooks")."""
 
 from django.urls import include, path
 
+from . import views_replies as replies
 from . import views_sending as views
 from . import webhooks
 
@@ -18,6 +19,11 @@ sending_patterns = [
     path("message/<int:pk>/imprimer/", views.message_print, name="print"),
     path("courrier/<int:pk>/reimprimer/", views.letter_reprint, name="letter-reprint"),
     path("boite-de-demonstration/", views.demo_inbox, name="demo-inbox"),
+    path("boite-de-demonstration/repondre/", replies.demo_reply, name="demo-reply"),
+    path("reponses/", replies.replies_index, name="replies"),
+    path("reponses/<int:pk>/", replies.reply_detail, name="reply"),
+    path("reponses/<int:pk>/traitee/", replies.reply_handled, name="reply-handled"),
+    path("reponses/<int:pk>/a-traiter/", replies.reply_unhandled, name="reply-unhandled"),
 ]
 
 webhook_patterns = [

@@ -11,7 +11,14 @@ from django.utils import timezone
 
 from .gateways import configured_name
 from .models import Channel, MessageStatus
-from .selectors_sending import STATUS_GROUPS, message_journal, message_status_counts, recent_mailings
+from .selectors_sending import (
+    DIRECTIONS,
+    STATUS_GROUPS,
+    journal_entries,
+    message_status_counts,
+    recent_mailings,
+)
+from .views_replies import may_read_replies
 
 
 def _date(value: str) -> dt.date | None:
@@ -44,9 +51,13 @@ def index(request):
     channel = request.GET.get("canal", "")
     if channel not in Channel.values:
         channel = ""
+    direction = request.GET.get("sens", "")
+    if direction not in DIRECTIONS:
+        direction = ""
     query = request.GET.get("q", "")
-    journal = message_journal(
-        status_group=status_group, channel=channel, date_from=date_from, date_to=date_to, query=query
+    journal = journal_entries(
+        direction=direction, status_group=status_group, channel=channel, date_from=date_from, date_to=date_to,
+        query=query, received=may_read_replies(request.user),
     )
     page = Paginator(journal, 50).get_page(request.GET.get("page"))
     counts = message_status_counts(date_from=date_from, date_to=date_to)
@@ -63,7 +74,9 @@ def index(request):
             "mailings": recent_mailings(),
             "status_groups": [(key, label) for key, (label, _) in STATUS_GROUPS.items()],
             "channels": Channel.choices,
-            "filters": {"etat": status_group, "canal": channel, "q": query,
+            "directions": list(DIRECTIONS.items()),
+            "may_read_replies": may_read_replies(request.user),
+            "filters": {"etat": status_group, "canal": channel, "q": query, "sens": direction,
                         "du": f"{date_from:%d/%m/%Y}", "au": f"{date_to:%d/%m/%Y}"},
             "query_string": params.urlencode(),
             "errors": errors,

@@ -546,6 +546,13 @@ def demo_inbox(request):
     numbers = list(SandboxSms.objects.values_list("to", flat=True).distinct().order_by("to"))
     current = request.GET.get("numero") or (numbers[0] if numbers else "")
     sms = list(SandboxSms.objects.filter(to=current).order_by("created_at", "id")) if current else []
+    # What the "patient" answered from here (the demo's "Répondre en tant que patient"), in the
+    # same thread as what the practice sent.
+    from messaging.models import InboundMessage
+
+    answers = list(InboundMessage.objects.filter(from_number=current).order_by("received_at", "id")) if current else []
+    thread = sorted([(s.created_at, 0, s) for s in sms] + [(a.received_at, 1, a) for a in answers],
+                    key=lambda entry: (entry[0], entry[1]))
     emails = list(SandboxEmail.objects.order_by("-received_at", "-id")[:100])
     selected = None
     if request.GET.get("email", "").isdigit():
@@ -554,6 +561,7 @@ def demo_inbox(request):
         selected = emails[0]
     return render(request, "messaging/sending/demo_inbox.html", {
         "numbers": [(n, format_fr(n) or n) for n in numbers], "current": current, "current_display": format_fr(current) or current,
-        "sms": sms, "emails": emails, "selected": selected,
+        "sms": sms, "thread": [{"sent": e[2]} if e[1] == 0 else {"received": e[2]} for e in thread],
+        "emails": emails, "selected": selected,
         "tab": request.GET.get("onglet", "sms"),
     })

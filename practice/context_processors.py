@@ -22,9 +22,25 @@ def settings_menu(request):
     return {"settings_menu": sections}
 
 
+def replies_menu(request):
+    """The number of patients' SMS replies still to handle, for the navbar's "Réponses" entry:
+    None for a user who may not read them. Lazy (a callable the template calls once, in a
+    ``{% with %}``): one COUNT query on pages that show the navbar, none elsewhere."""
+
+    def count():
+        user = getattr(request, "user", None)
+        if user is None or not user.is_authenticated:
+            return None
+        from messaging.views_replies import replies_menu_count
+
+        return replies_menu_count(user)
+
+    return {"replies_to_handle": count}
+
+
 def nav_section(request):
     """Which navbar entry the current page belongs to ("patients", "rendez-vous", "recherches",
-    "messages", "programmeur", "parametrage"), so the base template can highlight it."""
+    "messages", "reponses", "programmeur", "parametrage"), so the base template can highlight it."""
     match = getattr(request, "resolver_match", None)
     if match is None:
         return {"nav_section": ""}
@@ -33,6 +49,8 @@ def nav_section(request):
         section = "rendez-vous" if name == "planning" or name.startswith("appointment") else "patients"
     elif namespace in {"search", "mass", "campaigns"}:
         section = "recherches"
+    elif namespace == "sending" and name.startswith("repl"):
+        section = "reponses"
     elif namespace == "sending" and name in {"sms", "email", "preview", "history"}:
         section = "patients"  # the send windows and the history open from the patient file
     elif namespace == "sending" or (namespace == "messaging" and name == "index"):

@@ -112,6 +112,7 @@ TEMPLATES = [
                 "practice.context_processors.practice",
                 "practice.context_processors.nav_section",
                 "practice.context_processors.settings_menu",
+                "practice.context_processors.replies_menu",
             ],
         },
     },

@@ -1,0 +1,255 @@
+"""The "Réponses" page: SMS patients sent back, to read, answer and mark handled; and the demo
+inbox's "Répondre en tant que patient". Thin: the logic is in ``messaging.inbox``.
+
+Who may do what (docs/sending.md, "Réponses des patients"): reading the replies needs the right
+to send messages and to view received SMS (what patients write is part of their file); marking
+one handled needs the right to change received SMS; answering is sending an SMS.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from urllib.parse import urlencode
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.http import Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_POST
+
+from messaging import inbox
+from messaging.cost import price_per_part
+from messaging.gateways import configured_name
+from messaging.merge import validate_merge_text
+from messaging.models import Channel, InboundMessage, Message
+from messaging.sms import too_long_message as sms_too_long
+from messaging.views_settings import gsm_tables
+from practice.models import Practice
+
+SEND_PERM = "practice.send_messages"
+VIEW_PERM = "messaging.view_inboundmessage"
+HANDLE_PERM = "messaging.change_inboundmessage"
+
+
+def may_read_replies(user) -> bool:
+    """Whether ``user`` sees the "Réponses" page and its count in the menu."""
+    return user.is_authenticated and user.has_perm(SEND_PERM) and user.has_perm(VIEW_PERM)
+
+
+def _readers_only(view):
+    def wrapped(request, *args, **kwargs):
+        if not may_read_replies(request.user):
+            raise PermissionDenied("Vous n'avez pas accès aux réponses des patients.")
+        return view(request, *args, **kwargs)
+
+    wrapped.__name__ = view.__name__
+    wrapped.__doc__ = view.__doc__
+    return login_required(wrapped)
+
+
+def _date(value: str) -> dt.date | None:
+    for fmt in ("%d/%m/%Y", "%Y-%m-%d"):
+        try:
+            return dt.datetime.strptime(value.strip(), fmt).date()
+        except ValueError:
+            continue
+    return None
+
+
+@_readers_only
+def replies_index(request):
+    """The list, filtered: still to handle (default) or all, period, patient, text."""
+    errors = []
+    state = request.GET.get("etat", inbox.STATE_TO_HANDLE)
+    if state not in inbox.STATES:
+        state = inbox.STATE_TO_HANDLE
+    raw_from, raw_to = request.GET.get("du", "").strip(), request.GET.get("au", "").strip()
+    date_from = _date(raw_from) if raw_from else None
+    date_to = _date(raw_to) if raw_to else None
+    if (raw_from and date_from is None) or (raw_to and date_to is None):
+        errors.append("Date invalide : utilisez le format jj/mm/aaaa. Cette borne de la période est ignorée.")
+    if date_from and date_to and date_from > date_to:
+        errors.append("La date de début est après la date de fin : les dates ont été inversées.")
+        date_from, date_to = date_to, date_from
+    patient, text = request.GET.get("patient", "")[:100], request.GET.get("texte", "")[:200]
+    found = inbox.reply_list(state=state, date_from=date_from, date_to=date_to, patient=patient, text=text)
+    page = Paginator(found, 50).get_page(request.GET.get("page"))
+    params = request.GET.copy()
+    params.pop("page", None)
+    return render(request, "messaging/replies/index.html", {
+        "page": page,
+        "rows": inbox.describe(page.object_list),
+        "states": list(inbox.STATES.items()),
+        "filters": {"etat": state, "du": f"{date_from:%d/%m/%Y}" if date_from else raw_from if not errors else "",
+                    "au": f"{date_to:%d/%m/%Y}" if date_to else raw_to if not errors else "",
+                    "patient": patient, "texte": text},
+        "query_string": params.urlencode(),
+        "errors": errors,
+        "may_handle": request.user.has_perm(HANDLE_PERM),
+        "next": request.get_full_path(),
+    })
+
+
+class ReplyForm(forms.Form):
+    body = forms.CharField(label="Votre réponse", widget=forms.Textarea(attrs={"rows": 5}),
+                           error_messages={"required": "Le message est vide."})
+    mark_handled = forms.BooleanField(required=False, initial=True, label="Marquer cette réponse comme traitée")
+    token = forms.CharField(widget=forms.HiddenInput)
+
+    def clean_body(self):
+        # As the send window (messaging.views_sending.SmsForm): the gateway's limit, and merge
+        # codes checked (a mistyped "@PNOMM" would leave half-merged).
+        body = self.cleaned_data["body"].replace("\r\n", "\n").replace("\r", "\n")
+        if not body.strip():
+            raise forms.ValidationError("Le message est vide.")
+        too_long = sms_too_long(body)
+        if too_long:
+            raise forms.ValidationError(too_long)
+        validate_merge_text(body)
+        return body
+
+
+def _conversation(number: str, *, limit: int = 30) -> list[dict]:
+    """The last SMS exchanged with ``number`` (sent and received), oldest first."""
+    sent = Message.objects.filter(channel=Channel.SMS, to=number, hidden=False).select_related("mailing")
+    received = InboundMessage.objects.filter(from_number=number)
+    entries = [{"at": m.created_at, "sent": m} for m in sent.order_by("-created_at", "-id")[:limit]]
+    entries += [{"at": i.received_at, "received": i} for i in received.order_by("-received_at", "-id")[:limit]]
+    entries.sort(key=lambda e: e["at"])
+    return entries[-limit:]
+
+
+@_readers_only
+def reply_detail(request, pk):
+    """One reply: who sent it, what it answers, the conversation with that number, the answer
+    form (through the outbox, with the SMS counter) and its handled state."""
+    found = inbox.with_context(inbox.replies().filter(pk=pk)).first()
+    if found is None:
+        raise Http404("Réponse introuvable.")
+    row = inbox.describe([found])[0]
+    recipient = inbox.reply_recipient(found)
+    if request.method == "POST":
+        form = ReplyForm(request.POST)
+        if form.is_valid():
+            try:
+                mailing = inbox.reply_send(inbound=found, body=form.cleaned_data["body"], user=request.user,
+                                           token=form.cleaned_data["token"])
+            except ValueError as exc:
+                form.add_error(None, str(exc))
+            else:
+                message = mailing.messages.first()
+                text = f"Réponse enregistrée pour {recipient.name} : {message.get_status_display().lower()}"
+                if message.reason:
+                    text += f" ({message.reason})"
+                if form.cleaned_data["mark_handled"] and request.user.has_perm(HANDLE_PERM):
+                    inbox.reply_mark_handled(inbound=found, user=request.user)
+                    text += ". La réponse reçue est marquée traitée"
+                messages.success(request, text + ".")
+                return redirect("sending:reply", pk=found.pk)
+    else:
+        form = ReplyForm(initial={"token": uuid.uuid4().hex, "mark_handled": True})
+    price = price_per_part()
+    return render(request, "messaging/replies/detail.html", {
+        "row": row,
+        "inbound": found,
+        "recipient": recipient,
+        "form": form,
+        "conversation": _conversation(found.from_number),
+        "may_handle": request.user.has_perm(HANDLE_PERM),
+        "counter_config": {"warn_over_160": Practice.get().sms_warn_over_160,
+                           "to_gsm_url": reverse("messaging:sms_to_gsm"),
+                           "price": None if price is None else str(price)},
+        "gsm_tables": gsm_tables(),
+    })
+
+
+def _handled_view(request, pk, *, handled: bool):
+    if not request.user.has_perm(HANDLE_PERM):
+        raise PermissionDenied("Vous n'avez pas le droit de marquer une réponse comme traitée.")
+    found = get_object_or_404(inbox.replies().select_related("handled_by"), pk=pk)
+    if handled:
+        if inbox.reply_mark_handled(inbound=found, user=request.user):
+            messages.success(request, "Réponse marquée traitée.")
+        else:
+            who = found.handled_by.get_full_name() or found.handled_by.username if found.handled_by else "quelqu'un"
+            messages.info(request, f"Cette réponse était déjà traitée (par {who}).")
+    else:
+        inbox.reply_mark_unhandled(inbound=found)
+        messages.success(request, "Réponse remise dans les réponses à traiter.")
+    target = request.POST.get("next", "")
+    if target and url_has_allowed_host_and_scheme(target, {request.get_host()}, request.is_secure()):
+        return redirect(target)
+    return redirect("sending:reply", pk=found.pk)
+
+
+@_readers_only
+@require_POST
+def reply_handled(request, pk):
+    return _handled_view(request, pk, handled=True)
+
+
+@_readers_only
+@require_POST
+def reply_unhandled(request, pk):
+    return _handled_view(request, pk, handled=False)
+
+
+# ---------------------------------------------------------------------------------------------
+# The demo: answer as the patient
+# ---------------------------------------------------------------------------------------------
+
+
+class DemoReplyForm(forms.Form):
+    numero = forms.CharField(max_length=32)
+    body = forms.CharField(max_length=1600, error_messages={"required": "Écrivez la réponse du patient.",
+                                                            "max_length": "Une réponse SMS ne dépasse pas "
+                                                                          "1 600 caractères."})
+
+
+@login_required
+@require_POST
+def demo_reply(request):
+    """The demo inbox's "Répondre en tant que patient": the text is received by the practice
+    exactly as a gateway's webhook would hand it over (``messaging.webhooks.record_inbound``,
+    with an id of its own), so the demo shows what a real reply does. Only with the demo's
+    ``sandbox`` gateway, for staff who may send."""
+    from messaging.webhooks import record_inbound
+
+    if configured_name() != "sandbox":
+        raise Http404("Réservé à la démonstration (passerelle SMS « sandbox »).")
+    if not request.user.has_perm(SEND_PERM):
+        raise PermissionDenied("Vous n'avez pas le droit d'envoyer des messages.")
+    form = DemoReplyForm(request.POST)
+    numero = request.POST.get("numero", "")
+    back = f"{reverse('sending:demo-inbox')}?{urlencode({'onglet': 'sms', 'numero': numero})}"
+    if not form.is_valid():
+        for errors in form.errors.values():
+            for error in errors:
+                messages.error(request, error)
+        return redirect(back)
+    from messaging.models import SandboxSms
+
+    number = form.cleaned_data["numero"]
+    last = SandboxSms.objects.filter(to=number).order_by("-created_at", "-id").first()
+    if last is None:
+        messages.error(request, "Aucun SMS n'a été envoyé à ce numéro dans la démonstration.")
+        return redirect(back)
+    record_inbound(provider_id=f"demo-{uuid.uuid4().hex}", from_number=number, to_number=last.sender,
+                   body=form.cleaned_data["body"])
+    messages.success(request, "Réponse reçue par le cabinet, comme par la passerelle SMS.")
+    return redirect(back)
+
+
+def replies_menu_count(user) -> int | None:
+    """The number of replies to handle shown in the menu, or None when ``user`` may not read
+    them. One query."""
+    if not may_read_replies(user):
+        return None
+    return inbox.to_handle_count()
+
