@@ -25,6 +25,7 @@ from messaging.models import (
     Message,
     MessageStatus,
     RecipientRole,
+    ReplyKind,
 )
 from messaging.outbox import mailing_create
 from messaging.policy import (
@@ -55,8 +56,11 @@ STATES = {STATE_TO_HANDLE: "Non traitées", STATE_ALL: "Toutes"}
 
 def replies() -> QuerySet[InboundMessage]:
     """Every inbound SMS staff are to read: all but STOP (recorded as a withdrawal of consent
-    where it arrives, nothing to answer)."""
-    return InboundMessage.objects.filter(is_stop=False)
+    where it arrives, nothing to answer) and but what ``messaging.replies.handle_inbound``
+    handled by itself (a confirmation recorded on its appointments). A cancellation request
+    stays: it is marked on the appointment, and staff cancel or move it themselves."""
+    return InboundMessage.objects.filter(is_stop=False).exclude(kind=ReplyKind.STOP).filter(
+        Q(handled_automatically=False) | Q(kind=ReplyKind.CANCEL))
 
 
 def replies_to_handle() -> QuerySet[InboundMessage]:
@@ -117,8 +121,9 @@ def from_whom(query: str) -> QuerySet[InboundMessage]:
 
 def with_context(qs: QuerySet[InboundMessage]) -> QuerySet[InboundMessage]:
     """``qs`` loaded with what ``describe`` reads: the patients of the number with their
-    guardians, who handled it, and the id of the last SMS the practice sent to the number
-    before it came (``last_sent_id``)."""
+    guardians, who handled it, the SMS it answers (``answers``, when the reply was matched to an
+    SMS that asked for an answer) and the id of the last SMS the practice sent to the number
+    before it came (``last_sent_id``, for the others)."""
     last_sent = (
         Message.objects.filter(channel=Channel.SMS, to=OuterRef("from_number"), status__in=_REACHED,
                                created_at__lte=OuterRef("received_at"))
@@ -126,7 +131,7 @@ def with_context(qs: QuerySet[InboundMessage]) -> QuerySet[InboundMessage]:
     )
     patients = Patient.objects.select_related("civil_guardian", "financial_guardian").order_by("pk")
     return (
-        qs.select_related("handled_by")
+        qs.select_related("handled_by", "answers")
         .prefetch_related(Prefetch("patients", queryset=patients))
         .annotate(last_sent_id=Subquery(last_sent))
     )
@@ -191,15 +196,21 @@ class Row:
     inbound: InboundMessage
     sender: Sender
     answered: Message | None  # the SMS it answers, when known
+    matched: bool = False  # ``answered`` is the SMS that asked for this answer, not just the last one sent
 
 
 def describe(inbounds) -> list[Row]:
     """``inbounds`` (loaded by ``with_context``) with their sender and the SMS each answers:
-    the last SMS the practice sent to the number before it came. One query for the page."""
+    the one that asked for the answer (``answers``), else the last SMS the practice sent to the
+    number before it came. At most one query for the page."""
     inbounds = list(inbounds)
-    ids = {i.last_sent_id for i in inbounds if getattr(i, "last_sent_id", None)}
+    ids = {i.last_sent_id for i in inbounds if i.answers_id is None and getattr(i, "last_sent_id", None)}
     sent = Message.objects.in_bulk(ids) if ids else {}
-    return [Row(i, sender_of(i), sent.get(getattr(i, "last_sent_id", None))) for i in inbounds]
+    return [
+        Row(i, sender_of(i), i.answers, True) if i.answers_id is not None
+        else Row(i, sender_of(i), sent.get(getattr(i, "last_sent_id", None)))
+        for i in inbounds
+    ]
 
 
 def reply_recipient(inbound: InboundMessage) -> Recipient:

@@ -128,15 +128,15 @@ class JournalEntries:
 
         parts = []
         if self.outgoing is not None:
-            parts.append(self.outgoing.order_by().annotate(at=F("created_at"), kind=Value(0, IntegerField()))
-                         .values_list("at", "kind", "pk"))
+            parts.append(self.outgoing.order_by().annotate(at=F("created_at"), line_kind=Value(0, IntegerField()))
+                         .values_list("at", "line_kind", "pk"))
         if self.incoming is not None:
-            parts.append(self.incoming.order_by().annotate(at=F("received_at"), kind=Value(1, IntegerField()))
-                         .values_list("at", "kind", "pk"))
+            parts.append(self.incoming.order_by().annotate(at=F("received_at"), line_kind=Value(1, IntegerField()))
+                         .values_list("at", "line_kind", "pk"))
         if not parts:
             return []
         keys = parts[0].union(*parts[1:], all=True) if len(parts) > 1 else parts[0]
-        keys = list(keys.order_by("-at", "-kind", "-pk")[window])
+        keys = list(keys.order_by("-at", "-line_kind", "-pk")[window])
         sent_ids = [pk for _, kind, pk in keys if kind == 0]
         received_ids = [pk for _, kind, pk in keys if kind == 1]
         sent = self.outgoing.in_bulk(sent_ids) if sent_ids else {}

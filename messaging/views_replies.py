@@ -20,6 +20,7 @@ from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
@@ -134,6 +135,16 @@ def reply_detail(request, pk):
         raise Http404("Réponse introuvable.")
     row = inbox.describe([found])[0]
     recipient = inbox.reply_recipient(found)
+    appointments = []
+    if row.matched:
+        from messaging.replies import appointments_answered_by
+
+        # What the answer is about, with the mark it left (confirmed, cancellation requested):
+        # staff cancel or move a cancellation request themselves, from the planning.
+        appointments = [
+            {"appointment": a, "planning": f"{reverse('patients:planning')}?jour={timezone.localdate(a.start).isoformat()}"}
+            for a in appointments_answered_by(row.answered)
+        ]
     if request.method == "POST":
         form = ReplyForm(request.POST)
         if form.is_valid():
@@ -159,6 +170,7 @@ def reply_detail(request, pk):
         "row": row,
         "inbound": found,
         "recipient": recipient,
+        "appointments": appointments,
         "form": form,
         "conversation": _conversation(found.from_number),
         "may_handle": request.user.has_perm(HANDLE_PERM),

@@ -401,3 +401,35 @@ def test_the_demo_answer_is_refused_outside_the_demo_and_without_text(assistant_
     never = assistant_client.post(url, {"numero": "+33611111111", "body": "Oui"}, follow=True)
     assert "Aucun SMS n&#x27;a été envoyé à ce numéro" in never.content.decode()
     assert not InboundMessage.objects.exists()
+
+
+def test_what_was_handled_automatically_is_not_listed_but_a_cancellation_request_is(assistant_client, assistant,
+                                                                                   sms_outbox):  # noqa: F811
+    """The interpretation (messaging.replies) marks a confirmation handled by itself: staff have
+    nothing to do. A cancellation request is marked on the appointment, and staff cancel or move
+    it: it stays in the list, with the SMS it answers and the appointment's mark."""
+    from django.utils import timezone
+
+    from messaging.models import ReplyKind
+    from tests.factories import AppointmentFactory
+
+    emma = PatientFactory(first_name="Emma", last_name="Ablirant", mobile="+33611111111")
+    appointment = AppointmentFactory(patient=emma)
+    asked = _reminder(emma, assistant, body="RDV demain 10h00. Répondez OUI pour confirmer, NON pour annuler.")
+    Message.objects.filter(pk=asked.pk).update(appointment=appointment)
+    yes = _receive("+33611111111", "Oui merci")
+    no = _receive("+33611111111", "Je ne pourrai pas venir")
+    InboundMessage.objects.filter(pk=yes.pk).update(kind=ReplyKind.CONFIRM, handled_automatically=True, answers=asked)
+    InboundMessage.objects.filter(pk=no.pk).update(kind=ReplyKind.CANCEL, handled_automatically=True, answers=asked)
+    type(appointment).objects.filter(pk=appointment.pk).update(cancel_requested_at=timezone.now())
+
+    page = assistant_client.get(REPLIES, {"etat": "toutes"}).content.decode()
+    assert _rows(page) == 1 and "Je ne pourrai pas venir" in page and "Oui merci" not in page
+    assert "Demande d&#x27;annulation" in page and "Dernier SMS envoyé" not in page
+    detail = assistant_client.get(reverse("sending:reply", args=[no.pk])).content.decode()
+    assert "En réponse au SMS du" in detail and "Répondez OUI pour confirmer" in detail
+    assert "Annulation demandée le" in detail and "Planning du jour" in detail
+    assert assistant_client.get(reverse("sending:reply", args=[yes.pk])).status_code == 404
+    # The journal still shows both.
+    journal = assistant_client.get("/messages/", {"sens": "recus"}).content.decode()
+    assert "Oui merci" in journal and "Je ne pourrai pas venir" in journal
