@@ -270,7 +270,7 @@ def reply_send(*, inbound: InboundMessage, body: str, user, token: str) -> Maili
     if not recipient.sendable:
         raise ValueError(f"Réponse impossible : {recipient.skip_reason}")
     return mailing_create(
-        channel=Channel.SMS, origin=MailingOrigin.REPLY, requested_by=user, recipients=[recipient],
+        channel=Channel.SMS, origin=MailingOrigin.ANSWER, requested_by=user, recipients=[recipient],
         sms_body=body, idempotency_key=f"reply:{inbound.pk}:{token}"[:120],
         label=f"Réponse à {recipient.name}"[:200],
     )

@@ -60,7 +60,7 @@ def test_a_demo_reply_is_answered_from_the_replies_page_then_marked_handled(logi
     page.get_by_role("button", name="Envoyer la réponse").click()
     expect(page.get_by_text("Réponse enregistrée pour ABLIRANT Emma")).to_be_visible()
     expect(page.locator("#conversation")).to_contain_text("Oui, à partir de 14h00.")
-    answer = Message.objects.get(mailing__origin=MailingOrigin.REPLY)
+    answer = Message.objects.get(mailing__origin=MailingOrigin.ANSWER)
     assert (answer.to, answer.status, answer.mailing.requested_by) == ("+33684285560", MessageStatus.SENT, julie)
     assert SandboxSms.objects.filter(to="+33684285560", body="Oui, à partir de 14h00.").count() == 1
     expect(page.locator("#reply-state")).to_contain_text("À traiter")

@@ -175,7 +175,7 @@ def test_the_answer_goes_through_the_outbox_once_and_marks_the_reply_handled(ass
     response = assistant_client.post(url, form, follow=True)
     assert "Réponse enregistrée pour ABLIRANT Emma" in response.content.decode()
     assistant_client.post(url, form)  # a double click: the same token writes nothing more
-    message = Message.objects.get(mailing__origin=MailingOrigin.REPLY)
+    message = Message.objects.get(mailing__origin=MailingOrigin.ANSWER)
     assert (message.to, message.patient, message.body) == ("+33611111111", emma, "Bonjour Emma, c'est noté pour 11h00.")
     assert message.mailing.requested_by == assistant
     dispatch_pending(now=NOON)
@@ -193,7 +193,7 @@ def test_the_answer_to_a_guardian_goes_to_the_guardian(assistant_client, sms_out
     inbound = _receive("+33613682982", "Léo a de la fièvre")
     assistant_client.post(reverse("sending:reply", args=[inbound.pk]),
                           {"body": "Merci, nous le rappelons.", "token": "t-2"})
-    message = Message.objects.get(mailing__origin=MailingOrigin.REPLY)
+    message = Message.objects.get(mailing__origin=MailingOrigin.ANSWER)
     assert (message.to, message.recipient_role, message.patient) == ("+33613682982", "civil", leo)
     inbound.refresh_from_db()
     assert inbound.handled_at is None  # not ticked: still to handle
