@@ -54,13 +54,18 @@ STATES = {STATE_TO_HANDLE: "Non traitées", STATE_ALL: "Toutes"}
 # ---------------------------------------------------------------------------------------------
 
 
+def answerable() -> QuerySet[InboundMessage]:
+    """Every inbound SMS but STOP: what staff may open, answer and mark handled (a confirmation
+    handled by itself included: the patient may have asked something in it too)."""
+    return InboundMessage.objects.filter(is_stop=False).exclude(kind=ReplyKind.STOP)
+
+
 def replies() -> QuerySet[InboundMessage]:
     """Every inbound SMS staff are to read: all but STOP (recorded as a withdrawal of consent
     where it arrives, nothing to answer) and but what ``messaging.replies.handle_inbound``
     handled by itself (a confirmation recorded on its appointments). A cancellation request
     stays: it is marked on the appointment, and staff cancel or move it themselves."""
-    return InboundMessage.objects.filter(is_stop=False).exclude(kind=ReplyKind.STOP).filter(
-        Q(handled_automatically=False) | Q(kind=ReplyKind.CANCEL))
+    return answerable().filter(Q(handled_automatically=False) | Q(kind=ReplyKind.CANCEL))
 
 
 def replies_to_handle() -> QuerySet[InboundMessage]:

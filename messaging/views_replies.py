@@ -130,7 +130,7 @@ def _conversation(number: str, *, limit: int = 30) -> list[dict]:
 def reply_detail(request, pk):
     """One reply: who sent it, what it answers, the conversation with that number, the answer
     form (through the outbox, with the SMS counter) and its handled state."""
-    found = inbox.with_context(inbox.replies().filter(pk=pk)).first()
+    found = inbox.with_context(inbox.answerable().filter(pk=pk)).first()
     if found is None:
         raise Http404("Réponse introuvable.")
     row = inbox.describe([found])[0]
@@ -184,7 +184,7 @@ def reply_detail(request, pk):
 def _handled_view(request, pk, *, handled: bool):
     if not request.user.has_perm(HANDLE_PERM):
         raise PermissionDenied("Vous n'avez pas le droit de marquer une réponse comme traitée.")
-    found = get_object_or_404(inbox.replies().select_related("handled_by"), pk=pk)
+    found = get_object_or_404(inbox.answerable().select_related("handled_by"), pk=pk)
     if handled:
         if inbox.reply_mark_handled(inbound=found, user=request.user):
             messages.success(request, "Réponse marquée traitée.")

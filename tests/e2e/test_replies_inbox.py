@@ -14,9 +14,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 def test_a_demo_reply_is_answered_from_the_replies_page_then_marked_handled(login, live_server,
                                                                            demo_practice):  # noqa: F811
-    from tests.e2e.conftest import screenshot
-
     from practice.models import Practice
+    from tests.e2e.conftest import screenshot
 
     patient, _ = demo_practice
     practice = Practice.get()

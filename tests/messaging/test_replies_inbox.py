@@ -429,7 +429,10 @@ def test_what_was_handled_automatically_is_not_listed_but_a_cancellation_request
     detail = assistant_client.get(reverse("sending:reply", args=[no.pk])).content.decode()
     assert "En réponse au SMS du" in detail and "Répondez OUI pour confirmer" in detail
     assert "Annulation demandée le" in detail and "Planning du jour" in detail
-    assert assistant_client.get(reverse("sending:reply", args=[yes.pk])).status_code == 404
+    # Handled by itself, it can still be opened and answered (from the journal, the patient file).
+    assert assistant_client.get(reverse("sending:reply", args=[yes.pk])).status_code == 200
     # The journal still shows both.
     journal = assistant_client.get("/messages/", {"sens": "recus"}).content.decode()
     assert "Oui merci" in journal and "Je ne pourrai pas venir" in journal
+    history = assistant_client.get(reverse("sending:history", args=[emma.pk])).content.decode()
+    assert reverse("sending:reply", args=[yes.pk]) in history
