@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('messaging', '0019_mailing_origin_reply'),
+        ('messaging', '0021_mailing_draft'),
     ]
 
     operations = [
