@@ -567,6 +567,47 @@ def bench_planning_day() -> None:
     user.delete()
 
 
+def bench_preview() -> None:
+    """The preview step of a mass mailing of MAILING_SIZE SMS (issue 14: it merged every message
+    at each page view): the first view merges once and stores the lines, the next ones page
+    through them. Through Django's test client as a logged-in user; queries counted."""
+    from django.contrib.auth import get_user_model
+    from django.test import Client
+    from django.test.utils import override_settings
+
+    from messaging.mass_drafts import draft_create
+
+    print(f"\nAperçu d'un publipostage de {MAILING_SIZE} SMS", flush=True)
+    user, _ = get_user_model().objects.get_or_create(username="bench-apercu", defaults={"is_superuser": True})
+    client = Client()
+    client.force_login(user)
+    try:
+        with override_settings(ALLOWED_HOSTS=["testserver"]):
+            client.get("/")  # the session's and the practice's first loads
+            firsts, first_queries = [], 0
+            for _ in range(3):  # each run a new draft: merged at its first view
+                draft = draft_create(user=user, draft=_sms_draft(future_ids(MAILING_SIZE)))
+                url = f"/publipostage/{draft.key}/destinataires/"
+                start = time.perf_counter()
+                with CaptureQueriesContext(connection) as queries:
+                    response = client.get(url)
+                firsts.append(time.perf_counter() - start)
+                first_queries = len(queries.captured_queries)
+                if response.status_code != 200:
+                    raise SystemExit(f"L'aperçu a répondu {response.status_code} : mesure impossible.")
+            with CaptureQueriesContext(connection) as queries:
+                client.get(url + "?page=50")
+            page_queries = len(queries.captured_queries)
+            ms = median_ms(lambda: client.get(url + "?page=50"))
+        first = statistics.median(firsts)
+        row(f"Aperçu, première vue ({MAILING_SIZE} SMS fusionnés et gardés), médiane", f"{first:.2f} s",
+            f"{first_queries} requêtes")
+        row("Aperçu, vues suivantes (page 50, lignes gardées), médiane", f"{ms:.0f} ms",
+            f"{page_queries} requêtes ; {first * 1000 / ms:.0f}× moins que la première")
+    finally:
+        user.delete()  # its drafts and their stored lines with it
+
+
 PARTS = {
     "searches": bench_searches,
     "mailing": bench_mailing_create,
@@ -575,6 +616,7 @@ PARTS = {
     "queueing": bench_queueing,
     "j+1": bench_j_plus_1,
     "planning": bench_planning_day,
+    "preview": bench_preview,
 }
 
 

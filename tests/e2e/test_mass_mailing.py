@@ -126,3 +126,29 @@ def test_select_all_rows_of_every_page_untick_a_few_and_start_the_mailing(page, 
     summary = page.locator("#summary")
     expect(summary).to_contain_text(f"{count - 2} messages seront envoyés pour {count - 2} patients")
     expect(page.locator("#recipients")).not_to_contain_text(rows[0].patient.display_name)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_wizard_page_reopened_after_logging_in_again(page, live_server, login, assistant):
+    """The draft is kept on the server for its user: after "Déconnexion", logging in again and
+    opening the wizard's address shows the recipients and the message as they were."""
+    patient = PatientFactory(last_name="Zimmer", first_name="Alexis", mobile="+33684285560")
+    AppointmentFactory(start=tomorrow_at(9), patient=patient)
+    login(assistant)
+    page.goto(f"{live_server.url}/recherches/rendez-vous/")
+    page.get_by_role("button", name="Rechercher").click()
+    page.get_by_role("button", name="SMS", exact=True).click()
+    page.get_by_label("Message").fill("Gardé pour @PPREN.")
+    page.get_by_role("button", name="Suivant").click()
+    expect(page.locator("#recipients")).to_contain_text("Gardé pour Alexis.")
+    wizard = page.url
+
+    page.get_by_role("button", name="Déconnexion").click()
+    page.goto(wizard)
+    expect(page).to_have_url(re.compile(r"/connexion/"))
+    login(assistant)
+    page.goto(wizard)
+    expect(page.locator("#summary")).to_contain_text("1 message sera envoyé pour 1 patient")
+    expect(page.locator("#recipients")).to_contain_text("Gardé pour Alexis.")
+    page.get_by_role("link", name="Précédent").click()
+    expect(page.get_by_label("Message")).to_have_value("Gardé pour @PPREN.")
