@@ -136,7 +136,7 @@ def with_context(qs: QuerySet[InboundMessage]) -> QuerySet[InboundMessage]:
     )
     patients = Patient.objects.select_related("civil_guardian", "financial_guardian").order_by("pk")
     return (
-        qs.select_related("handled_by", "answers")
+        qs.select_related("handled_by", "answers__appointment")
         .prefetch_related(Prefetch("patients", queryset=patients))
         .annotate(last_sent_id=Subquery(last_sent))
     )

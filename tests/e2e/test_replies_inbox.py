@@ -37,6 +37,7 @@ def test_a_demo_reply_is_answered_from_the_replies_page_then_marked_handled(logi
     expect(page.get_by_text("Réponse reçue par le cabinet")).to_be_visible()
     expect(page.locator(".demo-patient-reply")).to_contain_text("Puis-je passer le chercher jeudi ?")
     expect(page.locator("#replies-menu")).to_contain_text("1")
+    screenshot(page, "demo-inbox-reply")
     inbound = InboundMessage.objects.get()
     assert inbound.provider_id.startswith("demo-") and inbound.patient == patient
 

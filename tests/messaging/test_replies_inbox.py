@@ -436,3 +436,40 @@ def test_what_was_handled_automatically_is_not_listed_but_a_cancellation_request
     assert "Oui merci" in journal and "Je ne pourrai pas venir" in journal
     history = assistant_client.get(reverse("sending:history", args=[emma.pk])).content.decode()
     assert reverse("sending:reply", args=[yes.pk]) in history
+
+
+def test_in_the_demo_a_patient_confirms_or_asks_to_cancel_from_the_demo_inbox(assistant_client, settings,
+                                                                              no_quiet_hours):  # noqa: F811
+    """The issue's demo path: a reminder that asks for an answer leaves through the demo gateway;
+    "Oui merci" typed in the demo inbox confirms the appointment (nothing left for staff);
+    "Je ne pourrai pas venir" marks the other one "annulation demandée" and waits in Réponses."""
+    from messaging.models import Purpose, SmsTemplate, TemplateCategory
+    from messaging.policy import recipient_for
+    from patients.models import Appointment
+    from tests.factories import AppointmentFactory
+
+    settings.SMS_BACKEND = "sandbox"
+    category = TemplateCategory.objects.create(name="Rappels", purpose=Purpose.REMINDER)
+    template = SmsTemplate.objects.create(category=category, title="Rappel J-1", asks_reply=True,
+                                          body="Rappel : RDV demain. Répondez OUI pour confirmer, NON pour annuler.")
+
+    def remind_and_answer(mobile, answer):
+        appointment = AppointmentFactory(patient=PatientFactory(mobile=mobile))
+        mailing = mailing_create(
+            channel=Channel.SMS, origin=MailingOrigin.MASS_MAILING, requested_by=None, template=template,
+            recipients=[recipient_for(patient=appointment.patient, channel=Channel.SMS, role="patient",
+                                      appointment=appointment)],
+            appointment=appointment, purpose=Purpose.REMINDER, schedule_dispatch=False)
+        dispatch_pending(mailing_id=mailing.pk)
+        assert SandboxSms.objects.filter(to=mobile).exists()
+        assistant_client.post(reverse("sending:demo-reply"), {"numero": mobile, "body": answer})
+        return Appointment.objects.get(pk=appointment.pk)
+
+    confirmed = remind_and_answer("+33611111111", "Oui merci")
+    assert confirmed.confirmed_at is not None
+    cancelled = remind_and_answer("+33622222222", "Je ne pourrai pas venir")
+    assert cancelled.cancel_requested_at is not None
+
+    page = assistant_client.get(REPLIES).content.decode()
+    assert _rows(page) == 1 and "Je ne pourrai pas venir" in page and "Oui merci" not in page
+    assert "Annulation demandée" in page
