@@ -165,11 +165,14 @@ def appointment_overlaps(
 class PlanningColumn:
     practitioner: Practitioner
     appointments: list[Appointment] = field(default_factory=list)
+    slots: list = field(default_factory=list)  # the rows as the page shows them (patients.views.planning_slots)
 
 
 # A busy day can hold thousands of appointments (3,952 on the bench's busiest): the planning
 # shows them this many at a time, in time order, so the page stays small and quick.
 PLANNING_PAGE = 100
+# What the planning reads of each appointment's patient.
+PLANNING_PATIENT_FIELDS = {"id", "last_name", "first_name"}
 
 
 @dataclass
@@ -185,7 +188,11 @@ def planning(*, day: dt.date, chair: Chair | None = None, page: int | str | None
     given. ``page`` (a number, or the raw query value: anything invalid gives the nearest page)
     picks which ``per_page`` appointments of the day, in time order. Three queries whatever the
     number of appointments (practitioners, count, the page)."""
-    appointments = appointments_of_day(day=day)
+    # Of a patient the planning shows the name only: loading their whole file (about forty
+    # columns) for each row cost as much as the rest of the query.
+    appointments = appointments_of_day(day=day).defer(
+        *(f"patient__{f.name}" for f in Patient._meta.concrete_fields if f.name not in PLANNING_PATIENT_FIELDS)
+    )
     if chair is not None:
         appointments = appointments.filter(chair=chair)
     current = Paginator(appointments, per_page).get_page(page)

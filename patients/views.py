@@ -5,6 +5,7 @@ the 403 page), reads through ``selectors``, writes through ``services`` and show
 from __future__ import annotations
 
 import datetime as dt
+from urllib.parse import quote
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
@@ -24,6 +25,7 @@ from . import forms, selectors, services
 from .models import (
     Appointment,
     AppointmentState,
+    CancelledBy,
     Chair,
     CorrespondentRelationship,
     Guardian,
@@ -31,6 +33,7 @@ from .models import (
     Practitioner,
 )
 from .phones import format_fr
+from .templatetags.fr_format import heure
 
 PAGE_SIZE = 50
 LOOKUP_LIMIT = 10
@@ -358,12 +361,73 @@ def _planning_url(day: dt.date, chair_id=None) -> str:
     return f"{url}&fauteuil={chair_id}" if chair_id else url
 
 
+# The state menu of a planning slot: each state but the current one.
+QUICK_STATES = [
+    (AppointmentState.PRESENT, "Présent"),
+    (AppointmentState.MISSED, "Manqué"),
+    (AppointmentState.EXCUSED, "Excusé"),
+    (AppointmentState.FUTURE, "Futur"),
+]
+_PK = 987654321  # stands for an appointment's id in a URL reversed once per page
+
+
+class _Urls:
+    """The URLs of one kind for every row of a page, reversed once: a hundred ``{% url %}`` per
+    page cost more than the rest of a row."""
+
+    def __init__(self, name: str):
+        self.head, self.tail = reverse(name, args=[_PK]).split(str(_PK))
+
+    def __call__(self, pk: int) -> str:
+        return f"{self.head}{pk}{self.tail}"
+
+
+def planning_slots(appointments, *, can_change: bool) -> list[dict]:
+    """The rows of ``appointments`` (loaded with patient, nature and chair) as the planning shows
+    them, each computed once here (times, links, labels): a busy day's page renders a hundred.
+    Plain dicts of strings: the template engine finds a dict's key at its first try, where an
+    object's attribute costs it a failed ``obj[key]`` first. ``appointment`` is the row's
+    Appointment, for the rare parts that read it (the patient's SMS answers)."""
+    detail = _Urls("patients:detail")
+    state, cancel, move = (_Urls(n) for n in ("patients:appointment_state", "patients:appointment_cancel",
+                                                "patients:appointment_move"))
+    state_labels = dict(AppointmentState.choices)
+    cancelled_by = {value: label.lower() for value, label in CancelledBy.choices}
+    slots = []
+    for a in appointments:
+        start = timezone.localtime(a.start)
+        label = state_labels.get(a.state, a.state)
+        if a.cancelled_by:
+            label = f"{label} ({cancelled_by.get(a.cancelled_by, a.cancelled_by)})"
+        nature, chair = a.nature, a.chair
+        slots.append({
+            "appointment": a, "pk": a.pk, "state": a.state, "duration": a.duration,
+            "urgent": a.urgent, "forced": a.forced, "remark": a.remark,
+            "replied": bool(a.confirmed_at or a.cancel_requested_at),
+            "time": heure(start), "end": heure(start + dt.timedelta(minutes=a.duration)),
+            "who": a.patient.display_name if a.patient_id else a.external_name,
+            "patient_url": detail(a.patient_id) if a.patient_id else "",
+            "nature_code": nature.code if nature else "", "nature_label": nature.label if nature else "",
+            "chair_code": chair.code if chair else "", "chair_label": chair.label if chair else "",
+            "state_label": label,
+            "state_url": state(a.pk) if can_change else "",
+            "cancel_url": cancel(a.pk) if can_change else "",
+            "move_url": move(a.pk) if can_change else "",
+            "other_states": [s for s in QUICK_STATES if s[0] != a.state] if can_change else [],
+        })
+    return slots
+
+
 @staff_view("patients.view_appointment")
 def planning(request):
     day = _requested_day(request)
     chairs = list(Chair.objects.filter(active=True))
     chair = next((c for c in chairs if str(c.pk) == request.GET.get("fauteuil", "")), None)
     plan = selectors.planning(day=day, chair=chair, page=request.GET.get("page"))
+    can_change = request.user.has_perm("patients.change_appointment")
+    for column in plan.columns:
+        column.slots = planning_slots(column.appointments, can_change=can_change)
+    here = request.get_full_path()
     return render(
         request,
         "patients/planning.html",
@@ -377,13 +441,8 @@ def planning(request):
             "columns": plan.columns,
             "page": plan.page,
             "count": plan.page.paginator.count,
-            "quick_states": [
-                (AppointmentState.PRESENT, "Présent"),
-                (AppointmentState.MISSED, "Manqué"),
-                (AppointmentState.EXCUSED, "Excusé"),
-                (AppointmentState.FUTURE, "Futur"),
-            ],
-            "here": request.get_full_path(),
+            "here": here,
+            "here_query": quote(here, safe="/"),  # as the urlencode filter would, once
         },
     )
 

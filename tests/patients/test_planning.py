@@ -336,3 +336,52 @@ def test_the_state_menu_of_a_page_returns_to_that_page(assistant_client):
     assert response["Location"] == back
     last.refresh_from_db()
     assert last.state == AppointmentState.MISSED
+
+
+def test_every_kind_of_row_costs_no_query_of_its_own(assistant_client, django_assert_num_queries):
+    """A row of each kind (patient, external person, chair and nature or none, cancelled by the
+    patient, confirmed or cancellation asked by SMS, urgent, with a remark, an inactive
+    practitioner's): the page's queries are those of a day of one row, and each row says what it
+    should (times, links and labels are computed once per page, views.planning_slots)."""
+    active, gone = PractitionerFactory(last_name="Actif"), PractitionerFactory(last_name="Parti", active=False)
+    chair, nature = ChairFactory(code="F2", label="Fauteuil 2"), NatureFactory(code="DET", label="Détartrage")
+    day = (2030, 6, 11)
+
+    def rows(n):
+        for i in range(n):
+            patient = PatientFactory(last_name=f"Nom{i}", first_name="Léa")
+            kind = i % 5
+            AppointmentFactory(
+                patient=None if kind == 1 else patient, external_name="M. Extérieur" if kind == 1 else "",
+                practitioner=gone if kind == 2 else active, chair=chair if kind != 3 else None,
+                nature=nature if kind != 3 else None, start=paris(*day, 8, 0) + dt.timedelta(minutes=5 * i),
+                duration=15, urgent=kind == 4, remark="Apporter la radio" if kind == 4 else "",
+                state=AppointmentState.CANCELLED if kind == 3 else AppointmentState.FUTURE,
+                cancelled_by=CancelledBy.PATIENT if kind == 3 else "",
+                confirmed_at=timezone.now() if kind == 0 else None,
+                cancel_requested_at=timezone.now() if kind == 2 else None,
+            )
+
+    rows(1)
+    planning(assistant_client, "2030-06-12")  # the session's and the practice's first loads
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as one:
+        planning(assistant_client, "2030-06-11")
+    Appointment.objects.all().delete()
+    rows(40)
+    with django_assert_num_queries(len(one.captured_queries)):
+        content = planning(assistant_client, "2030-06-11")
+    assert content.count("data-appointment=") == 40
+    first = Appointment.objects.order_by("start").first()
+    assert f'href="{reverse("patients:detail", args=[first.patient_id])}">NOM0 Léa</a>' in content
+    assert "08h00</span> <span class=\"text-muted small\">– 08h15 · 15 min" in content
+    assert "M. Extérieur <span class=\"badge text-bg-light border\">externe</span>" in content
+    assert '<span title="Détartrage">DET</span> · <span title="Fauteuil 2">F2</span>' in content
+    assert "Annulé (par le patient)" in content and "Urgence" in content and "Apporter la radio" in content
+    assert "Confirmé par SMS le" in content and "Annulation demandée" in content
+    assert 'aria-label="Dr PARTI' in content  # the inactive practitioner's column
+    assert f'action="{reverse("patients:appointment_state", args=[first.pk])}"' in content
+    assert f'href="{reverse("patients:appointment_cancel", args=[first.pk])}?next=/patients/rendez-vous/%3Fjour%3D2030-06-11"' in content
+    assert f'href="{reverse("patients:appointment_move", args=[first.pk])}"' in content
