@@ -1,5 +1,6 @@
 // Search result grids. The selection is kept on the server for every row of the search, not only
-// the page shown: each click sends one small request (tick / untick a row, "Tous", "Aucun") and
+// the page shown: each click sends one small request (tick / untick a row or the rows of the
+// page, "Tous", "Aucun": the ids in one comma-separated field) and
 // the server answers the count. Requests leave one at a time, in the order of the clicks; the
 // mass-mailing buttons wait for the last answer. Double-click opens the patient file.
 (function () {
@@ -17,8 +18,15 @@
   var queue = Promise.resolve();
   var pending = 0;
 
+  var pageBox = document.getElementById("select-page");
+
   function refresh() {
-    boxes().forEach(function (b) { b.closest("tr").classList.toggle("table-active", b.checked); });
+    var ticked = 0, all = boxes();
+    all.forEach(function (b) { b.closest("tr").classList.toggle("table-active", b.checked); if (b.checked) ticked += 1; });
+    if (pageBox) {
+      pageBox.checked = all.length > 0 && ticked === all.length;
+      pageBox.indeterminate = ticked > 0 && ticked < all.length;
+    }
     if (counter) {
       counter.textContent = total + " " + (total > 1 ? plural : noun) + ", " + selected + " sélectionné" + (selected > 1 ? "s" : "");
     }
@@ -60,6 +68,12 @@
   var none = document.getElementById("select-none"), all = document.getElementById("select-all");
   if (none) none.addEventListener("click", function (e) { e.preventDefault(); setAll(false); });
   if (all) all.addEventListener("click", function (e) { e.preventDefault(); setAll(true); });
+  if (pageBox) pageBox.addEventListener("change", function () {
+    // The rows of this page only ("Tous" / "Aucun" are about every row of the search).
+    var ids = [];
+    boxes().forEach(function (b) { b.checked = pageBox.checked; ids.push(b.value); });
+    send(pageBox.checked ? "tick" : "untick", ids);
+  });
   grid.addEventListener("change", function (e) {
     var box = e.target;
     if (box.classList.contains("row-check")) send(box.checked ? "tick" : "untick", [box.value]);
