@@ -38,6 +38,19 @@ def is_stop(body: str) -> bool:
     return words in STOP_WORDS
 
 
+def patients_of_number(number: str) -> list[Patient]:
+    """Everyone ``number`` (E.164) belongs to: the patients whose mobile it is and those of whom a
+    guardian with that mobile is in charge (a parent's number is on each child's file), by id.
+    Two queries, each on an index (the guardians' mobile, then the patients' mobile and guardian
+    links): joining the guardians in one OR made PostgreSQL scan every patient (100 ms per SMS
+    received at 30,000 patients, make bench)."""
+    guardians = list(Guardian.objects.filter(mobile=number).values_list("pk", flat=True))
+    condition = Q(mobile=number)
+    if guardians:
+        condition |= Q(civil_guardian_id__in=guardians) | Q(financial_guardian_id__in=guardians)
+    return list(Patient.objects.filter(condition).order_by("pk"))
+
+
 def record_inbound(*, provider_id: str, from_number: str, to_number: str, body: str) -> InboundMessage:
     """Record an SMS received from ``from_number`` on the history of every patient the number
     belongs to (their own mobile or a guardian's); STOP turns SMS consent off for each patient and
@@ -53,11 +66,7 @@ def record_inbound(*, provider_id: str, from_number: str, to_number: str, body: 
         return existing
     number = normalize(from_number) or from_number
     stop = is_stop(body)
-    patients = list(
-        Patient.objects.filter(
-            Q(mobile=number) | Q(civil_guardian__mobile=number) | Q(financial_guardian__mobile=number)
-        ).distinct().order_by("pk")
-    )
+    patients = patients_of_number(number)
     try:
         with transaction.atomic():
             inbound = InboundMessage.objects.create(

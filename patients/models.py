@@ -208,6 +208,8 @@ class Guardian(ContactFields):
         verbose_name = "responsable"
         verbose_name_plural = "responsables"
         ordering = ["last_name", "first_name"]
+        # An SMS received is matched to the guardians holding its number (messaging.webhooks).
+        indexes = [models.Index(fields=["mobile"], name="guardian_mobile_idx")]
 
     def __str__(self) -> str:
         return self.display_name

@@ -15,10 +15,9 @@ from .models import Treatment, TreatmentKind
 from .runner import default_criteria
 from .services import treatment_save
 
-REMINDER_SMS = (
-    "@CABNOM : rappel de votre RDV du @RDV1 avec le @PRAT. En cas d'empechement, merci de nous "
-    "prevenir au @CABTEL."
-)
+# It asks for an answer (SmsTemplate.asks_reply): in the demo, "Répondre en tant que patient"
+# with "Oui merci" confirms the appointment on the planning (messaging.replies). One GSM-7 SMS.
+REMINDER_SMS = "@CABNOM : rappel de votre RDV du @RDV1 avec le @PRAT. Repondez OUI pour confirmer, NON pour annuler."
 MISSED_SUBJECT = "Votre rendez-vous manqué du @RDVDATE"
 MISSED_BODY = (
     "<p>Bonjour @PCIVIL @PNOM,</p>"
@@ -42,7 +41,7 @@ def ensure_demo_treatments() -> list[Treatment]:
     rdv, _ = TemplateCategory.objects.get_or_create(name="Rendez-vous")
     birthdays, _ = TemplateCategory.objects.get_or_create(name="Anniversaires")
     reminder_sms, _ = SmsTemplate.objects.get_or_create(
-        category=rdv, title="Rappel de rendez-vous", defaults={"body": REMINDER_SMS}
+        category=rdv, title="Rappel de rendez-vous", defaults={"body": REMINDER_SMS, "asks_reply": True}
     )
     birthday_sms, _ = SmsTemplate.objects.get_or_create(
         category=birthdays, title="Joyeux anniversaire", defaults={"body": BIRTHDAY_SMS}
