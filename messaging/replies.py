@@ -218,10 +218,14 @@ def _events(appointments, kind: str, inbound: InboundMessage, now: dt.datetime) 
 def _confirm(appointments: list[Appointment], inbound: InboundMessage, now: dt.datetime) -> list[Appointment]:
     if not appointments:
         return []
+    from django.db.models import Value
+    from django.db.models.functions import Coalesce
+
     ids = [a.pk for a in appointments]
     # A second "oui" keeps the first time: the reminders were stopped then.
-    Appointment.objects.filter(pk__in=ids, confirmed_at__isnull=True).update(confirmed_at=now)
-    Appointment.objects.filter(pk__in=ids).update(cancel_requested_at=None)
+    Appointment.objects.filter(pk__in=ids).update(
+        confirmed_at=Coalesce(F("confirmed_at"), Value(now)), cancel_requested_at=None
+    )
     _events(appointments, AppointmentEventKind.CONFIRMED, inbound, now)
     for a in appointments:
         a.confirmed_at, a.cancel_requested_at = a.confirmed_at or now, None

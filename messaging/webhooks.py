@@ -77,7 +77,9 @@ def record_inbound(*, provider_id: str, from_number: str, to_number: str, body: 
                 patient=patients[0] if patients else None,
                 is_stop=stop,
             )
-            inbound.patients.set(patients)
+            # A new row has no links yet: one INSERT (``set`` would read them first).
+            through = InboundMessage.patients.through
+            through.objects.bulk_create(through(inboundmessage_id=inbound.pk, patient_id=p.pk) for p in patients)
             if stop:
                 Patient.objects.filter(mobile=number).update(sms_consent=False, updated_at=timezone.now())
                 Guardian.objects.filter(mobile=number).update(sms_consent=False)
