@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import io
+import itertools
 import logging
 import multiprocessing
 import os
@@ -617,6 +618,115 @@ def bench_preview() -> None:
         user.delete()  # its drafts and their stored lines with it
 
 
+REPLIES = int(os.environ.get("BENCH_REPLIES", "10000"))
+# What patients answer, in these proportions: mostly confirmations, some cancellations, some
+# questions for the inbox (each kind does a different amount of work).
+REPLY_TEXTS = ["Oui merci", "Oui merci", "Oui merci", "Oui merci", "Oui merci", "OK", "ok c'est noté",
+               "D'accord 👍", "Je ne pourrai pas venir", "Est-ce que je peux venir plus tôt ?"]
+
+
+def bench_replies() -> None:
+    """REPLIES answers to reminders that asked for one, each a signed POST to Twilio's inbound
+    webhook through Django's test client (the whole view: signature, parsing, recording, the
+    reading of the answer, the appointment changed). Time per reply, and the queries of each
+    reply by kind: the same whatever its rank (never a scan of the outbox)."""
+    from django.conf import settings
+    from django.test import Client
+    from django.test.utils import override_settings
+    from twilio.request_validator import RequestValidator
+
+    from messaging.mass_mailing import _plan, draft_rows_lazily
+    from messaging.models import (
+        Channel,
+        InboundMessage,
+        MailingOrigin,
+        Message,
+        MessageStatus,
+        Purpose,
+        SmsTemplate,
+        TemplateCategory,
+    )
+    from messaging.outbox import mailing_create
+    from messaging.policy import audience
+    from messaging.replies import interpret
+    from patients.models import Appointment, AppointmentEvent
+    from practice.models import Practice
+
+    print(f"\nRéponses des patients : {REPLIES} SMS signés sur le webhook Twilio", flush=True)
+    category, _ = TemplateCategory.objects.get_or_create(name="Bench réponses", defaults={"purpose": Purpose.REMINDER})
+    template, _ = SmsTemplate.objects.get_or_create(
+        category=category, title="Bench rappel avec réponse",
+        defaults={"body": "Rappel : RDV le @RDV1. Répondez OUI pour confirmer, NON pour annuler.", "asks_reply": True},
+    )
+    seen: set[str] = set()
+
+    def recipients(rows):
+        for row_ in rows:
+            for r in audience(row_.patient, plan=plan, appointment=row_.appointment).sms:
+                if r.sendable and r.address not in seen:  # one reminder per number: one answer each
+                    seen.add(r.address)
+                    yield r
+
+    plan = _plan(_sms_draft([]), Practice.get())
+    ids = future_ids(REPLIES * 3)
+    count, rows = draft_rows_lazily(_sms_draft(ids))
+    with dispatch_queued_not_run():
+        mailing = mailing_create(channel=Channel.SMS, origin=MailingOrigin.MASS_MAILING, requested_by=None,
+                                 recipients=itertools.islice(recipients(rows), REPLIES), count=REPLIES,
+                                 template=template, schedule_dispatch=False, label="bench réponses")
+    # Sent (what the gateway would have reported): the answers follow these.
+    Message.objects.filter(mailing=mailing, status=MessageStatus.PENDING).update(
+        status=MessageStatus.SENT, sent_at=timezone.now())
+    reminders = list(Message.objects.filter(mailing=mailing, status=MessageStatus.SENT).values_list("to", flat=True))
+    settle()
+    path = "/webhooks/twilio/inbound/"
+    validator = RequestValidator(settings.TWILIO_AUTH_TOKEN)
+    url = settings.PUBLIC_BASE_URL.rstrip("/") + path
+    client = Client()
+    per_kind: dict[str, list[int]] = {}
+    statuses = set()
+    executed = [0]
+    took: list[float] = []
+
+    def counted(execute, sql, params, many, context):
+        # Counts every statement of the request (CaptureQueriesContext keeps only the last 9,000).
+        executed[0] += 1
+        return execute(sql, params, many, context)
+
+    try:
+        with override_settings(ALLOWED_HOSTS=["cabinet.example.fr"]), connection.execute_wrapper(counted):
+            start = time.perf_counter()
+            for i, number in enumerate(reminders):
+                body = REPLY_TEXTS[i % len(REPLY_TEXTS)]
+                params = {"MessageSid": f"SMbench{i:08d}", "From": number, "To": "+33757000000", "Body": body}
+                before, began = executed[0], time.perf_counter()
+                response = client.post(path, params, HTTP_X_TWILIO_SIGNATURE=validator.compute_signature(url, params),
+                                       HTTP_HOST="cabinet.example.fr")
+                took.append(time.perf_counter() - began)
+                statuses.add(response.status_code)
+                per_kind.setdefault(interpret(body), []).append(executed[0] - before)
+            elapsed = time.perf_counter() - start
+        n = len(reminders)
+        confirmed = Appointment.objects.filter(messages__mailing=mailing, confirmed_at__isnull=False).count()
+        row(f"{n} réponses signées par le webhook (Twilio), par réponse", f"{elapsed / n * 1000:.2f} ms",
+            f"total {elapsed:.1f} s, {n / elapsed:.0f} réponses/s ; HTTP {sorted(statuses)} ; {confirmed} RDV confirmés")
+        tenth = max(1, n // 10)
+        first, last = statistics.median(took[:tenth]) * 1000, statistics.median(took[-tenth:]) * 1000
+        row(f"  médiane des {tenth} premières / des {tenth} dernières", f"{first:.2f} / {last:.2f} ms",
+            "le temps ne croît pas avec le nombre de réponses reçues")
+        labels = {"confirm": "confirmation", "cancel": "annulation demandée", "other": "autre (boîte Réponses)"}
+        for kind, counts in per_kind.items():
+            same = min(counts) == max(counts)
+            row(f"  requêtes SQL par réponse : {labels.get(kind, kind)} ({len(counts)})",
+                f"{min(counts)}" if same else f"{min(counts)}–{max(counts)}",
+                "constantes du premier au dernier" if same else "NE SONT PAS constantes")
+    finally:
+        AppointmentEvent.objects.filter(inbound__provider_id__startswith="SMbench").delete()
+        Appointment.objects.filter(messages__mailing=mailing).update(confirmed_at=None, cancel_requested_at=None)
+        InboundMessage.objects.filter(provider_id__startswith="SMbench").delete()
+        _forget(mailing)
+
+
 PARTS = {
     "searches": bench_searches,
     "mailing": bench_mailing_create,
@@ -626,6 +736,9 @@ PARTS = {
     "j+1": bench_j_plus_1,
     "planning": bench_planning_day,
     "preview": bench_preview,
+
+
+    "replies": bench_replies,
 }
 
 
