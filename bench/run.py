@@ -736,8 +736,6 @@ PARTS = {
     "j+1": bench_j_plus_1,
     "planning": bench_planning_day,
     "preview": bench_preview,
-
-
     "replies": bench_replies,
 }
 
