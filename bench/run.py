@@ -290,6 +290,56 @@ def start_sink(port: int) -> subprocess.Popen:
     raise RuntimeError("smtp-sink n'a pas démarré")
 
 
+def _proc_cpu(pid: int, children: bool = False) -> float:
+    """CPU seconds (user + system) of process ``pid`` from /proc, with those of its reaped
+    children when ``children``; 0 when it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    ticks = int(fields[11]) + int(fields[12]) + (int(fields[13]) + int(fields[14]) if children else 0)
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+class CpuMeter:
+    """CPU seconds spent by this process, its reaped children (the dispatch workers), the
+    PostgreSQL server (postmaster, its backends and their reaped predecessors) and smtp-sink:
+    what a message costs whatever the load of the machine (wall-clock rates are not, on a
+    machine shared with other work)."""
+
+    def __init__(self, sink: subprocess.Popen):
+        self.sink_pid = sink.pid
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_backend_pid()")
+            backend = cursor.fetchone()[0]
+        self.postmaster = int(Path(f"/proc/{backend}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+    def _postgres(self) -> float:
+        total = _proc_cpu(self.postmaster, children=True)
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                try:
+                    ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                except (OSError, IndexError, ValueError):
+                    continue
+                if ppid == self.postmaster:
+                    total += _proc_cpu(int(entry.name))
+        return total
+
+    def sample(self) -> dict[str, float]:
+        import resource
+
+        me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+        return {"python": me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime, "postgres": self._postgres(),
+                "smtp-sink": _proc_cpu(self.sink_pid, children=True)}
+
+    @staticmethod
+    def per_message(before: dict, after: dict, n: int) -> str:
+        parts = {k: (after[k] - before[k]) * 1000 / max(n, 1) for k in before}
+        total = sum(parts.values())
+        return f"{total:.2f} ms CPU/msg (" + ", ".join(f"{k} {v:.2f}" for k, v in parts.items()) + ")"
+
+
 def _worker(mailing_id: int, counter) -> None:
     connections.close_all()  # each worker its own database connection (forked process)
     from messaging.dispatch import dispatch_pending
@@ -339,6 +389,9 @@ def bench_email_delivery() -> None:
         connections.close_all()
         ctx = multiprocessing.get_context("fork")
         counter = ctx.Value("i", 0)
+        meter = CpuMeter(sink)
+        connections.close_all()
+        cpu = meter.sample()
         start = time.perf_counter()
         procs = [ctx.Process(target=_worker, args=(mailing.pk, counter)) for _ in range(WORKERS)]
         for p in procs:
@@ -346,10 +399,12 @@ def bench_email_delivery() -> None:
         for p in procs:
             p.join()
         elapsed = time.perf_counter() - start
+        cpu_ours = CpuMeter.per_message(cpu, meter.sample(), counter.value)
         sent = Message.objects.filter(mailing=mailing, status=MessageStatus.SENT).count()
         rate = sent / elapsed
         row(f"Notre dispatch, {WORKERS} workers ({sent}/{pending} envoyés)", f"{rate:,.0f} msg/s".replace(",", " "),
             "chaque sort écrit avant le message suivant ; objectif ≥ 1 200 msg/s" + ("" if rate >= 1200 else " : MANQUÉ"))
+        row("  coût CPU (workers + PostgreSQL + smtp-sink)", cpu_ours.split(" (")[0], cpu_ours.split(" (")[1][:-1])
 
         # The same personalised emails, rendered once, for the two other ways.
         custom, practice = CustomFields.load(), Practice.get()
@@ -359,12 +414,15 @@ def bench_email_delivery() -> None:
                               custom=custom, practice=practice)
             rendered.append((r.address, e))
         smtp = {"host": "127.0.0.1", "port": port, "use_tls": False, "fail_silently": False}
+        cpu = meter.sample()
         start = time.perf_counter()
         for address, e in rendered:
             send_mail(e.subject, e.text, "cabinet@bench.test", [address], html_message=e.html,
                       connection=get_connection("django.core.mail.backends.smtp.EmailBackend", **smtp))
         elapsed = time.perf_counter() - start
+        cpu_mail = CpuMeter.per_message(cpu, meter.sample(), len(rendered))
         row("Django send_mail, une connexion par message", f"{len(rendered) / elapsed:,.0f} msg/s".replace(",", " "))
+        row("  coût CPU (Python + PostgreSQL + smtp-sink)", cpu_mail.split(" (")[0], cpu_mail.split(" (")[1][:-1])
 
         from django.test import override_settings
         from post_office import mail as po_mail
@@ -382,14 +440,18 @@ def bench_email_delivery() -> None:
                  "html_message": e.html}
                 for address, e in rendered
             ])
+            cpu = meter.sample()
             start = time.perf_counter()
             # send_queued sends one batch per call: call it until the queue is empty.
             while ours_po.filter(status=2).exists():
                 po_mail.send_queued(processes=1)
             elapsed = time.perf_counter() - start
+            after = meter.sample()
         po_sent = ours_po.filter(status=0).count()
+        cpu_po = CpuMeter.per_message(cpu, after, po_sent)
         row(f"django-post-office send_queued ({po_sent}/{len(rendered)} envoyés)",
             f"{po_sent / elapsed:,.0f} msg/s".replace(",", " "))
+        row("  coût CPU (Python + PostgreSQL + smtp-sink)", cpu_po.split(" (")[0], cpu_po.split(" (")[1][:-1])
         ours_po.delete()
     finally:
         sink.terminate()

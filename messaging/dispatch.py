@@ -10,12 +10,14 @@ the foreground by ``manage.py dispatch``):
    never hold the same row); SMS inside the practice's quiet hours (unless staff chose to send
    one now: ``lifecycle.send_now``) and emails beyond their account's hourly/daily quota are
    not claimed but deferred (they wait, they do not fail);
-3. for EACH claimed message, immediately before the gateway call: reads it again with what the
-   last-moment checks need (``messaging.send_checks``: appointment, consent and STOP, quiet
-   hours, account) and cancels or defers it if it must not leave now; otherwise hands it over
-   (``lifecycle.hand_over``), sends it, and records the outcome (SENT with the gateway id,
-   FAILED, retry later, UNKNOWN) BEFORE the next message is handed over: a crash loses at most
-   the one message in flight;
+3. for EACH claimed message, immediately before the gateway call: hands it over and reads it
+   again with what the last-moment checks need (``messaging.send_checks``: appointment, consent
+   and STOP, quiet hours, account), in the same commit as the SENT of the message before
+   (``lifecycle.hand_over_next``: one statement on PostgreSQL); if a check says it must not leave
+   now, takes it back (``lifecycle.take_back``) and cancels or defers it; otherwise sends it. Its
+   outcome (SENT with the gateway id, written with the next hand-over; FAILED, retry later,
+   UNKNOWN, written at once) is durable BEFORE the next message is handed over: a crash loses at
+   most the one message in flight;
 4. stops at the end of its time box (well inside the django-q2 task timeout), gives back what it
    has not sent (``lifecycle.release``) and says so (``DispatchResult.timed_out``): the task
    queues its continuation.
@@ -47,6 +49,7 @@ from messaging import lifecycle, send_checks
 from messaging.backends import SendError
 from messaging.backends.email import AccountSender, check_header_values, header_text_problem
 from messaging.models import Channel, EmailAccount, Mailing, Message, MessageStatus
+from practice.bulk import Together
 
 logger = logging.getLogger(__name__)
 
@@ -221,6 +224,14 @@ class _Run:
         self.sms_backend = None
         self.sms_error: SendError | None = None
         self.refresher = send_checks.Refresher()
+        # The hand-over and the last-moment read, compiled once for the run.
+        self.together = Together()
+        # The message this run sent last, its SENT not written yet: written with the next
+        # hand-over (one commit for both), or by ``flush`` when no message follows.
+        self.sent: lifecycle.Sent | None = None
+        # The message whose gateway call began last: a bug before it means the message surely
+        # did not leave, even if it was handed over.
+        self.at_gateway: int | None = None
 
     # -- outcomes -------------------------------------------------------------------------
     def apply_verdict(self, m: Message, verdict: send_checks.Verdict, now: dt.datetime) -> None:
@@ -256,26 +267,55 @@ class _Run:
                 self.result.retried += 1
 
     def record_sent(self, m: Message, provider_id: str, now: dt.datetime, extra: dict | None = None) -> None:
+        """``m`` left: its SENT is written with the next hand-over or by ``flush``, before any
+        other message is handed to a gateway."""
         reports = m.channel != Channel.SMS or getattr(self.sms_backend, "webhooks", None) is not None
-        if lifecycle.mark_sent(m, provider_id=provider_id, now=now, token=self.token, extra=extra, reports=reports):
-            self.result.sent += 1
+        self.sent = lifecycle.Sent(m, provider_id, now, extra or {}, reports)
+
+    def flush(self) -> None:
+        """Write the SENT still held, alone: the batch or the run ends, no hand-over follows."""
+        if self.sent is not None:
+            if self.sent.record(token=self.token):
+                self.result.sent += 1
+            self.sent = None
+
+    def take_back(self, m: Message, now: dt.datetime, provider_id: str | None) -> None:
+        """``m`` was handed over but will not reach its gateway (see ``lifecycle.take_back``)."""
+        lifecycle.take_back(m, token=self.token, now=now, provider_id=provider_id)
 
     # -- one message ----------------------------------------------------------------------
     def send_one(self, m: Message) -> None:
-        """Check, hand over, send and record ``m`` (loaded by ``send_checks.load_batch``): its
-        outcome is durable on return."""
+        """Hand over, check, send and record ``m`` (loaded by ``send_checks.load_batch``): its
+        outcome is durable before the next message is handed over (with that hand-over, or by
+        ``flush``)."""
         now = self.clock()
-        if not self.refresher.refresh(m) or m.status != MessageStatus.SENDING or m.claimed_by != self.token:
+        before = m.provider_id
+        message_id = _new_message_id(m.account) if m.channel == Channel.EMAIL and m.account is not None else ""
+        # The last message's SENT, this one's hand-over and the read of what may have changed
+        # for it: one commit, one round trip (see lifecycle.hand_over_next).
+        sent, self.sent = self.sent, None
+        try:
+            recorded, handed, row = lifecycle.hand_over_next(
+                m, token=self.token, now=now, together=self.together, provider_id=message_id, sent=sent,
+                read=self.refresher.read(m),
+            )
+        except Exception:
+            self.sent = sent  # not written: written alone by flush
+            raise
+        if recorded:
+            self.result.sent += 1
+        if not handed or not self.refresher.apply(m, row):
             return  # deleted, or settled by someone else meanwhile: not ours to send
         verdict = send_checks.verdict_for(m, now)
         if verdict is not None:
+            self.take_back(m, now, before if message_id else None)
             self.apply_verdict(m, verdict, now)
             return
         self.result.message_ids.append(m.pk)
         if m.channel == Channel.SMS:
             self.send_sms(m, now)
         else:
-            self.send_email(m, now)
+            self.send_email(m, now, before=before)
 
     def send_sms(self, m: Message, now: dt.datetime) -> None:
         from django.core.exceptions import ImproperlyConfigured
@@ -291,6 +331,7 @@ class _Run:
                 self.sms_error = SendError(f"Passerelle SMS non configurée : {exc}", permanent=True, code="config")
                 self.result.config_errors.append(self.sms_error.message)
         if self.sms_error is not None:
+            self.take_back(m, now, None)
             lifecycle.fail(m, code=self.sms_error.code, reason=self.sms_error.message, now=now, token=self.token)
             self.result.failed += 1
             return
@@ -300,8 +341,7 @@ class _Run:
             from messaging.replies import reply_sender
 
             sms.reply_sender = reply_sender(getattr(m, "practice_sms_reply_senders", None), self.sms_backend)
-        if not lifecycle.hand_over(m, token=self.token, now=now):
-            return
+        self.at_gateway = m.pk
         try:
             self.sms_backend.send_messages([sms])
         except Exception as exc:  # noqa: BLE001 - a gateway bug must not strand the run
@@ -320,11 +360,13 @@ class _Run:
             sender = self.senders[account.pk] = AccountSender(account)
         return sender
 
-    def send_email(self, m: Message, now: dt.datetime) -> None:
+    def send_email(self, m: Message, now: dt.datetime, *, before: str) -> None:
+        """Build and send ``m``, handed over with its Message-ID (the row held ``before``)."""
         account = m.account
         try:
-            email = _build_email(m)  # before the hand-over: a message that cannot be built never left
-        except SendError as exc:
+            email = _build_email(m)
+        except SendError as exc:  # it never left
+            self.take_back(m, now, before)
             lifecycle.fail(m, code=exc.code, reason=exc.message, now=now, token=self.token)
             self.result.failed += 1
             if exc.code == "header" and (header_text_problem(account.display_name or "")
@@ -337,12 +379,12 @@ class _Run:
         try:
             sender.open()
         except SendError as exc:
+            self.take_back(m, now, before)
             self.account_unusable(m, account, exc, now)
             return
         if account.paused_at is not None:  # it answered again
             lifecycle.account_resume(account, now=now)
-        if not lifecycle.hand_over(m, token=self.token, now=now, provider_id=email.extra_headers.get("Message-ID", "")):
-            return
+        self.at_gateway = m.pk
         try:
             message_id = sender.send(email)
         except SendError as exc:
@@ -359,14 +401,16 @@ class _Run:
         self.record_sent(m, message_id, now, extra)
 
     def settle_unexpected(self, claimed: Message, exc: Exception) -> None:
-        """A bug while sending ``claimed``: never the task's end. Handed over, it may have left
-        (UNKNOWN); not handed over, it surely did not, and would fail the same way each run
-        (FAILED). The reason says so; the traceback is in the log."""
+        """A bug while sending ``claimed``: never the task's end. Once its gateway call began,
+        it may have left (UNKNOWN); before, it surely did not (handed over or not), and would
+        fail the same way each run (FAILED). The reason says so; the traceback is in the log."""
         now = self.clock()
         m = Message.objects.filter(pk=claimed.pk, status=MessageStatus.SENDING, claimed_by=self.token).first()
         if m is None:
             return
         reason = f"Erreur interne pendant l'envoi ({exc.__class__.__name__})"
+        if m.handed_at is not None and self.at_gateway != m.pk:
+            lifecycle.take_back(m, token=self.token, now=now)
         if m.handed_at is not None:
             if lifecycle.mark_unknown(m, code="internal-error", now=now, token=self.token,
                                       reason=f"{reason} : le message est peut-être parti. Vérifiez avant de renvoyer."):
@@ -468,9 +512,12 @@ def dispatch_pending(*, mailing_id: int | None = None, limit: int = BATCH_SIZE, 
                         logger.exception("Dispatch of message %s failed unexpectedly", m.pk)
                         run.settle_unexpected(m, exc)
             finally:
-                # Whatever was claimed and not handed over (time box, an exception): back to
-                # PENDING at once, attempts intact, for the continuation or the next run.
-                result.released += lifecycle.release(batch, token=run.token, now=clock())
+                try:
+                    run.flush()  # the last SENT of the batch: no hand-over follows it
+                finally:
+                    # Whatever was claimed and not handed over (time box, an exception): back to
+                    # PENDING at once, attempts intact, for the continuation or the next run.
+                    result.released += lifecycle.release(batch, token=run.token, now=clock())
     finally:
         run.close()
     return result
@@ -496,9 +543,14 @@ def _attachment_content(att: dict) -> bytes:
         ) from exc
 
 
+def _new_message_id(account: EmailAccount) -> str:
+    return make_msgid(domain=account.email.rsplit("@", 1)[-1] or None)
+
+
 def _build_email(m: Message) -> EmailMultiAlternatives:
+    """``m`` as an email, with the Message-ID its hand-over wrote (``m.provider_id``)."""
     account = m.account
-    headers = {"Message-ID": make_msgid(domain=account.email.rsplit("@", 1)[-1] or None)}
+    headers = {"Message-ID": m.provider_id or _new_message_id(account)}
     if m.mailing.read_receipt:
         headers["Disposition-Notification-To"] = account.email
     email = EmailMultiAlternatives(

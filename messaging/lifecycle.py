@@ -46,6 +46,12 @@ crash (SIGKILL, task timeout, power loss) leaves at most one message "in flight"
 of every dispatch) tells the two kinds of rows an interrupted worker leaves apart: handed over
 -> UNKNOWN (the gateway may have it), never handed over -> PENDING (sent by the next run, once).
 
+A worker hands a message over in the same commit as it records the SENT of the one before and
+reads what the next one's last-moment checks need (``hand_over_next``: one statement on
+PostgreSQL). A message handed over that then does not reach its gateway (a check refuses it, it
+cannot be built, its server cannot be reached) is taken back (``take_back``: in flight -> SENDING
+not handed over, attempt given back) before its outcome is written.
+
 Attempts are counted when a message is handed over, not when it is claimed: releasing a claim
 (time box, a crash before the gateway call, a paused account) never spends an attempt.
 
@@ -57,6 +63,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import uuid
+from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.db import models, transaction
@@ -64,6 +71,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from messaging.models import Channel, EmailAccount, Message, MessageStatus
+from practice.bulk import Read, Together
 
 logger = logging.getLogger(__name__)
 
@@ -178,23 +186,60 @@ def defer(m: Message, *, until: dt.datetime, code: str, reason: str, now: dt.dat
     return done
 
 
-def hand_over(m: Message, *, token: str, now: dt.datetime, provider_id: str = "") -> bool:
-    """SENDING (ours, not handed over) -> in flight: from now on the gateway may have it, so a
-    crash makes it UNKNOWN rather than PENDING. Counts the attempt and renews the claim. False
-    when the message is not ours any more (recovered as dead, cancelled): it must not be sent.
-    ``provider_id``: the id known before it leaves (an email's Message-ID), kept with it so an
-    email left UNKNOWN ("incertain") still tells staff which message to look for."""
-    changes = {"provider_id": _clip(provider_id, 100)} if provider_id else {}
-    done = _one(
-        Message.objects.filter(pk=m.pk, status=MessageStatus.SENDING, claimed_by=token, handed_at__isnull=True),
-        handed_at=now, claimed_at=now, attempts=F("attempts") + 1, updated_at=now, **changes,
+def _handing(*, pk: int, token: str, now: dt.datetime, provider_id: str | None = None):
+    """The hand-over's UPDATE (see ``hand_over``): the row, and its changes."""
+    changes = {"provider_id": provider_id} if provider_id is not None else {}
+    return (
+        Message.objects.filter(pk=pk, status=MessageStatus.SENDING, claimed_by=token, handed_at__isnull=True),
+        dict(handed_at=now, claimed_at=now, attempts=F("attempts") + 1, updated_at=now, **changes),
     )
+
+
+def _handing_values(m: Message, token: str, now: dt.datetime, provider_id: str) -> dict:
+    values = dict(pk=m.pk, token=token, now=now)
+    if provider_id:
+        values["provider_id"] = _clip(provider_id, 100)
+    return values
+
+
+def _handed(m: Message, done: bool, now: dt.datetime, provider_id: str) -> None:
     if done:
         m.handed_at, m.claimed_at, m.attempts = now, now, m.attempts + 1
         if provider_id:
             m.provider_id = provider_id
     else:
         _refused(m, "hand_over")
+
+
+def hand_over(m: Message, *, token: str, now: dt.datetime, provider_id: str = "") -> bool:
+    """SENDING (ours, not handed over) -> in flight: from now on the gateway may have it, so a
+    crash makes it UNKNOWN rather than PENDING. Counts the attempt and renews the claim. False
+    when the message is not ours any more (recovered as dead, cancelled): it must not be sent.
+    ``provider_id``: the id known before it leaves (an email's Message-ID), kept with it so an
+    email left UNKNOWN ("incertain") still tells staff which message to look for."""
+    queryset, changes = _handing(**_handing_values(m, token, now, provider_id))
+    done = _one(queryset, **changes)
+    _handed(m, done, now, provider_id)
+    return done
+
+
+def take_back(m: Message, *, token: str, now: dt.datetime, provider_id: str | None = None) -> bool:
+    """In flight -> SENDING (ours, not handed over), for a message handed over that never
+    reached its gateway: a last-moment check read with its hand-over refused it, or it could
+    not be built, or its server could not be reached. A crash from here gives it back as
+    PENDING, not UNKNOWN; the attempt is given back. ``provider_id``: what the row held before
+    the hand-over wrote an email's Message-ID (put back)."""
+    changes = {"provider_id": provider_id} if provider_id is not None else {}
+    done = _one(
+        Message.objects.filter(pk=m.pk, status=MessageStatus.SENDING, claimed_by=token, handed_at__isnull=False),
+        handed_at=None, attempts=F("attempts") - 1, updated_at=now, **changes,
+    )
+    if done:
+        m.handed_at, m.attempts = None, m.attempts - 1
+        if provider_id is not None:
+            m.provider_id = provider_id
+    else:
+        _refused(m, "take_back")
     return done
 
 
@@ -223,17 +268,20 @@ def send_now(m: Message, *, by, now: dt.datetime) -> bool:
 # ---------------------------------------------------------------------------------------------
 
 
-def mark_sent(m: Message, *, provider_id: str, now: dt.datetime, token: str, extra: dict | None = None,
-              reports: bool = True) -> bool:
-    """In flight -> SENT with the gateway's id (Message-ID for an email). ``extra``: what the
-    history keeps of it (content dropped, attachments kept), written in the same UPDATE.
-    ``reports``: whether the SMS gateway sends delivery reports (then those that came before
-    this write, kept, apply now; a gateway without webhooks spares the query)."""
-    done = _one(
-        Message.objects.filter(pk=m.pk, status=MessageStatus.SENDING, claimed_by=token, handed_at__isnull=False),
-        status=MessageStatus.SENT, provider_id=_clip(provider_id, 100), sent_at=now, reason="", error_code="",
-        not_before=None, claimed_by="", updated_at=now, **(extra or {}),
+def _recording_sent(*, pk: int, token: str, now: dt.datetime, provider_id: str, **extra):
+    """The UPDATE of ``mark_sent``: the row, and its changes."""
+    return (
+        Message.objects.filter(pk=pk, status=MessageStatus.SENDING, claimed_by=token, handed_at__isnull=False),
+        dict(status=MessageStatus.SENT, provider_id=provider_id, sent_at=now, reason="", error_code="",
+             not_before=None, claimed_by="", updated_at=now, **extra),
     )
+
+
+def _sent_values(m: Message, provider_id: str, now: dt.datetime, token: str, extra: dict | None) -> dict:
+    return dict(pk=m.pk, token=token, now=now, provider_id=_clip(provider_id, 100), **(extra or {}))
+
+
+def _recorded_sent(m: Message, done: bool, provider_id: str, now: dt.datetime, reports: bool) -> None:
     if done:
         m.status, m.provider_id, m.sent_at = MessageStatus.SENT, provider_id, now
         if reports and m.channel == Channel.SMS:
@@ -242,7 +290,60 @@ def mark_sent(m: Message, *, provider_id: str, now: dt.datetime, token: str, ext
     else:
         # The gateway took it but the row was settled meanwhile: say so loudly, it is a bug.
         logger.error("Message %s was sent (%s) but its row was no longer ours", m.pk, provider_id)
+
+
+def mark_sent(m: Message, *, provider_id: str, now: dt.datetime, token: str, extra: dict | None = None,
+              reports: bool = True) -> bool:
+    """In flight -> SENT with the gateway's id (Message-ID for an email). ``extra``: what the
+    history keeps of it (content dropped, attachments kept), written in the same UPDATE.
+    ``reports``: whether the SMS gateway sends delivery reports (then those that came before
+    this write, kept, apply now; a gateway without webhooks spares the query)."""
+    queryset, changes = _recording_sent(**_sent_values(m, provider_id, now, token, extra))
+    done = _one(queryset, **changes)
+    _recorded_sent(m, done, provider_id, now, reports)
     return done
+
+
+@dataclass
+class Sent:
+    """A message its gateway took, whose SENT is written with the next hand-over of the same
+    worker (``hand_over_next``), or alone (``record``) when no other message follows: either
+    way before any other message of that worker is handed to a gateway."""
+
+    message: Message
+    provider_id: str
+    now: dt.datetime
+    extra: dict = field(default_factory=dict)
+    reports: bool = True
+
+    def record(self, *, token: str) -> bool:
+        """Write it now, alone (``mark_sent``)."""
+        return mark_sent(self.message, provider_id=self.provider_id, now=self.now, token=token, extra=self.extra,
+                         reports=self.reports)
+
+
+def hand_over_next(m: Message, *, token: str, now: dt.datetime, together: Together, provider_id: str = "",
+                   sent: Sent | None = None, read: Read | None = None) -> tuple[bool | None, bool, tuple | None]:
+    """``mark_sent`` for ``sent`` (the message this worker sent before, if not recorded yet),
+    then ``hand_over`` for ``m``, in ONE commit (one statement on PostgreSQL: see
+    ``practice.bulk.Together``), with ``read`` (what ``m``'s last-moment checks need, read in the
+    same round trip when ``m`` was handed over). Each outcome stays durable before the next
+    message leaves: ``m`` may reach its gateway only once this returns. When a check then
+    refuses ``m``, ``take_back`` it before its outcome.
+
+    Returns (``sent`` recorded, or None without one; ``m`` handed over; the row read or None)."""
+    writes = []
+    if sent is not None:
+        writes.append((_recording_sent, _sent_values(sent.message, sent.provider_id, sent.now, token, sent.extra)))
+    writes.append((_handing, _handing_values(m, token, now, provider_id)))
+    counts, row = together.run(writes, read)
+    recorded = None
+    if sent is not None:
+        recorded = counts[0] == 1
+        _recorded_sent(sent.message, recorded, sent.provider_id, sent.now, sent.reports)
+    handed = counts[-1] == 1
+    _handed(m, handed, now, provider_id)
+    return recorded, handed, row
 
 
 def fail(m: Message, *, code: str, reason: str, now: dt.datetime, token: str = "") -> bool:

@@ -4,7 +4,8 @@ Dispatch calls ``verdict_for`` for EVERY message immediately before handing it t
 (not when its batch was claimed: a batch can take minutes to send), whatever the route that
 wrote it (single send, resend, mass mailing, campaign, treatment, event message, retry). The
 message's batch is loaded once with what the checks read (``load_batch``), and just before each
-message leaves, what may have changed is read again in ONE query (``Refresher``): its appointment,
+message leaves, what may have changed is read again in ONE query (``Refresher``, in the round trip
+that hands the message over): its appointment,
 the patient and guardians (consent, STOP), the account (paused?) and the practice's quiet hours,
 all as they are now: a practice changing its quiet hours, a patient replying STOP, an appointment
 moved by a plain ``QuerySet.update`` are all seen by the next message.
@@ -27,6 +28,7 @@ from django.db.models import Subquery
 from django.utils.dateparse import parse_datetime, parse_time
 
 from messaging.models import Channel, MailingOrigin, Message, RecipientRole
+from practice.bulk import Read
 
 CANCEL, DEFER, FAIL = "cancel", "defer", "fail"
 
@@ -103,8 +105,10 @@ class Refresher:
     """Reads again, immediately before a message leaves, everything about it that may have
     changed since its batch was loaded: its own state, its appointment, the consents and mobile
     of the patient and guardians, its account's pause, the practice's quiet hours (never from a
-    cache: a change applies to the next message). ONE query per message, compiled once per run
-    (Django compiling the same query for each message cost more than running it)."""
+    cache: a change applies to the next message). ONE query per message, read in the same round
+    trip as the message's hand-over (``lifecycle.hand_over_next``) and compiled once per run
+    (``practice.bulk.Together``: Django compiling the same query for each message cost more than
+    running it)."""
 
     _PERSON = ("sms_consent", "email_consent", "mobile")
     FIELDS = (
@@ -114,37 +118,37 @@ class Refresher:
         *(f"patient__financial_guardian__{f}" for f in _PERSON),
     )
     PRACTICE = ("quiet_start", "quiet_end", "time_zone", "sms_sender_name")
-    _SENTINEL = -7_000_000_001  # the message id's place among the compiled parameters
 
     def __init__(self):
         from practice.models import Practice
 
         practice = Practice.objects.filter(pk=1)
-        annotations = {f"practice_{f}": Subquery(practice.values(f)[:1]) for f in self.PRACTICE}
-        # What registered checks have the database compute with the message (ANNOTATIONS).
+        self.annotations = {f"practice_{f}": Subquery(practice.values(f)[:1]) for f in self.PRACTICE}
+        # What registered checks have the database compute with the message (ANNOTATIONS), built
+        # once per run (an expression may count a period back from now).
         self.extra = {name: build() for name, build in ANNOTATIONS.items()}
-        query = (
-            Message.objects.filter(pk=self._SENTINEL).annotate(**annotations, **self.extra)
-            .values_list(*self.FIELDS, *annotations, *self.extra).query
+
+    def _query(self, *, pk: int):
+        return (
+            Message.objects.filter(pk=pk).annotate(**self.annotations, **self.extra).order_by()
+            .values_list(*self.FIELDS, *self.annotations, *self.extra)
         )
-        self.using = Message.objects.db
-        self.sql, params = query.get_compiler(self.using).as_sql()
-        self.params = list(params)
-        self.index = self.params.index(self._SENTINEL)
+
+    def read(self, m: Message) -> Read:
+        """The read of ``m`` (a ``practice.bulk.Read``): give its row to ``apply``."""
+        return (self._query, {"pk": m.pk})
 
     def refresh(self, m: Message) -> bool:
-        """Update ``m`` (and its loaded relations) in memory from the row as it is now; False
-        when the row is gone."""
-        from django.db import connections
+        """Read ``m`` again on its own (no hand-over with it) and ``apply`` it."""
+        rows = list(self._query(pk=m.pk)[:1])
+        return self.apply(m, tuple(rows[0]) if rows else None)
 
-        params = list(self.params)
-        params[self.index] = m.pk
-        with connections[self.using].cursor() as cursor:
-            cursor.execute(self.sql, params)
-            row = cursor.fetchone()
+    def apply(self, m: Message, row: tuple | None) -> bool:
+        """Update ``m`` (and its loaded relations) in memory from ``row`` (its ``read``); False
+        when the row is gone."""
         if row is None:
             return False
-        names = (*self.FIELDS, *(f"practice_{f}" for f in self.PRACTICE), *self.extra)
+        names = (*self.FIELDS, *self.annotations, *self.extra)
         values = dict(zip(names, row, strict=True))
         for name in self.extra:
             setattr(m, name, values[name])
