@@ -12,7 +12,8 @@ class MessagingConfig(AppConfig):
 
         # Checked just before each message leaves: the purpose rule (a message held by quiet
         # hours that became a second copy meanwhile is cancelled, naming the first).
-        send_checks.register(purpose.duplicate_check, annotations={"purpose_first_copy": purpose.first_copy_expression})
+        send_checks.register(purpose.duplicate_check, annotations={"purpose_first_copy": purpose.first_copy_expression},
+                             annotate_when=purpose.may_be_a_copy)
         # A reminder of an appointment the patient confirmed by SMS since is not sent.
         from .replies import register_checks
 

@@ -173,6 +173,12 @@ def first_copy_expression():
     return Subquery(others)
 
 
+def may_be_a_copy(message: Message) -> bool:
+    """Whether ``duplicate_check`` judges ``message`` (and so needs ``first_copy_expression``):
+    about an appointment, with a purpose, from a mailing staff did not choose to send again."""
+    return bool(message.appointment_id) and message.purpose != Purpose.OTHER and not message.mailing.send_again
+
+
 def duplicate_check(message: Message, now: dt.datetime):
     """The last-moment check (``messaging.send_checks``): cancel ``message`` when its
     appointment already had a message of the same purpose on the same channel, about the same
@@ -181,7 +187,7 @@ def duplicate_check(message: Message, now: dt.datetime):
     again, are left alone. A query only when there is a copy to name."""
     from messaging.send_checks import Verdict
 
-    if not message.appointment_id or message.purpose == Purpose.OTHER or message.mailing.send_again:
+    if not may_be_a_copy(message):
         return None
     first_id = getattr(message, "purpose_first_copy", None)
     if first_id is None:

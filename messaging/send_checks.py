@@ -68,16 +68,23 @@ RELATED: set[str] = {"mailing", "account", "appointment", "patient__civil_guardi
 # Values the checks read computed by the database in the same query: name -> a callable
 # returning the expression (built once per dispatch run: it may depend on settings read then).
 ANNOTATIONS: dict[str, Callable[[], object]] = {}
+# For which messages each of them is read (name -> predicate on the loaded message; by default
+# for every message): the others get None without the database computing it.
+ANNOTATED_WHEN: dict[str, Callable[[Message], bool]] = {}
 CHECKS: list[Check] = []
 
 
-def register(check: Check, *, related: tuple[str, ...] = (), annotations: dict | None = None) -> None:
+def register(check: Check, *, related: tuple[str, ...] = (), annotations: dict | None = None,
+             annotate_when: Callable[[Message], bool] | None = None) -> None:
     """Add ``check`` (idempotent), the relations it reads and the values it has the database
-    compute (``annotations``: name -> callable returning an expression) with the message."""
+    compute (``annotations``: name -> callable returning an expression) with the message, for
+    the messages ``annotate_when`` accepts (all by default; the others get None)."""
     if check not in CHECKS:
         CHECKS.append(check)
     RELATED.update(related)
     ANNOTATIONS.update(annotations or {})
+    if annotate_when is not None:
+        ANNOTATED_WHEN.update(dict.fromkeys(annotations or {}, annotate_when))
 
 
 def load_batch(ids: list[int]) -> dict[int, Message]:
@@ -104,19 +111,17 @@ def _as_time(value):
 class Refresher:
     """Reads again, immediately before a message leaves, everything about it that may have
     changed since its batch was loaded: its own state, its appointment, the consents and mobile
-    of the patient and guardians, its account's pause, the practice's quiet hours (never from a
-    cache: a change applies to the next message). ONE query per message, read in the same round
-    trip as the message's hand-over (``lifecycle.hand_over_next``) and compiled once per run
-    (``practice.bulk.Together``: Django compiling the same query for each message cost more than
-    running it)."""
+    of the patient and of the guardian it is addressed to, its account's pause, the practice's
+    quiet hours for an SMS (never from a cache: a change applies to the next message), and what
+    registered checks have the database compute. Only what applies to the message is joined (an
+    email has no quiet hours; a message to the patient does not read the guardians). ONE query per
+    message, read in the same round trip as its hand-over (``lifecycle.hand_over_next``) and
+    compiled once per run and shape (``practice.bulk.Together``: Django compiling the same query
+    for each message cost more than running it)."""
 
     _PERSON = ("sms_consent", "email_consent", "mobile")
-    FIELDS = (
-        "status", "claimed_by", "appointment__id", "appointment__start", "appointment__state", "account__probe_at",
-        *(f"patient__{f}" for f in _PERSON),
-        *(f"patient__civil_guardian__{f}" for f in _PERSON),
-        *(f"patient__financial_guardian__{f}" for f in _PERSON),
-    )
+    _APPOINTMENT = ("appointment__id", "appointment__start", "appointment__state")
+    _GUARDIAN = {RecipientRole.CIVIL_GUARDIAN: "civil_guardian", RecipientRole.FINANCIAL_GUARDIAN: "financial_guardian"}
     PRACTICE = ("quiet_start", "quiet_end", "time_zone", "sms_sender_name")
 
     def __init__(self):
@@ -128,19 +133,34 @@ class Refresher:
         # once per run (an expression may count a period back from now).
         self.extra = {name: build() for name, build in ANNOTATIONS.items()}
 
-    def _query(self, *, pk: int):
-        return (
-            Message.objects.filter(pk=pk).annotate(**self.annotations, **self.extra).order_by()
-            .values_list(*self.FIELDS, *self.annotations, *self.extra)
-        )
+    def shape(self, m: Message) -> tuple[tuple[str, ...], bool, tuple[str, ...]]:
+        """What to read for ``m``: its fields, whether the practice's (SMS), which annotations."""
+        fields = ["status", "claimed_by"]
+        if m.appointment_id:
+            fields += self._APPOINTMENT
+        if m.channel == Channel.EMAIL and m.account_id:
+            fields.append("account__probe_at")
+        if m.patient_id:
+            fields += (f"patient__{f}" for f in self._PERSON)
+            guardian = self._GUARDIAN.get(m.recipient_role)
+            if guardian and getattr(m.patient, f"{guardian}_id"):
+                fields += (f"patient__{guardian}__{f}" for f in self._PERSON)
+        extra = tuple(name for name in self.extra if ANNOTATED_WHEN.get(name, bool)(m))
+        return tuple(fields), m.channel == Channel.SMS, extra
+
+    def _query(self, *, pk: int, shape: tuple):
+        fields, practice, extra = shape
+        annotations = {**(self.annotations if practice else {}), **{name: self.extra[name] for name in extra}}
+        return Message.objects.filter(pk=pk).annotate(**annotations).order_by().values_list(*fields, *annotations)
 
     def read(self, m: Message) -> Read:
         """The read of ``m`` (a ``practice.bulk.Read``): give its row to ``apply``."""
-        return (self._query, {"pk": m.pk})
+        return (self._query, {"pk": m.pk, "shape": self.shape(m)})
 
     def refresh(self, m: Message) -> bool:
         """Read ``m`` again on its own (no hand-over with it) and ``apply`` it."""
-        rows = list(self._query(pk=m.pk)[:1])
+        build, values = self.read(m)
+        rows = list(build(**values)[:1])
         return self.apply(m, tuple(rows[0]) if rows else None)
 
     def apply(self, m: Message, row: tuple | None) -> bool:
@@ -148,35 +168,33 @@ class Refresher:
         when the row is gone."""
         if row is None:
             return False
-        names = (*self.FIELDS, *self.annotations, *self.extra)
+        fields, practice, extra = self.shape(m)
+        names = (*fields, *(self.annotations if practice else ()), *extra)
         values = dict(zip(names, row, strict=True))
         for name in self.extra:
-            setattr(m, name, values[name])
+            setattr(m, name, values.get(name))
         m.status, m.claimed_by = values["status"], values["claimed_by"]
         appointment = m._state.fields_cache.get("appointment")
-        if values["appointment__id"] is None:  # deleted since (or never any)
-            m._state.fields_cache["appointment"] = None
-        elif appointment is not None:
-            appointment.start = _as_datetime(values["appointment__start"])
-            appointment.state = values["appointment__state"]
-        if m.account is not None:
+        if "appointment__id" in values:
+            if values["appointment__id"] is None:  # deleted since
+                m._state.fields_cache["appointment"] = None
+            elif appointment is not None:
+                appointment.start = _as_datetime(values["appointment__start"])
+                appointment.state = values["appointment__state"]
+        if "account__probe_at" in values:
             m.account.probe_at = _as_datetime(values["account__probe_at"])
-        people = {"patient": m.patient}
-        if m.patient is not None:
-            people["patient__civil_guardian"] = m.patient.civil_guardian if m.patient.civil_guardian_id else None
-            people["patient__financial_guardian"] = (
-                m.patient.financial_guardian if m.patient.financial_guardian_id else None
-            )
-        for prefix, person in people.items():
-            if person is None:
+        for path in ("", *(f"__{guardian}" for guardian in self._GUARDIAN.values())):
+            if f"patient{path}__mobile" not in values:  # not read for this message
                 continue
+            person = m.patient if not path else getattr(m.patient, path[2:])
             for f in self._PERSON:
-                value = values[f"{prefix}__{f}"]
+                value = values[f"patient{path}__{f}"]
                 setattr(person, f, bool(value) if f.endswith("consent") else value)
-        m.practice_quiet_start = _as_time(values["practice_quiet_start"])
-        m.practice_quiet_end = _as_time(values["practice_quiet_end"])
-        m.practice_time_zone = values["practice_time_zone"]
-        m.practice_sms_sender = values["practice_sms_sender_name"]
+        if practice:
+            m.practice_quiet_start = _as_time(values["practice_quiet_start"])
+            m.practice_quiet_end = _as_time(values["practice_quiet_end"])
+            m.practice_time_zone = values["practice_time_zone"]
+            m.practice_sms_sender = values["practice_sms_sender_name"]
         return True
 
 
