@@ -18,16 +18,8 @@ from .selectors_sending import (
     message_status_counts,
     recent_mailings,
 )
+from .views_replies import filter_date as _date
 from .views_replies import may_read_replies
-
-
-def _date(value: str) -> dt.date | None:
-    for fmt in ("%d/%m/%Y", "%Y-%m-%d"):
-        try:
-            return dt.datetime.strptime(value.strip(), fmt).date()
-        except ValueError:
-            continue
-    return None
 
 
 @login_required

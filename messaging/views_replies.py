@@ -54,12 +54,16 @@ def _readers_only(view):
     return login_required(wrapped)
 
 
-def _date(value: str) -> dt.date | None:
+def filter_date(value: str) -> dt.date | None:
+    """A date typed in a period filter (jj/mm/aaaa, or aaaa-mm-jj), None when it is not one. Years
+    outside 1900-2100 are refused: nothing the practice sent or received lies there, and the day
+    after 31/12/9999 cannot be computed (it was a 500)."""
     for fmt in ("%d/%m/%Y", "%Y-%m-%d"):
         try:
-            return dt.datetime.strptime(value.strip(), fmt).date()
+            day = dt.datetime.strptime(value.strip(), fmt).date()
         except ValueError:
             continue
+        return day if 1900 <= day.year <= 2100 else None
     return None
 
 
@@ -71,8 +75,8 @@ def replies_index(request):
     if state not in inbox.STATES:
         state = inbox.STATE_TO_HANDLE
     raw_from, raw_to = request.GET.get("du", "").strip(), request.GET.get("au", "").strip()
-    date_from = _date(raw_from) if raw_from else None
-    date_to = _date(raw_to) if raw_to else None
+    date_from = filter_date(raw_from) if raw_from else None
+    date_to = filter_date(raw_to) if raw_to else None
     if (raw_from and date_from is None) or (raw_to and date_to is None):
         errors.append("Date invalide : utilisez le format jj/mm/aaaa. Cette borne de la période est ignorée.")
     if date_from and date_to and date_from > date_to:
@@ -87,8 +91,8 @@ def replies_index(request):
         "page": page,
         "rows": inbox.describe(page.object_list),
         "states": list(inbox.STATES.items()),
-        "filters": {"etat": state, "du": f"{date_from:%d/%m/%Y}" if date_from else raw_from if not errors else "",
-                    "au": f"{date_to:%d/%m/%Y}" if date_to else raw_to if not errors else "",
+        "filters": {"etat": state, "du": f"{date_from:%d/%m/%Y}" if date_from else "",
+                    "au": f"{date_to:%d/%m/%Y}" if date_to else "",
                     "patient": patient, "texte": text},
         "query_string": params.urlencode(),
         "errors": errors,

@@ -120,6 +120,9 @@ def test_bad_filters_get_a_french_message_not_a_crash(assistant_client):
     assert "Date invalide" in response.content.decode()
     swapped = assistant_client.get(REPLIES, {"du": "10/03/2026", "au": "01/03/2026"})
     assert "inversées" in swapped.content.decode()
+    for url in (REPLIES, "/messages/"):
+        far = assistant_client.get(url, {"du": "31/12/9999", "au": "01/01/0001"})
+        assert far.status_code == 200 and "Date invalide" in far.content.decode()
 
 
 # ---------------------------------------------------------------------------------------------
