@@ -276,15 +276,17 @@ def acknowledge(appointments: Sequence[Appointment], inbound: InboundMessage):
     """Queue the acknowledgement of a confirmation to the number that sent it, through the
     normal outbox (consent, quiet hours and the last-moment checks apply). Once per
     appointment and time: a second "oui" writes nothing (the mailing's idempotency key)."""
+    from .inbox import reply_recipient
     from .outbox import mailing_create
-    from .policy import number_recipient
 
     key = "reply-ack:" + ",".join(
         f"{a.pk}@{int(a.start.timestamp())}" for a in sorted(appointments, key=lambda a: a.pk)
     )
     first = appointments[0]
-    recipient = number_recipient(number=inbound.from_number, patient=first.patient,
-                                 name=first.patient.display_name if first.patient_id else "")
+    # The patient or guardian who holds the number, as the policy sees them (a bare number
+    # would only be refused after a STOP): consent withdrawn on the file skips the SMS here,
+    # and dispatch checks it again at the last moment.
+    recipient = reply_recipient(inbound)
     return mailing_create(
         channel=Channel.SMS, origin=MailingOrigin.REPLY, requested_by=None, recipients=[recipient],
         sms_body=ack_text(appointments), appointment=first, idempotency_key=key[:120],

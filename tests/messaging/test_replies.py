@@ -296,3 +296,22 @@ def test_handling_a_reply_costs_the_same_queries_whatever_the_history(client, se
     for i in range(15):
         remind(AppointmentFactory(patient=appt.patient, start=appt.start + dt.timedelta(days=i + 1)))
     assert count("SMb") == first
+
+
+def test_no_acknowledgement_to_a_patient_whose_sms_consent_was_withdrawn_since(client, settings, sms_outbox):
+    """The patient told the practice "plus de SMS" (consent unticked on the file, no STOP) after
+    the reminder left, then answers "oui": the confirmation is recorded, but no SMS goes back."""
+    practice = Practice.get()
+    practice.sms_reply_ack = True
+    practice.save()
+    appt = AppointmentFactory()
+    remind(appt)
+    appt.patient.sms_consent = False
+    appt.patient.save()
+    sent_before = len(sms_outbox)
+    twilio_reply(client, settings, "OUI")
+    dispatch_pending()
+    appt.refresh_from_db()
+    assert appt.confirmed_at is not None
+    assert len(sms_outbox) == sent_before
+    assert not Message.objects.filter(mailing__origin=MailingOrigin.REPLY, status=MessageStatus.SENT).exists()
