@@ -3,7 +3,7 @@
 Dispatch calls ``verdict_for`` for EVERY message immediately before handing it to a gateway
 (not when its batch was claimed: a batch can take minutes to send), whatever the route that
 wrote it (single send, resend, mass mailing, campaign, treatment, event message, retry). The
-message's batch is loaded once with what the checks read (``load_batch``), and just before each
+message's batch is claimed with what the checks read (``load_batch``), and just before each
 message leaves, what may have changed is read again in ONE query (``Refresher``, in the round trip
 that hands the message over): its appointment,
 the patient and guardians (consent, STOP), the account (paused?) and the practice's quiet hours,
@@ -87,10 +87,11 @@ def register(check: Check, *, related: tuple[str, ...] = (), annotations: dict |
         ANNOTATED_WHEN.update(dict.fromkeys(annotations or {}, annotate_when))
 
 
-def load_batch(ids: list[int]) -> dict[int, Message]:
-    """The claimed messages with every relation the checks read, in one query per batch. What
-    may change before each message leaves is read again by ``Refresher``."""
-    return Message.objects.select_related(*sorted(RELATED)).in_bulk(ids)
+def load_batch(queryset, *, shared: tuple[str, ...] = ()):
+    """``queryset`` of messages with every relation the checks read joined (but those in
+    ``shared``, which the caller attaches itself): dispatch claims its batch with it, one query
+    per batch. What may change before each message leaves is read again by ``Refresher``."""
+    return queryset.select_related(*sorted(RELATED - set(shared)))
 
 
 def _as_datetime(value):
