@@ -88,7 +88,8 @@ def selection_change(request, key):
         return JsonResponse({"error": "Cette sélection a expiré : relancez la recherche."}, status=404)
     raw = request.POST.get("ids", "")
     parts = [p.strip() for p in raw.split(",") if p.strip()]
-    if not all(p.isdigit() for p in parts):
+    # ASCII digits only ("²" is a digit to str.isdigit), and an id a row can have (a bigint).
+    if not all(p.isascii() and p.isdigit() and len(p) < 19 for p in parts):
         return JsonResponse({"error": "Lignes invalides."}, status=400)
     try:
         sel.selection_change(selection=selection, action=request.POST.get("action", ""), ids=[int(p) for p in parts])

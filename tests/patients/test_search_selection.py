@@ -193,3 +193,15 @@ def test_the_search_page_costs_the_same_queries_for_a_page_of_200_as_for_3(assis
     assert len(full) == len(small)
     assert len(few) <= len(full) + 2  # the new selection: purge + insert
     assert len(full) < 20
+
+
+def test_a_row_id_no_database_holds_answers_in_french(assistant_client):
+    """Ids the database cannot hold (past a bigint) or digits that are not ASCII ("²") are bad
+    input, answered like any other (they were a 500 on PostgreSQL, or Python's English text)."""
+    AppointmentFactory()
+    key = page(assistant_client).context["selection"].key
+    assert change(assistant_client, key, "none").status_code == 200
+    for ids in ("99999999999999999999999", "1,²"):
+        bad = assistant_client.post(reverse("search:selection", args=[key]), {"action": "tick", "ids": ids})
+        assert bad.status_code == 400 and bad.json() == {"error": "Lignes invalides."}
+    assert not SearchSelection.objects.get(key=key).rows.exists()
