@@ -163,7 +163,8 @@ def upload_store(*, upload, patient: Patient | None, user) -> UploadedAttachment
 def uploads_of_window(*, ids: Iterable[str], patient: Patient, user) -> list[UploadedAttachment]:
     """The files already stored by earlier submits of a send window (their ids, as posted back
     by the window): only those ``user`` stored for ``patient``, in upload order."""
-    wanted = {int(i) for i in ids if str(i).isdigit()}
+    # ASCII digits only ("²" is a digit to str.isdigit, not to int), of an id a row can have.
+    wanted = {int(i) for i in map(str, ids) if i.isascii() and i.isdigit() and len(i) < 19}
     if not wanted:
         return []
     return list(UploadedAttachment.objects.filter(pk__in=wanted, patient=patient, uploaded_by=user).order_by("pk"))

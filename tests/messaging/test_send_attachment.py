@@ -183,3 +183,13 @@ def test_a_file_waiting_in_its_window_is_served_to_staff_only(assistant_client, 
     assert assistant_client.get(link).status_code == 200
     client.force_login(UserFactory(username="sans-role"))
     assert client.get(link).status_code == 403
+
+
+def test_a_posted_back_upload_id_that_is_no_number_is_ignored(assistant_client, patient, account, on_commit):
+    """The window posts back the ids of its stored files: "²" (a digit to str.isdigit, not to
+    int) or an id past a bigint is not one of them, and the email leaves (it was a 500)."""
+    with on_commit():
+        response = _post(assistant_client, patient, account, "a9", upload=["²", "99999999999999999999999"])
+    assert response.status_code == 302
+    [sent] = mail.outbox
+    assert sent.attachments == []
