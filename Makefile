@@ -45,7 +45,8 @@ bench: $(STAMP) system-packages
 # After wrapping new strings: refresh locale/en/LC_MESSAGES/django.po (needs GNU gettext's xgettext),
 # translate the new entries, then compile the committed .mo (pure Python, no msgfmt needed).
 messages: $(STAMP)
-	DEBUG=1 $(PY) manage.py makemessages -l en --add-location=file -i "bench/*" -i "tests/*" -i "staticfiles/*" -i "media/*"
+	DEBUG=1 $(PY) manage.py makemessages -l en --no-obsolete --add-location=file -i "bench/*" -i "tests/*" -i "staticfiles/*" -i "media/*"
+	DEBUG=1 $(PY) manage.py makemessages -d djangojs -l en --no-obsolete --add-location=file -i "bench/*" -i "tests/*" -i "staticfiles/*" -i "media/*"
 	$(PY) scripts/compile_messages.py
 
 lint: $(STAMP)

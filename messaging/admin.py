@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin
+from django.utils.translation import gettext_lazy
 
 from practice.crypto import UNREADABLE_MESSAGE
 
@@ -86,7 +87,7 @@ class EmailAccountAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         services.email_account_save(form=form)
 
-    @admin.display(description="mot de passe")
+    @admin.display(description=gettext_lazy("mot de passe"))
     def password_state(self, obj) -> str:
         if obj.password_unreadable:
             return UNREADABLE_MESSAGE
@@ -98,7 +99,7 @@ class EmailAccountAdmin(admin.ModelAdmin):
             self.message_user(request, obj.password_unreadable_message, level="ERROR")
         return super().change_view(request, object_id, form_url, extra_context)
 
-    @admin.action(description="Tester les comptes sélectionnés (envoi d'un email de test)")
+    @admin.action(description=gettext_lazy("Tester les comptes sélectionnés (envoi d'un email de test)"))
     def test_accounts(self, request, queryset):
         for account in queryset:
             result = services.email_account_test(account=account)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from django.contrib import admin
 from django.urls import reverse
 from django.utils.html import format_html
+from django.utils.translation import gettext_lazy
 
 from .admin_outbox import ReadOnlyAdmin
 from .models import Campaign, CampaignRecipient, SavedMessage, SearchDefault
@@ -49,7 +50,7 @@ class CampaignAdmin(ReadOnlyAdmin):
     raw_id_fields = ["mailing", "created_by"]
     inlines = [CampaignRecipientInline]
 
-    @admin.display(description="page")
+    @admin.display(description=gettext_lazy("page"))
     def page(self, obj: Campaign) -> str:
         return format_html('<a href="{}">Ouvrir la campagne</a>', reverse("campaigns:detail", args=[obj.pk]))
 

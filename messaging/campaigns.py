@@ -270,7 +270,7 @@ def campaign_recipients(campaign: Campaign) -> list[Recipient]:
                 name=(patient.display_name if patient is not None else contact.display_name) or r.address,
                 address=r.address, channel=channel, patient=patient,
                 person=patient if patient is not None else contact,
-                skip_reason=reason.label if reason else "", reason=reason,
+                skip_reason=str(reason.label) if reason else "", reason=reason,
             ))
             seen.add(r.address)
         batch.clear()

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
+from django.utils.translation import gettext, ngettext
+
 
 def gateway_name() -> str:
     from messaging.gateways import configured_name
@@ -72,7 +74,7 @@ class Estimate:
         """``≈ 12,40 € pour 155 SMS`` (or ``155 SMS`` without a price)."""
         if self.price is None:
             return parts_label(self.parts)
-        return f"≈ {format_eur(self.total)} pour {parts_label(self.parts)}"
+        return gettext("≈ %(amount)s pour %(parts)s") % {"amount": format_eur(self.total), "parts": parts_label(self.parts)}
 
     def per_message(self, parts: int) -> str:
         """The cost of one message of ``parts`` parts (``≈ 0,16 €``), "" without a price."""
@@ -92,18 +94,23 @@ class Estimate:
         if not self.accented:
             return ""
         names = ", ".join(
-            f"{label} ({merged} SMS au lieu de {plain})" for label, merged, plain in self.accented[:20]
+            gettext("%(label)s (%(merged)s SMS au lieu de %(plain)s)") % {"label": label, "merged": merged, "plain": plain}
+            for label, merged, plain in self.accented[:20]
         )
         more = len(self.accented) - 20
         if more > 0:
-            names += f" et {more} autre{'s' if more > 1 else ''}"
+            names += " " + ngettext("et %(n)s autre", "et %(n)s autres", more) % {"n": more}
         extra = self.accented_extra
-        cost = f", soit {self.per_message(extra).lstrip('≈ ')} de plus" if self.price is not None else ""
-        these = "ces messages" if len(self.accented) > 1 else "ce message"
-        return (
-            f"Une lettre accentuée hors GSM-7 dans le nom (ï, ë, ê…) fait passer {these} en UCS-2 "
-            f"(70 caractères par SMS au lieu de 160) : {names}. {extra} SMS de plus{cost}."
+        cost = (gettext(", soit %(amount)s de plus") % {"amount": self.per_message(extra).lstrip("≈ ")}
+                if self.price is not None else "")
+        text = ngettext(
+            "Une lettre accentuée hors GSM-7 dans le nom (ï, ë, ê…) fait passer ce message en UCS-2 "
+            "(70 caractères par SMS au lieu de 160) : %(names)s. %(extra)s SMS de plus%(cost)s.",
+            "Une lettre accentuée hors GSM-7 dans le nom (ï, ë, ê…) fait passer ces messages en UCS-2 "
+            "(70 caractères par SMS au lieu de 160) : %(names)s. %(extra)s SMS de plus%(cost)s.",
+            len(self.accented),
         )
+        return text % {"names": names, "extra": extra, "cost": cost}
 
 
 def new_estimate(practice=None) -> Estimate:

@@ -10,8 +10,10 @@ from __future__ import annotations
 from django import forms
 from django.core.exceptions import ValidationError
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 from patients.models import ImageSubtype, ImageType
+from patients.templatetags.fr_format import heure
 from practice.crypto import UNREADABLE_MESSAGE
 from practice.models import Practice
 from practice.uploads import ATTACHMENT_EXTENSIONS, validate_attachment
@@ -53,7 +55,7 @@ class CategoryForm(forms.ModelForm):
     class Meta:
         model = TemplateCategory
         fields = ["name", "position", "purpose"]
-        help_texts = {"position": "Les catégories sont classées par ordre croissant, puis par nom."}
+        help_texts = {"position": _("Les catégories sont classées par ordre croissant, puis par nom.")}
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -70,7 +72,7 @@ class SmsTemplateForm(forms.ModelForm):
         widgets = {
             "body": forms.Textarea(attrs={"rows": 7, "class": "form-control merge-target sms-body", "spellcheck": "true"}),
         }
-        labels = {"body": "Texte du message", "asks_reply": "Demander une réponse (OUI pour confirmer, NON pour annuler)"}
+        labels = {"body": _("Texte du message"), "asks_reply": _("Demander une réponse (OUI pour confirmer, NON pour annuler)")}
 
     def clean_body(self):
         # Browsers submit textarea line breaks as CRLF but count them as one character: store LF,
@@ -98,39 +100,39 @@ class PracticeSmsForm(forms.ModelForm):
             "sms_reply_ack",
         ]
         labels = {
-            "sms_reply_ack": "Répondre « Merci, votre RDV du 07/12 à 10h10 est confirmé. » à une confirmation",
-            "sms_gsm_names": "Remplacer les lettres accentuées hors GSM-7 dans les noms",
-            "sms_warn_over_160": "Avertir quand un SMS dépasse 160 caractères (il partira en plusieurs SMS)",
-            "sms_default_patient": "Patient",
-            "sms_default_civil_guardian": "Responsable civil",
-            "sms_default_financial_guardian": "Responsable financier",
-            "quiet_start": "Pas de SMS à partir de",
-            "quiet_end": "jusqu'à",
-            "purpose_period_days": "Délai (jours)",
+            "sms_reply_ack": _("Répondre « Merci, votre RDV du 07/12 à 10h10 est confirmé. » à une confirmation"),
+            "sms_gsm_names": _("Remplacer les lettres accentuées hors GSM-7 dans les noms"),
+            "sms_warn_over_160": _("Avertir quand un SMS dépasse 160 caractères (il partira en plusieurs SMS)"),
+            "sms_default_patient": _("Patient"),
+            "sms_default_civil_guardian": _("Responsable civil"),
+            "sms_default_financial_guardian": _("Responsable financier"),
+            "quiet_start": _("Pas de SMS à partir de"),
+            "quiet_end": _("jusqu'à"),
+            "purpose_period_days": _("Délai (jours)"),
         }
         widgets = {
             "quiet_start": forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
             "quiet_end": forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
         }
         error_messages = {
-            "quiet_start": {"required": "Indiquez l'heure de début des heures de silence.",
-                            "invalid": "Heure invalide (par exemple 20:00)."},
-            "quiet_end": {"required": "Indiquez l'heure de fin des heures de silence.",
-                          "invalid": "Heure invalide (par exemple 08:00)."},
-            "purpose_period_days": {"invalid": "Indiquez un nombre de jours.",
-                                    "min_value": "Le délai est d'au moins 1 jour.",
-                                    "max_value": "Le délai est de 60 jours au plus."},
+            "quiet_start": {"required": _("Indiquez l'heure de début des heures de silence."),
+                            "invalid": _("Heure invalide (par exemple 20:00).")},
+            "quiet_end": {"required": _("Indiquez l'heure de fin des heures de silence."),
+                          "invalid": _("Heure invalide (par exemple 08:00).")},
+            "purpose_period_days": {"invalid": _("Indiquez un nombre de jours."),
+                                    "min_value": _("Le délai est d'au moins 1 jour."),
+                                    "max_value": _("Le délai est de 60 jours au plus.")},
         }
 
     # The price of one SMS part with the configured gateway (Practice.sms_prices keeps one per
     # gateway); empty: no estimate in euros, the SMS counts only.
     sms_price = forms.DecimalField(
-        label="Prix d'une partie de SMS (€ TTC)", required=False, min_value=0, max_value=10,
+        label=_("Prix d'une partie de SMS (€ TTC)"), required=False, min_value=0, max_value=10,
         max_digits=7, decimal_places=4, localize=True,
         widget=forms.TextInput(attrs={"inputmode": "decimal", "placeholder": "0,0725"}),
-        error_messages={"invalid": "Indiquez un prix en euros, par exemple 0,0725.",
-                        "min_value": "Le prix ne peut pas être négatif.",
-                        "max_value": "Le prix d'une partie de SMS ne dépasse pas 10 €.",
+        error_messages={"invalid": _("Indiquez un prix en euros, par exemple 0,0725."),
+                        "min_value": _("Le prix ne peut pas être négatif."),
+                        "max_value": _("Le prix d'une partie de SMS ne dépasse pas 10 €."),
                         "max_decimal_places": "Au plus 4 décimales (par exemple 0,0725).",
                         "max_digits": "Au plus 4 décimales (par exemple 0,0725)."},
     )
@@ -159,7 +161,7 @@ class PracticeSmsForm(forms.ModelForm):
             self.reply_gateways[name] = backend
             field_name = f"reply_{name}"
             self.fields[field_name] = forms.CharField(
-                label=f"Numéro de réponse {name.upper() if name == 'ovh' else name.capitalize()}"
+                label=_("Numéro de réponse %(gateway)s") % {"gateway": name.upper() if name == "ovh" else name.capitalize()}
                       + (" (passerelle actuelle)" if name == self.gateway else ""),
                 required=False, max_length=40, help_text=backend.reply_sender_help,
             )
@@ -213,11 +215,11 @@ class PracticeSmsForm(forms.ModelForm):
         """The rule in words, with the hours as saved (the dispatch applies those)."""
         start, end = self.instance.quiet_start, self.instance.quiet_end
         if start == end:
-            return "Pas d'heures de silence : les SMS partent à toute heure (deux heures identiques)."
-        return (
-            f"Aucun SMS ne part entre {start:%H}h{start:%M} et {end:%H}h{end:%M} (heure du cabinet) ; "
+            return _("Pas d'heures de silence : les SMS partent à toute heure (deux heures identiques).")
+        return _(
+            "Aucun SMS ne part entre %(start)s et %(end)s (heure du cabinet) ; "
             "les messages attendent l'ouverture. Deux heures identiques : pas d'heures de silence."
-        )
+        ) % {"start": heure(start), "end": heure(end)}
 
 
 class EmailAccountForm(forms.ModelForm):
@@ -225,18 +227,18 @@ class EmailAccountForm(forms.ModelForm):
     value keeps the current password, "clear_password" removes it."""
 
     provider = forms.ChoiceField(
-        label="Fournisseur",
+        label=_("Fournisseur"),
         choices=provider_choices,
         required=False,
-        help_text="Remplit le serveur, le port et la sécurité avec les réglages connus du fournisseur.",
+        help_text=_("Remplit le serveur, le port et la sécurité avec les réglages connus du fournisseur."),
     )
     new_password = forms.CharField(
-        label="Mot de passe",
+        label=_("Mot de passe"),
         required=False,
         strip=False,
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
     )
-    clear_password = forms.BooleanField(label="Effacer le mot de passe enregistré", required=False)
+    clear_password = forms.BooleanField(label=_("Effacer le mot de passe enregistré"), required=False)
 
     class Meta:
         model = EmailAccount
@@ -258,7 +260,7 @@ class EmailAccountForm(forms.ModelForm):
             "active",
         ]
         widgets = {"username": forms.TextInput(attrs={"autocomplete": "off"})}
-        help_texts = {"username": "Souvent l'adresse email complète. Vide : pas d'authentification."}
+        help_texts = {"username": _("Souvent l'adresse email complète. Vide : pas d'authentification.")}
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -277,9 +279,9 @@ class EmailAccountForm(forms.ModelForm):
             )
             self.fields["new_password"].widget.attrs["placeholder"] = "•••••••• (inchangé)"
         else:
-            self.fields["new_password"].help_text = "Aucun mot de passe enregistré."
+            self.fields["new_password"].help_text = _("Aucun mot de passe enregistré.")
             del self.fields["clear_password"]
-        self.fields["default_signature"].empty_label = "Aucune"
+        self.fields["default_signature"].empty_label = _("Aucune")
         # Gmail, Outlook: say before the first try that the usual password will be refused.
         host = self.data.get("smtp_host", "") if self.is_bound else self.instance.smtp_host
         provider = provider_for_host(host)
@@ -288,7 +290,7 @@ class EmailAccountForm(forms.ModelForm):
     def clean(self):
         cleaned = super().clean()
         if cleaned.get("clear_password") and cleaned.get("new_password"):
-            self.add_error("clear_password", "Saisissez un nouveau mot de passe ou effacez-le, pas les deux.")
+            self.add_error("clear_password", _("Saisissez un nouveau mot de passe ou effacez-le, pas les deux."))
         if cleaned.get("new_password"):
             password, error = app_password_error(cleaned.get("smtp_host") or "", cleaned["new_password"])
             if error:
@@ -303,19 +305,19 @@ class SignatureForm(forms.ModelForm):
         model = Signature
         fields = ["label", "placement", "body_html"]
         widgets = {"placement": forms.RadioSelect, "body_html": rich_text_widget(height=260)}
-        labels = {"placement": "Position dans l'email", "body_html": "Contenu"}
+        labels = {"placement": _("Position dans l'email"), "body_html": _("Contenu")}
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["placement"].choices = [
-            (SignaturePlacement.FOOTER, "Après le message : signature en bas de l'email"),
-            (SignaturePlacement.HEADER, "Avant le message : en-tête en haut de l'email"),
+            (SignaturePlacement.FOOTER, _("Après le message : signature en bas de l'email")),
+            (SignaturePlacement.HEADER, _("Avant le message : en-tête en haut de l'email")),
         ]
 
     def clean_body_html(self):
         cleaned = html_tools.clean_editor_html(self.cleaned_data["body_html"])
         if not html_tools.html_to_text(cleaned).strip() and "<img" not in cleaned:
-            raise ValidationError("La signature est vide.")
+            raise ValidationError(_("La signature est vide."))
         validate_merge(html_tools.merge_texts(cleaned))
         return cleaned
 
@@ -341,8 +343,8 @@ class EmailTemplateForm(forms.ModelForm):
             "subject": forms.TextInput(attrs={"class": "form-control merge-target"}),
             "body_html": rich_text_widget(),
         }
-        help_texts = {"label": "Visible uniquement par le cabinet, pour retrouver l'email type."}
-        labels = {"subject": "Objet", "body_html": "Message"}
+        help_texts = {"label": _("Visible uniquement par le cabinet, pour retrouver l'email type.")}
+        labels = {"subject": _("Objet"), "body_html": _("Message")}
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -350,7 +352,7 @@ class EmailTemplateForm(forms.ModelForm):
         self.fields["account"].queryset = EmailAccount.objects.filter(
             Q(active=True) | Q(pk=getattr(self.instance, "account_id", None))
         )
-        self.fields["signature"].empty_label = "Aucune signature"
+        self.fields["signature"].empty_label = _("Aucune signature")
 
     def clean_subject(self):
         return validate_merge(self.cleaned_data["subject"])
@@ -358,7 +360,7 @@ class EmailTemplateForm(forms.ModelForm):
     def clean_body_html(self):
         cleaned = html_tools.clean_editor_html(self.cleaned_data["body_html"])
         if not html_tools.html_to_text(cleaned).strip():
-            raise ValidationError("Le message est vide.")
+            raise ValidationError(_("Le message est vide."))
         validate_merge(html_tools.merge_texts(cleaned))
         return cleaned
 
@@ -375,16 +377,16 @@ class ImageAttachmentForm(forms.ModelForm):
     class Meta:
         model = AttachmentRule
         fields = ["image_pick", "image_type", "image_subtype"]
-        labels = {"image_pick": "Quelle image", "image_type": "Type d'image", "image_subtype": "Sous-type"}
+        labels = {"image_pick": _("Quelle image"), "image_type": _("Type d'image"), "image_subtype": _("Sous-type")}
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["image_pick"] = forms.ChoiceField(
-            label="Quelle image", choices=ImagePick.choices, initial=ImagePick.MOST_RECENT
+            label=_("Quelle image"), choices=ImagePick.choices, initial=ImagePick.MOST_RECENT
         )
-        self.fields["image_type"] = forms.ChoiceField(label="Type d'image", choices=ImageType.choices)
+        self.fields["image_type"] = forms.ChoiceField(label=_("Type d'image"), choices=ImageType.choices)
         self.fields["image_subtype"] = forms.ChoiceField(
-            label="Sous-type", choices=[("", "Tous les sous-types")] + ImageSubtype.choices[1:], required=False
+            label=_("Sous-type"), choices=[("", _("Tous les sous-types"))] + ImageSubtype.choices[1:], required=False
         )
 
 
@@ -392,26 +394,26 @@ class FileAttachmentForm(forms.Form):
     """An external file: one already uploaded, or a new upload (kept for reuse by other types)."""
 
     existing = forms.ModelChoiceField(
-        label="Fichier déjà envoyé",
+        label=_("Fichier déjà envoyé"),
         queryset=ExternalFile.objects.all(),
         required=False,
-        empty_label="— Nouveau fichier —",
+        empty_label=_("— Nouveau fichier —"),
     )
-    label = forms.CharField(label="Libellé du nouveau fichier", max_length=120, required=False)
+    label = forms.CharField(label=_("Libellé du nouveau fichier"), max_length=120, required=False)
     file = forms.FileField(
-        label="Nouveau fichier",
+        label=_("Nouveau fichier"),
         required=False,
         validators=[validate_attachment],
-        help_text="PDF, image (JPEG, PNG, GIF, WebP), document Word, Excel, PowerPoint ou LibreOffice, texte.",
+        help_text=_("PDF, image (JPEG, PNG, GIF, WebP), document Word, Excel, PowerPoint ou LibreOffice, texte."),
         widget=forms.ClearableFileInput(attrs={"accept": ",".join(f".{e}" for e in sorted(ATTACHMENT_EXTENSIONS))}),
     )
 
     def clean(self):
         cleaned = super().clean()
         if cleaned.get("existing") and cleaned.get("file"):
-            raise ValidationError("Choisissez un fichier déjà envoyé ou envoyez-en un nouveau, pas les deux.")
+            raise ValidationError(_("Choisissez un fichier déjà envoyé ou envoyez-en un nouveau, pas les deux."))
         if not cleaned.get("existing") and not cleaned.get("file"):
-            raise ValidationError("Choisissez un fichier déjà envoyé ou envoyez-en un nouveau.")
+            raise ValidationError(_("Choisissez un fichier déjà envoyé ou envoyez-en un nouveau."))
         if cleaned.get("file") and not cleaned.get("label"):
             cleaned["label"] = cleaned["file"].name
         return cleaned
@@ -422,10 +424,10 @@ class ParticularFieldForm(forms.ModelForm):
         model = ParticularField
         fields = ["label", "girl", "boy", "woman", "man"]
         labels = {
-            "girl": "Enfant (fille)",
-            "boy": "Enfant (garçon)",
-            "woman": "Adulte (femme)",
-            "man": "Adulte (homme)",
+            "girl": _("Enfant (fille)"),
+            "boy": _("Enfant (garçon)"),
+            "woman": _("Adulte (femme)"),
+            "man": _("Adulte (homme)"),
         }
 
 
@@ -433,4 +435,4 @@ class FreeFieldForm(forms.ModelForm):
     class Meta:
         model = FreeField
         fields = ["label", "ami", "amie", "confrere", "consoeur"]
-        labels = {"ami": "Ami", "amie": "Amie", "confrere": "Confrère", "consoeur": "Consœur"}
+        labels = {"ami": _("Ami"), "amie": _("Amie"), "confrere": _("Confrère"), "consoeur": _("Consœur")}

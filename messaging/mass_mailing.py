@@ -424,7 +424,7 @@ def mass_preview(draft: MassDraft, *, today: dt.date | None = None) -> Preview:
         if line.recipient.skip_reason:
             summary.skipped += 1
             # A copy is counted as what it is ("déjà envoyé"), each with its own first message.
-            summary.reasons[reason.label if reason in DUPLICATE_REASONS else line.recipient.skip_reason] += 1
+            summary.reasons[str(reason.label) if reason in DUPLICATE_REASONS else line.recipient.skip_reason] += 1
             summary.already += reason in DUPLICATE_REASONS
         else:
             summary.messages += 1

@@ -19,8 +19,9 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import NamedTuple
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.functional import cached_property  # no lock: cheaper per recipient
 from django.utils.html import escape
 
@@ -646,7 +647,15 @@ def _plan(text: str, custom: CustomFields) -> tuple[tuple[tuple[str, Token, Call
 def render(text: str, context: MergeContext, *, html: bool = False) -> Rendered:
     """Replace the known codes of ``text`` by their values (HTML-escaped when ``html``); unknown
     codes are left as typed (they were refused at save time) and reported; missing data renders
-    empty and is reported once per code."""
+    empty and is reported once per code.
+
+    The values are in the practice's language (settings.LANGUAGE_CODE), whatever the language of
+    the staff member sending: a choice's label (@PCIVIL, @PTYPE...) joins the practice's own text."""
+    with translation.override(settings.LANGUAGE_CODE):
+        return _render(text, context, html=html)
+
+
+def _render(text: str, context: MergeContext, *, html: bool) -> Rendered:
     parts, tail = _plan(text or "", context.custom)
     out: list[str] = []
     warnings: list[str] = []
@@ -655,6 +664,7 @@ def render(text: str, context: MergeContext, *, html: bool = False) -> Rendered:
         if token.known:
             # A built-in code straight from its function (no per-message cache to fill).
             value = (provider(context) or "") if provider is not None else context.value(token.code)
+            value = str(value)  # a lazy choice label, in the practice's language (render)
             if context.gsm_names and value and token.code in NAME_CODES:
                 value = to_gsm(value)
             out.append(escape(value) if html else value)

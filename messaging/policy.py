@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import models
+from django.utils.translation import gettext_lazy
 
 from messaging.models import Channel, RecipientRole
 from patients.models import Appointment, Correspondent, Guardian, Patient
@@ -43,23 +44,23 @@ from patients.phones import format_fr, is_mobile, mobile_number, normalize
 class Reason(models.TextChoices):
     """Why someone does not receive a message (or a message does not leave)."""
 
-    NO_SMS_CONSENT = "no-sms-consent", "Ne souhaite pas recevoir de SMS."
-    STOP = "stop", "A répondu STOP : ne reçoit plus de SMS."
-    NO_EMAIL_CONSENT = "no-email-consent", "Ne souhaite pas être contacté(e) par email."
-    NO_MOBILE = "no-mobile", "Aucun numéro de portable."
-    LANDLINE = "landline", "Numéro fixe à la place du portable."
-    INVALID_NUMBER = "invalid-number", "Numéro de portable non valide."
-    NO_EMAIL = "no-email", "Aucune adresse email."
-    INVALID_EMAIL = "invalid-email", "Adresse email non valide."
-    NO_POSTAL_ADDRESS = "no-postal-address", "Aucune adresse postale."
-    NO_CORRESPONDENT = "no-correspondent", "Aucun correspondant dans le dossier du patient."
-    NO_NEWS_CONSENT = "no-news-consent", "N'a pas accepté les actualités du cabinet."
-    NEWS_UNKNOWN = "news-unknown", "Aucun dossier patient à cette adresse : accord pour les actualités inconnu."
-    SAME_RECIPIENT = "same-recipient", "Même destinataire dans cet envoi : un seul message envoyé."
-    ALREADY_SENT = "already-sent", "Déjà envoyé pour cet objet."
-    ALREADY_PLANNED = "already-planned", "Déjà prévu pour cet objet."
-    EMPTY_MESSAGE = "empty-message", "Le message est vide pour ce destinataire."
-    CONFIRMED_BY_SMS = "confirmed-by-sms", "RDV confirmé par SMS."
+    NO_SMS_CONSENT = "no-sms-consent", gettext_lazy("Ne souhaite pas recevoir de SMS.")
+    STOP = "stop", gettext_lazy("A répondu STOP : ne reçoit plus de SMS.")
+    NO_EMAIL_CONSENT = "no-email-consent", gettext_lazy("Ne souhaite pas être contacté(e) par email.")
+    NO_MOBILE = "no-mobile", gettext_lazy("Aucun numéro de portable.")
+    LANDLINE = "landline", gettext_lazy("Numéro fixe à la place du portable.")
+    INVALID_NUMBER = "invalid-number", gettext_lazy("Numéro de portable non valide.")
+    NO_EMAIL = "no-email", gettext_lazy("Aucune adresse email.")
+    INVALID_EMAIL = "invalid-email", gettext_lazy("Adresse email non valide.")
+    NO_POSTAL_ADDRESS = "no-postal-address", gettext_lazy("Aucune adresse postale.")
+    NO_CORRESPONDENT = "no-correspondent", gettext_lazy("Aucun correspondant dans le dossier du patient.")
+    NO_NEWS_CONSENT = "no-news-consent", gettext_lazy("N'a pas accepté les actualités du cabinet.")
+    NEWS_UNKNOWN = "news-unknown", gettext_lazy("Aucun dossier patient à cette adresse : accord pour les actualités inconnu.")
+    SAME_RECIPIENT = "same-recipient", gettext_lazy("Même destinataire dans cet envoi : un seul message envoyé.")
+    ALREADY_SENT = "already-sent", gettext_lazy("Déjà envoyé pour cet objet.")
+    ALREADY_PLANNED = "already-planned", gettext_lazy("Déjà prévu pour cet objet.")
+    EMPTY_MESSAGE = "empty-message", gettext_lazy("Le message est vide pour ce destinataire.")
+    CONFIRMED_BY_SMS = "confirmed-by-sms", gettext_lazy("RDV confirmé par SMS.")
 
 
 # Reasons that mean "cannot get an SMS for lack of a mobile", as opposed to a refusal: what
@@ -69,11 +70,11 @@ NO_MOBILE_REASONS = frozenset({Reason.NO_MOBILE, Reason.LANDLINE, Reason.INVALID
 DUPLICATE_REASONS = frozenset({Reason.ALREADY_SENT, Reason.ALREADY_PLANNED})
 
 ROLE_LABELS = {
-    RecipientRole.PATIENT: "Patient",
-    RecipientRole.CIVIL_GUARDIAN: "Resp. civil",
-    RecipientRole.FINANCIAL_GUARDIAN: "Resp. financier",
-    RecipientRole.CORRESPONDENT: "Correspondant",
-    RecipientRole.OTHER: "Autre",
+    RecipientRole.PATIENT: gettext_lazy("Patient"),
+    RecipientRole.CIVIL_GUARDIAN: gettext_lazy("Resp. civil"),
+    RecipientRole.FINANCIAL_GUARDIAN: gettext_lazy("Resp. financier"),
+    RecipientRole.CORRESPONDENT: gettext_lazy("Correspondant"),
+    RecipientRole.OTHER: gettext_lazy("Autre"),
 }
 ROLE_ORDER = (RecipientRole.PATIENT, RecipientRole.CIVIL_GUARDIAN, RecipientRole.FINANCIAL_GUARDIAN)
 
@@ -109,7 +110,7 @@ class Recipient:
 
     @property
     def role_label(self) -> str:
-        return ROLE_LABELS.get(self.role, self.role)
+        return str(ROLE_LABELS.get(self.role, self.role))
 
     @property
     def address_display(self) -> str:
@@ -125,7 +126,7 @@ class Recipient:
     def left_out(self, reason: Reason, text: str = "") -> Recipient:
         """This recipient, not written to for ``reason`` (``text``: a more precise sentence)."""
         return Recipient(self.role, self.name, self.address, self.channel, self.patient, self.person,
-                         text or reason.label, self.is_patient_self, self.appointment, reason)
+                         text or str(reason.label), self.is_patient_self, self.appointment, reason)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -137,9 +138,9 @@ def sms_check(person) -> tuple[str, Reason | None, str]:
     """(E.164 number or what is on file, reason, text) of ``person`` for an SMS."""
     raw = str(person.mobile or "")
     if not person.sms_consent:
-        return raw, Reason.NO_SMS_CONSENT, Reason.NO_SMS_CONSENT.label
+        return raw, Reason.NO_SMS_CONSENT, str(Reason.NO_SMS_CONSENT.label)
     if not raw:
-        return raw, Reason.NO_MOBILE, Reason.NO_MOBILE.label
+        return raw, Reason.NO_MOBILE, str(Reason.NO_MOBILE.label)
     number, mobile = mobile_number(raw)
     if not mobile:
         reason = Reason.LANDLINE if number else Reason.INVALID_NUMBER
@@ -151,9 +152,9 @@ def email_check(person) -> tuple[str, Reason | None, str]:
     """(address, reason, text) of ``person`` for an email."""
     address = (person.email or "").strip()
     if not person.email_consent:
-        return address, Reason.NO_EMAIL_CONSENT, Reason.NO_EMAIL_CONSENT.label
+        return address, Reason.NO_EMAIL_CONSENT, str(Reason.NO_EMAIL_CONSENT.label)
     if not address:
-        return address, Reason.NO_EMAIL, Reason.NO_EMAIL.label
+        return address, Reason.NO_EMAIL, str(Reason.NO_EMAIL.label)
     try:
         validate_email(address)
     except ValidationError:
@@ -230,7 +231,7 @@ def letter_recipient(patient: Patient, *, appointment: Appointment | None = None
     return Recipient(
         RecipientRole.CIVIL_GUARDIAN if guardian is not None else RecipientRole.PATIENT,
         person.display_name, "\n".join(lines), Channel.LETTER, patient, person,
-        reason.label if reason else "", False, appointment, reason,
+        str(reason.label) if reason else "", False, appointment, reason,
     )
 
 
@@ -244,7 +245,7 @@ def correspondent_letters(patient: Patient, *, appointment: Appointment | None =
         lines = person.address_lines
         reason = None if lines else Reason.NO_POSTAL_ADDRESS
         out.append(Recipient(RecipientRole.CORRESPONDENT, person.display_name, "\n".join(lines), Channel.LETTER,
-                             patient, person, reason.label if reason else "", False, appointment, reason))
+                             patient, person, str(reason.label) if reason else "", False, appointment, reason))
     if not out:
         nobody = Recipient(RecipientRole.CORRESPONDENT, "", "", Channel.LETTER, patient, None, "", False, appointment)
         out.append(nobody.left_out(Reason.NO_CORRESPONDENT))

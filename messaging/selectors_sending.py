@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+from django.utils.translation import gettext_lazy
+
 from messaging.models import InboundMessage, Message, PrintedLetter
 from patients.models import Patient
 
@@ -46,11 +48,11 @@ def patient_history_entries(*, patient: Patient, limit: int = 200) -> list[Histo
 # ---------------------------------------------------------------------------------------------
 
 STATUS_GROUPS: dict[str, tuple[str, list[str]]] = {
-    "": ("Tous", []),
-    "a-verifier": ("À vérifier (échecs et incertains)", ["failed", "unknown"]),
-    "en-attente": ("En attente", ["pending", "sending"]),
-    "envoyes": ("Envoyés ou remis", ["sent", "delivered"]),
-    "non-envoyes": ("Non envoyés ou annulés", ["skipped", "cancelled"]),
+    "": (gettext_lazy("Tous"), []),
+    "a-verifier": (gettext_lazy("À vérifier (échecs et incertains)"), ["failed", "unknown"]),
+    "en-attente": (gettext_lazy("En attente"), ["pending", "sending"]),
+    "envoyes": (gettext_lazy("Envoyés ou remis"), ["sent", "delivered"]),
+    "non-envoyes": (gettext_lazy("Non envoyés ou annulés"), ["skipped", "cancelled"]),
 }
 
 
@@ -92,7 +94,7 @@ def message_journal(
 
 
 # The journal's "Sens" filter: both directions, what the practice sent, what it received.
-DIRECTIONS = {"": "Envoyés et reçus", "envoyes": "Envoyés", "recus": "Reçus"}
+DIRECTIONS = {"": gettext_lazy("Envoyés et reçus"), "envoyes": gettext_lazy("Envoyés"), "recus": gettext_lazy("Reçus")}
 
 
 @dataclass(frozen=True)

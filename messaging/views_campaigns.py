@@ -14,6 +14,8 @@ from django.contrib.auth.decorators import login_required, permission_required
 from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from patients.models import Patient, Practitioner
@@ -39,27 +41,27 @@ def _sender(view):
 
 
 class CampaignForm(forms.Form):
-    name = forms.CharField(label="Nom de la campagne", max_length=120, required=False,
-                           help_text="Par défaut : la date et l'heure de création (ce n'est pas l'heure d'envoi).")
-    channel = forms.ChoiceField(label="Canal", choices=Channel.choices[:2], widget=forms.RadioSelect)
-    kind = forms.ChoiceField(label="Type", choices=CampaignKind.choices, widget=forms.RadioSelect,
-                             help_text="Actualités : seulement aux patients qui les ont acceptées.")
-    account = forms.ModelChoiceField(label="Compte d'envoi (email)", queryset=EmailAccount.objects.filter(active=True),
+    name = forms.CharField(label=gettext_lazy("Nom de la campagne"), max_length=120, required=False,
+                           help_text=gettext_lazy("Par défaut : la date et l'heure de création (ce n'est pas l'heure d'envoi)."))
+    channel = forms.ChoiceField(label=gettext_lazy("Canal"), choices=Channel.choices[:2], widget=forms.RadioSelect)
+    kind = forms.ChoiceField(label=gettext_lazy("Type"), choices=CampaignKind.choices, widget=forms.RadioSelect,
+                             help_text=gettext_lazy("Actualités : seulement aux patients qui les ont acceptées."))
+    account = forms.ModelChoiceField(label=gettext_lazy("Compte d'envoi (email)"), queryset=EmailAccount.objects.filter(active=True),
                                      required=False)
-    subject = forms.CharField(label="Objet (email)", max_length=255, required=False, validators=[validate_header_text])
-    body = forms.CharField(label="Message", widget=forms.Textarea(attrs={"rows": 6}))
-    save_as = forms.CharField(label="Enregistrer ce message sous le nom", max_length=120, required=False)
-    pasted = forms.CharField(label="Numéros ou adresses (séparés par des virgules, points-virgules ou retours à la ligne)",
+    subject = forms.CharField(label=gettext_lazy("Objet (email)"), max_length=255, required=False, validators=[validate_header_text])
+    body = forms.CharField(label=gettext_lazy("Message"), widget=forms.Textarea(attrs={"rows": 6}))
+    save_as = forms.CharField(label=gettext_lazy("Enregistrer ce message sous le nom"), max_length=120, required=False)
+    pasted = forms.CharField(label=gettext_lazy("Numéros ou adresses (séparés par des virgules, points-virgules ou retours à la ligne)"),
                              widget=forms.Textarea(attrs={"rows": 4}), required=False)
-    csv_file = forms.FileField(label="Importer un fichier CSV (en-tête : nom ; prénom ; portable ; email)",
+    csv_file = forms.FileField(label=gettext_lazy("Importer un fichier CSV (en-tête : nom ; prénom ; portable ; email)"),
                                required=False)
     staff_users = forms.ModelMultipleChoiceField(
-        label="Personnel (email)", queryset=get_user_model().objects.filter(is_active=True).exclude(email=""),
+        label=gettext_lazy("Personnel (email)"), queryset=get_user_model().objects.filter(is_active=True).exclude(email=""),
         required=False, widget=forms.CheckboxSelectMultiple)
     practitioners = forms.ModelMultipleChoiceField(
-        label="Praticiens", queryset=Practitioner.objects.filter(active=True), required=False,
+        label=gettext_lazy("Praticiens"), queryset=Practitioner.objects.filter(active=True), required=False,
         widget=forms.CheckboxSelectMultiple)
-    all_patients = forms.BooleanField(label="Ajouter tous les patients", required=False)
+    all_patients = forms.BooleanField(label=gettext_lazy("Ajouter tous les patients"), required=False)
     patient_ids = forms.CharField(widget=forms.HiddenInput, required=False)
 
     def __init__(self, *args, **kwargs):
@@ -82,15 +84,15 @@ class CampaignForm(forms.Form):
         if channel == Channel.EMAIL:
             data["body"] = body = clean_html(body.replace("\n", "<br>") if "<" not in body else body)
             if not data.get("subject"):
-                self.add_error("subject", "L'objet est vide.")
+                self.add_error("subject", gettext_lazy("L'objet est vide."))
             if not data.get("account"):
-                self.add_error("account", "Choisissez le compte d'envoi.")
+                self.add_error("account", gettext_lazy("Choisissez le compte d'envoi."))
         for problem in unknown_codes(body + " " + (data.get("subject") or "")):
             self.add_error("body", problem.message())
         sources = (data.get("pasted"), data.get("csv_file"), data.get("patient_ids"), data.get("staff_users"),
                    data.get("practitioners"), data.get("all_patients"))
         if not any(sources):
-            raise forms.ValidationError("Indiquez au moins un destinataire (liste, fichier, patients, personnel ou tous les patients).")
+            raise forms.ValidationError(gettext_lazy("Indiquez au moins un destinataire (liste, fichier, patients, personnel ou tous les patients)."))
         return data
 
 
@@ -125,7 +127,7 @@ def campaign_create(request):
         if request.POST.get("selection"):
             found = selection_get(key=request.POST["selection"], user=request.user)
             if found is None or found.search != SEARCH_PATIENTS:
-                messages.error(request, "Cette sélection a expiré : relancez la recherche.")
+                messages.error(request, gettext_lazy("Cette sélection a expiré : relancez la recherche."))
             else:
                 ids = [str(i) for i in selection_ids(found)]
         form = CampaignForm(initial={**initial, "patient_ids": ",".join(ids)})
@@ -147,15 +149,16 @@ def campaign_detail(request, pk):
         try:
             if action == "send":
                 campaign = svc.campaign_send(campaign=campaign, requested_by=request.user)
-                messages.success(request, "La campagne est partie : suivez les envois ci-dessous.")
+                messages.success(request, gettext_lazy("La campagne est partie : suivez les envois ci-dessous."))
             elif action == "schedule":
                 raw = request.POST.get("scheduled_at", "")
                 try:
                     naive = dt.datetime.fromisoformat(raw)
                 except ValueError:
-                    raise ValueError("Date et heure d'envoi invalides.") from None
+                    raise ValueError(gettext_lazy("Date et heure d'envoi invalides.")) from None
                 campaign = svc.campaign_schedule(campaign=campaign, when=timezone.make_aware(naive))
-                messages.success(request, f"Campagne programmée pour le {timezone.localtime(campaign.scheduled_at):%d/%m/%Y à %Hh%M}.")
+                messages.success(request, gettext_lazy("Campagne programmée pour le %(when)s.") % {
+                    "when": date_format(timezone.localtime(campaign.scheduled_at), gettext_lazy("d/m/Y à H\\hi"))})
         except ValueError as exc:
             messages.error(request, str(exc))
         return redirect("campaigns:detail", pk=campaign.pk)
@@ -177,7 +180,7 @@ def campaign_cancel(request, pk):
     campaign = get_object_or_404(Campaign, pk=pk)
     try:
         svc.campaign_cancel(campaign=campaign)
-        messages.success(request, "Campagne annulée.")
+        messages.success(request, gettext_lazy("Campagne annulée."))
     except ValueError as exc:
         messages.error(request, str(exc))
     return redirect("campaigns:detail", pk=pk)
@@ -193,5 +196,5 @@ def campaign_list(request):
 @require_POST
 def saved_message_delete(request, pk):
     SavedMessage.objects.filter(pk=pk).delete()
-    messages.success(request, "Message enregistré supprimé.")
+    messages.success(request, gettext_lazy("Message enregistré supprimé."))
     return redirect("campaigns:list")

@@ -12,6 +12,7 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from patients.selection import selection_get, selection_ids
@@ -61,14 +62,14 @@ def start(request):
     if request.POST.get("selection"):
         selection = selection_get(key=request.POST["selection"], user=request.user)
         if selection is None:
-            messages.error(request, "Cette sélection a expiré : relancez la recherche.")
+            messages.error(request, gettext_lazy("Cette sélection a expiré : relancez la recherche."))
             return redirect(request.META.get("HTTP_REFERER") or "search:appointments")
         search = selection.search
         ids = selection_ids(selection)
     else:
         ids = [int(i) for i in request.POST.getlist("ids") if i.isdigit()]
     if not ids:
-        messages.error(request, "Cochez au moins une ligne avant de lancer un publipostage.")
+        messages.error(request, gettext_lazy("Cochez au moins une ligne avant de lancer un publipostage."))
         return redirect(request.META.get("HTTP_REFERER") or "search:appointments")
     try:
         draft = mm.draft_start(search=search, channel=request.POST.get("channel", ""), ids=ids)
@@ -109,7 +110,7 @@ def _catalog(channel: str) -> list[dict]:
 class MassEmailBodyForm(forms.Form):
     """The email body of a mass mailing, in the same rich-text editor as the email types."""
 
-    body = forms.CharField(label="Message", widget=rich_text_widget(height=320))
+    body = forms.CharField(label=gettext_lazy("Message"), widget=rich_text_widget(height=320))
 
 
 def _default_account_id() -> int | None:

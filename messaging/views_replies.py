@@ -22,6 +22,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
 from messaging import inbox
@@ -46,7 +47,7 @@ def may_read_replies(user) -> bool:
 def _readers_only(view):
     def wrapped(request, *args, **kwargs):
         if not may_read_replies(request.user):
-            raise PermissionDenied("Vous n'avez pas accès aux réponses des patients.")
+            raise PermissionDenied(_("Vous n'avez pas accès aux réponses des patients."))
         return view(request, *args, **kwargs)
 
     wrapped.__name__ = view.__name__
@@ -102,9 +103,9 @@ def replies_index(request):
 
 
 class ReplyForm(forms.Form):
-    body = forms.CharField(label="Votre réponse", widget=forms.Textarea(attrs={"rows": 5}),
+    body = forms.CharField(label=_("Votre réponse"), widget=forms.Textarea(attrs={"rows": 5}),
                            error_messages={"required": "Le message est vide."})
-    mark_handled = forms.BooleanField(required=False, initial=True, label="Marquer cette réponse comme traitée")
+    mark_handled = forms.BooleanField(required=False, initial=True, label=_("Marquer cette réponse comme traitée"))
     token = forms.CharField(widget=forms.HiddenInput)
 
     def clean_body(self):
@@ -112,7 +113,7 @@ class ReplyForm(forms.Form):
         # codes checked (a mistyped "@PNOMM" would leave half-merged).
         body = self.cleaned_data["body"].replace("\r\n", "\n").replace("\r", "\n")
         if not body.strip():
-            raise forms.ValidationError("Le message est vide.")
+            raise forms.ValidationError(_("Le message est vide."))
         too_long = sms_too_long(body)
         if too_long:
             raise forms.ValidationError(too_long)
@@ -187,17 +188,17 @@ def reply_detail(request, pk):
 
 def _handled_view(request, pk, *, handled: bool):
     if not request.user.has_perm(HANDLE_PERM):
-        raise PermissionDenied("Vous n'avez pas le droit de marquer une réponse comme traitée.")
+        raise PermissionDenied(_("Vous n'avez pas le droit de marquer une réponse comme traitée."))
     found = get_object_or_404(inbox.answerable().select_related("handled_by"), pk=pk)
     if handled:
         if inbox.reply_mark_handled(inbound=found, user=request.user):
-            messages.success(request, "Réponse marquée traitée.")
+            messages.success(request, _("Réponse marquée traitée."))
         else:
             who = found.handled_by.get_full_name() or found.handled_by.username if found.handled_by else "quelqu'un"
-            messages.info(request, f"Cette réponse était déjà traitée (par {who}).")
+            messages.info(request, _("Cette réponse était déjà traitée (par %(who)s).") % {"who": who})
     else:
         inbox.reply_mark_unhandled(inbound=found)
-        messages.success(request, "Réponse remise dans les réponses à traiter.")
+        messages.success(request, _("Réponse remise dans les réponses à traiter."))
     target = request.POST.get("next", "")
     if target and url_has_allowed_host_and_scheme(target, {request.get_host()}, request.is_secure()):
         return redirect(target)
@@ -240,7 +241,7 @@ def demo_reply(request):
     if configured_name() != "sandbox":
         raise Http404("Réservé à la démonstration (passerelle SMS « sandbox »).")
     if not request.user.has_perm(SEND_PERM):
-        raise PermissionDenied("Vous n'avez pas le droit d'envoyer des messages.")
+        raise PermissionDenied(_("Vous n'avez pas le droit d'envoyer des messages."))
     form = DemoReplyForm(request.POST)
     numero = request.POST.get("numero", "")
     back = f"{reverse('sending:demo-inbox')}?{urlencode({'onglet': 'sms', 'numero': numero})}"
@@ -254,11 +255,11 @@ def demo_reply(request):
     number = form.cleaned_data["numero"]
     last = SandboxSms.objects.filter(to=number).order_by("-created_at", "-id").first()
     if last is None:
-        messages.error(request, "Aucun SMS n'a été envoyé à ce numéro dans la démonstration.")
+        messages.error(request, _("Aucun SMS n'a été envoyé à ce numéro dans la démonstration."))
         return redirect(back)
     record_inbound(provider_id=f"demo-{uuid.uuid4().hex}", from_number=number, to_number=last.sender,
                    body=form.cleaned_data["body"])
-    messages.success(request, "Réponse reçue par le cabinet, comme par la passerelle SMS.")
+    messages.success(request, _("Réponse reçue par le cabinet, comme par la passerelle SMS."))
     return redirect(back)
 
 

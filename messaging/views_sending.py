@@ -15,6 +15,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
 from messaging.compose import compose_email, compose_sms
@@ -98,11 +99,11 @@ ATTACHMENT_ACCEPT = ",".join(f".{e}" for e in sorted(ATTACHMENT_EXTENSIONS))
 
 class _SendForm(forms.Form):
     recipients = forms.MultipleChoiceField(
-        label="Destinataires", widget=forms.CheckboxSelectMultiple,
-        error_messages={"required": "Choisissez au moins un destinataire."},
+        label=_("Destinataires"), widget=forms.CheckboxSelectMultiple,
+        error_messages={"required": _("Choisissez au moins un destinataire.")},
     )
-    appointment = forms.ModelChoiceField(queryset=Appointment.objects.none(), required=False, label="Rendez-vous")
-    send_again = forms.BooleanField(required=False, label="Envoyer à nouveau")
+    appointment = forms.ModelChoiceField(queryset=Appointment.objects.none(), required=False, label=_("Rendez-vous"))
+    send_again = forms.BooleanField(required=False, label=_("Envoyer à nouveau"))
     token = forms.CharField(widget=forms.HiddenInput)
 
     def __init__(self, *args, recipients: list[Recipient], appointments, **kwargs):
@@ -117,13 +118,13 @@ class _SendForm(forms.Form):
 
 
 class SmsForm(_SendForm):
-    template = forms.ModelChoiceField(queryset=SmsTemplate.objects.filter(active=True), required=False, label="Texte type")
-    body = forms.CharField(label="Message", widget=forms.Textarea(attrs={"rows": 7}),
-                           error_messages={"required": "Le message est vide."})
+    template = forms.ModelChoiceField(queryset=SmsTemplate.objects.filter(active=True), required=False, label=_("Texte type"))
+    body = forms.CharField(label=_("Message"), widget=forms.Textarea(attrs={"rows": 7}),
+                           error_messages={"required": _("Le message est vide.")})
 
-    email_if_no_mobile = forms.BooleanField(required=False, label="Envoyer par email si pas de portable")
+    email_if_no_mobile = forms.BooleanField(required=False, label=_("Envoyer par email si pas de portable"))
     email_template = forms.ModelChoiceField(
-        queryset=EmailTemplate.objects.filter(active=True), required=False, label="Email type envoyé à la place",
+        queryset=EmailTemplate.objects.filter(active=True), required=False, label=_("Email type envoyé à la place"),
     )
 
     def __init__(self, *args, **kwargs):
@@ -137,11 +138,11 @@ class SmsForm(_SendForm):
         data = super().clean()
         fallback = data.get("email_if_no_mobile")
         if fallback and not data.get("email_template"):
-            self.add_error("email_template", "Choisissez l'email type envoyé aux patients sans portable.")
+            self.add_error("email_template", _("Choisissez l'email type envoyé aux patients sans portable."))
         if not data.get("recipients") and not fallback and "recipients" not in self.errors:
-            self.add_error("recipients", "Choisissez au moins un destinataire.")
+            self.add_error("recipients", _("Choisissez au moins un destinataire."))
         if not (data.get("body") or "").strip() and (data.get("recipients") or not fallback) and "body" not in self.errors:
-            self.add_error("body", "Le message est vide.")
+            self.add_error("body", _("Le message est vide."))
         return data
 
     def clean_body(self):
@@ -156,13 +157,13 @@ class SmsForm(_SendForm):
 
 
 class EmailForm(_SendForm):
-    account = forms.ModelChoiceField(queryset=EmailAccount.objects.filter(active=True), label="Compte d'envoi",
-                                     error_messages={"required": "Choisissez le compte d'envoi."})
-    signature = forms.ModelChoiceField(queryset=Signature.objects.all(), required=False, label="Signature",
-                                       empty_label="Aucune signature")
-    template = forms.ModelChoiceField(queryset=EmailTemplate.objects.filter(active=True), required=False, label="Email type")
-    subject = forms.CharField(label="Objet", max_length=255, error_messages={"required": "L'objet est vide."})
-    body_html = forms.CharField(label="Message", error_messages={"required": "Le message est vide."})
+    account = forms.ModelChoiceField(queryset=EmailAccount.objects.filter(active=True), label=_("Compte d'envoi"),
+                                     error_messages={"required": _("Choisissez le compte d'envoi.")})
+    signature = forms.ModelChoiceField(queryset=Signature.objects.all(), required=False, label=_("Signature"),
+                                       empty_label=_("Aucune signature"))
+    template = forms.ModelChoiceField(queryset=EmailTemplate.objects.filter(active=True), required=False, label=_("Email type"))
+    subject = forms.CharField(label=_("Objet"), max_length=255, error_messages={"required": _("L'objet est vide.")})
+    body_html = forms.CharField(label=_("Message"), error_messages={"required": _("Le message est vide.")})
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -180,14 +181,14 @@ class EmailForm(_SendForm):
     # Files from the staff member's computer, attached to this email only. Checked and stored by
     # the view (messaging.attachments.upload_store) even when another field is wrong, so a
     # corrected form still carries them; "upload" posts back those already stored.
-    fichiers = _WindowFilesField(required=False, label="Joindre des fichiers de l'ordinateur",
+    fichiers = _WindowFilesField(required=False, label=_("Joindre des fichiers de l'ordinateur"),
                                  widget=MultipleFileInput(attrs={"accept": ATTACHMENT_ACCEPT}))
 
     def clean_body_html(self):
         cleaned = clean_editor_html(self.cleaned_data["body_html"])
         text = html_to_text(cleaned)
         if not text.strip():
-            raise forms.ValidationError("Le message est vide.")
+            raise forms.ValidationError(_("Le message est vide."))
         validate_merge_text(merge_texts(cleaned))
         return cleaned
 
@@ -231,7 +232,7 @@ def _window_uploads(request: HttpRequest, patient: Patient, form: _SendForm) -> 
         try:
             uploads.append(upload_store(upload=upload, patient=patient, user=request.user))
         except ValidationError as exc:
-            form.add_error("fichiers", f"« {upload.name} » : {' '.join(exc.messages)}")
+            form.add_error("fichiers", _("« %(name)s » : %(errors)s") % {"name": upload.name, "errors": " ".join(exc.messages)})
     if chosen:
         uploads_purge_unused()  # files chosen in a window and never sent, a day ago or more
     return uploads
@@ -252,8 +253,8 @@ def _send(request: HttpRequest, patient: Patient, channel: str, form: _SendForm,
     elif channel == Channel.SMS and data.get("email_if_no_mobile"):
         instead = _email_instead(patient, data["email_template"])
         if not instead:
-            form.add_error("recipients", "Un portable est connu dans la famille : cochez le destinataire du SMS "
-                                         "(l'email ne part qu'à défaut de portable).")
+            form.add_error("recipients", _("Un portable est connu dans la famille : cochez le destinataire du SMS "
+                                         "(l'email ne part qu'à défaut de portable)."))
             return None
         sends.append((Channel.EMAIL, instead, data["email_template"]))
     mailing = None
@@ -264,7 +265,7 @@ def _send(request: HttpRequest, patient: Patient, channel: str, form: _SendForm,
             first = copy_of(earlier, data["appointment"])
             if first is not None:
                 # Said here rather than recorded as "not sent": staff are in front of it.
-                form.add_error(None, f"{first.text(purpose)} Cochez « Envoyer à nouveau » pour l'envoyer quand même.")
+                form.add_error(None, _("%(first_text_purpose)s Cochez « Envoyer à nouveau » pour l'envoyer quand même.") % {"first_text_purpose": first.text(purpose)})
                 return None
         common = dict(
             channel=send_channel, origin=MailingOrigin.PATIENT_FILE, requested_by=request.user,
@@ -476,7 +477,7 @@ def _back(request, message: Message):
 @require_POST
 def message_resend_view(request, pk):
     if not request.user.has_perm("messaging.resend_message"):
-        raise PermissionDenied("Vous n'avez pas le droit de renvoyer un message.")
+        raise PermissionDenied(_("Vous n'avez pas le droit de renvoyer un message."))
     message = _message_for_staff(pk)
     try:
         mailing = message_resend(message=message, requested_by=request.user)
@@ -498,8 +499,8 @@ def message_send_now_view(request, pk):
         except ValueError as exc:
             messages.error(request, str(exc))
             return _back(request, message)
-        messages.success(request, f"Envoi immédiat demandé : le SMS à {message.recipient_name or message.to} part "
-                                  "maintenant, malgré les heures de silence.")
+        messages.success(request, _("Envoi immédiat demandé : le SMS à %(who)s part maintenant, malgré les heures de silence.")
+                         % {"who": message.recipient_name or message.to})
         return redirect("sending:result", pk=message.mailing_id)
     from messaging.lifecycle import WaitReason
 
@@ -516,7 +517,7 @@ def message_send_now_view(request, pk):
 def message_delete_view(request, pk):
     message = _message_for_staff(pk)
     message_hide(message=message)
-    messages.success(request, "Le message a été supprimé de l'historique.")
+    messages.success(request, _("Le message a été supprimé de l'historique."))
     return _back(request, message)
 
 

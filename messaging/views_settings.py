@@ -20,6 +20,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
 from patients.models import Patient
@@ -59,7 +60,7 @@ CONFIGURE = "practice.configure_practice"
 def require(request, *perms: str) -> None:
     """403 (with the project's page) unless the user has every permission in ``perms``."""
     if not request.user.has_perms(perms):
-        raise PermissionDenied("Cette action est réservée aux rôles qui paramètrent les modèles.")
+        raise PermissionDenied(_("Cette action est réservée aux rôles qui paramètrent les modèles."))
 
 
 # Each settings page and the permission its view requires: the views below are decorated with
@@ -126,7 +127,7 @@ def confirm_delete(request, *, obj, kind: str, back: str, on_delete, blocked: st
             )
             messages.error(request, message)
         else:
-            messages.success(request, f"{kind} « {obj} » supprimé.")
+            messages.success(request, _("%(kind)s « %(obj)s » supprimé.") % {"kind": kind, "obj": obj})
         return redirect(back)
     return page(request, "confirm_delete.html", {"object": obj, "kind": kind, "back": back, "blocked": blocked})
 
@@ -148,7 +149,7 @@ def settings_index(request):
     }
     sections = settings_sections(request.user)
     if not sections:
-        raise PermissionDenied("Aucune page de paramétrage n'est ouverte à votre rôle.")
+        raise PermissionDenied(_("Aucune page de paramétrage n'est ouverte à votre rôle."))
     for section in sections:
         section["count"] = counts.get(section["name"])
     return page(request, "index.html", {"sections": sections})
@@ -186,7 +187,7 @@ def categories(request):
         require(request, "messaging.add_templatecategory")
         if form.is_valid():
             category = form.save()
-            messages.success(request, f"Catégorie « {category} » créée.")
+            messages.success(request, _("Catégorie « %(category)s » créée.") % {"category": category})
             return redirect("messaging:categories")
     # Meta.ordering is ignored by aggregating queries: order explicitly.
     rows = TemplateCategory.objects.annotate(
@@ -202,7 +203,7 @@ def category_edit(request, pk: int):
     form = CategoryForm(request.POST or None, instance=category)
     if request.method == "POST" and form.is_valid():
         form.save()
-        messages.success(request, f"Catégorie renommée en « {category} ».")
+        messages.success(request, _("Catégorie renommée en « %(category)s ».") % {"category": category})
         return redirect("messaging:categories")
     return page(request, "form.html", {"form": form, "title": f"Catégorie « {category} »",
                                        "back": reverse("messaging:categories")})
@@ -239,7 +240,7 @@ def sms_edit(request, pk: int | None = None):
     form = SmsTemplateForm(request.POST or None, instance=template, initial=initial)
     if request.method == "POST" and form.is_valid():
         template = form.save()
-        messages.success(request, f"SMS type « {template} » enregistré.")
+        messages.success(request, _("SMS type « %(template)s » enregistré.") % {"template": template})
         if "preview" in request.POST:
             return redirect("messaging:sms_preview", pk=template.pk)
         return redirect("messaging:sms_list")
@@ -319,7 +320,7 @@ def sms_settings(request):
     form = PracticeSmsForm(request.POST or None, instance=practice)
     if request.method == "POST" and form.is_valid():
         form.save()
-        messages.success(request, "Paramétrage SMS enregistré.")
+        messages.success(request, _("Paramétrage SMS enregistré."))
         return redirect("messaging:sms_settings")
     return page(request, "sms_settings.html", {"form": form})
 
@@ -345,7 +346,7 @@ def account_edit(request, pk: int | None = None):
         account = services.email_account_save(form=form)
         if "test" in request.POST:
             return _run_test(request, account)
-        messages.success(request, f"Compte « {account} » enregistré.")
+        messages.success(request, _("Compte « %(account)s » enregistré.") % {"account": account})
         return redirect("messaging:accounts")
     return page(request, "account_form.html",
                 {"form": form, "account": account, "providers": providers_json()})
@@ -390,7 +391,7 @@ def signature_edit(request, pk: int | None = None):
     form = SignatureForm(request.POST or None, instance=signature)
     if request.method == "POST" and form.is_valid():
         signature = form.save()
-        messages.success(request, f"Signature « {signature} » enregistrée.")
+        messages.success(request, _("Signature « %(signature)s » enregistrée.") % {"signature": signature})
         return redirect("messaging:signatures")
     return page(request, "signature_form.html", {"form": form, "signature": signature, **picker_context()})
 
@@ -433,7 +434,7 @@ def email_edit(request, pk: int | None = None):
     if request.method == "POST" and form.is_valid():
         created = template is None
         template = form.save()
-        messages.success(request, f"Email type « {template} » enregistré.")
+        messages.success(request, _("Email type « %(template)s » enregistré.") % {"template": template})
         if created or "attachments" in request.POST:
             # A new type goes on to its own page, where attachments can be added.
             return redirect(reverse("messaging:email_edit", args=[template.pk]) + "#pieces-jointes")
@@ -484,9 +485,9 @@ def attachment_add_image(request, pk: int):
         rule = form.save(commit=False)
         rule.template = template
         rule.save()
-        messages.success(request, f"Pièce jointe ajoutée : {image_rule_description(rule)} ({rule.get_image_pick_display()}).")
+        messages.success(request, _("Pièce jointe ajoutée : %(image)s (%(pick)s).") % {"image": image_rule_description(rule), "pick": rule.get_image_pick_display()})
     else:
-        messages.error(request, "Pièce jointe non ajoutée : " + " ".join(e for errs in form.errors.values() for e in errs))
+        messages.error(request, _("Pièce jointe non ajoutée : %(errors)s") % {"errors": " ".join(e for errs in form.errors.values() for e in errs)})
     return _back_to_attachments(template)
 
 
@@ -497,7 +498,7 @@ def attachment_add_file(request, pk: int):
     template = get_object_or_404(EmailTemplate, pk=pk)
     form = FileAttachmentForm(request.POST, request.FILES, prefix="file")
     if not form.is_valid():
-        messages.error(request, "Pièce jointe non ajoutée : " + " ".join(e for errs in form.errors.values() for e in errs))
+        messages.error(request, _("Pièce jointe non ajoutée : %(errors)s") % {"errors": " ".join(e for errs in form.errors.values() for e in errs)})
         return _back_to_attachments(template)
     with transaction.atomic():
         external = form.cleaned_data["existing"]
@@ -505,7 +506,7 @@ def attachment_add_file(request, pk: int):
             require(request, "messaging.add_externalfile")
             external = ExternalFile.objects.create(label=form.cleaned_data["label"], file=form.cleaned_data["file"])
         AttachmentRule.objects.create(template=template, external_file=external)
-    messages.success(request, f"Pièce jointe ajoutée : {external}.")
+    messages.success(request, _("Pièce jointe ajoutée : %(external)s.") % {"external": external})
     return _back_to_attachments(template)
 
 
@@ -515,7 +516,7 @@ def attachment_add_file(request, pk: int):
 def attachment_delete(request, pk: int, rule_pk: int):
     rule = get_object_or_404(AttachmentRule, pk=rule_pk, template_id=pk)
     rule.delete()
-    messages.success(request, "Pièce jointe retirée.")
+    messages.success(request, _("Pièce jointe retirée."))
     return _back_to_attachments(rule.template)
 
 
@@ -551,7 +552,7 @@ def custom_field_edit(request, kind: str, pk: int | None = None):
     form = form_class(request.POST or None, instance=field)
     if request.method == "POST" and form.is_valid():
         field = services.custom_field_save(form=form)
-        messages.success(request, f"{label} {field.code} enregistré.")
+        messages.success(request, _("%(label)s %(code)s enregistré.") % {"label": label, "code": field.code})
         return redirect("messaging:custom_fields")
     title = f"{label} {field.code}" if field else f"Nouveau {label.lower()}"
     return page(request, "form.html", {"form": form, "title": title, "back": reverse("messaging:custom_fields"),

@@ -15,6 +15,7 @@ from django.db.models import Q, QuerySet
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
+from django.utils.translation import gettext_lazy
 
 from . import phones, selectors
 from .models import (
@@ -40,7 +41,7 @@ CONTACT_FIELDSET = (
     "Coordonnées",
     {"fields": (("address1", "address2"), ("postcode", "city", "country"), "email", ("phone", "mobile"))},
 )
-CONSENT_FIELDSET = ("Consentements", {"fields": (("sms_consent", "email_consent"),)})
+CONSENT_FIELDSET = (gettext_lazy("Consentements"), {"fields": (("sms_consent", "email_consent"),)})
 
 
 def _local(value: dt.datetime) -> str:
@@ -51,11 +52,11 @@ def _local(value: dt.datetime) -> str:
 class PhoneColumnsMixin:
     """Phone columns shown the French way (06.84.28.55.60), as staff read them."""
 
-    @admin.display(description="portable", ordering="mobile")
+    @admin.display(description=gettext_lazy("portable"), ordering="mobile")
     def mobile_display(self, obj) -> str:
         return phones.format_fr(obj.mobile)
 
-    @admin.display(description="téléphone", ordering="phone")
+    @admin.display(description=gettext_lazy("téléphone"), ordering="phone")
     def phone_display(self, obj) -> str:
         return phones.format_fr(obj.phone)
 
@@ -116,7 +117,7 @@ class PractitionerAdmin(PhoneColumnsMixin, admin.ModelAdmin):
         "user",
     )
 
-    @admin.display(description="praticien", ordering="last_name")
+    @admin.display(description=gettext_lazy("praticien"), ordering="last_name")
     def display_name(self, obj: Practitioner) -> str:
         return obj.display_name
 
@@ -174,7 +175,7 @@ class AppointmentInline(admin.TabularInline):
     def has_add_permission(self, request, obj=None) -> bool:
         return False
 
-    @admin.display(description="début")
+    @admin.display(description=gettext_lazy("début"))
     def start_display(self, obj: Appointment) -> str:
         return _local(obj.start)
 
@@ -223,13 +224,13 @@ class PatientAdmin(PhoneColumnsMixin, admin.ModelAdmin):
                 )
             },
         ),
-        ("Dossier", {"fields": (("file_status", "practitioner"), "remark", ("created_at", "updated_at"))}),
+        (gettext_lazy("Dossier"), {"fields": (("file_status", "practitioner"), "remark", ("created_at", "updated_at"))}),
         CONTACT_FIELDSET,
         CONSENT_FIELDSET,
-        ("Famille et responsables", {"fields": ("family", ("civil_guardian", "financial_guardian"))}),
+        (gettext_lazy("Famille et responsables"), {"fields": ("family", ("civil_guardian", "financial_guardian"))}),
     )
 
-    @admin.display(description="patient", ordering="last_name")
+    @admin.display(description=gettext_lazy("patient"), ordering="last_name")
     def display_name(self, obj: Patient) -> str:
         return obj.display_name
 
@@ -250,7 +251,7 @@ class FamilyAdmin(admin.ModelAdmin):
     fields = ("name", "members_list", "created_at")
     show_full_result_count = False
 
-    @admin.display(description="membres")
+    @admin.display(description=gettext_lazy("membres"))
     def members_list(self, obj: Family):
         members = obj.members.order_by("birth_date", "first_name") if obj.pk else []
         links = [
@@ -302,7 +303,7 @@ class GuardianAdmin(PhoneColumnsMixin, admin.ModelAdmin):
         CONSENT_FIELDSET,
     )
 
-    @admin.display(description="responsable", ordering="last_name")
+    @admin.display(description=gettext_lazy("responsable"), ordering="last_name")
     def display_name(self, obj: Guardian) -> str:
         return obj.display_name
 
@@ -332,12 +333,12 @@ class CorrespondentAdmin(PhoneColumnsMixin, admin.ModelAdmin):
     search_fields = ("last_name", "first_name", "specialty", "city", "email")
     inlines = (CorrespondentLinkInline,)
     fieldsets = (
-        ("Identité", {"fields": (("civility", "last_name", "first_name"), "specialty")}),
+        (gettext_lazy("Identité"), {"fields": (("civility", "last_name", "first_name"), "specialty")}),
         CONTACT_FIELDSET,
         CONSENT_FIELDSET,
     )
 
-    @admin.display(description="correspondant", ordering="last_name")
+    @admin.display(description=gettext_lazy("correspondant"), ordering="last_name")
     def display_name(self, obj: Correspondent) -> str:
         return obj.display_name
 
@@ -439,16 +440,16 @@ class AppointmentAdmin(admin.ModelAdmin):
     readonly_fields = ("created_at", "updated_at", "confirmed_at", "cancel_requested_at")
     fieldsets = (
         (None, {"fields": (("patient", "external", "external_name"),)}),
-        ("Rendez-vous", {"fields": (("start", "duration"), ("practitioner", "chair", "nature"), "remark")}),
-        ("État", {"fields": (("state", "cancelled_by"), ("urgent", "forced"), ("confirmed_at", "cancel_requested_at"),
+        (gettext_lazy("Rendez-vous"), {"fields": (("start", "duration"), ("practitioner", "chair", "nature"), "remark")}),
+        (gettext_lazy("État"), {"fields": (("state", "cancelled_by"), ("urgent", "forced"), ("confirmed_at", "cancel_requested_at"),
                              ("created_at", "updated_at"))}),
     )
 
-    @admin.display(description="début", ordering="start")
+    @admin.display(description=gettext_lazy("début"), ordering="start")
     def start_display(self, obj: Appointment) -> str:
         return _local(obj.start)
 
-    @admin.display(description="patient", ordering="patient__last_name")
+    @admin.display(description=gettext_lazy("patient"), ordering="patient__last_name")
     def who_link(self, obj: Appointment):
         if obj.patient_id:
             url = reverse("admin:patients_patient_change", args=[obj.patient_id])

@@ -12,6 +12,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from practice.validators import validate_header_text
 
@@ -139,11 +140,11 @@ class PatientForm(forms.ModelForm):
         _phone_messages(self)
         _french_formats(self)
         self.fields["civility"].choices = [("", "—"), *Civility.choices]
-        self.fields["patient_type"].choices = [("", "Selon l'âge"), *PatientType.choices]
+        self.fields["patient_type"].choices = [("", _("Selon l'âge")), *PatientType.choices]
         self.fields["sex"].choices = [("", "—"), *Sex.choices]
         if not self.instance.pk:
             self.fields["file_number"].required = False
-            self.fields["file_number"].help_text = "Laisser vide pour prendre le numéro suivant."
+            self.fields["file_number"].help_text = _("Laisser vide pour prendre le numéro suivant.")
         self.fields["practitioner"].queryset = Practitioner.objects.filter(active=True)
         self.fields["practitioner"].empty_label = "—"
         self.helper = FormHelper()
@@ -241,13 +242,13 @@ class GuardianChoiceForm(forms.Form):
     """Who the civil (or financial) guardian is: the patient, the civil guardian (financial
     only), an existing guardian, or a new one typed in the nested ``new`` form."""
 
-    mode = forms.ChoiceField(label="Responsable", widget=forms.RadioSelect)
+    mode = forms.ChoiceField(label=_("Responsable"), widget=forms.RadioSelect)
     guardian = forms.ModelChoiceField(
         Guardian.objects.all(),
-        label="Responsable existant",
+        label=_("Responsable existant"),
         required=False,
         widget=LookupWidget("patients:guardian_lookup"),
-        help_text="Tapez le début du nom ou un numéro de téléphone, puis choisissez dans la liste.",
+        help_text=_("Tapez le début du nom ou un numéro de téléphone, puis choisissez dans la liste."),
     )
 
     def __init__(
@@ -261,15 +262,15 @@ class GuardianChoiceForm(forms.Form):
             initial_mode = GuardianMode.SELF
         kwargs.setdefault("initial", {"mode": initial_mode, "guardian": current.pk if current else None})
         super().__init__(*args, **kwargs)
-        choices = [(GuardianMode.SELF, "Le patient lui-même")]
+        choices = [(GuardianMode.SELF, _("Le patient lui-même"))]
         if financial:
-            choices.append((GuardianMode.SAME_AS_CIVIL, "Le responsable civil"))
+            choices.append((GuardianMode.SAME_AS_CIVIL, _("Le responsable civil")))
         choices += [
-            (GuardianMode.EXISTING, "Un responsable déjà enregistré"),
-            (GuardianMode.NEW, "Un nouveau responsable (saisi ci-dessous)"),
+            (GuardianMode.EXISTING, _("Un responsable déjà enregistré")),
+            (GuardianMode.NEW, _("Un nouveau responsable (saisi ci-dessous)")),
         ]
         self.fields["mode"].choices = choices
-        self.fields["mode"].label = "Responsable financier" if financial else "Responsable civil"
+        self.fields["mode"].label = _("Responsable financier") if financial else _("Responsable civil")
         data = args[0] if args else kwargs.get("data")
         self.new = GuardianForm(data, prefix=f"{self.prefix}-new")
         self.helper = FormHelper()
@@ -289,7 +290,7 @@ class GuardianChoiceForm(forms.Form):
     def clean(self):
         cleaned = super().clean()
         if cleaned.get("mode") == GuardianMode.EXISTING and not cleaned.get("guardian"):
-            self.add_error("guardian", "Choisissez le responsable dans la liste (tapez le début de son nom).")
+            self.add_error("guardian", _("Choisissez le responsable dans la liste (tapez le début de son nom)."))
         return cleaned
 
     @property
@@ -308,12 +309,12 @@ class GuardianChoiceForm(forms.Form):
 class CorrespondentLinkForm(forms.Form):
     correspondent = forms.ModelChoiceField(
         Correspondent.objects.order_by("last_name", "first_name"),
-        label="Correspondant",
+        label=_("Correspondant"),
         empty_label="—",
         widget=forms.Select(attrs={"class": "form-select form-select-sm"}),
     )
     role = forms.CharField(
-        label="Rôle",
+        label=_("Rôle"),
         max_length=60,
         required=False,
         initial="Dentiste traitant",
@@ -331,7 +332,7 @@ class BaseCorrespondentFormSet(forms.BaseFormSet):
             if correspondent is None:
                 continue
             if correspondent.pk in seen:
-                form.add_error("correspondent", "Ce correspondant est déjà lié au patient.")
+                form.add_error("correspondent", _("Ce correspondant est déjà lié au patient."))
             seen.add(correspondent.pk)
 
     def links(self) -> list[tuple[Correspondent, str]]:
@@ -362,10 +363,10 @@ def correspondent_formset(data=None, *, patient: Patient | None = None) -> BaseC
 class FamilyMemberForm(forms.Form):
     """One line of "Création d'une fiche pour un nouveau membre"."""
 
-    first_name = forms.CharField(label="Prénom", max_length=80, validators=[validate_header_text])
-    sex = forms.ChoiceField(label="Sexe", choices=[("", "—"), *Sex.choices], required=False)
+    first_name = forms.CharField(label=_("Prénom"), max_length=80, validators=[validate_header_text])
+    sex = forms.ChoiceField(label=_("Sexe"), choices=[("", "—"), *Sex.choices], required=False)
     birth_date = forms.DateField(
-        label="Date de naissance",
+        label=_("Date de naissance"),
         required=False,
         widget=DateInput(),
         input_formats=DATE_INPUT_FORMATS,
@@ -385,7 +386,7 @@ def family_members_data(formset) -> list[dict[str, Any]]:
 
 
 class PatientImageForm(forms.ModelForm):
-    file = forms.ImageField(label="Image")
+    file = forms.ImageField(label=_("Image"))
 
     class Meta:
         model = PatientImage
@@ -397,7 +398,7 @@ class PatientImageForm(forms.ModelForm):
         _french_formats(self)
         self.fields["image_type"].choices = [("", "—"), *ImageType.choices]
         self.fields["taken_on"].validators.append(
-            lambda value: validate_date_not_future(value, "La date de prise ne peut pas être dans le futur.")
+            lambda value: validate_date_not_future(value, _("La date de prise ne peut pas être dans le futur."))
         )
         self.helper = FormHelper()
         self.helper.form_tag = False
@@ -428,19 +429,19 @@ def _local_start(day: dt.date, time: dt.time) -> dt.datetime:
 class SlotFields(forms.Form):
     """Date, time, practitioner, chair and duration: where and when an appointment is."""
 
-    day = forms.DateField(label="Date", widget=DateInput(), input_formats=DATE_INPUT_FORMATS)
-    time = forms.TimeField(label="Heure", widget=TimeInput(), input_formats=TIME_INPUT_FORMATS)
+    day = forms.DateField(label=_("Date"), widget=DateInput(), input_formats=DATE_INPUT_FORMATS)
+    time = forms.TimeField(label=_("Heure"), widget=TimeInput(), input_formats=TIME_INPUT_FORMATS)
     practitioner = forms.ModelChoiceField(
-        Practitioner.objects.filter(active=True), label="Praticien", empty_label=None
+        Practitioner.objects.filter(active=True), label=_("Praticien"), empty_label=None
     )
     chair = forms.ModelChoiceField(
-        Chair.objects.filter(active=True), label="Fauteuil", required=False, empty_label="—"
+        Chair.objects.filter(active=True), label=_("Fauteuil"), required=False, empty_label="—"
     )
-    duration = forms.IntegerField(label="Durée (min)", min_value=5, max_value=480, required=False)
+    duration = forms.IntegerField(label=_("Durée (min)"), min_value=5, max_value=480, required=False)
     forced = forms.BooleanField(
-        label="Forcé",
+        label=_("Forcé"),
         required=False,
-        help_text="Prendre le créneau même s'il chevauche un autre rendez-vous.",
+        help_text=_("Prendre le créneau même s'il chevauche un autre rendez-vous."),
     )
 
     def start(self) -> dt.datetime:
@@ -450,33 +451,33 @@ class SlotFields(forms.Form):
 class AppointmentForm(SlotFields):
     patient = forms.ModelChoiceField(
         Patient.objects.all(),
-        label="Patient",
+        label=_("Patient"),
         required=False,
         widget=LookupWidget("patients:lookup"),
-        help_text="Nom, prénom, n° de dossier ou téléphone, puis choisissez dans la liste.",
+        help_text=_("Nom, prénom, n° de dossier ou téléphone, puis choisissez dans la liste."),
     )
     external_name = forms.CharField(
-        label="Ou personne externe",
+        label=_("Ou personne externe"),
         max_length=120,
         required=False,
-        help_text="Rendez-vous sans dossier patient.",
+        help_text=_("Rendez-vous sans dossier patient."),
     )
     nature = forms.ModelChoiceField(
         Nature.objects.all(),
-        label="Nature",
+        label=_("Nature"),
         required=False,
         empty_label="—",
-        help_text="La durée par défaut de la nature s'applique si la durée est vide.",
+        help_text=_("La durée par défaut de la nature s'applique si la durée est vide."),
     )
-    urgent = forms.BooleanField(label="Urgence", required=False)
-    remark = forms.CharField(label="Remarque", max_length=255, required=False)
+    urgent = forms.BooleanField(label=_("Urgence"), required=False)
+    remark = forms.CharField(label=_("Remarque"), max_length=255, required=False)
 
     field_order = ["patient", "external_name", "day", "time", "practitioner", "chair", "nature", "duration"]
 
     def clean(self):
         cleaned = super().clean()
         if not cleaned.get("patient") and not cleaned.get("external_name", "").strip():
-            self.add_error("patient", "Choisissez un patient ou indiquez le nom d'une personne externe.")
+            self.add_error("patient", _("Choisissez un patient ou indiquez le nom d'une personne externe."))
         return cleaned
 
 
@@ -501,9 +502,9 @@ class AppointmentMoveForm(SlotFields):
 
 
 class AppointmentStateForm(forms.Form):
-    state = forms.ChoiceField(label="État", choices=AppointmentState.choices)
+    state = forms.ChoiceField(label=_("État"), choices=AppointmentState.choices)
     cancelled_by = forms.ChoiceField(
-        label="Annulé / reporté", choices=[("", "—"), *CancelledBy.choices], required=False
+        label=_("Annulé / reporté"), choices=[("", "—"), *CancelledBy.choices], required=False
     )
 
 
@@ -511,14 +512,14 @@ class AppointmentCancelForm(forms.Form):
     """Cancel or postpone: who asked for it is required, as the statistics of the practice use it."""
 
     state = forms.ChoiceField(
-        label="Le rendez-vous est",
-        choices=[(AppointmentState.CANCELLED, "Annulé"), (AppointmentState.POSTPONED, "Reporté")],
+        label=_("Le rendez-vous est"),
+        choices=[(AppointmentState.CANCELLED, _("Annulé")), (AppointmentState.POSTPONED, _("Reporté"))],
         initial=AppointmentState.CANCELLED,
         widget=forms.RadioSelect,
     )
     cancelled_by = forms.ChoiceField(
-        label="À la demande de",
+        label=_("À la demande de"),
         choices=CancelledBy.choices,
         widget=forms.RadioSelect,
-        error_messages={"required": "Indiquez si l'annulation vient du cabinet ou du patient."},
+        error_messages={"required": _("Indiquez si l'annulation vient du cabinet ou du patient.")},
     )

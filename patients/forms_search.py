@@ -6,6 +6,7 @@ import datetime as dt
 
 from django import forms
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from .criteria import AppointmentCriteria, PatientCriteria
 from .models import (
@@ -19,11 +20,22 @@ from .models import (
     Practitioner,
 )
 
-TRI = [("start", "Heure de rendez-vous"), ("patient", "Patient"), ("practitioner", "Praticien")]
-URGENT = [("include", "Afficher les rendez-vous d'urgence"), ("exclude", "Sans les urgences"), ("only", "Uniquement les urgences")]
-YES_NO = [("", "Indifférent"), ("1", "Oui"), ("0", "Non")]
+TRI = [("start", _("Heure de rendez-vous")), ("patient", _("Patient")), ("practitioner", _("Praticien"))]
+URGENT = [("include", _("Afficher les rendez-vous d'urgence")), ("exclude", _("Sans les urgences")), ("only", _("Uniquement les urgences"))]
+YES_NO = [("", _("Indifférent")), ("1", _("Oui")), ("0", _("Non"))]
 DATE = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
 TIME = forms.TimeInput(attrs={"type": "time"}, format="%H:%M")
+
+
+# The search's state boxes read in the plural ("Futurs", "Manqués"), in each language.
+STATE_PLURALS = [
+    (AppointmentState.FUTURE, _("Futurs")),
+    (AppointmentState.PRESENT, _("Présents")),
+    (AppointmentState.MISSED, _("Manqués")),
+    (AppointmentState.POSTPONED, _("Reportés")),
+    (AppointmentState.CANCELLED, _("Annulés")),
+    (AppointmentState.EXCUSED, _("Excusés")),
+]
 
 
 class _Styled:
@@ -45,37 +57,37 @@ def _tristate(value: str) -> bool | None:
 
 
 class AppointmentSearchForm(_Styled, forms.Form):
-    date_from = forms.DateField(label="Entre le", widget=DATE)
-    date_to = forms.DateField(label="et le", widget=DATE)
-    time_from = forms.TimeField(label="Heures entre", required=False, widget=TIME)
-    time_to = forms.TimeField(label="et", required=False, widget=TIME)
+    date_from = forms.DateField(label=_("Entre le"), widget=DATE)
+    date_to = forms.DateField(label=_("et le"), widget=DATE)
+    time_from = forms.TimeField(label=_("Heures entre"), required=False, widget=TIME)
+    time_to = forms.TimeField(label=_("et"), required=False, widget=TIME)
     practitioners = forms.ModelMultipleChoiceField(
-        label="Praticien", queryset=Practitioner.objects.filter(active=True), required=False,
+        label=_("Praticien"), queryset=Practitioner.objects.filter(active=True), required=False,
         widget=forms.SelectMultiple(attrs={"size": 3}),
     )
     chairs = forms.ModelMultipleChoiceField(
-        label="Fauteuil", queryset=Chair.objects.filter(active=True), required=False,
+        label=_("Fauteuil"), queryset=Chair.objects.filter(active=True), required=False,
         widget=forms.SelectMultiple(attrs={"size": 3}),
     )
-    family = forms.CharField(label="Famille", required=False, help_text="Nom de la famille (vide : toutes).")
-    patient_type = forms.ChoiceField(label="Type", choices=[("", "Tous"), *PatientType.choices], required=False)
+    family = forms.CharField(label=_("Famille"), required=False, help_text=_("Nom de la famille (vide : toutes)."))
+    patient_type = forms.ChoiceField(label=_("Type"), choices=[("", _("Tous")), *PatientType.choices], required=False)
     natures = forms.ModelMultipleChoiceField(
-        label="Natures", queryset=Nature.objects.all(), required=False, widget=forms.SelectMultiple(attrs={"size": 3}),
+        label=_("Natures"), queryset=Nature.objects.all(), required=False, widget=forms.SelectMultiple(attrs={"size": 3}),
     )
     states = forms.MultipleChoiceField(
-        label="État des rendez-vous", choices=[(s.value, s.label + "s") for s in AppointmentState], required=False,
+        label=_("État des rendez-vous"), choices=STATE_PLURALS, required=False,
         widget=forms.CheckboxSelectMultiple,
     )
     cancelled_by = forms.MultipleChoiceField(
-        label="Annulés / reportés", choices=CancelledBy.choices, required=False, widget=forms.CheckboxSelectMultiple
+        label=_("Annulés / reportés"), choices=CancelledBy.choices, required=False, widget=forms.CheckboxSelectMultiple
     )
-    taken_in_period = forms.BooleanField(label="Rendez-vous pris dans cette période", required=False)
-    without_next_appointment = forms.BooleanField(label="Sans prochain rendez-vous", required=False)
-    exclude_came_since = forms.BooleanField(label="Sans venue depuis (rendez-vous manqués)", required=False)
-    urgent = forms.ChoiceField(label="Urgences", choices=URGENT, required=False)
-    include_external = forms.BooleanField(label="Intégrer les rendez-vous externes", required=False)
-    forced_only = forms.BooleanField(label="Uniquement les rendez-vous forcés", required=False)
-    order = forms.ChoiceField(label="Tri", choices=TRI, required=False)
+    taken_in_period = forms.BooleanField(label=_("Rendez-vous pris dans cette période"), required=False)
+    without_next_appointment = forms.BooleanField(label=_("Sans prochain rendez-vous"), required=False)
+    exclude_came_since = forms.BooleanField(label=_("Sans venue depuis (rendez-vous manqués)"), required=False)
+    urgent = forms.ChoiceField(label=_("Urgences"), choices=URGENT, required=False)
+    include_external = forms.BooleanField(label=_("Intégrer les rendez-vous externes"), required=False)
+    forced_only = forms.BooleanField(label=_("Uniquement les rendez-vous forcés"), required=False)
+    order = forms.ChoiceField(label=_("Tri"), choices=TRI, required=False)
 
     def __init__(self, data=None, **kwargs):
         super().__init__(data, **kwargs)
@@ -88,7 +100,7 @@ class AppointmentSearchForm(_Styled, forms.Form):
     def clean(self):
         data = super().clean()
         if data.get("date_from") and data.get("date_to") and data["date_to"] < data["date_from"]:
-            self.add_error("date_to", "La date de fin est avant la date de début.")
+            self.add_error("date_to", _("La date de fin est avant la date de début."))
         return data
 
     def to_criteria(self) -> AppointmentCriteria:
@@ -121,27 +133,27 @@ class AppointmentSearchForm(_Styled, forms.Form):
 
 
 class PatientSearchForm(_Styled, forms.Form):
-    birthday_from = forms.DateField(label="Anniversaire entre le", required=False, widget=DATE)
-    birthday_to = forms.DateField(label="et le", required=False, widget=DATE)
-    age_min = forms.IntegerField(label="Âge de", required=False, min_value=0, max_value=130)
-    age_max = forms.IntegerField(label="à", required=False, min_value=0, max_value=130)
-    patient_type = forms.ChoiceField(label="Type", choices=[("", "Tous"), *PatientType.choices], required=False)
+    birthday_from = forms.DateField(label=_("Anniversaire entre le"), required=False, widget=DATE)
+    birthday_to = forms.DateField(label=_("et le"), required=False, widget=DATE)
+    age_min = forms.IntegerField(label=_("Âge de"), required=False, min_value=0, max_value=130)
+    age_max = forms.IntegerField(label=_("à"), required=False, min_value=0, max_value=130)
+    patient_type = forms.ChoiceField(label=_("Type"), choices=[("", _("Tous")), *PatientType.choices], required=False)
     file_statuses = forms.MultipleChoiceField(
-        label="État du dossier", choices=FileStatus.choices, required=False,
+        label=_("État du dossier"), choices=FileStatus.choices, required=False,
         widget=forms.SelectMultiple(attrs={"size": 4}),
     )
     practitioners = forms.ModelMultipleChoiceField(
-        label="Praticien", queryset=Practitioner.objects.filter(active=True), required=False,
+        label=_("Praticien"), queryset=Practitioner.objects.filter(active=True), required=False,
         widget=forms.SelectMultiple(attrs={"size": 3}),
     )
     no_appointment_since_months = forms.IntegerField(
-        label="Sans rendez-vous honoré depuis (mois)", required=False, min_value=1, max_value=240
+        label=_("Sans rendez-vous honoré depuis (mois)"), required=False, min_value=1, max_value=240
     )
-    has_mobile = forms.ChoiceField(label="Avec un portable", choices=YES_NO, required=False)
-    has_email = forms.ChoiceField(label="Avec un email", choices=YES_NO, required=False)
-    sms_consent = forms.ChoiceField(label="Accepte les SMS", choices=YES_NO, required=False)
-    email_consent = forms.ChoiceField(label="Accepte les emails", choices=YES_NO, required=False)
-    news_consent = forms.ChoiceField(label="Accepte les actualités", choices=YES_NO, required=False)
+    has_mobile = forms.ChoiceField(label=_("Avec un portable"), choices=YES_NO, required=False)
+    has_email = forms.ChoiceField(label=_("Avec un email"), choices=YES_NO, required=False)
+    sms_consent = forms.ChoiceField(label=_("Accepte les SMS"), choices=YES_NO, required=False)
+    email_consent = forms.ChoiceField(label=_("Accepte les emails"), choices=YES_NO, required=False)
+    news_consent = forms.ChoiceField(label=_("Accepte les actualités"), choices=YES_NO, required=False)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -150,18 +162,18 @@ class PatientSearchForm(_Styled, forms.Form):
     def clean(self):
         data = super().clean()
         if bool(data.get("birthday_from")) != bool(data.get("birthday_to")):
-            self.add_error("birthday_to", "Indiquez les deux dates de la période d'anniversaires.")
+            self.add_error("birthday_to", _("Indiquez les deux dates de la période d'anniversaires."))
         elif data.get("birthday_from") and data["birthday_to"] < data["birthday_from"]:
             # The selector would answer "nobody": say why instead (20/12/2025 to 10/01/2026 spans
             # the new year; 10/01 to 20/12 of the same winter is a typing error).
             self.add_error(
                 "birthday_to",
-                "La fin de la période d'anniversaires est avant son début : "
-                "pour passer le nouvel an, indiquez l'année suivante (du 20/12/2025 au 10/01/2026).",
+                _("La fin de la période d'anniversaires est avant son début : "
+                "pour passer le nouvel an, indiquez l'année suivante (du 20/12/2025 au 10/01/2026)."),
             )
         age_min, age_max = data.get("age_min"), data.get("age_max")
         if age_min is not None and age_max is not None and age_max < age_min:
-            self.add_error("age_max", "L'âge maximum est inférieur à l'âge minimum.")
+            self.add_error("age_max", _("L'âge maximum est inférieur à l'âge minimum."))
         return data
 
     def to_criteria(self) -> PatientCriteria:

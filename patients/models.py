@@ -17,6 +17,7 @@ from django.db import models
 from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from practice.uploads import validate_album_image
 from practice.validators import validate_header_text
@@ -47,57 +48,57 @@ def age_on(birth_date: dt.date | None, day: dt.date) -> int | None:
 
 def validate_not_future(value: dt.date) -> None:
     if value and value > timezone.localdate():
-        raise ValidationError("La date de naissance ne peut pas être dans le futur.")
+        raise ValidationError(_("La date de naissance ne peut pas être dans le futur."))
 
 
 class Civility(models.TextChoices):
-    DR = "Dr", "Dr"
-    M = "M.", "M."
-    MME = "Mme", "Mme"
-    MLLE = "Mlle", "Mlle"
-    ENFANT = "Enf.", "Enfant"
-    M_MME = "M. et Mme", "M. et Mme"
+    DR = "Dr", _("Dr")
+    M = "M.", _("M.")
+    MME = "Mme", _("Mme")
+    MLLE = "Mlle", _("Mlle")
+    ENFANT = "Enf.", _("Enfant")
+    M_MME = "M. et Mme", _("M. et Mme")
 
 
 class Sex(models.TextChoices):
-    FEMALE = "F", "Féminin"
-    MALE = "M", "Masculin"
+    FEMALE = "F", _("Féminin")
+    MALE = "M", _("Masculin")
 
 
 class PatientType(models.TextChoices):
-    CHILD = "enfant", "Enfant"
-    ADULT = "adulte", "Adulte"
+    CHILD = "enfant", _("Enfant")
+    ADULT = "adulte", _("Adulte")
 
 
 class FileStatus(models.TextChoices):
-    IN_TREATMENT = "en_traitement", "En traitement"
-    WAITING = "en_attente", "En attente"
-    PAUSED = "en_pause", "En pause"
-    SURVEILLANCE = "surveillance", "En surveillance"
-    FINISHED = "termine", "Terminé"
-    ABANDONED = "abandon", "Abandon"
-    ARCHIVED = "archive", "Archivé"
+    IN_TREATMENT = "en_traitement", _("En traitement")
+    WAITING = "en_attente", _("En attente")
+    PAUSED = "en_pause", _("En pause")
+    SURVEILLANCE = "surveillance", _("En surveillance")
+    FINISHED = "termine", _("Terminé")
+    ABANDONED = "abandon", _("Abandon")
+    ARCHIVED = "archive", _("Archivé")
 
 
 class ContactFields(models.Model):
     """Address, email, phones and per-channel consent: shared by patients, guardians and
     correspondents so that every recipient is reached the same way."""
 
-    address1 = models.CharField("adresse (ligne 1)", max_length=120, blank=True)
-    address2 = models.CharField("adresse (ligne 2)", max_length=120, blank=True)
-    postcode = models.CharField("code postal", max_length=10, blank=True)
-    city = models.CharField("ville", max_length=80, blank=True)
-    country = models.CharField("pays", max_length=60, blank=True, default="France")
-    email = models.EmailField("email", blank=True)
+    address1 = models.CharField(_("adresse (ligne 1)"), max_length=120, blank=True)
+    address2 = models.CharField(_("adresse (ligne 2)"), max_length=120, blank=True)
+    postcode = models.CharField(_("code postal"), max_length=10, blank=True)
+    city = models.CharField(_("ville"), max_length=80, blank=True)
+    country = models.CharField(_("pays"), max_length=60, blank=True, default="France")
+    email = models.EmailField(_("email"), blank=True)
     phone = PhoneField("téléphone", blank=True, validators=[validate_landline])
     mobile = PhoneField("portable", blank=True, validators=[validate_mobile])
     sms_consent = models.BooleanField(
-        "accepte les SMS", default=True, help_text="Décocher si la personne ne souhaite pas recevoir de SMS."
+        _("accepte les SMS"), default=True, help_text=_("Décocher si la personne ne souhaite pas recevoir de SMS.")
     )
     email_consent = models.BooleanField(
-        "accepte les emails",
+        _("accepte les emails"),
         default=True,
-        help_text="Décocher si la personne ne souhaite pas être contactée par email.",
+        help_text=_("Décocher si la personne ne souhaite pas être contactée par email."),
     )
 
     class Meta:
@@ -110,26 +111,26 @@ class ContactFields(models.Model):
 
 
 class Practitioner(models.Model):
-    civility = models.CharField("civilité", max_length=10, choices=Civility.choices, default=Civility.DR)
-    last_name = models.CharField("nom", max_length=80, validators=[validate_header_text])
-    first_name = models.CharField("prénom", max_length=80, validators=[validate_header_text])
-    initials = models.CharField("initiales", max_length=6, unique=True, help_text="Par exemple MM.")
-    email = models.EmailField("email", blank=True)
+    civility = models.CharField(_("civilité"), max_length=10, choices=Civility.choices, default=Civility.DR)
+    last_name = models.CharField(_("nom"), max_length=80, validators=[validate_header_text])
+    first_name = models.CharField(_("prénom"), max_length=80, validators=[validate_header_text])
+    initials = models.CharField(_("initiales"), max_length=6, unique=True, help_text=_("Par exemple MM."))
+    email = models.EmailField(_("email"), blank=True)
     mobile = PhoneField("portable", blank=True, validators=[validate_mobile])
     user = models.OneToOneField(
         settings.AUTH_USER_MODEL,
-        verbose_name="compte utilisateur",
+        verbose_name=_("compte utilisateur"),
         null=True,
         blank=True,
         on_delete=models.SET_NULL,
         related_name="practitioner",
     )
-    active = models.BooleanField("actif", default=True)
-    color = models.CharField("couleur", max_length=7, default="#0d6efd")
+    active = models.BooleanField(_("actif"), default=True)
+    color = models.CharField(_("couleur"), max_length=7, default="#0d6efd")
 
     class Meta:
-        verbose_name = "praticien"
-        verbose_name_plural = "praticiens"
+        verbose_name = _("praticien")
+        verbose_name_plural = _("praticiens")
         ordering = ["last_name", "first_name"]
 
     def __str__(self) -> str:
@@ -142,13 +143,13 @@ class Practitioner(models.Model):
 
 
 class Chair(models.Model):
-    code = models.CharField("code", max_length=10, unique=True)
-    label = models.CharField("libellé", max_length=60)
-    active = models.BooleanField("actif", default=True)
+    code = models.CharField(_("code"), max_length=10, unique=True)
+    label = models.CharField(_("libellé"), max_length=60)
+    active = models.BooleanField(_("actif"), default=True)
 
     class Meta:
-        verbose_name = "fauteuil"
-        verbose_name_plural = "fauteuils"
+        verbose_name = _("fauteuil")
+        verbose_name_plural = _("fauteuils")
         ordering = ["code"]
 
     def __str__(self) -> str:
@@ -156,22 +157,22 @@ class Chair(models.Model):
 
 
 class Nature(models.Model):
-    code = models.CharField("code", max_length=20, unique=True)
-    label = models.CharField("libellé", max_length=100)
+    code = models.CharField(_("code"), max_length=20, unique=True)
+    label = models.CharField(_("libellé"), max_length=100)
     default_duration = models.PositiveSmallIntegerField(
-        "durée par défaut (min)", default=20, validators=[MinValueValidator(5), MaxValueValidator(480)]
+        _("durée par défaut (min)"), default=20, validators=[MinValueValidator(5), MaxValueValidator(480)]
     )
-    color = models.CharField("couleur", max_length=7, default="#6c757d")
+    color = models.CharField(_("couleur"), max_length=7, default="#6c757d")
     # A patient answering NON to a reminder of this nature cancels the appointment at once
     # (otherwise it is marked "annulation demandée" for staff to cancel or move).
     cancel_on_reply = models.BooleanField(
-        "annuler automatiquement sur réponse NON", default=False,
-        help_text="Sinon le rendez-vous est marqué « annulation demandée » et le personnel l'annule ou le déplace.",
+        _("annuler automatiquement sur réponse NON"), default=False,
+        help_text=_("Sinon le rendez-vous est marqué « annulation demandée » et le personnel l'annule ou le déplace."),
     )
 
     class Meta:
-        verbose_name = "nature de rendez-vous"
-        verbose_name_plural = "natures de rendez-vous"
+        verbose_name = _("nature de rendez-vous")
+        verbose_name_plural = _("natures de rendez-vous")
         ordering = ["code"]
 
     def __str__(self) -> str:
@@ -179,12 +180,12 @@ class Nature(models.Model):
 
 
 class Family(models.Model):
-    name = models.CharField("nom de la famille", max_length=120)
-    created_at = models.DateTimeField("créée le", auto_now_add=True)
+    name = models.CharField(_("nom de la famille"), max_length=120)
+    created_at = models.DateTimeField(_("créée le"), auto_now_add=True)
 
     class Meta:
-        verbose_name = "famille"
-        verbose_name_plural = "familles"
+        verbose_name = _("famille")
+        verbose_name_plural = _("familles")
         ordering = ["name"]
 
     def __str__(self) -> str:
@@ -195,18 +196,18 @@ class Guardian(ContactFields):
     """A civil or financial guardian ("responsable"). One person may be guardian of several
     patients (siblings); a patient without a guardian is responsible for themselves."""
 
-    civility = models.CharField("civilité", max_length=10, choices=Civility.choices, blank=True)
-    last_name = models.CharField("nom", max_length=80, validators=[validate_header_text])
-    first_name = models.CharField("prénom", max_length=80, blank=True, validators=[validate_header_text])
-    maiden_name = models.CharField("nom de jeune fille", max_length=80, blank=True, validators=[validate_header_text])
+    civility = models.CharField(_("civilité"), max_length=10, choices=Civility.choices, blank=True)
+    last_name = models.CharField(_("nom"), max_length=80, validators=[validate_header_text])
+    first_name = models.CharField(_("prénom"), max_length=80, blank=True, validators=[validate_header_text])
+    maiden_name = models.CharField(_("nom de jeune fille"), max_length=80, blank=True, validators=[validate_header_text])
     birth_date = models.DateField(
-        "date de naissance", null=True, blank=True, validators=[validate_not_future]
+        _("date de naissance"), null=True, blank=True, validators=[validate_not_future]
     )
-    profession = models.CharField("profession", max_length=80, blank=True)
+    profession = models.CharField(_("profession"), max_length=80, blank=True)
 
     class Meta:
-        verbose_name = "responsable"
-        verbose_name_plural = "responsables"
+        verbose_name = _("responsable")
+        verbose_name_plural = _("responsables")
         ordering = ["last_name", "first_name"]
         # An SMS received is matched to the guardians holding its number (messaging.webhooks).
         indexes = [models.Index(fields=["mobile"], name="guardian_mobile_idx")]
@@ -220,28 +221,28 @@ class Guardian(ContactFields):
 
 
 class Patient(ContactFields):
-    file_number = models.CharField("N° de dossier", max_length=20, unique=True)
-    civility = models.CharField("civilité", max_length=10, choices=Civility.choices, blank=True)
-    last_name = models.CharField("nom", max_length=80, validators=[validate_header_text])
-    first_name = models.CharField("prénom", max_length=80, validators=[validate_header_text])
-    second_first_name = models.CharField("2e prénom", max_length=80, blank=True, validators=[validate_header_text])
+    file_number = models.CharField(_("N° de dossier"), max_length=20, unique=True)
+    civility = models.CharField(_("civilité"), max_length=10, choices=Civility.choices, blank=True)
+    last_name = models.CharField(_("nom"), max_length=80, validators=[validate_header_text])
+    first_name = models.CharField(_("prénom"), max_length=80, validators=[validate_header_text])
+    second_first_name = models.CharField(_("2e prénom"), max_length=80, blank=True, validators=[validate_header_text])
     birth_date = models.DateField(
-        "date de naissance", null=True, blank=True, validators=[validate_not_future]
+        _("date de naissance"), null=True, blank=True, validators=[validate_not_future]
     )
-    sex = models.CharField("sexe", max_length=1, choices=Sex.choices, blank=True)
+    sex = models.CharField(_("sexe"), max_length=1, choices=Sex.choices, blank=True)
     patient_type = models.CharField(
-        "type de patient",
+        _("type de patient"),
         max_length=10,
         choices=PatientType.choices,
         blank=True,
-        help_text="Laisser vide pour le déduire de l'âge (adulte à 18 ans).",
+        help_text=_("Laisser vide pour le déduire de l'âge (adulte à 18 ans)."),
     )
     file_status = models.CharField(
-        "état du dossier", max_length=20, choices=FileStatus.choices, default=FileStatus.IN_TREATMENT
+        _("état du dossier"), max_length=20, choices=FileStatus.choices, default=FileStatus.IN_TREATMENT
     )
     practitioner = models.ForeignKey(
         Practitioner,
-        verbose_name="praticien",
+        verbose_name=_("praticien"),
         null=True,
         blank=True,
         on_delete=models.SET_NULL,
@@ -249,7 +250,7 @@ class Patient(ContactFields):
     )
     family = models.ForeignKey(
         Family,
-        verbose_name="famille",
+        verbose_name=_("famille"),
         null=True,
         blank=True,
         on_delete=models.SET_NULL,
@@ -257,45 +258,45 @@ class Patient(ContactFields):
     )
     civil_guardian = models.ForeignKey(
         Guardian,
-        verbose_name="responsable civil",
+        verbose_name=_("responsable civil"),
         null=True,
         blank=True,
         on_delete=models.SET_NULL,
         related_name="civil_wards",
-        help_text="Vide : le patient est son propre responsable.",
+        help_text=_("Vide : le patient est son propre responsable."),
     )
     financial_guardian = models.ForeignKey(
         Guardian,
-        verbose_name="responsable financier",
+        verbose_name=_("responsable financier"),
         null=True,
         blank=True,
         on_delete=models.SET_NULL,
         related_name="financial_wards",
-        help_text="Vide : le patient est son propre responsable.",
+        help_text=_("Vide : le patient est son propre responsable."),
     )
     correspondents = models.ManyToManyField(
-        "Correspondent", through="PatientCorrespondent", blank=True, verbose_name="correspondants"
+        "Correspondent", through="PatientCorrespondent", blank=True, verbose_name=_("correspondants")
     )
-    remark = models.TextField("remarque", blank=True)
+    remark = models.TextField(_("remarque"), blank=True)
     # News ("actualités" campaigns) is a consent of its own, separate from care messages: a patient
     # reminded of appointments has not thereby agreed to the practice's news. The date records
     # when it was last given or withdrawn (set by save() whenever the flag changes).
     news_consent = models.BooleanField(
-        "accepte les actualités du cabinet",
+        _("accepte les actualités du cabinet"),
         default=False,
-        help_text="Campagnes d'information (actualités) : seulement si le patient l'a accepté.",
+        help_text=_("Campagnes d'information (actualités) : seulement si le patient l'a accepté."),
     )
-    news_consent_at = models.DateTimeField("consentement aux actualités donné / retiré le", null=True, blank=True)
+    news_consent_at = models.DateTimeField(_("consentement aux actualités donné / retiré le"), null=True, blank=True)
     search_key = models.CharField(max_length=200, db_index=True, editable=False, default="")
     # Staff type "Élodie" or "élodie mercier" as often as "MERCIER": the same key in first-name-first
     # order, indexed like search_key, lets a prefix match serve both orders from the indexes.
     search_key_first = models.CharField(max_length=200, db_index=True, editable=False, default="")
-    created_at = models.DateTimeField("créé le", auto_now_add=True)
-    updated_at = models.DateTimeField("modifié le", auto_now=True)
+    created_at = models.DateTimeField(_("créé le"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("modifié le"), auto_now=True)
 
     class Meta:
-        verbose_name = "patient"
-        verbose_name_plural = "patients"
+        verbose_name = _("patient")
+        verbose_name_plural = _("patients")
         ordering = ["last_name", "first_name", "id"]
         indexes = [
             models.Index(fields=["last_name", "first_name", "id"], name="patient_name_idx"),
@@ -336,7 +337,7 @@ class Patient(ContactFields):
             other = (others.exclude(pk=self.pk) if self.pk else others).first()
             if other is not None:
                 return ValidationError(
-                    f"Ce numéro de dossier est déjà utilisé par {other.display_name}.", code="unique"
+                    _("Ce numéro de dossier est déjà utilisé par %(display_name)s.") % {"display_name": other.display_name}, code="unique"
                 )
         return super().unique_error_message(model_class, unique_check)
 
@@ -401,23 +402,23 @@ def next_file_number() -> str:
 
 
 class CorrespondentRelationship(models.TextChoices):
-    AMI = "ami", "Ami"
-    AMIE = "amie", "Amie"
-    CONFRERE = "confrere", "Confrère"
-    CONSOEUR = "consoeur", "Consœur"
+    AMI = "ami", _("Ami")
+    AMIE = "amie", _("Amie")
+    CONFRERE = "confrere", _("Confrère")
+    CONSOEUR = "consoeur", _("Consœur")
 
 
 class Correspondent(ContactFields):
     """A dentist or doctor the practice writes to about its patients."""
 
-    civility = models.CharField("civilité", max_length=10, choices=Civility.choices, default=Civility.DR)
-    last_name = models.CharField("nom", max_length=80, validators=[validate_header_text])
-    first_name = models.CharField("prénom", max_length=80, blank=True, validators=[validate_header_text])
-    specialty = models.CharField("spécialité", max_length=80, blank=True, help_text="Dentiste, médecin…")
+    civility = models.CharField(_("civilité"), max_length=10, choices=Civility.choices, default=Civility.DR)
+    last_name = models.CharField(_("nom"), max_length=80, validators=[validate_header_text])
+    first_name = models.CharField(_("prénom"), max_length=80, blank=True, validators=[validate_header_text])
+    specialty = models.CharField(_("spécialité"), max_length=80, blank=True, help_text=_("Dentiste, médecin…"))
 
     class Meta:
-        verbose_name = "correspondant"
-        verbose_name_plural = "correspondants"
+        verbose_name = _("correspondant")
+        verbose_name_plural = _("correspondants")
         ordering = ["last_name", "first_name"]
 
     def __str__(self) -> str:
@@ -442,16 +443,16 @@ class CorrespondentLink(models.Model):
     "Confraternellement" in the free merge fields."""
 
     correspondent = models.ForeignKey(
-        Correspondent, on_delete=models.CASCADE, related_name="relationships", verbose_name="correspondant"
+        Correspondent, on_delete=models.CASCADE, related_name="relationships", verbose_name=_("correspondant")
     )
     practitioner = models.ForeignKey(
-        Practitioner, on_delete=models.CASCADE, related_name="correspondent_links", verbose_name="praticien"
+        Practitioner, on_delete=models.CASCADE, related_name="correspondent_links", verbose_name=_("praticien")
     )
-    relationship = models.CharField("relation", max_length=10, choices=CorrespondentRelationship.choices)
+    relationship = models.CharField(_("relation"), max_length=10, choices=CorrespondentRelationship.choices)
 
     class Meta:
-        verbose_name = "relation avec un praticien"
-        verbose_name_plural = "relations avec les praticiens"
+        verbose_name = _("relation avec un praticien")
+        verbose_name_plural = _("relations avec les praticiens")
         constraints = [
             models.UniqueConstraint(
                 fields=["correspondent", "practitioner"], name="uniq_correspondent_practitioner"
@@ -465,11 +466,11 @@ class CorrespondentLink(models.Model):
 class PatientCorrespondent(models.Model):
     patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="correspondent_links")
     correspondent = models.ForeignKey(Correspondent, on_delete=models.CASCADE, related_name="patient_links")
-    role = models.CharField("rôle", max_length=60, blank=True, default="Dentiste traitant")
+    role = models.CharField(_("rôle"), max_length=60, blank=True, default="Dentiste traitant")
 
     class Meta:
-        verbose_name = "correspondant du patient"
-        verbose_name_plural = "correspondants du patient"
+        verbose_name = _("correspondant du patient")
+        verbose_name_plural = _("correspondants du patient")
         constraints = [
             models.UniqueConstraint(fields=["patient", "correspondent"], name="uniq_patient_correspondent")
         ]
@@ -479,37 +480,37 @@ class PatientCorrespondent(models.Model):
 
 
 class AppointmentState(models.TextChoices):
-    FUTURE = "futur", "Futur"
-    PRESENT = "present", "Présent"
-    MISSED = "manque", "Manqué"
-    POSTPONED = "reporte", "Reporté"
-    CANCELLED = "annule", "Annulé"
-    EXCUSED = "excuse", "Excusé"
+    FUTURE = "futur", _("Futur")
+    PRESENT = "present", _("Présent")
+    MISSED = "manque", _("Manqué")
+    POSTPONED = "reporte", _("Reporté")
+    CANCELLED = "annule", _("Annulé")
+    EXCUSED = "excuse", _("Excusé")
 
 
 class CancelledBy(models.TextChoices):
-    PRACTICE = "cabinet", "Par le cabinet"
-    PATIENT = "patient", "Par le patient"
+    PRACTICE = "cabinet", _("Par le cabinet")
+    PATIENT = "patient", _("Par le patient")
 
 
 class Appointment(models.Model):
     patient = models.ForeignKey(
         Patient,
-        verbose_name="patient",
+        verbose_name=_("patient"),
         null=True,
         blank=True,
         on_delete=models.CASCADE,
         related_name="appointments",
     )
     external_name = models.CharField(
-        "personne externe", max_length=120, blank=True, help_text="Pour un rendez-vous sans dossier patient."
+        _("personne externe"), max_length=120, blank=True, help_text=_("Pour un rendez-vous sans dossier patient.")
     )
     practitioner = models.ForeignKey(
-        Practitioner, verbose_name="praticien", on_delete=models.PROTECT, related_name="appointments"
+        Practitioner, verbose_name=_("praticien"), on_delete=models.PROTECT, related_name="appointments"
     )
     chair = models.ForeignKey(
         Chair,
-        verbose_name="fauteuil",
+        verbose_name=_("fauteuil"),
         null=True,
         blank=True,
         on_delete=models.SET_NULL,
@@ -517,36 +518,36 @@ class Appointment(models.Model):
     )
     nature = models.ForeignKey(
         Nature,
-        verbose_name="nature",
+        verbose_name=_("nature"),
         null=True,
         blank=True,
         on_delete=models.SET_NULL,
         related_name="appointments",
     )
-    start = models.DateTimeField("début")
+    start = models.DateTimeField(_("début"))
     duration = models.PositiveSmallIntegerField(
-        "durée (min)", default=20, validators=[MinValueValidator(5), MaxValueValidator(480)]
+        _("durée (min)"), default=20, validators=[MinValueValidator(5), MaxValueValidator(480)]
     )
     state = models.CharField(
-        "état", max_length=10, choices=AppointmentState.choices, default=AppointmentState.FUTURE
+        _("état"), max_length=10, choices=AppointmentState.choices, default=AppointmentState.FUTURE
     )
     cancelled_by = models.CharField(
-        "annulé / reporté", max_length=10, choices=CancelledBy.choices, blank=True
+        _("annulé / reporté"), max_length=10, choices=CancelledBy.choices, blank=True
     )
-    urgent = models.BooleanField("urgence", default=False)
-    forced = models.BooleanField("forcé", default=False)
-    external = models.BooleanField("externe", default=False)
-    remark = models.CharField("remarque", max_length=255, blank=True)
+    urgent = models.BooleanField(_("urgence"), default=False)
+    forced = models.BooleanField(_("forcé"), default=False)
+    external = models.BooleanField(_("externe"), default=False)
+    remark = models.CharField(_("remarque"), max_length=255, blank=True)
     # Set by the patient's SMS answer (messaging.replies); both are cleared when the appointment
     # is moved (the answer was about the old time). The history is in ``events``.
-    confirmed_at = models.DateTimeField("confirmé par SMS le", null=True, blank=True)
-    cancel_requested_at = models.DateTimeField("annulation demandée le", null=True, blank=True)
-    created_at = models.DateTimeField("pris le", default=timezone.now)
-    updated_at = models.DateTimeField("modifié le", auto_now=True)
+    confirmed_at = models.DateTimeField(_("confirmé par SMS le"), null=True, blank=True)
+    cancel_requested_at = models.DateTimeField(_("annulation demandée le"), null=True, blank=True)
+    created_at = models.DateTimeField(_("pris le"), default=timezone.now)
+    updated_at = models.DateTimeField(_("modifié le"), auto_now=True)
 
     class Meta:
-        verbose_name = "rendez-vous"
-        verbose_name_plural = "rendez-vous"
+        verbose_name = _("rendez-vous")
+        verbose_name_plural = _("rendez-vous")
         ordering = ["start"]
         indexes = [
             models.Index(fields=["start"], name="appt_start_idx"),
@@ -597,7 +598,7 @@ class Appointment(models.Model):
     def clean(self):
         super().clean()
         if not self.patient_id and not self.external_name:
-            raise ValidationError("Choisissez un patient ou indiquez le nom d'une personne externe.")
+            raise ValidationError(_("Choisissez un patient ou indiquez le nom d'une personne externe."))
         if self.state in (AppointmentState.CANCELLED, AppointmentState.POSTPONED) and not self.cancelled_by:
             raise ValidationError(
                 {"cancelled_by": "Indiquez si l'annulation vient du cabinet ou du patient."}
@@ -607,9 +608,9 @@ class Appointment(models.Model):
 
 
 class AppointmentEventKind(models.TextChoices):
-    CONFIRMED = "confirmed", "Confirmé par SMS"
-    CANCEL_REQUESTED = "cancel_req", "Annulation demandée par SMS"
-    CANCELLED = "cancelled", "Annulé automatiquement (réponse SMS)"
+    CONFIRMED = "confirmed", _("Confirmé par SMS")
+    CANCEL_REQUESTED = "cancel_req", _("Annulation demandée par SMS")
+    CANCELLED = "cancelled", _("Annulé automatiquement (réponse SMS)")
 
 
 class AppointmentEvent(models.Model):
@@ -617,17 +618,17 @@ class AppointmentEvent(models.Model):
     the SMS itself (its text is kept here even if the SMS record goes)."""
 
     appointment = models.ForeignKey(Appointment, on_delete=models.CASCADE, related_name="events")
-    kind = models.CharField("évènement", max_length=12, choices=AppointmentEventKind.choices)
-    at = models.DateTimeField("le", default=timezone.now)
-    text = models.TextField("SMS reçu", blank=True)
+    kind = models.CharField(_("évènement"), max_length=12, choices=AppointmentEventKind.choices)
+    at = models.DateTimeField(_("le"), default=timezone.now)
+    text = models.TextField(_("SMS reçu"), blank=True)
     inbound = models.ForeignKey(
-        "messaging.InboundMessage", verbose_name="SMS reçu", null=True, blank=True, on_delete=models.SET_NULL,
+        "messaging.InboundMessage", verbose_name=_("SMS reçu"), null=True, blank=True, on_delete=models.SET_NULL,
         related_name="appointment_events",
     )
 
     class Meta:
-        verbose_name = "historique du rendez-vous"
-        verbose_name_plural = "historique des rendez-vous"
+        verbose_name = _("historique du rendez-vous")
+        verbose_name_plural = _("historique des rendez-vous")
         ordering = ["at", "id"]
 
     def __str__(self) -> str:
@@ -636,30 +637,30 @@ class AppointmentEvent(models.Model):
 
 
 class ImageType(models.TextChoices):
-    PANORAMIC = "panoramique", "Panoramique"
-    INTRAORAL = "intra_orale", "Intra-orale"
-    EXTRAORAL = "extra_orale", "Extra-orale"
-    CEPHALOMETRIC = "teleradio", "Téléradiographie"
-    MOULAGE = "moulage", "Moulage"
-    OTHER = "autre", "Autre"
+    PANORAMIC = "panoramique", _("Panoramique")
+    INTRAORAL = "intra_orale", _("Intra-orale")
+    EXTRAORAL = "extra_orale", _("Extra-orale")
+    CEPHALOMETRIC = "teleradio", _("Téléradiographie")
+    MOULAGE = "moulage", _("Moulage")
+    OTHER = "autre", _("Autre")
 
 
 class ImageSubtype(models.TextChoices):
     NONE = "", "—"
-    FACE = "face", "Face"
-    RIGHT = "droite", "Droite"
-    LEFT = "gauche", "Gauche"
-    PROFILE = "profil", "Profil"
-    SMILE = "sourire", "Sourire"
-    UPPER = "maxillaire", "Maxillaire"
-    LOWER = "mandibule", "Mandibule"
+    FACE = "face", _("Face")
+    RIGHT = "droite", _("Droite")
+    LEFT = "gauche", _("Gauche")
+    PROFILE = "profil", _("Profil")
+    SMILE = "sourire", _("Sourire")
+    UPPER = "maxillaire", _("Maxillaire")
+    LOWER = "mandibule", _("Mandibule")
 
 
 class ImageStage(models.TextChoices):
-    INITIAL = "initial", "Bilan initial"
-    IN_PROGRESS = "en_cours", "En cours de traitement"
-    FINAL = "final", "Fin de traitement"
-    FOLLOW_UP = "controle", "Contrôle"
+    INITIAL = "initial", _("Bilan initial")
+    IN_PROGRESS = "en_cours", _("En cours de traitement")
+    FINAL = "final", _("Fin de traitement")
+    FOLLOW_UP = "controle", _("Contrôle")
 
 
 def patient_image_path(instance: PatientImage, filename: str) -> str:
@@ -670,19 +671,19 @@ class PatientImage(models.Model):
     """One image of the patient's album (X-ray, photo, cast scan), usable as an email attachment."""
 
     patient = models.ForeignKey(
-        Patient, on_delete=models.CASCADE, related_name="images", verbose_name="patient"
+        Patient, on_delete=models.CASCADE, related_name="images", verbose_name=_("patient")
     )
-    file = models.FileField("fichier", upload_to=patient_image_path, validators=[validate_album_image])
-    image_type = models.CharField("type", max_length=20, choices=ImageType.choices)
-    subtype = models.CharField("sous-type", max_length=20, choices=ImageSubtype.choices, blank=True)
-    stage = models.CharField("stade", max_length=20, choices=ImageStage.choices, default=ImageStage.INITIAL)
-    taken_on = models.DateField("date de prise", default=timezone.localdate)
-    label = models.CharField("légende", max_length=120, blank=True)
-    uploaded_at = models.DateTimeField("ajoutée le", auto_now_add=True)
+    file = models.FileField(_("fichier"), upload_to=patient_image_path, validators=[validate_album_image])
+    image_type = models.CharField(_("type"), max_length=20, choices=ImageType.choices)
+    subtype = models.CharField(_("sous-type"), max_length=20, choices=ImageSubtype.choices, blank=True)
+    stage = models.CharField(_("stade"), max_length=20, choices=ImageStage.choices, default=ImageStage.INITIAL)
+    taken_on = models.DateField(_("date de prise"), default=timezone.localdate)
+    label = models.CharField(_("légende"), max_length=120, blank=True)
+    uploaded_at = models.DateTimeField(_("ajoutée le"), auto_now_add=True)
 
     class Meta:
-        verbose_name = "image du patient"
-        verbose_name_plural = "images du patient"
+        verbose_name = _("image du patient")
+        verbose_name_plural = _("images du patient")
         ordering = ["-taken_on", "-uploaded_at"]
         indexes = [models.Index(fields=["patient", "image_type", "taken_on"], name="patient_image_idx")]
 
@@ -697,18 +698,18 @@ class SearchSelection(models.Model):
     ``rows`` only (ticked by hand). It belongs to one user and one set of criteria, and is purged
     ``patients.selection.LIFETIME`` after its last use (``patients.selection``)."""
 
-    key = models.CharField("clé", max_length=32, unique=True)
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", verbose_name="utilisateur")
-    search = models.CharField("recherche", max_length=20)  # "rendez-vous" or "patients"
-    criteria = models.JSONField("critères")  # AppointmentCriteria / PatientCriteria .to_json()
-    all_rows = models.BooleanField("toutes les lignes sauf les exceptions", default=True)
-    total = models.PositiveIntegerField("lignes trouvées", default=0)  # at the last page shown
-    created_at = models.DateTimeField("créée le", auto_now_add=True)
-    updated_at = models.DateTimeField("utilisée le", auto_now=True, db_index=True)
+    key = models.CharField(_("clé"), max_length=32, unique=True)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", verbose_name=_("utilisateur"))
+    search = models.CharField(_("recherche"), max_length=20)  # "rendez-vous" or "patients"
+    criteria = models.JSONField(_("critères"))  # AppointmentCriteria / PatientCriteria .to_json()
+    all_rows = models.BooleanField(_("toutes les lignes sauf les exceptions"), default=True)
+    total = models.PositiveIntegerField(_("lignes trouvées"), default=0)  # at the last page shown
+    created_at = models.DateTimeField(_("créée le"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("utilisée le"), auto_now=True, db_index=True)
 
     class Meta:
-        verbose_name = "sélection d'une recherche"
-        verbose_name_plural = "sélections des recherches"
+        verbose_name = _("sélection d'une recherche")
+        verbose_name_plural = _("sélections des recherches")
 
     def __str__(self) -> str:
         return f"{self.search} – {self.user} – {self.created_at:%d/%m/%Y %H:%M}"
@@ -719,11 +720,11 @@ class SearchSelectionRow(models.Model):
     ``row_id`` is an appointment's or a patient's id, as the search returns them."""
 
     selection = models.ForeignKey(SearchSelection, on_delete=models.CASCADE, related_name="rows")
-    row_id = models.BigIntegerField("ligne")
+    row_id = models.BigIntegerField(_("ligne"))
 
     class Meta:
-        verbose_name = "ligne d'une sélection"
-        verbose_name_plural = "lignes des sélections"
+        verbose_name = _("ligne d'une sélection")
+        verbose_name_plural = _("lignes des sélections")
         constraints = [models.UniqueConstraint(fields=["selection", "row_id"], name="unique_selection_row")]
 
     def __str__(self) -> str:

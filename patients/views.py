@@ -17,6 +17,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET, require_POST
 
 from practice.files import file_response
@@ -165,10 +166,10 @@ def patient_create(request):
         patient, bound = _save_patient(request)
         if patient is not None:
             messages.success(
-                request, f"La fiche de {patient.display_name} est créée (dossier n° {patient.file_number})."
+                request, _("La fiche de %(display_name)s est créée (dossier n° %(file_number)s).") % {"display_name": patient.display_name, "file_number": patient.file_number}
             )
             return redirect(patient)
-        messages.error(request, "La fiche n'est pas enregistrée : corrigez les champs signalés en rouge.")
+        messages.error(request, _("La fiche n'est pas enregistrée : corrigez les champs signalés en rouge."))
     else:
         bound = _patient_forms(request)
     return render(
@@ -189,9 +190,9 @@ def patient_edit(request, pk: int):
     if request.method == "POST":
         saved, bound = _save_patient(request, patient)
         if saved is not None:
-            messages.success(request, f"La fiche de {saved.display_name} est enregistrée.")
+            messages.success(request, _("La fiche de %(display_name)s est enregistrée.") % {"display_name": saved.display_name})
             return redirect(saved)
-        messages.error(request, "La fiche n'est pas enregistrée : corrigez les champs signalés en rouge.")
+        messages.error(request, _("La fiche n'est pas enregistrée : corrigez les champs signalés en rouge."))
     else:
         bound = _patient_forms(request, patient)
     return render(
@@ -222,11 +223,11 @@ def family_member_create(request, pk: int):
             formset.forms[0].add_error(None, error)
         else:
             names = ", ".join(p.display_name for p in created)
-            messages.success(request, f"Nouvelle fiche dans la famille : {names}.")
+            messages.success(request, _("Nouvelle fiche dans la famille : %(names)s.") % {"names": names})
             return redirect(patient)
     elif members is not None:
-        formset.forms[0].add_error(None, "Indiquez au moins le prénom d'un nouveau membre.")
-    messages.error(request, "Les nouvelles fiches ne sont pas créées : corrigez les lignes signalées.")
+        formset.forms[0].add_error(None, _("Indiquez au moins le prénom d'un nouveau membre."))
+    messages.error(request, _("Les nouvelles fiches ne sont pas créées : corrigez les lignes signalées."))
     return render(
         request, "patients/patient_detail.html", _detail_context(request, patient, member_formset=formset)
     )
@@ -244,7 +245,7 @@ def guardian_edit(request, pk: int):
         except ValidationError as error:
             _add_service_error(form, error)
         else:
-            messages.success(request, f"Le responsable {guardian.display_name} est enregistré.")
+            messages.success(request, _("Le responsable %(display_name)s est enregistré.") % {"display_name": guardian.display_name})
             return HttpResponseRedirect(back)
     wards = guardian.civil_wards.all() | guardian.financial_wards.all()
     return render(
@@ -268,9 +269,9 @@ def image_add(request, pk: int):
         except ValidationError as error:
             _add_service_error(form, error)
         else:
-            messages.success(request, "L'image est ajoutée à l'album.")
+            messages.success(request, _("L'image est ajoutée à l'album."))
             return redirect(f"{patient.get_absolute_url()}?onglet=images")
-    messages.error(request, "L'image n'est pas ajoutée : corrigez les champs signalés.")
+    messages.error(request, _("L'image n'est pas ajoutée : corrigez les champs signalés."))
     context = _detail_context(request, patient, image_form=form, tab="images")
     return render(request, "patients/patient_detail.html", context)
 
@@ -289,7 +290,7 @@ def image_delete(request, pk: int):
     image = get_object_or_404(PatientImage.objects.select_related("patient"), pk=pk)
     patient = image.patient
     services.patient_image_delete(image=image)
-    messages.success(request, "L'image est supprimée de l'album.")
+    messages.success(request, _("L'image est supprimée de l'album."))
     return redirect(f"{patient.get_absolute_url()}?onglet=images")
 
 
@@ -475,7 +476,7 @@ def appointment_create(request):
         except ValidationError as error:
             _add_service_error(form, error)
         else:
-            messages.success(request, f"Rendez-vous pris : {appointment}.")
+            messages.success(request, _("Rendez-vous pris : %(appointment)s.") % {"appointment": appointment})
             return redirect(_planning_url(timezone.localtime(appointment.start).date()))
     return render(request, "patients/appointment_form.html", {"form": form, "appointment": None})
 
@@ -501,7 +502,7 @@ def appointment_move(request, pk: int):
         except ValidationError as error:
             _add_service_error(form, error)
         else:
-            messages.success(request, f"Rendez-vous déplacé : {appointment}.")
+            messages.success(request, _("Rendez-vous déplacé : %(appointment)s.") % {"appointment": appointment})
             return redirect(_planning_url(timezone.localtime(appointment.start).date()))
     return render(
         request, "patients/appointment_form.html", {"form": form, "appointment": appointment, "title": title}
@@ -515,7 +516,7 @@ def appointment_state(request, pk: int):
     back = _safe_next(request, _planning_url(timezone.localtime(appointment.start).date()))
     form = forms.AppointmentStateForm(request.POST)
     if not form.is_valid():
-        messages.error(request, "État de rendez-vous inconnu.")
+        messages.error(request, _("État de rendez-vous inconnu."))
         return HttpResponseRedirect(back)
     try:
         services.appointment_set_state(
@@ -527,7 +528,7 @@ def appointment_state(request, pk: int):
         messages.error(request, " ".join(error.messages))
     else:
         messages.success(
-            request, f"{appointment.who} : rendez-vous {appointment.get_state_display().lower()}."
+            request, _("%(who)s : rendez-vous %(appointment_get_state_display_lower)s.") % {"who": appointment.who, "appointment_get_state_display_lower": appointment.get_state_display().lower()}
         )
     return HttpResponseRedirect(back)
 
@@ -555,7 +556,7 @@ def appointment_cancel(request, pk: int):
             _add_service_error(form, error)
         else:
             messages.success(
-                request, f"{appointment.who} : rendez-vous {appointment.get_state_display().lower()}."
+                request, _("%(who)s : rendez-vous %(appointment_get_state_display_lower)s.") % {"who": appointment.who, "appointment_get_state_display_lower": appointment.get_state_display().lower()}
             )
             return HttpResponseRedirect(back)
     return render(

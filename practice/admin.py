@@ -11,6 +11,7 @@ from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy
 from django_q import admin as q_admin
 from django_q.models import Failure, Schedule, Success
 
@@ -24,8 +25,8 @@ class PracticeAdmin(admin.ModelAdmin):
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     fieldsets = (
         (None, {"fields": ("name",)}),
-        ("Adresse", {"fields": ("address1", "address2", ("postcode", "city"))}),
-        ("Contact", {"fields": (("phone", "email"), "website")}),
+        (gettext_lazy("Adresse"), {"fields": ("address1", "address2", ("postcode", "city"))}),
+        (gettext_lazy("Contact"), {"fields": (("phone", "email"), "website")}),
         (
             "SMS",
             {
@@ -37,7 +38,7 @@ class PracticeAdmin(admin.ModelAdmin):
                 )
             },
         ),
-        ("Réglages", {"fields": ("time_zone", "language")}),
+        (gettext_lazy("Réglages"), {"fields": ("time_zone", "language")}),
     )
 
     def has_add_permission(self, request) -> bool:

@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
+from django.views.i18n import JavaScriptCatalog
 
 from . import files, views
 
@@ -21,6 +22,8 @@ urlpatterns = [
     ),
     path("langue/", views.language, name="language"),
     path("i18n/", include("django.conf.urls.i18n")),
+    # The scripts' own strings (locale/<lang>/LC_MESSAGES/djangojs.po), as a script file: CSP-safe.
+    path("jsi18n/", JavaScriptCatalog.as_view(), name="javascript-catalog"),
     path("patients/", include("patients.urls")),
     path("messages/", include("messaging.urls")),
     # Sending pages ("envois/", namespace "sending") and gateway webhooks ("webhooks/").

@@ -11,6 +11,7 @@ from __future__ import annotations
 from django.contrib import admin
 from django.urls import reverse
 from django.utils.html import format_html
+from django.utils.translation import gettext_lazy
 
 from . import services
 from .models import EventMessageSetting, Heartbeat, TrackedMessage, Treatment, TreatmentRun
@@ -62,7 +63,7 @@ class TreatmentAdmin(admin.ModelAdmin):
                 )
             },
         ),
-        ("Critères", {"fields": ("criteria",), "description": "Modifiables depuis la page du programmeur."}),
+        (gettext_lazy("Critères"), {"fields": ("criteria",), "description": gettext_lazy("Modifiables depuis la page du programmeur.")}),
         (
             "Envoi",
             {
@@ -76,19 +77,19 @@ class TreatmentAdmin(admin.ModelAdmin):
                 )
             },
         ),
-        ("Vérification", {"fields": ("verifiers", "verifiers_always")}),
-        ("Suivi", {"fields": ("schedule", ("created_at", "updated_at"))}),
+        (gettext_lazy("Vérification"), {"fields": ("verifiers", "verifiers_always")}),
+        (gettext_lazy("Suivi"), {"fields": ("schedule", ("created_at", "updated_at"))}),
     )
 
-    @admin.display(description="période")
+    @admin.display(description=gettext_lazy("période"))
     def period(self, obj: Treatment) -> str:
         return obj.period_label
 
-    @admin.display(description="modes")
+    @admin.display(description=gettext_lazy("modes"))
     def channels(self, obj: Treatment) -> str:
         return obj.channels_label
 
-    @admin.display(description="exécutions")
+    @admin.display(description=gettext_lazy("exécutions"))
     def run_list(self, obj: Treatment):
         # A link rather than an inline: a daily treatment has hundreds of runs after a year.
         url = reverse("admin:scheduler_treatmentrun_changelist")
@@ -127,7 +128,7 @@ class TreatmentRunAdmin(RecordAdmin):
     list_select_related = ["treatment"]
     raw_id_fields = ["requested_by"]
 
-    @admin.display(description="trace")
+    @admin.display(description=gettext_lazy("trace"))
     def trace(self, obj: TreatmentRun) -> str:
         return format_html('<a href="{}">Voir la trace</a>', reverse("scheduler:run", args=[obj.pk]))
 
@@ -148,7 +149,7 @@ class EventMessageSettingAdmin(admin.ModelAdmin):
     search_fields = ["nature__code", "nature__label", "sms_template__title", "email_template__label"]
     list_select_related = ["nature", "sms_template", "email_template"]
 
-    @admin.display(description="modèle")
+    @admin.display(description=gettext_lazy("modèle"))
     def template_label(self, obj: EventMessageSetting) -> str:
         return str(obj.template or "")
 

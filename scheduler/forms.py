@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib.auth import get_user_model
+from django.utils.translation import gettext_lazy as _
 
 from messaging.models import EmailTemplate, SmsTemplate
 from patients.models import AppointmentState, Chair, FileStatus, Nature, PatientType, Practitioner
@@ -52,42 +53,42 @@ SECTIONS = [
 def _multi(queryset, label):
     return forms.ModelMultipleChoiceField(
         queryset=queryset, required=False, label=label, widget=forms.CheckboxSelectMultiple,
-        help_text="Aucun coché : tous.",
+        help_text=_("Aucun coché : tous."),
     )
 
 
 class TreatmentForm(forms.ModelForm):
     weekdays = forms.TypedMultipleChoiceField(
-        choices=WEEKDAY_CHOICES, coerce=int, required=False, label="Jours", widget=forms.CheckboxSelectMultiple
+        choices=WEEKDAY_CHOICES, coerce=int, required=False, label=_("Jours"), widget=forms.CheckboxSelectMultiple
     )
     c_practitioner_ids = _multi(Practitioner.objects.filter(active=True), "Praticiens")
     c_chair_ids = _multi(Chair.objects.filter(active=True), "Fauteuils")
     c_nature_ids = _multi(Nature.objects.all(), "Natures")
     c_patient_type = forms.ChoiceField(
-        choices=[("", "Tous")] + list(PatientType.choices), required=False, label="Type de patient"
+        choices=[("", _("Tous"))] + list(PatientType.choices), required=False, label=_("Type de patient")
     )
     c_states = forms.MultipleChoiceField(
-        choices=AppointmentState.choices, required=False, label="État des rendez-vous",
+        choices=AppointmentState.choices, required=False, label=_("État des rendez-vous"),
         widget=forms.CheckboxSelectMultiple,
     )
-    c_time_from = forms.TimeField(required=False, label="Heures entre", widget=TIME_INPUT)
-    c_time_to = forms.TimeField(required=False, label="et", widget=TIME_INPUT)
-    c_include_urgent = forms.BooleanField(required=False, initial=True, label="Afficher les rendez-vous d'urgence")
-    c_without_next_appointment = forms.BooleanField(required=False, label="Sans prochain rendez-vous")
+    c_time_from = forms.TimeField(required=False, label=_("Heures entre"), widget=TIME_INPUT)
+    c_time_to = forms.TimeField(required=False, label=_("et"), widget=TIME_INPUT)
+    c_include_urgent = forms.BooleanField(required=False, initial=True, label=_("Afficher les rendez-vous d'urgence"))
+    c_without_next_appointment = forms.BooleanField(required=False, label=_("Sans prochain rendez-vous"))
     c_exclude_with_next_appointment = forms.BooleanField(
-        required=False, label="Ne pas comptabiliser les patients avec un prochain rendez-vous"
+        required=False, label=_("Ne pas comptabiliser les patients avec un prochain rendez-vous")
     )
     c_exclude_came_since = forms.BooleanField(
-        required=False, label="Ne pas comptabiliser les patients qui sont revenus après le rendez-vous manqué"
+        required=False, label=_("Ne pas comptabiliser les patients qui sont revenus après le rendez-vous manqué")
     )
-    c_age_min = forms.IntegerField(required=False, min_value=0, max_value=130, label="Âge minimum")
-    c_age_max = forms.IntegerField(required=False, min_value=0, max_value=130, label="Âge maximum")
+    c_age_min = forms.IntegerField(required=False, min_value=0, max_value=130, label=_("Âge minimum"))
+    c_age_max = forms.IntegerField(required=False, min_value=0, max_value=130, label=_("Âge maximum"))
     c_file_statuses = forms.MultipleChoiceField(
-        choices=FileStatus.choices, required=False, label="État du dossier", widget=forms.CheckboxSelectMultiple,
-        help_text="Aucun coché : tous.",
+        choices=FileStatus.choices, required=False, label=_("État du dossier"), widget=forms.CheckboxSelectMultiple,
+        help_text=_("Aucun coché : tous."),
     )
     c_no_appointment_since_months = forms.IntegerField(
-        min_value=1, max_value=120, required=False, initial=6, label="Sans rendez-vous honoré depuis (mois)"
+        min_value=1, max_value=120, required=False, initial=6, label=_("Sans rendez-vous honoré depuis (mois)")
     )
 
     class Meta:
@@ -163,11 +164,11 @@ class TreatmentForm(forms.ModelForm):
 
 
 class KindChoiceForm(forms.Form):
-    kind = forms.ChoiceField(choices=TreatmentKind.choices, label="Traitement", widget=forms.RadioSelect)
+    kind = forms.ChoiceField(choices=TreatmentKind.choices, label=_("Traitement"), widget=forms.RadioSelect)
 
 
 class TestDateForm(forms.Form):
-    date = forms.DateField(label="Date d'exécution simulée", widget=DATE_INPUT)
+    date = forms.DateField(label=_("Date d'exécution simulée"), widget=DATE_INPUT)
 
 
 class EventMessageSettingForm(forms.ModelForm):
@@ -177,7 +178,7 @@ class EventMessageSettingForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["nature"].empty_label = "Toutes les natures"
+        self.fields["nature"].empty_label = _("Toutes les natures")
         self.fields["sms_template"].queryset = SmsTemplate.objects.filter(active=True).select_related("category")
         self.fields["email_template"].queryset = EmailTemplate.objects.filter(active=True).select_related("category")
         for name in ("event", "nature", "channel", "sms_template", "email_template"):

@@ -17,6 +17,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from practice.validators import validate_header_text
 
@@ -24,11 +25,11 @@ from .windows import DateMode, Periodicity, Window, j_label, runs_on, window_err
 
 
 class TreatmentKind(models.TextChoices):
-    APPOINTMENTS = "appointments", "Recherche sur les rendez-vous"
-    MISSED = "missed", "Rendez-vous manqués"
-    BIRTHDAYS = "birthdays", "Anniversaires"
-    RECALL = "recall", "Patients à rappeler"
-    PLANNING = "planning", "Planning d'activité"
+    APPOINTMENTS = "appointments", _("Recherche sur les rendez-vous")
+    MISSED = "missed", _("Rendez-vous manqués")
+    BIRTHDAYS = "birthdays", _("Anniversaires")
+    RECALL = "recall", _("Patients à rappeler")
+    PLANNING = "planning", _("Planning d'activité")
 
 
 # Kinds whose search is an appointment search (AppointmentCriteria); the others search patients.
@@ -38,100 +39,100 @@ APPOINTMENT_KINDS = {TreatmentKind.APPOINTMENTS, TreatmentKind.MISSED, Treatment
 class Treatment(models.Model):
     """One saved automatic job, as the seeds' "Paramétrage" window describes it."""
 
-    kind = models.CharField("traitement", max_length=20, choices=TreatmentKind.choices)
-    title = models.CharField("intitulé", max_length=120, unique=True, validators=[validate_header_text])
-    active = models.BooleanField("actif", default=False)
+    kind = models.CharField(_("traitement"), max_length=20, choices=TreatmentKind.choices)
+    title = models.CharField(_("intitulé"), max_length=120, unique=True, validators=[validate_header_text])
+    active = models.BooleanField(_("actif"), default=False)
 
     # When it runs.
-    start_date = models.DateField("à partir du", default=timezone.localdate)
+    start_date = models.DateField(_("à partir du"), default=timezone.localdate)
     periodicity = models.CharField(
-        "périodicité", max_length=20, choices=Periodicity.choices, default=Periodicity.DAILY
+        _("périodicité"), max_length=20, choices=Periodicity.choices, default=Periodicity.DAILY
     )
-    weekdays = models.JSONField("jours de la semaine", default=list, blank=True, help_text="0 = lundi … 6 = dimanche")
+    weekdays = models.JSONField(_("jours de la semaine"), default=list, blank=True, help_text=_("0 = lundi … 6 = dimanche"))
     month_day = models.PositiveSmallIntegerField(
-        "jour du mois",
+        _("jour du mois"),
         null=True,
         blank=True,
         validators=[MinValueValidator(1), MaxValueValidator(31)],
-        help_text="Les mois plus courts, le traitement s'exécute le dernier jour du mois.",
+        help_text=_("Les mois plus courts, le traitement s'exécute le dernier jour du mois."),
     )
     skip_holidays = models.BooleanField(
-        "sauf jours fériés",
+        _("sauf jours fériés"),
         default=False,
-        help_text="Jours ouvrés : ne pas s'exécuter les jours fériés (et ne pas les compter).",
+        help_text=_("Jours ouvrés : ne pas s'exécuter les jours fériés (et ne pas les compter)."),
     )
-    hour = models.TimeField("heure", default=dt.time(7, 0), help_text="Heure locale du cabinet.")
+    hour = models.TimeField(_("heure"), default=dt.time(7, 0), help_text=_("Heure locale du cabinet."))
 
     # Which days it searches.
-    date_mode = models.CharField("période", max_length=10, choices=DateMode.choices, default=DateMode.RELATIVE)
+    date_mode = models.CharField(_("période"), max_length=10, choices=DateMode.choices, default=DateMode.RELATIVE)
     offset_from = models.SmallIntegerField(
-        "de J", default=1, validators=[MinValueValidator(-366), MaxValueValidator(366)]
+        _("de J"), default=1, validators=[MinValueValidator(-366), MaxValueValidator(366)]
     )
     offset_to = models.SmallIntegerField(
-        "à J", default=1, validators=[MinValueValidator(-366), MaxValueValidator(366)]
+        _("à J"), default=1, validators=[MinValueValidator(-366), MaxValueValidator(366)]
     )
     working_days = models.BooleanField(
-        "compter en jours ouvrés",
+        _("compter en jours ouvrés"),
         default=False,
-        help_text="J+1 un vendredi désigne alors le lundi, J-1 un lundi le vendredi.",
+        help_text=_("J+1 un vendredi désigne alors le lundi, J-1 un lundi le vendredi."),
     )
-    fixed_from = models.DateField("du", null=True, blank=True)
-    fixed_to = models.DateField("au", null=True, blank=True)
+    fixed_from = models.DateField(_("du"), null=True, blank=True)
+    fixed_to = models.DateField(_("au"), null=True, blank=True)
 
     # What it searches: AppointmentCriteria or PatientCriteria JSON, without the dates (they come
     # from the window of each run).
-    criteria = models.JSONField("critères", default=dict, blank=True)
+    criteria = models.JSONField(_("critères"), default=dict, blank=True)
 
     # What it does with the result.
-    send_sms = models.BooleanField("SMS", default=False)
+    send_sms = models.BooleanField(_("SMS"), default=False)
     sms_template = models.ForeignKey(
-        "messaging.SmsTemplate", verbose_name="SMS type", null=True, blank=True, on_delete=models.PROTECT,
+        "messaging.SmsTemplate", verbose_name=_("SMS type"), null=True, blank=True, on_delete=models.PROTECT,
         related_name="+",
     )
-    send_email = models.BooleanField("email", default=False)
+    send_email = models.BooleanField(_("email"), default=False)
     email_template = models.ForeignKey(
-        "messaging.EmailTemplate", verbose_name="email type", null=True, blank=True, on_delete=models.PROTECT,
+        "messaging.EmailTemplate", verbose_name=_("email type"), null=True, blank=True, on_delete=models.PROTECT,
         related_name="+",
     )
     email_when_no_mobile = models.BooleanField(
-        "envoyer par email aux patients sans portable",
+        _("envoyer par email aux patients sans portable"),
         default=False,
-        help_text="Avec l'email type choisi, quand aucun portable valide n'est connu.",
+        help_text=_("Avec l'email type choisi, quand aucun portable valide n'est connu."),
     )
-    send_letter = models.BooleanField("courrier", default=False)
+    send_letter = models.BooleanField(_("courrier"), default=False)
     letter_template = models.ForeignKey(
         "messaging.EmailTemplate",
-        verbose_name="texte du courrier (email type)",
+        verbose_name=_("texte du courrier (email type)"),
         null=True,
         blank=True,
         on_delete=models.PROTECT,
         related_name="+",
-        help_text="Le courrier reprend l'objet et le texte de cet email type, un patient par page.",
+        help_text=_("Le courrier reprend l'objet et le texte de cet email type, un patient par page."),
     )
-    make_list = models.BooleanField("liste", default=False, help_text="La liste des patients concernés, en PDF.")
+    make_list = models.BooleanField(_("liste"), default=False, help_text=_("La liste des patients concernés, en PDF."))
     # One SMS per mobile number and day (scheduler.family): the appointments of a family that
     # fall on the same day and reach the same number leave as one SMS listing them (@RDVLISTE).
     group_family = models.BooleanField(
-        "un seul SMS par famille et par jour",
+        _("un seul SMS par famille et par jour"),
         default=False,
-        help_text="Les rendez-vous du même jour d'une famille (même numéro de portable) partent en un seul SMS "
-        "qui les liste avec le champ @RDVLISTE (« RDV de Léo à 14h00 et d'Emma à 14h30 »).",
+        help_text=_("Les rendez-vous du même jour d'une famille (même numéro de portable) partent en un seul SMS "
+        "qui les liste avec le champ @RDVLISTE (« RDV de Léo à 14h00 et d'Emma à 14h30 »)."),
     )
     staff_recipients = models.ManyToManyField(
         settings.AUTH_USER_MODEL,
-        verbose_name="destinataires du planning",
+        verbose_name=_("destinataires du planning"),
         blank=True,
         related_name="planning_treatments",
     )
 
     # Who checks it ("Vérificateurs").
     verifiers = models.ManyToManyField(
-        settings.AUTH_USER_MODEL, verbose_name="vérificateurs", blank=True, related_name="verified_treatments"
+        settings.AUTH_USER_MODEL, verbose_name=_("vérificateurs"), blank=True, related_name="verified_treatments"
     )
     verifiers_always = models.BooleanField(
-        "envoyer la trace après chaque exécution",
+        _("envoyer la trace après chaque exécution"),
         default=False,
-        help_text="Sinon, la trace n'est envoyée qu'en cas d'échec.",
+        help_text=_("Sinon, la trace n'est envoyée qu'en cas d'échec."),
     )
 
     schedule = models.OneToOneField(
@@ -139,13 +140,13 @@ class Treatment(models.Model):
     )
     # Since when its runs are due: a run whose time falls while the treatment was inactive (or
     # not yet created) is not "missed" (``selectors.missed_runs``). Set on each switch to active.
-    active_since = models.DateTimeField("actif depuis", null=True, blank=True, editable=False)
-    created_at = models.DateTimeField("créé le", auto_now_add=True)
-    updated_at = models.DateTimeField("modifié le", auto_now=True)
+    active_since = models.DateTimeField(_("actif depuis"), null=True, blank=True, editable=False)
+    created_at = models.DateTimeField(_("créé le"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("modifié le"), auto_now=True)
 
     class Meta:
-        verbose_name = "traitement automatique"
-        verbose_name_plural = "traitements automatiques"
+        verbose_name = _("traitement automatique")
+        verbose_name_plural = _("traitements automatiques")
         ordering = ["hour", "title"]
 
     def __str__(self) -> str:
@@ -241,17 +242,17 @@ class Treatment(models.Model):
 
 
 class RunStatus(models.TextChoices):
-    PENDING = "pending", "En attente"
-    RUNNING = "running", "En cours"
-    DONE = "done", "Terminé"
-    FAILED = "failed", "Échec"
+    PENDING = "pending", _("En attente")
+    RUNNING = "running", _("En cours")
+    DONE = "done", _("Terminé")
+    FAILED = "failed", _("Échec")
 
 
 class RunTrigger(models.TextChoices):
-    SCHEDULE = "schedule", "Programmé"
-    MANUAL = "manual", "Exécuter maintenant"
-    COMMAND = "command", "Commande runjob"
-    RESCHEDULE = "reschedule", "Rendez-vous déplacé"
+    SCHEDULE = "schedule", _("Programmé")
+    MANUAL = "manual", _("Exécuter maintenant")
+    COMMAND = "command", _("Commande runjob")
+    RESCHEDULE = "reschedule", _("Rendez-vous déplacé")
 
 
 def run_document_path(instance: TreatmentRun, filename: str) -> str:
@@ -261,33 +262,33 @@ def run_document_path(instance: TreatmentRun, filename: str) -> str:
 class TreatmentRun(models.Model):
     """One execution of a treatment for one run date: the trace staff read."""
 
-    treatment = models.ForeignKey(Treatment, on_delete=models.CASCADE, related_name="runs", verbose_name="traitement")
-    run_date = models.DateField("date d'exécution")
-    status = models.CharField("état", max_length=10, choices=RunStatus.choices, default=RunStatus.PENDING)
-    trigger = models.CharField("déclenchement", max_length=12, choices=RunTrigger.choices, default=RunTrigger.SCHEDULE)
+    treatment = models.ForeignKey(Treatment, on_delete=models.CASCADE, related_name="runs", verbose_name=_("traitement"))
+    run_date = models.DateField(_("date d'exécution"))
+    status = models.CharField(_("état"), max_length=10, choices=RunStatus.choices, default=RunStatus.PENDING)
+    trigger = models.CharField(_("déclenchement"), max_length=12, choices=RunTrigger.choices, default=RunTrigger.SCHEDULE)
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
-        verbose_name="demandé par",
+        verbose_name=_("demandé par"),
     )
-    window_start = models.DateField("recherche du", null=True, blank=True)
-    window_end = models.DateField("recherche au", null=True, blank=True)
-    attempts = models.PositiveSmallIntegerField("tentatives", default=0)
-    started_at = models.DateTimeField("commencé le", null=True, blank=True)
-    finished_at = models.DateTimeField("terminé le", null=True, blank=True)
-    targeted = models.PositiveIntegerField("ciblés", default=0)
-    sent = models.PositiveIntegerField("envoyés", default=0)
-    failed = models.PositiveIntegerField("échecs", default=0)
-    skipped = models.PositiveIntegerField("non envoyés", default=0)
-    waiting = models.PositiveIntegerField("en attente", default=0)
-    left_out = models.JSONField("écartés", default=list, blank=True, help_text="[{nom, raison}]")
+    window_start = models.DateField(_("recherche du"), null=True, blank=True)
+    window_end = models.DateField(_("recherche au"), null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(_("tentatives"), default=0)
+    started_at = models.DateTimeField(_("commencé le"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("terminé le"), null=True, blank=True)
+    targeted = models.PositiveIntegerField(_("ciblés"), default=0)
+    sent = models.PositiveIntegerField(_("envoyés"), default=0)
+    failed = models.PositiveIntegerField(_("échecs"), default=0)
+    skipped = models.PositiveIntegerField(_("non envoyés"), default=0)
+    waiting = models.PositiveIntegerField(_("en attente"), default=0)
+    left_out = models.JSONField(_("écartés"), default=list, blank=True, help_text=_("[{nom, raison}]"))
     mailings = models.ManyToManyField("messaging.Mailing", blank=True, related_name="treatment_runs")
-    document = models.FileField("document", upload_to=run_document_path, blank=True)
-    error = models.TextField("erreur", blank=True)
-    reported_at = models.DateTimeField("trace envoyée le", null=True, blank=True)
+    document = models.FileField(_("document"), upload_to=run_document_path, blank=True)
+    error = models.TextField(_("erreur"), blank=True)
+    reported_at = models.DateTimeField(_("trace envoyée le"), null=True, blank=True)
 
     class Meta:
-        verbose_name = "exécution"
-        verbose_name_plural = "exécutions"
+        verbose_name = _("exécution")
+        verbose_name_plural = _("exécutions")
         ordering = ["-run_date", "-id"]
         constraints = [models.UniqueConstraint(fields=["treatment", "run_date"], name="uniq_treatment_run_date")]
 
@@ -311,12 +312,12 @@ class TreatmentRun(models.Model):
 
 
 class TrackedPurpose(models.TextChoices):
-    REMINDER = "reminder", "Rappel de rendez-vous"
-    MISSED = "missed", "Rendez-vous manqué"
-    PATIENT = "patient", "Message au patient"
-    BOOKED = "booked", "Confirmation de rendez-vous"
-    MOVED = "moved", "Rendez-vous déplacé"
-    CANCELLED = "cancelled", "Rendez-vous annulé"
+    REMINDER = "reminder", _("Rappel de rendez-vous")
+    MISSED = "missed", _("Rendez-vous manqué")
+    PATIENT = "patient", _("Message au patient")
+    BOOKED = "booked", _("Confirmation de rendez-vous")
+    MOVED = "moved", _("Rendez-vous déplacé")
+    CANCELLED = "cancelled", _("Rendez-vous annulé")
 
 
 class TrackedMessage(models.Model):
@@ -325,53 +326,53 @@ class TrackedMessage(models.Model):
 
     message = models.OneToOneField("messaging.Message", on_delete=models.CASCADE, related_name="tracking")
     run = models.ForeignKey(TreatmentRun, null=True, blank=True, on_delete=models.CASCADE, related_name="tracked")
-    purpose = models.CharField("objet", max_length=10, choices=TrackedPurpose.choices)
-    appointment_start = models.DateTimeField("début du rendez-vous à l'écriture", null=True, blank=True)
+    purpose = models.CharField(_("objet"), max_length=10, choices=TrackedPurpose.choices)
+    appointment_start = models.DateTimeField(_("début du rendez-vous à l'écriture"), null=True, blank=True)
     # Why a reminder was written after its run (scheduler.late): the appointment was booked or
     # moved into the run's window once the run was done. Empty for the run's own messages.
-    catch_up = models.CharField("rattrapage", max_length=255, blank=True)
+    catch_up = models.CharField(_("rattrapage"), max_length=255, blank=True)
 
     class Meta:
-        verbose_name = "message suivi"
-        verbose_name_plural = "messages suivis"
+        verbose_name = _("message suivi")
+        verbose_name_plural = _("messages suivis")
 
     def __str__(self) -> str:
         return f"{self.get_purpose_display()} (message {self.message_id})"
 
 
 class AppointmentEvent(models.TextChoices):
-    BOOKED = "booked", "Rendez-vous pris (confirmation)"
-    MOVED = "moved", "Rendez-vous déplacé"
-    CANCELLED = "cancelled", "Rendez-vous annulé ou reporté"
+    BOOKED = "booked", _("Rendez-vous pris (confirmation)")
+    MOVED = "moved", _("Rendez-vous déplacé")
+    CANCELLED = "cancelled", _("Rendez-vous annulé ou reporté")
 
 
 class EventMessageSetting(models.Model):
     """Send a message when an appointment is booked, moved or cancelled, for one nature (or all)
     on one channel."""
 
-    event = models.CharField("événement", max_length=10, choices=AppointmentEvent.choices)
+    event = models.CharField(_("événement"), max_length=10, choices=AppointmentEvent.choices)
     nature = models.ForeignKey(
         "patients.Nature",
-        verbose_name="nature",
+        verbose_name=_("nature"),
         null=True,
         blank=True,
         on_delete=models.CASCADE,
-        help_text="Vide : toutes les natures.",
+        help_text=_("Vide : toutes les natures."),
     )
-    channel = models.CharField("canal", max_length=10, choices=[("sms", "SMS"), ("email", "Email")])
+    channel = models.CharField(_("canal"), max_length=10, choices=[("sms", "SMS"), ("email", "Email")])
     sms_template = models.ForeignKey(
-        "messaging.SmsTemplate", verbose_name="SMS type", null=True, blank=True, on_delete=models.PROTECT,
+        "messaging.SmsTemplate", verbose_name=_("SMS type"), null=True, blank=True, on_delete=models.PROTECT,
         related_name="+",
     )
     email_template = models.ForeignKey(
-        "messaging.EmailTemplate", verbose_name="email type", null=True, blank=True, on_delete=models.PROTECT,
+        "messaging.EmailTemplate", verbose_name=_("email type"), null=True, blank=True, on_delete=models.PROTECT,
         related_name="+",
     )
-    active = models.BooleanField("actif", default=True)
+    active = models.BooleanField(_("actif"), default=True)
 
     class Meta:
-        verbose_name = "message d'événement"
-        verbose_name_plural = "messages d'événement"
+        verbose_name = _("message d'événement")
+        verbose_name_plural = _("messages d'événement")
         ordering = ["event", "nature__code", "channel"]
         constraints = [
             models.UniqueConstraint(
@@ -404,8 +405,8 @@ class Heartbeat(models.Model):
     pid = models.PositiveIntegerField(default=0)
 
     class Meta:
-        verbose_name = "battement du programmeur"
-        verbose_name_plural = "battements du programmeur"
+        verbose_name = _("battement du programmeur")
+        verbose_name_plural = _("battements du programmeur")
 
     def __str__(self) -> str:
         return f"{self.host}:{self.pid} à {self.beat_at:%d/%m/%Y %H:%M:%S}"

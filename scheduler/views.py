@@ -10,6 +10,7 @@ from django.core.files.storage import default_storage
 from django.db import transaction
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
 from . import selectors, services
@@ -94,7 +95,7 @@ def create(request):
             with transaction.atomic():
                 treatment = _save(request, form)
             if treatment is not None:
-                messages.success(request, f"Traitement « {treatment.title} » enregistré.")
+                messages.success(request, _("Traitement « %(title)s » enregistré.") % {"title": treatment.title})
                 return redirect("scheduler:test", pk=treatment.pk)
     else:
         form = TreatmentForm(instance=instance, kind=kind)
@@ -110,7 +111,7 @@ def edit(request, pk: int):
             with transaction.atomic():
                 saved = _save(request, form)
             if saved is not None:
-                messages.success(request, f"Traitement « {saved.title} » enregistré.")
+                messages.success(request, _("Traitement « %(title)s » enregistré.") % {"title": saved.title})
                 return redirect("scheduler:index")
     else:
         form = TreatmentForm(instance=treatment, kind=treatment.kind)
@@ -127,7 +128,7 @@ def delete(request, pk: int):
     if request.method == "POST":
         title = treatment.title
         services.treatment_delete(treatment=treatment)
-        messages.success(request, f"Traitement « {title} » supprimé.")
+        messages.success(request, _("Traitement « %(title)s » supprimé.") % {"title": title})
         return redirect("scheduler:index")
     return render(request, "scheduler/confirm_delete.html", {"treatment": treatment})
 
@@ -137,8 +138,8 @@ def delete(request, pk: int):
 def toggle(request, pk: int):
     treatment = get_object_or_404(Treatment, pk=pk)
     services.treatment_set_active(treatment=treatment, active=not treatment.active)
-    state = "activé" if treatment.active else "désactivé"
-    messages.success(request, f"Traitement « {treatment.title} » {state}.")
+    done = _("Traitement « %(title)s » activé.") if treatment.active else _("Traitement « %(title)s » désactivé.")
+    messages.success(request, done % {"title": treatment.title})
     return redirect("scheduler:index")
 
 
@@ -186,18 +187,18 @@ def run_now(request, pk: int):
         missed = {m.run_date: m for m in selectors.missed_runs(treatment=treatment)}
         chosen = next((day for day in missed if day.isoformat() == raw), None)
         if chosen is None:
-            messages.error(request, f"Aucune exécution manquée de « {treatment.title} » à rattraper pour cette date.")
+            messages.error(request, _("Aucune exécution manquée de « %(title)s » à rattraper pour cette date.") % {"title": treatment.title})
             return redirect("home" if request.POST.get("next") == "home" else "scheduler:index")
         run_date = chosen
     already = TreatmentRun.objects.filter(treatment=treatment, run_date=run_date, status=RunStatus.DONE).exists()
     run = treatment_run(treatment=treatment, run_date=run_date, trigger=RunTrigger.MANUAL, requested_by=request.user)
     if already:
         when = "aujourd'hui" if run_date == _today() else f"pour le {run_date:%d/%m/%Y}"
-        messages.info(request, f"Ce traitement a déjà été exécuté {when} : rien n'a été envoyé une deuxième fois.")
+        messages.info(request, _("Ce traitement a déjà été exécuté %(when)s : rien n'a été envoyé une deuxième fois.") % {"when": when})
     elif run.error:
-        messages.error(request, f"L'exécution a échoué : {run.error}")
+        messages.error(request, _("L'exécution a échoué : %(error)s") % {"error": run.error})
     else:
-        messages.success(request, "Traitement exécuté : les messages partent (aux heures autorisées).")
+        messages.success(request, _("Traitement exécuté : les messages partent (aux heures autorisées)."))
     return redirect("scheduler:run", pk=run.pk)
 
 
@@ -223,7 +224,7 @@ def events(request):
     formset = EventMessageFormSet(request.POST or None, queryset=selectors.event_settings())
     if request.method == "POST" and formset.is_valid():
         formset.save()
-        messages.success(request, "Messages d'événement enregistrés.")
+        messages.success(request, _("Messages d'événement enregistrés."))
         return redirect("scheduler:events")
     return render(request, "scheduler/events.html", {"formset": formset})
 

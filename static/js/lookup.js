@@ -38,7 +38,7 @@
       if (!results.length) {
         const empty = document.createElement("div");
         empty.className = "list-group-item text-muted small";
-        empty.textContent = "Aucun résultat";
+        empty.textContent = gettext("Aucun résultat");
         list.appendChild(empty);
       }
       results.forEach((r) => {

@@ -28,7 +28,8 @@
       pageBox.indeterminate = ticked > 0 && ticked < all.length;
     }
     if (counter) {
-      counter.textContent = total + " " + (total > 1 ? plural : noun) + ", " + selected + " sélectionné" + (selected > 1 ? "s" : "");
+      counter.textContent = total + " " + (total > 1 ? plural : noun) + ", " +
+        interpolate(ngettext("%s sélectionné", "%s sélectionnés", selected), [selected]);
     }
     document.querySelectorAll("[data-needs-selection]").forEach(function (btn) {
       btn.disabled = selected === 0 || pending > 0;
@@ -51,12 +52,12 @@
         headers: { "X-CSRFToken": tokenInput ? tokenInput.value : "" },
       }).then(function (response) {
         return response.json().catch(function () { return {}; }).then(function (data) {
-          if (!response.ok) throw new Error(data.error || "La sélection n'a pas pu être enregistrée : rechargez la page.");
+          if (!response.ok) throw new Error(data.error || gettext("La sélection n'a pas pu être enregistrée : rechargez la page."));
           selected = data.selected;
           total = data.total;
         });
       }).catch(function (e) {
-        fail(e.message && e.message !== "Failed to fetch" ? e.message : "La sélection n'a pas pu être enregistrée : rechargez la page.");
+        fail(e.message && e.message !== "Failed to fetch" ? e.message : gettext("La sélection n'a pas pu être enregistrée : rechargez la page."));
       }).then(function () { pending -= 1; refresh(); });
     });
   }

@@ -14,8 +14,9 @@ from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 
-PO = Path(settings.BASE_DIR) / "locale" / "en" / "LC_MESSAGES" / "django.po"
-MO = PO.with_suffix(".mo")
+LOCALE = Path(settings.BASE_DIR) / "locale"
+# The templates' and Python's strings (django), the scripts' (djangojs, served by /jsi18n/).
+CATALOGUES = [LOCALE / "en" / "LC_MESSAGES" / "django.po", LOCALE / "en" / "LC_MESSAGES" / "djangojs.po"]
 
 
 def _login(client, username):
@@ -108,8 +109,9 @@ def test_english_dates_and_times(client):
 PLACEHOLDER = re.compile(r"%\(\w+\)[sdf]|%[sd]|\{\w*\}")
 
 
-def test_every_french_string_has_its_english_translation_with_the_same_placeholders():
-    po = polib.pofile(str(PO))
+@pytest.mark.parametrize("path", CATALOGUES, ids=lambda p: p.name)
+def test_every_french_string_has_its_english_translation_with_the_same_placeholders(path):
+    po = polib.pofile(str(path))
     untranslated = [e.msgid for e in po.untranslated_entries()]
     assert not untranslated, f"{len(untranslated)} untranslated: {untranslated[:10]}"
     assert not po.fuzzy_entries(), "fuzzy entries left in the .po"
@@ -124,15 +126,17 @@ def test_every_french_string_has_its_english_translation_with_the_same_placehold
             ), (french, english)
 
 
-def test_the_compiled_catalogue_is_the_po_file_compiled():
+@pytest.mark.parametrize("path", [*CATALOGUES, *(p.parent.parent.parent / "fr" / "LC_MESSAGES" / p.name for p in CATALOGUES)],
+                         ids=lambda p: f"{p.parent.parent.name}/{p.name}")
+def test_the_compiled_catalogue_is_the_po_file_compiled(path):
     """The .mo is committed (a fresh machine may have no gettext tools): it must match the .po."""
-    po = polib.pofile(str(PO))
-    mo = polib.mofile(str(MO))
+    po = polib.pofile(str(path))
+    mo = polib.mofile(str(path.with_suffix(".mo")))
     compiled = {(e.msgctxt, e.msgid): (e.msgstr, dict(e.msgstr_plural)) for e in mo}
     for entry in po.translated_entries():
         assert compiled.get((entry.msgctxt, entry.msgid)) == (entry.msgstr, dict(entry.msgstr_plural)), (
-            f"locale/en/LC_MESSAGES/django.mo is out of date for {entry.msgid!r}: "
-            "run `python manage.py compilemessages` (or scripts/compile_messages.py)"
+            f"{path.with_suffix('.mo')} is out of date for {entry.msgid!r}: "
+            "run `make messages` (or scripts/compile_messages.py)"
         )
 
 
@@ -140,3 +144,39 @@ def test_language_code_is_the_default_when_the_practice_has_none(client, assista
     settings.LANGUAGE_CODE = "en"
     assert Practice.get().language == ""
     assert "Sign in" in client.get("/connexion/").content.decode()
+
+
+def test_french_counts_follow_french_rules_and_english_its_own(assistant_client):
+    """'0 patient' in French (the plural from 2 on), '0 patients' in English."""
+    from django.utils import translation
+    from django.utils.translation import ngettext
+
+    with translation.override("fr"):
+        assert ngettext("%(n)s patient", "%(n)s patients", 0) % {"n": 0} == "0 patient"
+        assert ngettext("%(n)s patient", "%(n)s patients", 2) % {"n": 2} == "2 patients"
+    with translation.override("en"):
+        assert ngettext("%(n)s patient", "%(n)s patients", 0) % {"n": 0} == "0 patients"
+        assert ngettext("%(n)s patient", "%(n)s patients", 1) % {"n": 1} == "1 patient"
+
+
+def test_the_scripts_catalogue_is_served_in_the_users_language(client):
+    english = UserFactory(username="anna", role="Assistant(e)")
+    StaffPreference.objects.create(user=english, language="en")
+    client.force_login(english)
+    catalogue = client.get("/jsi18n/")
+    assert catalogue.status_code == 200 and catalogue["Content-Type"].startswith("text/javascript")
+    assert "No result" in catalogue.content.decode()
+
+
+def test_merged_values_stay_in_the_practices_language_for_an_english_user():
+    """A choice's label merged into a patient's message (@PCIVIL, @PTYPE) joins the practice's
+    own French text, whatever the language of the staff member who sends it."""
+    from django.utils import translation
+
+    from messaging.merge import MergeContext, render
+    from tests.factories import PatientFactory
+
+    patient = PatientFactory(civility="Mme", first_name="Anaïs", last_name="Adam")
+    with translation.override("en"):
+        rendered = render("@PCIVIL @PNOM, @PTYPE", MergeContext(patient=patient))
+    assert rendered.text == "Mme ADAM, Adulte"

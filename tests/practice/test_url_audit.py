@@ -34,12 +34,14 @@ pytestmark = pytest.mark.django_db
 
 ROLES = ["anonymous", "assistante", "praticien", "admin", "superuser"]
 
-# Routes anyone may open: the login page, the language switch, Django's admin login/logout
-# and the gateways' webhooks (which check their own signature or secret).
+# Routes anyone may open: the login page, the language switch and the scripts' catalogue of
+# interface strings (loaded by the login page too), Django's admin login/logout and the gateways'
+# webhooks (which check their own signature or secret).
 PUBLIC_ROUTES = {
     "connexion/",
     "deconnexion/",
     "i18n/setlang/",
+    "jsi18n/",
     "admin/login/",
     "admin/logout/",
     "webhooks/<slug:gateway>/status/",

@@ -19,6 +19,7 @@ import datetime as dt
 import ovh
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+from django.utils.translation import gettext_lazy
 from ovh import exceptions as ovh_errors
 
 from messaging.gateways.base import BaseSmsBackend, GatewayUnavailable, SendError, SentLookup, SmsMessage
@@ -46,7 +47,7 @@ class SmsBackend(BaseSmsBackend):
     # One job per message: each patient's text is their own.
     batch_size = 1
     webhooks = OvhWebhooks()
-    reply_sender_help = (
+    reply_sender_help = gettext_lazy(
         "« senderForResponse » : un numéro court d'OVH, auquel le patient peut répondre (OVH ne transmet "
         "les réponses que pendant quelques jours) ; ou un numéro virtuel OVH du compte SMS (+33…), auquel "
         "les réponses arrivent toujours. Les réponses sont transmises à l'adresse « smsResponse » du compte "

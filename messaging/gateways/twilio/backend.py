@@ -18,6 +18,7 @@ import datetime as dt
 import requests
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+from django.utils.translation import gettext_lazy
 from twilio.base.exceptions import TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
@@ -51,7 +52,7 @@ class SmsBackend(BaseSmsBackend):
     # One message per request: the Messages API takes no batch.
     batch_size = 1
     webhooks = TwilioWebhooks()
-    reply_sender_help = (
+    reply_sender_help = gettext_lazy(
         "Un numéro Twilio qui reçoit les SMS (+33…), ou un Messaging Service (MG…) dont les expéditeurs "
         "sont des numéros : Twilio prend l'expéditeur alphanumérique d'un service qui en a un, et personne "
         "ne peut y répondre. Les réponses arrivent sur le webhook « A message comes in » du numéro ou du "

@@ -40,8 +40,10 @@
     port.value = p.port;
     security.value = p.security;
     if (p.auth && !username.value && email.value) username.value = email.value;
-    note.textContent = "Réglages de " + p.label + " : " + p.host + ", port " + p.port + ", sécurité " +
-      security.options[security.selectedIndex].text + (p.auth ? ", authentification requise." : ".");
+    note.textContent = interpolate(
+      p.auth ? gettext("Réglages de %(label)s : %(host)s, port %(port)s, sécurité %(security)s, authentification requise.")
+        : gettext("Réglages de %(label)s : %(host)s, port %(port)s, sécurité %(security)s."),
+      { label: p.label, host: p.host, port: p.port, security: security.options[security.selectedIndex].text }, true);
     note.hidden = false;
     showAppNote();
   }

@@ -73,8 +73,8 @@
     var button = document.createElement("button");
     button.type = "button";
     button.className = "btn btn-sm btn-outline-primary merge-insert";
-    button.textContent = "Insérer";
-    button.setAttribute("aria-label", "Insérer " + field.code);
+    button.textContent = gettext("Insérer");
+    button.setAttribute("aria-label", interpolate(gettext("Insérer %s"), [field.code]));
     action.appendChild(button);
     tr.append(code, label, cat, action);
     return tr;

@@ -11,8 +11,9 @@
    the editor as textarea.richEditor (a Tiptap Editor): merge_picker.js inserts codes with it,
    sending/send_window.js replaces the body with it. */
 
-// The package's dialogs ask window.gettext for their labels: French ones, set before the bundle
-// is evaluated (it reads window.gettext once). Any page catalog keeps precedence for other texts.
+// The package's dialogs ask window.gettext for their labels (in English): on a French page, French
+// ones, set before the bundle is evaluated (it reads window.gettext once). The page's catalog
+// (Django's JavaScriptCatalog, base.html) answers every other text, and this file's own.
 const FRENCH = {
   "Update": "Valider", "Cancel": "Annuler", "Insert": "Insérer", "URL": "Adresse (URL)", "Title": "Titre",
   "Open in new window": "Ouvrir dans une nouvelle fenêtre", "Edit Link": "Lien",
@@ -27,25 +28,28 @@ const FRENCH = {
   "Image URL": "Adresse de l'image", "Alternative Text": "Texte de remplacement",
 };
 const pageGettext = window.gettext;
-window.gettext = function (text) {
-  if (Object.prototype.hasOwnProperty.call(FRENCH, text)) { return FRENCH[text]; }
-  return pageGettext ? pageGettext(text) : text;
-};
+const gettext = (text) => (pageGettext ? pageGettext(text) : text);
+if ((document.documentElement.lang || "fr").startsWith("fr")) {
+  window.gettext = function (text) {
+    if (Object.prototype.hasOwnProperty.call(FRENCH, text)) { return FRENCH[text]; }
+    return gettext(text);
+  };
+}
 
 // The toolbar's tooltips (and accessible names), by menu item name.
 const TITLES = {
-  bold: "Gras", italic: "Italique", underline: "Souligné", strike: "Barré",
-  bulletList: "Liste à puces", orderedList: "Liste numérotée", link: "Insérer un lien", unlink: "Retirer le lien",
-  undo: "Annuler", redo: "Rétablir", html: "Code HTML", blockquote: "Citation", horizontalRule: "Ligne horizontale",
-  table: "Insérer un tableau", paragraph: "Paragraphe",
+  bold: gettext("Gras"), italic: gettext("Italique"), underline: gettext("Souligné"), strike: gettext("Barré"),
+  bulletList: gettext("Liste à puces"), orderedList: gettext("Liste numérotée"), link: gettext("Insérer un lien"), unlink: gettext("Retirer le lien"),
+  undo: gettext("Annuler"), redo: gettext("Rétablir"), html: gettext("Code HTML"), blockquote: gettext("Citation"), horizontalRule: gettext("Ligne horizontale"),
+  table: gettext("Insérer un tableau"), paragraph: gettext("Paragraphe"),
 };
 
 // Colours offered for text and background: readable on white and in every mail client.
 const COLOURS = [
-  ["#000000", "Noir"], ["#7f8c8d", "Gris"], ["#c0392b", "Rouge"], ["#e67e22", "Orange"],
-  ["#27ae60", "Vert"], ["#2980b9", "Bleu"], ["#8e44ad", "Violet"],
+  ["#000000", gettext("Noir")], ["#7f8c8d", gettext("Gris")], ["#c0392b", gettext("Rouge")], ["#e67e22", gettext("Orange")],
+  ["#27ae60", gettext("Vert")], ["#2980b9", gettext("Bleu")], ["#8e44ad", gettext("Violet")],
 ];
-const BACKGROUNDS = [["#fff3a0", "Jaune"], ["#d5f5e3", "Vert clair"], ["#d6eaf8", "Bleu clair"], ["#fadbd8", "Rose"]];
+const BACKGROUNDS = [["#fff3a0", gettext("Jaune")], ["#d5f5e3", gettext("Vert clair")], ["#d6eaf8", gettext("Bleu clair")], ["#fadbd8", gettext("Rose")]];
 
 const E = await import("../django_prose_editor/editor.js");
 
@@ -117,8 +121,8 @@ const Additions = E.Extension.create({
     const textarea = this.options.textarea;
     menu.defineItem({
       name: "color:none", groups: "color", priority: 200,
-      button: buttons.material("format_color_text", "Couleur du texte"),
-      option: swatch("inherit", "Couleur par défaut", false),
+      button: buttons.material("format_color_text", gettext("Couleur du texte")),
+      option: swatch("inherit", gettext("Couleur par défaut"), false),
       command: (editor) => editor.chain().focus().unsetColor().run(),
       active: (editor) => !editor.getAttributes("textStyle").color,
     });
@@ -133,8 +137,8 @@ const Additions = E.Extension.create({
     });
     menu.defineItem({
       name: "background:none", groups: "background", priority: 200,
-      button: buttons.material("format_color_fill", "Surlignage"),
-      option: swatch("transparent", "Sans surlignage", true),
+      button: buttons.material("format_color_fill", gettext("Surlignage")),
+      option: swatch("transparent", gettext("Sans surlignage"), true),
       command: (editor) => editor.chain().focus().unsetBackgroundColor().run(),
       active: (editor) => !editor.getAttributes("textStyle").backgroundColor,
     });
@@ -149,13 +153,13 @@ const Additions = E.Extension.create({
     });
     menu.defineItem({
       name: "image", groups: "image",
-      button: buttons.material("image", "Insérer une image"),
+      button: buttons.material("image", gettext("Insérer une image")),
       command(editor) {
         const current = editor.isActive("image") ? editor.getAttributes("image") : {};
         E.updateAttrsDialog({
-          src: { type: "string", title: "Adresse de l'image (https://…)", required: true },
-          alt: { type: "string", title: "Texte de remplacement (lu si l'image ne s'affiche pas)" },
-        }, { title: "Image", submitText: "Insérer" })(editor, current).then((attrs) => {
+          src: { type: "string", title: gettext("Adresse de l'image (https://…)"), required: true },
+          alt: { type: "string", title: gettext("Texte de remplacement (lu si l'image ne s'affiche pas)") },
+        }, { title: gettext("Image"), submitText: gettext("Insérer") })(editor, current).then((attrs) => {
           if (attrs && attrs.src) { editor.chain().focus().setImage({ src: attrs.src.trim(), alt: attrs.alt || null }).run(); }
         });
       },
@@ -165,7 +169,7 @@ const Additions = E.Extension.create({
     if (textarea && document.getElementById("merge-picker")) {
       menu.defineItem({
         name: "mergeField", groups: "merge",
-        button: buttons.text("@ Champs d'intégration…", "Champs d'intégration…"),
+        button: buttons.text(gettext("@ Champs d'intégration…"), gettext("Champs d'intégration…")),
         command() {
           document.dispatchEvent(new CustomEvent("merge-picker:open", { detail: { target: textarea.id } }));
         },
@@ -211,7 +215,7 @@ function createEditor(textarea) {
     if (config.height) { area.style.minHeight = `${config.height}px`; }
     // The editing area is named by the field's label (without the required-field asterisk).
     const label = textarea.labels && textarea.labels.length ? textarea.labels[0].textContent.replace("*", "").trim() : "";
-    area.setAttribute("aria-label", label || "Message");
+    area.setAttribute("aria-label", label || gettext("Message"));
   }
   for (const button of textarea.parentElement.querySelectorAll(".prose-menubar__button[data-name]")) {
     const title = TITLES[button.dataset.name];

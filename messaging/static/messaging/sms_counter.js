@@ -60,9 +60,9 @@
   var part = function (name) { return box.querySelector('[data-counter="' + name + '"]'); };
 
   function describe(c) {
-    if (c === "\u00a0") return "espace insécable";
-    if (c === "\u202f") return "espace fine insécable";
-    if (c === "\t") return "tabulation";
+    if (c === "\u00a0") return gettext("espace insécable");
+    if (c === "\u202f") return gettext("espace fine insécable");
+    if (c === "\t") return gettext("tabulation");
     return c;
   }
 

@@ -23,9 +23,9 @@
     Array.prototype.forEach.call(input.files, function (file) {
       var ext = extension(file.name);
       if (accepted.indexOf(ext) < 0) {
-        problems.push("« " + file.name + " » : type de fichier refusé (" + (ext || "sans extension") + ").");
+        problems.push(interpolate(gettext("« %(name)s » : type de fichier refusé (%(ext)s)."), { name: file.name, ext: ext || gettext("sans extension") }, true));
       } else if (maxBytes && file.size > maxBytes) {
-        problems.push("« " + file.name + " » : le fichier dépasse la taille maximale de " + maxLabel + " pour une pièce jointe.");
+        problems.push(interpolate(gettext("« %(name)s » : le fichier dépasse la taille maximale de %(max)s pour une pièce jointe."), { name: file.name, max: maxLabel }, true));
       } else {
         kept.items.add(file);
       }

@@ -85,14 +85,14 @@
         block.hidden = !(res.attachments || []).length;
       }
     }).catch(function (err) {
-      warnings.textContent = "La fusion a échoué (" + err.message + ") : réessayez.";
+      warnings.textContent = interpolate(gettext("La fusion a échoué (%s) : réessayez."), [err.message]);
     });
   }
 
   function showSignature() {
     var box = document.getElementById("signature-preview");
     if (!box) { return; }
-    box.innerHTML = signatures[signature.value] || "<span class='text-muted'>Aucune</span>";
+    box.innerHTML = signatures[signature.value] || "<span class='text-muted'>" + gettext("Aucune") + "</span>";
   }
 
   category.addEventListener("change", filterTemplates);
