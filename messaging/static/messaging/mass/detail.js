@@ -9,8 +9,8 @@
       .then(function (s) {
         bar.style.width = s.percent + "%"; bar.textContent = s.percent + " %";
         bar.parentElement.setAttribute("aria-valuenow", s.percent);
-        text.textContent = s.done ? "Envoi terminé." : (s.deferred_text ? s.deferred_text :
-          "Envoi en cours… " + (s.total - s.waiting) + " / " + s.total + " traités.");
+        text.textContent = s.done ? gettext("Envoi terminé.") : (s.deferred_text ? s.deferred_text :
+          interpolate(gettext("Envoi en cours… %(done)s / %(total)s traités."), { done: s.total - s.waiting, total: s.total }, true));
         if (s.done) { window.location.reload(); } else { setTimeout(tick, 1000); }
       })
       .catch(function () { setTimeout(tick, 3000); });
