@@ -160,9 +160,9 @@ def test_reason_labels_are_shown_on_the_pages(assistant_client, reminder, practi
     patient = PatientWithoutPhoneFactory()
     AppointmentFactory(patient=patient, practitioner=practitioner, start=paris(2025, 11, 22, 10))
     page = assistant_client.get(reverse("sending:sms", args=[patient.pk])).content.decode()
-    assert Reason.NO_MOBILE.label in page
+    assert str(Reason.NO_MOBILE.label) in page
     tester = assistant_client.get(reverse("scheduler:test", args=[reminder.pk]), {"date": RUN_DATE.isoformat()})
-    assert Reason.NO_MOBILE.label in tester.content.decode()
+    assert str(Reason.NO_MOBILE.label) in tester.content.decode()
 
 
 def test_a_recipient_is_a_frozen_value():

@@ -269,7 +269,7 @@ def test_stop_received_after_writing_cancels_at_send_time(appt, reminder, sms_ou
     dispatch_pending(now=NOON)
     assert sms_outbox == []
     message = Message.objects.get(appointment=appt)
-    assert message.status == MessageStatus.CANCELLED and message.reason.startswith(Reason.STOP.label)
+    assert message.status == MessageStatus.CANCELLED and message.reason.startswith(str(Reason.STOP.label))
     # Consent withdrawn without STOP: its own reason.
     type(patient).objects.filter(pk=patient.pk).update(email_consent=False)
     patient.refresh_from_db()
