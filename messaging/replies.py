@@ -237,23 +237,30 @@ def _confirm(appointments: list[Appointment], inbound: InboundMessage, now: dt.d
 
 
 def _cancel(appointments: list[Appointment], inbound: InboundMessage, now: dt.datetime) -> list[Appointment]:
+    from django.core.exceptions import ValidationError
+
     from patients.services import appointment_cancel
 
     if not appointments:
         return []
-    automatic = [a for a in appointments if a.nature is not None and a.nature.cancel_on_reply]
-    requested = [a for a in appointments if a not in automatic]
+    cancelled, requested = [], []
+    for a in appointments:
+        a.cancel_requested_at = now
+        if a.nature is not None and a.nature.cancel_on_reply:
+            try:
+                # Through the service (saved with the mark): the scheduler cancels the
+                # appointment's pending reminders.
+                appointment_cancel(appointment=a, cancelled_by=CancelledBy.PATIENT)
+            except ValidationError:
+                pass  # refused by the appointment's rules: staff decide, as for any nature
+            else:
+                cancelled.append(a)
+                continue
+        requested.append(a)
     if requested:
         Appointment.objects.filter(pk__in=[a.pk for a in requested]).update(cancel_requested_at=now)
         _events(requested, AppointmentEventKind.CANCEL_REQUESTED, inbound, now)
-    for a in automatic:
-        # Through the service: the scheduler cancels the appointment's pending reminders.
-        a.cancel_requested_at = now
-        Appointment.objects.filter(pk=a.pk).update(cancel_requested_at=now)
-        appointment_cancel(appointment=a, cancelled_by=CancelledBy.PATIENT)
-    _events(automatic, AppointmentEventKind.CANCELLED, inbound, now)
-    for a in requested:
-        a.cancel_requested_at = now
+    _events(cancelled, AppointmentEventKind.CANCELLED, inbound, now)
     return appointments
 
 
