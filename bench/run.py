@@ -8,6 +8,7 @@ Needs DATABASE_URL (scripts/with_postgres.py) and /usr/sbin/smtp-sink (Debian pa
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import datetime as dt
 import io
@@ -777,11 +778,18 @@ def bench_replies() -> None:
         row(f"  médiane des {tenth} premières / des {tenth} dernières", f"{first:.2f} / {last:.2f} ms",
             "le temps ne croît pas avec le nombre de réponses reçues")
         labels = {"confirm": "confirmation", "cancel": "annulation demandée", "other": "autre (boîte Réponses)"}
+        # The practice row is cached 60 s (Practice.get, read by the language middleware): one
+        # more query, once a minute, whatever the reply; anything else would be a real growth.
+        minutes = elapsed / 60
         for kind, counts in per_kind.items():
-            same = min(counts) == max(counts)
-            row(f"  requêtes SQL par réponse : {labels.get(kind, kind)} ({len(counts)})",
-                f"{min(counts)}" if same else f"{min(counts)}–{max(counts)}",
-                "constantes du premier au dernier" if same else "NE SONT PAS constantes")
+            spread = collections.Counter(counts)
+            usual = spread.most_common(1)[0][0]
+            more = sum(n for c, n in spread.items() if c > usual)
+            ok = set(spread) <= {usual, usual + 1} and more <= minutes + 1
+            detail = ", ".join(f"{c} ×{n}" for c, n in sorted(spread.items()))
+            row(f"  requêtes SQL par réponse : {labels.get(kind, kind)} ({len(counts)})", f"{usual}",
+                (f"constantes ({detail} ; +1 au plus une fois par minute : cache de la ligne du cabinet)"
+                 if ok else f"NE SONT PAS constantes ({detail})"))
     finally:
         AppointmentEvent.objects.filter(inbound__provider_id__startswith="SMbench").delete()
         Appointment.objects.filter(messages__mailing=mailing).update(confirmed_at=None, cancel_requested_at=None)
