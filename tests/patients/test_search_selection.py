@@ -14,8 +14,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from messaging.mass_drafts import draft_load
-from messaging.models import Campaign
-from patients.models import SearchSelection
+from messaging.models import Campaign, Mailing
+from patients.models import Patient, SearchSelection
 from patients.selection import LIFETIME, selection_purge
 from patients.views_search import PAGE_SIZE
 from tests.factories import (
@@ -57,7 +57,7 @@ def change(client, key: str, action: str, ids=()):
     return client.post(reverse("search:selection", args=[key]), {"action": action, "ids": ",".join(map(str, ids))})
 
 
-def test_more_rows_than_django_accepts_form_fields(many_appointments):
+def test_more_rows_than_django_accepts_form_fields():
     # The reason the selection lives on the server: one form field per ticked row cannot work.
     assert ROWS > settings.DATA_UPLOAD_MAX_NUMBER_FIELDS
 
@@ -205,3 +205,29 @@ def test_a_row_id_no_database_holds_answers_in_french(assistant_client):
         bad = assistant_client.post(reverse("search:selection", args=[key]), {"action": "tick", "ids": ids})
         assert bad.status_code == 400 and bad.json() == {"error": "Lignes invalides."}
     assert not SearchSelection.objects.get(key=key).rows.exists()
+
+
+def test_a_recall_to_1500_patients_is_sent_from_the_patient_search(assistant_client):
+    """The issue's case: a recall (no visit for 6 months) to 1,500 patients, all ticked but two,
+    sent from the page: one mailing of 1,498 SMS."""
+    patients = []
+    for n in range(ROWS):
+        p = PatientFactory.build(mobile=f"+3361{n:07d}")
+        p.set_search_keys()
+        patients.append(p)
+    patients = Patient.objects.bulk_create(patients)
+    search = assistant_client.get(reverse("search:patients"),
+                                  {"rechercher": "1", "no_appointment_since_months": "6", "has_mobile": "1"})
+    key = search.context["selection"].key
+    assert f"{ROWS} patients, {ROWS} sélectionnés" in search.content.decode()
+    assert change(assistant_client, key, "untick", [patients[0].pk, patients[-1].pk]).json()["selected"] == ROWS - 2
+    start = assistant_client.post(reverse("mass:start"), {"search": "patients", "channel": "sms", "selection": key})
+    wizard = start.url.split("/")[-3]
+    assistant_client.post(reverse("mass:message", args=[wizard]), {"body": "Bonjour @PPREN, pensez à votre contrôle."})
+    preview = assistant_client.get(reverse("mass:recipients", args=[wizard])).content.decode()
+    assert f"{ROWS - 2}</strong> messages seront envoyés pour {ROWS - 2} patients" in preview
+    sent = assistant_client.post(reverse("mass:send", args=[wizard]))
+    mailing = Mailing.objects.get()
+    assert sent.url == reverse("mass:detail", args=[mailing.pk])
+    assert mailing.messages.count() == ROWS - 2
+    assert not mailing.messages.filter(patient_id__in=[patients[0].pk, patients[-1].pk]).exists()
