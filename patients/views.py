@@ -364,10 +364,10 @@ def _planning_url(day: dt.date, chair_id=None) -> str:
 
 # The state menu of a planning slot: each state but the current one.
 QUICK_STATES = [
-    (AppointmentState.PRESENT, "Présent"),
-    (AppointmentState.MISSED, "Manqué"),
-    (AppointmentState.EXCUSED, "Excusé"),
-    (AppointmentState.FUTURE, "Futur"),
+    (AppointmentState.PRESENT, _("Présent")),
+    (AppointmentState.MISSED, _("Manqué")),
+    (AppointmentState.EXCUSED, _("Excusé")),
+    (AppointmentState.FUTURE, _("Futur")),
 ]
 _PK = 987654321  # stands for an appointment's id in a URL reversed once per page
 
@@ -392,8 +392,10 @@ def planning_slots(appointments, *, can_change: bool) -> list[dict]:
     detail = _Urls("patients:detail")
     state, cancel, move = (_Urls(n) for n in ("patients:appointment_state", "patients:appointment_cancel",
                                                 "patients:appointment_move"))
-    state_labels = dict(AppointmentState.choices)
-    cancelled_by = {value: label.lower() for value, label in CancelledBy.choices}
+    # Translated once for the page, not once per row.
+    quick_states = [(value, str(label)) for value, label in QUICK_STATES]
+    state_labels = {value: str(label) for value, label in AppointmentState.choices}
+    cancelled_by = {value: str(label).lower() for value, label in CancelledBy.choices}
     slots = []
     for a in appointments:
         start = timezone.localtime(a.start)
@@ -414,7 +416,7 @@ def planning_slots(appointments, *, can_change: bool) -> list[dict]:
             "state_url": state(a.pk) if can_change else "",
             "cancel_url": cancel(a.pk) if can_change else "",
             "move_url": move(a.pk) if can_change else "",
-            "other_states": [s for s in QUICK_STATES if s[0] != a.state] if can_change else [],
+            "other_states": [s for s in quick_states if s[0] != a.state] if can_change else [],
         })
     return slots
 

@@ -385,3 +385,17 @@ def test_every_kind_of_row_costs_no_query_of_its_own(assistant_client, django_as
     assert f'action="{reverse("patients:appointment_state", args=[first.pk])}"' in content
     assert f'href="{reverse("patients:appointment_cancel", args=[first.pk])}?next=/patients/rendez-vous/%3Fjour%3D2030-06-11"' in content
     assert f'href="{reverse("patients:appointment_move", args=[first.pk])}"' in content
+
+
+def test_a_row_computed_once_is_in_the_users_language(assistant_client):
+    """The row's labels (state menu, state, who cancelled) and times are computed in Python once
+    per page: in the language of the staff member who reads it."""
+    appointment = AppointmentFactory(start=paris(2030, 6, 13, 9, 30), state=AppointmentState.CANCELLED,
+                                     cancelled_by=CancelledBy.PATIENT)
+    french = planning(assistant_client, "2030-06-13")
+    assert "09h30" in french and "Annulé (par le patient)" in french and ">Présent</button>" in french
+    assistant_client.post("/langue/", {"language": "en"})
+    english = planning(assistant_client, "2030-06-13")
+    assert f'data-appointment="{appointment.pk}"' in english
+    assert "09:30" in english and ">Attended</button>" in english and ">Présent<" not in english
+    assert "Annulé" not in english
