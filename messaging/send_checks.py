@@ -261,7 +261,12 @@ def consent_refusal(message: Message):
         # holds its STOP, the reply itself does.
         return number_stop_reason(message.to) if message.channel == Channel.SMS else None
     person, _ = role_person(message.patient, message.recipient_role)
-    return consent_reason(person, message.channel)
+    reason = consent_reason(person, message.channel)
+    if reason is None and message.channel == Channel.SMS and person is not None and message.to != str(person.mobile or ""):
+        # Written to a number the file no longer holds: that number's own STOP is the only
+        # record of its refusal (no consent flag changed). One query, only in that case.
+        return number_stop_reason(message.to)
+    return reason
 
 
 def consent_check(message: Message, now: dt.datetime) -> Verdict | None:

@@ -123,3 +123,21 @@ def test_a_message_to_someone_who_withdrew_consent_is_cancelled(assistant, sms_o
     dispatch_pending(mailing_id=mailing.pk, now=NOON)
     m = mailing.messages.get()
     assert (m.status, m.error_code) == (MessageStatus.CANCELLED, "no-sms-consent") and sms_outbox == []
+
+
+def test_no_sms_to_a_number_that_replied_stop_after_the_patient_changed_mobile(assistant, sms_outbox):
+    """The reminder was written to the patient's old mobile; the file now holds a new one, and
+    the old number answers STOP (no file holds it any more, so no consent flag changes): the
+    SMS to the old number is cancelled all the same, with the STOP reason."""
+    from messaging.webhooks import record_inbound
+
+    patient = PatientFactory(mobile="+33612345631")
+    mailing = _mass_sms([AppointmentFactory(patient=patient, start=TOMORROW_9)], assistant)
+    patient.mobile = "+33612345632"
+    patient.save()
+    record_inbound(provider_id="SM-old-number-stop", from_number="+33612345631", to_number="+33700000000",
+                   body="STOP")
+    dispatch_pending(mailing_id=mailing.pk, now=NOON)
+    m = mailing.messages.get()
+    assert m.to == "+33612345631"
+    assert (m.status, m.error_code) == (MessageStatus.CANCELLED, "stop") and sms_outbox == []
