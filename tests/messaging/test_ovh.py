@@ -75,15 +75,21 @@ class FakeOvh(BaseHTTPRequestHandler):
         if not self._signed(""):
             return self._answer(403, {"errorCode": "INVALID_CREDENTIAL", "message": "Invalid signature"})
         FakeOvh.requests.append({"method": "GET", "path": path.path, "query": parse_qs(path.query)})
-        outgoing = f"/1.0/sms/{SERVICE}/outgoing"
+        # The account's lists, or a virtual number's (SMS sent from it are listed there only).
+        base, virtual = f"/1.0/sms/{SERVICE}", None
+        if path.path.startswith(base + "/virtualNumbers/"):
+            virtual = path.path.split("/")[5]
+            base = f"{base}/virtualNumbers/{virtual}"
+        outgoing = f"{base}/outgoing"
         if path.path == outgoing:
             query = {k: v[0] for k, v in parse_qs(path.query).items()}
             ids = [i for i, sms in FakeOvh.jobs.items() if sms["receiver"] == query.get("receiver")
+                   and sms.get("virtual") == virtual
                    and query["creationDatetime.from"] <= sms["creationDatetime"] <= query["creationDatetime.to"]]
             return self._answer(200, ids)
-        if path.path == f"/1.0/sms/{SERVICE}/jobs":
-            return self._answer(200, list(FakeOvh.held))
-        if path.path.startswith(f"/1.0/sms/{SERVICE}/jobs/"):
+        if path.path == f"{base}/jobs":
+            return self._answer(200, [i for i, job in FakeOvh.held.items() if job.get("virtual") == virtual])
+        if path.path.startswith(f"{base}/jobs/"):
             return self._answer(200, FakeOvh.held[int(path.path.rsplit("/", 1)[1])])
         if path.path.startswith(outgoing + "/"):
             sms = FakeOvh.jobs.get(int(path.path.rsplit("/", 1)[1]))
@@ -118,6 +124,7 @@ class FakeOvh(BaseHTTPRequestHandler):
                 "id": sms_id, "receiver": to, "sender": data.get("sender", "36111"), "tag": data.get("tag"),
                 # OVH appends its STOP mention to the text (noStopClause false).
                 "message": data["message"] + "\nSTOP 36111", "deliveryReceipt": 8,
+                "virtual": self.path.split("/")[5] if virtual else None,
                 "creationDatetime": time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime()),
             }
             if payload is None:

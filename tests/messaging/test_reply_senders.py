@@ -25,18 +25,16 @@ def _practice(senders):
     practice.save()
 
 
-def _send(asks: bool):
+def _send(asks: bool, to="+33684285560"):
     category, _ = TemplateCategory.objects.get_or_create(name="Rendez-vous", defaults={"purpose": Purpose.REMINDER})
     template = SmsTemplate.objects.create(category=category, title=f"Rappel {asks}", asks_reply=asks,
                                           body="RDV demain 10h. Répondez OUI pour confirmer, NON pour annuler.")
     mailing = mailing_create(channel=Channel.SMS, origin=MailingOrigin.PATIENT_FILE, requested_by=None,
-                             recipients=[number_recipient(number="+33684285560")], template=template,
+                             recipients=[number_recipient(number=to)], template=template,
                              schedule_dispatch=False)
     assert mailing.asks_reply is asks
     dispatch_pending(mailing_id=mailing.pk, now=NOON)
-    message = mailing.messages.get()
-    assert message.status == MessageStatus.SENT, message.reason
-    return message
+    return mailing.messages.get()
 
 
 def test_twilio_sends_from_the_reply_number_and_the_name_otherwise(gateway):  # noqa: F811
@@ -69,6 +67,25 @@ def test_ovh_sends_from_the_virtual_number(ovh_server):  # noqa: F811
     assert job["path"] == f"/1.0/sms/{SERVICE}/virtualNumbers/0033757000000/jobs"
     assert "sender" not in job["json"] and "senderForResponse" not in job["json"]
     assert "noStopClause" not in job["json"]
+
+
+def test_an_unknown_sms_sent_from_the_virtual_number_is_found_there_not_sent_again(ovh_server, settings):  # noqa: F811
+    """OVH lists the SMS sent from a virtual number under that number only: the check of an
+    "incertain" SMS looks there too, or it would take it for never sent and send it twice."""
+    from django.utils import timezone
+
+    from messaging.reconcile import reconcile_unknown_sms
+
+    settings.MESSAGING_RECONCILE_AFTER_MINUTES = 0
+    _practice({"ovh": "+33757000000"})
+    message = _send(True, to="+33600000006")  # OVH creates it, then answers 500: "incertain"
+    assert message.status == MessageStatus.UNKNOWN
+    [(sms_id, sms)] = ovh_server.jobs.items()
+    assert sms["virtual"] == "0033757000000"
+    assert reconcile_unknown_sms(now=timezone.now()).sent == 1
+    message.refresh_from_db()
+    assert message.status == MessageStatus.SENT and message.provider_id == str(sms_id)
+    assert len(ovh_server.jobs) == 1
 
 
 @pytest.mark.parametrize(("backend", "typed", "stored"), [

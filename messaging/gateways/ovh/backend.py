@@ -162,37 +162,59 @@ class SmsBackend(BaseSmsBackend):
     def find_sent(self, *, to, body, since, until, exclude=frozenset()) -> SentLookup:
         """OVH's outgoing list filtered by receiver and creation date, then each SMS read
         (``GET .../outgoing/{id}``) and matched on its text (OVH may append its STOP mention);
-        then the jobs OVH still holds (deferred), ``GET .../jobs`` and ``.../jobs/{id}``."""
+        then the jobs OVH still holds (deferred), ``GET .../jobs`` and ``.../jobs/{id}``. The
+        same under the practice's virtual number when it has one (the SMS that ask for an
+        answer leave from it, and OVH lists them there)."""
         client = self._client()
-        path = f"/sms/{self.service_name}/outgoing"
+        bases = [f"/sms/{self.service_name}"]
+        virtual = _virtual_number()
+        if virtual:
+            bases.append(f"/sms/{self.service_name}/virtualNumbers/{virtual_number_path(virtual)}")
         try:
             self._clock(client)
-            ids = client.get(path, receiver=to, **{
-                "creationDatetime.from": _iso(since), "creationDatetime.to": _iso(until),
-            })
-            for sms_id in ids or []:
-                if str(sms_id) in exclude:
-                    continue
-                sms = client.get(f"{path}/{sms_id}")
-                if not (sms.get("message") or "").startswith(body.rstrip()):
-                    continue
-                dlr = str(sms.get("deliveryReceipt") or "")
-                status = DLR_STATUS.get(dlr, "")
-                return SentLookup(found=True, provider_id=str(sms_id), status=status,
-                                  error_code=f"dlr-{dlr}" if status == "failed" else "",
-                                  reason=delivery_reason(dlr) if status == "failed" else "")
-            # Not sent yet is not "never left": OVH holds jobs it defers (an SMS with its STOP
-            # mention is not sent at night or at the weekend) in its list of jobs.
-            jobs = f"/sms/{self.service_name}/jobs"
-            for job_id in client.get(jobs) or []:
-                if str(job_id) in exclude:
-                    continue
-                job = client.get(f"{jobs}/{job_id}")
-                if job.get("receiver") == to and (job.get("message") or "").startswith(body.rstrip()):
-                    return SentLookup(found=True, provider_id=str(job_id))
+            for base in bases:
+                found = self._find_under(client, base, to=to, body=body, since=since, until=until, exclude=exclude)
+                if found is not None:
+                    return found
         except (ovh_errors.APIError, SendError) as exc:
             raise GatewayUnavailable(f"OVH n'a pas répondu à la recherche du SMS : {exc}") from exc
         return SentLookup(found=False)
+
+    @staticmethod
+    def _find_under(client, base: str, *, to, body, since, until, exclude) -> SentLookup | None:
+        path = f"{base}/outgoing"
+        ids = client.get(path, receiver=to, **{
+            "creationDatetime.from": _iso(since), "creationDatetime.to": _iso(until),
+        })
+        for sms_id in ids or []:
+            if str(sms_id) in exclude:
+                continue
+            sms = client.get(f"{path}/{sms_id}")
+            if not (sms.get("message") or "").startswith(body.rstrip()):
+                continue
+            dlr = str(sms.get("deliveryReceipt") or "")
+            status = DLR_STATUS.get(dlr, "")
+            return SentLookup(found=True, provider_id=str(sms_id), status=status,
+                              error_code=f"dlr-{dlr}" if status == "failed" else "",
+                              reason=delivery_reason(dlr) if status == "failed" else "")
+        # Not sent yet is not "never left": OVH holds jobs it defers (an SMS with its STOP
+        # mention is not sent at night or at the weekend) in its list of jobs.
+        jobs = f"{base}/jobs"
+        for job_id in client.get(jobs) or []:
+            if str(job_id) in exclude:
+                continue
+            job = client.get(f"{jobs}/{job_id}")
+            if job.get("receiver") == to and (job.get("message") or "").startswith(body.rstrip()):
+                return SentLookup(found=True, provider_id=str(job_id))
+        return None
+
+
+def _virtual_number() -> str:
+    """The virtual number the practice set as OVH's reply sender ("" for none)."""
+    from practice.models import Practice
+
+    value = (Practice.objects.filter(pk=1).values_list("sms_reply_senders", flat=True).first() or {}).get("ovh", "")
+    return value if value and value != REPLY_SHORT_NUMBER else ""
 
 
 def _iso(moment: dt.datetime) -> str:
