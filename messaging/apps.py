@@ -12,8 +12,15 @@ class MessagingConfig(AppConfig):
 
         # Checked just before each message leaves: the purpose rule (a message held by quiet
         # hours that became a second copy meanwhile is cancelled, naming the first).
-        send_checks.register(purpose.duplicate_check, annotations={"purpose_first_copy": purpose.first_copy_expression},
-                             annotate_when=purpose.may_be_a_copy)
+        # A copy may also be one SMS listing the appointment among a family's (CoveredAppointment).
+        send_checks.register(purpose.duplicate_check, annotations={
+            "purpose_first_copy": purpose.first_copy_expression,
+            "purpose_first_covered_copy": purpose.first_covered_copy_expression,
+        }, annotate_when=purpose.may_be_a_copy)
+        # How many appointments a treatment's SMS lists: the family's SMS is judged appointment
+        # by appointment (scheduler.family.group_check), not on its first one.
+        send_checks.register(purpose.duplicate_check, annotations={"group_size": purpose.group_size_expression},
+                             annotate_when=purpose.may_be_grouped)
         # A reminder of an appointment the patient confirmed by SMS since is not sent.
         from .replies import register_checks
 

@@ -44,14 +44,17 @@ def compose_sms(
     practice=None,
     next_appointment=None,
     gsm_names: bool | None = None,
+    appointments=None,
 ) -> ComposedSms:
     """The SMS text for one recipient, its warnings (missing data) and its length in SMS.
 
     ``gsm_names`` (by default the practice's "remplacer les lettres accentuées hors GSM-7 dans
     les noms") merges names with their letters outside GSM-7 replaced; the template's own text is
-    never changed. The preview, the outbox and the counts all come from here, so they agree."""
+    never changed. The preview, the outbox and the counts all come from here, so they agree.
+    ``appointments``: every appointment of a message listing several (@RDVLISTE)."""
     ctx = MergeContext(patient=patient, appointment=appointment, recipient=recipient, correspondent=correspondent,
-                       today=today, custom=custom, practice=practice, next_appointment=next_appointment)
+                       today=today, custom=custom, practice=practice, next_appointment=next_appointment,
+                       appointments=appointments)
     ctx.gsm_names = bool(ctx.practice.sms_gsm_names if gsm_names is None else gsm_names)
     rendered = render(body, ctx)
     text = rendered.text.strip()

@@ -89,6 +89,8 @@ BUILTIN_FIELDS: list[FieldDef] = [
     _f("@RDVNAT", "Nature du rendez-vous", "rendez-vous", keywords="rdv motif acte"),
     _f("@RDVDUREE", "Durée du rendez-vous (en minutes)", "rendez-vous", keywords="rdv"),
     _f("@PROCHRDV", "Date et heure du prochain rendez-vous", "rendez-vous", keywords="rdv suivant prochain"),
+    _f("@RDVLISTE", "Rendez-vous du SMS, un ou plusieurs (RDV de Léo à 14h00 et d'Emma à 14h30) : pour un seul "
+       "SMS par famille et par jour", "rendez-vous", keywords="rdv liste famille enfants groupe"),
     # Practitioner: the appointment's, else the patient's own.
     _f("@PRAT", "Praticien (Dr MOLAIRE Marc)", "praticien", True, "docteur dentiste"),
     _f("@PRATNOM", "Nom du praticien", "praticien", keywords="docteur"),
@@ -363,9 +365,13 @@ class MergeContext:
         custom: CustomFields | None = None,
         practice=None,
         next_appointment=None,
+        appointments=None,
     ):
         self.patient = patient if patient is not None else getattr(appointment, "patient", None)
         self.appointment = appointment
+        # Every appointment the message is about when it lists several (one SMS to a family's
+        # number, @RDVLISTE); None: just ``appointment``.
+        self.appointments = appointments
         self.recipient = recipient if recipient is not None else (correspondent or self.patient)
         self.correspondent = correspondent
         self.today = today or timezone.localdate()
@@ -491,6 +497,33 @@ class MergeContext:
         return f"{code} ({label}) : donnée manquante."
 
 
+_VOWELS = frozenset("aeiouyhàâäéèêëîïôöùûüÿœæ")
+
+
+def _of(name: str) -> str:
+    """ "de Léo", "d'Emma", "d'Hugo": the French elision before a vowel or a mute h."""
+    return f"d'{name}" if name[:1].lower() in _VOWELS else f"de {name}"
+
+
+def appointment_list(appointments, tz: dt.tzinfo) -> str:
+    """ "RDV de Léo à 14h00 et d'Emma à 14h30": the appointments of one message in the order of
+    their start, each with its patient's first name (the name when none) and its local time;
+    two of the same patient in a row share the name ("RDV de Léo à 14h00 et à 16h00")."""
+    items = sorted((a for a in appointments if a is not None), key=lambda a: (a.start, a.pk or 0))
+    parts: list[str] = []
+    previous = None
+    for a in items:
+        patient = a.patient if a.patient_id else None
+        name = ((patient.first_name or patient.last_name or "").strip() if patient is not None else "") or a.who
+        when = f"à {format_time(a.start.astimezone(tz))}"
+        parts.append(when if name == previous else f"{_of(name)} {when}" if name else when)
+        previous = name
+    if not parts:
+        return ""
+    body = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " et " + parts[-1]
+    return f"RDV {body}"
+
+
 def _pat(attr: str) -> Callable[[MergeContext], str]:
     return lambda c: (getattr(c.patient, attr, "") or "") if c.patient is not None else ""
 
@@ -523,6 +556,8 @@ _PROVIDERS: dict[str, Callable[[MergeContext], str]] = {
     "@RDVNAT": lambda c: c.appointment.nature.label if c.appointment is not None and c.appointment.nature_id else "",
     "@RDVDUREE": lambda c: str(c.appointment.duration) if c.appointment is not None else "",
     "@PROCHRDV": lambda c: format_datetime(c.next_appointment.start, c.tz) if c.next_appointment else "",
+    "@RDVLISTE": lambda c: appointment_list(c.appointments or [c.appointment], c.tz) if (
+        c.appointments or c.appointment is not None) else "",
     "@PRAT": lambda c: c.practitioner.display_name if c.practitioner else "",
     "@PRATNOM": lambda c: c.practitioner.last_name.upper() if c.practitioner else "",
     "@PRATPREN": lambda c: c.practitioner.first_name if c.practitioner else "",
@@ -600,6 +635,7 @@ def merge_context(
     custom: CustomFields | None = None,
     practice=None,
     next_appointment=None,
+    appointments=None,
 ) -> MergeContext:
     """The merge context of one recipient. ``custom`` and ``practice`` can be loaded once and
     shared across a batch; ``next_appointment`` can be preloaded (False means "none")."""
@@ -612,6 +648,7 @@ def merge_context(
         custom=custom,
         practice=practice,
         next_appointment=next_appointment,
+        appointments=appointments,
     )
 
 

@@ -264,8 +264,11 @@ def mailing_create(
     if purpose != Purpose.OTHER and not send_again:
         if about is None:
             recipients = list(recipients)
-            about = [a.pk for r in recipients if (a := r.appointment or appointment) is not None]
+            about = [a.pk for r in recipients for a in (r.appointments if r.grouped else (r.appointment or appointment,))
+                     if a is not None]
         earlier = earlier_messages(appointment_ids=about, channel=channel, purpose=purpose)
+    # dedupe key -> [(appointment id, start)] of each message listing several appointments.
+    covered: dict[str, list[tuple[int, dt.datetime]]] = {}
 
     def loaded_recipients():
         """The recipients, checked as they come: at the first instance the caller did not load
@@ -286,6 +289,8 @@ def mailing_create(
     def message_rows():
         nonlocal pending
         for r in loaded_recipients():
+            if r.grouped and earlier:
+                r = without_copies(r, earlier)
             patient = r.patient
             appt = r.appointment or appointment
             patient_id = patient.pk if patient is not None else None
@@ -308,7 +313,8 @@ def mailing_create(
             correspondent = r.person if r.role == RecipientRole.CORRESPONDENT else None
             if sms:
                 composed = compose_sms(body=body_source, patient=patient, appointment=appt, recipient=r.person,
-                                       correspondent=correspondent, today=today, custom=custom, practice=practice, next_appointment=after)
+                                       correspondent=correspondent, today=today, custom=custom, practice=practice,
+                                       next_appointment=after, appointments=r.appointments if r.grouped else None)
                 body, sms_parts = composed.text, composed.segments.parts
             else:
                 email = compose_email(subject=subject_source, body_html=body_source, signature=signature,
@@ -332,21 +338,49 @@ def mailing_create(
             if status == MessageStatus.PENDING and not body.strip():
                 status, reason = MessageStatus.SKIPPED, "Le message est vide pour ce destinataire."
             pending += status == MessageStatus.PENDING
+            key = dedupe_key(base, patient_id, r.role, r.address, appt_id)
+            if r.grouped and status == MessageStatus.PENDING:
+                covered[key] = [(a.pk, a.start) for a in r.appointments]
             # In the order of ROW_COLUMNS.
             yield (
                 mailing_id, channel, patient_id, appt_id,
                 # Snapshot checked at send time (send_checks.appointment_check).
                 appt.start if appt is not None else None,
                 r.role, r.name[:200], r.address[:254], account_id, subject, body, body_html, attachments,
-                sms_parts, status, reason, note, dedupe_key(base, patient_id, r.role, r.address, appt_id),
-                not_before, purpose,
+                sms_parts, status, reason, note, key, not_before, purpose,
             )
 
     # Composed while the rows are inserted (practice.bulk.insert_rows).
     insert_rows(Message, ROW_COLUMNS, message_rows(), count=count)
+    if covered:
+        _link_covered(mailing_id, covered)
     if schedule_dispatch and pending:
         transaction.on_commit(partial(_schedule_dispatch, mailing.pk, pending))
     return mailing
+
+
+def without_copies(r: Recipient, earlier: dict) -> Recipient:
+    """``r``, a message standing for several recipients (one SMS to a family's number), without
+    those whose appointment already had a message of the purpose (``messaging.purpose``): the
+    first one left leads it. Unchanged when none or all of them had one (all: the outbox skips
+    it with the reason naming the first)."""
+    members = [r.with_grouped(()), *r.grouped]
+    keep = [m for m in members if copy_of(earlier, m.appointment) is None]
+    if not keep or len(keep) == len(members):
+        return r
+    return keep[0].with_grouped(tuple(keep[1:]))
+
+
+def _link_covered(mailing_id: int, covered: dict[str, list[tuple[int, dt.datetime]]]) -> None:
+    """Link each message listing several appointments to every one of them (two queries)."""
+    from messaging.models import CoveredAppointment
+
+    ids = dict(Message.objects.filter(mailing_id=mailing_id, dedupe_key__in=list(covered))
+               .values_list("dedupe_key", "pk"))
+    CoveredAppointment.objects.bulk_create([
+        CoveredAppointment(message_id=ids[key], appointment_id=appointment_id, appointment_start=start)
+        for key, rows in covered.items() if key in ids for appointment_id, start in rows
+    ])
 
 
 @transaction.atomic

@@ -103,6 +103,10 @@ class Recipient:
     is_patient_self: bool = False
     appointment: Appointment | None = field(default=None, compare=False)
     reason: Reason | None = None
+    # The recipients (same number, other appointments of the same day) this one message stands
+    # for too: one SMS to a family's number (scheduler.family). The outbox links every
+    # appointment to the message (CoveredAppointment).
+    grouped: tuple[Recipient, ...] = field(default=(), compare=False)
 
     @property
     def sendable(self) -> bool:
@@ -126,7 +130,18 @@ class Recipient:
     def left_out(self, reason: Reason, text: str = "") -> Recipient:
         """This recipient, not written to for ``reason`` (``text``: a more precise sentence)."""
         return Recipient(self.role, self.name, self.address, self.channel, self.patient, self.person,
-                         text or str(reason.label), self.is_patient_self, self.appointment, reason)
+                         text or str(reason.label), self.is_patient_self, self.appointment, reason, self.grouped)
+
+    @property
+    def appointments(self) -> tuple[Appointment, ...]:
+        """Every appointment the message is about: its own, then those it lists with it."""
+        own = (self.appointment,) if self.appointment is not None else ()
+        return own + tuple(r.appointment for r in self.grouped if r.appointment is not None)
+
+    def with_grouped(self, others) -> Recipient:
+        """This recipient, its message standing for ``others`` too (same number, same day)."""
+        return Recipient(self.role, self.name, self.address, self.channel, self.patient, self.person,
+                         self.skip_reason, self.is_patient_self, self.appointment, self.reason, tuple(others))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 from django.utils import timezone
 
-from .models import MailingOrigin, Message, MessageStatus, Purpose
+from .models import Channel, CoveredAppointment, MailingOrigin, Message, MessageStatus, Purpose
 from .policy import Reason, Recipient
 
 # The statuses of a message that reached, may have reached or will reach its recipient.
@@ -62,6 +62,7 @@ class Earlier:
     origin: str
     label: str
     appointment_start: dt.datetime | None
+    created_at: dt.datetime | None = None  # which of two is the first
 
     def source(self) -> str:
         """Who wrote it, in words: "le publipostage n°4"."""
@@ -102,7 +103,7 @@ def _rows(qs) -> Iterable[tuple]:
 
 def _earlier(row) -> Earlier:
     pk, _appt, _purpose, _channel, status, created_at, sent_at, start, mailing_id, origin, label = row
-    return Earlier(pk, status, sent_at or created_at, mailing_id, origin, label, start)
+    return Earlier(pk, status, sent_at or created_at, mailing_id, origin, label, start, created_at)
 
 
 def earlier_messages(*, appointment_ids: Iterable[int], channel: str, purpose: str,
@@ -120,6 +121,21 @@ def earlier_messages(*, appointment_ids: Iterable[int], channel: str, purpose: s
     found: dict[int, Earlier] = {}
     for row in _rows(qs):
         found.setdefault(row[1], _earlier(row))
+    # A message listing several appointments (one SMS to a family's number) is the message of
+    # each of them: a second query, on the link table, rather than an OR across two tables
+    # that would keep the database from using either index.
+    covered = CoveredAppointment.objects.filter(
+        appointment_id__in=ids, message__purpose=purpose, message__channel=channel,
+        message__status__in=COUNTED, message__created_at__gte=since,
+    ).values_list(
+        "message_id", "appointment_id", "message__status", "message__created_at", "message__sent_at",
+        "appointment_start", "message__mailing_id", "message__mailing__origin", "message__mailing__label",
+    )
+    for pk, appointment_id, status, created_at, sent_at, start, mailing_id, origin, label in covered:
+        first = found.get(appointment_id)
+        if first is None or (created_at, pk) < (first.created_at, first.message_id):
+            found[appointment_id] = Earlier(pk, status, sent_at or created_at, mailing_id, origin, label, start,
+                                            created_at)
     return found
 
 
@@ -179,6 +195,45 @@ def may_be_a_copy(message: Message) -> bool:
     return bool(message.appointment_id) and message.purpose != Purpose.OTHER and not message.mailing.send_again
 
 
+def first_covered_copy_expression():
+    """Like ``first_copy_expression``, for a copy that is one SMS listing the appointment among
+    others (``CoveredAppointment``): through the link table's index, no query of its own."""
+    from django.db.models import OuterRef, Q, Subquery
+
+    since = timezone.now() - dt.timedelta(days=period_days())
+    others = (
+        CoveredAppointment.objects.filter(
+            appointment_id=OuterRef("appointment_id"), appointment_start=OuterRef("appointment_start"),
+            message__purpose=OuterRef("purpose"), message__channel=OuterRef("channel"),
+            message__status__in=COUNTED, message__created_at__gte=since,
+        )
+        .exclude(message__mailing_id=OuterRef("mailing_id"))
+        .filter(~Q(message__status__in=_WAITING) | Q(message_id__lt=OuterRef("pk")))
+        .order_by("message__created_at", "message_id")
+        .values("message_id")[:1]
+    )
+    return Subquery(others)
+
+
+def group_size_expression():
+    """How many appointments a message lists (0 but for one SMS to a family's number), computed
+    with the message in the query that reads it again before it leaves."""
+    from django.db.models import Count, IntegerField, OuterRef, Subquery
+    from django.db.models.functions import Coalesce
+
+    counted = (
+        CoveredAppointment.objects.filter(message_id=OuterRef("pk")).order_by()
+        .values("message_id").annotate(n=Count("pk")).values("n")[:1]
+    )
+    return Coalesce(Subquery(counted, output_field=IntegerField()), 0)
+
+
+def may_be_grouped(message: Message) -> bool:
+    """Whether ``message`` may list several appointments (and so needs ``group_size``): only a
+    treatment's SMS does (one SMS per family and day, scheduler.family)."""
+    return message.channel == Channel.SMS and message.mailing.origin == MailingOrigin.TREATMENT
+
+
 def duplicate_check(message: Message, now: dt.datetime):
     """The last-moment check (``messaging.send_checks``): cancel ``message`` when its
     appointment already had a message of the same purpose on the same channel, about the same
@@ -189,9 +244,15 @@ def duplicate_check(message: Message, now: dt.datetime):
 
     if not may_be_a_copy(message):
         return None
-    first_id = getattr(message, "purpose_first_copy", None)
-    if first_id is None:
+    if getattr(message, "group_size", 0):
+        # One SMS listing several appointments: each of them is checked, and the SMS merged
+        # again without a copy, by scheduler.family.group_check.
         return None
+    candidates = [i for i in (getattr(message, "purpose_first_copy", None),
+                              getattr(message, "purpose_first_covered_copy", None)) if i is not None]
+    if not candidates:
+        return None
+    first_id = min(candidates)
     row = _rows(Message.objects.filter(pk=first_id)).first()
     if row is None:
         return None

@@ -15,8 +15,10 @@ class SchedulerConfig(AppConfig):
     def ready(self):
         from messaging import send_checks
 
-        from . import checks, signals  # noqa: F401  (signal receivers and system checks)
+        from . import checks, family, signals  # noqa: F401  (signal receivers and system checks)
 
-        # The last-moment check: dispatch cancels what is no longer true before sending it.
+        # The last-moment check: dispatch cancels what is no longer true before sending it; one
+        # SMS listing a family's appointments is merged again without those that no longer hold.
         send_checks.register(checks.send_check, related=("tracking__run__treatment",))
+        send_checks.register(family.group_check, related=("tracking__run__treatment",))
         post_migrate.connect(_ensure_heartbeat, sender=self, dispatch_uid="scheduler-heartbeat-schedule")

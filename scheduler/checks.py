@@ -42,9 +42,7 @@ def _reason(track: TrackedMessage, appointment_id: int | None, appt: Appointment
     if appt is None:
         return "Le rendez-vous a été supprimé depuis l'écriture du message."
     if purpose in (TrackedPurpose.REMINDER, TrackedPurpose.BOOKED, TrackedPurpose.MOVED):
-        expected = {AppointmentState.FUTURE.value}
-        if track.run_id and track.run.treatment.kind == TreatmentKind.APPOINTMENTS:
-            expected = set((track.run.treatment.criteria or {}).get("states") or expected)
+        expected = expected_states(track)
         if appt.state not in expected:
             if appt.state == AppointmentState.PRESENT:
                 return "Le patient est déjà venu (rendez-vous marqué présent)."
@@ -68,6 +66,18 @@ def _reason(track: TrackedMessage, appointment_id: int | None, appt: Appointment
             return f"Le rendez-vous n'est plus annulé (« {_state_label(appt.state)} »)."
         return ""
     return ""
+
+
+def expected_states(track: TrackedMessage) -> set[str]:
+    """The appointment states a reminder or notice is still true for: "à venir", or the states
+    its treatment searches."""
+    expected = {AppointmentState.FUTURE.value}
+    if track.run_id and track.run.treatment.kind == TreatmentKind.APPOINTMENTS:
+        expected = set((track.run.treatment.criteria or {}).get("states") or expected)
+    return expected
+
+
+STARTED_REASON = "Le rendez-vous a déjà commencé : rappel sans objet, non envoyé."
 
 
 TRACKED_ORIGINS = frozenset({MailingOrigin.TREATMENT, MailingOrigin.EVENT})  # see runner / events
@@ -137,12 +147,18 @@ def send_check(message: Message, now) -> Verdict | None:
         track = message.tracking
     except TrackedMessage.DoesNotExist:
         return None
+    if getattr(message, "group_size", 0):
+        return None  # one SMS listing several appointments: scheduler.family.group_check
     appt = message.appointment
     came_after, booked_after = (
         _later_visits([appt]) if appt is not None and track.purpose == TrackedPurpose.MISSED else (set(), set())
     )
     reason = _reason(track, message.appointment_id, appt, came_after, booked_after)
     if not reason:
+        if track.purpose == TrackedPurpose.REMINDER and appt is not None and appt.start <= now:
+            # Held by the quiet hours past the appointment's start (booked late at night for
+            # early the next morning): a reminder after the fact is no reminder.
+            return Verdict.cancel("started", STARTED_REASON)
         return None
     then = None
     if (track.purpose == TrackedPurpose.REMINDER and track.run_id and appt is not None

@@ -93,7 +93,7 @@ class TreatmentForm(forms.ModelForm):
 
     class Meta:
         model = Treatment
-        fields = COMMON + SENDING + ["staff_recipients"]
+        fields = COMMON + SENDING + ["group_family", "staff_recipients"]
         widgets = {
             "start_date": DATE_INPUT,
             "fixed_from": DATE_INPUT,

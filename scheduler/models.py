@@ -167,6 +167,14 @@ class Treatment(models.Model):
         if self.kind != TreatmentKind.PLANNING:
             if self.send_sms and self.sms_template_id is None:
                 errors["sms_template"] = "Choisissez le SMS type à envoyer."
+            elif self.group_family and self.send_sms and "@RDVLISTE" not in (self.sms_template.body or ""):
+                errors["group_family"] = (
+                    f"Le SMS type « {self.sms_template.title} » ne contient pas @RDVLISTE : un SMS pour plusieurs "
+                    "rendez-vous n'en citerait qu'un. Ajoutez @RDVLISTE au SMS type (par exemple « Rappel : "
+                    "@RDVLISTE le @RDVDATE avec le @PRAT »)."
+                )
+            if self.group_family and not self.send_sms:
+                errors["group_family"] = "Un seul SMS par famille : cochez l'envoi par SMS."
             if (self.send_email or self.email_when_no_mobile) and self.email_template_id is None:
                 errors["email_template"] = "Choisissez l'email type à envoyer."
             if self.send_letter and self.letter_template_id is None:

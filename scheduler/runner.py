@@ -34,7 +34,7 @@ from django.utils import timezone
 
 from messaging.compose import compose_email, compose_sms
 from messaging.cost import Estimate, new_estimate
-from messaging.merge import CustomFields, format_datetime
+from messaging.merge import CustomFields, format_datetime, practice_tz
 from messaging.models import Channel, MailingOrigin, Message, MessageStatus, Purpose
 from messaging.policy import ChannelPlan, Recipient, audience, email_roles, sms_roles
 from messaging.purpose import mark_copies
@@ -45,6 +45,7 @@ from patients.selectors import appointment_search, patient_criteria_search
 from practice.models import Practice
 
 from . import pdf
+from .family import group_by_family
 from .models import (
     APPOINTMENT_KINDS,
     RunStatus,
@@ -259,6 +260,9 @@ def treatment_plan(*, treatment: Treatment, run_date: dt.date) -> Plan:
     for batch in batches:
         batch.recipients = mark_confirmed(batch.recipients, purpose=purpose)
         batch.recipients = mark_copies(batch.recipients, channel=batch.channel, purpose=purpose)
+        if treatment.group_family and treatment.kind == TreatmentKind.APPOINTMENTS and batch.channel == Channel.SMS:
+            # After the purpose rule: an appointment already reminded is not listed again.
+            batch.recipients = group_by_family(batch.recipients, practice_tz(practice))
     return Plan(treatment, run_date, window, targets, left, batches, letters=letters)
 
 
@@ -280,6 +284,8 @@ class PreviewRow:
     warnings: list[str]
     sms_parts: int = 0
     cost: str = ""  # "≈ 0,16 €" for an SMS when the practice set a price per part
+    # One SMS for a family's appointments of the day: each appointment it stands for.
+    grouped: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -316,8 +322,10 @@ def treatment_preview(*, treatment: Treatment, run_date: dt.date) -> Preview:
                 "practice": practice,
             }
             target = Target(r.patient, r.appointment).label if r.patient else r.name
+            grouped = [Target(a.patient, a).label for a in r.appointments] if r.grouped else []
             if batch.channel == Channel.SMS:
-                composed = compose_sms(body=batch.template.body, **common)
+                composed = compose_sms(body=batch.template.body, appointments=r.appointments if r.grouped else None,
+                                       **common)
                 subject, text, warnings = "", composed.text, composed.warnings
                 parts = composed.segments.parts
                 if not r.skip_reason:
@@ -343,6 +351,7 @@ def treatment_preview(*, treatment: Treatment, run_date: dt.date) -> Preview:
                     warnings=warnings,
                     sms_parts=parts,
                     cost=estimate.per_message(parts) if parts else "",
+                    grouped=grouped,
                 )
             )
     has_sms = any(batch.channel == Channel.SMS for batch in plan.batches)

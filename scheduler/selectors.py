@@ -37,8 +37,18 @@ def treatment_rows() -> list[TreatmentRow]:
 
 
 def run_messages(run: TreatmentRun) -> QuerySet[Message]:
-    return Message.objects.filter(tracking__run=run).select_related("patient", "appointment").order_by(
-        "recipient_name", "pk"
+    """The run's messages, each with its tracking (a catch-up reminder says why) and the
+    appointments of one SMS listing a family's (three queries)."""
+    from django.db.models import Prefetch
+
+    from messaging.models import CoveredAppointment
+
+    covers = CoveredAppointment.objects.select_related("appointment__patient").order_by("appointment_start", "pk")
+    return (
+        Message.objects.filter(tracking__run=run)
+        .select_related("patient", "appointment", "tracking")
+        .prefetch_related(Prefetch("covers", queryset=covers))
+        .order_by("recipient_name", "pk")
     )
 
 

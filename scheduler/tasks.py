@@ -33,8 +33,12 @@ def report_run(run_id: int) -> str:
     return run_report_when_settled(run_id=run_id)
 
 
-def heartbeat() -> None:
-    """Proof of life of the cluster, read by the programmeur page."""
+def heartbeat() -> str:
+    """Proof of life of the cluster, read by the programmeur page; then, every minute, the
+    reminders of appointments written without ``save()`` into a run's window since the run
+    (``scheduler.late.sweep``: the saved ones are caught up at once by the signal)."""
+    from .late import sweep
     from .services import heartbeat_record
 
     heartbeat_record(host=socket.gethostname(), pid=os.getpid())
+    return f"{sweep()} rappel(s) de rattrapage"

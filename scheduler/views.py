@@ -15,6 +15,7 @@ from django.views.decorators.http import require_POST
 
 from . import selectors, services
 from .forms import EventMessageFormSet, KindChoiceForm, TestDateForm, TreatmentForm
+from .late import catch_up_messages
 from .models import RunStatus, RunTrigger, Treatment, TreatmentKind, TreatmentRun
 from .runner import run_refresh_counts, treatment_preview, treatment_run
 
@@ -164,10 +165,14 @@ def test(request, pk: int):
         preview = treatment_preview(treatment=treatment, run_date=run_date)
     except ValueError as exc:
         error = str(exc)
+    # The run of that date, when done: the reminders it caught up afterwards, and why.
+    done = TreatmentRun.objects.filter(treatment=treatment, run_date=run_date).first()
+    catch_ups = list(catch_up_messages(done)) if done is not None else []
     return render(
         request,
         "scheduler/test.html",
         {"treatment": treatment, "form": form, "run_date": run_date, "preview": preview, "error": error,
+         "done_run": done, "catch_ups": catch_ups,
          "runs_that_day": treatment.runs_on(run_date), "can_run_now": can_run_now(request.user, treatment),
          "run_now_refused": RUN_NOW_REFUSED},
     )

@@ -7,6 +7,7 @@ import datetime as dt
 import re
 
 import pytest
+from django.urls import reverse
 from django.utils import timezone
 from playwright.sync_api import expect
 
@@ -120,3 +121,44 @@ def test_home_flags_a_missed_run_and_the_stopped_scheduler_and_runs_it(page, liv
     screenshot(page, "programmeur-after-run")
     page.goto(live_server.url + "/")
     expect(page.locator("#missed-runs")).to_have_count(0)
+
+
+def test_one_sms_per_family_is_chosen_on_the_treatment_and_shown_by_tester(page, live_server, login):
+    """The option refuses an SMS type without @RDVLISTE, then Tester shows the family's one SMS."""
+    from scheduler.runner import default_criteria
+    from scheduler.services import treatment_save
+    from tests.factories import GuardianFactory, MinorPatientFactory
+
+    user = UserFactory(username="sophie", first_name="Sophie", last_name="Admin", role="Administrateur")
+    category = TemplateCategory.objects.create(name="Rendez-vous")
+    single = SmsTemplate.objects.create(category=category, title="Rappel simple", body="RDV le @RDV1 avec le @PRAT.")
+    SmsTemplate.objects.create(category=category, title="Rappel famille",
+                               body="Rappel : @RDVLISTE le @RDVDATE avec le @PRAT.")
+    treatment = treatment_save(treatment=Treatment(
+        kind="appointments", title="Rappel RDV J+1 (SMS)", hour=dt.time(18, 0), start_date=dt.date(2025, 1, 1),
+        offset_from=1, offset_to=1, send_sms=True, sms_template=single,
+    ), criteria=default_criteria("appointments"))
+    prat = PractitionerFactory(last_name="Molaire", first_name="Marc", initials="MM")
+    tomorrow = timezone.localdate() + dt.timedelta(days=1)
+    mum = GuardianFactory(first_name="Stéphanie", mobile="+33613682982")
+    for name, hour, minute in (("Léo", 14, 0), ("Emma", 14, 30)):
+        child = MinorPatientFactory(first_name=name, last_name="Ablirant", civil_guardian=mum)
+        AppointmentFactory(patient=child, practitioner=prat,
+                           start=timezone.make_aware(dt.datetime.combine(tomorrow, dt.time(hour, minute))))
+
+    login(user)
+    page.goto(live_server.url + reverse("scheduler:edit", args=[treatment.pk]))
+    page.get_by_label("Un seul SMS par famille et par jour").check()
+    page.get_by_role("button", name="Enregistrer").click()
+    expect(page.get_by_text("ne contient pas @RDVLISTE")).to_be_visible()
+    page.get_by_label("SMS type").select_option(label="Rendez-vous – Rappel famille")
+    page.get_by_role("button", name="Enregistrer").click()
+    expect(page.get_by_text("Traitement « Rappel RDV J+1 (SMS) » enregistré.")).to_be_visible()
+    page.goto(live_server.url + reverse("scheduler:test", args=[treatment.pk]))
+    to_send = page.locator("#to-send")
+    expect(to_send).to_contain_text("1 SMS pour 2 rendez-vous (même numéro, même jour)")
+    expect(to_send).to_contain_text(f"Rappel : RDV de Léo à 14h00 et d'Emma à 14h30 le {tomorrow:%d/%m/%Y} "
+                                    "avec le Dr MOLAIRE Marc.")
+    expect(page.locator("#test-summary")).to_contain_text("1 message serait envoyé")
+    screenshot(page, "tester-family-sms")
+    assert Treatment.objects.get().group_family
