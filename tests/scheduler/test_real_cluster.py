@@ -173,3 +173,34 @@ def test_a_real_cluster_on_the_redis_broker_runs_the_due_schedule_into_the_sandb
     finally:
         redis.terminate()
         redis.wait(10)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_real_cluster_catches_up_a_booking_written_without_save_after_the_run(sms_template, practitioner, no_quiet):
+    """The J+1 run is done; an appointment for tomorrow is then imported with ``bulk_create``
+    (no signal). The cluster's every-minute heartbeat finds it and its reminder reaches the
+    sandbox, linked to the run with why it was late."""
+    from patients.models import Appointment
+    from scheduler.models import TrackedMessage, Treatment
+    from scheduler.services import heartbeat_schedule_ensure
+
+    treatment = make_treatment(title="Rappel RDV J+1 (SMS)", send_sms=True, sms_template=sms_template)
+    Treatment.objects.filter(pk=treatment.pk).update(active=True)  # active, its own schedule not due
+    run = treatment_run(treatment=treatment, run_date=timezone.localdate())
+    assert run.status == RunStatus.DONE and not Message.objects.exists()
+    tomorrow = timezone.make_aware(dt.datetime.combine(timezone.localdate() + dt.timedelta(days=1), dt.time(10)))
+    patient = PatientFactory(first_name="Emma", mobile="+33612345099")
+    Appointment.objects.bulk_create([Appointment(patient=patient, practitioner=practitioner, start=tomorrow)])
+    beat = heartbeat_schedule_ensure()
+    Schedule.objects.filter(pk=beat.pk).update(next_run=timezone.now() - dt.timedelta(minutes=1))
+
+    def arrived() -> bool:
+        close_old_connections()
+        return SandboxSms.objects.exists()
+
+    assert _run_cluster_until(_cluster_env({}), arrived) == "done"
+    [sms] = SandboxSms.objects.all()
+    assert sms.to == "+33612345099" and "votre RDV du" in sms.body
+    message = Message.objects.get()
+    assert TrackedMessage.objects.get(message=message).run_id == run.pk
+    assert TrackedMessage.objects.get(message=message).catch_up.startswith("Rendez-vous pris le ")
