@@ -18,6 +18,10 @@ from .services import treatment_save
 # It asks for an answer (SmsTemplate.asks_reply): in the demo, "Répondre en tant que patient"
 # with "Oui merci" confirms the appointment on the planning (messaging.replies). One GSM-7 SMS.
 REMINDER_SMS = "@CABNOM : rappel de votre RDV du @RDV1 avec le @PRAT. Repondez OUI pour confirmer, NON pour annuler."
+# For the option "un seul SMS par famille et par jour" (scheduler.family): @RDVLISTE lists the
+# day's appointments of the family ("RDV de Léo à 14h00 et d'Emma à 14h30"); a "OUI" confirms
+# them all.
+FAMILY_SMS = "@CABNOM, rappel : @RDVLISTE le @RDVDATE avec le @PRAT. Repondez OUI pour confirmer, NON pour annuler."
 MISSED_SUBJECT = "Votre rendez-vous manqué du @RDVDATE"
 MISSED_BODY = (
     "<p>Bonjour @PCIVIL @PNOM,</p>"
@@ -42,6 +46,9 @@ def ensure_demo_treatments() -> list[Treatment]:
     birthdays, _ = TemplateCategory.objects.get_or_create(name="Anniversaires")
     reminder_sms, _ = SmsTemplate.objects.get_or_create(
         category=rdv, title="Rappel de rendez-vous", defaults={"body": REMINDER_SMS, "asks_reply": True}
+    )
+    SmsTemplate.objects.get_or_create(
+        category=rdv, title="Rappel famille (un SMS pour plusieurs RDV)", defaults={"body": FAMILY_SMS, "asks_reply": True}
     )
     birthday_sms, _ = SmsTemplate.objects.get_or_create(
         category=birthdays, title="Joyeux anniversaire", defaults={"body": BIRTHDAY_SMS}
