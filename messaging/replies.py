@@ -326,6 +326,10 @@ def confirmed_check(message: Message, now: dt.datetime):
 
     if message.purpose not in CHASE or not message.appointment_id or message.mailing.send_again:
         return None
+    if getattr(message, "group_size", 0):
+        # One SMS listing a family's appointments: a confirmed one is taken out and the SMS
+        # merged again for the others (scheduler.family.group_check), not cancelled for all.
+        return None
     confirmed_at = getattr(message, "appointment_confirmed_at", None)
     if confirmed_at is None:
         return None

@@ -12,7 +12,8 @@ one of them is linked to it (``messaging.models.CoveredAppointment``), so:
 * Tester and the trace show the grouping (the appointments each message stands for);
 * a reply answers all of them (``messaging.replies.appointments_answered_by``);
 * the last-moment check (``group_check``) reads each appointment again just before the SMS
-  leaves. One cancelled, moved, deleted, started or reminded by another message meanwhile is
+  leaves. One cancelled, moved, deleted, started, confirmed by SMS or reminded by another
+  message meanwhile is
   taken out and the SMS is merged again for the others (``regroup``): their reminder still
   leaves, and its text stays true. A moved one gets its own reminder with its new time when it
   stays in the run's window (``runner.reminder_requeue``). When none is left, the SMS is
@@ -97,14 +98,15 @@ def _drop_reason(appt: Appointment | None, start: dt.datetime | None, expected: 
 
 def regroup(message: Message, *, now: dt.datetime | None) -> Regrouped | None:
     """Read again every appointment ``message`` (one SMS listing several) stands for; take out
-    those that no longer hold (cancelled, moved, deleted, started, or reminded by another message
-    meanwhile) and merge the SMS again for the others, in place, while it has not left (PENDING,
+    those that no longer hold (cancelled, moved, deleted, started, confirmed by SMS, or reminded
+    by another message meanwhile) and merge the SMS again for the others, in place, while it has not left (PENDING,
     or SENDING held by its claim and not handed over). None for a message that lists nothing.
     When none is left ``kept`` is empty: the caller cancels it. ``now``: the dispatch's clock
     (an appointment already started is taken out); None when an appointment is saved (the
     dispatch judges that at the last moment). A few queries, only for grouped messages."""
     from messaging.compose import compose_sms
     from messaging.purpose import earlier_messages
+    from messaging.replies import CHASE, confirmed_reason
 
     from .checks import expected_states
 
@@ -121,6 +123,8 @@ def regroup(message: Message, *, now: dt.datetime | None) -> Regrouped | None:
     ids = [c.appointment_id for c in covers if c.appointment_id]
     earlier = earlier_messages(appointment_ids=ids, channel=message.channel, purpose=message.purpose, now=now)
     today = timezone.localdate(now) if now is not None else timezone.localdate()
+    # A confirmation by SMS stops the chase of its appointment (messaging.replies.confirmed_check).
+    chase = message.purpose in CHASE and not message.mailing.send_again
     result = Regrouped()
     gone: list[int] = []
     for c in covers:
@@ -133,6 +137,8 @@ def regroup(message: Message, *, now: dt.datetime | None) -> Regrouped | None:
         reason = _drop_reason(appt, c.appointment_start, expected, now)
         if not reason and copy is not None:
             reason = copy.text(message.purpose)[:-1]
+        if not reason and chase and appt.confirmed_at is not None:
+            reason = confirmed_reason(appt.confirmed_at)[:-1]
         if reason:
             result.dropped.append(f"{appt.who if appt else 'Rendez-vous'} : {reason}")
             gone.append(c.pk)

@@ -231,3 +231,46 @@ def test_a_reply_answers_the_one_appointment_of_a_single_message(family, sms_tem
     run = _run(plain, django_capture_on_commit_callbacks)
     message = Message.objects.filter(mailing__in=run.mailings.all(), appointment=family["emma"]).get()
     assert appointments_answered_by(message) == [family["emma"]]
+
+
+def test_a_reply_to_the_family_sms_confirms_the_three_appointments(
+    family_reminder, family_template, practitioner, no_quiet, sms_outbox, django_capture_on_commit_callbacks
+):
+    """On the machine's clock (an answer only changes appointments still to come)."""
+    from django.utils import timezone
+
+    from messaging.webhooks import record_inbound
+
+    family_template.asks_reply = True
+    family_template.save()
+    tomorrow = timezone.localdate() + dt.timedelta(days=1)
+    mum = GuardianFactory(first_name="Stéphanie", mobile=MUM)
+    appointments = [
+        AppointmentFactory(patient=MinorPatientFactory(first_name=name, civil_guardian=mum), practitioner=practitioner,
+                           start=timezone.make_aware(dt.datetime.combine(tomorrow, dt.time(hour))))
+        for name, hour in (("Léo", 14), ("Emma", 15), ("Hugo", 16))
+    ]
+    with django_capture_on_commit_callbacks(execute=False):
+        run = treatment_run(treatment=family_reminder, run_date=timezone.localdate())
+    dispatch_pending()
+    assert len(sms_outbox) == 1
+    sms = Message.objects.get(mailing__in=run.mailings.all())
+    assert sms.body.startswith("Rappel : RDV de Léo à 14h00, d'Emma à 15h00 et d'Hugo à 16h00")
+    with django_capture_on_commit_callbacks(execute=False):
+        inbound = record_inbound(provider_id="SMfamily1", from_number=MUM, to_number="+33700000000", body="Oui merci")
+    assert inbound.answers_id == sms.pk
+    for appt in appointments:
+        appt.refresh_from_db()
+        assert appt.confirmed_at is not None, appt
+
+
+def test_a_member_confirmed_by_sms_before_it_leaves_is_taken_out(
+    family, family_reminder, sms_outbox, django_capture_on_commit_callbacks
+):
+    run = _run(family_reminder, django_capture_on_commit_callbacks)
+    Appointment.objects.filter(pk=family["stephanie"].pk).update(confirmed_at=paris(2025, 12, 9, 17, 40))
+    dispatch_pending(now=EVENING)
+    sms = Message.objects.get(mailing__in=run.mailings.all())
+    assert sms.status == MessageStatus.SENT
+    assert sms.body.startswith("Rappel : RDV de Léo à 14h00 et d'Emma à 14h30 le 10/12/2025")
+    assert sms.note == "Rendez-vous retirés : ABLIRANT Stéphanie : RDV confirmé par SMS le 09/12 à 17h40"
