@@ -591,10 +591,14 @@ class CoveredAppointment(models.Model):
     the reminder of EACH appointment, the last-moment check re-reads each one, and a reply
     answers all of them (``messaging.replies.appointments_answered_by``)."""
 
-    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="covers", verbose_name=_("message"))
+    # No index of their own: the unique constraint (message, appointment) serves the lookups by
+    # message, ``covered_appointment_idx`` those by appointment. The last-moment read of a
+    # treatment's SMS joins this table (``messaging.purpose``): each index is one more lock to take.
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="covers", verbose_name=_("message"),
+                                db_index=False)
     appointment = models.ForeignKey(
         "patients.Appointment", null=True, on_delete=models.SET_NULL, related_name="covering_messages",
-        verbose_name=_("rendez-vous"),
+        verbose_name=_("rendez-vous"), db_index=False,
     )
     appointment_start = models.DateTimeField(_("début du rendez-vous à l'écriture"), null=True)
 
