@@ -99,8 +99,9 @@ def _drop_reason(appt: Appointment | None, start: dt.datetime | None, expected: 
 def regroup(message: Message, *, now: dt.datetime | None) -> Regrouped | None:
     """Read again every appointment ``message`` (one SMS listing several) stands for; take out
     those that no longer hold (cancelled, moved, deleted, started, confirmed by SMS, or reminded
-    by another message meanwhile) and merge the SMS again for the others, in place, while it has not left (PENDING,
-    or SENDING held by its claim and not handed over). None for a message that lists nothing.
+    by another message meanwhile) and merge the SMS again for the others, in place, while it has
+    not left (PENDING, or SENDING held by the dispatch's claim, before the gateway is called).
+    None for a message that lists nothing.
     When none is left ``kept`` is empty: the caller cancels it. ``now``: the dispatch's clock
     (an appointment already started is taken out); None when an appointment is saved (the
     dispatch judges that at the last moment). A few queries, only for grouped messages."""
@@ -156,8 +157,10 @@ def regroup(message: Message, *, now: dt.datetime | None) -> Regrouped | None:
     composed = compose_sms(body=mailing.body_source, patient=lead.patient, appointment=lead,
                            recipient=_reader(message), appointments=result.kept if len(result.kept) > 1 else None,
                            today=today)
+    # Still ours to change: PENDING, or held by this dispatch's claim (the last-moment checks run
+    # once it is handed over, before it reaches the gateway: the gateway gets the new text).
     claim = {"status": MessageStatus.PENDING} if message.status == MessageStatus.PENDING else {
-        "status": MessageStatus.SENDING, "claimed_by": message.claimed_by, "handed_at__isnull": True}
+        "status": MessageStatus.SENDING, "claimed_by": message.claimed_by}
     with transaction.atomic():
         written = Message.objects.filter(pk=message.pk, **claim).update(
             body=composed.text, sms_parts=composed.segments.parts, appointment_id=lead.pk,
