@@ -68,13 +68,16 @@ def group_by_family(recipients: Sequence[Recipient], tz: dt.tzinfo) -> list[Reci
 # ---------------------------------------------------------------------------------------------
 
 
+DROPPED = "Rendez-vous retirés : "
+
+
 @dataclass
 class Regrouped:
     """What ``regroup`` found: the appointments kept, those taken out with why, and the moved
     ones to remind again with their new time."""
 
     kept: list[Appointment] = field(default_factory=list)
-    dropped: list[str] = field(default_factory=list)  # "Emma ABLIRANT – 09/12/2025 à 14h30 : déplacé..."
+    dropped: list[str] = field(default_factory=list)  # "ABLIRANT Emma : rendez-vous déplacé au ..."
     moved: list[Appointment] = field(default_factory=list)
     changed: bool = False
 
@@ -161,10 +164,13 @@ def regroup(message: Message, *, now: dt.datetime | None) -> Regrouped | None:
     # once it is handed over, before it reaches the gateway: the gateway gets the new text).
     claim = {"status": MessageStatus.PENDING} if message.status == MessageStatus.PENDING else {
         "status": MessageStatus.SENDING, "claimed_by": message.claimed_by}
+    # Staff read in the message's remark who was taken out and why (every time it happened).
+    note = " ; ".join(result.dropped)
+    note = f"{message.note} ; {note}" if message.note.startswith(DROPPED) else f"{DROPPED}{note}"
     with transaction.atomic():
         written = Message.objects.filter(pk=message.pk, **claim).update(
             body=composed.text, sms_parts=composed.segments.parts, appointment_id=lead.pk,
-            appointment_start=lead.start, note=("Rendez-vous retirés : " + " ; ".join(result.dropped))[:500],
+            appointment_start=lead.start, note=note[:500],
         )
         if not written:
             result.changed = False
@@ -175,7 +181,7 @@ def regroup(message: Message, *, now: dt.datetime | None) -> Regrouped | None:
         if track is not None:
             type(track).objects.filter(pk=track.pk).update(appointment_start=lead.start)
             track.appointment_start = lead.start
-    message.body, message.sms_parts = composed.text, composed.segments.parts
+    message.body, message.sms_parts, message.note = composed.text, composed.segments.parts, note[:500]
     message.appointment_id, message.appointment_start = lead.pk, lead.start
     message._state.fields_cache["appointment"] = lead
     return result

@@ -274,3 +274,21 @@ def test_a_member_confirmed_by_sms_before_it_leaves_is_taken_out(
     assert sms.status == MessageStatus.SENT
     assert sms.body.startswith("Rappel : RDV de Léo à 14h00 et d'Emma à 14h30 le 10/12/2025")
     assert sms.note == "Rendez-vous retirés : ABLIRANT Stéphanie : RDV confirmé par SMS le 09/12 à 17h40"
+
+
+def test_members_taken_out_one_after_the_other_are_all_named(
+    family, family_reminder, sms_outbox, django_capture_on_commit_callbacks
+):
+    run = _run(family_reminder, django_capture_on_commit_callbacks)
+    emma = family["emma"]
+    emma.state = AppointmentState.CANCELLED
+    emma.save()  # taken out at once (signal)
+    Appointment.objects.filter(pk=family["stephanie"].pk).update(state=AppointmentState.CANCELLED)
+    dispatch_pending(now=EVENING)  # then at the last moment
+    sms = Message.objects.get(mailing__in=run.mailings.all())
+    assert sms.status == MessageStatus.SENT
+    assert sms.body.startswith("Rappel : RDV de Léo à 14h00 le 10/12/2025")
+    assert sms.note == ("Rendez-vous retirés : ABLIRANT Emma : rendez-vous maintenant « Annulé » ; "
+                        "ABLIRANT Stéphanie : rendez-vous maintenant « Annulé »")
+    assert not CoveredAppointment.objects.filter(message=sms).exists()  # one appointment left
+    assert appointments_answered_by(sms) == [family["leo"]]
