@@ -310,12 +310,18 @@ class CpuMeter:
 
     def __init__(self, sink: subprocess.Popen):
         self.sink_pid = sink.pid
+        self.postmaster = None
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_backend_pid()")
             backend = cursor.fetchone()[0]
-        self.postmaster = int(Path(f"/proc/{backend}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        try:
+            self.postmaster = int(Path(f"/proc/{backend}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        except OSError:  # a server on another machine: its share is not counted
+            print("  (serveur PostgreSQL distant : son coût CPU n'est pas compté)")
 
     def _postgres(self) -> float:
+        if self.postmaster is None:
+            return 0.0
         total = _proc_cpu(self.postmaster, children=True)
         for entry in Path("/proc").iterdir():
             if entry.name.isdigit():
