@@ -46,7 +46,7 @@ def index(request):
     direction = request.GET.get("sens", "")
     if direction not in DIRECTIONS:
         direction = ""
-    query = request.GET.get("q", "")
+    query = request.GET.get("q", "").replace("\x00", "")  # PostgreSQL refuses NUL in a parameter
     journal = journal_entries(
         direction=direction, status_group=status_group, channel=channel, date_from=date_from, date_to=date_to,
         query=query, received=may_read_replies(request.user),

@@ -83,7 +83,9 @@ def replies_index(request):
     if date_from and date_to and date_from > date_to:
         errors.append("La date de début est après la date de fin : les dates ont été inversées.")
         date_from, date_to = date_to, date_from
-    patient, text = request.GET.get("patient", "")[:100], request.GET.get("texte", "")[:200]
+    # NUL removed: PostgreSQL refuses it in a parameter (it was a 500).
+    patient = request.GET.get("patient", "").replace("\x00", "")[:100]
+    text = request.GET.get("texte", "").replace("\x00", "")[:200]
     found = inbox.reply_list(state=state, date_from=date_from, date_to=date_to, patient=patient, text=text)
     page = Paginator(found, 50).get_page(request.GET.get("page"))
     params = request.GET.copy()

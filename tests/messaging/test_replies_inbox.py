@@ -125,6 +125,18 @@ def test_bad_filters_get_a_french_message_not_a_crash(assistant_client):
         assert far.status_code == 200 and "Date invalide" in far.content.decode()
 
 
+def test_a_nul_character_in_a_text_filter_is_no_crash(assistant_client):
+    """PostgreSQL refuses NUL in a text parameter: a pasted "\x00" in the patient or text
+    filter of Réponses or in the journal's search was a 500."""
+    PatientFactory(last_name="Ablirant", mobile="+33611111112")
+    _receive("+33611111112", "Bonjour")
+    for url, params in ((REPLIES, {"patient": "Abli\x00rant"}), (REPLIES, {"texte": "Bon\x00jour"}),
+                        ("/messages/", {"q": "Abli\x00rant"})):
+        response = assistant_client.get(url, params)
+        assert response.status_code == 200, url
+    assert "Ablirant" in assistant_client.get(REPLIES, {"patient": "Abli\x00rant"}).content.decode()
+
+
 # ---------------------------------------------------------------------------------------------
 # Handled: who, when, undo
 # ---------------------------------------------------------------------------------------------
