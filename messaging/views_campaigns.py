@@ -76,7 +76,7 @@ class CampaignForm(forms.Form):
                 widget.attrs.setdefault("class", "form-control")
 
     def clean_patient_ids(self) -> list[int]:
-        return [int(i) for i in self.cleaned_data["patient_ids"].split(",") if i.strip().isdigit()]
+        return [int(i) for i in self.cleaned_data["patient_ids"].split(",") if i.strip().isascii() and i.strip().isdigit()]
 
     def clean(self):
         data = super().clean()
@@ -123,7 +123,7 @@ def campaign_create(request):
     else:
         # Coming from the patient search: the patients of its selection (kept on the server,
         # every row of the search however many) are the list, in one hidden field.
-        ids = [i for i in request.POST.getlist("patient_ids") if i.isdigit()]
+        ids = [i for i in request.POST.getlist("patient_ids") if i.isascii() and i.isdigit()]  # not "²"
         if request.POST.get("selection"):
             found = selection_get(key=request.POST["selection"], user=request.user)
             if found is None or found.search != SEARCH_PATIENTS:
@@ -131,7 +131,7 @@ def campaign_create(request):
             else:
                 ids = [str(i) for i in selection_ids(found)]
         form = CampaignForm(initial={**initial, "patient_ids": ",".join(ids)})
-    ids = [int(i) for i in (form["patient_ids"].value() or "").split(",") if str(i).strip().isdigit()]
+    ids = [int(i) for i in (form["patient_ids"].value() or "").split(",") if str(i).strip().isascii() and str(i).strip().isdigit()]
     return render(request, "messaging/campaigns/form.html", {
         "form": form,
         "saved_messages": SavedMessage.objects.all(),

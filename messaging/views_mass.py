@@ -67,7 +67,7 @@ def start(request):
         search = selection.search
         ids = selection_ids(selection)
     else:
-        ids = [int(i) for i in request.POST.getlist("ids") if i.isdigit()]
+        ids = [int(i) for i in request.POST.getlist("ids") if i.isascii() and i.isdigit()]  # not "²"
     if not ids:
         messages.error(request, gettext_lazy("Cochez au moins une ligne avant de lancer un publipostage."))
         return redirect(request.META.get("HTTP_REFERER") or "search:appointments")

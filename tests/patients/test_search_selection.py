@@ -231,3 +231,18 @@ def test_a_recall_to_1500_patients_is_sent_from_the_patient_search(assistant_cli
     assert sent.url == reverse("mass:detail", args=[mailing.pk])
     assert mailing.messages.count() == ROWS - 2
     assert not mailing.messages.filter(patient_id__in=[patients[0].pk, patients[-1].pk]).exists()
+
+
+def test_ids_posted_from_a_search_that_are_no_numbers_are_ignored(assistant_client):
+    """"²" is a digit to str.isdigit but not to int(): the mass mailing's and the campaign's
+    start pages ignore it (they were a 500)."""
+    appointment = AppointmentFactory()
+    started = assistant_client.post(reverse("mass:start"), {"search": "rendez-vous", "channel": "sms",
+                                                            "ids": ["²", str(appointment.pk)]})
+    assert started.status_code == 302
+    form = assistant_client.post(reverse("campaigns:create"), {"patient_ids": ["²", str(appointment.patient_id)]})
+    assert form.status_code == 200 and form.context["selected_count"] == 1
+    bad = assistant_client.post(reverse("campaigns:create"), {
+        "name": "Rappel", "channel": "sms", "kind": "soins", "body": "Bonjour", "patient_ids": f"²,{appointment.patient_id}",
+    })
+    assert bad.status_code in (200, 302)
