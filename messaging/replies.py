@@ -155,10 +155,11 @@ _REACHED = (MessageStatus.SENT, MessageStatus.DELIVERED, MessageStatus.UNKNOWN)
 
 def asking_message(inbound: InboundMessage) -> Message | None:
     """The last SMS that asked ``inbound``'s number for an answer, sent to a patient (or a
-    guardian of a patient) the number belongs to; None when there is none. One query, on the
-    patients' messages (their index), never on the whole outbox."""
+    guardian of a patient) the number belongs to; None when there is none, or when staff have
+    answered this number from Réponses since (the answer is then theirs to read). Two queries at
+    most, on the patients' messages and this number's (indexes), never on the whole outbox."""
     through = InboundMessage.patients.through
-    return (
+    asked = (
         Message.objects.filter(
             patient_id__in=through.objects.filter(inboundmessage_id=inbound.pk).values("patient_id"),
             channel=Channel.SMS, to=inbound.from_number, mailing__asks_reply=True, status__in=_REACHED,
@@ -167,6 +168,14 @@ def asking_message(inbound: InboundMessage) -> Message | None:
         .order_by("-created_at", "-pk")
         .first()
     )
+    # Once staff have written to this number from Réponses ("pouvez-vous venir à 9h ?"), a
+    # "oui" answers them, not the old reminder: it goes to Réponses for staff to read.
+    if asked is not None and Message.objects.filter(
+        channel=Channel.SMS, to=inbound.from_number, mailing__origin=MailingOrigin.ANSWER,
+        status__in=_REACHED, created_at__gt=asked.created_at,
+    ).exists():
+        return None
+    return asked
 
 
 def _answerable(appointments: list[Appointment], now: dt.datetime) -> list[Appointment]:

@@ -315,3 +315,25 @@ def test_no_acknowledgement_to_a_patient_whose_sms_consent_was_withdrawn_since(c
     assert appt.confirmed_at is not None
     assert len(sms_outbox) == sent_before
     assert not Message.objects.filter(mailing__origin=MailingOrigin.REPLY, status=MessageStatus.SENT).exists()
+
+
+def test_a_yes_after_staff_asked_something_else_is_for_staff_not_the_old_reminder(client, settings, django_user_model):
+    """Staff answered a question from Réponses ("pouvez-vous venir à 9h ?"): the patient's "Oui"
+    answers them, so it must not confirm the reminder's appointment behind their back."""
+    from messaging.inbox import reply_send
+
+    appt = AppointmentFactory()
+    remind(appt)
+    twilio_reply(client, settings, "Est-ce possible plus tôt ?", sid="SMq")
+    question = InboundMessage.objects.get(provider_id="SMq")
+    assert question.kind == ReplyKind.OTHER
+    staff = django_user_model.objects.create_user("assistante")
+    answer = reply_send(inbound=question, body="Pouvez-vous venir à 9h ?", user=staff, token="t1")
+    dispatch_pending(mailing_id=answer.pk)
+    assert answer.messages.get().status == MessageStatus.SENT
+
+    twilio_reply(client, settings, "Oui", sid="SMyes")
+    appt.refresh_from_db()
+    yes = InboundMessage.objects.get(provider_id="SMyes")
+    assert appt.confirmed_at is None
+    assert yes.answers is None and not yes.handled_automatically  # waits in Réponses for staff
