@@ -194,7 +194,7 @@ def _claim(*, mailing_id: int | None, limit: int, now: dt.datetime, token: str,
             for account_id in {m.account_id for m in rows if m.channel == Channel.EMAIL and m.account_id}
         }
         for m in rows:
-            if m.channel == Channel.SMS and sms_wait is not None and m.send_now_at is None:
+            if m.channel == Channel.SMS and sms_wait is not None and not send_checks.released_now(m):
                 lifecycle.defer(m, until=sms_wait, code=lifecycle.WaitReason.QUIET,
                                 reason=send_checks.quiet_reason(sms_wait, tz), now=now)
                 result.deferred += 1

@@ -246,8 +246,9 @@ def take_back(m: Message, *, token: str, now: dt.datetime, provider_id: str | No
 def send_now(m: Message, *, by, now: dt.datetime) -> bool:
     """PENDING held by the quiet hours -> PENDING due at once: staff's explicit choice (``by``,
     a user) to send it now, during the practice's quiet hours. Recorded on the message
-    (``send_now_by``, ``send_now_at``) for the history and the journal; dispatch does not hold it
-    for the quiet hours again, while every other last-moment check (appointment, consent and
+    (``send_now_by``, ``send_now_at``) for the history and the journal; dispatch does not hold
+    that attempt for the quiet hours (``send_checks.released_now``; a retry after a transient
+    error waits like any SMS), while every other last-moment check (appointment, consent and
     STOP, purpose, account) still applies. Only from a message still held by the quiet hours
     and not yet released: False otherwise (claimed meanwhile, sent, cancelled, released by
     someone else), and nothing changes."""

@@ -314,12 +314,21 @@ def quiet_reason(until: dt.datetime, tz: dt.tzinfo) -> str:
     return f"Heures de silence du cabinet : envoi prévu le {fmt_moment(until, tz)}."
 
 
+def released_now(message: Message) -> bool:
+    """Staff chose to send ``message`` now (``lifecycle.send_now``) and this is still the attempt
+    they asked for: due at the moment they clicked. A retry after a transient error (or a wait
+    for a paused account) is due later, at a time nobody chose, and is held by the quiet hours
+    like any other SMS; who asked stays recorded."""
+    return (message.send_now_at is not None and message.not_before is not None
+            and message.not_before <= message.send_now_at)
+
+
 def quiet_hours_check(message: Message, now: dt.datetime) -> Verdict | None:
     """An SMS inside the practice's quiet hours, as they are set now, waits for their end,
-    unless staff chose to send it now (``lifecycle.send_now``)."""
+    unless staff chose to send it now (``released_now``)."""
     from messaging.lifecycle import WaitReason
 
-    if message.channel != Channel.SMS or message.send_now_at is not None:
+    if message.channel != Channel.SMS or released_now(message):
         return None
     tz = practice_tz(getattr(message, "practice_time_zone", None))
     until = quiet_until(now, start=getattr(message, "practice_quiet_start", None),

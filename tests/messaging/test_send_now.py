@@ -174,3 +174,29 @@ def test_sending_now_needs_the_right_to_send(client, sms_outbox):
     assert client.post(url, {"confirmer": "oui"}).status_code == 403
     message.refresh_from_db()
     assert message.send_now_at is None and message.error_code == "quiet"
+
+
+def test_a_retry_after_send_now_waits_for_the_end_of_the_quiet_hours(assistant, sms_outbox):
+    """"Envoyer maintenant" lifts the quiet hours for the attempt staff asked for, at the moment
+    they asked: a transient gateway error then makes the retry an ordinary one, held by the quiet
+    hours like any other SMS, never sent at a time nobody chose."""
+    from messaging import lifecycle
+    from messaging.backends import SendError
+    from messaging.gateways import locmem
+
+    message = _held_sms()
+    now = timezone.now()
+    assert lifecycle.send_now(message, by=assistant, now=now)
+    locmem.fail_with = SendError("Passerelle saturée.", permanent=False, code="20429")
+    try:
+        dispatch_pending(mailing_id=message.mailing_id, now=now)
+    finally:
+        locmem.fail_with = None
+    message.refresh_from_db()
+    assert (message.status, message.attempts) == (MessageStatus.PENDING, 1)
+    retry_at = message.not_before
+    result = dispatch_pending(mailing_id=message.mailing_id, now=retry_at)
+    message.refresh_from_db()
+    assert (result.sent, message.status, message.error_code) == (0, MessageStatus.PENDING, "quiet")
+    assert message.not_before > retry_at and sms_outbox == []
+    assert message.send_now_by == assistant  # who asked stays in the history
