@@ -61,6 +61,10 @@ class Reason(models.TextChoices):
     ALREADY_PLANNED = "already-planned", gettext_lazy("Déjà prévu pour cet objet.")
     EMPTY_MESSAGE = "empty-message", gettext_lazy("Le message est vide pour ce destinataire.")
     CONFIRMED_BY_SMS = "confirmed-by-sms", gettext_lazy("RDV confirmé par SMS.")
+    NUMBER_CHANGED = "number-changed", gettext_lazy(
+        "Ce numéro ne figure plus dans le dossier (portable changé depuis l'écriture du message) : "
+        "écrivez au nouveau numéro."
+    )
 
 
 # Reasons that mean "cannot get an SMS for lack of a mobile", as opposed to a refusal: what

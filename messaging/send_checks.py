@@ -249,8 +249,15 @@ def appointment_check(message: Message, now: dt.datetime) -> Verdict | None:
 def consent_refusal(message: Message):
     """The policy's Reason (messaging.policy.consent_reason: consent withdrawn, STOP replied)
     why ``message``'s recipient must not receive it on its channel now, else None. The person
-    is the one holding the message's role for its patient, as their file stands now."""
-    from messaging.policy import consent_reason, correspondent_consent_reason, number_stop_reason, role_person
+    is the one holding the message's role for its patient, as their file stands now; an SMS to a
+    number their file no longer holds is refused too (``Reason.NUMBER_CHANGED``)."""
+    from messaging.policy import (
+        Reason,
+        consent_reason,
+        correspondent_consent_reason,
+        number_stop_reason,
+        role_person,
+    )
 
     if message.patient is not None and message.recipient_role == RecipientRole.CORRESPONDENT:
         return correspondent_consent_reason(message.patient, message.channel, message.to)
@@ -263,9 +270,10 @@ def consent_refusal(message: Message):
     person, _ = role_person(message.patient, message.recipient_role)
     reason = consent_reason(person, message.channel)
     if reason is None and message.channel == Channel.SMS and person is not None and message.to != str(person.mobile or ""):
-        # Written to a number the file no longer holds: that number's own STOP is the only
-        # record of its refusal (no consent flag changed). One query, only in that case.
-        return number_stop_reason(message.to)
+        # Written to a number the file no longer holds: it may be someone else's now, so it
+        # does not leave; that number's own STOP, the only record of its refusal (no consent
+        # flag changed), is named first. One query, only in that case.
+        return number_stop_reason(message.to) or Reason.NUMBER_CHANGED
     return reason
 
 

@@ -141,3 +141,22 @@ def test_no_sms_to_a_number_that_replied_stop_after_the_patient_changed_mobile(a
     m = mailing.messages.get()
     assert m.to == "+33612345631"
     assert (m.status, m.error_code) == (MessageStatus.CANCELLED, "stop") and sms_outbox == []
+
+
+def test_no_sms_to_a_number_the_file_no_longer_holds(assistant, sms_outbox):
+    """The reminder was written to the patient's mobile; before it leaves the file gets a new one
+    (the old number may be someone else's now): the SMS is not sent to the old number, and the
+    reason says why so staff can write again to the new one. A resend to the old number is
+    refused for the same reason."""
+    from messaging.outbox import message_resend
+
+    patient = PatientFactory(mobile="+33612345641")
+    mailing = _mass_sms([AppointmentFactory(patient=patient, start=TOMORROW_9)], assistant)
+    patient.mobile = "+33612345642"
+    patient.save()
+    dispatch_pending(mailing_id=mailing.pk, now=NOON)
+    m = mailing.messages.get()
+    assert (m.status, m.error_code) == (MessageStatus.CANCELLED, "number-changed") and sms_outbox == []
+    assert "ne figure plus dans le dossier" in m.reason
+    with pytest.raises(ValueError, match="ne figure plus dans le dossier"):
+        message_resend(message=m, requested_by=assistant)
