@@ -81,7 +81,10 @@ def test_create_the_j_plus_1_sms_reminder_test_it_and_activate_it(page, live_ser
     switch = row.get_by_role("switch")
     expect(switch).not_to_be_checked()
     switch.check()
-    expect(page.get_by_role("alert").first).to_contain_text("activé")
+    # The switch posts its form: until the next page is there, the first alert is this page's
+    # "Le programmeur ne fonctionne pas" (no cluster in browser tests). Wait for the answer's own
+    # alert, with room for a loaded machine.
+    expect(page.get_by_role("alert").filter(has_text="activé")).to_be_visible(timeout=20_000)
     row = page.locator("#treatments tr", has_text="Rappel RDV J+1 (SMS)")
     expect(row.get_by_role("switch")).to_be_checked()
     expect(row).to_contain_text(re.compile(r"\d\d/\d\d/\d{4} à 01h00"))
