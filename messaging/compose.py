@@ -7,11 +7,11 @@ preview is what leaves.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from .html import clean_html, html_to_text
-from .merge import CustomFields, MergeContext, render
+from .merge import CustomFields, MergeContext, MissingField, render
 from .sms import SmsSegments, segments
 
 
@@ -22,6 +22,8 @@ class ComposedSms(NamedTuple):  # a tuple: built once per message, cheaper than 
     # The parts this message would take with its names in GSM-7 ("Anais" for "Anaïs"): fewer than
     # ``segments.parts`` when a name's accent alone makes it UCS-2 (messaging.cost warns).
     plain_name_parts: int = 0
+    # Required data missing for this recipient (messaging.merge.MergeContext.required).
+    missing: list[MissingField] = []
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,7 @@ class ComposedEmail:
     html: str
     text: str
     warnings: list[str]
+    missing: list[MissingField] = field(default_factory=list)  # as ComposedSms.missing
 
 
 def compose_sms(
@@ -64,7 +67,8 @@ def compose_sms(
         # Only for the (rare) UCS-2 messages: would the names in GSM-7 make it shorter?
         ctx.gsm_names = True
         plain_parts = segments(render(body, ctx).text.strip()).parts
-    return ComposedSms(text=text, warnings=rendered.warnings, segments=seg, plain_name_parts=plain_parts)
+    return ComposedSms(text=text, warnings=rendered.warnings, segments=seg, plain_name_parts=plain_parts,
+                       missing=rendered.missing)
 
 
 def compose_email(
@@ -89,14 +93,34 @@ def compose_email(
     body_r = render(body_html or "", ctx, html=True)
     warnings = list(subject_r.warnings)
     warnings += [w for w in body_r.warnings if w not in warnings]
+    missing = [*subject_r.missing, *body_r.missing]
     # Cleaned again once merged: a value is escaped as text, but placed in an attribute
     # (<a href="@PADR1">) it could still make a javascript: link.
     html = clean_html(body_r.text)
     if signature is not None and signature.body_html:
         sig_r = render(signature.body_html, ctx, html=True)
         warnings += [w for w in sig_r.warnings if w not in warnings]
+        missing += sig_r.missing
         block = f'<div class="signature">{clean_html(sig_r.text)}</div>'
         html = f"{block}{html}" if signature.placement == "header" else f"{html}{block}"
     # A subject is one line: a pasted newline would break the header.
     one_line_subject = " ".join(subject_r.text.split())
-    return ComposedEmail(subject=one_line_subject, html=html, text=html_to_text(html), warnings=warnings)
+    seen: set[str] = set()
+    missing = [m for m in missing if not (m.code in seen or seen.add(m.code))]
+    return ComposedEmail(subject=one_line_subject, html=html, text=html_to_text(html), warnings=warnings,
+                         missing=missing)
+
+
+def compose_for(recipient, *, channel: str, sms_body: str = "", subject: str = "", body_html: str = "",
+                signature=None, appointment=None, **common) -> ComposedSms | ComposedEmail:
+    """The message ``recipient`` (a ``messaging.policy.Recipient``) gets on ``channel``, merged
+    as ``messaging.outbox.mailing_create`` merges it: their own appointment first, a
+    correspondent reading @COR* and @LIBRE. ``common``: today, custom, practice..."""
+    from .models import Channel, RecipientRole
+
+    correspondent = recipient.person if recipient.role == RecipientRole.CORRESPONDENT else None
+    context = dict(patient=recipient.patient, appointment=recipient.appointment or appointment,
+                   recipient=recipient.person, correspondent=correspondent, **common)
+    if channel == Channel.SMS:
+        return compose_sms(body=sms_body, **context)
+    return compose_email(subject=subject, body_html=body_html, signature=signature, **context)

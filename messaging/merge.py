@@ -490,11 +490,38 @@ class MergeContext:
                 return f"{code} : aucun correspondant."
             return f"{code} : relation du correspondant avec le praticien non renseignée."
         label = _BUILTIN_CODES[code].label if code in _BUILTIN_CODES else code
-        if code.startswith("@RDV") and self.appointment is None:
+        if code in APPOINTMENT_CODES and self.appointment is None:
             return f"{code} ({label}) : aucun rendez-vous choisi."
         if code == "@PROCHRDV":
             return f"{code} ({label}) : aucun prochain rendez-vous."
         return f"{code} ({label}) : donnée manquante."
+
+    def required(self, code: str) -> bool:
+        """Whether ``code`` rendering empty for this recipient means REQUIRED data is missing
+        (the message must not leave unless staff keep it), rather than a value that may be
+        empty by design. The one rule of every route (``render`` collects the codes concerned):
+
+        * civilities (a child has none), the second first name and the second address line
+          may be empty;
+        * the chair and the nature of an appointment that exists may be unset; with no
+          appointment at all, every appointment code is missing;
+        * a @PART_nn may be empty for this sex and age by its own definition, but not because
+          the patient's sex is unknown; a @LIBRE_nn likewise for a relationship that is set,
+          but not for want of a correspondent or of their relationship;
+        * the practice's own details (@CABTEL, @CABADR...) are settings, the same for every
+          recipient, not the recipient's data: an empty one is a warning of the preview (fixed
+          once in the practice's settings), never a reason to stop every message;
+        * every other code (names, appointment, next appointment, address, birth date,
+          practitioner, guardians, correspondent) is required."""
+        if code in OPTIONAL_CODES or code in PRACTICE_CODES:
+            return False
+        if code in _OPTIONAL_ON_APPOINTMENT:
+            return self.appointment is None
+        if code in self.custom.particular:
+            return self.patient is None or not self.patient.sex
+        if code in self.custom.free:
+            return self.correspondent is None or not self.correspondent.relationship_with(self.practitioner)
+        return True
 
 
 _VOWELS = frozenset("aeiouyhàâäéèêëîïôöùûüÿœæ")
@@ -660,9 +687,46 @@ NAME_CODES = frozenset({
 })
 
 
+class MissingField(NamedTuple):
+    """A required code that renders empty for one recipient, and the French text saying why."""
+
+    code: str
+    text: str
+
+
+# Codes that may render empty by design (see ``MergeContext.required``).
+OPTIONAL_CODES = frozenset({"@PCIVIL", "@DCIVIL", "@RCCIVIL", "@RFCIVIL", "@CORCIVIL", "@PPREN2", "@PADR2"})
+_OPTIONAL_ON_APPOINTMENT = frozenset({"@RDVFAUT", "@RDVNAT"})
+PRACTICE_CODES = frozenset(f.code for f in BUILTIN_FIELDS if f.category == "cabinet")
+# The codes of the appointment a message is about: empty, all of them, without one.
+APPOINTMENT_CODES = frozenset(f.code for f in BUILTIN_FIELDS if f.code.startswith("@RDV"))
+
+
+def codes_without(texts, *, appointment: bool = True) -> list[str]:
+    """The codes of ``texts`` a route can never fill, each once in order of appearance: the
+    appointment codes when its messages are about no appointment (a birthday, a recall). What
+    a treatment of such a kind refuses on save."""
+    custom = CustomFields(particular={}, free={})
+    found: list[str] = []
+    for text in texts:
+        for token in tokenize(text or "", custom):
+            if not appointment and token.code in APPOINTMENT_CODES and token.code not in found:
+                found.append(token.code)
+    return found
+
+
+def field_label(code: str) -> str:
+    """ "@RDV1 (Date et heure du rendez-vous …)" for staff."""
+    field_def = _BUILTIN_CODES.get(code)
+    return f"{code} ({field_def.label})" if field_def else code
+
+
 class Rendered(NamedTuple):  # a tuple: built once per message, cheaper than a frozen dataclass
     text: str
     warnings: list[str]
+    # The required codes that rendered empty (``MergeContext.required``): the message must not
+    # leave unless staff keep it.
+    missing: list[MissingField] = []
 
 
 def _plan(text: str, custom: CustomFields) -> tuple[tuple[tuple[str, Token, Callable | None], ...], str]:
@@ -696,6 +760,7 @@ def _render(text: str, context: MergeContext, *, html: bool) -> Rendered:
     parts, tail = _plan(text or "", context.custom)
     out: list[str] = []
     warnings: list[str] = []
+    missing: list[MissingField] = []
     for before, token, provider in parts:
         out.append(before)
         if token.known:
@@ -708,10 +773,12 @@ def _render(text: str, context: MergeContext, *, html: bool) -> Rendered:
             if value:
                 continue
             warning = context.missing(token.code)
+            if warning and context.required(token.code) and all(m.code != token.code for m in missing):
+                missing.append(MissingField(token.code, warning))
         else:
             out.append(token.code)  # as typed
             warning = f"Le champ d'intégration {token.code} n'existe pas : il est laissé tel quel."
         if warning and warning not in warnings:
             warnings.append(warning)
     out.append(tail)
-    return Rendered("".join(out), warnings)
+    return Rendered("".join(out), warnings, missing)

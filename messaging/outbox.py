@@ -33,7 +33,7 @@ from messaging.models import (
     Signature,
     SmsTemplate,
 )
-from messaging.policy import Recipient
+from messaging.policy import Reason, Recipient, missing_data_note, missing_data_text
 from messaging.purpose import copy_of, earlier_messages
 from patients.models import Appointment
 from patients.selectors import following_appointments
@@ -121,7 +121,7 @@ def _preload(recipients: Sequence[Recipient], appointment: Appointment | None) -
 ROW_COLUMNS = (
     "mailing_id", "channel", "patient_id", "appointment_id", "appointment_start", "recipient_role",
     "recipient_name", "to", "account_id", "subject", "body", "body_html", "attachments", "sms_parts",
-    "status", "reason", "note", "dedupe_key", "not_before", "purpose",
+    "status", "reason", "note", "dedupe_key", "not_before", "purpose", "error_code",
 )
 
 @transaction.atomic
@@ -149,6 +149,7 @@ def mailing_create(
     send_again: bool = False,
     about: Iterable[int] | None = None,
     extra_attachments: Sequence[dict] = (),
+    keep_missing: bool = False,
 ) -> Mailing:
     """Record one request to send and its messages; return the Mailing.
 
@@ -179,6 +180,11 @@ def mailing_create(
     recipients it is expected to yield: it is then consumed as the messages are written, so that
     the caller's work on each recipient overlaps the server's inserts (the mass mailing chooses
     its recipients so). An estimate is enough: it only sizes the INSERT statements.
+
+    A message whose required merge data is missing for its recipient (an appointment code and
+    no appointment, an address code and no address: ``messaging.merge.MergeContext.required``)
+    is SKIPPED with ``Reason.MISSING_DATA``'s text naming the codes, unless ``keep_missing``
+    (staff explicitly kept such messages: they leave, with a note saying so).
     """
     if channel not in (Channel.SMS, Channel.EMAIL):
         raise ValueError(f"Canal non pris en charge : {channel}")
@@ -295,7 +301,7 @@ def mailing_create(
             appt = r.appointment or appointment
             patient_id = patient.pk if patient is not None else None
             appt_id = appt.pk if appt is not None else None
-            status, reason = MessageStatus.PENDING, ""
+            status, reason, code = MessageStatus.PENDING, "", ""
             same = (patient_id, r.address.lower())
             if r.skip_reason:
                 status, reason = MessageStatus.SKIPPED, r.skip_reason
@@ -315,14 +321,15 @@ def mailing_create(
                 composed = compose_sms(body=body_source, patient=patient, appointment=appt, recipient=r.person,
                                        correspondent=correspondent, today=today, custom=custom, practice=practice,
                                        next_appointment=after, appointments=r.appointments if r.grouped else None)
-                body, sms_parts = composed.text, composed.segments.parts
+                body, sms_parts, missing = composed.text, composed.segments.parts, composed.missing
             else:
                 email = compose_email(subject=subject_source, body_html=body_source, signature=signature,
                                       patient=patient, appointment=appt, recipient=r.person,
                                       correspondent=correspondent, today=today,
                                       custom=custom, practice=practice, next_appointment=after)
                 subject, body_html, body, sms_parts = email.subject[:255], email.html, email.text, 0
-                if rules and patient is not None and status == MessageStatus.PENDING:
+                missing = email.missing
+                if rules and patient is not None and status == MessageStatus.PENDING and (keep_missing or not missing):
                     from messaging.attachments import attachments_for
 
                     found = attachments_for(template=email_template, patient=patient)
@@ -337,6 +344,12 @@ def mailing_create(
                     attachments = [*attachments, *extra_attachments]
             if status == MessageStatus.PENDING and not body.strip():
                 status, reason = MessageStatus.SKIPPED, "Le message est vide pour ce destinataire."
+            elif status == MessageStatus.PENDING and missing:
+                if keep_missing:
+                    note = " ".join(p for p in (missing_data_note(missing), note) if p)[:500]
+                else:
+                    status, reason = MessageStatus.SKIPPED, missing_data_text(missing)[:500]
+                    code = Reason.MISSING_DATA.value
             pending += status == MessageStatus.PENDING
             key = dedupe_key(base, patient_id, r.role, r.address, appt_id)
             if r.grouped and status == MessageStatus.PENDING:
@@ -347,7 +360,7 @@ def mailing_create(
                 # Snapshot checked at send time (send_checks.appointment_check).
                 appt.start if appt is not None else None,
                 r.role, r.name[:200], r.address[:254], account_id, subject, body, body_html, attachments,
-                sms_parts, status, reason, note, key, not_before, purpose,
+                sms_parts, status, reason, note, key, not_before, purpose, code,
             )
 
     # Composed while the rows are inserted (practice.bulk.insert_rows).

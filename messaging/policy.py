@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import models
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext, gettext_lazy
 
 from messaging.models import Channel, RecipientRole
 from patients.models import Appointment, Correspondent, Guardian, Patient
@@ -65,6 +65,21 @@ class Reason(models.TextChoices):
         "Ce numéro ne figure plus dans le dossier (portable changé depuis l'écriture du message) : "
         "écrivez au nouveau numéro."
     )
+    MISSING_DATA = "missing-data", gettext_lazy("Données manquantes : message non envoyé.")
+
+
+def missing_data_text(missing) -> str:
+    """What staff read for a message left out (``Reason.MISSING_DATA``) because required merge
+    data is missing for its recipient (``messaging.merge.MissingField`` items, as the compose
+    functions return them): "Données manquantes : @RDV1 (…) : aucun rendez-vous choisi."."""
+    return gettext("Données manquantes : ") + " ".join(m.text for m in missing)
+
+
+def missing_data_note(missing) -> str:
+    """The note of a message staff chose to send although required data is missing."""
+    codes = ", ".join(m.code for m in missing)
+    return gettext("Envoyé malgré des données manquantes (%(codes)s), à la demande du personnel.") % {
+        "codes": codes}
 
 
 # Reasons that mean "cannot get an SMS for lack of a mobile", as opposed to a refusal: what
