@@ -9,20 +9,22 @@ import uuid
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
+from django.core import signing
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
-from messaging.compose import compose_email, compose_sms
+from messaging.compose import compose_email, compose_for, compose_sms
 from messaging.cost import new_estimate, price_per_part
 from messaging.gateways import configured_name
 from messaging.html import clean_editor_html, html_to_text, merge_texts
-from messaging.merge import validate_merge_text
+from messaging.merge import MissingField, validate_merge_text
 from messaging.models import (
     Channel,
     EmailAccount,
@@ -39,7 +41,15 @@ from messaging.models import (
     TemplateCategory,
 )
 from messaging.outbox import mailing_create, message_hide, message_resend, message_send_now
-from messaging.policy import ChannelPlan, Recipient, audience, email_roles, recipients_for, sms_roles
+from messaging.policy import (
+    ChannelPlan,
+    Recipient,
+    audience,
+    email_roles,
+    missing_data_note,
+    recipients_for,
+    sms_roles,
+)
 from messaging.purpose import copy_of, earlier_messages, purpose_of_template
 from messaging.services import email_recipient
 from messaging.sms import too_long_message as sms_too_long
@@ -104,10 +114,22 @@ class _SendForm(forms.Form):
     )
     appointment = forms.ModelChoiceField(queryset=Appointment.objects.none(), required=False, label=_("Rendez-vous"))
     send_again = forms.BooleanField(required=False, label=_("Envoyer à nouveau"))
+    keep_missing = forms.BooleanField(required=False, label=_("Envoyer malgré les données manquantes"))
+    # The fingerprint of the messages shown by "Confirmation avant envoi": the send goes ahead
+    # only when what would leave now is still what staff confirmed.
+    confirmed = forms.CharField(required=False, widget=forms.HiddenInput)
+    # What the window's last server-side merge left empty (signed by ``preview``): the text in
+    # the window is already merged, so its blanks carry no code any more.
+    merge_check = forms.CharField(required=False, widget=forms.HiddenInput)
     token = forms.CharField(widget=forms.HiddenInput)
 
     def __init__(self, *args, recipients: list[Recipient], appointments, **kwargs):
         super().__init__(*args, **kwargs)
+        # Set by _send when it stops: who lacks required data (and what), or the final
+        # messages to confirm.
+        self.missing_rows: list[tuple[Recipient, list]] = []
+        self.confirmation: list[tuple[Recipient, object]] = []
+        self.confirmation_digest = ""
         self.recipient_list = recipients
         self.fields["recipients"].choices = [(r.key, r.name) for r in recipients if r.sendable]
         self.fields["appointment"].queryset = Appointment.objects.filter(pk__in=[a.pk for a in appointments])
@@ -238,6 +260,82 @@ def _window_uploads(request: HttpRequest, patient: Patient, form: _SendForm) -> 
     return uploads
 
 
+def _checked_before_sending(form: _SendForm, channel: str, recipients: list[Recipient], template, *,
+                            from_sms: bool) -> bool:
+    """Whether the send of ``form`` may go ahead for ``recipients`` on ``channel``; when not, what
+    stops it is set on the form: required merge data missing for someone (``form.missing_rows``,
+    unless staff ticked "Envoyer malgré les données manquantes"), or the email type's
+    "Confirmation avant envoi" (``form.confirmation``: the final messages, to confirm)."""
+    data = form.cleaned_data
+    if channel == Channel.SMS:
+        content = {"sms_body": data["body"]}
+    elif from_sms:  # the email type in place of the SMS, as written
+        account = template.account or EmailAccount.objects.filter(active=True).first()
+        content = {"subject": template.subject, "body_html": template.body_html,
+                   "signature": template.signature or (account.default_signature if account else None)}
+    else:
+        content = {"subject": data["subject"], "body_html": data["body_html"], "signature": data["signature"]}
+    practice = Practice.get()
+    composed = [(r, compose_for(r, channel=channel, appointment=data["appointment"], practice=practice, **content))
+                for r in recipients if r.sendable]
+    # The codes merged in the window are gone from the text; what that merge left empty counts
+    # as much as what merging the text now leaves empty.
+    merged_blanks = [] if from_sms and channel == Channel.EMAIL else merge_check_read(
+        data.get("merge_check", ""), patient_id=recipients[0].patient.pk if recipients and recipients[0].patient else None)
+    form.missing_rows = []
+    for r, c in composed:
+        missing = [*c.missing, *(m for m in merged_blanks if all(m.code != n.code for n in c.missing))]
+        if missing:
+            form.missing_rows.append((r, missing))
+    if form.missing_rows and not data["keep_missing"]:
+        names = ", ".join(r.name for r, _missing in form.missing_rows)
+        form.add_error(None, gettext(
+            "Message non envoyé : données manquantes pour %(names)s (détail ci-dessous). Choisissez le rendez-vous, "
+            "complétez le dossier ou corrigez le message ; pour l'envoyer tel quel, cochez « Envoyer malgré les "
+            "données manquantes ».") % {"names": names})
+        return False
+    if channel == Channel.EMAIL and isinstance(template, EmailTemplate) and template.confirm_before_send:
+        digest = _digest(composed, data["keep_missing"])
+        if data.get("confirmed") != digest:
+            form.confirmation, form.confirmation_digest = composed, digest
+            form.attachment_names = [str(rule) for rule in template.attachments.all()]
+            return False
+    return True
+
+
+_MERGE_CHECK_SALT = "messaging.send-window.merge-check"
+
+
+def merge_check_sign(*, patient_id: int, missing) -> str:
+    """A signed note of the required codes a merge of the window left empty for this patient."""
+    return signing.dumps({"p": patient_id, "m": [[m.code, m.text] for m in missing]}, salt=_MERGE_CHECK_SALT)
+
+
+def merge_check_read(value: str, *, patient_id: int | None) -> list[MissingField]:
+    """The missing fields noted by ``merge_check_sign`` for this patient ([] for nothing, a note
+    of another patient, or one not signed here)."""
+    if not value or patient_id is None:
+        return []
+    try:
+        data = signing.loads(value, salt=_MERGE_CHECK_SALT, max_age=7 * 24 * 3600)
+    except signing.BadSignature:
+        return []
+    if data.get("p") != patient_id:
+        return []
+    return [MissingField(code, text) for code, text in data.get("m", [])]
+
+
+def _digest(composed, keep_missing: bool) -> str:
+    """A fingerprint of the final messages (who, subject, text): what "Confirmer l'envoi" confirms."""
+    import hashlib
+
+    h = hashlib.sha256(str(keep_missing).encode())
+    for r, c in composed:
+        for part in (r.key, c.subject, c.html):
+            h.update(part.encode() + b"\x00")
+    return h.hexdigest()[:32]
+
+
 def _send(request: HttpRequest, patient: Patient, channel: str, form: _SendForm,
           uploads: list | None = None) -> HttpResponse | None:
     """Record the send of a valid window: the redirect to its result, or None with the reason
@@ -259,6 +357,8 @@ def _send(request: HttpRequest, patient: Patient, channel: str, form: _SendForm,
         sends.append((Channel.EMAIL, instead, data["email_template"]))
     mailing = None
     for send_channel, recipients, template in sends:
+        if not _checked_before_sending(form, send_channel, recipients, template, from_sms=channel == Channel.SMS):
+            return None
         purpose = purpose_of_template(template) if data["appointment"] else Purpose.OTHER
         if purpose != Purpose.OTHER and not data["send_again"]:
             earlier = earlier_messages(appointment_ids=[data["appointment"].pk], channel=send_channel, purpose=purpose)
@@ -276,23 +376,37 @@ def _send(request: HttpRequest, patient: Patient, channel: str, form: _SendForm,
         try:
             if channel == Channel.SMS and send_channel == Channel.SMS:
                 mailing = mailing_create(sms_body=data["body"], idempotency_key=f"patient-file:{data['token']}"[:120],
-                                         **common)
+                                         keep_missing=data["keep_missing"], **common)
             elif channel == Channel.SMS:
                 # The email type as written (its account, signature and attachments), in place of the SMS.
                 account = template.account or EmailAccount.objects.filter(active=True).first()
                 mailing = mailing_create(account=account, idempotency_key=f"patient-file:{data['token']}:email"[:120],
-                                         **common)
+                                         keep_missing=data["keep_missing"], **common)
             else:
                 mailing = mailing_create(
                     email_subject=data["subject"], email_body_html=data["body_html"], account=data["account"],
                     signature=data["signature"], idempotency_key=f"patient-file:{data['token']}"[:120],
-                    extra_attachments=upload_entries(uploads or []), **common,
+                    extra_attachments=upload_entries(uploads or []), keep_missing=data["keep_missing"], **common,
                 )
                 uploads_mark_used(uploads or [])
         except ValueError as exc:
             form.add_error(None, str(exc))
             return None
+        if data["keep_missing"] and form.missing_rows:
+            _note_kept(mailing, form.missing_rows)
     return redirect("sending:result", pk=mailing.pk)
+
+
+def _note_kept(mailing: Mailing, missing_rows) -> None:
+    """Note on each message staff kept although required data was missing, which data: the
+    outbox notes what merging leaves empty, not what the window's own merge left empty (the
+    text it received was merged already)."""
+    noted = {r.key: missing_data_note(missing) for r, missing in missing_rows}
+    # Any state: the dispatch queued on commit may have sent it already (the note is no state).
+    for message in mailing.messages.exclude(status=MessageStatus.SKIPPED):
+        note = noted.get(f"{message.recipient_role}:{message.to}")
+        if note and note not in message.note:
+            Message.objects.filter(pk=message.pk).update(note=" ".join(p for p in (note, message.note) if p)[:500])
 
 
 def _send_window(request: HttpRequest, patient_pk: int, channel: str) -> HttpResponse:
@@ -387,6 +501,7 @@ def preview(request, patient_pk):
             accent = estimate.accented_text
         return JsonResponse({
             "text": composed.text, "warnings": composed.warnings, "accent": accent,
+            "merge_check": merge_check_sign(patient_id=patient.pk, missing=composed.missing),
             "segments": {"encoding": seg.encoding, "length": seg.length, "parts": seg.parts, "ucs2_chars": list(seg.ucs2_chars)},
         })
     if channel == Channel.EMAIL:
@@ -413,6 +528,7 @@ def preview(request, patient_pk):
             warnings += attachments_for(template=template, patient=patient).warnings
         return JsonResponse({
             "subject": composed.subject, "html": composed.html, "text": composed.text, "warnings": warnings,
+            "merge_check": merge_check_sign(patient_id=patient.pk, missing=composed.missing),
             "attachments": attachments,
             "account": template.account_id if template else None,
             "signature": template.signature_id if template else None,

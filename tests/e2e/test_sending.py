@@ -120,6 +120,9 @@ def test_the_sms_window_sends_the_email_type_to_a_patient_without_mobile(login, 
     from tests.e2e.conftest import screenshot
 
     patient = PatientFactory(last_name="Sansportable", first_name="Ines", mobile="", email="ines@patients.test")
+    # The email type confirms an appointment: the window chooses her next one.
+    _, start = demo_practice
+    AppointmentFactory(patient=patient, practitioner=demo_practice[0].practitioner, start=start)
     page = login(UserFactory(username="julie", first_name="Julie", role="Assistant(e)"))
     page.goto(f"{live_server.url}{patient.get_absolute_url()}")
     page.get_by_role("link", name="SMS", exact=True).click()

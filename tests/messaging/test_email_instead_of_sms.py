@@ -7,7 +7,7 @@ from django.urls import reverse
 
 from messaging.demo import ensure_demo_messaging
 from messaging.models import Channel, EmailTemplate, Mailing, Message, MessageStatus
-from tests.factories import PatientFactory
+from tests.factories import AppointmentFactory, PatientFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -29,14 +29,22 @@ def _post(client, patient, **data):
 
 def test_a_patient_without_mobile_gets_the_email_type(assistant_client, email_type, sms_outbox, no_quiet_hours, on_commit):
     patient = PatientFactory(first_name="Ines", last_name="Sansportable", mobile="")
+    appointment = AppointmentFactory(patient=patient)  # the email type confirms an appointment
     with on_commit():
-        response = _post(assistant_client, patient, email_if_no_mobile="1", email_template=email_type.pk)
+        response = _post(assistant_client, patient, email_if_no_mobile="1", email_template=email_type.pk,
+                         appointment=appointment.pk)
     mailing = Mailing.objects.get()
     assert response.status_code == 302 and response["Location"] == reverse("sending:result", args=[mailing.pk])
     [message] = Message.objects.all()
     assert (message.channel, message.to, message.status, message.reason) == (Channel.EMAIL, patient.email, MessageStatus.SENT, "")
     assert mailing.email_template == email_type
     assert [m.to for m in mail.outbox] == [[patient.email]] and sms_outbox == []
+
+
+def test_the_email_instead_is_blocked_when_its_appointment_is_missing(assistant_client, email_type):
+    patient = PatientFactory(first_name="Ines", last_name="Sansportable", mobile="")
+    page = _post(assistant_client, patient, email_if_no_mobile="1", email_template=email_type.pk).content.decode()
+    assert "données manquantes pour SANSPORTABLE Ines" in page and not Mailing.objects.exists()
 
 
 def test_a_patient_with_a_mobile_gets_the_sms_only(assistant_client, email_type, sms_outbox, no_quiet_hours, on_commit):

@@ -59,6 +59,10 @@
       return r.json();
     }).then(function (res) {
       showWarnings(res.warnings);
+      // What this merge left empty, signed by the server: sending checks it (the merged text
+      // no longer shows which codes were there).
+      var check = document.getElementById("id_merge_check");
+      if (check) { check.value = res.merge_check || ""; }
       if (res.accent) {
         // A name's accent alone makes this SMS longer (messaging.cost): said next to the warnings.
         var accent = document.createElement("div");
