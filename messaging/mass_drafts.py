@@ -113,6 +113,13 @@ class StoredLines:
         ).order_by("position").values_list("data", flat=True)
         return [line_from_json(data) for data in rows]
 
+    def with_missing(self, *, limit: int) -> tuple[list, int]:
+        """The first ``limit`` stored lines whose required merge data is missing (listed apart
+        on the page), and how many there are: two queries."""
+        rows = MailingDraftLine.objects.filter(draft_id=self.draft_pk, data__missing__0__isnull=False)
+        found = rows.order_by("position").values_list("data", flat=True)[:limit]
+        return [line_from_json(data) for data in found], rows.count()
+
 
 def preview_stored(*, key: str, user, today: dt.date | None = None) -> StoredPreview | None:
     """The preview of ``user``'s draft ``key``: merged now if the draft changed since the stored

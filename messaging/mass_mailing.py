@@ -61,9 +61,11 @@ from .policy import (
     DUPLICATE_REASONS,
     ROLE_ORDER,
     ChannelPlan,
+    Reason,
     Recipient,
     audience,
     email_roles,
+    missing_data_text,
     recipient_for,
 )
 from .purpose import copy_of, earlier_messages, purpose_of_template
@@ -104,6 +106,8 @@ class MassDraft:
     send_again: bool = False
     # SMS only: "Envoyer par email si pas de portable", with this email type.
     no_mobile_template_id: int | None = None
+    # Staff chose to send (print) also the messages whose required merge data is missing.
+    keep_missing: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -302,6 +306,9 @@ class PreviewLine:
     cost: str = ""  # "≈ 0,16 €" for an SMS when the practice set a price per part
     warnings: list[str] = field(default_factory=list)
     already: str = ""  # a message typed by hand about an appointment that already has one
+    # Required merge data missing for this recipient (messaging.merge): left out unless the
+    # draft keeps such messages.
+    missing: list[str] = field(default_factory=list)
 
     @property
     def sendable(self) -> bool:
@@ -320,6 +327,8 @@ class Summary:
     without_email: int = 0
     already: int = 0  # not sent: the appointment already had a message of this purpose
     already_warned: int = 0  # a message typed by hand about an appointment that already has one
+    missing_data: int = 0  # left out: required merge data missing ("données manquantes")
+    missing_kept: int = 0  # required merge data missing, sent anyway (the draft keeps them)
     estimate: Estimate | None = None  # SMS: the cost of the messages that leave (messaging.cost)
 
     @property
@@ -331,6 +340,11 @@ class Summary:
 class Preview:
     lines: list[PreviewLine]
     summary: Summary
+
+    @property
+    def missing_lines(self) -> list[PreviewLine]:
+        """The lines whose required merge data is missing, listed apart."""
+        return [line for line in self.lines if line.missing]
 
 
 def _signature(draft: MassDraft) -> Signature | None:
@@ -362,6 +376,15 @@ def mass_preview(draft: MassDraft, *, today: dt.date | None = None) -> Preview:
     lines: list[PreviewLine] = []
     plan = _plan(draft, practice)
     no_mobile = no_mobile_template(draft)
+
+    def flagged(line: PreviewLine, missing) -> PreviewLine:
+        # The outbox's rule (messaging.outbox.mailing_create, keep_missing): shown as it will be.
+        if missing and line.recipient.sendable:
+            line.missing = [m.text for m in missing]
+            if not draft.keep_missing:
+                line.recipient = line.recipient.left_out(Reason.MISSING_DATA, missing_data_text(missing))
+        return line
+
     for row in rows:
         if not row.patient.mobile:
             summary.without_mobile += 1
@@ -381,8 +404,8 @@ def mass_preview(draft: MassDraft, *, today: dt.date | None = None) -> Preview:
                 correspondent = recipient.person if recipient.role == RecipientRole.CORRESPONDENT else None
                 composed = compose_sms(body=draft.body, recipient=recipient.person, correspondent=correspondent,
                                        gsm_names=False, **common)
-                lines.append(PreviewLine(row=row, recipient=recipient, text=composed.text,
-                                         warnings=list(composed.warnings)))
+                lines.append(flagged(PreviewLine(row=row, recipient=recipient, text=composed.text,
+                                                 warnings=list(composed.warnings)), composed.missing))
         else:
             previous = already.get(row.appointment.pk) if row.appointment is not None else None
             first = copy_of(earlier, row.appointment) if earlier else None
@@ -393,8 +416,9 @@ def mass_preview(draft: MassDraft, *, today: dt.date | None = None) -> Preview:
                                       signature=no_mobile.signature or (no_mobile.account.default_signature
                                                                         if no_mobile.account else None),
                                       recipient=recipient.person, **common)
-                lines.append(PreviewLine(row=row, recipient=recipient, subject=email.subject, html=email.html,
-                                         text=email.text, warnings=list(email.warnings)))
+                lines.append(flagged(PreviewLine(row=row, recipient=recipient, subject=email.subject,
+                                                 html=email.html, text=email.text, warnings=list(email.warnings)),
+                                     email.missing))
             for recipient in found.on(draft.channel):
                 if first is not None and recipient.sendable:
                     recipient = recipient.left_out(first.reason, first.text(purpose))
@@ -406,7 +430,8 @@ def mass_preview(draft: MassDraft, *, today: dt.date | None = None) -> Preview:
                         row=row, recipient=recipient, text=composed.text,
                         sms_parts=parts, cost=estimate.per_message(parts), warnings=list(composed.warnings),
                     )
-                    if composed.plain_name_parts < parts and recipient.sendable:
+                    missing = composed.missing
+                    if composed.plain_name_parts < parts and recipient.sendable and (draft.keep_missing or not missing):
                         estimate.accented.append((_person_label(person), parts, composed.plain_name_parts))
                 else:
                     email = compose_email(
@@ -416,18 +441,22 @@ def mass_preview(draft: MassDraft, *, today: dt.date | None = None) -> Preview:
                         row=row, recipient=recipient, subject=email.subject, html=email.html, text=email.text,
                         warnings=list(email.warnings) + attachment_warnings(row.patient),
                     )
+                    missing = email.missing
                 if previous:
                     line.already = previous
-                lines.append(line)
+                lines.append(flagged(line, missing))
     for line in lines:
         reason = line.recipient.reason
-        if line.recipient.skip_reason:
+        if reason == Reason.MISSING_DATA:
+            summary.missing_data += 1  # listed apart, not among those nobody can reach
+        elif line.recipient.skip_reason:
             summary.skipped += 1
             # A copy is counted as what it is ("déjà envoyé"), each with its own first message.
             summary.reasons[str(reason.label) if reason in DUPLICATE_REASONS else line.recipient.skip_reason] += 1
             summary.already += reason in DUPLICATE_REASONS
         else:
             summary.messages += 1
+            summary.missing_kept += bool(line.missing)
             summary.sms_total += line.sms_parts
             if estimate is not None:
                 estimate.add(line.sms_parts)
@@ -584,6 +613,7 @@ def _mass_mailing_write(*, draft: MassDraft, requested_by, today: dt.date | None
         label=label,
         today=today,
         custom=custom,
+        keep_missing=draft.keep_missing,
         **kwargs,
     )
     if instead:
@@ -594,7 +624,7 @@ def _mass_mailing_write(*, draft: MassDraft, requested_by, today: dt.date | None
             recipients=instead, purpose=purpose_of_template(no_mobile), send_again=draft.send_again,
             template=no_mobile, account=no_mobile.account or EmailAccount.objects.filter(active=True).first(),
             idempotency_key=f"{draft.idempotency_key}:email", label=f"{label} – email sans portable"[:200],
-            today=today, custom=custom,
+            today=today, custom=custom, keep_missing=draft.keep_missing,
         )
     search_default_remember(search=draft.search, channel=draft.channel, template=template)
     return mailing
@@ -845,6 +875,9 @@ def mass_letters_pdf(
         Letter(name=line.recipient.name, address_lines=line.recipient.address.split("\n"), text=line.text)
         for line in lines
     ]
+    if not letters and preview.summary.missing_data:
+        raise ValueError("Aucun courrier à imprimer : des données manquent pour chaque destinataire (voir « Données "
+                         "manquantes »). Complétez-les, ou imprimez-les tels quels explicitement.")
     if not letters:
         raise ValueError("Aucun destinataire n'a d'adresse postale : aucun courrier à imprimer.")
     content = letters_pdf(letters=letters, practice=Practice.get(), today=today)

@@ -29,6 +29,7 @@ from .models import Channel, EmailAccount, EmailTemplate, Mailing, Signature, Sm
 from .sms import too_long_message as sms_too_long
 
 PREVIEW_PAGE = 100
+MISSING_LISTED = 100  # the lines with missing data listed apart above the table (all are in it)
 
 
 def _sender(view):
@@ -201,9 +202,11 @@ def recipients(request, key):
     page = Paginator(preview.lines, PREVIEW_PAGE).get_page(request.GET.get("page"))
     query = request.GET.get("q", "").strip()
     candidates = list(patient_search(query=query)[:10]) if query else []
+    missing, missing_count = preview.lines.with_missing(limit=MISSING_LISTED)
     return render(request, "messaging/mass/step_recipients.html", {
         "draft": draft, "summary": preview.summary, "merged_at": preview.merged_at, "page": page, "query": query,
         "candidates": candidates, "search_label": mm.SEARCH_LABELS[draft.search],
+        "missing_lines": missing, "missing_more": max(0, missing_count - len(missing)),
     })
 
 
@@ -214,6 +217,9 @@ def send(request, key):
     draft = _load(request, key)
     # "Envoyer aussi aux rendez-vous déjà servis": the purpose rule's explicit exception.
     draft.send_again = request.POST.get("send_again") == "1"
+    # "Envoyer aussi les messages aux données manquantes": staff's explicit choice; otherwise
+    # they are left out (recorded "non envoyé" with the missing fields).
+    draft.keep_missing = request.POST.get("keep_missing") == "1"
     try:
         mailing = mm.mass_mailing_send(draft=draft, requested_by=request.user)
     except ValueError as exc:
@@ -228,6 +234,7 @@ def send(request, key):
 @_sender
 def letters(request, key):
     draft = _load(request, key)
+    draft.keep_missing = request.GET.get("donnees_manquantes") == "1"  # as "Envoyer" (see send)
     try:
         pdf, _ = mm.mass_letters_pdf(draft=draft, printed_by=request.user)
     except ValueError as exc:

@@ -181,8 +181,40 @@ class Treatment(models.Model):
                 errors["letter_template"] = "Choisissez le texte du courrier."
             if not (self.send_sms or self.send_email or self.send_letter or self.make_list):
                 errors["send_sms"] = "Cochez au moins un mode : SMS, email, courrier ou liste."
+            for name, problem in self._unfillable_codes().items():
+                errors.setdefault(name, problem)
         if errors:
             raise ValidationError(errors)
+
+    def _unfillable_codes(self) -> dict[str, str]:
+        """field name -> why the template chosen there uses merge codes this kind can never fill:
+        a birthday or a recall is about no appointment, so its appointment codes would always be
+        empty (``messaging.merge.codes_without``)."""
+        from messaging.merge import codes_without, field_label
+
+        if self.kind in APPOINTMENT_KINDS:
+            return {}
+        used = [
+            ("sms_template", self.send_sms, self.sms_template_id, lambda t: [t.body], "Le SMS type"),
+            ("email_template", self.send_email or self.email_when_no_mobile, self.email_template_id,
+             lambda t: [t.subject, t.body_html], "L'email type"),
+            ("letter_template", self.send_letter, self.letter_template_id, lambda t: [t.subject, t.body_html],
+             "Le texte du courrier"),
+        ]
+        problems = {}
+        for name, chosen, template_id, texts, what in used:
+            if not chosen or template_id is None:
+                continue
+            template = getattr(self, name)
+            codes = codes_without(texts(template), appointment=False)
+            if codes:
+                listed = ", ".join(field_label(c) for c in codes)
+                problems[name] = (
+                    f"{what} « {template} » utilise {listed} : un traitement « {self.get_kind_display()} » ne "
+                    "porte sur aucun rendez-vous, ces champs resteraient vides. Choisissez un modèle sans champ "
+                    "de rendez-vous."
+                )
+        return problems
 
     def runs_on(self, day: dt.date) -> bool:
         return runs_on(

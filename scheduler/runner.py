@@ -36,7 +36,7 @@ from messaging.compose import compose_email, compose_sms
 from messaging.cost import Estimate, new_estimate
 from messaging.merge import CustomFields, format_datetime, practice_tz
 from messaging.models import Channel, MailingOrigin, Message, MessageStatus, Purpose
-from messaging.policy import ChannelPlan, Recipient, audience, email_roles, sms_roles
+from messaging.policy import ChannelPlan, Recipient, audience, email_roles, missing_data_text, sms_roles
 from messaging.purpose import mark_copies
 from messaging.replies import mark_confirmed
 from patients.criteria import AppointmentCriteria, PatientCriteria
@@ -286,6 +286,9 @@ class PreviewRow:
     cost: str = ""  # "≈ 0,16 €" for an SMS when the practice set a price per part
     # One SMS for a family's appointments of the day: each appointment it stands for.
     grouped: list[str] = field(default_factory=list)
+    # Required merge data missing for this recipient (messaging.merge): the outbox leaves the
+    # message out ("Données manquantes"), shown apart in Tester.
+    missing: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -300,7 +303,13 @@ class Preview:
 
     @property
     def not_sent(self) -> list[PreviewRow]:
-        return [r for r in self.rows if r.skip_reason]
+        """Rows nobody would receive, for another reason than missing data."""
+        return [r for r in self.rows if r.skip_reason and not r.missing]
+
+    @property
+    def missing_data(self) -> list[PreviewRow]:
+        """Rows left out because required merge data is missing (listed apart)."""
+        return [r for r in self.rows if r.missing]
 
 
 def treatment_preview(*, treatment: Treatment, run_date: dt.date) -> Preview:
@@ -328,7 +337,7 @@ def treatment_preview(*, treatment: Treatment, run_date: dt.date) -> Preview:
                                        **common)
                 subject, text, warnings = "", composed.text, composed.warnings
                 parts = composed.segments.parts
-                if not r.skip_reason:
+                if not r.skip_reason and not composed.missing:
                     estimate.add(parts)
                     if composed.plain_name_parts < parts:
                         estimate.accented.append((r.name, parts, composed.plain_name_parts))
@@ -338,6 +347,9 @@ def treatment_preview(*, treatment: Treatment, run_date: dt.date) -> Preview:
                 signature = tpl.signature or tpl.account.default_signature
                 composed = compose_email(subject=tpl.subject, body_html=tpl.body_html, signature=signature, **common)
                 subject, text, warnings = composed.subject, composed.text, composed.warnings
+            # As the outbox decides (messaging.outbox.mailing_create): a treatment never keeps
+            # a message whose required data is missing.
+            skip_reason = r.skip_reason or (missing_data_text(composed.missing) if composed.missing else "")
             rows.append(
                 PreviewRow(
                     channel=CHANNEL_LABELS[batch.key],
@@ -347,11 +359,12 @@ def treatment_preview(*, treatment: Treatment, run_date: dt.date) -> Preview:
                     address=r.address_display,
                     subject=subject,
                     text=text,
-                    skip_reason=r.skip_reason,
+                    skip_reason=skip_reason,
                     warnings=warnings,
                     sms_parts=parts,
                     cost=estimate.per_message(parts) if parts else "",
                     grouped=grouped,
+                    missing=[m.text for m in composed.missing] if not r.skip_reason else [],
                 )
             )
     has_sms = any(batch.channel == Channel.SMS for batch in plan.batches)
@@ -432,12 +445,18 @@ def _documents(plan: Plan, run: TreatmentRun) -> None:
     if treatment.send_letter and treatment.letter_template is not None:
         custom = CustomFields.load()
         tpl = treatment.letter_template
-        letters = []
+        letters, printed = [], []
         for t in plan.letters:
             composed = compose_email(
                 subject=tpl.subject, body_html=tpl.body_html, patient=t.patient, appointment=t.appointment,
                 recipient=t.patient, today=plan.run_date, custom=custom, practice=practice,
             )
+            if composed.missing:
+                # Like a message (messaging.outbox): no letter with required data missing.
+                run.left_out = [*run.left_out, {"name": t.label, "reason": "Courrier non imprimé. "
+                                                + missing_data_text(composed.missing)}]
+                continue
+            printed.append(t)
             letters.append(
                 pdf.Letter(
                     address_lines=(t.patient.display_name, *t.patient.address_lines),
@@ -447,7 +466,7 @@ def _documents(plan: Plan, run: TreatmentRun) -> None:
             )
         sender = tuple(x for x in (practice.name, practice.address_line) if x)
         parts.append(pdf.letters_pdf(title=treatment.title, sender_lines=sender, letters=letters))
-        _record_letters(plan, run, letters)
+        _record_letters(plan, run, letters, printed)
     if parts:
         # A list and letters in one run: the list is the document kept; the letters follow it
         # as a second file only when both are asked (rare), named after the run date.
@@ -459,7 +478,7 @@ def _documents(plan: Plan, run: TreatmentRun) -> None:
             default_storage.save(run.letters_name, ContentFile(parts[1]))
 
 
-def _record_letters(plan: Plan, run: TreatmentRun, letters: list[pdf.Letter]) -> None:
+def _record_letters(plan: Plan, run: TreatmentRun, letters: list[pdf.Letter], targets: list[Target]) -> None:
     """Each letter of the run in its patient's history (one query); a run done again for the
     same date (a retry) records nothing twice."""
     from messaging.letters import record_printed
@@ -476,7 +495,7 @@ def _record_letters(plan: Plan, run: TreatmentRun, letters: list[pdf.Letter]) ->
             letter_date=plan.run_date, printed_by_id=run.requested_by_id,
             dedupe_key=letter_dedupe_key(LetterOrigin.TREATMENT, scope, t.patient.pk, letter.text),
         )
-        for t, letter in zip(plan.letters, letters, strict=True)
+        for t, letter in zip(targets, letters, strict=True)
     ])
 
 

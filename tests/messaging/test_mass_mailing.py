@@ -114,13 +114,18 @@ def test_preview_shows_each_exact_message_and_the_summary(day_of_appointments):
 
 def test_sms_count_and_missing_data_warnings(day_of_appointments):
     long_body = "Bonjour @PPREN, votre prochain RDV : @PROCHRDV. " + "Merci de confirmer. " * 8
-    preview = mass_preview(sms_draft(day_of_appointments[:1], body=long_body))
+    draft = sms_draft(day_of_appointments[:1], body=long_body)
+    draft.keep_missing = True  # staff chose to send it anyway: counted and priced
+    preview = mass_preview(draft)
     line = preview.lines[0]
     assert line.sms_parts == 2 and preview.summary.sms_total == 2
     assert line.warnings == [
         "@PROCHRDV (Date et heure du prochain rendez-vous) : aucun prochain rendez-vous."
     ]
-    assert preview.summary.with_warnings == 1
+    assert preview.summary.with_warnings == 1 and preview.summary.missing_kept == 1
+    # Left out by default (tests/messaging/test_mass_missing_data.py).
+    draft.keep_missing = False
+    assert mass_preview(draft).summary.sms_total == 0
 
 
 def test_remove_and_add_rows(day_of_appointments):

@@ -10,7 +10,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from messaging.dispatch import dispatch_pending
-from messaging.models import Mailing, Message, MessageStatus
+from messaging.models import Mailing, Message, MessageStatus, SmsTemplate
 from patients.models import AppointmentState
 from scheduler.models import RunStatus, TreatmentKind, TreatmentRun
 from scheduler.runner import treatment_preview, treatment_run
@@ -150,9 +150,11 @@ def test_missed_appointments_j_minus_1_with_the_two_exclusions(missed, practitio
     }
 
 
-def test_birthdays_on_29_february_in_a_common_year(sms_template):
+def test_birthdays_on_29_february_in_a_common_year(category):
+    # A birthday is about no appointment: its template has no appointment code (refused on save).
+    birthday = SmsTemplate.objects.create(category=category, title="Anniversaire", body="Joyeux anniversaire @PPREN !")
     treatment = make_treatment(kind=TreatmentKind.BIRTHDAYS, title="Anniversaires", offset_from=0, offset_to=0,
-                               send_sms=True, sms_template=sms_template)
+                               send_sms=True, sms_template=birthday)
     PatientFactory(first_name="Leap", last_name="Bissextile", birth_date=dt.date(2000, 2, 29))
     PatientFactory(first_name="Feb", last_name="Vingthuit", birth_date=dt.date(1990, 2, 28))
     PatientFactory(first_name="Mars", last_name="Premier", birth_date=dt.date(1990, 3, 1))
