@@ -12,6 +12,7 @@ runs ``send_due_campaigns``, which sends every campaign whose time has come, exa
 from __future__ import annotations
 
 import datetime as dt
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
@@ -23,7 +24,7 @@ from django.utils import timezone
 
 from patients.models import Patient, Practitioner
 
-from .compose import compose_sms
+from .compose import compose_email, compose_sms
 from .cost import Estimate, new_estimate
 from .csv_import import CsvContacts, ListEntry, collect_entries, parse_pasted_list
 from .mass_mailing import SUCCESS_STATUSES, WAITING_STATUSES
@@ -42,7 +43,15 @@ from .models import (
     SavedMessage,
 )
 from .outbox import mailing_create
-from .policy import ChannelPlan, Reason, Recipient, address_owners_reason, audience, number_stop_reason
+from .policy import (
+    ChannelPlan,
+    Reason,
+    Recipient,
+    address_owners_reason,
+    audience,
+    missing_data_text,
+    number_stop_reason,
+)
 
 SCHEDULE_PREFIX = "Campagne n°"
 NEWS_REFUSED = Reason.NO_NEWS_CONSENT.label
@@ -294,25 +303,115 @@ def campaign_recipients(campaign: Campaign) -> list[Recipient]:
     return out
 
 
+@dataclass
+class CampaignLine:
+    """One recipient of the campaign and the exact message they would receive now."""
+
+    recipient: Recipient
+    subject: str = ""
+    text: str = ""
+    html: str = ""
+    sms_parts: int = 0
+    missing: list[str] = field(default_factory=list)  # required merge data missing (messaging.merge)
+
+    @property
+    def sendable(self) -> bool:
+        return self.recipient.sendable
+
+
+@dataclass
+class CampaignPreview:
+    """What sending the campaign now would do: each line's merged message, how many receive it,
+    who receives nothing and why (``reasons``: text -> count), the messages left out for
+    missing data (listed apart) and, for SMS, the cost."""
+
+    lines: list[CampaignLine]
+    reach: int = 0
+    reasons: Counter = field(default_factory=Counter)
+    missing_data: int = 0
+    missing_kept: int = 0
+    estimate: Estimate | None = None
+
+    @property
+    def total(self) -> int:
+        return len(self.lines)
+
+    @property
+    def nobody(self) -> int:
+        return self.total - self.reach
+
+    @property
+    def reason_list(self) -> list[tuple[str, int]]:
+        return self.reasons.most_common()
+
+    @property
+    def missing_lines(self) -> list[CampaignLine]:
+        return [line for line in self.lines if line.missing]
+
+    def refusal(self) -> str:
+        """Why a campaign that reaches nobody is refused, with the counts."""
+        return reach_refusal(self.total, [*self.reason_list, *(
+            [("Données manquantes (voir la liste)", self.missing_data)] if self.missing_data else [])])
+
+
+def reach_refusal(total: int, reasons: list[tuple[str, int]]) -> str:
+    """ "Cette campagne n'atteint personne (0 sur 1 651) : …" with the main reasons."""
+    if not total:
+        return "Cette campagne n'a aucun destinataire : ajoutez des numéros, des adresses ou des patients."
+    why = " ; ".join(f"{text.rstrip('.')} ({n})" for text, n in reasons[:4])
+    return (f"Cette campagne n'atteint personne (0 sur {total}) : {why}. Rien n'a été envoyé ni programmé : "
+            "changez la liste ou le message.")
+
+
+def campaign_preview(campaign: Campaign, *, keep_missing: bool | None = None,
+                     recipients: list[Recipient] | None = None) -> CampaignPreview:
+    """Every recipient of ``campaign`` with the message they would receive if it were sent now,
+    composed as the outbox will compose it (messaging.compose, names in GSM-7 or not per the
+    practice's option), and the counts. A message whose required merge data is missing (@DPREN
+    for a number without a name) is left out unless ``keep_missing`` (by default the campaign's
+    own choice), as ``campaign_send`` will. Reads only."""
+    from practice.models import Practice
+
+    keep = campaign.keep_missing if keep_missing is None else keep_missing
+    practice = Practice.get()
+    custom = CustomFields.load()
+    sms = campaign.channel == Channel.SMS
+    preview = CampaignPreview(lines=[], estimate=new_estimate(practice) if sms else None)
+    for r in campaign_recipients(campaign) if recipients is None else recipients:
+        line = CampaignLine(recipient=r)
+        if sms:
+            composed = compose_sms(body=campaign.body, patient=r.patient, recipient=r.person, custom=custom,
+                                   practice=practice)
+            line.text, line.sms_parts = composed.text, composed.segments.parts
+        else:
+            composed = compose_email(subject=campaign.subject, body_html=campaign.body, patient=r.patient,
+                                     recipient=r.person, custom=custom, practice=practice)
+            line.subject, line.html, line.text = composed.subject, composed.html, composed.text
+        if r.sendable and composed.missing:
+            line.missing = [m.text for m in composed.missing]
+            if not keep:
+                line.recipient = r.left_out(Reason.MISSING_DATA, missing_data_text(composed.missing))
+        preview.lines.append(line)
+        reason = line.recipient.reason
+        if reason == Reason.MISSING_DATA:
+            preview.missing_data += 1
+        elif not line.sendable:
+            preview.reasons[reason.label if reason is not None else line.recipient.skip_reason] += 1
+        else:
+            preview.reach += 1
+            preview.missing_kept += bool(line.missing)
+            if sms:
+                preview.estimate.add(line.sms_parts)
+                if composed.plain_name_parts < line.sms_parts:
+                    preview.estimate.accented.append((r.name, line.sms_parts, composed.plain_name_parts))
+    return preview
+
+
 def campaign_sms_estimate(campaign: Campaign, recipients: list[Recipient] | None = None) -> Estimate:
     """The cost of the SMS campaign's messages that would leave now: each recipient's message
     composed as the outbox will compose it (names in GSM-7 or not, per the practice's option),
     its parts priced (messaging.cost), and the recipients whose name's accent costs extra parts."""
-    from practice.models import Practice
-
-    practice = Practice.get()
-    custom = CustomFields.load()
-    estimate = new_estimate(practice)
-    for r in campaign_recipients(campaign) if recipients is None else recipients:
-        if not r.sendable:
-            continue
-        composed = compose_sms(body=campaign.body, patient=r.patient, recipient=r.person, custom=custom,
-                               practice=practice)
-        parts = composed.segments.parts
-        estimate.add(parts)
-        if composed.plain_name_parts < parts:
-            estimate.accented.append((r.name, parts, composed.plain_name_parts))
-    return estimate
+    return campaign_preview(campaign, recipients=recipients).estimate
 
 
 # ---------------------------------------------------------------------------------------------
@@ -320,11 +419,22 @@ def campaign_sms_estimate(campaign: Campaign, recipients: list[Recipient] | None
 # ---------------------------------------------------------------------------------------------
 
 
-def campaign_send(*, campaign: Campaign, requested_by=None) -> Campaign:
+def campaign_send(*, campaign: Campaign, requested_by=None, keep_missing: bool | None = None,
+                  require_reach: bool = True) -> Campaign:
     """Send ``campaign`` now: one mailing (origin CAMPAIGN) with all its recipients. Exactly
     once: the campaign is claimed with a conditional update (DRAFT or SCHEDULED -> SENDING), so
     a second call, a double click or two schedulers at once send nothing more. Raises
-    ValueError when the campaign was already sent or cancelled, or has no recipient."""
+    ValueError when the campaign was already sent or cancelled, or has no recipient.
+
+    Messages whose required merge data is missing are left out unless ``keep_missing`` (by
+    default the campaign's stored choice; a given value is stored). With ``require_reach``
+    (staff sending from the page), a campaign that would reach nobody writes nothing and raises
+    ValueError with the counts and reasons (``reach_refusal``); the scheduled run
+    (``send_due_campaigns``) records such a campaign as sent with every message "non envoyé"
+    and its reason, since consents may change between scheduling and sending."""
+    if keep_missing is not None and keep_missing != campaign.keep_missing:
+        Campaign.objects.filter(pk=campaign.pk).update(keep_missing=keep_missing)
+        campaign.keep_missing = keep_missing
     claimed = Campaign.objects.filter(
         pk=campaign.pk, status__in=[CampaignStatus.DRAFT, CampaignStatus.SCHEDULED]
     ).update(status=CampaignStatus.SENDING, sent_at=timezone.now())
@@ -347,8 +457,12 @@ def campaign_send(*, campaign: Campaign, requested_by=None) -> Campaign:
                 recipients=recipients,
                 idempotency_key=f"campagne:{campaign.pk}",
                 label=campaign.name,
+                keep_missing=campaign.keep_missing,
                 **kwargs,
             )
+            if require_reach and not mailing.messages.filter(status=MessageStatus.PENDING).exists():
+                reasons = (mailing.messages.values_list("reason").annotate(n=Count("pk")).order_by("-n", "reason"))
+                raise ValueError(reach_refusal(len(recipients), [(reason, n) for reason, n in reasons]))
             Campaign.objects.filter(pk=campaign.pk).update(mailing=mailing)
     except Exception:
         # Nothing was written: the campaign goes back to where it was, to be fixed and resent.
@@ -365,17 +479,24 @@ def schedule_name(campaign: Campaign) -> str:
     return f"{SCHEDULE_PREFIX}{campaign.pk}"
 
 
-def campaign_schedule(*, campaign: Campaign, when: dt.datetime) -> Campaign:
+def campaign_schedule(*, campaign: Campaign, when: dt.datetime, keep_missing: bool | None = None) -> Campaign:
     """Save ``campaign`` to be sent at ``when`` (aware): status SCHEDULED and a django-q2 schedule
-    that runs ``send_due_campaigns`` once at that time. Raises ValueError for a time in the past
-    or a campaign already sent."""
+    that runs ``send_due_campaigns`` once at that time, with staff's choice about messages whose
+    required data is missing (``keep_missing``, stored). Raises ValueError for a time in the past,
+    a campaign already sent, or a campaign that would reach nobody now (with the counts and the
+    reasons: it is not scheduled silently)."""
     from django_q.models import Schedule
 
     if when <= timezone.now():
         raise ValueError("Choisissez une date et une heure à venir.")
+    keep = campaign.keep_missing if keep_missing is None else keep_missing
+    if campaign.status in (CampaignStatus.DRAFT, CampaignStatus.SCHEDULED):
+        preview = campaign_preview(campaign, keep_missing=keep)
+        if not preview.reach:
+            raise ValueError(preview.refusal())
     updated = Campaign.objects.filter(
         pk=campaign.pk, status__in=[CampaignStatus.DRAFT, CampaignStatus.SCHEDULED]
-    ).update(status=CampaignStatus.SCHEDULED, scheduled_at=when)
+    ).update(status=CampaignStatus.SCHEDULED, scheduled_at=when, keep_missing=keep)
     if updated != 1:
         raise ValueError("Cette campagne ne peut plus être programmée.")
     Schedule.objects.update_or_create(
@@ -415,7 +536,8 @@ def send_due_campaigns(now: dt.datetime | None = None) -> dict[str, Any]:
         "scheduled_at", "pk"
     ):
         try:
-            campaign_send(campaign=campaign)
+            # Staff are not in front of it: what nobody received is recorded with its reasons.
+            campaign_send(campaign=campaign, require_reach=False)
             sent.append(campaign.pk)
         except ValueError as exc:
             errors[campaign.pk] = str(exc)

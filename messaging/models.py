@@ -830,6 +830,9 @@ class Campaign(models.Model):
         EmailAccount, verbose_name=_("compte d'envoi"), null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     all_patients = models.BooleanField(_("tous les patients"), default=False)
+    # Staff's explicit choice to send also the messages whose required merge data is missing
+    # (@DPREN for a number without a name...): kept with a deferred campaign until it leaves.
+    keep_missing = models.BooleanField(_("envoyer malgré les données manquantes"), default=False)
     scheduled_at = models.DateTimeField(_("envoi prévu le"), null=True, blank=True)
     mailing = models.OneToOneField(
         Mailing, null=True, blank=True, on_delete=models.SET_NULL, related_name="campaign", verbose_name=_("envoi")

@@ -11,6 +11,7 @@ from django import forms
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required, permission_required
+from django.core.files.storage import default_storage
 from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -20,6 +21,7 @@ from django.views.decorators.http import require_POST
 
 from patients.models import Patient, Practitioner
 from patients.selection import SEARCH_PATIENTS, selection_get, selection_ids
+from practice.uploads import upload_forget, upload_keep, upload_kept
 from practice.validators import validate_header_text
 
 from . import campaigns as svc
@@ -28,6 +30,11 @@ from .mass_mailing import mailing_progress
 from .merge import unknown_codes
 from .models import Campaign, CampaignKind, CampaignStatus, Channel, EmailAccount, SavedMessage
 from .views_mass import sms_counter_context
+
+REACH_PAGE = 50  # recipients shown per page of the campaign's check
+
+
+CSV_PURPOSE = "campagne-csv"
 
 
 def _sender(view):
@@ -63,6 +70,8 @@ class CampaignForm(forms.Form):
         widget=forms.CheckboxSelectMultiple)
     all_patients = forms.BooleanField(label=gettext_lazy("Ajouter tous les patients"), required=False)
     patient_ids = forms.CharField(widget=forms.HiddenInput, required=False)
+    # The CSV file chosen before a form error, kept on the server (practice.uploads.upload_keep).
+    csv_kept = forms.CharField(widget=forms.HiddenInput, required=False)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -89,7 +98,8 @@ class CampaignForm(forms.Form):
                 self.add_error("account", gettext_lazy("Choisissez le compte d'envoi."))
         for problem in unknown_codes(body + " " + (data.get("subject") or "")):
             self.add_error("body", problem.message())
-        sources = (data.get("pasted"), data.get("csv_file"), data.get("patient_ids"), data.get("staff_users"),
+        sources = (data.get("pasted"), data.get("csv_file") or data.get("csv_kept"), data.get("patient_ids"),
+                   data.get("staff_users"),
                    data.get("practitioners"), data.get("all_patients"))
         if not any(sources):
             raise forms.ValidationError(gettext_lazy("Indiquez au moins un destinataire (liste, fichier, patients, personnel ou tous les patients)."))
@@ -103,23 +113,45 @@ def campaign_create(request):
     saved = SavedMessage.objects.filter(pk=request.GET.get("message")).first() if request.GET.get("message", "").isdigit() else None
     if saved is not None:
         initial.update(channel=saved.channel, body=saved.body, subject=saved.subject)
+    kept = None
     if request.method == "POST" and "channel" in request.POST:
-        form = CampaignForm(request.POST, request.FILES)
+        # A file chosen now replaces the one kept from a previous attempt; a token this session
+        # did not keep names nothing.
+        kept = None if request.FILES.get("csv_file") else upload_kept(
+            session=request.session, purpose=CSV_PURPOSE, token=request.POST.get("csv_kept", ""))
+        data = request.POST.copy()
+        data["csv_kept"] = kept["token"] if kept else ""
+        form = CampaignForm(data, request.FILES)
         if form.is_valid():
             d = form.cleaned_data
             upload = d.get("csv_file")
-            campaign, _ = svc.campaign_create(
-                name=d["name"], channel=d["channel"], kind=d["kind"], body=d["body"], subject=d.get("subject") or "",
-                account=d.get("account"), created_by=request.user, pasted=d.get("pasted") or "",
-                csv_file=upload.file if upload else None, patient_ids=d["patient_ids"],
-                staff_user_ids=[u.pk for u in d.get("staff_users") or []],
-                practitioner_ids=[p.pk for p in d.get("practitioners") or []],
-                all_patients=bool(d.get("all_patients")),
-            )
+            csv_file = upload.file if upload else (default_storage.open(kept["path"], "rb") if kept else None)
+            try:
+                campaign, _ = svc.campaign_create(
+                    name=d["name"], channel=d["channel"], kind=d["kind"], body=d["body"],
+                    subject=d.get("subject") or "", account=d.get("account"), created_by=request.user,
+                    pasted=d.get("pasted") or "", csv_file=csv_file, patient_ids=d["patient_ids"],
+                    staff_user_ids=[u.pk for u in d.get("staff_users") or []],
+                    practitioner_ids=[p.pk for p in d.get("practitioners") or []],
+                    all_patients=bool(d.get("all_patients")),
+                )
+            finally:
+                if kept is not None:
+                    csv_file.close()
+            upload_forget(session=request.session, purpose=CSV_PURPOSE)
             if d.get("save_as"):
                 svc.saved_message_save(name=d["save_as"], channel=d["channel"], body=d["body"],
                                        subject=d.get("subject") or "", created_by=request.user)
             return redirect("campaigns:detail", pk=campaign.pk)
+        if request.FILES.get("csv_file"):
+            # The form comes back with an error: the file stays chosen (a browser cannot
+            # pre-fill a file field), kept on the server until the campaign is created.
+            upload = request.FILES["csv_file"]
+            token = upload_keep(upload, session=request.session, purpose=CSV_PURPOSE)
+            kept = upload_kept(session=request.session, purpose=CSV_PURPOSE, token=token)
+        data = form.data.copy()
+        data["csv_kept"] = kept["token"] if kept else ""
+        form.data = data
     else:
         # Coming from the patient search: the patients of its selection (kept on the server,
         # every row of the search however many) are the list, in one hidden field.
@@ -130,10 +162,14 @@ def campaign_create(request):
                 messages.error(request, gettext_lazy("Cette sélection a expiré : relancez la recherche."))
             else:
                 ids = [str(i) for i in selection_ids(found)]
+        accounts = list(EmailAccount.objects.filter(active=True).values_list("pk", flat=True)[:2])
+        if len(accounts) == 1:
+            initial["account"] = accounts[0]  # the only active account: nothing to choose
         form = CampaignForm(initial={**initial, "patient_ids": ",".join(ids)})
     ids = [int(i) for i in (form["patient_ids"].value() or "").split(",") if str(i).strip().isascii() and str(i).strip().isdigit()]
     return render(request, "messaging/campaigns/form.html", {
         "form": form,
+        "csv_kept": kept,
         "saved_messages": SavedMessage.objects.all(),
         "selected_patients": Patient.objects.filter(pk__in=ids).order_by("last_name", "first_name")[:50],
         "selected_count": len(ids),
@@ -146,9 +182,11 @@ def campaign_detail(request, pk):
     campaign = get_object_or_404(Campaign.objects.select_related("mailing", "account"), pk=pk)
     if request.method == "POST":
         action = request.POST.get("action")
+        # "Envoyer malgré les données manquantes": staff's explicit choice, kept with the campaign.
+        keep_missing = request.POST.get("keep_missing") == "1"
         try:
             if action == "send":
-                campaign = svc.campaign_send(campaign=campaign, requested_by=request.user)
+                campaign = svc.campaign_send(campaign=campaign, requested_by=request.user, keep_missing=keep_missing)
                 messages.success(request, gettext_lazy("La campagne est partie : suivez les envois ci-dessous."))
             elif action == "schedule":
                 raw = request.POST.get("scheduled_at", "")
@@ -156,7 +194,8 @@ def campaign_detail(request, pk):
                     naive = dt.datetime.fromisoformat(raw)
                 except ValueError:
                     raise ValueError(gettext_lazy("Date et heure d'envoi invalides.")) from None
-                campaign = svc.campaign_schedule(campaign=campaign, when=timezone.make_aware(naive))
+                campaign = svc.campaign_schedule(campaign=campaign, when=timezone.make_aware(naive),
+                                                 keep_missing=keep_missing)
                 messages.success(request, gettext_lazy("Campagne programmée pour le %(when)s.") % {
                     "when": date_format(timezone.localtime(campaign.scheduled_at), gettext_lazy("d/m/Y à H\\hi"))})
         except ValueError as exc:
@@ -165,12 +204,17 @@ def campaign_detail(request, pk):
     progress = mailing_progress(mailing=campaign.mailing) if campaign.mailing_id else None
     sample = list(campaign.recipients.order_by("pk")[:20])
     can_send = campaign.status in (CampaignStatus.DRAFT, CampaignStatus.SCHEDULED)
-    # What the SMS would cost if sent now (composed per recipient as the outbox will).
-    estimate = svc.campaign_sms_estimate(campaign) if can_send and campaign.channel == Channel.SMS else None
+    # Before anything leaves: each recipient's message as it would be sent now, who receives
+    # nothing and why, the messages left out for missing data, and what the SMS would cost.
+    preview = svc.campaign_preview(campaign) if can_send else None
+    lines = Paginator(preview.lines, REACH_PAGE).get_page(request.GET.get("page")) if preview else None
+    missing = preview.missing_lines if preview else []
     return render(request, "messaging/campaigns/detail.html", {
         "campaign": campaign, "report": campaign.import_report, "progress": progress,
         "list_size": campaign.recipients.count(), "sample": sample,
-        "can_send": can_send, "estimate": estimate,
+        "can_send": can_send, "preview": preview, "lines": lines,
+        "estimate": preview.estimate if preview else None,
+        "missing_lines": missing[:REACH_PAGE], "missing_more": max(0, len(missing) - REACH_PAGE),
     })
 
 

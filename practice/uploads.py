@@ -164,3 +164,53 @@ class AlbumImageValidator:
 
 validate_attachment = AttachmentValidator()
 validate_album_image = AlbumImageValidator()
+
+
+# ---------------------------------------------------------------------------------------------
+# A file chosen in a form that comes back with an error: kept on the server, not picked again
+# ---------------------------------------------------------------------------------------------
+
+KEPT_UPLOADS_DIR = "televersements"  # owned by no record: never served (practice.files)
+_KEPT_SESSION_KEY = "kept_uploads"
+
+
+def upload_keep(upload, *, session, purpose: str) -> str:
+    """Store ``upload`` while its form is corrected and return the token a hidden field carries
+    back. The file is stored under ``KEPT_UPLOADS_DIR`` with a random name and remembered in
+    ``session`` (one per ``purpose``: keeping another replaces and deletes the previous one),
+    so a token is only ever valid for the person who uploaded the file."""
+    import secrets
+
+    from django.core.files.storage import default_storage
+
+    token = secrets.token_urlsafe(16)
+    path = default_storage.save(f"{KEPT_UPLOADS_DIR}/{purpose}/{token}", upload)
+    upload_forget(session=session, purpose=purpose)
+    kept = dict(session.get(_KEPT_SESSION_KEY) or {})
+    kept[purpose] = {"token": token, "name": PurePath(upload.name or "fichier").name, "path": path}
+    session[_KEPT_SESSION_KEY] = kept
+    return token
+
+
+def upload_kept(*, session, purpose: str, token: str) -> dict | None:
+    """{"name": the file's original name, "path": its storage name} of the file kept for
+    ``purpose`` under ``token`` in this session, or None (another token, a file gone)."""
+    from django.core.files.storage import default_storage
+
+    found = (session.get(_KEPT_SESSION_KEY) or {}).get(purpose)
+    if not token or not found or found.get("token") != token or not default_storage.exists(found["path"]):
+        return None
+    return found
+
+
+def upload_forget(*, session, purpose: str) -> None:
+    """Delete the file kept for ``purpose`` in this session (once used, or replaced)."""
+    from django.core.files.storage import default_storage
+
+    kept = dict(session.get(_KEPT_SESSION_KEY) or {})
+    found = kept.pop(purpose, None)
+    if found is None:
+        return
+    if default_storage.exists(found["path"]):
+        default_storage.delete(found["path"])
+    session[_KEPT_SESSION_KEY] = kept
