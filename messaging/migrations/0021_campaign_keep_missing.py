@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('messaging', '0014_printedletter'),
+        ('messaging', '0020_uploadedattachment'),
     ]
 
     operations = [
