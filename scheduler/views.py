@@ -220,8 +220,14 @@ def run_detail(request, pk: int):
     run = get_object_or_404(TreatmentRun.objects.select_related("treatment", "requested_by"), pk=pk)
     run_refresh_counts(run)
     letters = run.letters_name if run.document and default_storage.exists(run.letters_name) else ""
+    from messaging.policy import Reason
+
+    found = list(selectors.run_messages(run))
+    # Left out for missing merge data: listed apart, with the missing fields (their reason).
+    missing = [m for m in found if m.error_code == Reason.MISSING_DATA]
     return render(request, "scheduler/run.html",
-                  {"run": run, "letters": letters, "messages_list": selectors.run_messages(run)})
+                  {"run": run, "letters": letters, "messages_list": [m for m in found if m not in missing],
+                   "missing_list": missing})
 
 
 @scheduler_config_view("scheduler.change_eventmessagesetting")

@@ -91,12 +91,28 @@ def test_tester_lists_missing_data_apart(assistant_client, address_reminder, pra
     assert "@PADR1 (Adresse 1ère ligne du patient) : donnée manquante." in page
 
 
-def test_the_run_leaves_them_out_with_the_reason(address_reminder, practitioner, sms_outbox,
-                                                 django_capture_on_commit_callbacks):
+def _run(treatment, practitioner, django_capture_on_commit_callbacks):
+    from scheduler.models import TreatmentRun
+
     _two_patients(practitioner)
     with django_capture_on_commit_callbacks(execute=True):
-        treatment_run(treatment=address_reminder, run_date=dt.date(2025, 11, 21))
+        treatment_run(treatment=treatment, run_date=dt.date(2025, 11, 21))
+    return TreatmentRun.objects.get()
+
+
+def test_the_run_leaves_them_out_with_the_reason(address_reminder, practitioner, sms_outbox,
+                                                 django_capture_on_commit_callbacks):
+    _run(address_reminder, practitioner, django_capture_on_commit_callbacks)
     skipped = Message.objects.get(recipient_name="ADAM Anaïs")
     assert skipped.status == MessageStatus.SKIPPED and skipped.error_code == "missing-data"
     assert skipped.reason.startswith("Données manquantes : @PADR1")
     assert Message.objects.get(recipient_name="ABLIRANT Emma").status != MessageStatus.SKIPPED
+
+
+def test_the_trace_lists_them_apart(assistant_client, address_reminder, practitioner, sms_outbox,
+                                    django_capture_on_commit_callbacks):
+    run = _run(address_reminder, practitioner, django_capture_on_commit_callbacks)
+    page = assistant_client.get(reverse("scheduler:run", args=[run.pk])).content.decode()
+    missing = page.split('id="run-missing-data"')[1].split("</table>")[0]
+    assert "ADAM Anaïs" in missing and "@PADR1" in missing
+    assert "ADAM Anaïs" not in page.split('id="run-messages"')[1].split("</table>")[0]
