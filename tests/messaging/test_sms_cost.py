@@ -195,7 +195,13 @@ def test_campaign_page_estimates_before_sending(assistant_client, assistant):
         body="Bonjour @DPREN, le cabinet sera fermé du 1er au 15 juillet. Bonnes vacances à tous, à la rentrée.",
         pasted="0684285560\n0611223344\n0622334455",
     )
-    page = text_of(assistant_client.get(reverse("campaigns:detail", args=[campaign.pk])).content.decode())
+    url = reverse("campaigns:detail", args=[campaign.pk])
+    # The two bare numbers have no name for @DPREN: left out (missing data), not priced.
+    page = text_of(assistant_client.get(url).content.decode())
+    assert "≈ 0,16 € pour 2 SMS (0,08 € la partie de SMS, 1 message)" in page
+    campaign.keep_missing = True  # staff chose to send them anyway
+    campaign.save()
+    page = text_of(assistant_client.get(url).content.decode())
     # Two GSM-7 messages of one part, and Anaïs's in UCS-2: 2 parts.
     assert "≈ 0,32 € pour 4 SMS (0,08 € la partie de SMS, 3 messages)" in page
     assert "ADAM Anaïs (2 SMS au lieu de 1)" in page
