@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('messaging', '0020_uploadedattachment'),
+        ('messaging', '0022_mailing_origin_answer'),
     ]
 
     operations = [
