@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('messaging', '0022_mailing_origin_answer'),
+        ('messaging', '0023_covered_appointment_fewer_indexes'),
     ]
 
     operations = [
