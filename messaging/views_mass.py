@@ -53,6 +53,17 @@ def _save(request, draft: mm.MassDraft) -> None:
     mass_drafts.draft_save(user=request.user, draft=draft)
 
 
+def _is_id(value: str) -> bool:
+    """Whether a posted value is an id a row can have: ASCII digits ("²" is a digit to
+    str.isdigit, not to int()) that fit a bigint."""
+    return value.isascii() and value.isdigit() and len(value) < 19
+
+
+def _posted_id(request, name: str) -> int | None:
+    value = request.POST.get(name, "")
+    return int(value) if _is_id(value) else None
+
+
 @_sender
 @require_POST
 def start(request):
@@ -68,7 +79,7 @@ def start(request):
         search = selection.search
         ids = selection_ids(selection)
     else:
-        ids = [int(i) for i in request.POST.getlist("ids") if i.isascii() and i.isdigit()]  # not "²"
+        ids = [int(i) for i in request.POST.getlist("ids") if _is_id(i)]
     if not ids:
         messages.error(request, gettext_lazy("Cochez au moins une ligne avant de lancer un publipostage."))
         return redirect(request.META.get("HTTP_REFERER") or "search:appointments")
@@ -139,8 +150,8 @@ def message(request, key):
             if problem := header_text_problem(subject.strip()):
                 errors.append(f"Objet : {problem}")
             draft.subject = " ".join(subject.split())
-            draft.account_id = int(request.POST["account"]) if request.POST.get("account", "").isdigit() else None
-            draft.signature_id = int(request.POST["signature"]) if request.POST.get("signature", "").isdigit() else None
+            draft.account_id = _posted_id(request, "account")
+            draft.signature_id = _posted_id(request, "signature")
             if not draft.subject:
                 errors.append("L'objet est vide.")
             if draft.account_id is None:
@@ -150,7 +161,7 @@ def message(request, key):
             chosen = request.POST.get("no_mobile_template", "")
             draft.no_mobile_template_id = None
             if request.POST.get("email_if_no_mobile") == "1":
-                found = EmailTemplate.objects.filter(pk=chosen, active=True).first() if chosen.isdigit() else None
+                found = EmailTemplate.objects.filter(pk=chosen, active=True).first() if _is_id(chosen) else None
                 if found is None:
                     errors.append("Choisissez l'email type envoyé aux patients sans portable.")
                 else:
@@ -186,12 +197,12 @@ def recipients(request, key):
     summary; add and remove recipients."""
     draft = _load(request, key)
     if request.method == "POST":
-        if request.POST.get("remove_appointment", "").isdigit():
-            draft.remove(appointment_id=int(request.POST["remove_appointment"]))
-        if request.POST.get("remove_patient", "").isdigit():
-            draft.remove(patient_id=int(request.POST["remove_patient"]))
-        if request.POST.get("add_patient", "").isdigit():
-            draft.add_patient(int(request.POST["add_patient"]))
+        if (appointment_id := _posted_id(request, "remove_appointment")) is not None:
+            draft.remove(appointment_id=appointment_id)
+        if (patient_id := _posted_id(request, "remove_patient")) is not None:
+            draft.remove(patient_id=patient_id)
+        if (patient_id := _posted_id(request, "add_patient")) is not None:
+            draft.add_patient(patient_id)
         _save(request, draft)
         if request.POST.get("refresh") == "1":
             # Patients' files or earlier messages changed since the merge: merge again.

@@ -238,3 +238,20 @@ def test_a_campaign_without_any_valid_recipient_cannot_be_sent(assistant_client)
     assert "Liste : 0 numéro" in detail
     assert "Aucun destinataire valide" in detail
     assert 'id="send-now" disabled' in detail
+
+
+@pytest.mark.parametrize("bad", ["²", "99999999999999999999"])
+def test_ids_posted_in_the_wizard_that_no_row_can_have_are_ignored(assistant_client, bad):
+    """"²" is a digit to str.isdigit but not to int(), and 20 digits are past a bigint: the
+    wizard's steps ignore such ids instead of answering 500."""
+    appointment = AppointmentFactory()
+    started = assistant_client.post(reverse("mass:start"), {"search": "rendez-vous", "channel": "email",
+                                                            "ids": [str(appointment.pk)]})
+    key = started.url.rstrip("/").split("/")[-2]
+    message = assistant_client.post(reverse("mass:message", args=[key]), {
+        "subject": "Rappel", "body": "<p>Bonjour</p>", "account": bad, "signature": bad,
+    })
+    assert message.status_code == 200 and "Choisissez le compte d&#x27;envoi." in message.content.decode()
+    for field in ("remove_appointment", "remove_patient", "add_patient"):
+        response = assistant_client.post(reverse("mass:recipients", args=[key]), {field: bad})
+        assert response.status_code == 302, field
