@@ -194,8 +194,10 @@ def campaign_detail(request, pk):
                     naive = dt.datetime.fromisoformat(raw)
                 except ValueError:
                     raise ValueError(gettext_lazy("Date et heure d'envoi invalides.")) from None
-                campaign = svc.campaign_schedule(campaign=campaign, when=timezone.make_aware(naive),
-                                                 keep_missing=keep_missing)
+                # The page's field sends a local time; a time with its offset (typed, a script) is
+                # taken as it is rather than refused by make_aware in English.
+                when = naive if naive.tzinfo is not None else timezone.make_aware(naive)
+                campaign = svc.campaign_schedule(campaign=campaign, when=when, keep_missing=keep_missing)
                 messages.success(request, gettext_lazy("Campagne programmée pour le %(when)s.") % {
                     "when": date_format(timezone.localtime(campaign.scheduled_at), gettext_lazy("d/m/Y à H\\hi"))})
         except ValueError as exc:

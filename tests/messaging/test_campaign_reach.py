@@ -187,3 +187,16 @@ def test_a_token_of_another_session_names_nothing(assistant_client):
     response = client.post(reverse("campaigns:create"), {"channel": "sms", "kind": "soins", "body": "Bonjour",
                                                       "csv_kept": token})
     assert response.status_code == 200 and not Campaign.objects.exists()
+
+
+def test_a_time_with_its_offset_schedules_the_campaign_at_that_instant(assistant_client, assistant):
+    """The field sends a local time; one typed with its offset is taken as it is (it was a
+    ValueError of make_aware, shown in English)."""
+    PatientFactory(first_name="Alexis", mobile="+33684285561")
+    campaign = _create(assistant, pasted="0684285561")
+    url = reverse("campaigns:detail", args=[campaign.pk])
+    when = (timezone.now() + dt.timedelta(days=1)).replace(microsecond=0)
+    response = assistant_client.post(url, {"action": "schedule", "scheduled_at": when.isoformat()}, follow=True)
+    assert response.status_code == 200 and "Not naive" not in _text(response)
+    campaign.refresh_from_db()
+    assert (campaign.status, campaign.scheduled_at) == (CampaignStatus.SCHEDULED, when)
