@@ -5,9 +5,10 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+from django.db.models import Q
 from django.utils.translation import gettext_lazy
 
-from messaging.models import InboundMessage, Message, PrintedLetter
+from messaging.models import CoveredAppointment, InboundMessage, Message, PrintedLetter
 from patients.models import Patient
 
 
@@ -27,10 +28,14 @@ class HistoryEntry:
 
 
 def patient_history_entries(*, patient: Patient, limit: int = 200) -> list[HistoryEntry]:
-    """Every message to (not deleted from the history) and from ``patient``, and every letter
+    """Every message to (not deleted from the history) or about (a family's SMS naming them)
+    and from ``patient``, and every letter
     printed for them, newest first."""
+    # A family's SMS is written on its first appointment's patient and names the others
+    # (CoveredAppointment): it belongs to each of their histories too.
+    named = CoveredAppointment.objects.filter(appointment__patient=patient).values("message_id")
     outgoing = (
-        Message.objects.filter(patient=patient, hidden=False)
+        Message.objects.filter(Q(patient=patient) | Q(pk__in=named), hidden=False)
         .select_related("mailing__requested_by", "account", "send_now_by")
         .order_by("-created_at", "-id")[:limit]
     )

@@ -292,3 +292,19 @@ def test_members_taken_out_one_after_the_other_are_all_named(
                         "ABLIRANT Stéphanie : rendez-vous maintenant « Annulé »")
     assert not CoveredAppointment.objects.filter(message=sms).exists()  # one appointment left
     assert appointments_answered_by(sms) == [family["leo"]]
+
+
+def test_the_family_sms_is_in_the_history_of_each_patient_it_names(
+    family, family_reminder, sms_outbox, django_capture_on_commit_callbacks
+):
+    """Staff opening Emma's file see the reminder that named her, though it was written on Léo's
+    (the first appointment): one message in each named patient's history, not three copies."""
+    from messaging.selectors_sending import patient_history_entries
+
+    _run(family_reminder, django_capture_on_commit_callbacks)
+    sms = Message.objects.get()
+    for appointment in family.values():
+        entries = [e.message for e in patient_history_entries(patient=appointment.patient) if e.outgoing]
+        assert entries == [sms], appointment.patient
+    stranger = AppointmentFactory(start=wednesday(16)).patient
+    assert patient_history_entries(patient=stranger) == []
