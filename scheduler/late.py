@@ -183,7 +183,8 @@ def _leave_out(run: TreatmentRun, appointment: Appointment, reason: str, left_ou
 
 def sweep(*, now: dt.datetime | None = None) -> int:
     """Catch up the appointments written without ``save()`` (no signal: an import, a
-    ``bulk_create``) into the window of a run since it ran. Returns how many mailings were
+    ``bulk_create``) into the window of a run since it ran, and those saved into it while it
+    was running (their signal found no finished run). Returns how many mailings were
     written. Called every minute; a query per active run, a few per appointment caught up."""
     from .services import practice_tz
 
@@ -197,15 +198,19 @@ def sweep(*, now: dt.datetime | None = None) -> int:
     written = 0
     seen: set[int] = set()
     for run in runs:
+        # Booked since the run started, or saved since (moved in while the run was still
+        # running: its search had read the old day, and the save's signal found no finished run).
         fresh = Appointment.objects.filter(
-            state=AppointmentState.FUTURE, patient__isnull=False, start__gt=now, created_at__gt=run.started_at,
+            Q(created_at__gt=run.started_at) | Q(updated_at__gt=run.started_at),
+            state=AppointmentState.FUTURE, patient__isnull=False, start__gt=now,
             start__gte=run.window.bounds(practice_tz())[0], start__lt=run.window.bounds(practice_tz())[1],
         ).exclude(messages__purpose=Purpose.REMINDER).exclude(pk__in=seen)
         for appointment in fresh:
             seen.add(appointment.pk)
+            why = BOOKED if appointment.created_at > run.started_at else MOVED
             try:
                 with transaction.atomic():
-                    written += len(catch_up(appointment=appointment, why=BOOKED, now=now))
+                    written += len(catch_up(appointment=appointment, why=why, now=now))
             except Exception:  # noqa: BLE001 - one appointment must not stop the others
                 logger.exception("Catch-up reminder of appointment %s failed", appointment.pk)
     return written

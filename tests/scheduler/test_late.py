@@ -265,3 +265,26 @@ def test_the_every_minute_sweep_reminds_bookings_written_without_save(
     with django_capture_on_commit_callbacks(execute=True):
         assert heartbeat() == "0 rappel(s) de rattrapage"
     assert len(sms_outbox) == 1
+
+
+def test_an_appointment_moved_in_while_the_run_was_running_is_caught_by_the_sweep(
+    evening_reminder, practitioner, no_quiet, sms_outbox, django_capture_on_commit_callbacks
+):
+    """Moved into tomorrow (with save()) while the run was still running: the run's search had
+    already read it at its old day, and the save's signal found no finished run. The next sweep
+    reminds it, as a move."""
+    appt = AppointmentFactory(patient=PatientFactory(), practitioner=practitioner,
+                              start=_tomorrow(10) + dt.timedelta(days=7))
+    run = _today_run(evening_reminder, django_capture_on_commit_callbacks)
+    assert _reminders(appt) == []
+    # What the save during the run left: the new time, and updated_at after the run started.
+    Appointment.objects.filter(pk=appt.pk).update(start=_tomorrow(11),
+                                                  updated_at=run.started_at + dt.timedelta(seconds=1))
+    with django_capture_on_commit_callbacks(execute=True):
+        assert heartbeat() == "1 rappel(s) de rattrapage"
+    [message] = _reminders(appt)
+    assert message.status == MessageStatus.SENT
+    assert TrackedMessage.objects.get(message=message).catch_up.startswith("Rendez-vous déplacé au ")
+    with django_capture_on_commit_callbacks(execute=True):
+        assert heartbeat() == "0 rappel(s) de rattrapage"
+    assert len(sms_outbox) == 1
