@@ -165,3 +165,38 @@ def test_one_sms_per_family_is_chosen_on_the_treatment_and_shown_by_tester(page,
     expect(page.locator("#test-summary")).to_contain_text("1 message serait envoyé")
     screenshot(page, "tester-family-sms")
     assert Treatment.objects.get().group_family
+
+
+def test_an_appointment_booked_after_the_run_is_reminded_and_shown_by_tester(page, live_server, login):
+    """Today's J+1 run is done; staff then book an appointment for tomorrow on the planning: its
+    reminder is written at once, as a catch-up of that run, and Tester at today's date lists it
+    with why it was written late."""
+    from scheduler.runner import default_criteria, treatment_run
+    from scheduler.services import treatment_save
+
+    user = UserFactory(username="julie", first_name="Julie", last_name="Martin", role="Assistant(e)")
+    category = TemplateCategory.objects.create(name="Rendez-vous")
+    template = SmsTemplate.objects.create(category=category, title="Rappel", body="RDV le @RDV1 avec le @PRAT.")
+    treatment = treatment_save(treatment=Treatment(
+        kind="appointments", title="Rappel RDV J+1 (SMS)", hour=dt.time(0, 5), start_date=dt.date(2025, 1, 1),
+        offset_from=1, offset_to=1, send_sms=True, sms_template=template, active=True,
+    ), criteria=default_criteria("appointments"))
+    treatment_run(treatment=treatment, run_date=timezone.localdate())
+    PractitionerFactory(last_name="Molaire", first_name="Marc", initials="MM")
+    PatientFactory(first_name="Alexis", last_name="Zimmer", mobile="+33684285560")
+    tomorrow = timezone.localdate() + dt.timedelta(days=1)
+
+    login(user)
+    page.goto(live_server.url + reverse("patients:appointment_create") + f"?jour={tomorrow:%Y-%m-%d}")
+    page.get_by_role("combobox", name="Patient").fill("zimm")
+    page.get_by_role("option", name="ZIMMER Alexis").click()
+    page.get_by_label("Heure").fill("10:00")
+    page.get_by_role("button", name="Prendre le rendez-vous").click()
+    expect(page.get_by_role("link", name="ZIMMER Alexis")).to_be_visible()
+
+    page.goto(live_server.url + reverse("scheduler:test", args=[treatment.pk]) + f"?date={timezone.localdate():%Y-%m-%d}")
+    catch_ups = page.locator("#catch-ups")
+    expect(catch_ups).to_contain_text(f"ZIMMER Alexis – {tomorrow:%d/%m/%Y} à 10h00")
+    expect(catch_ups).to_contain_text("RDV le")
+    expect(catch_ups).to_contain_text("Rendez-vous pris le")
+    screenshot(page, "tester-catch-up")
