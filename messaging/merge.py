@@ -24,6 +24,7 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone, translation
 from django.utils.functional import cached_property  # no lock: cheaper per recipient
 from django.utils.html import escape
+from django.utils.translation import gettext
 
 from patients.phones import format_fr
 
@@ -476,25 +477,25 @@ class MergeContext:
         return result
 
     def missing(self, code: str) -> str | None:
-        """A French warning when ``code`` renders empty for this recipient, else None."""
+        """A warning (in the active language) when ``code`` renders empty for this recipient, else None."""
         if self.value(code):
             return None
         if code in self.custom.particular:
             if self.patient is None:
-                return f"{code} : aucun patient."
+                return gettext("%(code)s : aucun patient.") % {"code": code}
             if not self.patient.sex:
-                return f"{code} : le sexe du patient n'est pas renseigné."
-            return f"{code} : texte vide pour ce sexe et cet âge."
+                return gettext("%(code)s : le sexe du patient n'est pas renseigné.") % {"code": code}
+            return gettext("%(code)s : texte vide pour ce sexe et cet âge.") % {"code": code}
         if code in self.custom.free:
             if self.correspondent is None:
-                return f"{code} : aucun correspondant."
-            return f"{code} : relation du correspondant avec le praticien non renseignée."
+                return gettext("%(code)s : aucun correspondant.") % {"code": code}
+            return gettext("%(code)s : relation du correspondant avec le praticien non renseignée.") % {"code": code}
         label = _BUILTIN_CODES[code].label if code in _BUILTIN_CODES else code
         if code in APPOINTMENT_CODES and self.appointment is None:
-            return f"{code} ({label}) : aucun rendez-vous choisi."
+            return gettext("%(code)s (%(label)s) : aucun rendez-vous choisi.") % {"code": code, "label": label}
         if code == "@PROCHRDV":
-            return f"{code} ({label}) : aucun prochain rendez-vous."
-        return f"{code} ({label}) : donnée manquante."
+            return gettext("%(code)s (%(label)s) : aucun prochain rendez-vous.") % {"code": code, "label": label}
+        return gettext("%(code)s (%(label)s) : donnée manquante.") % {"code": code, "label": label}
 
     def required(self, code: str) -> bool:
         """Whether ``code`` rendering empty for this recipient means REQUIRED data is missing
@@ -751,12 +752,14 @@ def render(text: str, context: MergeContext, *, html: bool = False) -> Rendered:
     empty and is reported once per code.
 
     The values are in the practice's language (settings.LANGUAGE_CODE), whatever the language of
-    the staff member sending: a choice's label (@PCIVIL, @PTYPE...) joins the practice's own text."""
+    the staff member sending: a choice's label (@PCIVIL, @PTYPE...) joins the practice's own text.
+    The warnings and missing-data texts are for that staff member: in the caller's language."""
+    staff_language = translation.get_language()
     with translation.override(settings.LANGUAGE_CODE):
-        return _render(text, context, html=html)
+        return _render(text, context, html=html, staff_language=staff_language)
 
 
-def _render(text: str, context: MergeContext, *, html: bool) -> Rendered:
+def _render(text: str, context: MergeContext, *, html: bool, staff_language: str | None = None) -> Rendered:
     parts, tail = _plan(text or "", context.custom)
     out: list[str] = []
     warnings: list[str] = []
@@ -772,12 +775,15 @@ def _render(text: str, context: MergeContext, *, html: bool) -> Rendered:
             out.append(escape(value) if html else value)
             if value:
                 continue
-            warning = context.missing(token.code)
+            with translation.override(staff_language):  # rare: only for a code that renders empty
+                warning = context.missing(token.code)
             if warning and context.required(token.code) and all(m.code != token.code for m in missing):
                 missing.append(MissingField(token.code, warning))
         else:
             out.append(token.code)  # as typed
-            warning = f"Le champ d'intégration {token.code} n'existe pas : il est laissé tel quel."
+            with translation.override(staff_language):
+                warning = gettext("Le champ d'intégration %(code)s n'existe pas : il est laissé tel quel.") % {
+                    "code": token.code}
         if warning and warning not in warnings:
             warnings.append(warning)
     out.append(tail)

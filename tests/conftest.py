@@ -36,6 +36,17 @@ def _clear_cache():
     cache.clear()
 
 
+@pytest.fixture(autouse=True)
+def _no_language_left_active():
+    """A request of an English-speaking user leaves English active in the thread (the middleware
+    activates a language per request, as Django's own does): reset it, so that a test reading
+    staff-facing texts outside a request sees the practice's language whatever ran before."""
+    from django.utils import translation
+
+    yield
+    translation.deactivate()
+
+
 @pytest.fixture
 def admin_user(db):
     """An Administrateur (staff, not superuser): also what pytest-django's admin_client logs in."""

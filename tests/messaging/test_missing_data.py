@@ -50,6 +50,20 @@ def test_appointment_codes_without_an_appointment_are_required(emma):
         result.missing[0].text
 
 
+def test_the_missing_data_text_is_in_the_staff_language_the_message_in_the_practice_one(emma, settings):
+    """The missing-data and unknown-code warnings are read by the staff member sending (English
+    if that is their language); the merged values stay in the practice's language."""
+    from django.utils import translation
+
+    settings.LANGUAGE_CODE = "fr"
+    with translation.override("en"):
+        result = render("Le @RDV1, @ZZZ, à @PPREN.", merge_context(patient=emma))
+    assert result.text == "Le , @ZZZ, à Emma."
+    assert result.missing[0].text == "@RDV1 (Date et heure du rendez-vous (02/10/2019 à 11h00)): no appointment chosen."
+    assert "The merge field @ZZZ does not exist: it is left as typed." in result.warnings
+    with translation.override("fr"):
+        result = render("Le @RDV1.", merge_context(patient=emma))
+    assert result.missing[0].text == "@RDV1 (Date et heure du rendez-vous (02/10/2019 à 11h00)) : aucun rendez-vous choisi."
 def test_an_appointment_without_chair_or_nature_is_no_missing_data(emma):
     appt = AppointmentFactory(patient=emma, practitioner=emma.practitioner, start=paris(2031, 10, 2, 11, 0),
                               chair=None, nature=None)
