@@ -160,11 +160,15 @@ def upload_store(*, upload, patient: Patient | None, user) -> UploadedAttachment
     return record
 
 
+def _posted_ids(ids: Iterable[str]) -> set[int]:
+    # ASCII digits only ("²" is a digit to str.isdigit, not to int), of an id a row can have.
+    return {int(i) for i in map(str, ids) if i.isascii() and i.isdigit() and len(i) < 19}
+
+
 def uploads_of_window(*, ids: Iterable[str], patient: Patient, user) -> list[UploadedAttachment]:
     """The files already stored by earlier submits of a send window (their ids, as posted back
     by the window): only those ``user`` stored for ``patient``, in upload order."""
-    # ASCII digits only ("²" is a digit to str.isdigit, not to int), of an id a row can have.
-    wanted = {int(i) for i in map(str, ids) if i.isascii() and i.isdigit() and len(i) < 19}
+    wanted = _posted_ids(ids)
     if not wanted:
         return []
     return list(UploadedAttachment.objects.filter(pk__in=wanted, patient=patient, uploaded_by=user).order_by("pk"))
@@ -180,22 +184,88 @@ def upload_entries(uploads: Iterable[UploadedAttachment]) -> list[dict]:
     ]
 
 
-def uploads_mark_used(uploads: Iterable[UploadedAttachment]) -> None:
-    """The uploads now carried by messages: kept as long as the history."""
+def uploads_gone(*, ids: Iterable[str]) -> list[int]:
+    """The ids posted back by a send window (as ``uploads_of_window`` reads them) whose file no
+    longer exists: removed by ``uploads_purge_unused`` while the window stayed open. The window
+    must not send without them (``UploadGone``)."""
+    wanted = _posted_ids(ids)
+    if not wanted:
+        return []
+    there = set(UploadedAttachment.objects.filter(pk__in=wanted).values_list("pk", flat=True))
+    return sorted(wanted - there)
+
+
+class UploadGone(ValueError):
+    """Files of a send window removed before it was sent, with the French message naming them."""
+
+    def __init__(self, names: Iterable[str]):
+        from django.utils.translation import gettext
+
+        self.names = [n for n in names if n]
+        if self.names:
+            text = " ".join(gettext("La pièce jointe « %(name)s » n'est plus disponible : joignez-la de nouveau.")
+                            % {"name": name} for name in self.names)
+        else:
+            text = gettext("Une pièce jointe choisie plus tôt n'est plus disponible : joignez-la de nouveau.")
+        super().__init__(text)
+
+
+def uploads_claim(uploads: Iterable[UploadedAttachment]) -> None:
+    """Mark the files a window is sending as carried (``used``), before its messages are written
+    and in the same transaction: the purge (which removes only files not carried) cannot remove
+    them any more. Raises ``UploadGone`` when the purge removed some since the window read them
+    (the caller rolls back: nothing is sent without them)."""
+    uploads = list(uploads)
+    if not uploads:
+        return
     ids = [u.pk for u in uploads]
-    if ids:
-        UploadedAttachment.objects.filter(pk__in=ids).update(used=True)
+    if UploadedAttachment.objects.filter(pk__in=ids).update(used=True) != len(ids):
+        there = set(UploadedAttachment.objects.filter(pk__in=ids).values_list("pk", flat=True))
+        raise UploadGone(u.filename for u in uploads if u.pk not in there)
+
+
+def uploads_settle(*, mailing, uploads: Iterable[UploadedAttachment]) -> int:
+    """After a window's send wrote (or, for a repeated post, found) ``mailing``: its files that
+    no message of ``mailing`` carries are removed at once, file and row, unless they were carried
+    already before this window claimed them (``used`` as the window read them). Such a file was
+    a copy stored by the second of two posts of the same window, or the messages were all left
+    out: the window's token is spent, nothing can send it any more. Returns how many. The bytes
+    go once the transaction commits (a rollback keeps them)."""
+    from django.db import transaction
+
+    uploads = [u for u in uploads if not u.used]
+    if not uploads:
+        return 0
+    carried = {
+        a.get("path")
+        for attachments in mailing.messages.values_list("attachments", flat=True)
+        for a in attachments or []
+        if a.get("source") == SOURCE_UPLOAD
+    }
+    extra = [u for u in uploads if u.file.name not in carried]
+    if extra:
+        UploadedAttachment.objects.filter(pk__in=[u.pk for u in extra]).delete()
+        names = [u.file.name for u in extra]
+        storage = extra[0].file.storage
+        transaction.on_commit(lambda: [storage.delete(name) for name in names])
+    return len(extra)
 
 
 def uploads_purge_unused(*, now: dt.datetime | None = None) -> int:
     """Remove the files chosen in a send window and never sent, older than
-    ``UNUSED_UPLOAD_HOURS`` (their rows and their stored bytes). Returns how many."""
+    ``UNUSED_UPLOAD_HOURS`` (their rows and their stored bytes). Returns how many. Run by the
+    five-minute housekeeping task (``messaging.tasks.reconcile_task``) and at each new upload.
+    Each row is removed only while it is still not carried (a send claiming it at that moment
+    wins, ``uploads_claim``), and its bytes only once the row is gone."""
     now = now or timezone.now()
     stale = list(UploadedAttachment.objects.filter(used=False, uploaded_at__lt=now - dt.timedelta(hours=UNUSED_UPLOAD_HOURS)))
+    removed = 0
     for upload in stale:
-        upload.file.delete(save=False)
-        upload.delete()
-    return len(stale)
+        deleted, _ = UploadedAttachment.objects.filter(pk=upload.pk, used=False).delete()
+        if deleted:
+            upload.file.delete(save=False)
+            removed += 1
+    return removed
 
 
 def upload_visible(name: str) -> bool:

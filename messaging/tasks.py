@@ -28,11 +28,15 @@ def queue_continuation(mailing_id: int | None) -> None:
 
 
 def reconcile_task() -> dict:
-    """Settle the SMS left "incertain" with their gateway; forget kept reports nobody claimed."""
+    """Settle the SMS left "incertain" with their gateway; forget kept reports nobody claimed;
+    remove the files chosen in a send window and never sent (a window left open or abandoned:
+    without this they stayed until someone attached the next file)."""
+    from messaging.attachments import uploads_purge_unused
     from messaging.reconcile import forget_old_reports, reconcile_unknown_sms
 
     counts = reconcile_unknown_sms().as_dict()
     counts["forgotten_reports"] = forget_old_reports()
+    counts["purged_uploads"] = uploads_purge_unused()
     return counts
 
 

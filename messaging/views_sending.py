@@ -11,6 +11,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.core import signing
 from django.core.exceptions import PermissionDenied
+from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -246,17 +247,23 @@ def _window_uploads(request: HttpRequest, patient: Patient, form: _SendForm) -> 
     to ``form``, naming it; the others are kept)."""
     from django.core.exceptions import ValidationError
 
-    from messaging.attachments import upload_store, uploads_of_window, uploads_purge_unused
+    from messaging import attachments
 
-    uploads = uploads_of_window(ids=request.POST.getlist("upload"), patient=patient, user=request.user)
+    posted = request.POST.getlist("upload")
+    gone = attachments.uploads_gone(ids=posted)
+    if gone:
+        # Removed by the purge of files never sent while the window stayed open: the email
+        # must not leave without them. The window posts back each file's name with its id.
+        form.add_error("fichiers", str(attachments.UploadGone(request.POST.get(f"upload_name_{pk}", "") for pk in gone)))
+    uploads = attachments.uploads_of_window(ids=posted, patient=patient, user=request.user)
     chosen = [f for f in request.FILES.getlist("fichiers") if f.name or f.size]
     for upload in chosen:
         try:
-            uploads.append(upload_store(upload=upload, patient=patient, user=request.user))
+            uploads.append(attachments.upload_store(upload=upload, patient=patient, user=request.user))
         except ValidationError as exc:
             form.add_error("fichiers", _("« %(name)s » : %(errors)s") % {"name": upload.name, "errors": " ".join(exc.messages)})
     if chosen:
-        uploads_purge_unused()  # files chosen in a window and never sent, a day ago or more
+        attachments.uploads_purge_unused()  # files chosen in a window and never sent, a day ago or more
     return uploads
 
 
@@ -342,7 +349,7 @@ def _send(request: HttpRequest, patient: Patient, channel: str, form: _SendForm,
     added to ``form``. From the SMS window with "Envoyer par email si pas de portable", a
     patient whose family has no mobile gets the chosen email type instead. ``uploads``: the
     files attached once to the email window (``UploadedAttachment``), carried by each message."""
-    from messaging.attachments import upload_entries, uploads_mark_used
+    from messaging.attachments import upload_entries, uploads_claim, uploads_settle
 
     data = form.cleaned_data
     sends: list[tuple[str, list[Recipient], object]] = []
@@ -383,12 +390,17 @@ def _send(request: HttpRequest, patient: Patient, channel: str, form: _SendForm,
                 mailing = mailing_create(account=account, idempotency_key=f"patient-file:{data['token']}:email"[:120],
                                          keep_missing=data["keep_missing"], **common)
             else:
-                mailing = mailing_create(
-                    email_subject=data["subject"], email_body_html=data["body_html"], account=data["account"],
-                    signature=data["signature"], idempotency_key=f"patient-file:{data['token']}"[:120],
-                    extra_attachments=upload_entries(uploads or []), keep_missing=data["keep_missing"], **common,
-                )
-                uploads_mark_used(uploads or [])
+                # One transaction: the files are claimed before the messages naming them are
+                # written (the purge cannot remove them in between), and a file the mailing
+                # does not carry (the copy of a second post of the window) goes at once.
+                with transaction.atomic():
+                    uploads_claim(uploads or [])
+                    mailing = mailing_create(
+                        email_subject=data["subject"], email_body_html=data["body_html"], account=data["account"],
+                        signature=data["signature"], idempotency_key=f"patient-file:{data['token']}"[:120],
+                        extra_attachments=upload_entries(uploads or []), keep_missing=data["keep_missing"], **common,
+                    )
+                    uploads_settle(mailing=mailing, uploads=uploads or [])
         except ValueError as exc:
             form.add_error(None, str(exc))
             return None
@@ -416,6 +428,10 @@ def _send_window(request: HttpRequest, patient_pk: int, channel: str) -> HttpRes
     form_class = SmsForm if channel == Channel.SMS else EmailForm
     uploads = []
     if request.method == "POST":
+        if channel == Channel.EMAIL and (sent := _already_sent(request)) is not None:
+            # The same window posted again (a double click): its email is written already. Its
+            # files are not stored a second time.
+            return redirect("sending:result", pk=sent.pk)
         form = form_class(request.POST, request.FILES, recipients=recipients, appointments=appointments)
         form.is_valid()  # every field's error at once, with the files' below
         if channel == Channel.EMAIL:
@@ -450,6 +466,14 @@ def _send_window(request: HttpRequest, patient_pk: int, channel: str) -> HttpRes
             "upload_limit": _upload_limit(),
         },
     )
+
+
+def _already_sent(request: HttpRequest) -> Mailing | None:
+    """The mailing this user's email window already wrote under its token, if any."""
+    token = request.POST.get("token", "")
+    if not token:
+        return None
+    return Mailing.objects.filter(idempotency_key=f"patient-file:{token}"[:120], requested_by=request.user).first()
 
 
 def _upload_limit() -> dict:

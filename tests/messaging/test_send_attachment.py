@@ -193,3 +193,128 @@ def test_a_posted_back_upload_id_that_is_no_number_is_ignored(assistant_client, 
     assert response.status_code == 302
     [sent] = mail.outbox
     assert sent.attachments == []
+
+
+def _stored_files() -> list[str]:
+    from messaging.attachments import UPLOAD_FOLDER
+
+    folders = [UPLOAD_FOLDER.rstrip("/")]
+    found = []
+    while folders:
+        folder = folders.pop()
+        if not default_storage.exists(folder):
+            continue
+        subdirs, files = default_storage.listdir(folder)
+        folders += [f"{folder}/{d}" for d in subdirs]
+        found += [f"{folder}/{f}" for f in files]
+    return sorted(found)
+
+
+def test_a_double_submit_sends_once_and_stores_the_file_once(assistant_client, patient, account, on_commit):
+    """A double click posts the window twice with the same file: one email, one stored file (the
+    second post stored a copy marked as sent that no message carried, kept forever)."""
+    for _ in range(2):
+        with on_commit():
+            response = _post(assistant_client, patient, account, "dbl",
+                             fichiers=SimpleUploadedFile("ordonnance.pdf", PDF, "application/pdf"))
+        assert response.status_code == 302
+    mailing = Mailing.objects.get()
+    assert response.url == reverse("sending:result", args=[mailing.pk])
+    assert len(mail.outbox) == 1 and Message.objects.count() == 1
+    upload = UploadedAttachment.objects.get()
+    assert upload.used and _stored_files() == [upload.file.name]
+    assert Message.objects.get().attachments[0]["path"] == upload.file.name
+
+
+def test_the_copy_of_a_double_submit_that_lost_the_race_is_removed_at_once(assistant_client, assistant, patient,
+                                                                           account, on_commit):
+    """Two posts of the same window at the same moment both store the file; the outbox writes one
+    mailing (its idempotency key) and hands the same one back to the second: the second's copy,
+    carried by no message, is removed there and then (file and row)."""
+    from messaging.attachments import upload_store, uploads_settle
+
+    with on_commit():
+        _post(assistant_client, patient, account, "race", fichiers=SimpleUploadedFile("plan.txt", b"Plan\n", "text/plain"))
+    mailing = Mailing.objects.get()
+    sent = UploadedAttachment.objects.get()
+    copy = upload_store(upload=SimpleUploadedFile("plan.txt", b"Plan\n", "text/plain"), patient=patient, user=assistant)
+    with on_commit():
+        uploads_settle(mailing=mailing, uploads=[copy])
+    assert list(UploadedAttachment.objects.all()) == [sent] and _stored_files() == [sent.file.name]
+    # An upload already carried by another mailing is never removed by a window that did not carry it.
+    with on_commit():
+        uploads_settle(mailing=mailing, uploads=[])
+        other = Mailing.objects.create(origin=mailing.origin, channel=mailing.channel, account=account)
+        uploads_settle(mailing=other, uploads=[sent])
+    assert list(UploadedAttachment.objects.all()) == [sent] and default_storage.exists(sent.file.name)
+
+
+def test_an_abandoned_window_leaves_no_file_behind_even_if_nobody_attaches_another(patient, account):
+    """The purge of files never sent ran only when someone attached the next file: a practice that
+    never does again kept them forever. The five-minute housekeeping task runs it too."""
+    from messaging.attachments import upload_store
+    from messaging.tasks import reconcile_task
+
+    forgotten = upload_store(upload=SimpleUploadedFile("oubli.txt", b"x\n", "text/plain"), patient=patient, user=None)
+    recent = upload_store(upload=SimpleUploadedFile("en-cours.txt", b"y\n", "text/plain"), patient=patient, user=None)
+    UploadedAttachment.objects.filter(pk=forgotten.pk).update(uploaded_at=timezone.now() - dt.timedelta(hours=25))
+    assert reconcile_task()["purged_uploads"] == 1
+    assert list(UploadedAttachment.objects.all()) == [recent]
+    assert _stored_files() == [recent.file.name]
+
+
+def test_a_file_purged_while_its_window_stayed_open_stops_the_send_with_a_clear_message(
+    assistant_client, patient, account, on_commit
+):
+    """Chosen, the window kept open past the purge of files never sent, then "Envoyer": the email
+    does not leave without it, and staff read why (the window posted back an id that is gone)."""
+    response = _post(assistant_client, patient, account, "open", subject="",
+                     fichiers=SimpleUploadedFile("plan d'accès.pdf", PDF, "application/pdf"))
+    assert response.status_code == 200
+    kept = UploadedAttachment.objects.get()
+    assert uploads_purge_unused(now=timezone.now() + dt.timedelta(hours=25)) == 1
+    with on_commit():
+        response = _post(assistant_client, patient, account, "open", upload=[kept.pk],
+                         **{f"upload_name_{kept.pk}": kept.filename})
+    assert response.status_code == 200
+    assert escape("La pièce jointe « plan d'accès.pdf » n'est plus disponible : joignez-la de nouveau.") in (
+        response.content.decode())
+    assert Mailing.objects.count() == 0 and mail.outbox == []
+    # Without the name (an old page), the message still says which: the one chosen before.
+    response = _post(assistant_client, patient, account, "open", upload=[kept.pk])
+    assert escape("Une pièce jointe choisie plus tôt n'est plus disponible : joignez-la de nouveau.") in (
+        response.content.decode())
+    assert Mailing.objects.count() == 0
+
+
+def test_the_window_posts_back_the_name_of_each_kept_file(assistant_client, patient, account):
+    response = _post(assistant_client, patient, account, "names", subject="",
+                     fichiers=SimpleUploadedFile("plan.txt", b"Plan\n", "text/plain"))
+    kept = UploadedAttachment.objects.get()
+    assert f'name="upload_name_{kept.pk}" value="plan.txt"' in response.content.decode()
+
+
+def test_a_file_purged_between_the_window_check_and_the_send_does_not_leave_a_message_without_it(
+    assistant_client, patient, account, on_commit, monkeypatch
+):
+    """The purge can remove the row after the window read it: the send claims its files in the
+    same transaction as the mailing, so it stops with the message instead of writing an email
+    whose file is gone."""
+    import messaging.attachments as attachments
+
+    _post(assistant_client, patient, account, "late", subject="",
+          fichiers=SimpleUploadedFile("plan.txt", b"Plan\n", "text/plain"))
+    kept = UploadedAttachment.objects.get()
+    real = attachments.uploads_of_window
+
+    def read_then_purged(**kwargs):
+        found = real(**kwargs)
+        attachments.uploads_purge_unused(now=timezone.now() + dt.timedelta(hours=25))
+        return found
+
+    monkeypatch.setattr(attachments, "uploads_of_window", read_then_purged)
+    with on_commit():
+        response = _post(assistant_client, patient, account, "late", upload=[kept.pk])
+    assert response.status_code == 200
+    assert escape("La pièce jointe « plan.txt » n'est plus disponible : joignez-la de nouveau.") in response.content.decode()
+    assert Mailing.objects.count() == 0 and Message.objects.count() == 0 and mail.outbox == []
