@@ -65,8 +65,10 @@ from .policy import (
     Recipient,
     audience,
     email_roles,
+    load_for,
     missing_data_text,
     recipient_for,
+    writes_to_correspondents,
 )
 from .purpose import copy_of, earlier_messages, purpose_of_template
 
@@ -375,6 +377,7 @@ def mass_preview(draft: MassDraft, *, today: dt.date | None = None) -> Preview:
     estimate = summary.estimate = new_estimate(practice) if draft.channel == Channel.SMS else None
     lines: list[PreviewLine] = []
     plan = _plan(draft, practice)
+    load_for([row.patient for row in rows], plan=plan)
     no_mobile = no_mobile_template(draft)
 
     def flagged(line: PreviewLine, missing) -> PreviewLine:
@@ -415,7 +418,9 @@ def mass_preview(draft: MassDraft, *, today: dt.date | None = None) -> Preview:
                 email = compose_email(subject=no_mobile.subject, body_html=no_mobile.body_html,
                                       signature=no_mobile.signature or (no_mobile.account.default_signature
                                                                         if no_mobile.account else None),
-                                      recipient=recipient.person, **common)
+                                      recipient=recipient.person,
+                                      correspondent=recipient.person
+                                      if recipient.role == RecipientRole.CORRESPONDENT else None, **common)
                 lines.append(flagged(PreviewLine(row=row, recipient=recipient, subject=email.subject,
                                                  html=email.html, text=email.text, warnings=list(email.warnings)),
                                      email.missing))
@@ -434,8 +439,10 @@ def mass_preview(draft: MassDraft, *, today: dt.date | None = None) -> Preview:
                     if composed.plain_name_parts < parts and recipient.sendable and (draft.keep_missing or not missing):
                         estimate.accented.append((_person_label(person), parts, composed.plain_name_parts))
                 else:
+                    # As the outbox merges it: a correspondent reads @COR* and @LIBRE.
                     email = compose_email(
-                        subject=draft.subject, body_html=draft.body, signature=signature, recipient=person, **common
+                        subject=draft.subject, body_html=draft.body, signature=signature, recipient=person,
+                        correspondent=person if recipient.role == RecipientRole.CORRESPONDENT else None, **common
                     )
                     line = PreviewLine(
                         row=row, recipient=recipient, subject=email.subject, html=email.html, text=email.text,
@@ -591,6 +598,10 @@ def _mass_mailing_write(*, draft: MassDraft, requested_by, today: dt.date | None
     count, rows = draft_rows_lazily(draft, fields=message_fields(texts, custom))
     if not count:  # every row has a recipient, if only to record why nothing was sent
         raise ValueError("Aucun destinataire : ajoutez au moins un patient.")
+    if writes_to_correspondents(plan):
+        # Written to colleagues (reports: a few rows), their correspondents loaded at once.
+        rows = list(rows)
+        load_for([row.patient for row in rows], plan=plan)
     no_mobile = no_mobile_template(draft)
     instead: list[Recipient] = []  # the emails in place of the SMS, gathered as the SMS are written
 

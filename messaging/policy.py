@@ -433,6 +433,24 @@ def audience(patient: Patient, *, plan: ChannelPlan, appointment: Appointment | 
     return out
 
 
+def writes_to_correspondents(plan: ChannelPlan) -> bool:
+    return plan.email_roles == (RecipientRole.CORRESPONDENT,) and (plan.email or plan.email_when_no_mobile
+                                                                   or plan.letter)
+
+
+def load_for(patients, *, plan: ChannelPlan) -> None:
+    """Load on ``patients`` what ``audience`` reads for ``plan`` beyond the guardians (which the
+    patients' query selects): their correspondents and the correspondents' relationships with
+    the practitioners, when the plan writes to correspondents. Two queries for any number of
+    patients, where reading them one patient at a time cost two per patient."""
+    if writes_to_correspondents(plan):
+        from django.db.models import prefetch_related_objects
+
+        from patients.selectors import correspondent_links_prefetch
+
+        prefetch_related_objects(list(patients), correspondent_links_prefetch())
+
+
 def address_owners_reason(channel: str, owners: list[Patient], *, news: bool, staff: bool = False) -> Reason | None:
     """Why an address of a campaign's list (pasted, imported) must not receive it, or None:
     every patient file holding the address must agree (a withdrawal on one of them wins); news

@@ -78,26 +78,27 @@ def day_summary(*, day: dt.date) -> dict:
     }
 
 
+def correspondent_links_prefetch() -> Prefetch:
+    """The patients' correspondents (by name) with their relationships with the practitioners
+    (what @LIBRE fields read): two queries for any number of patients, with ``prefetch_related``
+    or ``prefetch_related_objects``."""
+    return Prefetch(
+        "correspondent_links",
+        queryset=PatientCorrespondent.objects.select_related("correspondent")
+        .prefetch_related(
+            Prefetch("correspondent__relationships", queryset=CorrespondentLink.objects.select_related("practitioner"))
+        )
+        .order_by("correspondent__last_name", "correspondent__first_name"),
+    )
+
+
 def patient_file(*, pk: int) -> Patient:
     """The patient for the administrative file, with practitioner, family, guardians,
     correspondents (and their relationships with the practitioners) and images loaded up front.
     Raises Http404."""
     qs = Patient.objects.select_related(
         "practitioner", "family", "civil_guardian", "financial_guardian"
-    ).prefetch_related(
-        Prefetch(
-            "correspondent_links",
-            queryset=PatientCorrespondent.objects.select_related("correspondent")
-            .prefetch_related(
-                Prefetch(
-                    "correspondent__relationships",
-                    queryset=CorrespondentLink.objects.select_related("practitioner"),
-                )
-            )
-            .order_by("correspondent__last_name", "correspondent__first_name"),
-        ),
-        "images",
-    )
+    ).prefetch_related(correspondent_links_prefetch(), "images")
     return get_object_or_404(qs, pk=pk)
 
 

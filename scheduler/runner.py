@@ -31,12 +31,21 @@ from django.core.mail import EmailMessage
 from django.db import transaction
 from django.db.models import Count, Q
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from messaging.compose import compose_email, compose_sms
 from messaging.cost import Estimate, new_estimate
 from messaging.merge import CustomFields, format_datetime, practice_tz
-from messaging.models import Channel, MailingOrigin, Message, MessageStatus, Purpose
-from messaging.policy import ChannelPlan, Recipient, audience, email_roles, missing_data_text, sms_roles
+from messaging.models import Channel, MailingOrigin, Message, MessageStatus, Purpose, RecipientRole
+from messaging.policy import (
+    ChannelPlan,
+    Recipient,
+    audience,
+    email_roles,
+    load_for,
+    missing_data_text,
+    sms_roles,
+)
 from messaging.purpose import mark_copies
 from messaging.replies import mark_confirmed
 from patients.criteria import AppointmentCriteria, PatientCriteria
@@ -101,7 +110,9 @@ class Plan:
     targets: list[Target]
     left_out: list[LeftOut]
     batches: list[Batch]
-    letters: list[Target] = field(default_factory=list)
+    # The letters to print, addressed by the recipient policy (the civil guardian of a minor,
+    # each correspondent when the letter's text names the correspondent).
+    letters: list[Recipient] = field(default_factory=list)
     planning: list[Appointment] = field(default_factory=list)
     staff: list = field(default_factory=list)
 
@@ -213,6 +224,14 @@ def channel_plan(treatment: Treatment, practice: Practice) -> ChannelPlan:
     )
 
 
+def letter_plan(treatment: Treatment) -> ChannelPlan | None:
+    """Who the treatment's letters go to (the letter's email type names its recipient), for
+    ``messaging.policy.audience``; None when it prints no letter."""
+    if not treatment.send_letter:
+        return None
+    return ChannelPlan(letter=True, email_roles=email_roles(getattr(treatment.letter_template, "recipient_role", None)))
+
+
 def treatment_plan(*, treatment: Treatment, run_date: dt.date) -> Plan:
     """Who the treatment concerns on ``run_date``, who is left out and why, and the recipients of
     each mailing. Reads only; a constant number of queries whatever the number of patients."""
@@ -238,18 +257,23 @@ def treatment_plan(*, treatment: Treatment, run_date: dt.date) -> Plan:
     sms = Batch(Channel.SMS, "sms", treatment.sms_template)
     email = Batch(Channel.EMAIL, "email", treatment.email_template)
     fallback = Batch(Channel.EMAIL, "email-sans-portable", treatment.email_template)
-    letters: list[Target] = []
-    plan = channel_plan(treatment, practice)
+    letters: list[Recipient] = []
+    plan, on_paper = channel_plan(treatment, practice), letter_plan(treatment)
+    patients = [t.patient for t in targets]
+    load_for(patients, plan=plan)
+    if on_paper is not None:
+        load_for(patients, plan=on_paper)
     for target in targets:
         found = audience(target.patient, plan=plan, appointment=target.appointment)
         sms.recipients += found.sms
         email.recipients += found.email
         fallback.recipients += found.email_no_mobile
-        if treatment.send_letter:
-            if target.patient.address_lines:
-                letters.append(target)
-            else:
-                left.append(LeftOut(target.label, "Pas d'adresse postale : pas de courrier."))
+        if on_paper is not None:
+            for r in audience(target.patient, plan=on_paper, appointment=target.appointment).letter:
+                if r.sendable:
+                    letters.append(r)
+                else:
+                    left.append(LeftOut(target.label, gettext("%(reason)s Pas de courrier.") % {"reason": r.skip_reason}))
     batches = [b for b in (sms, email, fallback) if b.recipients]
     # What the outbox will skip as a second message of the same purpose (a mass mailing sent
     # the reminder already): shown in Tester with the reason naming the first. A query a batch.
@@ -446,20 +470,22 @@ def _documents(plan: Plan, run: TreatmentRun) -> None:
         custom = CustomFields.load()
         tpl = treatment.letter_template
         letters, printed = [], []
-        for t in plan.letters:
+        for r in plan.letters:
             composed = compose_email(
-                subject=tpl.subject, body_html=tpl.body_html, patient=t.patient, appointment=t.appointment,
-                recipient=t.patient, today=plan.run_date, custom=custom, practice=practice,
+                subject=tpl.subject, body_html=tpl.body_html, patient=r.patient, appointment=r.appointment,
+                recipient=r.person, today=plan.run_date, custom=custom, practice=practice,
+                # A correspondent reads @COR* and @LIBRE (their relationship with the practitioner).
+                correspondent=r.person if r.role == RecipientRole.CORRESPONDENT else None,
             )
             if composed.missing:
                 # Like a message (messaging.outbox): no letter with required data missing.
-                run.left_out = [*run.left_out, {"name": t.label, "reason": "Courrier non imprimé. "
-                                                + missing_data_text(composed.missing)}]
+                run.left_out = [*run.left_out, {"name": Target(r.patient, r.appointment).label,
+                                                "reason": gettext("Courrier non imprimé. ") + missing_data_text(composed.missing)}]
                 continue
-            printed.append(t)
+            printed.append(r)
             letters.append(
                 pdf.Letter(
-                    address_lines=(t.patient.display_name, *t.patient.address_lines),
+                    address_lines=(r.name, *r.address.split("\n")),
                     subject=composed.subject,
                     text=composed.text,
                 )
@@ -478,7 +504,7 @@ def _documents(plan: Plan, run: TreatmentRun) -> None:
             default_storage.save(run.letters_name, ContentFile(parts[1]))
 
 
-def _record_letters(plan: Plan, run: TreatmentRun, letters: list[pdf.Letter], targets: list[Target]) -> None:
+def _record_letters(plan: Plan, run: TreatmentRun, letters: list[pdf.Letter], recipients: list[Recipient]) -> None:
     """Each letter of the run in its patient's history (one query); a run done again for the
     same date (a retry) records nothing twice."""
     from messaging.letters import record_printed
@@ -489,13 +515,13 @@ def _record_letters(plan: Plan, run: TreatmentRun, letters: list[pdf.Letter], ta
     scope = f"{treatment.pk}:{plan.run_date:%Y-%m-%d}"
     record_printed([
         PrintedLetter(
-            patient_id=t.patient.pk, origin=LetterOrigin.TREATMENT, origin_label=label,
+            patient_id=r.patient.pk, origin=LetterOrigin.TREATMENT, origin_label=label,
             template_name=treatment.letter_template.label, recipient_name=letter.address_lines[0],
             address_lines=list(letter.address_lines[1:]), subject=letter.subject, text=letter.text,
             letter_date=plan.run_date, printed_by_id=run.requested_by_id,
-            dedupe_key=letter_dedupe_key(LetterOrigin.TREATMENT, scope, t.patient.pk, letter.text),
+            dedupe_key=letter_dedupe_key(LetterOrigin.TREATMENT, scope, r.patient.pk, letter.text),
         )
-        for t, letter in zip(targets, letters, strict=True)
+        for r, letter in zip(recipients, letters, strict=True)
     ])
 
 

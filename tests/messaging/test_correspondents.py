@@ -147,3 +147,57 @@ def test_a_correspondent_who_refuses_emails_once_the_message_is_written_gets_not
     message.refresh_from_db()
     assert message.status == MessageStatus.CANCELLED
     assert "email" in message.reason.lower() and mail.outbox == []
+
+
+def _patients_with_their_correspondent(n, dr):
+    appointments = []
+    for i in range(n):
+        p = PatientFactory(first_name=f"Corr{i}", practitioner=dr)
+        doctor = CorrespondentFactory(last_name=f"Confrere{i}", email=f"dr{i}@confreres.test")
+        CorrespondentLink.objects.create(correspondent=doctor, practitioner=dr, relationship="ami")
+        PatientCorrespondent.objects.create(patient=p, correspondent=doctor)
+        tomorrow = timezone.make_aware(dt.datetime.combine(timezone.localdate() + dt.timedelta(days=1), dt.time(9)))
+        appointments.append(AppointmentFactory(patient=p, practitioner=dr, start=tomorrow + dt.timedelta(minutes=10 * i)))
+    return appointments
+
+
+def test_a_mass_mailing_to_correspondents_costs_the_same_queries_for_2_or_12_rows(
+    report_type, django_capture_on_commit_callbacks
+):
+    """The defects: the preview merged a correspondent's email without the correspondent (every
+    row "Données manquantes : @LIBRE_01 : aucun correspondant" while the sent email was right);
+    the correspondents of each row and the relationships of each correspondent (@LIBRE) were
+    read one row at a time (two queries per row) in the preview and in the writing."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from messaging.mass_mailing import (
+        SEARCH_APPOINTMENTS,
+        draft_apply_template,
+        draft_start,
+        mass_mailing_send,
+        mass_preview,
+    )
+    from practice.models import Practice
+
+    Practice.get()
+    dr = PractitionerFactory(last_name="Molaire", initials="MM")
+
+    def counted(n):
+        appointments = _patients_with_their_correspondent(n, dr)
+        draft = draft_start(search=SEARCH_APPOINTMENTS, channel=Channel.EMAIL, ids=[a.pk for a in appointments])
+        draft_apply_template(draft, report_type)
+        draft.account_id = report_type.account_id
+        with CaptureQueriesContext(connection) as preview_q:
+            preview = mass_preview(draft)
+        # Written, not dispatched (the dispatch re-reads each correspondent's consent at the last
+        # moment: one query per message, by design).
+        with CaptureQueriesContext(connection) as send_q, django_capture_on_commit_callbacks(execute=False):
+            mailing = mass_mailing_send(draft=draft, requested_by=None)
+        texts = list(mailing.messages.order_by("pk").values_list("to", "body"))
+        assert len(texts) == n and all(body.startswith("Cher ami CONFRERE") for _, body in texts)
+        assert sum(line.sendable for line in preview.lines) == n, [x.recipient.skip_reason for x in preview.lines]
+        return len(preview_q.captured_queries), len(send_q.captured_queries)
+
+    counted(1)  # what is read once and kept (the free fields, the practice)
+    assert counted(2) == counted(12)
