@@ -118,7 +118,14 @@ def inbound(request: HttpRequest, gateway: str) -> HttpResponse:
     hooks = _gateway_webhooks(gateway)
     if not hooks.verify(request):
         return HttpResponseForbidden("Signature de la passerelle invalide.")
-    for event in hooks.inbound_events(request):
+    events = hooks.inbound_events(request)
+    if not events:
+        # Answered 200 all the same (a gateway retrying what we cannot read helps nobody), but
+        # an administrator must be able to see that replies arrive without what we read.
+        params = request.POST if request.method == "POST" and request.POST else request.GET
+        logger.warning("Inbound callback of %s without a reply it could read (parameters: %s)", gateway,
+                       ", ".join(sorted(k for k in params if k != "token")) or "none")
+    for event in events:
         record_inbound_event(event)
     return hooks.inbound_response()
 

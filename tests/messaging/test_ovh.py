@@ -306,6 +306,19 @@ def test_a_reply_is_recorded_and_stop_withdraws_consent(client, ovh_server):
     assert patient.sms_consent is False
 
 
+@pytest.mark.django_db
+def test_a_reply_callback_without_what_we_read_records_nothing_and_is_logged(client, ovh_server, caplog):
+    """OVH's reply parameters could not be cross-checked (docs/sending.md): a call whose sender
+    we cannot read is answered 200, records nothing, and says so in the server's log."""
+    with caplog.at_level("WARNING", logger="messaging.webhooks"):
+        response = client.get("/webhooks/ovh/inbound/", {"token": TOKEN, "id": "78", "from_msisdn": "0033684285560",
+                                                         "body": "Oui"})
+    assert response.status_code == 200
+    assert not InboundMessage.objects.exists()
+    assert "Inbound callback of ovh without a reply it could read (parameters: body, from_msisdn, id)" in caplog.text
+    assert TOKEN not in caplog.text
+
+
 # --- sendtestsms and reconciliation ----------------------------------------------------------
 
 
