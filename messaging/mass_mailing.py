@@ -771,9 +771,12 @@ def mailing_retry_failures(*, mailing: Mailing, requested_by) -> Mailing:
     """A new mailing (origin RESEND) to the recipients whose message FAILED in ``mailing``, and
     to them only: successes, unknown outcomes (the gateway may have delivered them: see
     ``mailing_retry_unknown``) and skipped recipients are never sent again. The address is read
-    again from the patient file, so a number corrected since the failure is used. Once per
-    mailing: a second call returns the first retry (the failures of a retry are retried from the
-    retry's own report). Raises ValueError when nothing failed."""
+    again from the patient file, so a number corrected since the failure is used. A message
+    staff sent "malgré les données manquantes" (``Message.missing_kept``) is kept again although
+    its data is still missing; any other whose required data is missing now is left out with
+    the reason (``outbox.mailing_create``). Once per mailing: a second call returns the first
+    retry (the failures of a retry are retried from the retry's own report). Raises ValueError
+    when nothing failed."""
     return _retry(mailing=mailing, requested_by=requested_by, status=MessageStatus.FAILED,
                   key=f"{RETRY_KEY_PREFIX}{mailing.pk}", label="Renvoi des échecs",
                   empty="Aucun envoi en échec à renvoyer.")
@@ -835,6 +838,9 @@ def _retry(*, mailing: Mailing, requested_by, status: str, key: str, label: str,
         idempotency_key=key,
         label=f"{label} – {mailing.label or mailing.pk}"[:200],
         purpose=failed[0].purpose,
+        # Staff's "Envoyer malgré les données manquantes" holds for the rows it was made on, and
+        # only them: another row whose data went missing since is left out with the reason.
+        keep_missing_rows=frozenset(n for n, m in enumerate(failed) if m.missing_kept),
         # Re-sending the "incertain" ones is staff's explicit choice (confirmed after the
         # warning): the one-message-per-purpose rule must not cancel it as a copy of itself.
         send_again=status == MessageStatus.UNKNOWN,

@@ -530,6 +530,9 @@ class Message(models.Model):
     # What staff should know about a message that left anyway (an attachment rule that found
     # nothing for this patient). Kept apart from ``reason``, which dispatch rewrites and clears.
     note = models.CharField(_("remarque"), max_length=500, blank=True)
+    # Staff's explicit choice to send it although required merge data was missing for its
+    # recipient ("Envoyer malgré les données manquantes"): a retry of its failure keeps it.
+    missing_kept = models.BooleanField(_("envoyé malgré des données manquantes"), default=False)
     error_code = models.CharField(_("code d'erreur"), max_length=40, blank=True)
     provider_id = models.CharField(_("identifiant passerelle"), max_length=100, blank=True)
     attempts = models.PositiveSmallIntegerField(_("tentatives"), default=0)

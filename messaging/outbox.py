@@ -11,7 +11,7 @@ import datetime as dt
 import hashlib
 import logging
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from functools import partial
 
 from django.db import IntegrityError, transaction
@@ -121,7 +121,7 @@ def _preload(recipients: Sequence[Recipient], appointment: Appointment | None) -
 ROW_COLUMNS = (
     "mailing_id", "channel", "patient_id", "appointment_id", "appointment_start", "recipient_role",
     "recipient_name", "to", "account_id", "subject", "body", "body_html", "attachments", "sms_parts",
-    "status", "reason", "note", "dedupe_key", "not_before", "purpose", "error_code",
+    "status", "reason", "note", "dedupe_key", "not_before", "purpose", "error_code", "missing_kept",
 )
 
 @transaction.atomic
@@ -150,6 +150,7 @@ def mailing_create(
     about: Iterable[int] | None = None,
     extra_attachments: Sequence[dict] = (),
     keep_missing: bool = False,
+    keep_missing_rows: Collection[int] = (),
 ) -> Mailing:
     """Record one request to send and its messages; return the Mailing.
 
@@ -184,7 +185,9 @@ def mailing_create(
     A message whose required merge data is missing for its recipient (an appointment code and
     no appointment, an address code and no address: ``messaging.merge.MergeContext.required``)
     is SKIPPED with ``Reason.MISSING_DATA``'s text naming the codes, unless ``keep_missing``
-    (staff explicitly kept such messages: they leave, with a note saying so).
+    (staff explicitly kept such messages: they leave, with a note saying so, ``missing_kept``
+    set). ``keep_missing_rows``: the positions in ``recipients`` (from 0) of the only recipients
+    for whom that choice was made (a retry keeps the choice of the send it retries, row by row).
     """
     if channel not in (Channel.SMS, Channel.EMAIL):
         raise ValueError(f"Canal non pris en charge : {channel}")
@@ -294,7 +297,8 @@ def mailing_create(
 
     def message_rows():
         nonlocal pending
-        for r in loaded_recipients():
+        for position, r in enumerate(loaded_recipients()):
+            keep = keep_missing or position in keep_missing_rows
             if r.grouped and earlier:
                 r = without_copies(r, earlier)
             patient = r.patient
@@ -329,7 +333,7 @@ def mailing_create(
                                       custom=custom, practice=practice, next_appointment=after)
                 subject, body_html, body, sms_parts = email.subject[:255], email.html, email.text, 0
                 missing = email.missing
-                if rules and patient is not None and status == MessageStatus.PENDING and (keep_missing or not missing):
+                if rules and patient is not None and status == MessageStatus.PENDING and (keep or not missing):
                     from messaging.attachments import attachments_for
 
                     found = attachments_for(template=email_template, patient=patient)
@@ -342,10 +346,12 @@ def mailing_create(
                     note = " ".join(found.warnings)[:500]
                 if extra_attachments and status == MessageStatus.PENDING:
                     attachments = [*attachments, *extra_attachments]
+            kept = False
             if status == MessageStatus.PENDING and not body.strip():
                 status, reason = MessageStatus.SKIPPED, "Le message est vide pour ce destinataire."
             elif status == MessageStatus.PENDING and missing:
-                if keep_missing:
+                if keep:
+                    kept = True
                     note = " ".join(p for p in (missing_data_note(missing), note) if p)[:500]
                 else:
                     status, reason = MessageStatus.SKIPPED, missing_data_text(missing)[:500]
@@ -360,7 +366,7 @@ def mailing_create(
                 # Snapshot checked at send time (send_checks.appointment_check).
                 appt.start if appt is not None else None,
                 r.role, r.name[:200], r.address[:254], account_id, subject, body, body_html, attachments,
-                sms_parts, status, reason, note, key, not_before, purpose, code,
+                sms_parts, status, reason, note, key, not_before, purpose, code, kept,
             )
 
     # Composed while the rows are inserted (practice.bulk.insert_rows).

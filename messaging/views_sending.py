@@ -418,7 +418,8 @@ def _note_kept(mailing: Mailing, missing_rows) -> None:
     for message in mailing.messages.exclude(status=MessageStatus.SKIPPED):
         note = noted.get(f"{message.recipient_role}:{message.to}")
         if note and note not in message.note:
-            Message.objects.filter(pk=message.pk).update(note=" ".join(p for p in (note, message.note) if p)[:500])
+            Message.objects.filter(pk=message.pk).update(note=" ".join(p for p in (note, message.note) if p)[:500],
+                                                         missing_kept=True)
 
 
 def _send_window(request: HttpRequest, patient_pk: int, channel: str) -> HttpResponse:

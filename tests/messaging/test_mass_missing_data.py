@@ -118,3 +118,58 @@ def test_letters_with_missing_data_are_printed_only_when_asked(assistant_client)
     response = assistant_client.get(reverse("mass:letters", args=[key]) + "?donnees_manquantes=1")
     assert response["Content-Type"] == "application/pdf"
     assert PrintedLetter.objects.count() == 1
+
+
+def test_retrying_the_failures_keeps_the_choice_made_on_each_row(sms_outbox, no_quiet_hours):
+    """"Renvoyer les échecs" of a mailing sent with "Envoyer malgré les données manquantes": the
+    message staff kept although its data was missing goes again (it was left out of the retry, as
+    if nobody had chosen); one whose data went missing only since (nobody chose for it) is left
+    out with the reason; one left out the first time is not sent by the retry."""
+    from messaging.backends import SendError
+    from messaging.dispatch import dispatch_pending
+    from messaging.gateways import locmem
+    from messaging.mass_mailing import mailing_report, mailing_retry_failures
+    from patients.models import Appointment
+    from tests.factories import AppointmentFactory
+    from tests.messaging.test_mass_views import tomorrow_at
+
+    with_next = PatientFactory(first_name="Emma", last_name="Ablirant", mobile="+33684285560")
+    AppointmentFactory(patient=with_next, start=tomorrow_at(10))
+    kept = PatientFactory(first_name="Anaïs", last_name="Adam", mobile="+33611223344")
+    draft = _draft([with_next, kept])
+    draft.keep_missing = True
+    for number in ("+33684285560", "+33611223344"):
+        locmem.fail_for[number] = SendError("Passerelle indisponible.", permanent=True, code="x")
+    mailing = mass_mailing_send(draft=draft, requested_by=None)
+    dispatch_pending(mailing_id=mailing.pk)
+    assert Message.objects.filter(mailing=mailing, status=MessageStatus.FAILED).count() == 2
+    assert [m.missing_kept for m in Message.objects.filter(mailing=mailing).order_by("recipient_name")] == [False, True]
+
+    # Since then Emma's appointment was cancelled: her @PROCHRDV is empty now, nobody chose for it.
+    Appointment.objects.filter(patient=with_next).delete()
+    locmem.reset()
+    retry = mailing_retry_failures(mailing=mailing, requested_by=None)
+    again = {m.recipient_name: m for m in retry.messages.all()}
+    assert again["ADAM Anaïs"].status == MessageStatus.PENDING and again["ADAM Anaïs"].missing_kept
+    assert "Envoyé malgré des données manquantes (@PROCHRDV)" in again["ADAM Anaïs"].note
+    assert again["ABLIRANT Emma"].status == MessageStatus.SKIPPED
+    assert again["ABLIRANT Emma"].error_code == "missing-data"
+    dispatch_pending(mailing_id=retry.pk)
+    assert [(s.to, s.body) for s in sms_outbox] == [("+33611223344", "Bonjour Anaïs, votre prochain rendez-vous : .")]
+    assert mailing_report(mailing=mailing).retry.pk == retry.pk
+
+
+def test_a_retry_does_not_send_what_the_first_send_left_out_for_missing_data(two_patients, sms_outbox,
+                                                                             no_quiet_hours):
+    from messaging.backends import SendError
+    from messaging.dispatch import dispatch_pending
+    from messaging.gateways import locmem
+    from messaging.mass_mailing import mailing_retry_failures
+
+    locmem.fail_for["+33684285560"] = SendError("Passerelle indisponible.", permanent=True, code="x")
+    mailing = mass_mailing_send(draft=_draft(two_patients), requested_by=None)  # Anaïs left out
+    dispatch_pending(mailing_id=mailing.pk)
+    locmem.reset()
+    retry = mailing_retry_failures(mailing=mailing, requested_by=None)
+    assert list(retry.messages.values_list("recipient_name", "status")) == [("ABLIRANT Emma", MessageStatus.PENDING)]
+    assert not retry.messages.get().missing_kept

@@ -141,6 +141,7 @@ def test_outbox_sends_it_when_staff_keep_it_with_a_note(emma):
     assert message.status == MessageStatus.PENDING
     assert message.body == "Rappel : RDV de Emma le ."
     assert message.note == "Envoyé malgré des données manquantes (@RDV1), à la demande du personnel."
+    assert message.missing_kept
 
 
 def test_outbox_checks_the_email_subject_too(emma):

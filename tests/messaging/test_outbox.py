@@ -317,7 +317,7 @@ def test_outbox_rows_are_written_with_every_column_and_a_dedupe_key_cannot_be_wr
            if f.attname in ("mailing_id", "channel", "patient_id", "appointment_id", "recipient_role",
                             "recipient_name", "to", "account_id", "subject", "body", "body_html", "attachments",
                             "sms_parts", "status", "reason", "note", "dedupe_key", "not_before",
-                            "appointment_start", "purpose", "error_code")}
+                            "appointment_start", "purpose", "error_code", "missing_kept")}
     fresh = {**row, "dedupe_key": "unique-new", "attachments": [{"filename": "a.pdf", "path": "x"}]}
     with pytest.raises(IntegrityError), transaction.atomic():
         _insert_messages([fresh, row])
@@ -563,6 +563,7 @@ def test_awkward_values_survive_the_joined_columns_and_the_lists(small_statement
             "account_id": None, "subject": "", "body": body, "body_html": "", "attachments": [],
             "sms_parts": i, "status": MessageStatus.PENDING, "reason": "", "note": "", "dedupe_key": f"k|{i}",
             "not_before": None, "purpose": "reminder" if with_appointment else "other", "error_code": "",
+            "missing_kept": with_appointment,
         }
         rows.append(tuple(values[name] for name in ROW_COLUMNS))
     insert_rows(Message, ROW_COLUMNS, rows, count=len(rows))

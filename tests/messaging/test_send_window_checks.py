@@ -53,6 +53,7 @@ def test_sms_kept_explicitly_leaves_with_a_note(assistant_client, patient, sms_o
     message = Message.objects.get()
     assert message.status == MessageStatus.SENT and message.body.endswith("ADAM le .")
     assert "Envoyé malgré des données manquantes (@RDV1)" in message.note
+    assert message.missing_kept  # what a retry of its failure keeps
     assert len(sms_outbox) == 1
 
 
