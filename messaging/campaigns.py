@@ -24,6 +24,7 @@ from django.utils import timezone
 
 from patients.models import Patient, Practitioner
 
+from .campaign_checks import CheckSummary, check_forget, check_store
 from .compose import compose_email, compose_sms
 from .cost import Estimate, new_estimate
 from .csv_import import CsvContacts, ListEntry, collect_entries, parse_pasted_list
@@ -348,10 +349,14 @@ class CampaignPreview:
     def missing_lines(self) -> list[CampaignLine]:
         return [line for line in self.lines if line.missing]
 
+    def summary(self) -> CheckSummary:
+        """The counts, as the check page shows them (and stores them: ``campaign_checks``)."""
+        return CheckSummary(total=self.total, reach=self.reach, reason_list=self.reason_list,
+                            missing_data=self.missing_data, missing_kept=self.missing_kept, estimate=self.estimate)
+
     def refusal(self) -> str:
         """Why a campaign that reaches nobody is refused, with the counts."""
-        return reach_refusal(self.total, [*self.reason_list, *(
-            [("Données manquantes (voir la liste)", self.missing_data)] if self.missing_data else [])])
+        return self.summary().refusal()
 
 
 def reach_refusal(total: int, reasons: list[tuple[str, int]]) -> str:
@@ -464,6 +469,7 @@ def campaign_send(*, campaign: Campaign, requested_by=None, keep_missing: bool |
                 reasons = (mailing.messages.values_list("reason").annotate(n=Count("pk")).order_by("-n", "reason"))
                 raise ValueError(reach_refusal(len(recipients), [(reason, n) for reason, n in reasons]))
             Campaign.objects.filter(pk=campaign.pk).update(mailing=mailing)
+            check_forget(campaign)  # sent: its report takes over from the check
     except Exception:
         # Nothing was written: the campaign goes back to where it was, to be fixed and resent.
         Campaign.objects.filter(pk=campaign.pk).update(
@@ -490,6 +496,7 @@ def campaign_schedule(*, campaign: Campaign, when: dt.datetime, keep_missing: bo
     if when <= timezone.now():
         raise ValueError("Choisissez une date et une heure à venir.")
     keep = campaign.keep_missing if keep_missing is None else keep_missing
+    preview = None
     if campaign.status in (CampaignStatus.DRAFT, CampaignStatus.SCHEDULED):
         preview = campaign_preview(campaign, keep_missing=keep)
         if not preview.reach:
@@ -499,6 +506,9 @@ def campaign_schedule(*, campaign: Campaign, when: dt.datetime, keep_missing: bo
     ).update(status=CampaignStatus.SCHEDULED, scheduled_at=when, keep_missing=keep)
     if updated != 1:
         raise ValueError("Cette campagne ne peut plus être programmée.")
+    campaign.keep_missing = keep
+    if preview is not None:
+        check_store(campaign, preview)  # the check page shows what was checked here
     Schedule.objects.update_or_create(
         name=schedule_name(campaign),
         defaults={"func": "messaging.campaigns.send_due_campaigns", "schedule_type": Schedule.ONCE,
@@ -522,6 +532,7 @@ def campaign_cancel(*, campaign: Campaign) -> Campaign:
     ).update(status=CampaignStatus.CANCELLED) != 1:
         raise ValueError("Une campagne envoyée ne peut plus être annulée.")
     _drop_schedule(campaign)
+    check_forget(campaign)
     campaign.refresh_from_db()
     return campaign
 

@@ -846,6 +846,12 @@ class Campaign(models.Model):
     )
     created_at = models.DateTimeField(_("créée le"), auto_now_add=True)
     sent_at = models.DateTimeField(_("envoyée le"), null=True, blank=True)
+    # Its check page ("qui recevra quoi") merged once per version of the campaign (list, texts,
+    # options: ``messaging.campaign_checks``): the version merged, the counts, when; the merged
+    # messages are the ``CampaignCheckLine`` rows.
+    check_version = models.CharField(_("version vérifiée"), max_length=64, blank=True)
+    check_summary = models.JSONField(_("résumé de la vérification"), null=True, blank=True)
+    check_at = models.DateTimeField(_("vérifiée le"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("campagne")
@@ -883,6 +889,23 @@ class CampaignRecipient(models.Model):
 
     def __str__(self) -> str:
         return self.address
+
+
+class CampaignCheckLine(models.Model):
+    """One recipient of a campaign's stored check and the exact message merged for them
+    (``data``: what the check page shows), at ``position`` in the list's order."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="check_lines")
+    position = models.PositiveIntegerField(_("rang"))
+    data = models.JSONField(_("ligne"))
+
+    class Meta:
+        verbose_name = _("ligne de vérification de campagne")
+        verbose_name_plural = _("lignes de vérification de campagne")
+        constraints = [models.UniqueConstraint(fields=["campaign", "position"], name="uniq_campaign_check_position")]
+
+    def __str__(self) -> str:
+        return f"{self.campaign_id} #{self.position}"
 
 
 class PendingDeliveryEvent(models.Model):

@@ -14,6 +14,7 @@ from django.contrib.auth.decorators import login_required, permission_required
 from django.core.files.storage import default_storage
 from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext_lazy
@@ -25,6 +26,7 @@ from practice.uploads import upload_forget, upload_keep, upload_kept
 from practice.validators import validate_header_text
 
 from . import campaigns as svc
+from .campaign_checks import check_forget, check_stored, list_figures
 from .html import clean_html
 from .mass_mailing import mailing_progress
 from .merge import unknown_codes
@@ -182,6 +184,11 @@ def campaign_detail(request, pk):
     campaign = get_object_or_404(Campaign.objects.select_related("mailing", "account"), pk=pk)
     if request.method == "POST":
         action = request.POST.get("action")
+        if action == "recheck":
+            # Patients' files, consents or STOP replies changed since the check: merge again.
+            check_forget(campaign)
+            page = request.POST.get("page", "")
+            return redirect(reverse("campaigns:detail", args=[campaign.pk]) + (f"?page={page}" if page.isdigit() else ""))
         # "Envoyer malgré les données manquantes": staff's explicit choice, kept with the campaign.
         keep_missing = request.POST.get("keep_missing") == "1"
         try:
@@ -205,18 +212,21 @@ def campaign_detail(request, pk):
         return redirect("campaigns:detail", pk=campaign.pk)
     progress = mailing_progress(mailing=campaign.mailing) if campaign.mailing_id else None
     sample = list(campaign.recipients.order_by("pk")[:20])
+    list_size, list_last = list_figures(campaign)
     can_send = campaign.status in (CampaignStatus.DRAFT, CampaignStatus.SCHEDULED)
     # Before anything leaves: each recipient's message as it would be sent now, who receives
     # nothing and why, the messages left out for missing data, and what the SMS would cost.
-    preview = svc.campaign_preview(campaign) if can_send else None
-    lines = Paginator(preview.lines, REACH_PAGE).get_page(request.GET.get("page")) if preview else None
-    missing = preview.missing_lines if preview else []
+    # Merged once per version of the campaign; each page reads its stored lines.
+    check = check_stored(campaign, list_size=list_size, list_last=list_last) if can_send else None
+    preview = check.summary if check else None
     return render(request, "messaging/campaigns/detail.html", {
         "campaign": campaign, "report": campaign.import_report, "progress": progress,
-        "list_size": campaign.recipients.count(), "sample": sample,
-        "can_send": can_send, "preview": preview, "lines": lines,
+        "list_size": list_size, "sample": sample,
+        "can_send": can_send, "preview": preview, "checked_at": check.checked_at if check else None,
+        "lines": Paginator(check.lines, REACH_PAGE).get_page(request.GET.get("page")) if check else None,
         "estimate": preview.estimate if preview else None,
-        "missing_lines": missing[:REACH_PAGE], "missing_more": max(0, len(missing) - REACH_PAGE),
+        "missing_lines": check.missing_lines(limit=REACH_PAGE) if check else [],
+        "missing_more": max(0, preview.missing_count - REACH_PAGE) if preview else 0,
     })
 
 
