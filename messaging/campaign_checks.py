@@ -8,7 +8,7 @@ keeps each line (``CampaignCheckLine``) and the counts (``Campaign.check_summary
 pages read the stored lines, a page at a time.
 
 The version (``check_version``) is a fingerprint of everything the merge reads from the campaign
-and its settings: the list (size and last row), the channel, kind, subject, body, account, "tous
+and its settings: the list (size and last row; the patients' too for "tous les patients"), the channel, kind, subject, body, account, "tous
 les patients", the choice about missing data, the practice's settings (names in GSM-7, prices,
 identity), the configured gateway and the language the page is read in (reasons are worded in
 it). A change of any of them merges again on the next view. Data changed elsewhere (a patient's
@@ -113,34 +113,43 @@ class CheckLines:
         return [line_from_json(data) for data in rows]
 
 
-def check_version(campaign: Campaign, *, list_size: int, list_last: int | None) -> str:
-    """The fingerprint of what the merge of ``campaign`` reads (see the module's docstring)."""
+def check_version(campaign: Campaign, *, figures: tuple) -> str:
+    """The fingerprint of what the merge of ``campaign`` reads (see the module's docstring);
+    ``figures``: ``list_figures(campaign)``."""
     from practice.models import Practice
 
     practice = model_to_dict(Practice.get())
     parts = [
         campaign.channel, campaign.kind, campaign.subject, campaign.body, campaign.account_id,
-        campaign.all_patients, campaign.keep_missing, list_size, list_last,
+        campaign.all_patients, campaign.keep_missing, figures,
         sorted((k, str(v)) for k, v in practice.items()), gateway_name(), get_language(),
     ]
     return hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()
 
 
-def list_figures(campaign: Campaign) -> tuple[int, int | None]:
-    """The size of the campaign's stored list and its last row's id: one query."""
+def list_figures(campaign: Campaign) -> tuple:
+    """The size of the campaign's stored list and its last row's id (the list's size first),
+    and for a campaign to all patients the same of the patients' table (a patient added since
+    is a recipient more): one query, two for all patients."""
+    from patients.models import Patient
+
     figures = campaign.recipients.aggregate(n=Count("pk"), last=Max("pk"))
-    return figures["n"], figures["last"]
+    out: tuple = (figures["n"], figures["last"])
+    if campaign.all_patients:
+        patients = Patient.objects.aggregate(n=Count("pk"), last=Max("pk"))
+        out += (patients["n"], patients["last"])
+    return out
 
 
-def check_stored(campaign: Campaign, *, list_size: int | None = None, list_last: int | None = None) -> StoredCheck:
+def check_stored(campaign: Campaign, *, figures: tuple | None = None) -> StoredCheck:
     """The check of ``campaign``: merged now if the campaign changed since the stored one (or
-    none is stored), else read back. ``list_size`` and ``list_last``: ``list_figures`` when the
-    caller read them. The campaign is locked while it is merged, so two views of a changed
-    campaign merge it once. Queries of a view that reads the stored check: one for the list's
-    figures (none when given), plus one per page of lines read."""
-    if list_size is None:
-        list_size, list_last = list_figures(campaign)
-    version = check_version(campaign, list_size=list_size, list_last=list_last)
+    none is stored), else read back. ``figures``: ``list_figures(campaign)`` when the caller
+    read them. The campaign is locked while it is merged, so two views of a changed campaign
+    merge it once. Queries of a view that reads the stored check: those of ``list_figures``
+    (none when given), plus one per page of lines read."""
+    if figures is None:
+        figures = list_figures(campaign)
+    version = check_version(campaign, figures=figures)
     if campaign.check_version != version or campaign.check_summary is None:
         with transaction.atomic():
             locked = Campaign.objects.select_for_update().get(pk=campaign.pk)
@@ -160,7 +169,7 @@ def check_store(campaign: Campaign, preview, *, version: str | None = None) -> N
     """Keep ``preview`` (``campaigns.campaign_preview`` of ``campaign`` as it is now) as the
     campaign's check, under ``version`` (computed when not given)."""
     if version is None:
-        version = check_version(campaign, **dict(zip(("list_size", "list_last"), list_figures(campaign), strict=True)))
+        version = check_version(campaign, figures=list_figures(campaign))
     CampaignCheckLine.objects.filter(campaign=campaign).delete()
     insert_rows(
         CampaignCheckLine, ["campaign_id", "position", "data"],

@@ -212,16 +212,16 @@ def campaign_detail(request, pk):
         return redirect("campaigns:detail", pk=campaign.pk)
     progress = mailing_progress(mailing=campaign.mailing) if campaign.mailing_id else None
     sample = list(campaign.recipients.order_by("pk")[:20])
-    list_size, list_last = list_figures(campaign)
+    figures = list_figures(campaign)
     can_send = campaign.status in (CampaignStatus.DRAFT, CampaignStatus.SCHEDULED)
     # Before anything leaves: each recipient's message as it would be sent now, who receives
     # nothing and why, the messages left out for missing data, and what the SMS would cost.
     # Merged once per version of the campaign; each page reads its stored lines.
-    check = check_stored(campaign, list_size=list_size, list_last=list_last) if can_send else None
+    check = check_stored(campaign, figures=figures) if can_send else None
     preview = check.summary if check else None
     return render(request, "messaging/campaigns/detail.html", {
         "campaign": campaign, "report": campaign.import_report, "progress": progress,
-        "list_size": list_size, "sample": sample,
+        "list_size": figures[0], "sample": sample,
         "can_send": can_send, "preview": preview, "checked_at": check.checked_at if check else None,
         "lines": Paginator(check.lines, REACH_PAGE).get_page(request.GET.get("page")) if check else None,
         "estimate": preview.estimate if preview else None,

@@ -183,3 +183,13 @@ def test_stored_lines_read_back_as_merged(assistant):
             line.recipient.name, line.recipient.address, line.recipient.skip_reason)
         assert (back.sendable, back.text, back.sms_parts, back.missing) == (
             line.sendable, line.text, line.sms_parts, line.missing)
+
+
+def test_a_patient_added_since_is_in_the_check_of_a_campaign_to_all_patients(assistant_client, assistant):
+    PatientFactory(first_name="Alexis", mobile="+33684285560")
+    campaign = _create(assistant, all_patients=True, body="Bonjour @DPREN, " + CLOSED)
+    url = reverse("campaigns:detail", args=[campaign.pk])
+    assert "1 destinataire sur 1 recevra le message." in _text(assistant_client.get(url))
+    PatientFactory(first_name="Nouvelle", mobile="+33611223344")
+    page = _text(assistant_client.get(url))
+    assert "2 destinataires sur 2 recevront le message." in page and "Bonjour Nouvelle, " in page
