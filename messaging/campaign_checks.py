@@ -36,6 +36,7 @@ from practice.bulk import gc_paused, insert_rows
 
 from .cost import Estimate, gateway_name
 from .models import Campaign, CampaignCheckLine
+from .stored_lines import StoredLines
 
 
 @dataclasses.dataclass
@@ -78,39 +79,11 @@ class StoredCheck:
 
     summary: CheckSummary
     checked_at: dt.datetime
-    lines: CheckLines
+    lines: StoredLines
 
     def missing_lines(self, *, limit: int) -> list[SimpleNamespace]:
         """The first ``limit`` lines whose required merge data is missing: one query."""
-        if not self.summary.missing_count:
-            return []
-        rows = CampaignCheckLine.objects.filter(campaign_id=self.lines.campaign_pk, data__missing__0__isnull=False)
-        return [line_from_json(d) for d in rows.order_by("position").values_list("data", flat=True)[:limit]]
-
-
-class CheckLines:
-    """The stored lines of a campaign's check, in order; ``lines[a:b]`` reads those only."""
-
-    def __init__(self, campaign_pk: int, count: int):
-        self.campaign_pk, self._count = campaign_pk, count
-
-    def count(self) -> int:
-        return self._count
-
-    def __len__(self) -> int:
-        return self._count
-
-    def __getitem__(self, index):
-        if not isinstance(index, slice):
-            found = self[index : index + 1]
-            if not found:
-                raise IndexError(index)
-            return found[0]
-        start, stop = index.start or 0, self._count if index.stop is None else index.stop
-        rows = CampaignCheckLine.objects.filter(
-            campaign_id=self.campaign_pk, position__gte=start, position__lt=stop
-        ).order_by("position").values_list("data", flat=True)
-        return [line_from_json(data) for data in rows]
+        return self.lines.with_missing(limit=limit) if self.summary.missing_count else []
 
 
 def check_version(campaign: Campaign, *, figures: tuple) -> str:
@@ -162,7 +135,8 @@ def check_stored(campaign: Campaign, *, figures: tuple | None = None) -> StoredC
                 campaign.check_version, campaign.check_summary, campaign.check_at = (
                     locked.check_version, locked.check_summary, locked.check_at)
     summary = summary_from_json(campaign.check_summary)
-    return StoredCheck(summary=summary, checked_at=campaign.check_at, lines=CheckLines(campaign.pk, summary.total))
+    return StoredCheck(summary=summary, checked_at=campaign.check_at, lines=StoredLines(
+        CampaignCheckLine.objects.filter(campaign_id=campaign.pk), summary.total, line_from_json))
 
 
 def check_store(campaign: Campaign, preview, *, version: str | None = None) -> None:

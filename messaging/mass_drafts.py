@@ -32,6 +32,7 @@ from django.utils.functional import Promise
 
 from practice.bulk import gc_paused, insert_rows
 
+from . import stored_lines
 from .cost import Estimate
 from .mass_mailing import MassDraft, Preview, PreviewLine, Summary, mass_preview
 from .models import MailingDraft, MailingDraftLine
@@ -89,36 +90,17 @@ class StoredPreview:
     lines: StoredLines
 
 
-class StoredLines:
+class StoredLines(stored_lines.StoredLines):
     """The stored lines of a draft's preview, in order; ``lines[a:b]`` reads those only."""
 
     def __init__(self, draft_pk: int, count: int):
-        self.draft_pk, self._count = draft_pk, count
-
-    def count(self) -> int:
-        return self._count
-
-    def __len__(self) -> int:
-        return self._count
-
-    def __getitem__(self, index):
-        if not isinstance(index, slice):
-            found = self[index : index + 1]
-            if not found:
-                raise IndexError(index)
-            return found[0]
-        start, stop = index.start or 0, self._count if index.stop is None else index.stop
-        rows = MailingDraftLine.objects.filter(
-            draft_id=self.draft_pk, position__gte=start, position__lt=stop
-        ).order_by("position").values_list("data", flat=True)
-        return [line_from_json(data) for data in rows]
+        super().__init__(MailingDraftLine.objects.filter(draft_id=draft_pk), count, line_from_json)
+        self.draft_pk = draft_pk
 
     def with_missing(self, *, limit: int) -> tuple[list, int]:
         """The first ``limit`` stored lines whose required merge data is missing (listed apart
         on the page), and how many there are: two queries."""
-        rows = MailingDraftLine.objects.filter(draft_id=self.draft_pk, data__missing__0__isnull=False)
-        found = rows.order_by("position").values_list("data", flat=True)[:limit]
-        return [line_from_json(data) for data in found], rows.count()
+        return super().with_missing(limit=limit), self.rows.filter(data__missing__0__isnull=False).count()
 
 
 def preview_stored(*, key: str, user, today: dt.date | None = None) -> StoredPreview | None:

@@ -766,13 +766,22 @@ class MailingDraft(models.Model):
         return f"{self.key} – {self.user}"
 
 
-class MailingDraftLine(models.Model):
-    """One line of a draft's stored preview: a recipient and the exact message merged for them
-    (``data``: what the preview page shows), at ``position`` in the preview's order."""
+class MergedLine(models.Model):
+    """One line of a merge kept to be paged through (``messaging.stored_lines``): a recipient and
+    the exact message merged for them (``data``: what the page shows), at ``position`` in the
+    merge's order."""
 
-    draft = models.ForeignKey(MailingDraft, on_delete=models.CASCADE, related_name="lines")
     position = models.PositiveIntegerField(_("rang"))
     data = models.JSONField(_("ligne"))
+
+    class Meta:
+        abstract = True
+
+
+class MailingDraftLine(MergedLine):
+    """One line of a draft's stored preview."""
+
+    draft = models.ForeignKey(MailingDraft, on_delete=models.CASCADE, related_name="lines")
 
     class Meta:
         verbose_name = _("ligne d'aperçu de publipostage")
@@ -891,13 +900,10 @@ class CampaignRecipient(models.Model):
         return self.address
 
 
-class CampaignCheckLine(models.Model):
-    """One recipient of a campaign's stored check and the exact message merged for them
-    (``data``: what the check page shows), at ``position`` in the list's order."""
+class CampaignCheckLine(MergedLine):
+    """One recipient of a campaign's stored check (``messaging.campaign_checks``)."""
 
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="check_lines")
-    position = models.PositiveIntegerField(_("rang"))
-    data = models.JSONField(_("ligne"))
 
     class Meta:
         verbose_name = _("ligne de vérification de campagne")
