@@ -27,6 +27,7 @@ from typing import Any
 
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from patients.models import Appointment, AppointmentState, Patient
 from patients.selection import SEARCH_APPOINTMENTS, SEARCH_PATIENTS
@@ -64,6 +65,7 @@ from .policy import (
     Reason,
     Recipient,
     audience,
+    correspondent_recipients,
     email_roles,
     load_for,
     missing_data_text,
@@ -816,9 +818,14 @@ def _retry(*, mailing: Mailing, requested_by, status: str, key: str, label: str,
     if not failed:
         raise ValueError(empty)
     recipients: list[Recipient] = []
+    to_colleagues = ChannelPlan(email=True, email_roles=(RecipientRole.CORRESPONDENT,))
+    load_for([m.patient for m in failed if m.patient is not None and m.recipient_role == RecipientRole.CORRESPONDENT],
+             plan=to_colleagues)
     for m in failed:
         if m.patient is not None and m.recipient_role in ROLE_ORDER:
             r = recipient_for(patient=m.patient, channel=m.channel, role=m.recipient_role, appointment=m.appointment)
+        elif m.patient is not None and m.recipient_role == RecipientRole.CORRESPONDENT:
+            r = _same_correspondent(m)
         else:
             r = Recipient(role=m.recipient_role, name=m.recipient_name, address=m.to, channel=m.channel,
                           patient=m.patient)
@@ -846,6 +853,19 @@ def _retry(*, mailing: Mailing, requested_by, status: str, key: str, label: str,
         send_again=status == MessageStatus.UNKNOWN,
         **kwargs,
     )
+
+
+def _same_correspondent(m: Message) -> Recipient:
+    """The recipient of a retry of ``m``, written to one of its patient's correspondents: that
+    correspondent again (a message names it by address), with what the merge reads of them
+    (@CORNOM, @LIBRE); left out with the reason when the patient's file no longer holds them."""
+    for r in correspondent_recipients(patient=m.patient, channel=m.channel, appointment=m.appointment):
+        if r.address.lower() == m.to.lower():
+            return r
+    gone = Recipient(RecipientRole.CORRESPONDENT, m.recipient_name, m.to, m.channel, m.patient, None, "", False,
+                     m.appointment)
+    return gone.left_out(Reason.NO_CORRESPONDENT, gettext(
+        "Ce correspondant n'est plus dans le dossier du patient (%(address)s).") % {"address": m.to})
 
 
 def mass_mailings() -> QuerySet[Mailing]:

@@ -201,3 +201,69 @@ def test_a_mass_mailing_to_correspondents_costs_the_same_queries_for_2_or_12_row
 
     counted(1)  # what is read once and kept (the free fields, the practice)
     assert counted(2) == counted(12)
+
+
+def test_retrying_a_failed_correspondent_email_writes_to_that_correspondent_again(report_type, patient, settings):
+    """"Renvoyer les échecs" of a mailing to correspondents: the retry rebuilt the recipient from
+    the address alone, without the correspondent (the merge then lacked @CORNOM and @LIBRE and
+    left the message out as "Données manquantes")."""
+    from aiosmtpd.controller import Controller
+
+    from messaging.dispatch import dispatch_pending
+    from messaging.mass_mailing import (
+        SEARCH_APPOINTMENTS,
+        draft_apply_template,
+        draft_start,
+        mailing_retry_failures,
+        mass_mailing_send,
+    )
+    from tests.messaging.sending_helpers import free_port
+    from tests.messaging.test_smtp import Recorder
+
+    settings.MESSAGING_EMAIL_BACKEND = "messaging.backends.email.EmailBackend"
+    server, port = Recorder(), free_port()
+    controller = Controller(server, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        EmailAccount.objects.filter(pk=report_type.account_id).update(smtp_port=port, security="none")
+        tomorrow = timezone.make_aware(dt.datetime.combine(timezone.localdate() + dt.timedelta(days=1), dt.time(9)))
+        appt = AppointmentFactory(patient=patient, practitioner=patient.practitioner, start=tomorrow)
+        draft = draft_start(search=SEARCH_APPOINTMENTS, channel=Channel.EMAIL, ids=[appt.pk])
+        draft_apply_template(draft, report_type)
+        draft.account_id = report_type.account_id
+        server.refuse["dr.dupuis@confreres.test"] = "550 5.1.1 Mailbox unknown"
+        mailing = mass_mailing_send(draft=draft, requested_by=None)
+        dispatch_pending(mailing_id=mailing.pk)
+        first = mailing.messages.get()
+        assert (first.status, first.reason) == (
+            MessageStatus.FAILED, "Adresse refusée par le serveur de messagerie (550 5.1.1 Mailbox unknown).")
+
+        server.refuse.clear()  # the colleague's mailbox works again
+        retry = mailing_retry_failures(mailing=mailing, requested_by=None)
+        again = retry.messages.get()
+        assert (again.status, again.recipient_role, again.to) == (
+            MessageStatus.PENDING, RecipientRole.CORRESPONDENT, "dr.dupuis@confreres.test")
+        assert again.body.startswith("Cher confrère DUPUIS,")
+        result = dispatch_pending(mailing_id=retry.pk)
+        again.refresh_from_db()
+        assert (again.status, result.sent) == (MessageStatus.SENT, 1)
+        assert [m["To"] for m in server.received] == ["dr.dupuis@confreres.test"]
+    finally:
+        controller.stop()
+
+
+def test_a_retry_to_a_correspondent_no_longer_on_file_sends_nothing_and_says_why(report_type, patient):
+    from messaging.mass_mailing import mailing_retry_failures
+    from messaging.outbox import mailing_create
+    from messaging.policy import correspondent_recipients
+
+    [dupuis] = correspondent_recipients(patient=patient, channel=Channel.EMAIL)
+    mailing = mailing_create(channel=Channel.EMAIL, origin="mass-mailing", requested_by=None, recipients=[dupuis],
+                             email_subject=report_type.subject, email_body_html=report_type.body_html,
+                             account=report_type.account, signature=None, schedule_dispatch=False)
+    Message.objects.filter(mailing=mailing).update(status=MessageStatus.FAILED)  # its outcome, as the report lists it
+    PatientCorrespondent.objects.filter(patient=patient).delete()  # taken off the patient's file since
+
+    again = mailing_retry_failures(mailing=mailing, requested_by=None).messages.get()
+    assert again.status == MessageStatus.SKIPPED
+    assert again.reason == "Ce correspondant n'est plus dans le dossier du patient (dr.dupuis@confreres.test)."
