@@ -30,7 +30,7 @@ from django.db import transaction
 from django.db.models import Count, Max
 from django.forms.models import model_to_dict
 from django.utils import timezone
-from django.utils.translation import get_language
+from django.utils.translation import get_language, gettext
 
 from practice.bulk import gc_paused, insert_rows
 
@@ -69,7 +69,7 @@ class CheckSummary:
         from .campaigns import reach_refusal
 
         return reach_refusal(self.total, [*self.reason_list, *(
-            [("Données manquantes (voir la liste)", self.missing_data)] if self.missing_data else [])])
+            [(gettext("Données manquantes (voir la liste)"), self.missing_data)] if self.missing_data else [])])
 
 
 @dataclasses.dataclass

@@ -21,6 +21,8 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.translation import gettext, gettext_noop
 
 from patients.models import Patient, Practitioner
 
@@ -127,7 +129,7 @@ def _patient_entries(patients: Iterable[Patient], channel: str) -> Iterator[List
         chosen = audience(patient, plan=ChannelPlan.only(channel)).on(channel)
         r = chosen[0] if chosen else None
         if r is None or not r.sendable:
-            yield EntryError(value=patient.display_name, reason=r.skip_reason if r else "Aucun destinataire.")
+            yield EntryError(value=patient.display_name, reason=r.skip_reason if r else gettext("Aucun destinataire."))
         else:
             yield ListEntry(address=r.address, last_name=patient.last_name, first_name=patient.first_name)
 
@@ -175,11 +177,12 @@ def campaign_create(
     from .csv_import import CsvImportError
 
     if channel not in (Channel.SMS, Channel.EMAIL):
-        raise ValueError("Une campagne part par SMS ou par email.")
+        raise ValueError(gettext("Une campagne part par SMS ou par email."))
     if kind not in CampaignKind.values:
-        raise ValueError("Type de campagne inconnu.")
+        raise ValueError(gettext("Type de campagne inconnu."))
     campaign = Campaign.objects.create(
-        name=name.strip() or f"Campagne du {timezone.localtime():%d/%m/%Y %Hh%M}",
+        name=name.strip() or gettext("Campagne du %(when)s") % {
+            "when": date_format(timezone.localtime(), gettext("d/m/Y H\\hi"))},
         channel=channel, kind=kind, subject=subject, body=body, account=account,
         all_patients=all_patients, created_by=created_by,
     )
@@ -195,7 +198,7 @@ def campaign_create(
 
     if pasted.strip():
         parsed = parse_pasted_list(pasted, channel=channel)
-        run("Liste collée", CampaignRecipient.Source.PASTED, [*parsed.entries, *parsed.errors])
+        run(gettext_noop("Liste collée"), CampaignRecipient.Source.PASTED, [*parsed.entries, *parsed.errors])
         report.sources[-1].duplicates += len(parsed.duplicates)
     if csv_file is not None:
         try:
@@ -208,14 +211,14 @@ def campaign_create(
                 "delimiter": contacts.layout.delimiter_label,
                 "mapping": contacts.layout.mapping_display(),
             }
-            run("Fichier CSV", CampaignRecipient.Source.FILE, contacts.rows())
+            run(gettext_noop("Fichier CSV"), CampaignRecipient.Source.FILE, contacts.rows())
     patient_ids = list(patient_ids)
     if patient_ids:
         patients = Patient.objects.filter(pk__in=patient_ids).select_related("civil_guardian", "financial_guardian")
-        run("Patients sélectionnés", CampaignRecipient.Source.PATIENT, _patient_entries(patients.iterator(), channel))
+        run(gettext_noop("Patients sélectionnés"), CampaignRecipient.Source.PATIENT, _patient_entries(patients.iterator(), channel))
     staff_user_ids, practitioner_ids = list(staff_user_ids), list(practitioner_ids)
     if staff_user_ids or practitioner_ids:
-        run("Personnel", CampaignRecipient.Source.STAFF,
+        run(gettext_noop("Personnel"), CampaignRecipient.Source.STAFF,
             _staff_entries(channel=channel, user_ids=staff_user_ids, practitioner_ids=practitioner_ids))
     campaign.import_report = report.as_json()
     campaign.save(update_fields=["import_report"])
@@ -362,10 +365,10 @@ class CampaignPreview:
 def reach_refusal(total: int, reasons: list[tuple[str, int]]) -> str:
     """ "Cette campagne n'atteint personne (0 sur 1 651) : …" with the main reasons."""
     if not total:
-        return "Cette campagne n'a aucun destinataire : ajoutez des numéros, des adresses ou des patients."
-    why = " ; ".join(f"{text.rstrip('.')} ({n})" for text, n in reasons[:4])
-    return (f"Cette campagne n'atteint personne (0 sur {total}) : {why}. Rien n'a été envoyé ni programmé : "
-            "changez la liste ou le message.")
+        return gettext("Cette campagne n'a aucun destinataire : ajoutez des numéros, des adresses ou des patients.")
+    why = " ; ".join(f"{str(text).rstrip('.')} ({n})" for text, n in reasons[:4])
+    return gettext("Cette campagne n'atteint personne (0 sur %(total)s) : %(why)s. Rien n'a été envoyé ni "
+                   "programmé : changez la liste ou le message.") % {"total": total, "why": why}
 
 
 def campaign_preview(campaign: Campaign, *, keep_missing: bool | None = None,
@@ -445,12 +448,13 @@ def campaign_send(*, campaign: Campaign, requested_by=None, keep_missing: bool |
     ).update(status=CampaignStatus.SENDING, sent_at=timezone.now())
     if claimed != 1:
         campaign.refresh_from_db()
-        raise ValueError(f"Cette campagne est déjà {campaign.get_status_display().lower()}.")
+        raise ValueError(gettext("Cette campagne est déjà %(status)s.") % {
+            "status": str(campaign.get_status_display()).lower()})
     try:
         with transaction.atomic():
             recipients = campaign_recipients(campaign)
             if not recipients:
-                raise ValueError("Cette campagne n'a aucun destinataire.")
+                raise ValueError(gettext("Cette campagne n'a aucun destinataire."))
             kwargs: dict[str, Any] = {"sms_body": campaign.body} if campaign.channel == Channel.SMS else {
                 "email_subject": campaign.subject, "email_body_html": campaign.body,
                 "account": campaign.account, "signature": None,
@@ -494,7 +498,7 @@ def campaign_schedule(*, campaign: Campaign, when: dt.datetime, keep_missing: bo
     from django_q.models import Schedule
 
     if when <= timezone.now():
-        raise ValueError("Choisissez une date et une heure à venir.")
+        raise ValueError(gettext("Choisissez une date et une heure à venir."))
     keep = campaign.keep_missing if keep_missing is None else keep_missing
     preview = None
     if campaign.status in (CampaignStatus.DRAFT, CampaignStatus.SCHEDULED):
@@ -505,7 +509,7 @@ def campaign_schedule(*, campaign: Campaign, when: dt.datetime, keep_missing: bo
         pk=campaign.pk, status__in=[CampaignStatus.DRAFT, CampaignStatus.SCHEDULED]
     ).update(status=CampaignStatus.SCHEDULED, scheduled_at=when, keep_missing=keep)
     if updated != 1:
-        raise ValueError("Cette campagne ne peut plus être programmée.")
+        raise ValueError(gettext("Cette campagne ne peut plus être programmée."))
     campaign.keep_missing = keep
     if preview is not None:
         check_store(campaign, preview)  # the check page shows what was checked here
@@ -530,7 +534,7 @@ def campaign_cancel(*, campaign: Campaign) -> Campaign:
     if Campaign.objects.filter(
         pk=campaign.pk, status__in=[CampaignStatus.DRAFT, CampaignStatus.SCHEDULED]
     ).update(status=CampaignStatus.CANCELLED) != 1:
-        raise ValueError("Une campagne envoyée ne peut plus être annulée.")
+        raise ValueError(gettext("Une campagne envoyée ne peut plus être annulée."))
     _drop_schedule(campaign)
     check_forget(campaign)
     campaign.refresh_from_db()

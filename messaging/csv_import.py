@@ -2,7 +2,7 @@
 
 Both produce ``ListEntry`` (a normalised address, with the name when the file has one) and
 ``EntryError`` (the value, its line number in the file when there is one, and the reason in
-French). Nothing here writes to the database: ``messaging.campaigns`` stores the entries.
+the active language: the staff member's, as the lists are read during their request). Nothing here writes to the database: ``messaging.campaigns`` stores the entries.
 
 The CSV reader streams: the file is read twice from disk (once to tell UTF-16, UTF-8,
 Windows-1252 or Latin-1 apart, once to parse), one row at a time, so a file of 100,000 rows costs
@@ -27,6 +27,7 @@ from typing import BinaryIO
 import phonenumbers
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
+from django.utils.translation import gettext, gettext_lazy, gettext_noop
 
 from patients import phones
 from patients.models import normalize_search
@@ -67,7 +68,7 @@ def check_address(value: str, channel: str) -> tuple[str | None, str]:
     value = (value or "").strip()
     if channel == Channel.SMS:
         if not value:
-            return None, "Aucun numéro de portable."
+            return None, gettext("Aucun numéro de portable.")
         # One parse and one type lookup per number (the same rules as patients.phones.normalize
         # and is_mobile, which would parse it twice): a 100,000-row file spends its time here.
         # phones.parse reads overseas mobiles dialled the French way ("0690 12 34 56").
@@ -77,14 +78,14 @@ def check_address(value: str, channel: str) -> tuple[str | None, str]:
         if phonenumbers.number_type(parsed) in _MOBILE_TYPES:
             return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164), ""
         if phonenumbers.is_valid_number(parsed):
-            return None, f"{format_fr(parsed)} n'est pas un numéro de portable."
+            return None, gettext("%(number)s n'est pas un numéro de portable.") % {"number": format_fr(parsed)}
         return None, phones.invalid_reason(value)
     if not value:
-        return None, "Aucune adresse email."
+        return None, gettext("Aucune adresse email.")
     try:
         validate_email(value)
     except ValidationError:
-        return None, "Adresse email invalide."
+        return None, gettext("Adresse email invalide.")
     # The domain is case-insensitive; the local part is kept lower-cased too, as every mail
     # provider in use treats it so, and duplicates then compare equal.
     return value.lower(), ""
@@ -142,7 +143,9 @@ HEADER_NAMES = {
     },
     "email": {"EMAIL", "E MAIL", "MAIL", "COURRIEL", "ADRESSE EMAIL", "ADRESSE MAIL", "ADRESSE E MAIL"},
 }
-FIELD_LABELS = {"last_name": "nom", "first_name": "prénom", "mobile": "portable", "email": "email"}
+# Marked, not translated: the import report stores them and the page translates them when shown.
+FIELD_LABELS = {"last_name": gettext_noop("nom"), "first_name": gettext_noop("prénom"),
+                "mobile": gettext_noop("portable"), "email": gettext_noop("email")}
 
 
 @dataclass
@@ -152,13 +155,15 @@ class CsvLayout:
     headers: list[str]
     columns: dict[str, int]  # field -> column index
 
+    # The labels below are stored in the campaign's import report in French (marked for the
+    # catalogue only) and translated when the page shows them: each reader sees their language.
     @property
     def encoding_label(self) -> str:
         return {
-            "utf-16": "UTF-16 (Texte Unicode)",
-            "utf-16-le": "UTF-16 (Texte Unicode)",
-            "utf-16-be": "UTF-16 (Texte Unicode)",
-            "utf-8-sig": "UTF-8 (avec BOM)",
+            "utf-16": gettext_noop("UTF-16 (Texte Unicode)"),
+            "utf-16-le": gettext_noop("UTF-16 (Texte Unicode)"),
+            "utf-16-be": gettext_noop("UTF-16 (Texte Unicode)"),
+            "utf-8-sig": gettext_noop("UTF-8 (avec BOM)"),
             "utf-8": "UTF-8",
             "cp1252": "Windows-1252",
             "latin-1": "Latin-1",
@@ -166,7 +171,8 @@ class CsvLayout:
 
     @property
     def delimiter_label(self) -> str:
-        return {";": "point-virgule", ",": "virgule", "\t": "tabulation"}[self.delimiter]
+        return {";": gettext_noop("point-virgule"), ",": gettext_noop("virgule"),
+                "\t": gettext_noop("tabulation")}[self.delimiter]
 
     def mapping_display(self) -> list[tuple[str, str]]:
         """[("portable", "Téléphone portable"), ...]: which column feeds which field."""
@@ -247,9 +253,10 @@ _START, _FIELD, _QUOTED, _QUOTE_IN_QUOTED = range(4)
 # A quoted field may hold line breaks (an address typed on several lines), but not more than
 # this: a quote left open is reported rather than allowed to swallow the rest of the file.
 MAX_RECORD_LINES = 10
-UNCLOSED_QUOTE = "Guillemet ouvert mais jamais refermé : ligne ignorée, la lecture continue à la ligne suivante."
-EMPTY_FILE = "Fichier vide : il ne contient aucune ligne."
-HEADER_ONLY = "Fichier vide : il ne contient que la ligne d'en-tête, aucun destinataire."
+UNCLOSED_QUOTE = gettext_lazy(
+    "Guillemet ouvert mais jamais refermé : ligne ignorée, la lecture continue à la ligne suivante.")
+EMPTY_FILE = gettext_lazy("Fichier vide : il ne contient aucune ligne.")
+HEADER_ONLY = gettext_lazy("Fichier vide : il ne contient que la ligne d'en-tête, aucun destinataire.")
 
 
 def _quote_state(text: str, delimiter: str, state: int = _START) -> int:
@@ -293,16 +300,17 @@ class CsvContacts:
         first = first.lstrip("\ufeff")
         if not first.strip():
             self._text.detach()
-            raise CsvImportError(EMPTY_FILE)
+            raise CsvImportError(str(EMPTY_FILE))
         delimiter = detect_delimiter(first)
         headers = [h.strip() for h in next(csv.reader([first], delimiter=delimiter))]
         mapped = columns if columns is not None else map_headers(headers)
         wanted = "mobile" if channel == Channel.SMS else "email"
         if wanted not in mapped:
             self._text.detach()
-            found = ", ".join(f"« {h} »" for h in headers if h) or "aucune"
+            found = ", ".join(f"« {h} »" for h in headers if h) or gettext("aucune")
             raise CsvImportError(
-                f"Aucune colonne « {FIELD_LABELS[wanted]} » dans la ligne d'en-tête (colonnes trouvées : {found})."
+                gettext("Aucune colonne « %(field)s » dans la ligne d'en-tête (colonnes trouvées : %(found)s).")
+                % {"field": gettext(FIELD_LABELS[wanted]), "found": found}
             )
         self.layout = CsvLayout(encoding=encoding, delimiter=delimiter, headers=headers, columns=mapped)
         # Look for one line after the header, so that a file without rows says so.
@@ -312,7 +320,7 @@ class CsvContacts:
                 break
         else:
             self._text.detach()
-            raise CsvImportError(HEADER_ONLY)
+            raise CsvImportError(str(HEADER_ONLY))
 
     def _next_line(self) -> tuple[int, str] | None:
         if self._pushed:
@@ -339,9 +347,10 @@ class CsvContacts:
                 row = next(csv.reader([text], delimiter=delimiter), [])
             except csv.Error as exc:
                 reason = (
-                    f"Champ trop long (plus de {csv.field_size_limit():,} caractères) : ligne ignorée.".replace(",", " ")
+                    gettext("Champ trop long (plus de %(limit)s caractères) : ligne ignorée.")
+                    % {"limit": f"{csv.field_size_limit():,}".replace(",", " ")}
                     if "field larger" in str(exc)
-                    else f"Ligne mal formée ({exc}) : ligne ignorée."
+                    else gettext("Ligne mal formée (%(error)s) : ligne ignorée.") % {"error": exc}
                 )
                 yield EntryError(value=line.strip()[:80], reason=reason, line=number)
                 self._pushed.extendleft(reversed(parts[1:]))
@@ -351,7 +360,7 @@ class CsvContacts:
             # own until a later quote closed it).
             swallowed = len(parts) > 1 and any(("\n" in f or "\r" in f) and delimiter in f for f in row)
             if state == _QUOTED or swallowed:
-                yield EntryError(value=line.strip()[:80], reason=UNCLOSED_QUOTE, line=number)
+                yield EntryError(value=line.strip()[:80], reason=str(UNCLOSED_QUOTE), line=number)
                 self._pushed.extendleft(reversed(parts[1:]))
                 continue
             yield number, row
@@ -378,7 +387,7 @@ class CsvContacts:
                 first_name = row[first_i].strip()[:80] if first_i is not None and first_i < width else ""
                 # A quoted cell may span lines; the names are merged into email subjects.
                 if problem := header_text_problem(last_name) or header_text_problem(first_name):
-                    yield EntryError(value=f"{last_name} {first_name}".strip()[:80], reason=f"Nom ou prénom : {problem}",
+                    yield EntryError(value=f"{last_name} {first_name}".strip()[:80], reason=gettext("Nom ou prénom : %(problem)s") % {"problem": problem},
                                      line=start)
                     continue
                 yield ListEntry(address=address, last_name=last_name, first_name=first_name, line=start)

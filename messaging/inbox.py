@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from django.db.models import OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.utils import timezone
+from django.utils.translation import gettext, gettext_lazy
 
 from messaging.models import (
     Channel,
@@ -46,7 +47,7 @@ _REACHED = [MessageStatus.SENT, MessageStatus.DELIVERED, MessageStatus.UNKNOWN]
 # The filter of the page: the replies still to handle, or every one.
 STATE_TO_HANDLE = "a-traiter"
 STATE_ALL = "toutes"
-STATES = {STATE_TO_HANDLE: "Non traitées", STATE_ALL: "Toutes"}
+STATES = {STATE_TO_HANDLE: gettext_lazy("Non traitées"), STATE_ALL: gettext_lazy("Toutes")}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -178,7 +179,7 @@ def sender_of(inbound: InboundMessage) -> Sender:
     number = inbound.from_number
     patients = tuple(inbound.patients.all())
     if not patients:
-        return Sender("Numéro inconnu", "", number, ())
+        return Sender(gettext("Numéro inconnu"), "", number, ())
     for patient in patients:
         if str(patient.mobile or "") == number:
             return Sender(patient.display_name, RecipientRole.PATIENT, number, (patient,))
@@ -268,14 +269,14 @@ def reply_mark_unhandled(*, inbound: InboundMessage) -> None:
 def reply_send(*, inbound: InboundMessage, body: str, user, token: str) -> Mailing:
     """Answer ``inbound`` by SMS through the outbox: one Mailing (origin "Réponse à un SMS
     reçu") with one message to ``reply_recipient(inbound)``. The same ``token`` (one per form
-    shown) never writes twice. Raises ValueError with the French reason when the answer must
+    shown) never writes twice. Raises ValueError with the reason (active language) when the answer must
     not be sent (empty text, STOP or consent withdrawn, no valid mobile): nothing is written
     then."""
     recipient = reply_recipient(inbound)
     if not recipient.sendable:
-        raise ValueError(f"Réponse impossible : {recipient.skip_reason}")
+        raise ValueError(gettext("Réponse impossible : %(reason)s") % {"reason": recipient.skip_reason})
     return mailing_create(
         channel=Channel.SMS, origin=MailingOrigin.ANSWER, requested_by=user, recipients=[recipient],
         sms_body=body, idempotency_key=f"reply:{inbound.pk}:{token}"[:120],
-        label=f"Réponse à {recipient.name}"[:200],
+        label=(gettext("Réponse à %(name)s") % {"name": recipient.name})[:200],
     )

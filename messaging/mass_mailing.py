@@ -27,7 +27,8 @@ from typing import Any
 
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
-from django.utils.translation import gettext
+from django.utils.formats import date_format
+from django.utils.translation import gettext, gettext_lazy
 
 from patients.models import Appointment, AppointmentState, Patient
 from patients.selection import SEARCH_APPOINTMENTS, SEARCH_PATIENTS
@@ -74,9 +75,11 @@ from .policy import (
 )
 from .purpose import copy_of, earlier_messages, purpose_of_template
 
+# Shown on the wizard's pages and written into the labels of what it produces (mailings,
+# printed letters): in the staff member's language, like any text written during a request.
 SEARCH_LABELS = {
-    SEARCH_APPOINTMENTS: "Recherche sur les rendez-vous",
-    SEARCH_PATIENTS: "Recherche de patients",
+    SEARCH_APPOINTMENTS: gettext_lazy("Recherche sur les rendez-vous"),
+    SEARCH_PATIENTS: gettext_lazy("Recherche de patients"),
 }
 RETRY_KEY_PREFIX = "renvoi-echecs:"
 SUCCESS_STATUSES = {MessageStatus.SENT, MessageStatus.DELIVERED}
@@ -144,9 +147,9 @@ def draft_start(*, search: str, channel: str, ids: list[int]) -> MassDraft:
     """A new draft for the rows ticked in ``search`` (appointment ids or patient ids), with the
     template that search used last on ``channel`` already chosen."""
     if search not in SEARCH_LABELS:
-        raise ValueError(f"Recherche inconnue : {search}")
+        raise ValueError(gettext("Recherche inconnue : %(search)s") % {"search": search})
     if channel not in Channel.values:
-        raise ValueError(f"Canal inconnu : {channel}")
+        raise ValueError(gettext("Canal inconnu : %(channel)s") % {"channel": channel})
     unique = list(dict.fromkeys(int(i) for i in ids))
     draft = MassDraft(search=search, channel=channel)
     if search == SEARCH_APPOINTMENTS:
@@ -505,13 +508,23 @@ def _already_messaged(rows: list[DraftRow], *, channel: str) -> dict[int, str]:
     for appointment_id, status, origin, created_at in earlier:
         if appointment_id in found:
             continue
-        when = timezone.localtime(created_at)
-        state = "déjà en attente" if status in (MessageStatus.PENDING, MessageStatus.SENDING) else "déjà envoyé"
-        found[appointment_id] = (
-            f"Un {'SMS' if channel == Channel.SMS else 'email'} sur ce rendez-vous est {state} "
-            f"({origins.get(origin, origin).lower()}, préparé le {when:%d/%m/%Y à %Hh%M}) : "
-            "retirez ce destinataire pour ne pas l'envoyer deux fois."
-        )
+        waiting = status in (MessageStatus.PENDING, MessageStatus.SENDING)
+        # A warning of the preview, shown to the staff member who prepares the mailing: in
+        # their language (whole sentences, so that each language words them its own way).
+        if channel == Channel.SMS:
+            text = (gettext("Un SMS sur ce rendez-vous est déjà en attente (%(origin)s, préparé le %(when)s) : "
+                            "retirez ce destinataire pour ne pas l'envoyer deux fois.") if waiting else
+                    gettext("Un SMS sur ce rendez-vous est déjà envoyé (%(origin)s, préparé le %(when)s) : "
+                            "retirez ce destinataire pour ne pas l'envoyer deux fois."))
+        else:
+            text = (gettext("Un email sur ce rendez-vous est déjà en attente (%(origin)s, préparé le %(when)s) : "
+                            "retirez ce destinataire pour ne pas l'envoyer deux fois.") if waiting else
+                    gettext("Un email sur ce rendez-vous est déjà envoyé (%(origin)s, préparé le %(when)s) : "
+                            "retirez ce destinataire pour ne pas l'envoyer deux fois."))
+        found[appointment_id] = text % {
+            "origin": str(origins.get(origin, origin)).lower(),
+            "when": date_format(timezone.localtime(created_at), gettext("d/m/Y à H\\hi")),
+        }
     return found
 
 
@@ -566,7 +579,7 @@ def mass_mailing_send(*, draft: MassDraft, requested_by, today: dt.date | None =
     default for the channel. Raises ValueError for letters (printed, not sent), an empty
     message, or an email without account."""
     if draft.channel == Channel.LETTER:
-        raise ValueError("Un courrier s'imprime : générez le PDF.")
+        raise ValueError(gettext("Un courrier s'imprime : générez le PDF."))
     existing = Mailing.objects.filter(idempotency_key=draft.idempotency_key).first()
     if existing is not None:
         return existing
@@ -580,7 +593,8 @@ def _mass_mailing_write(*, draft: MassDraft, requested_by, today: dt.date | None
     plan = _plan(draft, practice)
     channel = draft.channel
     template = _draft_template(draft)
-    label = f"Publipostage {Channel(draft.channel).label} – {SEARCH_LABELS[draft.search]}"
+    label = gettext("Publipostage %(channel)s – %(search)s") % {
+        "channel": Channel(draft.channel).label, "search": SEARCH_LABELS[draft.search]}
     kwargs: dict[str, Any] = {}
     texts = [draft.body]
     if (no_mobile_type := no_mobile_template(draft)) is not None:
@@ -599,7 +613,7 @@ def _mass_mailing_write(*, draft: MassDraft, requested_by, today: dt.date | None
     custom = CustomFields.load()
     count, rows = draft_rows_lazily(draft, fields=message_fields(texts, custom))
     if not count:  # every row has a recipient, if only to record why nothing was sent
-        raise ValueError("Aucun destinataire : ajoutez au moins un patient.")
+        raise ValueError(gettext("Aucun destinataire : ajoutez au moins un patient."))
     if writes_to_correspondents(plan):
         # Written to colleagues (reports: a few rows), their correspondents loaded at once.
         rows = list(rows)
@@ -636,7 +650,7 @@ def _mass_mailing_write(*, draft: MassDraft, requested_by, today: dt.date | None
             channel=Channel.EMAIL, origin=MailingOrigin.MASS_MAILING, requested_by=requested_by,
             recipients=instead, purpose=purpose_of_template(no_mobile), send_again=draft.send_again,
             template=no_mobile, account=no_mobile.account or EmailAccount.objects.filter(active=True).first(),
-            idempotency_key=f"{draft.idempotency_key}:email", label=f"{label} – email sans portable"[:200],
+            idempotency_key=f"{draft.idempotency_key}:email", label=(gettext("%(label)s – email sans portable") % {"label": label})[:200],
             today=today, custom=custom, keep_missing=draft.keep_missing,
         )
     search_default_remember(search=draft.search, channel=draft.channel, template=template)
@@ -686,7 +700,7 @@ class Progress:
             "failed": self.counts.get(MessageStatus.FAILED, 0),
             "unknown": self.counts.get(MessageStatus.UNKNOWN, 0),
             "skipped": self.counts.get(MessageStatus.SKIPPED, 0),
-            "deferred_until": timezone.localtime(self.deferred_until).strftime("%d/%m/%Y à %Hh%M")
+            "deferred_until": date_format(timezone.localtime(self.deferred_until), gettext("d/m/Y à H\\hi"))
             if self.deferred_until
             else None,
             "deferred_text": self.deferred_text,
@@ -707,12 +721,15 @@ def waiting_until(*, messages, now: dt.datetime | None = None) -> dt.datetime | 
 
 
 def waiting_text(*, channel: str, until: dt.datetime | None) -> str:
-    """"En attente : les emails partiront le …" for the waiting rows of one channel, or ""."""
+    """"En attente : les emails partiront le …" for the waiting rows of one channel, or "" (in
+    the active language: the mailing page and its polling ask for it)."""
     if until is None:
         return ""
-    what, why = ("SMS", "heures de silence du cabinet") if channel == Channel.SMS else ("emails", "quota du compte")
-    local = timezone.localtime(until)
-    return f"En attente : les {what} partiront le {local:%d/%m/%Y} à {local:%H}h{local:%M} ({why} ou nouvel essai)."
+    when = date_format(timezone.localtime(until), gettext("d/m/Y à H\\hi"))
+    if channel == Channel.SMS:
+        return gettext("En attente : les SMS partiront le %(when)s (heures de silence du cabinet ou nouvel essai).") % {
+            "when": when}
+    return gettext("En attente : les emails partiront le %(when)s (quota du compte ou nouvel essai).") % {"when": when}
 
 
 def mailing_progress(*, mailing: Mailing) -> Progress:
@@ -780,11 +797,11 @@ def mailing_retry_failures(*, mailing: Mailing, requested_by) -> Mailing:
     retry (the failures of a retry are retried from the retry's own report). Raises ValueError
     when nothing failed."""
     return _retry(mailing=mailing, requested_by=requested_by, status=MessageStatus.FAILED,
-                  key=f"{RETRY_KEY_PREFIX}{mailing.pk}", label="Renvoi des échecs",
-                  empty="Aucun envoi en échec à renvoyer.")
+                  key=f"{RETRY_KEY_PREFIX}{mailing.pk}", label=gettext("Renvoi des échecs"),
+                  empty=gettext("Aucun envoi en échec à renvoyer."))
 
 
-UNKNOWN_RETRY_WARNING = (
+UNKNOWN_RETRY_WARNING = gettext_lazy(
     "Ces messages ont peut-être déjà été reçus : la transmission a été interrompue au moment de l'envoi "
     "et la passerelle ne l'a ni confirmé ni refusé. Les renvoyer peut faire recevoir le même message deux fois."
 )
@@ -793,12 +810,14 @@ UNKNOWN_RETRY_WARNING = (
 def mailing_retry_unknown(*, mailing: Mailing, requested_by, confirmed: bool) -> Mailing:
     """Like ``mailing_retry_failures``, for the messages left UNKNOWN ("incertain"): only when
     staff ``confirmed`` they read UNKNOWN_RETRY_WARNING (the recipient may have them already).
-    Once per mailing. Raises ValueError (in French) when not confirmed or nothing is uncertain."""
+    Once per mailing. Raises ValueError (in the active language) when not confirmed or nothing is
+    uncertain."""
     if not confirmed:
-        raise ValueError("Cochez la case pour confirmer le renvoi des messages incertains. " + UNKNOWN_RETRY_WARNING)
+        raise ValueError(gettext("Cochez la case pour confirmer le renvoi des messages incertains.") + " "
+                         + str(UNKNOWN_RETRY_WARNING))
     return _retry(mailing=mailing, requested_by=requested_by, status=MessageStatus.UNKNOWN,
-                  key=unknown_retry_key(mailing), label="Renvoi des incertains",
-                  empty="Aucun message incertain à renvoyer.")
+                  key=unknown_retry_key(mailing), label=gettext("Renvoi des incertains"),
+                  empty=gettext("Aucun message incertain à renvoyer."))
 
 
 def unknown_retry_key(mailing: Mailing) -> str:
@@ -904,7 +923,7 @@ def mass_letters_pdf(
     from .models import LetterOrigin, PrintedLetter, letter_dedupe_key
 
     if draft.channel != Channel.LETTER:
-        raise ValueError("Ce publipostage n'est pas un courrier.")
+        raise ValueError(gettext("Ce publipostage n'est pas un courrier."))
     today = today or timezone.localdate()
     preview = mass_preview(draft, today=today)
     lines = [line for line in preview.lines if line.sendable]
@@ -913,16 +932,16 @@ def mass_letters_pdf(
         for line in lines
     ]
     if not letters and preview.summary.missing_data:
-        raise ValueError("Aucun courrier à imprimer : des données manquent pour chaque destinataire (voir « Données "
-                         "manquantes »). Complétez-les, ou imprimez-les tels quels explicitement.")
+        raise ValueError(gettext("Aucun courrier à imprimer : des données manquent pour chaque destinataire (voir "
+                                 "« Données manquantes »). Complétez-les, ou imprimez-les tels quels explicitement."))
     if not letters:
-        raise ValueError("Aucun destinataire n'a d'adresse postale : aucun courrier à imprimer.")
+        raise ValueError(gettext("Aucun destinataire n'a d'adresse postale : aucun courrier à imprimer."))
     content = letters_pdf(letters=letters, practice=Practice.get(), today=today)
     template = _draft_template(draft)
     record_printed([
         PrintedLetter(
             patient_id=line.row.patient.pk, origin=LetterOrigin.MASS_MAILING,
-            origin_label=SEARCH_LABELS.get(draft.search, ""), template_name=template.label if template else "",
+            origin_label=str(SEARCH_LABELS.get(draft.search, "")), template_name=template.label if template else "",
             recipient_name=letter.name, address_lines=letter.address_lines, text=letter.text, letter_date=today,
             printed_by=printed_by,
             dedupe_key=letter_dedupe_key(LetterOrigin.MASS_MAILING, draft.key, line.row.patient.pk, letter.text),

@@ -24,101 +24,114 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone, translation
 from django.utils.functional import cached_property  # no lock: cheaper per recipient
 from django.utils.html import escape
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_lazy, gettext_noop
 
 from patients.phones import format_fr
 
 from .sms import to_gsm
 
+# The picker's labels follow the staff member's language (lazy: shown in the request's language,
+# serialised to the picker's JSON as such); the codes never change.
 CATEGORIES = [
-    ("principaux", "Principaux"),
-    ("patient", "Patient"),
-    ("rendez-vous", "Rendez-vous"),
-    ("praticien", "Praticien"),
-    ("cabinet", "Cabinet"),
-    ("responsables", "Responsables"),
-    ("correspondant", "Correspondant"),
-    ("destinataire", "Destinataire"),
-    ("particuliers", "Champs particuliers"),
-    ("libres", "Champs libres"),
+    ("principaux", gettext_lazy("Principaux")),
+    ("patient", gettext_lazy("Patient")),
+    ("rendez-vous", gettext_lazy("Rendez-vous")),
+    ("praticien", gettext_lazy("Praticien")),
+    ("cabinet", gettext_lazy("Cabinet")),
+    ("responsables", gettext_lazy("Responsables")),
+    ("correspondant", gettext_lazy("Correspondant")),
+    ("destinataire", gettext_lazy("Destinataire")),
+    ("particuliers", gettext_lazy("Champs particuliers")),
+    ("libres", gettext_lazy("Champs libres")),
 ]
 _CATEGORY_LABELS = dict(CATEGORIES)
 
 
 @dataclass(frozen=True)
 class FieldDef:
+    """A merge field of the picker. ``label`` is the practice's own text for its custom fields;
+    for the built-in ones, ``source`` is the French label and ``label`` its translation in the
+    active language (computed when read: the catalogue is built once, at import)."""
+
     code: str
-    label: str
+    source: str
     category: str
     principal: bool = False
     keywords: str = ""
+    translated: bool = False
+
+    @property
+    def label(self) -> str:
+        return gettext(self.source) if self.translated else self.source
 
     @property
     def category_label(self) -> str:
-        return _CATEGORY_LABELS.get(self.category, self.category)
+        return str(_CATEGORY_LABELS.get(self.category, self.category))
 
 
 def _f(code, label, category, principal=False, keywords=""):
-    return FieldDef(code, label, category, principal, keywords)
+    # ``label`` is marked with gettext_noop at each call, for the catalogue.
+    return FieldDef(code, label, category, principal, keywords, translated=True)
 
 
 BUILTIN_FIELDS: list[FieldDef] = [
     # Patient (the seed's list first).
-    _f("@AGPAT", "Âge du patient", "patient", keywords="age ans"),
-    _f("@MAIL_PAT", "Adresse mail du patient", "patient", True, "email courriel"),
-    _f("@PADR1", "Adresse 1ère ligne du patient", "patient", keywords="adresse rue"),
-    _f("@PADR2", "Adresse 2ème ligne du patient", "patient", keywords="adresse complement"),
-    _f("@PCIVIL", "Civilité du patient", "patient", True, "madame monsieur"),
-    _f("@PCPOST", "Code postal du patient", "patient", keywords="adresse cp"),
-    _f("@PNOM", "Nom du patient", "patient", True, "nom famille"),
-    _f("@PORT_PAT", "Numéro de portable du patient", "patient", keywords="mobile telephone"),
-    _f("@PPREN", "Prénom du patient", "patient", True, "prenom"),
-    _f("@PPREN2", "Deuxième prénom du patient", "patient", keywords="prenom"),
-    _f("@PSEXE", "Sexe du patient", "patient"),
-    _f("@PTYPE", "Type du patient (enfant, adulte)", "patient", keywords="enfant adulte"),
-    _f("@PVILLE", "Ville / Commune du patient", "patient", keywords="adresse commune"),
-    _f("@TEL_PAT", "Numéro de téléphone du patient", "patient", keywords="telephone fixe"),
-    _f("@PDOSS", "Numéro de dossier du patient", "patient", True, "dossier numero"),
-    _f("@PNAIS", "Date de naissance du patient", "patient", keywords="naissance anniversaire"),
+    _f("@AGPAT", gettext_noop("Âge du patient"), "patient", keywords="age ans"),
+    _f("@MAIL_PAT", gettext_noop("Adresse mail du patient"), "patient", True, "email courriel"),
+    _f("@PADR1", gettext_noop("Adresse 1ère ligne du patient"), "patient", keywords="adresse rue"),
+    _f("@PADR2", gettext_noop("Adresse 2ème ligne du patient"), "patient", keywords="adresse complement"),
+    _f("@PCIVIL", gettext_noop("Civilité du patient"), "patient", True, "madame monsieur"),
+    _f("@PCPOST", gettext_noop("Code postal du patient"), "patient", keywords="adresse cp"),
+    _f("@PNOM", gettext_noop("Nom du patient"), "patient", True, "nom famille"),
+    _f("@PORT_PAT", gettext_noop("Numéro de portable du patient"), "patient", keywords="mobile telephone"),
+    _f("@PPREN", gettext_noop("Prénom du patient"), "patient", True, "prenom"),
+    _f("@PPREN2", gettext_noop("Deuxième prénom du patient"), "patient", keywords="prenom"),
+    _f("@PSEXE", gettext_noop("Sexe du patient"), "patient"),
+    _f("@PTYPE", gettext_noop("Type du patient (enfant, adulte)"), "patient", keywords="enfant adulte"),
+    _f("@PVILLE", gettext_noop("Ville / Commune du patient"), "patient", keywords="adresse commune"),
+    _f("@TEL_PAT", gettext_noop("Numéro de téléphone du patient"), "patient", keywords="telephone fixe"),
+    _f("@PDOSS", gettext_noop("Numéro de dossier du patient"), "patient", True, "dossier numero"),
+    _f("@PNAIS", gettext_noop("Date de naissance du patient"), "patient", keywords="naissance anniversaire"),
     # The appointment the message is about, and the next one.
-    _f("@RDV1", "Date et heure du rendez-vous (02/10/2019 à 11h00)", "rendez-vous", True, "rdv date heure"),
-    _f("@RDVDATE", "Date du rendez-vous (02/10/2019)", "rendez-vous", keywords="rdv jour"),
-    _f("@RDVJOUR", "Date du rendez-vous en toutes lettres (mercredi 2 octobre 2019)", "rendez-vous", keywords="rdv"),
-    _f("@RDVHEURE", "Heure du rendez-vous (11h00)", "rendez-vous", keywords="rdv horaire"),
-    _f("@RDVPRAT", "Praticien du rendez-vous", "rendez-vous", keywords="rdv docteur dentiste"),
-    _f("@RDVFAUT", "Fauteuil du rendez-vous", "rendez-vous", keywords="rdv salle"),
-    _f("@RDVNAT", "Nature du rendez-vous", "rendez-vous", keywords="rdv motif acte"),
-    _f("@RDVDUREE", "Durée du rendez-vous (en minutes)", "rendez-vous", keywords="rdv"),
-    _f("@PROCHRDV", "Date et heure du prochain rendez-vous", "rendez-vous", keywords="rdv suivant prochain"),
-    _f("@RDVLISTE", "Rendez-vous du SMS, un ou plusieurs (RDV de Léo à 14h00 et d'Emma à 14h30) : pour un seul "
-       "SMS par famille et par jour", "rendez-vous", keywords="rdv liste famille enfants groupe"),
+    _f("@RDV1", gettext_noop("Date et heure du rendez-vous (02/10/2019 à 11h00)"), "rendez-vous", True, "rdv date heure"),
+    _f("@RDVDATE", gettext_noop("Date du rendez-vous (02/10/2019)"), "rendez-vous", keywords="rdv jour"),
+    _f("@RDVJOUR", gettext_noop("Date du rendez-vous en toutes lettres (mercredi 2 octobre 2019)"), "rendez-vous", keywords="rdv"),
+    _f("@RDVHEURE", gettext_noop("Heure du rendez-vous (11h00)"), "rendez-vous", keywords="rdv horaire"),
+    _f("@RDVPRAT", gettext_noop("Praticien du rendez-vous"), "rendez-vous", keywords="rdv docteur dentiste"),
+    _f("@RDVFAUT", gettext_noop("Fauteuil du rendez-vous"), "rendez-vous", keywords="rdv salle"),
+    _f("@RDVNAT", gettext_noop("Nature du rendez-vous"), "rendez-vous", keywords="rdv motif acte"),
+    _f("@RDVDUREE", gettext_noop("Durée du rendez-vous (en minutes)"), "rendez-vous", keywords="rdv"),
+    _f("@PROCHRDV", gettext_noop("Date et heure du prochain rendez-vous"), "rendez-vous", keywords="rdv suivant prochain"),
+    _f("@RDVLISTE", gettext_noop("Rendez-vous du SMS, un ou plusieurs (RDV de Léo à 14h00 et d'Emma à 14h30) : "
+                                 "pour un seul SMS par famille et par jour"),
+       "rendez-vous", keywords="rdv liste famille enfants groupe"),
     # Practitioner: the appointment's, else the patient's own.
-    _f("@PRAT", "Praticien (Dr MOLAIRE Marc)", "praticien", True, "docteur dentiste"),
-    _f("@PRATNOM", "Nom du praticien", "praticien", keywords="docteur"),
-    _f("@PRATPREN", "Prénom du praticien", "praticien", keywords="docteur"),
+    _f("@PRAT", gettext_noop("Praticien (Dr MOLAIRE Marc)"), "praticien", True, "docteur dentiste"),
+    _f("@PRATNOM", gettext_noop("Nom du praticien"), "praticien", keywords="docteur"),
+    _f("@PRATPREN", gettext_noop("Prénom du praticien"), "praticien", keywords="docteur"),
     # Practice and date.
-    _f("@CABNOM", "Nom du cabinet", "cabinet", True, "cabinet"),
-    _f("@CABTEL", "Téléphone du cabinet", "cabinet", True, "telephone"),
-    _f("@CABADR", "Adresse du cabinet", "cabinet", keywords="adresse"),
-    _f("@CABMAIL", "Email du cabinet", "cabinet", keywords="courriel"),
-    _f("@DATEJ", "Date du jour (26/11/2019)", "principaux", True, "aujourd'hui date"),
-    _f("@DATEJL", "Date du jour en toutes lettres", "principaux", keywords="aujourd'hui date"),
+    _f("@CABNOM", gettext_noop("Nom du cabinet"), "cabinet", True, "cabinet"),
+    _f("@CABTEL", gettext_noop("Téléphone du cabinet"), "cabinet", True, "telephone"),
+    _f("@CABADR", gettext_noop("Adresse du cabinet"), "cabinet", keywords="adresse"),
+    _f("@CABMAIL", gettext_noop("Email du cabinet"), "cabinet", keywords="courriel"),
+    _f("@DATEJ", gettext_noop("Date du jour (26/11/2019)"), "principaux", True, "aujourd'hui date"),
+    _f("@DATEJL", gettext_noop("Date du jour en toutes lettres"), "principaux", keywords="aujourd'hui date"),
     # Guardians (the patient when they are their own guardian).
-    _f("@RCCIVIL", "Civilité du responsable civil", "responsables", keywords="parent"),
-    _f("@RCNOM", "Nom du responsable civil", "responsables", keywords="parent"),
-    _f("@RCPREN", "Prénom du responsable civil", "responsables", keywords="parent"),
-    _f("@RFCIVIL", "Civilité du responsable financier", "responsables", keywords="payeur"),
-    _f("@RFNOM", "Nom du responsable financier", "responsables", keywords="payeur"),
-    _f("@RFPREN", "Prénom du responsable financier", "responsables", keywords="payeur"),
+    _f("@RCCIVIL", gettext_noop("Civilité du responsable civil"), "responsables", keywords="parent"),
+    _f("@RCNOM", gettext_noop("Nom du responsable civil"), "responsables", keywords="parent"),
+    _f("@RCPREN", gettext_noop("Prénom du responsable civil"), "responsables", keywords="parent"),
+    _f("@RFCIVIL", gettext_noop("Civilité du responsable financier"), "responsables", keywords="payeur"),
+    _f("@RFNOM", gettext_noop("Nom du responsable financier"), "responsables", keywords="payeur"),
+    _f("@RFPREN", gettext_noop("Prénom du responsable financier"), "responsables", keywords="payeur"),
     # Correspondent.
-    _f("@CORTITRE", "Correspondant (Dr DUPUIS Henri)", "correspondant", keywords="confrere medecin"),
-    _f("@CORCIVIL", "Civilité du correspondant", "correspondant", keywords="confrere"),
-    _f("@CORNOM", "Nom du correspondant", "correspondant", keywords="confrere"),
-    _f("@CORPREN", "Prénom du correspondant", "correspondant", keywords="confrere"),
+    _f("@CORTITRE", gettext_noop("Correspondant (Dr DUPUIS Henri)"), "correspondant", keywords="confrere medecin"),
+    _f("@CORCIVIL", gettext_noop("Civilité du correspondant"), "correspondant", keywords="confrere"),
+    _f("@CORNOM", gettext_noop("Nom du correspondant"), "correspondant", keywords="confrere"),
+    _f("@CORPREN", gettext_noop("Prénom du correspondant"), "correspondant", keywords="confrere"),
     # Whoever receives this message (patient, guardian or correspondent).
-    _f("@DCIVIL", "Civilité du destinataire", "destinataire", keywords="bonjour"),
-    _f("@DNOM", "Nom du destinataire", "destinataire", keywords="bonjour"),
-    _f("@DPREN", "Prénom du destinataire", "destinataire", keywords="bonjour"),
+    _f("@DCIVIL", gettext_noop("Civilité du destinataire"), "destinataire", keywords="bonjour"),
+    _f("@DNOM", gettext_noop("Nom du destinataire"), "destinataire", keywords="bonjour"),
+    _f("@DPREN", gettext_noop("Prénom du destinataire"), "destinataire", keywords="bonjour"),
 ]
 _BUILTIN_CODES = {f.code: f for f in BUILTIN_FIELDS}
 _CUSTOM_RE = re.compile(r"^@(PART|LIBRE)_?(\d{1,2})$")
@@ -225,7 +238,8 @@ def catalog(*, search: str = "", category: str = "", custom: CustomFields | None
         fields = [
             f
             for f in fields
-            if all(w in normalize_search(f"{f.code} {f.label} {f.keywords}") for w in words)
+            # The label in the staff member's language and in French: a word of either finds it.
+            if all(w in normalize_search(f"{f.code} {f.label} {f.source} {f.keywords}") for w in words)
         ]
     return fields
 
@@ -301,8 +315,11 @@ class UnknownCode:
     suggestion: str | None
 
     def message(self) -> str:
-        hint = f" Vouliez-vous dire {self.suggestion} ?" if self.suggestion else ""
-        return f"Le champ d'intégration {self.code} n'existe pas.{hint}"
+        """What staff read (active language): the code, and the nearest known code if any."""
+        if self.suggestion:
+            return gettext("Le champ d'intégration %(code)s n'existe pas. Vouliez-vous dire %(suggestion)s ?") % {
+                "code": self.code, "suggestion": self.suggestion}
+        return gettext("Le champ d'intégration %(code)s n'existe pas.") % {"code": self.code}
 
 
 def unknown_codes(text: str, *, custom: CustomFields | None = None) -> list[UnknownCode]:
@@ -328,7 +345,7 @@ def unknown_codes(text: str, *, custom: CustomFields | None = None) -> list[Unkn
 
 
 def validate_merge_text(text: str) -> None:
-    """Raise a French ValidationError naming every unknown code and its nearest known code."""
+    """Raise a ValidationError (active language) naming every unknown code and its nearest known code."""
     problems = unknown_codes(text)
     if problems:
         raise ValidationError([p.message() for p in problems], code="unknown_merge_field")

@@ -17,6 +17,7 @@ from functools import partial
 from django.db import IntegrityError, transaction
 from django.db.models import prefetch_related_objects
 from django.utils import timezone
+from django.utils.translation import gettext, gettext_lazy
 
 from messaging.compose import compose_email, compose_sms
 from messaging.merge import CustomFields
@@ -190,7 +191,7 @@ def mailing_create(
     for whom that choice was made (a retry keeps the choice of the send it retries, row by row).
     """
     if channel not in (Channel.SMS, Channel.EMAIL):
-        raise ValueError(f"Canal non pris en charge : {channel}")
+        raise ValueError(gettext("Canal non pris en charge : %(channel)s") % {"channel": channel})
     if idempotency_key:
         existing = Mailing.objects.filter(idempotency_key=idempotency_key).first()
         if existing is not None:
@@ -204,17 +205,17 @@ def mailing_create(
         body_source = body_source.replace("\r\n", "\n").replace("\r", "\n")
         subject_source = ""
         if not body_source.strip():
-            raise ValueError("Le message est vide.")
+            raise ValueError(gettext("Le message est vide."))
     else:
         subject_source = email_subject if email_subject is not None else (email_template.subject if email_template else "")
         body_source = email_body_html if email_body_html is not None else (email_template.body_html if email_template else "")
         account = account or (email_template.account if email_template else None)
         if account is None:
-            raise ValueError("Choisissez le compte email d'envoi.")
+            raise ValueError(gettext("Choisissez le compte email d'envoi."))
         if not subject_source.strip():
-            raise ValueError("L'objet de l'email est vide.")
+            raise ValueError(gettext("L'objet de l'email est vide."))
         if not body_source.strip():
-            raise ValueError("Le message est vide.")
+            raise ValueError(gettext("Le message est vide."))
         if signature is DEFAULT:
             signature = (email_template.signature if email_template else None) or account.default_signature
 
@@ -311,7 +312,8 @@ def mailing_create(
                 status, reason = MessageStatus.SKIPPED, r.skip_reason
             elif same in seen:
                 status = MessageStatus.SKIPPED
-                reason = f"Même destinataire que « {seen[same]} » dans cet envoi : un seul message envoyé."
+                reason = gettext("Même destinataire que « %(first)s » dans cet envoi : un seul message envoyé.") % {
+                    "first": seen[same]}
             elif earlier and (first := copy_of(earlier, appt)) is not None:
                 status, reason = MessageStatus.SKIPPED, first.text(purpose)
             else:
@@ -348,7 +350,7 @@ def mailing_create(
                     attachments = [*attachments, *extra_attachments]
             kept = False
             if status == MessageStatus.PENDING and not body.strip():
-                status, reason = MessageStatus.SKIPPED, "Le message est vide pour ce destinataire."
+                status, reason = MessageStatus.SKIPPED, str(Reason.EMPTY_MESSAGE.label)
             elif status == MessageStatus.PENDING and missing:
                 if keep:
                     kept = True
@@ -409,23 +411,23 @@ def message_resend(*, message: Message, requested_by) -> Mailing:
     was not kept (email type without "save sent emails"), when it was skipped, or when its
     recipient no longer accepts the channel (STOP replied, consent withdrawn), with the reason."""
     if not message.body_kept:
-        raise ValueError("Le contenu de ce message n'a pas été conservé : il ne peut pas être renvoyé.")
+        raise ValueError(gettext("Le contenu de ce message n'a pas été conservé : il ne peut pas être renvoyé."))
     if message.status == MessageStatus.SKIPPED or not message.to:
-        raise ValueError("Ce message n'avait pas de destinataire valide : il ne peut pas être renvoyé.")
+        raise ValueError(gettext("Ce message n'avait pas de destinataire valide : il ne peut pas être renvoyé."))
     if message.status in (MessageStatus.PENDING, MessageStatus.SENDING):
         # It has not left yet: a second copy would reach the patient twice.
-        raise ValueError("Ce message n'est pas encore parti : il sera envoyé, inutile de le renvoyer.")
+        raise ValueError(gettext("Ce message n'est pas encore parti : il sera envoyé, inutile de le renvoyer."))
     from messaging.send_checks import consent_refusal
 
     refusal = consent_refusal(message)  # the person's file as it stands now (STOP, consent withdrawn)
     if refusal is not None:
-        raise ValueError(f"Renvoi impossible : {refusal.label}")
+        raise ValueError(gettext("Renvoi impossible : %(reason)s") % {"reason": refusal.label})
     original = message.mailing
     mailing = Mailing.objects.create(
         origin=MailingOrigin.RESEND,
         channel=message.channel,
         requested_by=requested_by,
-        label=f"Renvoi du message n°{message.pk}",
+        label=gettext("Renvoi du message n°%(number)s") % {"number": message.pk},
         sms_template=original.sms_template,
         email_template=original.email_template,
         account=message.account,
@@ -460,9 +462,9 @@ def message_resend(*, message: Message, requested_by) -> Mailing:
 
 # Why "Envoyer maintenant" is refused, by what the message became meanwhile.
 _NOT_HELD = {
-    MessageStatus.SENDING: "Ce message est déjà en cours d'envoi.",
-    MessageStatus.SENT: "Ce message est déjà parti.",
-    MessageStatus.DELIVERED: "Ce message est déjà parti.",
+    MessageStatus.SENDING: gettext_lazy("Ce message est déjà en cours d'envoi."),
+    MessageStatus.SENT: gettext_lazy("Ce message est déjà parti."),
+    MessageStatus.DELIVERED: gettext_lazy("Ce message est déjà parti."),
 }
 
 
@@ -470,21 +472,21 @@ def message_send_now(*, message: Message, requested_by) -> None:
     """Send at once ``message``, an SMS held by the practice's quiet hours: staff's explicit
     choice, recorded with who and when (``lifecycle.send_now``), then its dispatch is queued on
     commit. The message still goes through every other last-moment check (STOP, consent, its
-    appointment cancelled or moved...). Raises ValueError with the French reason when it is not
+    appointment cancelled or moved...). Raises ValueError with the reason (active language) when it is not
     held by the quiet hours (any more): a double click or a second person sends nothing twice."""
     from messaging import lifecycle
 
     if message.send_now_at is not None:
-        raise ValueError("L'envoi immédiat de ce message a déjà été demandé.")
+        raise ValueError(gettext("L'envoi immédiat de ce message a déjà été demandé."))
     now = timezone.now()
     with transaction.atomic():
         if not lifecycle.send_now(message, by=requested_by, now=now):
             current = Message.objects.filter(pk=message.pk).values_list("status", "send_now_at").first()
             if current is not None and current[1] is not None:
-                raise ValueError("L'envoi immédiat de ce message a déjà été demandé.")
+                raise ValueError(gettext("L'envoi immédiat de ce message a déjà été demandé."))
             status = current[0] if current else ""
-            raise ValueError(_NOT_HELD.get(status, "Ce message n'attend pas la fin des heures de silence : "
-                                                   "rien à envoyer maintenant."))
+            raise ValueError(str(_NOT_HELD.get(status) or gettext(
+                "Ce message n'attend pas la fin des heures de silence : rien à envoyer maintenant.")))
         transaction.on_commit(partial(_schedule_dispatch, message.mailing_id))
     logger.info("Message %s held by the quiet hours sent now at the request of %s", message.pk, requested_by)
 

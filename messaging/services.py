@@ -16,6 +16,7 @@ from django.core.mail import EmailMessage, get_connection
 from django.db import IntegrityError, models, transaction
 from django.db.models import ProtectedError
 from django.utils import timezone
+from django.utils.translation import gettext, ngettext
 
 from .backends import SendError
 from .backends.email import check_header_values
@@ -53,7 +54,8 @@ def email_account_connection(*, account: EmailAccount):
 
 
 def smtp_error_explain(exc: BaseException, account: EmailAccount) -> str:
-    """A plain-French account of what went wrong, with what to check next."""
+    """A plain account of what went wrong, with what to check next, in the active language (the
+    staff member's for the Tester; the default one when the dispatcher records a failure)."""
     where = f"{account.smtp_host}:{account.smtp_port}"
     if isinstance(exc, smtplib.SMTPServerDisconnected) and isinstance(exc.__context__, TimeoutError):
         # smtplib reports a greeting that never came as a disconnection caused by the timeout.
@@ -62,72 +64,75 @@ def smtp_error_explain(exc: BaseException, account: EmailAccount) -> str:
         provider = provider_for_host(account.smtp_host)
         if provider and provider.app_password:
             # The usual cause with these providers: the account's own password was typed.
-            return (
-                f"{provider.label} a refusé l'utilisateur ou le mot de passe (code {exc.smtp_code}). "
-                f"{provider.app_password} Vérifiez aussi l'utilisateur : l'adresse email complète."
-            )
-        return (
-            f"Le serveur a refusé l'utilisateur ou le mot de passe (code {exc.smtp_code}). "
+            return gettext(
+                "%(provider)s a refusé l'utilisateur ou le mot de passe (code %(code)s). %(app_password)s "
+                "Vérifiez aussi l'utilisateur : l'adresse email complète."
+            ) % {"provider": provider.label, "code": exc.smtp_code, "app_password": provider.app_password}
+        return gettext(
+            "Le serveur a refusé l'utilisateur ou le mot de passe (code %(code)s). "
             "Vérifiez l'utilisateur (souvent l'adresse email complète) et le mot de passe ; "
             "certains fournisseurs (Gmail, Outlook…) demandent un « mot de passe d'application »."
-        )
+        ) % {"code": exc.smtp_code}
     if isinstance(exc, smtplib.SMTPNotSupportedError):
         text = str(exc).lower()
         if "starttls" in text:
-            return (
-                f"Le serveur {where} ne propose pas STARTTLS : la connexion sécurisée a été refusée. "
+            return gettext(
+                "Le serveur %(where)s ne propose pas STARTTLS : la connexion sécurisée a été refusée. "
                 "Essayez « SSL/TLS » (souvent sur le port 465) ou vérifiez le port."
-            )
+            ) % {"where": where}
         if "auth" in text:
-            return (
-                f"Le serveur {where} ne propose pas d'authentification sur cette connexion. "
+            return gettext(
+                "Le serveur %(where)s ne propose pas d'authentification sur cette connexion. "
                 "Activez la sécurité STARTTLS ou SSL/TLS, ou laissez l'utilisateur vide."
-            )
-        return f"Le serveur {where} ne prend pas en charge une commande nécessaire : {exc}"
+            ) % {"where": where}
+        return gettext("Le serveur %(where)s ne prend pas en charge une commande nécessaire : %(error)s") % {
+            "where": where, "error": exc}
     if isinstance(exc, smtplib.SMTPRecipientsRefused):
-        return f"Le serveur a refusé l'adresse de destination {account.email} : {_smtp_detail(exc.recipients)}"
+        return gettext("Le serveur a refusé l'adresse de destination %(email)s : %(detail)s") % {
+            "email": account.email, "detail": _smtp_detail(exc.recipients)}
     if isinstance(exc, smtplib.SMTPSenderRefused):
-        return (
-            f"Le serveur a refusé l'adresse d'expédition {account.email} (code {exc.smtp_code}). "
+        return gettext(
+            "Le serveur a refusé l'adresse d'expédition %(email)s (code %(code)s). "
             "L'adresse doit souvent être celle du compte authentifié."
-        )
+        ) % {"email": account.email, "code": exc.smtp_code}
     if isinstance(exc, smtplib.SMTPServerDisconnected):
-        return (
-            f"Le serveur {where} a coupé la connexion. Le mode de sécurité ne correspond peut-être pas au "
+        return gettext(
+            "Le serveur %(where)s a coupé la connexion. Le mode de sécurité ne correspond peut-être pas au "
             "port (465 : SSL/TLS ; 587 : STARTTLS ; 25 : aucune ou STARTTLS)."
-        )
+        ) % {"where": where}
     if isinstance(exc, smtplib.SMTPResponseException):
-        return f"Le serveur {where} a répondu par une erreur (code {exc.smtp_code}) : {_decode(exc.smtp_error)}"
+        return gettext("Le serveur %(where)s a répondu par une erreur (code %(code)s) : %(error)s") % {
+            "where": where, "code": exc.smtp_code, "error": _decode(exc.smtp_error)}
     if isinstance(exc, smtplib.SMTPException):
-        return f"Erreur SMTP avec {where} : {exc}"
+        return gettext("Erreur SMTP avec %(where)s : %(error)s") % {"where": where, "error": exc}
     if isinstance(exc, ssl.SSLCertVerificationError):
-        return (
-            f"Le certificat du serveur {where} n'est pas valide ({exc.verify_message}). "
+        return gettext(
+            "Le certificat du serveur %(where)s n'est pas valide (%(error)s). "
             "Vérifiez l'adresse du serveur : elle doit être celle indiquée par votre fournisseur."
-        )
+        ) % {"where": where, "error": exc.verify_message}
     if isinstance(exc, ssl.SSLError):
-        return (
-            f"La connexion sécurisée (TLS) avec {where} a échoué ({exc.reason or exc}). "
+        return gettext(
+            "La connexion sécurisée (TLS) avec %(where)s a échoué (%(error)s). "
             "Le mode de sécurité ne correspond sans doute pas au port : 465 attend « SSL/TLS », 587 « STARTTLS »."
-        )
+        ) % {"where": where, "error": exc.reason or exc}
     if isinstance(exc, TimeoutError):
-        return (
-            f"Le serveur {where} n'a pas répondu dans le délai de {account.timeout} s. "
+        return gettext(
+            "Le serveur %(where)s n'a pas répondu dans le délai de %(timeout)s s. "
             "Vérifiez le port et le mode de sécurité (un port SSL/TLS contacté sans SSL reste muet), "
             "ou un pare-feu qui bloque ce port."
-        )
+        ) % {"where": where, "timeout": account.timeout}
     if isinstance(exc, socket.gaierror):
-        return (
-            f"Serveur injoignable : le nom « {account.smtp_host} » ne correspond à aucun serveur connu (DNS). "
+        return gettext(
+            "Serveur injoignable : le nom « %(host)s » ne correspond à aucun serveur connu (DNS). "
             "Vérifiez l'orthographe de l'adresse du serveur SMTP et la connexion Internet."
-        )
+        ) % {"host": account.smtp_host}
     if isinstance(exc, ConnectionRefusedError):
-        return (
-            f"Serveur injoignable : {where} refuse la connexion. Vérifiez l'adresse du serveur et le port."
-        )
+        return gettext(
+            "Serveur injoignable : %(where)s refuse la connexion. Vérifiez l'adresse du serveur et le port."
+        ) % {"where": where}
     if isinstance(exc, OSError):
-        return f"Serveur injoignable : {where} ({exc.strerror or exc})."
-    return f"Échec du test : {exc}"
+        return gettext("Serveur injoignable : %(where)s (%(error)s).") % {"where": where, "error": exc.strerror or exc}
+    return gettext("Échec du test : %(error)s") % {"error": exc}
 
 
 def _decode(value) -> str:
@@ -141,12 +146,12 @@ def _smtp_detail(recipients: dict) -> str:
 def email_account_test(*, account: EmailAccount, now: dt.datetime | None = None) -> AccountTestResult:
     """Open a real SMTP conversation with ``account``'s settings and send a test email to the
     account's own address. Records ``last_test_at/ok/message`` on the account and returns the
-    outcome in plain French; never raises for a network or SMTP failure."""
+    outcome in plain words (active language: the staff member's); never raises for a network or SMTP failure."""
     if account.password_unreadable:
         result = AccountTestResult(ok=False, message=account.password_unreadable_message)
         return _record_test(account, result, now)
-    subject = f"Test du compte « {account.name} »"
-    body = (
+    subject = gettext("Test du compte « %(account)s »") % {"account": account.name}
+    body = gettext(
         "Ce message a été envoyé pour tester les réglages d'envoi de ce compte email.\n"
         "Sa réception prouve que le cabinet peut envoyer des emails depuis cette adresse."
     )
@@ -168,10 +173,10 @@ def email_account_test(*, account: EmailAccount, now: dt.datetime | None = None)
     else:
         result = AccountTestResult(
             ok=True,
-            message=(
-                f"Test réussi : le serveur {account.smtp_host} a accepté le message de test envoyé à "
-                f"{account.email}. Vérifiez sa réception dans la boîte de ce compte."
-            ),
+            message=gettext(
+                "Test réussi : le serveur %(host)s a accepté le message de test envoyé à "
+                "%(email)s. Vérifiez sa réception dans la boîte de ce compte."
+            ) % {"host": account.smtp_host, "email": account.email},
         )
     return _record_test(account, result, now)
 
@@ -210,7 +215,7 @@ def email_account_save(*, form) -> EmailAccount:
 
 
 class CategoryInUse(Exception):
-    """The category still holds templates; ``message`` says how many, in French."""
+    """The category still holds templates; ``message`` says how many (active language)."""
 
     def __init__(self, message: str):
         super().__init__(message)
@@ -225,13 +230,13 @@ def category_in_use_message(*, category: TemplateCategory) -> str:
         return ""
     parts = []
     if sms:
-        parts.append(f"{sms} SMS type{'s' if sms > 1 else ''}")
+        parts.append(ngettext("%(n)s SMS type", "%(n)s SMS types", sms) % {"n": sms})
     if emails:
-        parts.append(f"{emails} email{'s' if emails > 1 else ''} type{'s' if emails > 1 else ''}")
-    return (
-        f"La catégorie « {category.name} » contient encore {' et '.join(parts)} : "
+        parts.append(ngettext("%(n)s email type", "%(n)s emails types", emails) % {"n": emails})
+    return gettext(
+        "La catégorie « %(category)s » contient encore %(what)s : "
         "déplacez-les dans une autre catégorie ou supprimez-les avant de supprimer la catégorie."
-    )
+    ) % {"category": category.name, "what": parts[0] if len(parts) == 1 else gettext("%(sms)s et %(emails)s") % {"sms": parts[0], "emails": parts[1]}}
 
 
 def category_delete(*, category: TemplateCategory) -> None:
@@ -244,7 +249,8 @@ def category_delete(*, category: TemplateCategory) -> None:
         category.delete()
     except ProtectedError as exc:  # a template added between the count and the delete
         raise CategoryInUse(
-            f"La catégorie « {category.name} » est utilisée par {len(exc.protected_objects)} modèle(s)."
+            gettext("La catégorie « %(category)s » est utilisée par %(n)s modèle(s).") % {
+                "category": category.name, "n": len(exc.protected_objects)}
         ) from exc
 
 
@@ -254,7 +260,7 @@ def next_free_number(model: type[models.Model]) -> int:
     for number in range(1, 100):
         if number not in used:
             return number
-    raise ValueError(f"Les 99 {model._meta.verbose_name_plural} sont déjà utilisés.")
+    raise ValueError(gettext("Les 99 %(fields)s sont déjà utilisés.") % {"fields": model._meta.verbose_name_plural})
 
 
 def custom_field_save(*, form) -> ParticularField | FreeField:
@@ -278,7 +284,7 @@ def custom_field_create(*, field: ParticularField | FreeField) -> ParticularFiel
             return field
         except IntegrityError:
             field.pk = None
-    raise IntegrityError("Impossible d'attribuer un numéro libre, réessayez.")
+    raise IntegrityError(gettext("Impossible d'attribuer un numéro libre, réessayez."))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -352,7 +358,8 @@ def template_preview(*, template, patient, appointment=None, today: dt.date | No
     )
     warnings = list(composed.warnings)
     if recipient is None:
-        warnings.insert(0, f"Ce patient n'a pas de {template.get_recipient_role_display().lower()} : l'email ne partirait pas.")
+        warnings.insert(0, gettext("Ce patient n'a pas de %(role)s : l'email ne partirait pas.") % {
+            "role": str(template.get_recipient_role_display()).lower()})
     attachments = attachments_for(template=template, patient=patient)
     warnings.extend(attachments.warnings)
     return Preview(template, composed, warnings, list(attachments), True)

@@ -123,7 +123,8 @@ def confirm_delete(request, *, obj, kind: str, back: str, on_delete, blocked: st
             on_delete()
         except (ProtectedError, services.CategoryInUse) as exc:
             message = getattr(exc, "message", None) or (
-                f"« {obj} » est encore utilisé ({len(exc.protected_objects)} élément(s)) : il ne peut pas être supprimé."
+                _("« %(obj)s » est encore utilisé (%(n)s élément(s)) : il ne peut pas être supprimé.")
+                % {"obj": obj, "n": len(exc.protected_objects)}
             )
             messages.error(request, message)
         else:

@@ -12,6 +12,8 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.functional import lazy
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from practice.validators import validate_header_text
@@ -36,8 +38,11 @@ from .models import (
 from .phones import FOREIGN_HINT
 from .services import GuardianChoice, GuardianMode
 
-MOBILE_INVALID = f"Saisissez un numéro de portable valide, par exemple 06 84 28 55 60 ou 0690 12 34 56 ; {FOREIGN_HINT}."
-PHONE_INVALID = f"Saisissez un numéro de téléphone valide, par exemple 03 80 32 01 40 ; {FOREIGN_HINT}."
+# Lazy: the form shows them in the language of the request that validates it.
+MOBILE_INVALID = lazy(lambda: gettext("Saisissez un numéro de portable valide, par exemple 06 84 28 55 60 ou "
+                                      "0690 12 34 56 ; %(hint)s.") % {"hint": FOREIGN_HINT}, str)()
+PHONE_INVALID = lazy(lambda: gettext("Saisissez un numéro de téléphone valide, par exemple 03 80 32 01 40 ; "
+                                     "%(hint)s.") % {"hint": FOREIGN_HINT}, str)()
 
 
 # Dates and times are typed the French way whatever the browser's language ("26/11/2019",

@@ -27,6 +27,7 @@ from functools import lru_cache
 
 import phonenumbers
 from django.core.exceptions import ValidationError
+from django.utils.translation import gettext, gettext_lazy
 from phonenumbers import PhoneMetadata, PhoneNumberType
 
 DEFAULT_REGION = "FR"
@@ -38,7 +39,7 @@ OVERSEAS_COUNTRY_CODES = (590, 594, 596, 262)
 _FRENCH_PLAN_COUNTRY_CODES = frozenset((33, *OVERSEAS_COUNTRY_CODES))
 
 # What the messages suggest for a number that is neither French nor written internationally.
-FOREIGN_HINT = "un numéro étranger s'écrit au format international, par exemple +44 7911 123456"
+FOREIGN_HINT = gettext_lazy("un numéro étranger s'écrit au format international, par exemple +44 7911 123456")
 
 _MOBILE_TYPES = {PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBILE}
 
@@ -245,32 +246,32 @@ def format_fr(value) -> str:
 
 
 def invalid_reason(value: str) -> str:
-    """Why ``value`` is not a number, in French. A number of 8 digits or more typed without "+"
+    """Why ``value`` is not a number, in the active language. A number of 8 digits or more typed without "+"
     or "00" was read as French: it may be a foreign one typed nationally, so the reason says how
     to type those."""
     value = (value or "").strip()
     if value.startswith(("+", "00")) or sum(c.isdigit() for c in value) < 8:
-        return "Numéro de téléphone invalide."
-    return f"Numéro de téléphone invalide ({FOREIGN_HINT})."
+        return gettext("Numéro de téléphone invalide.")
+    return gettext("Numéro de téléphone invalide (%(hint)s).") % {"hint": FOREIGN_HINT}
 
 
 def validate_mobile(value) -> None:
     if value and not is_mobile(value):
         if is_valid(value):
-            message = (
-                f"{format_fr(value)} n'est pas un numéro de portable : un portable français commence par 06 ou 07 "
+            message = gettext(
+                "%(number)s n'est pas un numéro de portable : un portable français commence par 06 ou 07 "
                 "(outre-mer : 0690, 0691, 0692, 0693, 0694, 0696, 0697 ou 0639)."
-            )
+            ) % {"number": format_fr(value)}
         else:
-            message = (
+            message = gettext(
                 "Ce numéro n'est pas un numéro de portable valide : un portable français commence par 06 ou 07 "
-                f"(outre-mer : 0690, 0691, 0692, 0693, 0694, 0696, 0697 ou 0639) ; {FOREIGN_HINT}."
-            )
+                "(outre-mer : 0690, 0691, 0692, 0693, 0694, 0696, 0697 ou 0639) ; %(hint)s."
+            ) % {"hint": FOREIGN_HINT}
         raise ValidationError(message, code="not_mobile")
 
 
 def validate_landline(value) -> None:
     if value and not is_valid(value):
         raise ValidationError(
-            f"Ce numéro de téléphone n'est pas valide ; {FOREIGN_HINT}.", code="invalid_phone"
+            gettext("Ce numéro de téléphone n'est pas valide ; %(hint)s.") % {"hint": FOREIGN_HINT}, code="invalid_phone"
         )

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from . import selectors
 from .criteria import AppointmentCriteria, PatientCriteria
@@ -88,7 +89,7 @@ def selection_change(*, selection: SearchSelection, action: str, ids: Iterable[i
     search, or "none". The selection row is locked meanwhile, so two quick clicks apply in turn.
     Raises ValueError for an unknown action."""
     if action not in ACTIONS:
-        raise ValueError(f"Action inconnue : {action}")
+        raise ValueError(gettext("Action inconnue : %(action)s") % {"action": action})
     ids = sorted({int(i) for i in ids})
     with transaction.atomic():
         locked = SearchSelection.objects.select_for_update().get(pk=selection.pk)

@@ -16,6 +16,8 @@ from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.translation import gettext
 
 from . import selectors
 from .models import (
@@ -69,11 +71,11 @@ def _resolve_guardian(choice: GuardianChoice, *, civil: Guardian | None) -> Guar
         return civil
     if choice.mode == GuardianMode.EXISTING:
         if choice.guardian is None:
-            raise ValidationError("Choisissez un responsable existant.")
+            raise ValidationError(gettext("Choisissez un responsable existant."))
         return choice.guardian
     if choice.mode == GuardianMode.NEW:
         return guardian_create(data=choice.data)
-    raise ValidationError(f"Choix de responsable inconnu : {choice.mode}.")
+    raise ValidationError(gettext("Choix de responsable inconnu : %(mode)s.") % {"mode": choice.mode})
 
 
 def guardian_create(*, data: dict[str, Any]) -> Guardian:
@@ -95,7 +97,7 @@ def guardian_update(*, guardian: Guardian, data: dict[str, Any]) -> Guardian:
 
 def _set_guardians(patient: Patient, civil: GuardianChoice, financial: GuardianChoice) -> None:
     if civil.mode == GuardianMode.SAME_AS_CIVIL:
-        raise ValidationError("Le responsable civil ne peut pas être « le responsable civil ».")
+        raise ValidationError(gettext("Le responsable civil ne peut pas être « le responsable civil »."))
     patient.civil_guardian = _resolve_guardian(civil, civil=None)
     patient.financial_guardian = _resolve_guardian(financial, civil=patient.civil_guardian)
 
@@ -319,11 +321,13 @@ def _check_free(appointment: Appointment) -> None:
     )
     if clashes:
         clash = clashes[0]
-        local = timezone.localtime(clash.start)
         raise ValidationError(
-            f"Ce créneau chevauche le rendez-vous de {clash.who} à {local:%H}h{local:%M} "
-            f"({clash.practitioner.initials}, {clash.chair.code if clash.chair else 'sans fauteuil'}). "
-            "Cochez « Forcé » pour le prendre quand même."
+            gettext("Ce créneau chevauche le rendez-vous de %(who)s à %(time)s (%(practitioner)s, %(chair)s). "
+                    "Cochez « Forcé » pour le prendre quand même.") % {
+                "who": clash.who, "time": date_format(timezone.localtime(clash.start), gettext("H\\hi")),
+                "practitioner": clash.practitioner.initials,
+                "chair": clash.chair.code if clash.chair else gettext("sans fauteuil"),
+            }
         )
 
 
@@ -392,12 +396,12 @@ def _check_state_possible_now(appointment: Appointment, state: str, now: dt.date
     from its day on: marking a future one would send the J-1 "rendez-vous manqué" follow-up
     for an appointment that has not taken place and drop it from tomorrow's J+1 reminders."""
     if state == AppointmentState.MISSED and appointment.start > now:
-        raise ValidationError("Ce rendez-vous n'a pas encore eu lieu : il ne peut pas être marqué manqué.")
+        raise ValidationError(gettext("Ce rendez-vous n'a pas encore eu lieu : il ne peut pas être marqué manqué."))
     day = timezone.localtime(appointment.start).date()
     if state == AppointmentState.PRESENT and day > timezone.localtime(now).date():
         raise ValidationError(
-            f"Ce rendez-vous n'a pas encore eu lieu : il ne peut être marqué présent "
-            f"qu'à partir du {day:%d/%m/%Y}."
+            gettext("Ce rendez-vous n'a pas encore eu lieu : il ne peut être marqué présent qu'à partir du %(day)s.")
+            % {"day": f"{day:%d/%m/%Y}"}  # the same day format in both languages (docs/langues.md)
         )
 
 
@@ -408,12 +412,12 @@ def appointment_set_state(
     other states clear it. Missed is refused before the appointment's start and present before
     its day (``now`` defaults to the current time). Raises ValidationError."""
     if state not in AppointmentState.values:
-        raise ValidationError(f"État de rendez-vous inconnu : {state}.")
+        raise ValidationError(gettext("État de rendez-vous inconnu : %(state)s.") % {"state": state})
     _check_state_possible_now(appointment, state, now or timezone.now())
     if state in FREEING_STATES:
         if cancelled_by not in CancelledBy.values:
             raise ValidationError(
-                {"cancelled_by": "Indiquez si l'annulation vient du cabinet ou du patient."}
+                {"cancelled_by": gettext("Indiquez si l'annulation vient du cabinet ou du patient.")}
             )
     else:
         cancelled_by = ""

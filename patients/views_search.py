@@ -8,6 +8,7 @@ from django.contrib.auth.decorators import login_required, permission_required
 from django.core.paginator import Paginator
 from django.http import JsonResponse
 from django.shortcuts import render
+from django.utils.translation import gettext
 from django.views.decorators.http import require_POST
 
 from . import selection as sel
@@ -85,12 +86,12 @@ def selection_change(request, key):
     (400, or 404 for a selection that is not the user's or has expired)."""
     selection = sel.selection_get(key=key, user=request.user)
     if selection is None:
-        return JsonResponse({"error": "Cette sélection a expiré : relancez la recherche."}, status=404)
+        return JsonResponse({"error": gettext("Cette sélection a expiré : relancez la recherche.")}, status=404)
     raw = request.POST.get("ids", "")
     parts = [p.strip() for p in raw.split(",") if p.strip()]
     # ASCII digits only ("²" is a digit to str.isdigit), and an id a row can have (a bigint).
     if not all(p.isascii() and p.isdigit() and len(p) < 19 for p in parts):
-        return JsonResponse({"error": "Lignes invalides."}, status=400)
+        return JsonResponse({"error": gettext("Lignes invalides.")}, status=400)
     try:
         sel.selection_change(selection=selection, action=request.POST.get("action", ""), ids=[int(p) for p in parts])
     except ValueError as exc:

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from django.http import HttpRequest, HttpResponse
+from django.utils.translation import gettext
 
 from messaging.backends import SendError
 
@@ -155,7 +156,7 @@ class BaseSmsBackend:
             return ""
         number = normalize(value)
         if not number:
-            raise ValueError(f"« {value} » n'est pas un numéro de téléphone.")
+            raise ValueError(gettext("« %(value)s » n'est pas un numéro de téléphone.") % {"value": value})
         return number
 
     def __init__(self, **kwargs) -> None:

@@ -59,7 +59,8 @@ def test_the_missing_data_text_is_in_the_staff_language_the_message_in_the_pract
     with translation.override("en"):
         result = render("Le @RDV1, @ZZZ, à @PPREN.", merge_context(patient=emma))
     assert result.text == "Le , @ZZZ, à Emma."
-    assert result.missing[0].text == "@RDV1 (Date et heure du rendez-vous (02/10/2019 à 11h00)): no appointment chosen."
+    # The field's label too (the example keeps the practice's format: it shows the merged value).
+    assert result.missing[0].text == "@RDV1 (Date and time of the appointment (02/10/2019 à 11h00)): no appointment chosen."
     assert "The merge field @ZZZ does not exist: it is left as typed." in result.warnings
     with translation.override("fr"):
         result = render("Le @RDV1.", merge_context(patient=emma))

@@ -18,7 +18,7 @@ import datetime as dt
 import requests
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext, gettext_lazy
 from twilio.base.exceptions import TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
@@ -72,7 +72,7 @@ class SmsBackend(BaseSmsBackend):
         if re.fullmatch(r"MG[0-9a-fA-F]{32}", value):
             return "MG" + value[2:].lower()
         if value[:2].upper() == "MG":
-            raise ValueError("Un Messaging Service Twilio s'écrit MG suivi de 32 chiffres et lettres (a à f).")
+            raise ValueError(gettext("Un Messaging Service Twilio s'écrit MG suivi de 32 chiffres et lettres (a à f)."))
         return super().clean_reply_sender(value)
 
     def __init__(
