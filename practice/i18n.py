@@ -11,12 +11,19 @@ Where the language comes from, in order:
 2. anyone else (the login page): the language cookie, set when a user last chose or signed in on
    this computer;
 3. the practice's default (``Practice.language``), then ``settings.LANGUAGE_CODE``.
+
+What nobody reads while it is made (the programmeur's PDFs, its planning and trace emails, a run's
+stored texts, the administration commands) speaks the practice's language: ``practice_speaking``
+activates it around that work, ``PracticeLanguageCommand`` around a command.
 """
 
 from __future__ import annotations
 
+import functools
+
 from django.conf import settings
 from django.contrib.auth.signals import user_logged_in
+from django.core.management.base import BaseCommand
 from django.dispatch import receiver
 from django.utils import translation
 from django.utils.cache import patch_vary_headers
@@ -36,6 +43,56 @@ def practice_language() -> str:
         return supported(Practice.get().language) or settings.LANGUAGE_CODE
     except Exception:  # noqa: BLE001 - no table yet (first migrate): the settings' default
         return settings.LANGUAGE_CODE
+
+
+def practice_speaking(func):
+    """Decorator: ``func`` runs in the practice's language (read at each call, not at import),
+    whatever the caller had active (a page's user, a worker, a shell), which is restored after.
+    For what the programmeur produces with nobody present and what it stores or sends to others:
+    a run started from a page by an English-speaking assistant still writes the French practice's
+    planning, trace and reasons in French."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        with translation.override(practice_language()):
+            return func(*args, **kwargs)
+
+    return wrapper
+
+
+def _stored_practice_language() -> str:
+    """``practice_language`` without creating the practice row nor caching it (a command may run
+    before the first migrate or before the demo creates its practice)."""
+    from practice.models import Practice
+
+    try:
+        return supported(Practice.objects.filter(pk=1).values_list("language", flat=True).first()) or (
+            settings.LANGUAGE_CODE
+        )
+    except Exception:  # noqa: BLE001 - no database or no table yet: the settings' default
+        return settings.LANGUAGE_CODE
+
+
+class PracticeLanguageCommand(BaseCommand):
+    """Base of the project's management commands: their help and what they print speak the
+    practice's language (``Practice.language``, else ``settings.LANGUAGE_CODE``). Django itself
+    activates no language for a command (gettext then falls back to LANGUAGE_CODE), so a practice
+    set to English would get French from ``manage.py`` without this."""
+
+    def run_from_argv(self, argv):
+        # Also covers ``--help``, printed while the arguments are parsed, before ``execute``.
+        with translation.override(_stored_practice_language()):
+            return super().run_from_argv(argv)
+
+    def print_help(self, prog_name, subcommand):
+        # ``manage.py help <command>`` prints the help without running the command.
+        with translation.override(_stored_practice_language()):
+            return super().print_help(prog_name, subcommand)
+
+    def execute(self, *args, **options):
+        # ``call_command`` (scripts, tests) comes in here without ``run_from_argv``.
+        with translation.override(_stored_practice_language()):
+            return super().execute(*args, **options)
 
 
 def user_language(user) -> str:

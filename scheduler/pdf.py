@@ -1,5 +1,8 @@
 """The PDF documents of a run: the list of patients concerned ("Liste"), letters ("Courrier", one
-patient per page) and the day's planning for the staff. Plain reportlab, A4, French labels."""
+patient per page) and the day's planning for the staff. Plain reportlab, A4.
+
+The labels are the caller's, in the active language (a run activates the practice's:
+``scheduler.runner.treatment_run``); this module only adds the page numbers, in that language."""
 
 from __future__ import annotations
 
@@ -7,6 +10,7 @@ import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from django.utils.translation import gettext
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.units import cm
 from reportlab.pdfgen.canvas import Canvas
@@ -40,12 +44,14 @@ def _wrap(text: str, width: int) -> list[str]:
 
 
 class _Doc:
-    def __init__(self, title: str):
+    def __init__(self, title: str, footer: str = ""):
         self.buffer = io.BytesIO()
         self.canvas = Canvas(self.buffer, pagesize=A4)
         self.canvas.setTitle(title)
         self.width, self.height = A4
         self.y = self.height - 2 * cm
+        self.footer = footer
+        self.page = 1
 
     def line(self, text: str, *, size: int = 10, bold: bool = False, x: float = 2 * cm) -> None:
         if self.y < 2 * cm:
@@ -55,17 +61,29 @@ class _Doc:
         self.y -= size * 1.5
 
     def new_page(self) -> None:
+        self._footer()
         self.canvas.showPage()
+        self.page += 1
         self.y = self.height - 2 * cm
 
+    def _footer(self) -> None:
+        if not self.footer:
+            return
+        self.canvas.setFont("Helvetica", 8)
+        page = gettext("page %(page)d") % {"page": self.page}
+        self.canvas.drawString(2 * cm, 1.2 * cm, f"{self.footer} – {page}")
+
     def bytes(self) -> bytes:
+        self._footer()
         self.canvas.save()
         return self.buffer.getvalue()
 
 
-def table_pdf(*, title: str, subtitle: str, header: Sequence[str], rows: Sequence[ListRow]) -> bytes:
-    """A one-table document (the list of a run, the day's planning)."""
-    doc = _Doc(title)
+def table_pdf(*, title: str, subtitle: str, header: Sequence[str], rows: Sequence[ListRow], empty: str,
+              footer: str = "") -> bytes:
+    """A one-table document (the list of a run, the day's planning); ``empty`` is written when
+    there are no rows, ``footer`` at the foot of each page with its number."""
+    doc = _Doc(title, footer)
     doc.line(title, size=14, bold=True)
     doc.line(subtitle, size=10)
     doc.y -= 6
@@ -86,13 +104,14 @@ def table_pdf(*, title: str, subtitle: str, header: Sequence[str], rows: Sequenc
     for r in rows:
         row(r.cells)
     if not rows:
-        doc.line("Aucun rendez-vous ni patient.", size=10)
+        doc.line(empty, size=10)
     return doc.bytes()
 
 
-def letters_pdf(*, title: str, sender_lines: Sequence[str], letters: Sequence[Letter]) -> bytes:
+def letters_pdf(*, title: str, sender_lines: Sequence[str], letters: Sequence[Letter], empty: str = "") -> bytes:
     """One page per letter: the practice top left, the recipient's address on the right, the
-    subject and the text."""
+    subject and the text (no page footer: it goes to a patient). ``empty`` is written when there
+    is no letter."""
     doc = _Doc(title)
     for index, letter in enumerate(letters):
         if index:
@@ -108,5 +127,5 @@ def letters_pdf(*, title: str, sender_lines: Sequence[str], letters: Sequence[Le
         for line in _wrap(letter.text, 95):
             doc.line(line, size=10)
     if not letters:
-        doc.line("Aucun courrier.", size=10)
+        doc.line(empty, size=10)
     return doc.bytes()

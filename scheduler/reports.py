@@ -1,6 +1,9 @@
 """The trace of a run, emailed to the treatment's verifiers ("Vérificateurs"): after each run
 when they asked for it, otherwise only when the run failed or some of its messages did.
 
+The trace is written in the practice's language (``practice.i18n.practice_speaking``): it goes to
+the verifiers whatever language each of them reads the pages in, with nobody present.
+
 A run's messages leave after the run (dispatch, quiet hours): the report waits until none is
 PENDING or SENDING, by re-scheduling itself with a one-off django-q2 schedule.
 """
@@ -14,9 +17,12 @@ from django.db.models import Max
 from django.template.loader import render_to_string
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from messaging.models import Message, MessageStatus
+from practice.i18n import practice_speaking
 
+from .formats import day_label
 from .models import RunStatus, TreatmentRun
 
 REPORT_TASK = "scheduler.tasks.report_run"
@@ -64,6 +70,7 @@ def _schedule_look(run_id: int, when: dt.datetime) -> None:
     )
 
 
+@practice_speaking
 def run_report_send(*, run: TreatmentRun, recipients: list[str]) -> None:
     """The trace as a plain-text email to ``recipients`` (staff, through the site's mail
     settings: it is not a patient message)."""
@@ -77,8 +84,10 @@ def run_report_send(*, run: TreatmentRun, recipients: list[str]) -> None:
     except NoReverseMatch:
         path = ""
     failed = run.status == RunStatus.FAILED or run.failed
-    subject = f"[Programmeur] {run.treatment.title} du {run.run_date:%d/%m/%Y} : " + (
-        "échecs à vérifier" if failed else "exécuté"
-    )
+    values = {"title": run.treatment.title, "day": day_label(run.run_date)}
+    if failed:
+        subject = gettext("[Programmeur] %(title)s du %(day)s : échecs à vérifier") % values
+    else:
+        subject = gettext("[Programmeur] %(title)s du %(day)s : exécuté") % values
     body = render_to_string("scheduler/run_report.txt", {"run": run, "messages": messages, "path": path})
     send_mail(subject, body, None, recipients)

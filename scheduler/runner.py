@@ -31,11 +31,11 @@ from django.core.mail import EmailMessage
 from django.db import transaction
 from django.db.models import Count, Q
 from django.utils import timezone
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_lazy, ngettext, pgettext
 
 from messaging.compose import compose_email, compose_sms
 from messaging.cost import Estimate, new_estimate
-from messaging.merge import CustomFields, format_datetime, practice_tz
+from messaging.merge import CustomFields, practice_tz
 from messaging.models import Channel, MailingOrigin, Message, MessageStatus, Purpose, RecipientRole
 from messaging.policy import (
     ChannelPlan,
@@ -51,10 +51,12 @@ from messaging.replies import mark_confirmed
 from patients.criteria import AppointmentCriteria, PatientCriteria
 from patients.models import Appointment, AppointmentState, Patient
 from patients.selectors import appointment_search, patient_criteria_search
+from practice.i18n import practice_speaking
 from practice.models import Practice
 
 from . import pdf
 from .family import group_by_family
+from .formats import clock, day_label, moment_label
 from .models import (
     APPOINTMENT_KINDS,
     RunStatus,
@@ -69,7 +71,8 @@ from .windows import Window
 
 logger = logging.getLogger(__name__)
 
-CHANNEL_LABELS = {"sms": "SMS", "email": "Email", "email-sans-portable": "Email (pas de portable)"}
+CHANNEL_LABELS = {"sms": "SMS", "email": gettext_lazy("Email"),
+                  "email-sans-portable": gettext_lazy("Email (pas de portable)")}
 
 
 @dataclass
@@ -83,7 +86,7 @@ class Target:
     def label(self) -> str:
         if self.appointment is None:
             return self.patient.display_name
-        return f"{self.patient.display_name} – {format_datetime(self.appointment.start)}"
+        return f"{self.patient.display_name} – {moment_label(self.appointment.start, practice_tz())}"
 
 
 @dataclass
@@ -192,7 +195,7 @@ def _appointment_targets(treatment: Treatment, window: Window) -> tuple[list[Tar
         )
         for pk in all_ids:
             if pk not in kept:
-                reasons.setdefault(pk, "Venu(e) au cabinet depuis le rendez-vous manqué.")
+                reasons.setdefault(pk, gettext("Venu(e) au cabinet depuis le rendez-vous manqué."))
     if excl_next and all_ids:
         kept = set(
             appointment_search(criteria=dataclasses.replace(base, exclude_with_next_appointment=True))
@@ -201,11 +204,12 @@ def _appointment_targets(treatment: Treatment, window: Window) -> tuple[list[Tar
         )
         for pk in all_ids:
             if pk not in kept:
-                reasons.setdefault(pk, "A déjà un prochain rendez-vous.")
+                reasons.setdefault(pk, gettext("A déjà un prochain rendez-vous."))
     targets: list[Target] = []
     for appt in appointments:
         if appt.patient_id is None:
-            left.append(LeftOut(f"{appt.who} – {format_datetime(appt.start)}", "Rendez-vous sans dossier patient."))
+            left.append(LeftOut(f"{appt.who} – {moment_label(appt.start, practice_tz())}",
+                                gettext("Rendez-vous sans dossier patient.")))
         elif appt.pk in reasons:
             left.append(LeftOut(Target(appt.patient, appt).label, reasons[appt.pk]))
         else:
@@ -245,7 +249,7 @@ def treatment_plan(*, treatment: Treatment, run_date: dt.date) -> Plan:
         staff = list(treatment.staff_recipients.all())
         for user in staff:
             if not user.email:
-                left.append(LeftOut(user.get_full_name() or user.username, "Aucune adresse email."))
+                left.append(LeftOut(user.get_full_name() or user.username, gettext("Aucune adresse email.")))
         return Plan(treatment, run_date, window, [], left, [], planning=planning, staff=[u for u in staff if u.email])
 
     if treatment.kind in APPOINTMENT_KINDS:
@@ -419,14 +423,28 @@ def track_mailing(*, mailing, purpose: str, run: TreatmentRun | None = None) -> 
     )
 
 
+def planning_title(window: Window) -> str:
+    """ "Planning d'activité – lundi 01/12/2025" (or "du … au …"), in the active language: the
+    planning PDF's title and its email's subject."""
+    if window.start == window.end:
+        days = day_label(window.start)
+    else:
+        days = gettext("du %(start)s au %(end)s") % {"start": day_label(window.start), "end": day_label(window.end)}
+    return gettext("Planning d'activité – %(days)s") % {"days": days}
+
+
 def _documents(plan: Plan, run: TreatmentRun) -> None:
+    """The run's PDFs, in the active language (the practice's: ``treatment_run``): the frame,
+    titles and column headers; the letters' own text is the practice's template, merged."""
     treatment = plan.treatment
     practice = Practice.get()
+    tz = practice_tz(practice)
+    footer = gettext("Édité le %(moment)s") % {"moment": moment_label(timezone.now(), tz)}
     if treatment.kind == TreatmentKind.PLANNING:
         rows = [
             pdf.ListRow(
                 (
-                    f"{timezone.localtime(a.start):%H:%M}",
+                    clock(a.start, tz),
                     a.who,
                     a.nature.code if a.nature_id else "",
                     a.chair.code if a.chair_id else "",
@@ -438,10 +456,14 @@ def _documents(plan: Plan, run: TreatmentRun) -> None:
             for a in plan.planning
         ]
         content = pdf.table_pdf(
-            title=f"Planning d'activité – {plan.window.label()}",
+            title=planning_title(plan.window),
             subtitle=practice.name,
-            header=("Heure", "Patient", "Nature", "Faut.", "Prat.", "État", "Remarque"),
+            header=(gettext("Heure"), gettext("Patient"), gettext("Nature"),
+                    # Abbreviated to fit their columns: "Fauteuil", "Praticien".
+                    gettext("Faut."), gettext("Prat."), gettext("État"), gettext("Remarque")),
             rows=rows,
+            empty=gettext("Aucun rendez-vous."),
+            footer=footer,
         )
         run.document.save(f"planning-{plan.window.start:%Y-%m-%d}.pdf", ContentFile(content), save=False)
         return
@@ -451,7 +473,7 @@ def _documents(plan: Plan, run: TreatmentRun) -> None:
             pdf.ListRow(
                 (
                     t.patient.display_name,
-                    format_datetime(t.appointment.start) if t.appointment else "",
+                    moment_label(t.appointment.start, tz) if t.appointment else "",
                     str(t.patient.mobile or ""),
                     t.patient.email,
                 )
@@ -461,9 +483,11 @@ def _documents(plan: Plan, run: TreatmentRun) -> None:
         parts.append(
             pdf.table_pdf(
                 title=f"{treatment.title} – {plan.window.label()}",
-                subtitle=f"{len(plan.targets)} patient(s)",
-                header=("Patient", "Rendez-vous", "Portable", "Email"),
+                subtitle=ngettext("%(n)d patient", "%(n)d patients", len(plan.targets)) % {"n": len(plan.targets)},
+                header=(gettext("Patient"), pgettext("colonne", "Rendez-vous"), gettext("Portable"), gettext("Email")),
                 rows=rows,
+                empty=gettext("Aucun patient."),
+                footer=footer,
             )
         )
     if treatment.send_letter and treatment.letter_template is not None:
@@ -491,7 +515,8 @@ def _documents(plan: Plan, run: TreatmentRun) -> None:
                 )
             )
         sender = tuple(x for x in (practice.name, practice.address_line) if x)
-        parts.append(pdf.letters_pdf(title=treatment.title, sender_lines=sender, letters=letters))
+        parts.append(pdf.letters_pdf(title=treatment.title, sender_lines=sender, letters=letters,
+                                     empty=gettext("Aucun courrier.")))
         _record_letters(plan, run, letters, printed)
     if parts:
         # A list and letters in one run: the list is the document kept; the letters follow it
@@ -511,7 +536,7 @@ def _record_letters(plan: Plan, run: TreatmentRun, letters: list[pdf.Letter], re
     from messaging.models import LetterOrigin, PrintedLetter, letter_dedupe_key
 
     treatment = plan.treatment
-    label = f"{treatment.title} du {plan.run_date:%d/%m/%Y}"
+    label = gettext("%(title)s du %(date)s") % {"title": treatment.title, "date": f"{plan.run_date:%d/%m/%Y}"}
     scope = f"{treatment.pk}:{plan.run_date:%Y-%m-%d}"
     record_printed([
         PrintedLetter(
@@ -525,6 +550,7 @@ def _record_letters(plan: Plan, run: TreatmentRun, letters: list[pdf.Letter], re
     ])
 
 
+@practice_speaking
 def _send_planning(plan: Plan, run: TreatmentRun) -> None:
     """The day's planning to the chosen staff: an internal email with the PDF, sent through the
     site's own mail settings (it is not a patient message and has no place in the outbox).
@@ -540,9 +566,11 @@ def _send_planning(plan: Plan, run: TreatmentRun) -> None:
         content = run.document.read()
     finally:
         run.document.close()
+    count = len(plan.planning)
     email = EmailMessage(
-        subject=f"Planning d'activité – {plan.window.label()}",
-        body=f"Bonjour,\n\nVoici le planning d'activité ({len(plan.planning)} rendez-vous).\n",
+        subject=planning_title(plan.window),
+        body=gettext("Bonjour,\n\nVoici le planning d'activité (%(count)s).\n") % {
+            "count": ngettext("%(n)d rendez-vous", "%(n)d rendez-vous", count) % {"n": count}},
         to=[u.email for u in plan.staff],
     )
     email.attach(run.document.name.rsplit("/", 1)[-1], content, "application/pdf")
@@ -550,7 +578,8 @@ def _send_planning(plan: Plan, run: TreatmentRun) -> None:
         email.send()
     except Exception as exc:  # noqa: BLE001 - recorded on the run, shown in the trace
         logger.exception("Planning of treatment %s not sent", run.treatment_id)
-        run.status, run.error = RunStatus.FAILED, f"Planning non envoyé : {type(exc).__name__}: {exc}"
+        run.status, run.error = RunStatus.FAILED, gettext("Planning non envoyé : %(error)s") % {
+            "error": f"{type(exc).__name__}: {exc}"}
         TreatmentRun.objects.filter(pk=run.pk).update(status=run.status, error=run.error)
         return
     run.sent = len(plan.staff)
@@ -623,6 +652,7 @@ def _execute(run: TreatmentRun, plan: Plan, requested_by) -> None:
         transaction.on_commit(partial(_send_planning, plan, run))
 
 
+@practice_speaking
 def treatment_run(
     *,
     treatment: Treatment,
@@ -634,7 +664,11 @@ def treatment_run(
 
     A run already DONE for that date is returned as it is (its unsent PENDING messages are handed
     to dispatch again); a FAILED or unfinished one is executed again. A failure is recorded on the
-    run (status FAILED, error text) and not raised. Messages leave after the commit."""
+    run (status FAILED, error text) and not raised. Messages leave after the commit.
+
+    Runs in the practice's language whoever starts it (its schedule, ``runjob``, "Exécuter
+    maintenant" on a page): what it writes (reasons, error, PDFs, the planning email) is stored
+    with the run or sent to others, and read later by anyone."""
     run, _ = TreatmentRun.objects.get_or_create(
         treatment=treatment, run_date=run_date, defaults={"trigger": trigger, "requested_by": requested_by}
     )
@@ -678,6 +712,7 @@ def _after_commit(run_id: int) -> None:
 # ---------------------------------------------------------------------------------------------
 
 
+@practice_speaking
 def reminder_requeue(*, appointment: Appointment, runs: list[TreatmentRun]) -> list:
     """After ``appointment`` moved, queue a new reminder with its new time for each run whose
     reminder was cancelled and whose window still holds the new start. Returns the mailings."""
@@ -719,7 +754,7 @@ def reminder_requeue(*, appointment: Appointment, runs: list[TreatmentRun]) -> l
                 recipients=batch.recipients,
                 template=batch.template,
                 idempotency_key=mailing_key(treatment.pk, run.run_date, f"{batch.key}:rdv{appointment.pk}@{stamp}"),
-                label=f"{treatment.title} – rendez-vous déplacé",
+                label=gettext("%(title)s – rendez-vous déplacé") % {"title": treatment.title},
                 today=run.run_date,
                 purpose=message_purpose(treatment.kind),
             )

@@ -1,4 +1,5 @@
-"""django-q2 entry points of the programmeur: thin, they load and call the runner."""
+"""django-q2 entry points of the programmeur: thin, they load and call the runner. Their results
+(kept by django-q2, shown in the admin) speak the practice's language, as the runs do."""
 
 from __future__ import annotations
 
@@ -6,10 +7,14 @@ import os
 import socket
 
 from django.utils import timezone
+from django.utils.translation import ngettext
+
+from practice.i18n import practice_speaking
 
 from .models import RunTrigger, Treatment
 
 
+@practice_speaking
 def run_treatment(treatment_id: int) -> str:
     """Run ``treatment_id`` for the practice's local date of now (its schedule fired). Does
     nothing for an inactive or deleted treatment or on a day its periodicity skips (public
@@ -33,6 +38,7 @@ def report_run(run_id: int) -> str:
     return run_report_when_settled(run_id=run_id)
 
 
+@practice_speaking
 def heartbeat() -> str:
     """Proof of life of the cluster, read by the programmeur page; then, every minute, the
     reminders of appointments written without ``save()`` into a run's window since the run
@@ -41,4 +47,5 @@ def heartbeat() -> str:
     from .services import heartbeat_record
 
     heartbeat_record(host=socket.gethostname(), pid=os.getpid())
-    return f"{sweep()} rappel(s) de rattrapage"
+    count = sweep()
+    return ngettext("%(n)d rappel de rattrapage", "%(n)d rappels de rattrapage", count) % {"n": count}

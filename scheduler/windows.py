@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from django.db import models
+from django.utils.translation import gettext, pgettext
 
 
 class Periodicity(models.TextChoices):
@@ -86,7 +87,7 @@ class Window:
     def label(self) -> str:
         if self.start == self.end:
             return f"{self.start:%d/%m/%Y}"
-        return f"du {self.start:%d/%m/%Y} au {self.end:%d/%m/%Y}"
+        return gettext("du %(start)s au %(end)s") % {"start": f"{self.start:%d/%m/%Y}", "end": f"{self.end:%d/%m/%Y}"}
 
 
 def easter_sunday(year: int) -> dt.date:
@@ -135,8 +136,9 @@ def shift_days(day: dt.date, offset: int, *, working_days: bool, skip_holidays: 
 
 
 def j_label(offset: int) -> str:
-    """ "J", "J+3", "J-1": how staff write a day relative to the run date."""
-    return "J" if offset == 0 else f"J{offset:+d}"
+    """ "J", "J+3", "J-1": how staff write a day relative to the run date ("D+3" in English)."""
+    day = pgettext("jour d'exécution", "J")
+    return day if offset == 0 else f"{day}{offset:+d}"
 
 
 def window_error(
@@ -147,20 +149,18 @@ def window_error(
     fixed_from: dt.date | None = None,
     fixed_to: dt.date | None = None,
 ) -> str:
-    """Why these settings are not a window (its end before its start), in French; "" when they
-    are one. Missing values are left to the required-field checks."""
+    """Why these settings are not a window (its end before its start), in the active language; ""
+    when they are one. Missing values are left to the required-field checks."""
     if date_mode == DateMode.FIXED:
         if fixed_from and fixed_to and fixed_to < fixed_from:
-            return (
-                f"La date de fin ({fixed_to:%d/%m/%Y}) est avant la date de début ({fixed_from:%d/%m/%Y}) : "
-                f"indiquez du {fixed_to:%d/%m/%Y} au {fixed_from:%d/%m/%Y}."
-            )
+            return gettext(
+                "La date de fin (%(end)s) est avant la date de début (%(start)s) : indiquez du %(end)s au %(start)s."
+            ) % {"end": f"{fixed_to:%d/%m/%Y}", "start": f"{fixed_from:%d/%m/%Y}"}
         return ""
     if offset_from is not None and offset_to is not None and offset_to < offset_from:
-        return (
-            f"La période « de {j_label(offset_from)} à {j_label(offset_to)} » finit avant de commencer : "
-            f"indiquez de {j_label(offset_to)} à {j_label(offset_from)}."
-        )
+        return gettext(
+            "La période « de %(start)s à %(end)s » finit avant de commencer : indiquez de %(end)s à %(start)s."
+        ) % {"start": j_label(offset_from), "end": j_label(offset_to)}
     return ""
 
 
@@ -175,7 +175,7 @@ def window_for(
     working_days: bool = False,
     skip_holidays: bool = False,
 ) -> Window:
-    """The days a treatment searches when it runs on ``run_date``. Raises ValueError (in French)
+    """The days a treatment searches when it runs on ``run_date``. Raises ValueError (active language)
     when fixed dates are missing or the window ends before it starts (``window_error``)."""
     error = window_error(
         date_mode=date_mode, offset_from=offset_from, offset_to=offset_to, fixed_from=fixed_from, fixed_to=fixed_to
@@ -184,7 +184,7 @@ def window_for(
         raise ValueError(error)
     if date_mode == DateMode.FIXED:
         if fixed_from is None or fixed_to is None:
-            raise ValueError("Les dates fixes de la recherche ne sont pas renseignées.")
+            raise ValueError(gettext("Les dates fixes de la recherche ne sont pas renseignées."))
         return Window(fixed_from, fixed_to)
     # Shifting is monotonic (in calendar and in working days): J+a <= J+b when a <= b.
     a = shift_days(run_date, offset_from, working_days=working_days, skip_holidays=skip_holidays)

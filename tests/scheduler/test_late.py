@@ -258,12 +258,12 @@ def test_the_every_minute_sweep_reminds_bookings_written_without_save(
     ])
     assert _reminders(appt) == []
     with django_capture_on_commit_callbacks(execute=True):
-        assert heartbeat() == "1 rappel(s) de rattrapage"
+        assert heartbeat() == "1 rappel de rattrapage"
     [message] = _reminders(appt)
     assert message.status == MessageStatus.SENT
     assert TrackedMessage.objects.get(message=message).run_id == run.pk
     with django_capture_on_commit_callbacks(execute=True):
-        assert heartbeat() == "0 rappel(s) de rattrapage"
+        assert heartbeat() == "0 rappel de rattrapage"
     assert len(sms_outbox) == 1
 
 
@@ -281,10 +281,10 @@ def test_an_appointment_moved_in_while_the_run_was_running_is_caught_by_the_swee
     Appointment.objects.filter(pk=appt.pk).update(start=_tomorrow(11),
                                                   updated_at=run.started_at + dt.timedelta(seconds=1))
     with django_capture_on_commit_callbacks(execute=True):
-        assert heartbeat() == "1 rappel(s) de rattrapage"
+        assert heartbeat() == "1 rappel de rattrapage"
     [message] = _reminders(appt)
     assert message.status == MessageStatus.SENT
     assert TrackedMessage.objects.get(message=message).catch_up.startswith("Rendez-vous déplacé au ")
     with django_capture_on_commit_callbacks(execute=True):
-        assert heartbeat() == "0 rappel(s) de rattrapage"
+        assert heartbeat() == "0 rappel de rattrapage"
     assert len(sms_outbox) == 1
