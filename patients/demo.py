@@ -35,6 +35,7 @@ from django.contrib.auth.models import Group
 from django.core.files.base import ContentFile
 from django.db import connection, transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from practice import roles
 from practice.demo import DEMO_PASSWORD
@@ -827,7 +828,8 @@ def _insert_appointments(
                 Appointment.objects.bulk_create(Appointment(**row) for row in chunk)
             made += len(chunk)
             if made % (batch_size * 20) == 0:
-                log(f"{made} rendez-vous créés ({time.monotonic() - started:.1f} s)")
+                log(gettext("%(n)s rendez-vous créés (%(seconds)s s)") % {"n": made,
+                                                                      "seconds": f"{time.monotonic() - started:.1f}"})
     return made
 
 
@@ -869,16 +871,16 @@ def seed_demo(
     the shared DEMO_PASSWORD of the accounts it creates (seed_demo --allow-production).
     """
     if patients < 1:
-        raise ValueError("Il faut au moins un patient.")
+        raise ValueError(gettext("Il faut au moins un patient."))
     if appointments is not None and appointments < 0:
-        raise ValueError("Le nombre de rendez-vous ne peut pas être négatif.")
+        raise ValueError(gettext("Le nombre de rendez-vous ne peut pas être négatif."))
     started = time.monotonic()
     if if_empty and Patient.objects.exists():
         return DemoSummary(
             created=False,
             patients=Patient.objects.count(),
             appointments=Appointment.objects.count(),
-            message="La base contient déjà des patients : la démo n'est pas chargée.",
+            message=gettext("La base contient déjà des patients : la démo n'est pas chargée."),
         )
     with transaction.atomic():
         ref, accounts_created = _ensure_reference_data(passwords=passwords)
@@ -887,12 +889,13 @@ def seed_demo(
                 created=False,
                 patients=Patient.objects.count(),
                 appointments=Appointment.objects.count(),
-                message="La base contient déjà des patients : aucun patient ni rendez-vous ajouté.",
+                message=gettext("La base contient déjà des patients : aucun patient ni rendez-vous ajouté."),
                 accounts_created=accounts_created,
             )
         gen = _Generator(seed=seed, today=timezone.localtime(now).date())
         patient_ids = _create_patients(gen, count=patients, ref=ref, batch_size=batch_size)
-        log(f"{len(patient_ids)} patients créés ({time.monotonic() - started:.1f} s)")
+        log(gettext("%(n)s patients créés (%(seconds)s s)") % {"n": len(patient_ids),
+                                                               "seconds": f"{time.monotonic() - started:.1f}"})
         _add_album_images(patient_ids, today=gen.today)
         rows = _appointments(gen, patient_ids=patient_ids, ref=ref, now=now, total=appointments)
         made = _insert_appointments(rows, now=now, batch_size=batch_size, log=log, started=started)
@@ -904,5 +907,6 @@ def seed_demo(
         appointments=made,
         seconds=seconds,
         accounts_created=accounts_created,
-        message=f"Démo créée : {len(patient_ids)} patients, {made} rendez-vous en {seconds:.1f} s.",
+        message=gettext("Démo créée : %(patients)s patients, %(appointments)s rendez-vous en %(seconds)s s.") % {
+            "patients": len(patient_ids), "appointments": made, "seconds": f"{seconds:.1f}"},
     )

@@ -28,10 +28,12 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext_noop
 
 logger = logging.getLogger(__name__)
 
-UNREADABLE_MESSAGE = "mot de passe illisible : ressaisissez-le"
+# Marked for the catalogue; shown translated where a language applies (``manage.py rotate_secrets``).
+UNREADABLE_MESSAGE = gettext_noop("mot de passe illisible : ressaisissez-le")
 
 
 class UnreadableSecretError(Exception):

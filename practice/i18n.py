@@ -84,6 +84,13 @@ class PracticeLanguageCommand(BaseCommand):
         with translation.override(_stored_practice_language()):
             return super().run_from_argv(argv)
 
+    def create_parser(self, prog_name, subcommand, **kwargs):
+        # The help texts are read here (``help`` may be lazy: argparse wants a str).
+        with translation.override(_stored_practice_language()):
+            if self.help:
+                self.help = str(self.help)
+            return super().create_parser(prog_name, subcommand, **kwargs)
+
     def print_help(self, prog_name, subcommand):
         # ``manage.py help <command>`` prints the help without running the command.
         with translation.override(_stored_practice_language()):

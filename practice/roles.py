@@ -7,10 +7,19 @@ permissions reach the right roles without a hand-written migration each time.
 
 from __future__ import annotations
 
-ADMINISTRATEUR = "Administrateur"
-PRATICIEN = "Praticien"
-ASSISTANT = "Assistant(e)"
+from django.utils.translation import gettext, gettext_noop
+
+# The groups' names are data (created by a migration, looked up by name): the same in every
+# language; ``role_label`` shows them in the active one.
+ADMINISTRATEUR = gettext_noop("Administrateur")
+PRATICIEN = gettext_noop("Praticien")
+ASSISTANT = gettext_noop("Assistant(e)")
 ROLE_NAMES = [ADMINISTRATEUR, PRATICIEN, ASSISTANT]
+
+
+def role_label(name: str) -> str:
+    """A role's (group's) name in the active language; another group's name as it is."""
+    return gettext(name) if name in ROLE_NAMES else name
 
 # Apps whose data staff manage every day (patients, appointments, sending) versus configuration.
 DAILY_APPS = {"patients"}

@@ -121,7 +121,7 @@ def test_runjob_dry_run_writes_nothing_and_runjob_runs_once(reminder, practition
                        start=paris(2025, 11, 22, 10))
     call_command("runjob", "Rappel RDV J+1 (SMS)", "--date", "2025-11-21", "--dry-run")
     out = capsys.readouterr().out
-    assert "1 patient(s) concerné(s), 1 message(s) serai(en)t envoyé(s)" in out
+    assert "1 patient concerné, 1 message serait envoyé" in out
     assert "[serait envoyé]" in out and "à envoyer" not in out
     assert "votre RDV du 22/11/2025 à 10h00" in out
     assert not TreatmentRun.objects.exists() and not Message.objects.exists()

@@ -10,7 +10,9 @@ import signal
 import threading
 
 from django.conf import settings
-from django.core.management.base import BaseCommand
+from django.utils.translation import gettext, gettext_lazy
+
+from practice.i18n import PracticeLanguageCommand
 
 
 def store_message(*, mail_from: str, rcpt_tos: list[str], data: bytes):
@@ -60,8 +62,8 @@ class StoringHandler:
         return "250 Message accepted for delivery"
 
 
-class Command(BaseCommand):
-    help = "Serveur SMTP local de démonstration : enregistre les emails reçus (boîte de démonstration)."
+class Command(PracticeLanguageCommand):
+    help = gettext_lazy("Serveur SMTP local de démonstration : enregistre les emails reçus (boîte de démonstration).")
 
     def add_arguments(self, parser):
         parser.add_argument("--host", default="127.0.0.1")
@@ -72,7 +74,8 @@ class Command(BaseCommand):
 
         controller = Controller(StoringHandler(), hostname=host, port=port)
         controller.start()
-        self.stdout.write(f"Serveur SMTP de démonstration à l'écoute sur {host}:{port}")
+        self.stdout.write(gettext("Serveur SMTP de démonstration à l'écoute sur %(host)s:%(port)s") % {
+            "host": host, "port": port})
         stop = threading.Event()
         signal.signal(signal.SIGINT, lambda *_: stop.set())
         signal.signal(signal.SIGTERM, lambda *_: stop.set())

@@ -5,20 +5,24 @@ configured (the messages concerned are failed with the reason)."""
 
 from __future__ import annotations
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
+from django.utils.translation import gettext, gettext_lazy
 
 from messaging.dispatch import DispatchResult, dispatch_pending
+from practice.i18n import PracticeLanguageCommand
 
 
-class Command(BaseCommand):
-    help = (
+class Command(PracticeLanguageCommand):
+    help = gettext_lazy(
         "Envoie maintenant, au premier plan, les messages en attente dont l'heure est venue, puis affiche "
         "le bilan (envoyés, en échec, en attente, incertains). Code de sortie 1 en cas d'erreur de configuration."
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--mailing", type=int, default=None, help="Seulement les messages de cet envoi (numéro).")
-        parser.add_argument("--batch", type=int, default=None, help="Messages pris en charge à la fois (défaut : 100).")
+        parser.add_argument("--mailing", type=int, default=None,
+                            help=gettext("Seulement les messages de cet envoi (numéro)."))
+        parser.add_argument("--batch", type=int, default=None,
+                            help=gettext("Messages pris en charge à la fois (défaut : 100)."))
 
     def handle(self, *args, mailing: int | None, batch: int | None, **options):
         total = DispatchResult()
@@ -37,18 +41,22 @@ class Command(BaseCommand):
                 break
         self.report(total)
         if total.config_errors:
-            raise CommandError("Erreur de configuration : " + " | ".join(total.config_errors))
+            raise CommandError(gettext("Erreur de configuration : %(errors)s") % {"errors": " | ".join(total.config_errors)})
 
     def report(self, r: DispatchResult) -> None:
-        self.stdout.write(f"Envoyés : {r.sent}")
-        self.stdout.write(f"En échec : {r.failed}")
-        self.stdout.write(f"En attente : {r.deferred + r.retried} (heures de silence, quota, compte en pause, nouvel essai)")
-        self.stdout.write(f"Incertains : {r.unknown}")
+        self.stdout.write(gettext("Envoyés : %(n)s") % {"n": r.sent})
+        self.stdout.write(gettext("En échec : %(n)s") % {"n": r.failed})
+        self.stdout.write(gettext("En attente : %(n)s (heures de silence, quota, compte en pause, nouvel essai)") % {
+            "n": r.deferred + r.retried})
+        self.stdout.write(gettext("Incertains : %(n)s") % {"n": r.unknown})
         if r.cancelled:
-            self.stdout.write(f"Annulés (plus d'actualité) : {r.cancelled}")
+            self.stdout.write(gettext("Annulés (plus d'actualité) : %(n)s") % {"n": r.cancelled})
         if r.recovered or r.reconciled:
             self.stdout.write(
-                f"Envoi interrompu rattrapé : {r.recovered} remis en attente, {r.reconciled} devenus incertains"
+                gettext("Envoi interrompu rattrapé : %(recovered)s remis en attente, %(reconciled)s devenus incertains")
+                % {"recovered": r.recovered, "reconciled": r.reconciled}
             )
         for name in r.paused:
-            self.stdout.write(f"Compte email « {name} » injoignable : envoi en pause, nouvel essai automatique.")
+            self.stdout.write(
+                gettext("Compte email « %(name)s » injoignable : envoi en pause, nouvel essai automatique.") % {"name": name}
+            )

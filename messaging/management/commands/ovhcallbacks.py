@@ -5,25 +5,28 @@ not sign its callbacks: each URL carries OVH_CALLBACK_TOKEN."""
 from __future__ import annotations
 
 from django.core.exceptions import ImproperlyConfigured
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
+from django.utils.translation import gettext, gettext_lazy
 from ovh import exceptions as ovh_errors
 
 from messaging.gateways.ovh import SmsBackend
 from messaging.gateways.ovh.webhooks import callback_urls
+from practice.i18n import PracticeLanguageCommand
 
 
-class Command(BaseCommand):
-    help = "Déclare chez OVH les adresses de retour des SMS (accusés de réception et réponses des patients)."
+class Command(PracticeLanguageCommand):
+    help = gettext_lazy("Déclare chez OVH les adresses de retour des SMS (accusés de réception et réponses des patients).")
 
     def add_arguments(self, parser):
-        parser.add_argument("--show", action="store_true", help="Afficher les adresses sans les déclarer chez OVH.")
+        parser.add_argument("--show", action="store_true", help=gettext("Afficher les adresses sans les déclarer chez OVH."))
 
     def handle(self, *args, show: bool, **options):
         urls = callback_urls()
         if not urls:
-            raise CommandError("Renseignez PUBLIC_BASE_URL et OVH_CALLBACK_TOKEN avant de déclarer les adresses de retour.")
-        self.stdout.write(f"Accusés de réception : {urls['status']}")
-        self.stdout.write(f"Réponses des patients : {urls['inbound']}")
+            raise CommandError(
+                gettext("Renseignez PUBLIC_BASE_URL et OVH_CALLBACK_TOKEN avant de déclarer les adresses de retour."))
+        self.stdout.write(gettext("Accusés de réception : %(url)s") % {"url": urls["status"]})
+        self.stdout.write(gettext("Réponses des patients : %(url)s") % {"url": urls["inbound"]})
         if show:
             return
         try:
@@ -35,5 +38,5 @@ class Command(BaseCommand):
                 backend.client.put(f"/sms/{backend.service_name}", callBack=urls["status"],
                                    smsResponse={"responseType": "cgi", "cgiUrl": urls["inbound"]})
             except ovh_errors.APIError as exc:
-                raise CommandError(f"OVH a refusé la déclaration des adresses : {exc}") from exc
-        self.stdout.write(f"Adresses déclarées sur le compte SMS OVH {backend.service_name}.")
+                raise CommandError(gettext("OVH a refusé la déclaration des adresses : %(error)s") % {"error": exc}) from exc
+        self.stdout.write(gettext("Adresses déclarées sur le compte SMS OVH %(account)s.") % {"account": backend.service_name})

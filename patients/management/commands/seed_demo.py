@@ -5,42 +5,45 @@ from __future__ import annotations
 import secrets
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from django.utils import timezone
+from django.utils.translation import gettext, gettext_lazy
 
 from patients import demo
 from practice.demo import DEMO_PASSWORD
+from practice.i18n import PracticeLanguageCommand
+from practice.roles import role_label
 
 
-class Command(BaseCommand):
-    help = (
+class Command(PracticeLanguageCommand):
+    help = gettext_lazy(
         "Crée le cabinet de démonstration : praticiens, fauteuils, natures, environ 2 000 patients et "
         "un an de rendez-vous. Sans effet sur une base qui contient déjà des patients."
     )
 
     def add_arguments(self, parser):
         parser.add_argument(
-            "--if-empty", action="store_true", help="Ne rien faire du tout si un patient existe (make run)."
+            "--if-empty", action="store_true", help=gettext("Ne rien faire du tout si un patient existe (make run).")
         )
         parser.add_argument(
-            "--patients", type=int, default=demo.DEFAULT_PATIENTS, help="Nombre de patients (défaut : 2000)."
+            "--patients", type=int, default=demo.DEFAULT_PATIENTS, help=gettext("Nombre de patients (défaut : 2000).")
         )
         parser.add_argument(
             "--appointments",
             type=int,
             default=None,
-            help="Nombre exact de rendez-vous (défaut : des journées réalistes, environ 5 600).",
+            help=gettext("Nombre exact de rendez-vous (défaut : des journées réalistes, environ 5 600)."),
         )
         parser.add_argument(
-            "--seed", type=int, default=demo.DEFAULT_SEED, help="Graine du hasard (reproductible)."
+            "--seed", type=int, default=demo.DEFAULT_SEED, help=gettext("Graine du hasard (reproductible).")
         )
         parser.add_argument(
-            "--batch-size", type=int, default=demo.BATCH_SIZE, help="Lignes par insertion groupée."
+            "--batch-size", type=int, default=demo.BATCH_SIZE, help=gettext("Lignes par insertion groupée.")
         )
         parser.add_argument(
             "--allow-production",
             action="store_true",
-            help=(
+            help=gettext(
                 "Charger la démo même avec DEBUG désactivé : chaque compte créé reçoit alors un mot de "
                 "passe aléatoire, affiché une seule fois."
             ),
@@ -53,12 +56,12 @@ class Command(BaseCommand):
             # The demo creates a superuser: with the well-known password on a production server,
             # anyone who has read the docs could sign in as administrator.
             if not allow_production:
-                raise CommandError(
+                raise CommandError(gettext(
                     "Refusé : DEBUG est désactivé (serveur de production). seed_demo crée des comptes "
                     "de démonstration, dont un superutilisateur. Pour une démo locale, lancez `make run` "
                     "(DEBUG=1) ; pour charger quand même la démo ici, ajoutez --allow-production "
                     "(mots de passe aléatoires, affichés une seule fois)."
-                )
+                ))
             passwords = {username: secrets.token_urlsafe(12) for username, *_ in demo.DEMO_USERS}
         try:
             summary = demo.seed_demo(
@@ -78,11 +81,13 @@ class Command(BaseCommand):
         if passwords is not None:
             # Shown this once, whatever the verbosity: they are stored only as hashes.
             if summary.accounts_created:
-                self.stdout.write("Comptes créés, avec leur mot de passe (notez-les, ils ne seront plus affichés) :")
+                self.stdout.write(
+                    gettext("Comptes créés, avec leur mot de passe (notez-les, ils ne seront plus affichés) :"))
             for username, first, last, role, *_ in demo.DEMO_USERS:
                 if username in summary.accounts_created:
-                    self.stdout.write(f"  - {username:<11} {passwords[username]}  {role} ({first} {last})")
+                    self.stdout.write(f"  - {username:<11} {passwords[username]}  {role_label(role)} ({first} {last})")
         elif summary.created and verbosity:
-            self.stdout.write(f"Comptes de démonstration (mot de passe : {DEMO_PASSWORD}) :")
+            self.stdout.write(gettext("Comptes de démonstration (mot de passe : %(password)s) :") % {
+                "password": DEMO_PASSWORD})
             for username, first, last, role, *_ in demo.DEMO_USERS:
-                self.stdout.write(f"  - {username:<11} {role} ({first} {last})")
+                self.stdout.write(f"  - {username:<11} {role_label(role)} ({first} {last})")

@@ -12,13 +12,15 @@ import sys
 import time
 
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand
+from django.utils.translation import gettext, gettext_lazy
 
 from practice.demo import DEMO_PASSWORD, demo_children
+from practice.i18n import PracticeLanguageCommand
+from practice.roles import role_label
 
 
-class Command(BaseCommand):
-    help = "Démarre l'application web et le programmeur (django-q2) de la démo ; Ctrl-C arrête tout."
+class Command(PracticeLanguageCommand):
+    help = gettext_lazy("Démarre l'application web et le programmeur (django-q2) de la démo ; Ctrl-C arrête tout.")
 
     def add_arguments(self, parser):
         parser.add_argument("--port", type=int, default=8000)
@@ -26,12 +28,14 @@ class Command(BaseCommand):
 
     def handle(self, *args, port: int, host: str, **options):
         users = get_user_model().objects.filter(is_active=True).order_by("username")
-        self.stdout.write(self.style.SUCCESS(f"\nDémo prête : http://{host}:{port}/"))
-        self.stdout.write(f"Comptes de démonstration (mot de passe commun : {DEMO_PASSWORD}) :")
+        self.stdout.write(self.style.SUCCESS("\n" + gettext("Démo prête : %(url)s") % {"url": f"http://{host}:{port}/"}))
+        self.stdout.write(gettext("Comptes de démonstration (mot de passe commun : %(password)s) :") % {
+            "password": DEMO_PASSWORD})
         for user in users:
-            roles = ", ".join(g.name for g in user.groups.all()) or ("superutilisateur" if user.is_superuser else "")
+            roles = ", ".join(role_label(g.name) for g in user.groups.all()) or (
+                gettext("superutilisateur") if user.is_superuser else "")
             self.stdout.write(f"  - {user.username:<12} {roles}")
-        self.stdout.write("Ctrl-C pour arrêter.\n")
+        self.stdout.write(gettext("Ctrl-C pour arrêter.") + "\n")
 
         # Started in the background by a shell (`make run &`, nohup, CI), this process inherits an
         # *ignored* SIGINT, and so would the children: runserver would then ignore the forwarded
@@ -53,7 +57,8 @@ class Command(BaseCommand):
             while not stopping:
                 for name, proc in children:
                     if proc.poll() is not None:
-                        self.stderr.write(f"{name} s'est arrêté (code {proc.returncode}) : arrêt de la démo.")
+                        self.stderr.write(gettext("%(name)s s'est arrêté (code %(code)s) : arrêt de la démo.") % {
+                            "name": name, "code": proc.returncode})
                         exit_code = proc.returncode or 1
                         stopping = True
                         break
