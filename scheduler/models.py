@@ -17,6 +17,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 
 from practice.validators import validate_header_text
@@ -241,26 +242,28 @@ class Treatment(models.Model):
     @property
     def period_label(self) -> str:
         if self.date_mode == DateMode.FIXED:
-            return f"du {self.fixed_from:%d/%m/%Y} au {self.fixed_to:%d/%m/%Y}" if self.fixed_from else ""
-
+            if not (self.fixed_from and self.fixed_to):
+                return ""
+            return gettext("du %(start)s au %(end)s") % {"start": f"{self.fixed_from:%d/%m/%Y}",
+                                                          "end": f"{self.fixed_to:%d/%m/%Y}"}
         j = j_label
-        suffix = " (jours ouvrés)" if self.working_days else ""
         if self.offset_from == self.offset_to:
-            return j(self.offset_from) + suffix
-        return f"de {j(self.offset_from)} à {j(self.offset_to)}{suffix}"
+            label = j(self.offset_from)
+        else:
+            label = gettext("de %(start)s à %(end)s") % {"start": j(self.offset_from), "end": j(self.offset_to)}
+        return gettext("%(period)s (jours ouvrés)") % {"period": label} if self.working_days else label
 
     @property
     def periodicity_label(self) -> str:
-        from .windows import WEEKDAY_CHOICES
-
         if self.periodicity == Periodicity.WEEKDAYS:
-            names = dict(WEEKDAY_CHOICES)
-            return "Le " + ", ".join(names[d].lower() for d in sorted(self.weekdays or []))
+            # Within a sentence: "Le lundi, mercredi" / "On Monday, Wednesday".
+            days = ", ".join(str(WEEKDAYS_IN_TEXT[d]) for d in sorted(self.weekdays or []))
+            return gettext("Le %(days)s") % {"days": days}
         if self.periodicity == Periodicity.MONTHLY:
-            return f"Tous les mois, le {self.month_day}"
-        label = self.get_periodicity_display()
+            return gettext("Tous les mois, le %(day)s") % {"day": self.month_day}
+        label = str(self.get_periodicity_display())
         if self.periodicity == Periodicity.WORKING_DAYS and self.skip_holidays:
-            label += ", sauf jours fériés"
+            label = gettext("%(periodicity)s, sauf jours fériés") % {"periodicity": label}
         return label
 
     @property
@@ -269,16 +272,27 @@ class Treatment(models.Model):
         if self.send_sms:
             parts.append("SMS")
         if self.send_email:
-            parts.append("Email")
+            parts.append(gettext("Email"))
         elif self.email_when_no_mobile:
-            parts.append("Email si pas de portable")
+            parts.append(gettext("Email si pas de portable"))
         if self.send_letter:
-            parts.append("Courrier")
+            parts.append(gettext("Courrier"))
         if self.make_list:
-            parts.append("Liste")
+            parts.append(gettext("Liste"))
         if self.kind == TreatmentKind.PLANNING:
-            parts.append("Planning PDF par email")
+            parts.append(gettext("Planning PDF par email"))
         return ", ".join(parts)
+
+
+WEEKDAYS_IN_TEXT = [
+    pgettext_lazy("dans une phrase", "lundi"),
+    pgettext_lazy("dans une phrase", "mardi"),
+    pgettext_lazy("dans une phrase", "mercredi"),
+    pgettext_lazy("dans une phrase", "jeudi"),
+    pgettext_lazy("dans une phrase", "vendredi"),
+    pgettext_lazy("dans une phrase", "samedi"),
+    pgettext_lazy("dans une phrase", "dimanche"),
+]
 
 
 class RunStatus(models.TextChoices):

@@ -8,9 +8,11 @@ from dataclasses import dataclass
 
 from django.db.models import QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from messaging.models import Message
 
+from .formats import clock
 from .models import EventMessageSetting, Heartbeat, RunStatus, Treatment, TreatmentRun
 
 # The heartbeat task runs every minute and the scheduler ticks about every 30 s: three minutes
@@ -103,7 +105,8 @@ class MissedRun:
 
     @property
     def label(self) -> str:
-        return f"exécution manquée le {self.due_at:%d/%m} à {self.due_at:%H}h{self.due_at:%M}"
+        return gettext("exécution manquée le %(day)s à %(time)s") % {"day": f"{self.due_at:%d/%m}",
+                                                                       "time": clock(self.due_at)}
 
 
 def missed_runs(*, now: dt.datetime | None = None, treatment: Treatment | None = None) -> list[MissedRun]:

@@ -37,7 +37,7 @@ def _today():
     return timezone.now().astimezone(services.practice_tz()).date()
 
 
-RUN_NOW_REFUSED = (
+RUN_NOW_REFUSED = _(
     "Ce traitement est inactif : seul un utilisateur autorisé à modifier les traitements peut "
     "l'exécuter à la main."
 )
@@ -155,10 +155,11 @@ def test(request, pk: int):
         raw = request.GET.get("date", "").strip()
         if form.is_bound:
             # Never a silent fallback: the preview below would pass for the date that was asked.
-            shown = f"« {raw} »" if raw else "aucune date indiquée"
-            messages.warning(
-                request, f"Date invalide : {shown}. Voici l'aperçu pour aujourd'hui ({run_date:%d/%m/%Y})."
-            )
+            if raw:
+                warning = _("Date invalide : « %(date)s ». Voici l'aperçu pour aujourd'hui (%(today)s).")
+            else:
+                warning = _("Date invalide : aucune date indiquée. Voici l'aperçu pour aujourd'hui (%(today)s).")
+            messages.warning(request, warning % {"date": raw, "today": f"{run_date:%d/%m/%Y}"})
     preview = None
     error = ""
     try:
@@ -198,8 +199,11 @@ def run_now(request, pk: int):
     already = TreatmentRun.objects.filter(treatment=treatment, run_date=run_date, status=RunStatus.DONE).exists()
     run = treatment_run(treatment=treatment, run_date=run_date, trigger=RunTrigger.MANUAL, requested_by=request.user)
     if already:
-        when = "aujourd'hui" if run_date == _today() else f"pour le {run_date:%d/%m/%Y}"
-        messages.info(request, _("Ce traitement a déjà été exécuté %(when)s : rien n'a été envoyé une deuxième fois.") % {"when": when})
+        if run_date == _today():
+            done = _("Ce traitement a déjà été exécuté aujourd'hui : rien n'a été envoyé une deuxième fois.")
+        else:
+            done = _("Ce traitement a déjà été exécuté pour le %(day)s : rien n'a été envoyé une deuxième fois.")
+        messages.info(request, done % {"day": f"{run_date:%d/%m/%Y}"})
     elif run.error:
         messages.error(request, _("L'exécution a échoué : %(error)s") % {"error": run.error})
     else:

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from django.db import models
-from django.utils.translation import gettext, pgettext
+from django.utils.translation import gettext, gettext_lazy, pgettext
 
 
 class Periodicity(models.TextChoices):
@@ -49,13 +49,13 @@ class DateMode(models.TextChoices):
 
 
 WEEKDAY_CHOICES = [
-    (0, "Lundi"),
-    (1, "Mardi"),
-    (2, "Mercredi"),
-    (3, "Jeudi"),
-    (4, "Vendredi"),
-    (5, "Samedi"),
-    (6, "Dimanche"),
+    (0, gettext_lazy("Lundi")),
+    (1, gettext_lazy("Mardi")),
+    (2, gettext_lazy("Mercredi")),
+    (3, gettext_lazy("Jeudi")),
+    (4, gettext_lazy("Vendredi")),
+    (5, gettext_lazy("Samedi")),
+    (6, gettext_lazy("Dimanche")),
 ]
 
 

@@ -181,3 +181,19 @@ def test_tester_follows_the_user_not_the_practice(reminder, practitioner):
         assert preview.rows[0].target == "ABLIRANT Emma – 22/11/2025 at 10:00"
     preview = treatment_preview(treatment=reminder, run_date=RUN_DATE)
     assert preview.rows[0].target == "ABLIRANT Emma – 22/11/2025 à 10h00"
+
+
+def test_programmeur_page_labels_follow_the_user(reminder):
+    from scheduler.selectors import MissedRun
+    from scheduler.windows import Periodicity
+
+    reminder.periodicity, reminder.weekdays = Periodicity.WEEKDAYS, [0, 2]
+    reminder.offset_from, reminder.offset_to, reminder.working_days = 1, 3, True
+    missed = MissedRun(reminder, dt.date(2025, 12, 5), paris(2025, 12, 5, 18, 0))
+    with translation.override("en"):
+        assert reminder.period_label == "D+1 to D+3 (working days)"
+        assert reminder.periodicity_label == "On Monday, Wednesday"
+        assert missed.label == "missed run on 05/12 at 18:00"
+    assert reminder.period_label == "de J+1 à J+3 (jours ouvrés)"
+    assert reminder.periodicity_label == "Le lundi, mercredi"
+    assert missed.label == "exécution manquée le 05/12 à 18h00"
