@@ -2,7 +2,9 @@
 for a French window envelope (address block on the right, 45 mm from the top).
 
 The text is merged by the wizard with the same merge fields as SMS and emails; this module only
-lays out plain text. A letter goes to the patient's civil guardian (the patient when they are
+lays out plain text. The frame it adds (the practice's telephone, the place and date above the
+text, the document's title) goes to a patient with the practice's text: it is written in the
+practice's language (``practice.i18n.practice_speaking``), whoever prints it. A letter goes to the patient's civil guardian (the patient when they are
 their own guardian), at the guardian's postal address, else the patient's.
 """
 
@@ -13,6 +15,8 @@ import io
 from dataclasses import dataclass
 from xml.sax.saxutils import escape
 
+from django.utils import dateformat
+from django.utils.translation import get_language, gettext
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
@@ -21,6 +25,7 @@ from reportlab.platypus.doctemplate import BaseDocTemplate, FrameBreak, NextPage
 from reportlab.platypus.flowables import KeepTogether, PageBreak
 
 from patients.phones import format_fr
+from practice.i18n import practice_speaking
 
 from .merge import format_long_date
 
@@ -46,7 +51,8 @@ def _paragraphs(text: str) -> list[Paragraph]:
 class _LetterDoc(BaseDocTemplate):
     def __init__(self, buffer, practice, **kwargs):
         super().__init__(buffer, pagesize=A4, leftMargin=20 * mm, rightMargin=20 * mm, topMargin=15 * mm,
-                         bottomMargin=20 * mm, title=f"Courriers – {practice.name}", author=practice.name, **kwargs)
+                         bottomMargin=20 * mm, title=gettext("Courriers – %(practice)s") % {"practice": practice.name},
+                         author=practice.name, **kwargs)
         width, height = A4
         # Practice header top left, address window right (110 mm from the left, 45 mm from the
         # top, as French DL window envelopes have it), then the body below.
@@ -61,9 +67,25 @@ class _LetterDoc(BaseDocTemplate):
         ])
 
 
+def letter_date(day: dt.date) -> str:
+    """The date above a letter's text in the active language: "mardi 10 mars 2026" (as the merge
+    field writes it) / "10 March 2026"."""
+    if (get_language() or "fr").startswith("fr"):
+        return format_long_date(day)
+    return dateformat.format(day, "j F Y")
+
+
 def letters_pdf(*, letters: list[Letter], practice, today: dt.date) -> bytes:
     """One PDF, letter after letter, each starting on a new page; returns the PDF bytes. A letter
-    longer than a page continues on the next one (still in the body frame)."""
+    longer than a page continues on the next one (still in the body frame). The frame is in the
+    practice's language; ValueError (in the caller's language) when there is no letter."""
+    if not letters:
+        raise ValueError(gettext("Aucun courrier à imprimer."))
+    return _letters_pdf(letters=letters, practice=practice, today=today)
+
+
+@practice_speaking
+def _letters_pdf(*, letters: list[Letter], practice, today: dt.date) -> bytes:
     buffer = io.BytesIO()
     doc = _LetterDoc(buffer, practice)
     header = [Paragraph(escape(practice.name), _HEAD)]
@@ -71,10 +93,14 @@ def letters_pdf(*, letters: list[Letter], practice, today: dt.date) -> bytes:
         if line:
             header.append(Paragraph(escape(line), _SMALL))
     if practice.phone:
-        header.append(Paragraph(f"Tél. {escape(format_fr(practice.phone))}", _SMALL))
+        header.append(Paragraph(escape(gettext("Tél. %(phone)s") % {"phone": format_fr(practice.phone)}), _SMALL))
     if practice.email:
         header.append(Paragraph(escape(practice.email), _SMALL))
-    place = f"{practice.city}, le " if practice.city else "Le "
+    day = letter_date(today)
+    if practice.city:
+        place = gettext("%(city)s, le %(date)s") % {"city": practice.city, "date": day}
+    else:
+        place = gettext("Le %(date)s") % {"date": day}
     story = []
     for index, letter in enumerate(letters):
         story.append(NextPageTemplate("letter"))
@@ -86,11 +112,9 @@ def letters_pdf(*, letters: list[Letter], practice, today: dt.date) -> bytes:
                                   + [Paragraph(escape(line), _ADDRESS) for line in letter.address_lines]))
         story.append(FrameBreak())
         story.append(NextPageTemplate("continuation"))
-        story.append(Paragraph(escape(place + format_long_date(today)), _BODY))
+        story.append(Paragraph(escape(place), _BODY))
         story.append(Spacer(1, 6 * mm))
         story.extend(_paragraphs(letter.text))
-    if not letters:
-        raise ValueError("Aucun courrier à imprimer.")
     doc.build(story)
     return buffer.getvalue()
 
@@ -119,7 +143,7 @@ def reprint_pdf(letter) -> bytes:
 
         sender = tuple(x for x in (practice.name, practice.address_line) if x)
         return pdf.letters_pdf(
-            title=letter.origin_label or "Courrier",
+            title=letter.origin_label or gettext("Courrier"),
             sender_lines=sender,
             letters=[pdf.Letter(address_lines=(letter.recipient_name, *letter.address_lines),
                                 subject=letter.subject, text=letter.text)],
