@@ -22,6 +22,9 @@ run's trace show it.
 Two ways in: ``scheduler.signals`` when an appointment is saved (booked, moved, or back to "à
 venir"), and ``sweep`` every minute (``scheduler.tasks.heartbeat``) for appointments written
 without ``save()`` (an import, ``bulk_create``) since the run.
+
+What a catch-up writes (why, on the message; a left-out appointment, in the run's trace) is in the
+practice's language, as the run's own texts, even when a page's save triggered it.
 """
 
 from __future__ import annotations
@@ -33,16 +36,18 @@ import logging
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext
 
-from messaging.merge import format_datetime
 from messaging.models import Channel, MailingOrigin, Message, Purpose
 from messaging.policy import audience
 from messaging.purpose import copy_of, earlier_messages
 from messaging.send_checks import quiet_until
 from patients.models import Appointment, AppointmentState
 from patients.selectors import appointment_search
+from practice.i18n import practice_speaking
 from practice.models import Practice
 
+from .formats import clock, moment_label
 from .models import RunStatus, TrackedMessage, TrackedPurpose, Treatment, TreatmentKind, TreatmentRun
 
 logger = logging.getLogger(__name__)
@@ -51,18 +56,28 @@ BOOKED, MOVED, REOPENED = "booked", "moved", "reopened"
 
 
 def _hhmm(moment: dt.datetime, tz) -> str:
+    """ "09/12 à 19h02" / "09/12 at 19:02"."""
     local = moment.astimezone(tz)
-    return f"{local:%d/%m} à {local:%H}h{local:%M}"
+    return gettext("%(date)s à %(time)s") % {"date": f"{local:%d/%m}", "time": clock(local)}
 
 
 def catch_up_reason(*, why: str, appointment: Appointment, run: TreatmentRun, at: dt.datetime, tz) -> str:
-    """ "Rendez-vous pris le 09/12 à 19h02, après l'exécution du 09/12 à 18h00." """
-    after = f"après l'exécution du {_hhmm(run.started_at, tz)}" if run.started_at else "après l'exécution"
+    """ "Rendez-vous pris le 09/12 à 19h02, après l'exécution du 09/12 à 18h00." (active language)"""
+    if run.started_at:
+        after = gettext("après l'exécution du %(moment)s") % {"moment": _hhmm(run.started_at, tz)}
+    else:
+        after = gettext("après l'exécution")
+    values = {"at": _hhmm(at, tz), "after": after, "start": moment_label(appointment.start, tz)}
     if why == MOVED:
-        return f"Rendez-vous déplacé au {format_datetime(appointment.start, tz)} le {_hhmm(at, tz)}, {after}."
+        return gettext("Rendez-vous déplacé au %(start)s le %(at)s, %(after)s.") % values
     if why == REOPENED:
-        return f"Rendez-vous de nouveau « à venir » le {_hhmm(at, tz)}, {after}."
-    return f"Rendez-vous pris le {_hhmm(at, tz)}, {after}."
+        return gettext("Rendez-vous de nouveau « à venir » le %(at)s, %(after)s.") % values
+    return gettext("Rendez-vous pris le %(at)s, %(after)s.") % values
+
+
+def _too_early(opening: dt.datetime, tz) -> str:
+    return gettext("Il commence avant la fin des heures de silence (%(time)s) : pas de rappel.") % {
+        "time": clock(opening, tz)}
 
 
 def _runs_holding(day: dt.date) -> list[TreatmentRun]:
@@ -93,6 +108,7 @@ def _matches(treatment: Treatment, run: TreatmentRun, appointment: Appointment) 
     return appointment_search(criteria=criteria).filter(pk=appointment.pk).exists()
 
 
+@practice_speaking
 def catch_up(*, appointment: Appointment, why: str, now: dt.datetime | None = None) -> list:
     """Queue the reminder ``appointment`` missed because it was booked or moved (``why``) into
     the window of a run already done; returns the mailings written. Nothing when it is not
@@ -144,9 +160,8 @@ def catch_up(*, appointment: Appointment, why: str, now: dt.datetime | None = No
             key = mailing_key(treatment.pk, run.run_date, f"{batch.key}:rattrapage:rdv{appointment.pk}@{stamp}")
             opening = quiet_until(now, start=quiet_start, end=quiet_end, tz=tz)
             if batch.channel == Channel.SMS and opening is not None and opening >= appointment.start:
-                _leave_out(run, appointment, f"{reason} Il commence avant la fin des heures de silence "
-                                             f"({opening.astimezone(tz):%H}h{opening.astimezone(tz):%M}) : "
-                                             "pas de rappel.", LeftOut)
+                _leave_out(run, appointment, f"{reason} {_too_early(opening, tz)}", LeftOut,
+                           tail=_too_early(opening, tz))
                 continue
             mailing = mailing_create(
                 channel=batch.channel,
@@ -155,7 +170,7 @@ def catch_up(*, appointment: Appointment, why: str, now: dt.datetime | None = No
                 recipients=batch.recipients,
                 template=batch.template,
                 idempotency_key=key,
-                label=f"{treatment.title} – rattrapage",
+                label=gettext("%(title)s – rattrapage") % {"title": treatment.title},
                 today=run.run_date,
                 purpose=purpose,
             )
@@ -166,15 +181,16 @@ def catch_up(*, appointment: Appointment, why: str, now: dt.datetime | None = No
     return mailings
 
 
-def _leave_out(run: TreatmentRun, appointment: Appointment, reason: str, left_out_class) -> None:
-    """Record in the run's trace an appointment caught up too late to be reminded (once)."""
+def _leave_out(run: TreatmentRun, appointment: Appointment, reason: str, left_out_class, *, tail: str) -> None:
+    """Record in the run's trace an appointment caught up too late to be reminded (once: an entry
+    for it ending with ``tail`` is there already)."""
     from .runner import Target
 
     name = Target(appointment.patient, appointment).label
     with transaction.atomic():
         locked = TreatmentRun.objects.select_for_update().get(pk=run.pk)
         entries = list(locked.left_out or [])
-        if any(e.get("name") == name and e.get("reason", "").endswith("pas de rappel.") for e in entries):
+        if any(e.get("name") == name and e.get("reason", "").endswith(tail) for e in entries):
             return
         entries.append(dataclasses.asdict(left_out_class(name, reason)))
         TreatmentRun.objects.filter(pk=run.pk).update(left_out=entries)

@@ -197,3 +197,32 @@ def test_programmeur_page_labels_follow_the_user(reminder):
     assert reminder.period_label == "de J+1 à J+3 (jours ouvrés)"
     assert reminder.periodicity_label == "Le lundi, mercredi"
     assert missed.label == "exécution manquée le 05/12 à 18h00"
+
+
+def test_a_late_booking_is_explained_in_the_practices_language(sms_template, practitioner,
+                                                               django_capture_on_commit_callbacks):
+    # Caught up from an English practice's page save: the reason kept with the message and the
+    # run's left-out entry are in the practice's language (English here), not the saver's.
+    from scheduler import late
+    from scheduler.models import TrackedMessage, TreatmentRun
+
+    _speak("en")
+    treatment = make_treatment(title="Evening reminder", send_sms=True, sms_template=sms_template,
+                               hour=dt.time(18, 0), active=True)
+    with django_capture_on_commit_callbacks(execute=False):
+        run = treatment_run(treatment=treatment, run_date=dt.date(2025, 12, 9))
+    TreatmentRun.objects.filter(pk=run.pk).update(started_at=paris(2025, 12, 9, 18, 0))
+    booked = AppointmentFactory(patient=PatientFactory(first_name="Emma", last_name="Ablirant"),
+                                practitioner=practitioner, start=paris(2025, 12, 10, 10, 0))
+    early = AppointmentFactory(patient=PatientFactory(first_name="Jean", last_name="Tot"),
+                               practitioner=practitioner, start=paris(2025, 12, 10, 7, 30))
+    with translation.override("fr"), django_capture_on_commit_callbacks(execute=False):
+        late.catch_up(appointment=booked, why=late.BOOKED, now=paris(2025, 12, 9, 19, 2))
+        late.catch_up(appointment=early, why=late.BOOKED, now=paris(2025, 12, 9, 21, 0))
+        late.catch_up(appointment=early, why=late.BOOKED, now=paris(2025, 12, 9, 21, 5))
+    assert TrackedMessage.objects.get(message__appointment=booked).catch_up == (
+        "Appointment booked on 09/12 at 19:02, after the run of 09/12 at 18:00.")
+    run.refresh_from_db()
+    assert run.left_out == [{"name": "TOT Jean – 10/12/2025 at 07:30", "reason": (
+        "Appointment booked on 09/12 at 21:00, after the run of 09/12 at 18:00. It starts before the end of "
+        "the quiet hours (08:00): no reminder.")}]
