@@ -1,6 +1,8 @@
 """Event messages: a confirmation when an appointment is booked, a notice when it is moved or
 cancelled, per appointment nature and channel (``EventMessageSetting``), written through the one
-outbox and sent by the same dispatch, quiet hours included."""
+outbox and sent by the same dispatch, quiet hours included. What they store (the mailing's label,
+why a recipient gets nothing) is in the practice's language: a save on a page triggers them, but
+nobody reads them there."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ from django.db.models import Q
 from messaging.models import Mailing, MailingOrigin, Purpose
 from messaging.policy import ChannelPlan, audience
 from patients.models import Appointment
+from practice.i18n import practice_speaking
 from practice.models import Practice
 
 from .models import EventMessageSetting, TrackedPurpose
@@ -33,6 +36,7 @@ def settings_for(*, event: str, nature_id: int | None) -> list[EventMessageSetti
     return list(chosen.values())
 
 
+@practice_speaking
 def event_messages_queue(*, appointment: Appointment, event: str) -> list[Mailing]:
     """Queue the messages of ``event`` about ``appointment``; returns the mailings (existing ones
     when the same event for the same appointment time was already queued)."""

@@ -226,3 +226,18 @@ def test_a_late_booking_is_explained_in_the_practices_language(sms_template, pra
     assert run.left_out == [{"name": "TOT Jean – 10/12/2025 at 07:30", "reason": (
         "Appointment booked on 09/12 at 21:00, after the run of 09/12 at 18:00. It starts before the end of "
         "the quiet hours (08:00): no reminder.")}]
+
+
+def test_event_messages_are_labelled_in_the_practices_language(sms_template, practitioner):
+    # A booking saved by a French-speaking assistant in an English practice.
+    from messaging.models import Channel, Mailing
+    from scheduler.models import AppointmentEvent, EventMessageSetting
+
+    _speak("en")
+    EventMessageSetting.objects.create(event=AppointmentEvent.BOOKED, channel=Channel.SMS, sms_template=sms_template)
+    with translation.override("fr"):
+        AppointmentFactory(patient=PatientFactory(first_name="Emma", last_name="Ablirant"), practitioner=practitioner,
+                           start=paris(2030, 11, 22, 10, 0))
+        assert translation.get_language() == "fr"
+    [mailing] = Mailing.objects.all()
+    assert mailing.label.startswith("Appointment booked (confirmation) – ")
