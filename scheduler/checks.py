@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from functools import partial
 
 from django.core import checks
+from django.utils.translation import gettext
 
 from messaging.merge import format_datetime
 from messaging.models import MailingOrigin, Message
@@ -185,12 +186,13 @@ def check_time_zones(app_configs=None, **kwargs):
     except DatabaseError:
         return []
     if problem:
-        return [checks.Warning(problem, hint="Réglez TIME_ZONE sur le fuseau du cabinet.", id="scheduler.W001")]
+        return [checks.Warning(problem, hint=gettext("Réglez TIME_ZONE sur le fuseau du cabinet."), id="scheduler.W001")]
     return []
 
 
 def time_zone_problem() -> str:
-    """A sentence when the cluster's time zone is not the practice's, else ""."""
+    """A sentence when the cluster's time zone is not the practice's, else "" (active language: the
+    page's user on the programmeur page, LANGUAGE_CODE for ``manage.py check``)."""
     from django.conf import settings
 
     from practice.models import Practice
@@ -198,8 +200,8 @@ def time_zone_problem() -> str:
     practice_tz = Practice.get().time_zone
     cluster_tz = settings.Q_CLUSTER.get("time_zone") or settings.TIME_ZONE
     if practice_tz and practice_tz != cluster_tz:
-        return (
-            f"Le cabinet est réglé sur le fuseau {practice_tz} mais le programmeur sur {cluster_tz} : "
+        return gettext(
+            "Le cabinet est réglé sur le fuseau %(practice)s mais le programmeur sur %(cluster)s : "
             "les traitements ne partiraient pas à l'heure locale du cabinet."
-        )
+        ) % {"practice": practice_tz, "cluster": cluster_tz}
     return ""

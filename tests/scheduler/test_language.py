@@ -241,3 +241,14 @@ def test_event_messages_are_labelled_in_the_practices_language(sms_template, pra
         assert translation.get_language() == "fr"
     [mailing] = Mailing.objects.all()
     assert mailing.label.startswith("Appointment booked (confirmation) – ")
+
+
+def test_the_time_zone_warning_follows_the_reader():
+    from scheduler.checks import time_zone_problem
+
+    practice = Practice.get()
+    practice.time_zone = "America/Cayenne"
+    practice.save()
+    with translation.override("en"):
+        assert time_zone_problem().startswith("The practice is set to the America/Cayenne time zone but the scheduler")
+    assert time_zone_problem().startswith("Le cabinet est réglé sur le fuseau America/Cayenne mais le programmeur")
