@@ -8,7 +8,9 @@ from django.contrib.auth.decorators import login_required, permission_required
 from django.core.paginator import Paginator
 from django.shortcuts import render
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
+from .filter_bar import FilterField, date_field
 from .gateways import configured_name
 from .models import Channel, MessageStatus
 from .selectors_sending import (
@@ -64,12 +66,19 @@ def index(request):
             "summary": summary,
             "to_check": counts.get("failed", 0) + counts.get("unknown", 0),
             "mailings": recent_mailings(),
-            "status_groups": [(key, label) for key, (label, _) in STATUS_GROUPS.items()],
-            "channels": Channel.choices,
-            "directions": list(DIRECTIONS.items()),
-            "may_read_replies": may_read_replies(request.user),
             "filters": {"etat": status_group, "canal": channel, "q": query, "sens": direction,
                         "du": f"{date_from:%d/%m/%Y}", "au": f"{date_to:%d/%m/%Y}"},
+            "filter_fields": [
+                date_field("du", _("Du"), f"{date_from:%d/%m/%Y}"),
+                date_field("au", _("Au"), f"{date_to:%d/%m/%Y}"),
+                *([FilterField("sens", _("Sens"), direction, choices=list(DIRECTIONS.items()))]
+                  if may_read_replies(request.user) else []),
+                FilterField("etat", _("État"), status_group,
+                            choices=[(key, label) for key, (label, _group) in STATUS_GROUPS.items()]),
+                FilterField("canal", _("Canal"), channel, choices=Channel.choices, blank=_("Tous")),
+                FilterField("q", _("Destinataire ou expéditeur"), query, search=True,
+                            placeholder=_("Nom, numéro, email, dossier")),
+            ],
             "query_string": params.urlencode(),
             "errors": errors,
             "demo_inbox": configured_name() == "sandbox",

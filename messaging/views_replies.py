@@ -27,6 +27,7 @@ from django.views.decorators.http import require_POST
 
 from messaging import inbox
 from messaging.cost import price_per_part
+from messaging.filter_bar import FilterField, date_field
 from messaging.gateways import configured_name
 from messaging.merge import validate_merge_text
 from messaging.models import Channel, InboundMessage, Message
@@ -93,10 +94,15 @@ def replies_index(request):
     return render(request, "messaging/replies/index.html", {
         "page": page,
         "rows": inbox.describe(page.object_list),
-        "states": list(inbox.STATES.items()),
-        "filters": {"etat": state, "du": f"{date_from:%d/%m/%Y}" if date_from else "",
-                    "au": f"{date_to:%d/%m/%Y}" if date_to else "",
-                    "patient": patient, "texte": text},
+        "filters": {"etat": state},
+        "filter_id": "replies-filters",
+        "filter_fields": [
+            FilterField("etat", _("Afficher"), state, choices=list(inbox.STATES.items())),
+            date_field("du", _("Reçues du"), f"{date_from:%d/%m/%Y}" if date_from else ""),
+            date_field("au", _("au"), f"{date_to:%d/%m/%Y}" if date_to else ""),
+            FilterField("patient", _("Patient"), patient, search=True, placeholder=_("Nom, dossier, numéro")),
+            FilterField("texte", _("Texte"), text, search=True, placeholder=_("Mot du message")),
+        ],
         "query_string": params.urlencode(),
         "errors": errors,
         "may_handle": request.user.has_perm(HANDLE_PERM),
