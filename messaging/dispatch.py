@@ -45,11 +45,13 @@ from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
 from django.db.models.functions import Coalesce
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from messaging import lifecycle, send_checks
 from messaging.backends import SendError
 from messaging.backends.email import AccountSender, check_header_values, header_text_problem
 from messaging.models import Channel, EmailAccount, Mailing, Message, MessageStatus
+from messaging.reasons import Why
 from practice.bulk import Together
 
 logger = logging.getLogger(__name__)
@@ -119,8 +121,10 @@ class _Quota:
         self.limits = [
             (limit, span, label)
             for limit, span, label in (
-                (account.hourly_limit, dt.timedelta(hours=1), "heure"),
-                (account.daily_limit, dt.timedelta(hours=24), "jour"),
+                (account.hourly_limit, dt.timedelta(hours=1),
+                 gettext_noop("le compte « %(account)s » a atteint sa limite de %(limit)s envois par heure")),
+                (account.daily_limit, dt.timedelta(hours=24),
+                 gettext_noop("le compte « %(account)s » a atteint sa limite de %(limit)s envois par jour")),
             )
             if limit
         ]
@@ -134,15 +138,15 @@ class _Quota:
                 .values_list("t", flat=True)
             )
 
-    def take(self) -> tuple[dt.datetime, str] | None:
-        """Use a slot now, or return (when the next slot opens, the French reason)."""
-        worst: tuple[dt.datetime, str] | None = None
+    def take(self) -> tuple[dt.datetime, Why] | None:
+        """Use a slot now, or return (when the next slot opens, why)."""
+        worst: tuple[dt.datetime, Why] | None = None
         for limit, span, label in self.limits:
             window = [t for t in self.times if t > self.now - span]
             if len(window) >= limit:
                 until = window[len(window) - limit] + span
                 if worst is None or until > worst[0]:
-                    worst = (until, f"le compte « {self.account.name} » a atteint sa limite de {limit} envois par {label}")
+                    worst = (until, Why(label, account=self.account.name, limit=limit))
         if worst is None:
             self.times.append(self.now)
         return worst
@@ -204,7 +208,9 @@ def _claim(*, mailing_id: int | None, limit: int, now: dt.datetime, token: str,
                 if wait is not None:
                     until, why = wait
                     lifecycle.defer(m, until=until, code=lifecycle.WaitReason.QUOTA, now=now,
-                                    reason=f"En attente (quota) : {why} ; envoi prévu le {send_checks.fmt_moment(until, tz)}.")
+                                    reason=Why(gettext_noop("En attente (quota) : %(why)s ; envoi prévu le %(date)s à "
+                                                            "%(time)s."), why=why,
+                                               **send_checks.moment_params(until, tz)))
                     result.deferred += 1
                     continue
             claimed.append(m)
@@ -332,7 +338,8 @@ class _Run:
                 self.sms_backend = get_sms_backend()
                 self.sms_backend.open()
             except (ImproperlyConfigured, ImportError) as exc:
-                self.sms_error = SendError(f"Passerelle SMS non configurée : {exc}", permanent=True, code="config")
+                self.sms_error = SendError(Why(gettext_noop("Passerelle SMS non configurée : %(error)s"), error=str(exc)),
+                                           permanent=True, code="config")
                 self.result.config_errors.append(self.sms_error.message)
         if self.sms_error is not None:
             self.take_back(m, now, None)
@@ -350,9 +357,10 @@ class _Run:
             self.sms_backend.send_messages([sms])
         except Exception as exc:  # noqa: BLE001 - a gateway bug must not strand the run
             logger.exception("SMS gateway raised for message %s", m.pk)
-            sms.error = SendError(f"Erreur inattendue de la passerelle SMS ({exc.__class__.__name__}) : le SMS est "
-                                  "peut-être parti. Vérifiez avant de renvoyer.", permanent=False,
-                                  code="gateway-error", ambiguous=True)
+            sms.error = SendError(Why(gettext_noop("Erreur inattendue de la passerelle SMS (%(error)s) : le SMS est "
+                                                   "peut-être parti. Vérifiez avant de renvoyer."),
+                                      error=exc.__class__.__name__),
+                                  permanent=False, code="gateway-error", ambiguous=True)
         if sms.error is not None:
             self.record_error(m, sms.error, now)
         else:
@@ -412,15 +420,17 @@ class _Run:
         m = Message.objects.filter(pk=claimed.pk, status=MessageStatus.SENDING, claimed_by=self.token).first()
         if m is None:
             return
-        reason = f"Erreur interne pendant l'envoi ({exc.__class__.__name__})"
+        error = exc.__class__.__name__
         if m.handed_at is not None and self.at_gateway != m.pk:
             lifecycle.take_back(m, token=self.token, now=now)
         if m.handed_at is not None:
-            if lifecycle.mark_unknown(m, code="internal-error", now=now, token=self.token,
-                                      reason=f"{reason} : le message est peut-être parti. Vérifiez avant de renvoyer."):
+            reason = Why(gettext_noop("Erreur interne pendant l'envoi (%(error)s) : le message est peut-être parti. "
+                                      "Vérifiez avant de renvoyer."), error=error)
+            if lifecycle.mark_unknown(m, code="internal-error", now=now, token=self.token, reason=reason):
                 self.result.unknown += 1
-        elif lifecycle.fail(m, code="internal-error", reason=f"{reason} : message non envoyé.", now=now,
-                            token=self.token):
+        elif lifecycle.fail(m, code="internal-error", now=now, token=self.token,
+                            reason=Why(gettext_noop("Erreur interne pendant l'envoi (%(error)s) : message non envoyé."),
+                                       error=error)):
             self.result.failed += 1
 
     def account_unusable(self, m: Message, account: EmailAccount, error: SendError, now: dt.datetime) -> None:
@@ -531,7 +541,8 @@ def dispatch_pending(*, mailing_id: int | None = None, limit: int = BATCH_SIZE, 
 def _attachment_content(att: dict) -> bytes:
     path = att.get("path") or ""
     if not path:
-        raise SendError(f"La pièce jointe « {att.get('filename', '?')} » n'est plus disponible.", permanent=True, code="attachment")
+        raise SendError(Why(gettext_noop("La pièce jointe « %(name)s » n'est plus disponible."),
+                            name=att.get("filename", "?")), permanent=True, code="attachment")
     try:
         if Path(path).is_absolute():
             return Path(path).read_bytes()
@@ -539,7 +550,8 @@ def _attachment_content(att: dict) -> bytes:
             return fh.read()
     except OSError as exc:
         raise SendError(
-            f"La pièce jointe « {att.get('filename', path)} » est introuvable.", permanent=True, code="attachment"
+            Why(gettext_noop("La pièce jointe « %(name)s » est introuvable."), name=att.get("filename", path)),
+            permanent=True, code="attachment"
         ) from exc
 
 

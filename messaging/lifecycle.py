@@ -69,8 +69,10 @@ from django.conf import settings
 from django.db import models, transaction
 from django.db.models import F, Q
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from messaging.models import Channel, EmailAccount, Message, MessageStatus
+from messaging.reasons import Clock, Why, restored, stored
 from practice.bulk import Read, Together
 
 logger = logging.getLogger(__name__)
@@ -118,6 +120,21 @@ def _clip(text: str, size: int = 500) -> str:
     return (text or "")[:size]
 
 
+# What a reason is given as: a ``messaging.reasons.Why`` (shown in the reader's language) or a
+# plain text (shown as stored).
+ReasonText = Why | str
+
+
+def _reason(reason: ReasonText | None) -> dict:
+    """The columns of a message's reason: the French text (``reason``) and, for a ``Why``, its
+    msgid and parameters (``reason_i18n``), written together so they never disagree."""
+    text, data = stored(reason)
+    return {"reason": text, "reason_i18n": data}
+
+
+NO_REASON = {"reason": "", "reason_i18n": None}
+
+
 def _one(queryset, **changes) -> bool:
     """Apply ``changes`` to the single row ``queryset`` names; True when exactly one changed."""
     changed = queryset.update(**changes)
@@ -162,12 +179,12 @@ def release(messages: list[Message], *, token: str, now: dt.datetime) -> int:
     ).update(status=MessageStatus.PENDING, claimed_by="", updated_at=now)
 
 
-def defer(m: Message, *, until: dt.datetime, code: str, reason: str, now: dt.datetime, token: str = "") -> bool:
+def defer(m: Message, *, until: dt.datetime, code: str, reason: ReasonText, now: dt.datetime, token: str = "") -> bool:
     """Make ``m`` wait until ``until`` with a coded reason (WaitReason): from PENDING, or from
     SENDING held by ``token`` (claimed, or handed over but known not to have left: an account
     unreachable before the message was transmitted). The attempt a hand-over counted is given
     back: waiting spends no attempt."""
-    changes = dict(not_before=until, error_code=_clip(code, 40), reason=_clip(reason), updated_at=now)
+    changes = dict(not_before=until, error_code=_clip(code, 40), updated_at=now, **_reason(reason))
     if token:
         queryset = Message.objects.filter(pk=m.pk, status=MessageStatus.SENDING, claimed_by=token)
         refund = m.handed_at is not None
@@ -255,10 +272,11 @@ def send_now(m: Message, *, by, now: dt.datetime) -> bool:
     done = _one(
         Message.objects.filter(pk=m.pk, status=MessageStatus.PENDING, error_code=WaitReason.QUIET,
                                send_now_at__isnull=True),
-        not_before=now, error_code="", reason="", send_now_by=by, send_now_at=now, updated_at=now,
+        not_before=now, error_code="", send_now_by=by, send_now_at=now, updated_at=now, **NO_REASON,
     )
     if done:
         m.not_before, m.error_code, m.reason, m.send_now_by, m.send_now_at = now, "", "", by, now
+        m.reason_i18n = None
     else:
         _refused(m, "send_now")
     return done
@@ -273,8 +291,8 @@ def _recording_sent(*, pk: int, token: str, now: dt.datetime, provider_id: str, 
     """The UPDATE of ``mark_sent``: the row, and its changes."""
     return (
         Message.objects.filter(pk=pk, status=MessageStatus.SENDING, claimed_by=token, handed_at__isnull=False),
-        dict(status=MessageStatus.SENT, provider_id=provider_id, sent_at=now, reason="", error_code="",
-             not_before=None, claimed_by="", updated_at=now, **extra),
+        dict(status=MessageStatus.SENT, provider_id=provider_id, sent_at=now, error_code="",
+             not_before=None, claimed_by="", updated_at=now, **NO_REASON, **extra),
     )
 
 
@@ -347,7 +365,7 @@ def hand_over_next(m: Message, *, token: str, now: dt.datetime, together: Togeth
     return recorded, handed, row
 
 
-def fail(m: Message, *, code: str, reason: str, now: dt.datetime, token: str = "") -> bool:
+def fail(m: Message, *, code: str, reason: ReasonText, now: dt.datetime, token: str = "") -> bool:
     """-> FAILED with a coded reason: from SENDING held by ``token`` (in flight or not), or from
     PENDING when no token is given (a message that can never leave: no account, a channel that
     is not sent automatically)."""
@@ -355,8 +373,8 @@ def fail(m: Message, *, code: str, reason: str, now: dt.datetime, token: str = "
         queryset = Message.objects.filter(pk=m.pk, status=MessageStatus.SENDING, claimed_by=token)
     else:
         queryset = Message.objects.filter(pk=m.pk, status=MessageStatus.PENDING)
-    done = _one(queryset, status=MessageStatus.FAILED, reason=_clip(reason), error_code=_clip(code, 40),
-                claimed_by="", updated_at=now)
+    done = _one(queryset, status=MessageStatus.FAILED, error_code=_clip(code, 40), claimed_by="", updated_at=now,
+                **_reason(reason))
     if done:
         m.status = MessageStatus.FAILED
     else:
@@ -364,13 +382,12 @@ def fail(m: Message, *, code: str, reason: str, now: dt.datetime, token: str = "
     return done
 
 
-def mark_unknown(m: Message, *, code: str, reason: str, now: dt.datetime, token: str) -> bool:
+def mark_unknown(m: Message, *, code: str, reason: ReasonText, now: dt.datetime, token: str) -> bool:
     """In flight -> UNKNOWN ("incertain"): the gateway may have accepted it (the line dropped
     after the request left). Never re-sent blindly."""
     done = _one(
         Message.objects.filter(pk=m.pk, status=MessageStatus.SENDING, claimed_by=token, handed_at__isnull=False),
-        status=MessageStatus.UNKNOWN, reason=_clip(reason), error_code=_clip(code, 40), claimed_by="",
-        updated_at=now,
+        status=MessageStatus.UNKNOWN, error_code=_clip(code, 40), claimed_by="", updated_at=now, **_reason(reason),
     )
     if done:
         m.status = MessageStatus.UNKNOWN
@@ -379,17 +396,19 @@ def mark_unknown(m: Message, *, code: str, reason: str, now: dt.datetime, token:
     return done
 
 
-def retry_later(m: Message, *, code: str, reason: str, now: dt.datetime, token: str) -> bool:
+def retry_later(m: Message, *, code: str, reason: ReasonText, now: dt.datetime, token: str) -> bool:
     """In flight -> PENDING after a backoff (a transient error: the message did not leave), or
     FAILED once it has used MESSAGING_MAX_ATTEMPTS attempts."""
     if m.attempts >= max_attempts():
-        return fail(m, code=code, reason=f"{reason} Abandon après {m.attempts} tentatives.", now=now, token=token)
+        return fail(m, code=code, reason=Why(gettext_noop("%(reason)s Abandon après %(n)s tentatives."),
+                                             reason=reason, n=m.attempts), now=now, token=token)
     retry_at = now + backoff(m.attempts)
     local = timezone.localtime(retry_at)
     done = _one(
         Message.objects.filter(pk=m.pk, status=MessageStatus.SENDING, claimed_by=token, handed_at__isnull=False),
         status=MessageStatus.PENDING, not_before=retry_at, claimed_by="", handed_at=None, error_code=_clip(code, 40),
-        reason=_clip(f"Tentative {m.attempts} échouée, nouvel essai à {local:%Hh%M} : {reason}"), updated_at=now,
+        updated_at=now, **_reason(Why(gettext_noop("Tentative %(n)s échouée, nouvel essai à %(time)s : %(reason)s"),
+                                      n=m.attempts, time=Clock(local), reason=reason)),
     )
     if done:
         m.status, m.not_before = MessageStatus.PENDING, retry_at
@@ -398,7 +417,7 @@ def retry_later(m: Message, *, code: str, reason: str, now: dt.datetime, token: 
     return done
 
 
-def cancel(m: Message, *, code: str, reason: str, now: dt.datetime, token: str = "") -> bool:
+def cancel(m: Message, *, code: str, reason: ReasonText, now: dt.datetime, token: str = "") -> bool:
     """-> CANCELLED with a coded reason, for a message that is no longer true or wanted (its
     appointment moved or was cancelled, the person said STOP). From PENDING, or from SENDING
     held by ``token`` and not yet handed over: a message in flight can no longer be called back."""
@@ -407,8 +426,8 @@ def cancel(m: Message, *, code: str, reason: str, now: dt.datetime, token: str =
                                           handed_at__isnull=True)
     else:
         queryset = Message.objects.filter(pk=m.pk, status=MessageStatus.PENDING)
-    done = _one(queryset, status=MessageStatus.CANCELLED, reason=_clip(reason), error_code=_clip(code, 40),
-                claimed_by="", updated_at=now)
+    done = _one(queryset, status=MessageStatus.CANCELLED, error_code=_clip(code, 40), claimed_by="", updated_at=now,
+                **_reason(reason))
     if done:
         m.status = MessageStatus.CANCELLED
     else:
@@ -420,10 +439,10 @@ def cancel(m: Message, *, code: str, reason: str, now: dt.datetime, token: str =
 # Recovery after a crash
 # ---------------------------------------------------------------------------------------------
 
-INTERRUPTED_REASON = (
+INTERRUPTED_REASON = Why(gettext_noop(
     "L'envoi a été interrompu (traitement arrêté pendant la transmission) : impossible de savoir si le "
     "message est parti. Vérifiez auprès du destinataire avant de renvoyer."
-)
+))
 
 
 def recover_interrupted(*, now: dt.datetime) -> tuple[int, int]:
@@ -432,8 +451,8 @@ def recover_interrupted(*, now: dt.datetime) -> tuple[int, int]:
     their attempts intact. Returns (released, unknown)."""
     stale = Message.objects.filter(status=MessageStatus.SENDING, claimed_at__lt=now - stale_after())
     unknown = stale.filter(handed_at__isnull=False).update(
-        status=MessageStatus.UNKNOWN, reason=INTERRUPTED_REASON, error_code="interrupted", claimed_by="",
-        updated_at=now,
+        status=MessageStatus.UNKNOWN, error_code="interrupted", claimed_by="", updated_at=now,
+        **_reason(INTERRUPTED_REASON),
     )
     released = stale.filter(handed_at__isnull=True).update(
         status=MessageStatus.PENDING, claimed_by="", updated_at=now
@@ -453,13 +472,14 @@ def probe_every() -> dt.timedelta:
     return dt.timedelta(seconds=float(getattr(settings, "MESSAGING_ACCOUNT_PROBE_SECONDS", 60)))
 
 
-def account_pause(account: EmailAccount, *, reason: str, now: dt.datetime) -> dt.datetime:
+def account_pause(account: EmailAccount, *, reason: ReasonText, now: dt.datetime) -> dt.datetime:
     """Mark ``account`` unreachable (kept since the first failure) and return when it will be
     tried again. Its messages wait, without spending attempts, until it answers."""
     probe_at = now + probe_every()
     EmailAccount.objects.filter(pk=account.pk, paused_at__isnull=True).update(paused_at=now)
-    EmailAccount.objects.filter(pk=account.pk).update(pause_reason=_clip(reason), probe_at=probe_at)
-    account.refresh_from_db(fields=["paused_at", "pause_reason", "probe_at"])
+    text, data = stored(reason)
+    EmailAccount.objects.filter(pk=account.pk).update(pause_reason=text, pause_reason_i18n=data, probe_at=probe_at)
+    account.refresh_from_db(fields=["paused_at", "pause_reason", "pause_reason_i18n", "probe_at"])
     return probe_at
 
 
@@ -467,13 +487,13 @@ def account_resume(account: EmailAccount, *, now: dt.datetime) -> bool:
     """The account answered again: its waiting messages are due at once. True if it was paused."""
     with transaction.atomic():
         was_paused = EmailAccount.objects.filter(pk=account.pk, paused_at__isnull=False).update(
-            paused_at=None, pause_reason="", probe_at=None
+            paused_at=None, pause_reason="", pause_reason_i18n=None, probe_at=None
         )
         if was_paused:
             Message.objects.filter(
                 account_id=account.pk, status=MessageStatus.PENDING, error_code=WaitReason.PAUSED
             ).update(not_before=None, updated_at=now)
-    account.paused_at, account.pause_reason, account.probe_at = None, "", None
+    account.paused_at, account.pause_reason, account.pause_reason_i18n, account.probe_at = None, "", None, None
     return bool(was_paused)
 
 
@@ -520,16 +540,17 @@ RANK = {
 REPORTED_STATUSES = (MessageStatus.SENT, MessageStatus.DELIVERED, MessageStatus.FAILED)
 
 
-def _apply_to_message(message: Message, *, status: str, error_code: str, reason: str, now: dt.datetime) -> bool:
+def _apply_to_message(message: Message, *, status: str, error_code: str, reason: ReasonText, now: dt.datetime) -> bool:
     """Move ``message`` (locked by the caller) forward to ``status``; False when it is not further
     along (repeated or late report) or the message left the gateway's hands (cancelled, skipped)."""
     if message.status not in RANK or RANK[message.status] >= RANK[status]:
         return False
     fields = {"status": status, "updated_at": now}
     if status == MessageStatus.DELIVERED:
-        fields.update(delivered_at=now, reason="", error_code="")
+        fields.update(delivered_at=now, error_code="", **NO_REASON)
     elif status == MessageStatus.FAILED:
-        fields.update(reason=(reason or "Le SMS n'a pas pu être remis.")[:500], error_code=(error_code or "failed")[:40])
+        fields.update(error_code=(error_code or "failed")[:40],
+                      **_reason(reason or Why(gettext_noop("Le SMS n'a pas pu être remis."))))
     elif message.sent_at is None:
         fields["sent_at"] = now
     Message.objects.filter(pk=message.pk, status=message.status).update(**fields)
@@ -552,7 +573,7 @@ def apply_delivery_event(event, *, gateway: str, now: dt.datetime | None = None)
                                      reason=event.reason, now=now)
         PendingDeliveryEvent.objects.create(
             gateway=gateway[:20], provider_id=event.provider_id[:100], status=event.status,
-            error_code=(event.error_code or "")[:40], reason=(event.reason or "")[:500],
+            error_code=(event.error_code or "")[:40], **_reason(event.reason or ""),
         )
     # The message may have been recorded between our look and our write (its recorder looked for
     # kept events before ours was committed): look again now that ours is visible to everyone.
@@ -582,7 +603,8 @@ def apply_kept_events(provider_ids, *, now: dt.datetime | None = None) -> int:
             message = messages.get(event.provider_id)
             if message is None:
                 continue
-            if _apply_to_message(message, status=event.status, error_code=event.error_code, reason=event.reason, now=now):
+            if _apply_to_message(message, status=event.status, error_code=event.error_code,
+                                 reason=restored(event.reason, event.reason_i18n), now=now):
                 message.status = event.status
                 changed += 1
             done.append(event.pk)
@@ -590,7 +612,7 @@ def apply_kept_events(provider_ids, *, now: dt.datetime | None = None) -> int:
     return changed
 
 
-def settle_unknown(message: Message, *, sent: bool, provider_id: str = "", reason: str = "",
+def settle_unknown(message: Message, *, sent: bool, provider_id: str = "", reason: ReasonText = "",
                    now: dt.datetime | None = None) -> bool:
     """Settle an "incertain" message with what its gateway said: ``sent`` -> SENT with
     ``provider_id`` (kept reports about that id then apply), otherwise it never left -> PENDING,
@@ -599,13 +621,13 @@ def settle_unknown(message: Message, *, sent: bool, provider_id: str = "", reaso
     queryset = Message.objects.filter(pk=message.pk, status=MessageStatus.UNKNOWN)
     if sent:
         done = queryset.update(status=MessageStatus.SENT, provider_id=provider_id[:100], sent_at=now,
-                               reason=reason[:500], error_code="", not_before=None, claimed_by="", updated_at=now)
+                               error_code="", not_before=None, claimed_by="", updated_at=now, **_reason(reason))
         if done:
             message.status, message.provider_id = MessageStatus.SENT, provider_id
             apply_kept_events([provider_id], now=now)
     else:
-        done = queryset.update(status=MessageStatus.PENDING, not_before=None, reason=reason[:500],
-                               error_code="reconciled", claimed_by="", handed_at=None, updated_at=now)
+        done = queryset.update(status=MessageStatus.PENDING, not_before=None, error_code="reconciled", claimed_by="",
+                               handed_at=None, updated_at=now, **_reason(reason))
         if done:
             message.status = MessageStatus.PENDING
     return bool(done)

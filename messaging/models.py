@@ -163,6 +163,7 @@ class EmailAccount(models.Model):
     # wait without spending attempts; dispatch tries it again at ``probe_at``.
     paused_at = models.DateTimeField(_("en pause depuis"), null=True, blank=True)
     pause_reason = models.CharField(_("raison de la pause"), max_length=500, blank=True)
+    pause_reason_i18n = models.JSONField(_("raison de la pause (traduisible)"), null=True, blank=True)
     probe_at = models.DateTimeField(_("prochain essai"), null=True, blank=True)
 
     class Meta:
@@ -172,6 +173,13 @@ class EmailAccount(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def pause_reason_shown(self) -> str:
+        """``pause_reason`` in the reader's language (messaging.reasons.shown)."""
+        from messaging.reasons import shown
+
+        return shown(self.pause_reason, self.pause_reason_i18n)
 
     @property
     def sender_display(self) -> str:
@@ -527,6 +535,9 @@ class Message(models.Model):
         _("état"), max_length=10, choices=MessageStatus.choices, default=MessageStatus.PENDING
     )
     reason = models.CharField(_("raison"), max_length=500, blank=True)
+    # ``reason`` as a msgid and its parameters, to show it in the reader's language
+    # (messaging.reasons; None for a row written before, or a text not from the catalogue).
+    reason_i18n = models.JSONField(_("raison (traduisible)"), null=True, blank=True)
     # What staff should know about a message that left anyway (an attachment rule that found
     # nothing for this patient). Kept apart from ``reason``, which dispatch rewrites and clears.
     note = models.CharField(_("remarque"), max_length=500, blank=True)
@@ -583,6 +594,13 @@ class Message(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_channel_display()} à {self.recipient_name or self.to} ({self.get_status_display()})"
+
+    @property
+    def reason_shown(self) -> str:
+        """``reason`` in the reader's language (messaging.reasons.shown)."""
+        from messaging.reasons import shown
+
+        return shown(self.reason, self.reason_i18n)
 
 
 class CoveredAppointment(models.Model):
@@ -924,6 +942,7 @@ class PendingDeliveryEvent(models.Model):
     status = models.CharField(_("état annoncé"), max_length=20)
     error_code = models.CharField(_("code d'erreur"), max_length=40, blank=True)
     reason = models.CharField(_("raison"), max_length=500, blank=True)
+    reason_i18n = models.JSONField(_("raison (traduisible)"), null=True, blank=True)
     received_at = models.DateTimeField(_("reçu le"), auto_now_add=True)
 
     class Meta:

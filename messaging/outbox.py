@@ -17,7 +17,7 @@ from functools import partial
 from django.db import IntegrityError, transaction
 from django.db.models import prefetch_related_objects
 from django.utils import timezone
-from django.utils.translation import gettext, gettext_lazy
+from django.utils.translation import gettext, gettext_lazy, gettext_noop
 
 from messaging.compose import compose_email, compose_sms
 from messaging.merge import CustomFields
@@ -36,6 +36,7 @@ from messaging.models import (
 )
 from messaging.policy import Reason, Recipient, missing_data_note, missing_data_text
 from messaging.purpose import copy_of, earlier_messages
+from messaging.reasons import Why, stored
 from patients.models import Appointment
 from patients.selectors import following_appointments
 from practice.bulk import insert_rows
@@ -124,6 +125,21 @@ ROW_COLUMNS = (
     "recipient_name", "to", "account_id", "subject", "body", "body_html", "attachments", "sms_parts",
     "status", "reason", "note", "dedupe_key", "not_before", "purpose", "error_code", "missing_kept",
 )
+# What mailing_create writes: those, and the reason's msgid and parameters (messaging.reasons),
+# last so that rows written in the order of ROW_COLUMNS (tests, tools) leave it NULL.
+WRITTEN_COLUMNS = (*ROW_COLUMNS, "reason_i18n")
+
+
+def skip_why(r: Recipient) -> Why | str:
+    """Why ``r`` is left out, to store with its message: a ``Why`` (shown in the reader's
+    language) when the text is the policy's label or was written as one, else the text as it
+    was written (a more precise sentence, in the language of whoever asked for the mailing)."""
+    text = r.skip_reason
+    if isinstance(text, Why):
+        return text
+    if r.reason is not None and text == str(r.reason.label):
+        return Why.of(r.reason.label)
+    return text
 
 @transaction.atomic
 def mailing_create(
@@ -309,11 +325,11 @@ def mailing_create(
             status, reason, code = MessageStatus.PENDING, "", ""
             same = (patient_id, r.address.lower())
             if r.skip_reason:
-                status, reason = MessageStatus.SKIPPED, r.skip_reason
+                status, reason = MessageStatus.SKIPPED, skip_why(r)
             elif same in seen:
                 status = MessageStatus.SKIPPED
-                reason = gettext("Même destinataire que « %(first)s » dans cet envoi : un seul message envoyé.") % {
-                    "first": seen[same]}
+                reason = Why(gettext_noop("Même destinataire que « %(first)s » dans cet envoi : un seul message envoyé."),
+                             first=str(seen[same]))
             elif earlier and (first := copy_of(earlier, appt)) is not None:
                 status, reason = MessageStatus.SKIPPED, first.text(purpose)
             else:
@@ -350,7 +366,7 @@ def mailing_create(
                     attachments = [*attachments, *extra_attachments]
             kept = False
             if status == MessageStatus.PENDING and not body.strip():
-                status, reason = MessageStatus.SKIPPED, str(Reason.EMPTY_MESSAGE.label)
+                status, reason = MessageStatus.SKIPPED, Why(gettext_noop("Le message est vide pour ce destinataire."))
             elif status == MessageStatus.PENDING and missing:
                 if keep:
                     kept = True
@@ -362,17 +378,18 @@ def mailing_create(
             key = dedupe_key(base, patient_id, r.role, r.address, appt_id)
             if r.grouped and status == MessageStatus.PENDING:
                 covered[key] = [(a.pk, a.start) for a in r.appointments]
-            # In the order of ROW_COLUMNS.
+            # In the order of WRITTEN_COLUMNS.
+            reason, reason_i18n = stored(reason)
             yield (
                 mailing_id, channel, patient_id, appt_id,
                 # Snapshot checked at send time (send_checks.appointment_check).
                 appt.start if appt is not None else None,
                 r.role, r.name[:200], r.address[:254], account_id, subject, body, body_html, attachments,
-                sms_parts, status, reason, note, key, not_before, purpose, code, kept,
+                sms_parts, status, reason, note, key, not_before, purpose, code, kept, reason_i18n,
             )
 
     # Composed while the rows are inserted (practice.bulk.insert_rows).
-    insert_rows(Message, ROW_COLUMNS, message_rows(), count=count)
+    insert_rows(Message, WRITTEN_COLUMNS, message_rows(), count=count)
     if covered:
         _link_covered(mailing_id, covered)
     if schedule_dispatch and pending:

@@ -26,9 +26,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from .models import Channel, CoveredAppointment, MailingOrigin, Message, MessageStatus, Purpose
 from .policy import Reason, Recipient
+from .reasons import Clock, Why
 
 # The statuses of a message that reached, may have reached or will reach its recipient.
 COUNTED = (MessageStatus.PENDING, MessageStatus.SENDING, MessageStatus.SENT, MessageStatus.DELIVERED,
@@ -64,18 +66,20 @@ class Earlier:
     appointment_start: dt.datetime | None
     created_at: dt.datetime | None = None  # which of two is the first
 
-    def source(self) -> str:
+    def source(self) -> Why:
         """Who wrote it, in words: "le publipostage n°4"."""
         n = self.mailing_id
-        return {
-            MailingOrigin.MASS_MAILING: f"le publipostage n°{n}",
-            MailingOrigin.TREATMENT: f"le traitement « {self.label} »" if self.label else f"le traitement (envoi n°{n})",
-            MailingOrigin.PATIENT_FILE: f"l'envoi n°{n} du dossier patient",
-            MailingOrigin.CAMPAIGN: f"la campagne (envoi n°{n})",
-            MailingOrigin.EVENT: f"le message d'événement n°{n}",
-            MailingOrigin.RESEND: f"le renvoi n°{n}",
-            MailingOrigin.REPLY: f"la réponse automatique n°{n}",
-        }.get(self.origin, f"l'envoi n°{n}")
+        if self.origin == MailingOrigin.TREATMENT and self.label:
+            return Why(gettext_noop("le traitement « %(label)s »"), label=self.label)
+        return Why({
+            MailingOrigin.MASS_MAILING: gettext_noop("le publipostage n°%(n)s"),
+            MailingOrigin.TREATMENT: gettext_noop("le traitement (envoi n°%(n)s)"),
+            MailingOrigin.PATIENT_FILE: gettext_noop("l'envoi n°%(n)s du dossier patient"),
+            MailingOrigin.CAMPAIGN: gettext_noop("la campagne (envoi n°%(n)s)"),
+            MailingOrigin.EVENT: gettext_noop("le message d'événement n°%(n)s"),
+            MailingOrigin.RESEND: gettext_noop("le renvoi n°%(n)s"),
+            MailingOrigin.REPLY: gettext_noop("la réponse automatique n°%(n)s"),
+        }.get(self.origin, gettext_noop("l'envoi n°%(n)s")), n=n)
 
     @property
     def waiting(self) -> bool:
@@ -85,13 +89,18 @@ class Earlier:
     def reason(self) -> Reason:
         return Reason.ALREADY_PLANNED if self.waiting else Reason.ALREADY_SENT
 
-    def text(self, purpose: str) -> str:
-        """"Rappel déjà envoyé le 06/12 à 03h27 par le publipostage n°4"."""
+    def text(self, purpose: str) -> Why:
+        """"Rappel déjà envoyé le 06/12 à 03h27 par le publipostage n°4" (a
+        ``messaging.reasons.Why``: shown in the reader's language)."""
         label = Purpose(purpose).label if purpose in Purpose.values else purpose
-        done = ("prévue" if self.waiting else "envoyée") if purpose in _FEMININE else (
-            "prévu" if self.waiting else "envoyé")
+        if purpose in _FEMININE:
+            msgid = (gettext_noop("%(purpose)s déjà prévue le %(date)s à %(time)s par %(source)s.") if self.waiting
+                     else gettext_noop("%(purpose)s déjà envoyée le %(date)s à %(time)s par %(source)s."))
+        else:
+            msgid = (gettext_noop("%(purpose)s déjà prévu le %(date)s à %(time)s par %(source)s.") if self.waiting
+                     else gettext_noop("%(purpose)s déjà envoyé le %(date)s à %(time)s par %(source)s."))
         local = timezone.localtime(self.at)
-        return f"{label} déjà {done} le {local:%d/%m} à {local:%H}h{local:%M} par {self.source()}."
+        return Why(msgid, purpose=label, date=f"{local:%d/%m}", time=Clock(local), source=self.source())
 
 
 def _rows(qs) -> Iterable[tuple]:

@@ -25,18 +25,20 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from messaging.gateways import get_sms_backend
 from messaging.gateways.base import DeliveryEvent, GatewayUnavailable
 from messaging.lifecycle import apply_delivery_event, settle_unknown
 from messaging.models import Channel, GatewayCheck, Message, MessageStatus, PendingDeliveryEvent
+from messaging.reasons import Why
 
 logger = logging.getLogger(__name__)
 
-FOUND_REASON = "Vérifié auprès de la passerelle : le SMS était bien parti."
-NOT_FOUND_REASON = (
+FOUND_REASON = Why(gettext_noop("Vérifié auprès de la passerelle : le SMS était bien parti."))
+NOT_FOUND_REASON = Why(gettext_noop(
     "Vérifié auprès de la passerelle : le SMS n'était pas parti ; il est renvoyé automatiquement (une seule fois)."
-)
+))
 # Kept delivery reports about ids no message ever carried (an SMS sent by hand from the
 # gateway's console) are forgotten after this long.
 KEEP_REPORTS_DAYS = 30

@@ -35,10 +35,12 @@ from collections.abc import Sequence
 
 from django.db.models import F
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from patients.models import Appointment, AppointmentEvent, AppointmentEventKind, AppointmentState, CancelledBy
 
 from .models import Channel, InboundMessage, MailingOrigin, Message, MessageStatus, Purpose, ReplyKind
+from .reasons import Clock, Why
 
 # ---------------------------------------------------------------------------------------------
 # What the text says (pure)
@@ -318,10 +320,10 @@ def acknowledge(appointments: Sequence[Appointment], inbound: InboundMessage):
 CHASE = frozenset({Purpose.REMINDER, Purpose.CONFIRMATION})
 
 
-def confirmed_reason(confirmed_at: dt.datetime) -> str:
-    """"RDV confirmé par SMS le 06/12 à 09h14."."""
+def confirmed_reason(confirmed_at: dt.datetime) -> Why:
+    """"RDV confirmé par SMS le 06/12 à 09h14." (a ``messaging.reasons.Why``)."""
     local = timezone.localtime(confirmed_at)
-    return f"RDV confirmé par SMS le {local:%d/%m} à {local:%H}h{local:%M}."
+    return Why(gettext_noop("RDV confirmé par SMS le %(date)s à %(time)s."), date=f"{local:%d/%m}", time=Clock(local))
 
 
 def confirmed_check(message: Message, now: dt.datetime):

@@ -11,7 +11,7 @@ all as they are now: a practice changing its quiet hours, a patient replying STO
 moved by a plain ``QuerySet.update`` are all seen by the next message.
 
 A check is a callable ``check(message, now) -> Verdict | None``: cancel the message (with a
-reason code and a French reason), make it wait until a time, or None to let it go. Apps
+reason code and a reason, a ``messaging.reasons.Why``), make it wait until a time, or None to let it go. Apps
 register their own with ``register`` (the scheduler: its reminders, follow-ups and notices),
 naming the relations they read so ``load`` joins them too.
 """
@@ -26,8 +26,10 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.db.models import Subquery
 from django.utils.dateparse import parse_datetime, parse_time
+from django.utils.translation import gettext_noop
 
 from messaging.models import Channel, MailingOrigin, Message, RecipientRole
+from messaging.reasons import Clock, Why
 from practice.bulk import Read
 
 CANCEL, DEFER, FAIL = "cancel", "defer", "fail"
@@ -38,8 +40,8 @@ class Verdict:
     """What to do with a message instead of sending it now.
 
     ``action``: CANCEL (no longer true or wanted), DEFER (wait until ``until``) or FAIL (it can
-    never leave as it is). ``code`` is a stable code (stored in ``error_code``), ``reason`` the
-    French text staff read. ``then`` runs once the cancel is recorded (the scheduler queues the
+    never leave as it is). ``code`` is a stable code (stored in ``error_code``), ``reason`` what staff read
+    (a ``messaging.reasons.Why``, shown in the reader's language; it is the French text). ``then`` runs once the cancel is recorded (the scheduler queues the
     reminder of a moved appointment again, with its new time)."""
 
     action: str
@@ -217,9 +219,9 @@ def verdict_for(message: Message, now: dt.datetime) -> Verdict | None:
 # Built-in checks
 # ---------------------------------------------------------------------------------------------
 
-APPOINTMENT_CHANGED_REASON = (
+APPOINTMENT_CHANGED_REASON = Why(gettext_noop(
     "Le rendez-vous a été déplacé / annulé après la préparation du message : message non envoyé."
-)
+))
 # Mailings whose messages the scheduler judges itself (scheduler.checks knows each one's
 # purpose: a "cancelled appointment" notice is about a cancelled appointment).
 SCHEDULER_ORIGINS = (MailingOrigin.TREATMENT, MailingOrigin.EVENT)
@@ -281,7 +283,7 @@ def consent_check(message: Message, now: dt.datetime) -> Verdict | None:
     reason = consent_refusal(message)
     if reason is None:
         return None
-    return Verdict.cancel(reason.value, f"{reason.label} Message non envoyé.")
+    return Verdict.cancel(reason.value, Why(gettext_noop("%(reason)s Message non envoyé."), reason=reason.label))
 
 
 def practice_tz(name: str | None) -> dt.tzinfo:
@@ -313,13 +315,17 @@ def quiet_until(moment: dt.datetime, *, start: dt.time, end: dt.time, tz: dt.tzi
     return dt.datetime.combine(opening, end).replace(tzinfo=tz)
 
 
-def fmt_moment(moment: dt.datetime, tz: dt.tzinfo) -> str:
+def moment_params(moment: dt.datetime, tz: dt.tzinfo) -> dict:
+    """``date`` and ``time`` of ``moment`` in the practice's time zone, for a reason ("le
+    %(date)s à %(time)s"): the date reads the same in both languages, the time follows the
+    reader's (``messaging.reasons.Clock``)."""
     local = moment.astimezone(tz)
-    return f"{local:%d/%m/%Y} à {local:%H}h{local:%M}"
+    return {"date": f"{local:%d/%m/%Y}", "time": Clock(local)}
 
 
-def quiet_reason(until: dt.datetime, tz: dt.tzinfo) -> str:
-    return f"Heures de silence du cabinet : envoi prévu le {fmt_moment(until, tz)}."
+def quiet_reason(until: dt.datetime, tz: dt.tzinfo) -> Why:
+    return Why(gettext_noop("Heures de silence du cabinet : envoi prévu le %(date)s à %(time)s."),
+               **moment_params(until, tz))
 
 
 def released_now(message: Message) -> bool:
@@ -346,12 +352,10 @@ def quiet_hours_check(message: Message, now: dt.datetime) -> Verdict | None:
     return Verdict.defer(WaitReason.QUIET, quiet_reason(until, tz), until)
 
 
-def paused_reason(account, until: dt.datetime) -> str:
-    local = until.astimezone(practice_tz(None))
-    return (
-        f"Compte email « {account.name} » injoignable : envoi en pause, nouvel essai à "
-        f"{local:%H}h{local:%M} (aucune tentative n'est perdue)."
-    )
+def paused_reason(account, until: dt.datetime) -> Why:
+    return Why(gettext_noop("Compte email « %(account)s » injoignable : envoi en pause, nouvel essai à %(time)s "
+                            "(aucune tentative n'est perdue)."),
+               account=account.name, time=Clock(until.astimezone(practice_tz(None))))
 
 
 def account_check(message: Message, now: dt.datetime) -> Verdict | None:
@@ -362,7 +366,7 @@ def account_check(message: Message, now: dt.datetime) -> Verdict | None:
         return None
     account = message.account
     if account is None:
-        return Verdict.fail("no-account", "Aucun compte email d'envoi.")
+        return Verdict.fail("no-account", Why(gettext_noop("Aucun compte email d'envoi.")))
     if account.probe_at is not None and account.probe_at > now:
         return Verdict.defer(WaitReason.PAUSED, paused_reason(account, account.probe_at), account.probe_at)
     return None
@@ -370,7 +374,7 @@ def account_check(message: Message, now: dt.datetime) -> Verdict | None:
 
 def channel_check(message: Message, now: dt.datetime) -> Verdict | None:
     if message.channel not in (Channel.SMS, Channel.EMAIL):
-        return Verdict.fail("channel", "Canal non pris en charge par l'envoi automatique.")
+        return Verdict.fail("channel", Why(gettext_noop("Canal non pris en charge par l'envoi automatique.")))
     return None
 
 

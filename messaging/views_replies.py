@@ -170,7 +170,7 @@ def reply_detail(request, pk):
                 message = mailing.messages.first()
                 text = f"Réponse enregistrée pour {recipient.name} : {message.get_status_display().lower()}"
                 if message.reason:
-                    text += f" ({message.reason})"
+                    text += f" ({message.reason_shown})"
                 if form.cleaned_data["mark_handled"] and request.user.has_perm(HANDLE_PERM):
                     inbox.reply_mark_handled(inbound=found, user=request.user)
                     text += ". La réponse reçue est marquée traitée"

@@ -372,7 +372,7 @@ def _send(request: HttpRequest, patient: Patient, channel: str, form: _SendForm,
             first = copy_of(earlier, data["appointment"])
             if first is not None:
                 # Said here rather than recorded as "not sent": staff are in front of it.
-                form.add_error(None, _("%(first_text_purpose)s Cochez « Envoyer à nouveau » pour l'envoyer quand même.") % {"first_text_purpose": first.text(purpose)})
+                form.add_error(None, _("%(first_text_purpose)s Cochez « Envoyer à nouveau » pour l'envoyer quand même.") % {"first_text_purpose": first.text(purpose).shown()})
                 return None
         common = dict(
             channel=send_channel, origin=MailingOrigin.PATIENT_FILE, requested_by=request.user,
@@ -576,9 +576,9 @@ def mailing_result(request, pk):
     for m in rows:
         # A wait that is over ("Heures de silence : envoi prévu le … à 08h00" read at 09h00) is
         # no date to show: the row leaves at the next pass of the dispatch schedule.
-        m.detail = " ".join(part for part in (m.reason, m.note) if part)
+        m.detail = " ".join(part for part in (m.reason_shown, m.note) if part)
         if m.status == MessageStatus.PENDING and m.not_before is not None and m.not_before <= now:
-            m.detail = "En attente : part au prochain passage de l'envoi automatique (dans la minute)."
+            m.detail = gettext("En attente : part au prochain passage de l'envoi automatique (dans la minute).")
     waiting = waiting_text(channel=mailing.channel, until=waiting_until(messages=mailing.messages.all(), now=now))
     # The demo's gateways deliver into the demo inbox: offer the way there.
     demo_inbox = configured_name() == "sandbox"

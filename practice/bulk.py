@@ -220,7 +220,7 @@ def insert_rows(model, names: Sequence[str], rows: Iterable[tuple], *, count: in
     fields = [meta.get_field(n) for n in names]
     columns = ", ".join(connection.ops.quote_name(f.column) for f in [*fields, *(f for f, _v in fixed)])
     types = [_db_type(f, connection) for f in fields]
-    fixed = [(_db_type(f, connection), v) for f, v in fixed]
+    fixed = [_fixed(f, v, connection) for f, v in fixed]
     head = f"INSERT INTO {connection.ops.quote_name(meta.db_table)} ({columns}) "
     connection.ensure_connection()
     pg = connection.connection
@@ -256,6 +256,14 @@ _FOREIGN_KEYS_SQL = (
     "SELECT conname FROM pg_constraint WHERE conrelid = %s::regclass AND contype = 'f' AND condeferrable "
     "ORDER BY conname"
 )
+
+
+def _fixed(field, value, connection) -> tuple[str, object]:
+    """(SQL type, parameter) of a column every row leaves to its default: a JSON one is sent as
+    its JSON text (None: SQL NULL) and cast to jsonb, as the columns given are."""
+    if field.get_internal_type() == "JSONField":
+        return "text::jsonb", None if value is None else json.dumps(value)
+    return _db_type(field, connection), value
 
 
 def _db_type(field, connection) -> str:
@@ -303,7 +311,9 @@ def _insert_select(fields, types: list[str], chunk: list[tuple], fixed: list[tup
     columns = []
     for field, column in zip(fields, zip(*chunk, strict=True), strict=True):
         if field.get_internal_type() == "JSONField":
-            column = tuple(json.dumps(v) if v else "[]" for v in column)
+            # None is SQL NULL in a nullable column (as bulk_create writes it), else an empty list.
+            empty = None if field.null else "[]"
+            column = tuple(json.dumps(v) if v else (empty if v is None else json.dumps(v)) for v in column)
         columns.append(column)
     # A column with the same value in every row is one parameter (dumping thousands of equal
     # elements costs as much as the others); one array at least gives the number of rows.

@@ -19,11 +19,12 @@ from collections.abc import Sequence
 from functools import partial
 
 from django.core import checks
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_noop
 
-from messaging.merge import format_datetime
+from messaging.merge import practice_tz
 from messaging.models import MailingOrigin, Message
-from messaging.send_checks import Verdict
+from messaging.reasons import Why
+from messaging.send_checks import Verdict, moment_params
 from patients.models import Appointment, AppointmentState
 
 from .models import TrackedMessage, TrackedPurpose, TreatmentKind
@@ -31,40 +32,43 @@ from .models import TrackedMessage, TrackedPurpose, TreatmentKind
 CANCELLED_STATES = {AppointmentState.CANCELLED, AppointmentState.POSTPONED, AppointmentState.EXCUSED}
 
 
-def _state_label(value: str) -> str:
+def _state_label(value: str):
     return AppointmentState(value).label if value in AppointmentState.values else value
 
 
 def _reason(track: TrackedMessage, appointment_id: int | None, appt: Appointment | None,
-            came_after: set[int], booked_after: set[int]) -> str:
+            came_after: set[int], booked_after: set[int]) -> Why | str:
+    """Why the tracked message must not leave (a ``messaging.reasons.Why``), or ""."""
     purpose = track.purpose
     if purpose == TrackedPurpose.PATIENT or track.appointment_start is None:
         return ""
     if appt is None:
-        return "Le rendez-vous a été supprimé depuis l'écriture du message."
+        return Why(gettext_noop("Le rendez-vous a été supprimé depuis l'écriture du message."))
     if purpose in (TrackedPurpose.REMINDER, TrackedPurpose.BOOKED, TrackedPurpose.MOVED):
         expected = expected_states(track)
         if appt.state not in expected:
             if appt.state == AppointmentState.PRESENT:
-                return "Le patient est déjà venu (rendez-vous marqué présent)."
-            return f"Le rendez-vous est maintenant « {_state_label(appt.state)} »."
+                return Why(gettext_noop("Le patient est déjà venu (rendez-vous marqué présent)."))
+            return Why(gettext_noop("Le rendez-vous est maintenant « %(state)s »."), state=_state_label(appt.state))
         if appt.start != track.appointment_start:
-            return f"Le rendez-vous a été déplacé au {format_datetime(appt.start)}."
+            return Why(gettext_noop("Le rendez-vous a été déplacé au %(date)s à %(time)s."),
+                       **moment_params(appt.start, practice_tz()))
         return ""
     if purpose == TrackedPurpose.MISSED:
         if appt.state != AppointmentState.MISSED:
             if appt.state == AppointmentState.PRESENT:
-                return "Le patient est venu : le rendez-vous n'est plus manqué."
-            return f"Le rendez-vous n'est plus marqué manqué (« {_state_label(appt.state)} »)."
+                return Why(gettext_noop("Le patient est venu : le rendez-vous n'est plus manqué."))
+            return Why(gettext_noop("Le rendez-vous n'est plus marqué manqué (« %(state)s »)."),
+                       state=_state_label(appt.state))
         criteria = (track.run.treatment.criteria or {}) if track.run_id else {}
         if criteria.get("exclude_came_since") and appt.pk in came_after:
-            return "Le patient est venu au cabinet depuis le rendez-vous manqué."
+            return Why(gettext_noop("Le patient est venu au cabinet depuis le rendez-vous manqué."))
         if criteria.get("exclude_with_next_appointment") and appt.pk in booked_after:
-            return "Le patient a pris un prochain rendez-vous."
+            return Why(gettext_noop("Le patient a pris un prochain rendez-vous."))
         return ""
     if purpose == TrackedPurpose.CANCELLED:
         if appt.state not in CANCELLED_STATES:
-            return f"Le rendez-vous n'est plus annulé (« {_state_label(appt.state)} »)."
+            return Why(gettext_noop("Le rendez-vous n'est plus annulé (« %(state)s »)."), state=_state_label(appt.state))
         return ""
     return ""
 
@@ -78,7 +82,7 @@ def expected_states(track: TrackedMessage) -> set[str]:
     return expected
 
 
-STARTED_REASON = "Le rendez-vous a déjà commencé : rappel sans objet, non envoyé."
+STARTED_REASON = Why(gettext_noop("Le rendez-vous a déjà commencé : rappel sans objet, non envoyé."))
 
 
 TRACKED_ORIGINS = frozenset({MailingOrigin.TREATMENT, MailingOrigin.EVENT})  # see runner / events

@@ -30,10 +30,12 @@ from dataclasses import dataclass, field
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from messaging.merge import format_datetime
 from messaging.models import Channel, CoveredAppointment, Message, MessageStatus
 from messaging.policy import Recipient
+from messaging.reasons import Why
 from patients.models import Appointment, AppointmentState
 
 logger = logging.getLogger(__name__)
@@ -228,7 +230,8 @@ def group_check(message: Message, now: dt.datetime):
     if found is None or not found.changed:
         return None
     if not found.kept:
-        return Verdict.cancel("stale", "Aucun des rendez-vous de ce SMS ne tient plus : " + " ; ".join(found.dropped),
+        return Verdict.cancel("stale", Why(gettext_noop("Aucun des rendez-vous de ce SMS ne tient plus : %(dropped)s"),
+                                           dropped=" ; ".join(found.dropped)),
                               then=lambda: _requeue(message, found.moved))
     _requeue(message, found.moved)
     return None

@@ -16,9 +16,11 @@ from django.db.models import Q
 from django.db.models.signals import post_save, pre_save
 from django.dispatch import receiver
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from messaging import lifecycle
 from messaging.models import CoveredAppointment, Message, MessageStatus
+from messaging.reasons import Why
 from patients.models import Appointment, AppointmentState
 
 from . import late
@@ -60,7 +62,8 @@ def regroup_now(message: Message) -> None:
     if found is None or not found.changed:
         return
     if not found.kept:
-        reason = "Aucun des rendez-vous de ce SMS ne tient plus : " + " ; ".join(found.dropped)
+        reason = Why(gettext_noop("Aucun des rendez-vous de ce SMS ne tient plus : %(dropped)s"),
+                     dropped=" ; ".join(found.dropped))
         if not lifecycle.cancel(message, code="stale", reason=reason, now=now):
             return
     _requeue(message, found.moved)

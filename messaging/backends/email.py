@@ -19,8 +19,10 @@ import ssl
 from django.conf import settings
 from django.core.mail import EmailMessage, get_connection
 from django.core.mail.backends.smtp import EmailBackend as DjangoSmtpBackend
+from django.utils.translation import gettext_noop
 
 from messaging.backends import SendError
+from messaging.reasons import Why
 from practice.validators import header_text_problem
 
 
@@ -93,24 +95,28 @@ def check_header_values(email: EmailMessage, *, account=None) -> None:
     header, let the line break through). Raises ``SendError(permanent=True, code="header")``
     naming the field, so that only this message fails, with its reason.
     """
-    values: list[tuple[str, str]] = []
+    values: list[tuple[Why, str]] = []
     if account is not None:
-        values.append((f"le nom affiché à l'envoi du compte email « {account.name} »", account.display_name or ""))
-        values.append((f"l'adresse du compte email « {account.name} »", account.email or ""))
-    values += [("l'objet", email.subject or ""), ("l'expéditeur", email.from_email or "")]
-    values += [("l'adresse du destinataire", a) for a in (*email.to, *email.cc, *email.bcc)]
-    values += [("l'adresse de réponse", a) for a in email.reply_to]
-    values += [(f"l'en-tête {name}", str(v)) for name, v in email.extra_headers.items()]
+        values.append((Why(gettext_noop("le nom affiché à l'envoi du compte email « %(account)s »"), account=account.name),
+                       account.display_name or ""))
+        values.append((Why(gettext_noop("l'adresse du compte email « %(account)s »"), account=account.name),
+                       account.email or ""))
+    values += [(Why(gettext_noop("l'objet")), email.subject or ""),
+               (Why(gettext_noop("l'expéditeur")), email.from_email or "")]
+    values += [(Why(gettext_noop("l'adresse du destinataire")), a) for a in (*email.to, *email.cc, *email.bcc)]
+    values += [(Why(gettext_noop("l'adresse de réponse")), a) for a in email.reply_to]
+    values += [(Why(gettext_noop("l'en-tête %(name)s"), name=name), str(v)) for name, v in email.extra_headers.items()]
     for what, value in values:
         if header_text_problem(str(value)):
-            hint = (
-                " Corrigez-le dans Paramétrage → Comptes email, puis renvoyez le message."
-                if what.startswith("le nom affiché") or what.startswith("l'adresse du compte") else
-                " Corrigez la donnée en cause, puis renvoyez le message."
+            hint = Why(
+                gettext_noop("Corrigez-le dans Paramétrage → Comptes email, puis renvoyez le message.")
+                if "account" in what.params else
+                gettext_noop("Corrigez la donnée en cause, puis renvoyez le message.")
             )
             raise SendError(
-                f"Email non envoyé : {what} contient un retour à la ligne ou un caractère de contrôle "
-                f"(« {_shown(str(value))} »), interdit dans un en-tête d'email.{hint}",
+                Why(gettext_noop("Email non envoyé : %(what)s contient un retour à la ligne ou un caractère de "
+                                 "contrôle (« %(value)s »), interdit dans un en-tête d'email. %(hint)s"),
+                    what=what, value=_shown(str(value)), hint=hint),
                 permanent=True,
                 code="header",
             )
@@ -163,16 +169,21 @@ class AccountSender:
             self.connection.open()
         except smtplib.SMTPAuthenticationError as exc:
             self._open_error = SendError(
-                f"Le serveur d'envoi a refusé l'identifiant ou le mot de passe du compte « {self.account.name} » "
-                f"({exc.smtp_code}). {self._check_settings()}",
+                Why(gettext_noop("Le serveur d'envoi a refusé l'identifiant ou le mot de passe du compte « %(account)s » "
+                                 "(%(code)s). %(check)s"),
+                    account=self.account.name, code=exc.smtp_code, check=self._check_settings()),
                 permanent=True,
                 code=f"smtp-{exc.smtp_code}",
             )
         except smtplib.SMTPResponseException as exc:
             permanent = exc.smtp_code >= 500
+            refused = dict(account=self.account.name, code=exc.smtp_code, text=_smtp_text(exc.smtp_error))
             self._open_error = SendError(
-                f"Le serveur d'envoi du compte « {self.account.name} » a refusé la connexion "
-                f"({exc.smtp_code} {_smtp_text(exc.smtp_error)})." + (f" {self._check_settings()}" if permanent else ""),
+                Why(gettext_noop("Le serveur d'envoi du compte « %(account)s » a refusé la connexion (%(code)s %(text)s). "
+                                 "%(check)s"), check=self._check_settings(), **refused)
+                if permanent else
+                Why(gettext_noop("Le serveur d'envoi du compte « %(account)s » a refusé la connexion "
+                                 "(%(code)s %(text)s)."), **refused),
                 permanent=permanent,
                 code=f"smtp-{exc.smtp_code}",
             )
@@ -190,17 +201,17 @@ class AccountSender:
 
     def _unreachable(self, exc: BaseException) -> SendError:
         return SendError(
-            f"Serveur d'envoi du compte « {self.account.name} » injoignable ({self.account.smtp_host}:"
-            f"{self.account.smtp_port}) : {exc}. Nouvel essai plus tard.",
+            Why(gettext_noop("Serveur d'envoi du compte « %(account)s » injoignable (%(host)s:%(port)s) : %(error)s. "
+                             "Nouvel essai plus tard."),
+                account=self.account.name, host=self.account.smtp_host, port=self.account.smtp_port, error=str(exc)),
             permanent=False,
             code="smtp-connect",
         )
 
-    def _check_settings(self) -> str:
-        return (
-            f"Message non envoyé : vérifiez les réglages du compte email « {self.account.name} » "
-            "(Paramétrage → Comptes email, bouton Tester), puis renvoyez-le."
-        )
+    def _check_settings(self) -> Why:
+        return Why(gettext_noop("Message non envoyé : vérifiez les réglages du compte email « %(account)s » "
+                                "(Paramétrage → Comptes email, bouton Tester), puis renvoyez-le."),
+                   account=self.account.name)
 
     def _configuration_error(self, exc: BaseException) -> SendError:
         """The account's settings cannot work (wrong security mode for the port, STARTTLS or
@@ -208,7 +219,9 @@ class AccountSender:
         for hours, so the message fails at once, with the account test's explanation."""
         from messaging.services import smtp_error_explain  # the account test says the same
 
-        return SendError(f"{smtp_error_explain(exc, self.account)} {self._check_settings()}", permanent=True, code="smtp-config")
+        # The account test's explanation is kept as it was written; the advice around it is translated.
+        return SendError(Why(gettext_noop("%(explanation)s %(check)s"), explanation=str(smtp_error_explain(exc, self.account)),
+                             check=self._check_settings()), permanent=True, code="smtp-config")
 
     def _drop(self) -> None:
         """Forget a connection that is broken or in an unknown state."""
@@ -243,7 +256,8 @@ class AccountSender:
             except smtplib.SMTPRecipientsRefused as exc:
                 code, text = next(iter(exc.recipients.values()), (550, b""))
                 raise SendError(
-                    f"Adresse refusée par le serveur de messagerie ({code} {_smtp_text(text)}).",
+                    Why(gettext_noop("Adresse refusée par le serveur de messagerie (%(code)s %(text)s)."),
+                        code=code, text=_smtp_text(text)),
                     permanent=code >= 500,
                     code=f"smtp-{code}",
                 ) from exc
@@ -251,20 +265,23 @@ class AccountSender:
                 if exc.smtp_code == 421:
                     self._drop()
                 raise SendError(
-                    f"Le serveur a refusé l'expéditeur {exc.sender} ({exc.smtp_code} {_smtp_text(exc.smtp_error)}).",
+                    Why(gettext_noop("Le serveur a refusé l'expéditeur %(sender)s (%(code)s %(text)s)."),
+                        sender=str(exc.sender), code=exc.smtp_code, text=_smtp_text(exc.smtp_error)),
                     permanent=exc.smtp_code >= 500,
                     code=f"smtp-{exc.smtp_code}",
                 ) from exc
             except smtplib.SMTPDataError as exc:
                 # The server answered: it explicitly did not take the message.
                 raise SendError(
-                    f"Le serveur a refusé le message ({exc.smtp_code} {_smtp_text(exc.smtp_error)}).",
+                    Why(gettext_noop("Le serveur a refusé le message (%(code)s %(text)s)."),
+                        code=exc.smtp_code, text=_smtp_text(exc.smtp_error)),
                     permanent=exc.smtp_code >= 500,
                     code=f"smtp-{exc.smtp_code}",
                 ) from exc
             except smtplib.SMTPResponseException as exc:  # other answers (SMTPException is an OSError)
                 raise SendError(
-                    f"Le serveur d'envoi a répondu {exc.smtp_code} {_smtp_text(exc.smtp_error)}.",
+                    Why(gettext_noop("Le serveur d'envoi a répondu %(code)s %(text)s."),
+                        code=exc.smtp_code, text=_smtp_text(exc.smtp_error)),
                     permanent=exc.smtp_code >= 500,
                     code=f"smtp-{exc.smtp_code}",
                 ) from exc
@@ -272,7 +289,8 @@ class AccountSender:
                 # BadHeaderError, or an address Django cannot sanitize: raised while the email is
                 # built, before anything is written to the server (the connection stays usable).
                 raise SendError(
-                    f"Email non envoyé : un en-tête ou une adresse est invalide ({exc}).", permanent=True, code="header"
+                    Why(gettext_noop("Email non envoyé : un en-tête ou une adresse est invalide (%(error)s)."),
+                        error=str(exc)), permanent=True, code="header"
                 ) from exc
             except (TimeoutError, smtplib.SMTPServerDisconnected, OSError) as exc:
                 smtp = getattr(self.connection, "connection", None)
@@ -280,15 +298,16 @@ class AccountSender:
                 self._drop()
                 if data_started:
                     raise SendError(
-                        "La connexion au serveur d'envoi a été coupée pendant la transmission : l'email est "
-                        "peut-être parti. Vérifiez avant de renvoyer.",
+                        Why(gettext_noop("La connexion au serveur d'envoi a été coupée pendant la transmission : "
+                                         "l'email est peut-être parti. Vérifiez avant de renvoyer.")),
                         permanent=False,
                         code="smtp-dropped",
                         ambiguous=True,
                     ) from exc
                 if attempt == 2:
                     raise SendError(
-                        "La connexion au serveur d'envoi a été coupée avant l'envoi : nouvel essai plus tard.",
+                        Why(gettext_noop("La connexion au serveur d'envoi a été coupée avant l'envoi : nouvel essai "
+                                         "plus tard.")),
                         permanent=False,
                         code="smtp-dropped",
                     ) from exc

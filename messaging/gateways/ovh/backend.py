@@ -19,10 +19,11 @@ import datetime as dt
 import ovh
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, gettext_noop
 from ovh import exceptions as ovh_errors
 
 from messaging.gateways.base import BaseSmsBackend, GatewayUnavailable, SendError, SentLookup, SmsMessage
+from messaging.reasons import Why
 
 from .checks import CREDENTIALS, system_checks
 from .errors import DLR_STATUS, api_error, delivery_reason
@@ -117,7 +118,8 @@ class SmsBackend(BaseSmsBackend):
         try:
             client.time_delta  # noqa: B018 - the property calls /auth/time once and keeps the offset
         except (ovh_errors.APIError, ValueError, TypeError) as exc:
-            raise SendError("La passerelle SMS OVH est injoignable (heure du serveur indisponible) : nouvel essai plus tard.",
+            raise SendError(Why(gettext_noop("La passerelle SMS OVH est injoignable (heure du serveur indisponible) : "
+                                             "nouvel essai plus tard.")),
                             permanent=False, code="auth-time") from exc
 
     def send_message(self, message: SmsMessage) -> str:
@@ -153,10 +155,10 @@ class SmsBackend(BaseSmsBackend):
         if ids:
             return str(ids[0])
         if message.to in ((answer or {}).get("invalidReceivers") or []):
-            raise SendError("Numéro de téléphone refusé par OVH : corrigez le portable dans la fiche.",
+            raise SendError(Why(gettext_noop("Numéro de téléphone refusé par OVH : corrigez le portable dans la fiche.")),
                             permanent=True, code="invalid-receiver")
         # A 200 without an id: OVH created no SMS for this receiver.
-        raise SendError("OVH n'a pas accepté le SMS (aucun identifiant rendu) : nouvel essai plus tard.",
+        raise SendError(Why(gettext_noop("OVH n'a pas accepté le SMS (aucun identifiant rendu) : nouvel essai plus tard.")),
                         permanent=False, code="no-id")
 
     def find_sent(self, *, to, body, since, until, exclude=frozenset()) -> SentLookup:

@@ -18,7 +18,7 @@ import datetime as dt
 import requests
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from django.utils.translation import gettext, gettext_lazy
+from django.utils.translation import gettext, gettext_lazy, gettext_noop
 from twilio.base.exceptions import TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
@@ -31,6 +31,7 @@ from messaging.gateways.base import (
     SmsMessage,
     never_connected,
 )
+from messaging.reasons import Why
 
 from .checks import system_checks
 from .errors import ERRORS, STATUSES, delivery_error_reason
@@ -121,7 +122,7 @@ class SmsBackend(BaseSmsBackend):
             params["from_"] = settings.TWILIO_FROM_NUMBER
         else:
             raise SendError(
-                "Aucun expéditeur SMS : renseignez le nom d'expéditeur du cabinet (Paramétrage SMS).",
+                Why(gettext_noop("Aucun expéditeur SMS : renseignez le nom d'expéditeur du cabinet (Paramétrage SMS).")),
                 permanent=True,
                 code="no-sender",
             )
@@ -135,13 +136,13 @@ class SmsBackend(BaseSmsBackend):
         except requests.exceptions.ConnectionError as exc:
             if never_connected(exc):
                 raise SendError(
-                    "La passerelle SMS est injoignable (connexion impossible) : nouvel essai plus tard.",
+                    Why(gettext_noop("La passerelle SMS est injoignable (connexion impossible) : nouvel essai plus tard.")),
                     permanent=False,
                     code="connect",
                 ) from exc
             raise SendError(
-                "La connexion à la passerelle SMS a été coupée après l'envoi de la demande : le SMS est "
-                "peut-être parti. Vérifiez avant de renvoyer.",
+                Why(gettext_noop("La connexion à la passerelle SMS a été coupée après l'envoi de la demande : le SMS "
+                                 "est peut-être parti. Vérifiez avant de renvoyer.")),
                 permanent=False,
                 code="connection-lost",
                 ambiguous=True,
@@ -149,7 +150,8 @@ class SmsBackend(BaseSmsBackend):
         except requests.exceptions.Timeout as exc:
             # The request was sent (a connect timeout is a ConnectionError, handled above).
             raise SendError(
-                "La passerelle SMS n'a pas répondu à temps : le SMS est peut-être parti. Vérifiez avant de renvoyer.",
+                Why(gettext_noop("La passerelle SMS n'a pas répondu à temps : le SMS est peut-être parti. Vérifiez "
+                                 "avant de renvoyer.")),
                 permanent=False,
                 code="timeout",
                 ambiguous=True,
@@ -187,7 +189,7 @@ class SmsBackend(BaseSmsBackend):
         if status == 503:
             # Service unavailable: Twilio refused the request before processing it.
             return SendError(
-                "La passerelle SMS est momentanément indisponible (HTTP 503) : nouvel essai plus tard.",
+                Why(gettext_noop("La passerelle SMS est momentanément indisponible (HTTP 503) : nouvel essai plus tard.")),
                 permanent=False,
                 code=str(code or status),
             )
@@ -195,15 +197,19 @@ class SmsBackend(BaseSmsBackend):
             # Twilio documents that creating a message is not idempotent: after a 500/502/504 the
             # SMS may already be on its way, so a retry could send it twice. Staff decide.
             return SendError(
-                f"La passerelle SMS a répondu par une erreur (HTTP {status}) : le SMS est peut-être parti. "
-                "Vérifiez avant de renvoyer.",
+                Why(gettext_noop("La passerelle SMS a répondu par une erreur (HTTP %(status)s) : le SMS est peut-être "
+                                 "parti. Vérifiez avant de renvoyer."), status=status),
                 permanent=False,
                 code=str(code or status),
                 ambiguous=True,
             )
+        # Twilio's own words, shown as received.
         detail = (exc.msg or "").strip()
         return SendError(
-            f"La passerelle SMS a refusé le message (code {code or status}){' : ' + detail if detail else ''}.",
+            Why(gettext_noop("La passerelle SMS a refusé le message (code %(code)s) : %(detail)s."),
+                code=code or status, detail=detail)
+            if detail else
+            Why(gettext_noop("La passerelle SMS a refusé le message (code %(code)s)."), code=code or status),
             permanent=True,
             code=str(code or status),
         )
