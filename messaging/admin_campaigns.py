@@ -14,7 +14,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy
 
 from .admin_outbox import ReadOnlyAdmin
-from .models import Campaign, CampaignRecipient, SavedMessage, SearchDefault
+from .models import Campaign, CampaignCheckLine, CampaignRecipient, SavedMessage, SearchDefault
 
 
 class CampaignRecipientInline(admin.TabularInline):
@@ -49,6 +49,7 @@ class CampaignAdmin(ReadOnlyAdmin):
     list_select_related = ["created_by", "mailing"]
     raw_id_fields = ["mailing", "created_by"]
     inlines = [CampaignRecipientInline]
+    exclude = ["check_version", "check_summary"]  # the stored check's internals (CampaignCheckLine)
 
     @admin.display(description=gettext_lazy("page"))
     def page(self, obj: Campaign) -> str:
@@ -70,6 +71,16 @@ class CampaignRecipientAdmin(ReadOnlyAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+@admin.register(CampaignCheckLine)
+class CampaignCheckLineAdmin(ReadOnlyAdmin):
+    """The stored check of campaigns not sent yet (merged once per version of the campaign,
+    removed once it is sent or cancelled)."""
+
+    list_display = ["campaign", "position"]
+    list_select_related = ["campaign"]
+    raw_id_fields = ["campaign"]
 
 
 @admin.register(SavedMessage)
