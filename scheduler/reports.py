@@ -76,7 +76,7 @@ def run_report_send(*, run: TreatmentRun, recipients: list[str]) -> None:
     settings: it is not a patient message)."""
     messages = list(
         Message.objects.filter(tracking__run=run).order_by("recipient_name", "pk").only(
-            "recipient_name", "to", "channel", "status", "reason"
+            "recipient_name", "to", "channel", "status", "reason", "reason_i18n"
         )
     )
     try:

@@ -252,3 +252,27 @@ def test_the_time_zone_warning_follows_the_reader():
     with translation.override("en"):
         assert time_zone_problem().startswith("The practice is set to the America/Cayenne time zone but the scheduler")
     assert time_zone_problem().startswith("Le cabinet est réglé sur le fuseau America/Cayenne mais le programmeur")
+
+
+def test_english_practice_reads_the_stored_reasons_of_its_trace_in_english(
+        reminder, practitioner, sms_outbox, django_capture_on_commit_callbacks):
+    # The reason column keeps the French text (exports, search); the trace emailed to an English
+    # practice's verifiers renders it in English, as its trace page does.
+    from patients.models import AppointmentState
+
+    _speak("en")
+    reminder.verifiers.set([UserFactory(username="verif", email="verif@cabinet.test")])
+    reminder.verifiers_always = True
+    reminder.save()
+    appointment = AppointmentFactory(
+        patient=PatientFactory(first_name="Emma", last_name="Ablirant", mobile="+33684285560"),
+        practitioner=practitioner, start=paris(2025, 11, 22, 10, 0))
+    with django_capture_on_commit_callbacks(execute=False):
+        run = treatment_run(treatment=reminder, run_date=RUN_DATE)
+    appointment.state = AppointmentState.PRESENT
+    appointment.save()
+    dispatch_pending(now=NOW)
+    assert run_report_when_settled(run_id=run.pk, now=NOW) == "sent"
+    [email] = mail.outbox
+    assert "The patient has already come (appointment marked present)." in email.body
+    assert "déjà venu" not in email.body
