@@ -109,7 +109,10 @@ class Why(str):
         return cls(_msgid(label))
 
     def shown(self) -> str:
-        """The text in the active language (the msgid's translation, filled)."""
+        """The text in the active language (the msgid's translation, filled). Raises KeyError
+        when the msgid names parameters and none were kept (a stored value missing its "p")."""
+        if not self.params and "%(" in self.msgid:
+            raise KeyError("parameters")
         return _fill(gettext(self.msgid), {
             name: v.shown() if isinstance(v, Why | Clock) else v for name, v in self.params.items()
         })

@@ -183,3 +183,16 @@ def test_a_why_is_its_french_text_and_keeps_what_it_is_made_of():
     with translation.override("en"):
         assert shown(text, data) == "Attempt 2 failed, next attempt at 08:05: The SMS could not be delivered (code 30099)."
     assert stored("Un texte du serveur.") == ("Un texte du serveur.", None)
+
+
+def test_a_stored_msgid_without_its_parameters_shows_the_stored_text(assistant, english_client):
+    # A msgid stored without its parameters (an old writer, a row edited by hand): the pages show
+    # the stored French text, not the msgid's bare placeholders.
+    patient = PatientFactory(mobile="+33612345635")
+    m = _sms_to(patient, assistant).messages.get()
+    Message.objects.filter(pk=m.pk).update(
+        status=MessageStatus.FAILED, reason="Tentative 3 échouée.",
+        reason_i18n={"m": "Tentative %(n)s échouée, nouvel essai à %(time)s : %(reason)s"})
+    for page in _pages(english_client, patient):
+        assert "Tentative 3 échouée." in page
+        assert "%(n)s" not in page
