@@ -20,6 +20,9 @@ a ``Clock`` (a time of day) is formatted for the reader (``10h00`` / ``10:00``, 
 filter). Dates are written ``06/12/2026`` in both languages (docs/langues.md): plain strings.
 Times are the practice's local time when written (the practice has one time zone).
 
+A ``Why`` given to a template as it is computed (a preview's "Rappel déjà envoyé…") is rendered
+in the reader's language too (``__html__``), while Python code comparing it reads the French.
+
 A row written before ``reason_i18n`` existed, a plain ``str`` reason, or a stored msgid whose
 parameters do not fit any more shows the stored French text: nothing is ever lost.
 """
@@ -33,6 +36,7 @@ from typing import Any
 
 from django.utils import translation
 from django.utils.functional import Promise
+from django.utils.html import escape
 from django.utils.translation import gettext
 
 logger = logging.getLogger(__name__)
@@ -107,6 +111,14 @@ class Why(str):
     def of(cls, label: Promise) -> Why:
         """The ``Why`` of a lazy translation (a ``TextChoices`` label: ``Reason.STOP.label``)."""
         return cls(_msgid(label))
+
+    def __html__(self) -> str:
+        # A template shows a reason to whoever reads the page: in their language (Django's
+        # escaping calls this instead of str()), like a stored one (``shown``).
+        try:
+            return escape(self.shown())
+        except (KeyError, TypeError, ValueError):  # parameters that do not fit: the French text
+            return escape(str.__str__(self))
 
     def shown(self) -> str:
         """The text in the active language (the msgid's translation, filled). Raises KeyError

@@ -196,3 +196,84 @@ def test_a_stored_msgid_without_its_parameters_shows_the_stored_text(assistant, 
     for page in _pages(english_client, patient):
         assert "Tentative 3 échouée." in page
         assert "%(n)s" not in page
+
+
+def test_a_delivery_report_reason_reads_in_each_viewers_language_even_when_it_came_early(client, settings,
+                                                                                          assistant, english_client):
+    """Twilio's status callback (signed, through the real webhook view): the failure code's
+    sentence is stored with its msgid, also when the report came before the message was
+    recorded with its id (kept, then applied)."""
+    from twilio.request_validator import RequestValidator
+
+    from messaging.lifecycle import apply_kept_events
+
+    settings.ALLOWED_HOSTS = ["cabinet.example.fr", "testserver"]
+    path = "/webhooks/twilio/status/"
+
+    def report(params):
+        signature = RequestValidator(settings.TWILIO_AUTH_TOKEN).compute_signature("https://cabinet.example.fr" + path,
+                                                                                   params)
+        response = client.post(path, params, HTTP_X_TWILIO_SIGNATURE=signature, HTTP_HOST="cabinet.example.fr")
+        assert response.status_code == 200, response.content.decode()[:3000]
+
+    first, early = PatientFactory(mobile="+33612345635"), PatientFactory(mobile="+33612345636")
+    for patient, sid in ((first, "SMnow"), (early, "")):
+        mailing = _sms_to(patient, assistant)
+        Message.objects.filter(mailing=mailing).update(status=MessageStatus.SENT, provider_id=sid)
+    report({"MessageSid": "SMnow", "MessageStatus": "undelivered", "ErrorCode": "30003"})
+    report({"MessageSid": "SMearly", "MessageStatus": "failed", "ErrorCode": "30099"})
+    Message.objects.filter(patient=early).update(provider_id="SMearly")
+    assert apply_kept_events(["SMearly"]) == 1
+    assert Message.objects.get(patient=first).reason == "Téléphone du destinataire injoignable (éteint ou hors réseau)."
+    assert Message.objects.get(patient=early).reason == "Le SMS n'a pas pu être remis (code 30099)."
+    history, _ = _pages(english_client, first)
+    assert "The recipient's phone is unreachable (switched off or out of coverage)." in history
+    history, _ = _pages(english_client, early)
+    assert "The SMS could not be delivered (code 30099)." in history
+
+
+def test_an_unreachable_smtp_server_pauses_its_account_with_a_reason_in_each_viewers_language(
+        settings, assistant_client, english_client):
+    """A real connection refused (nothing listens on the port): the account pauses; the banner
+    and the waiting email read in each viewer's language, the system's error text as received."""
+    from messaging.outbox import mailing_create as create
+    from messaging.recipients import Recipient
+    from tests.messaging.sending_helpers import free_port, make_account
+
+    settings.MESSAGING_EMAIL_BACKEND = "messaging.backends.email.EmailBackend"
+    account = make_account(smtp_port=free_port())
+    patient = PatientFactory(first_name="Emma")
+    create(channel=Channel.EMAIL, origin=MailingOrigin.MASS_MAILING, requested_by=None,
+           recipients=[Recipient(role="other", name="a", address="a@patients.test", channel=Channel.EMAIL,
+                                 patient=patient)],
+           email_subject="Rappel", email_body_html="<p>Bonjour</p>", account=account, signature=None,
+           schedule_dispatch=False)
+    assert dispatch_pending(now=NOON).paused == ["Secrétariat"]
+    account.refresh_from_db()
+    assert account.pause_reason.startswith(f"Serveur d'envoi du compte « Secrétariat » injoignable (127.0.0.1:"
+                                           f"{account.smtp_port}) : ")
+    error = account.pause_reason_i18n["p"]["error"]  # the system's own words, e.g. "[Errno 111] Connection refused"
+    assert error and error in account.pause_reason
+    history, journal = _pages(english_client, patient)
+    assert (f"Sending server of account « Secrétariat » unreachable (127.0.0.1:{account.smtp_port}): {error}. "
+            "Will try again later.") in journal
+    assert "Email account « Secrétariat » unreachable: sending paused, next try at 12:01 (no attempt is lost)." in history
+    _, journal = _pages(assistant_client, patient)
+    assert "Compte email « Secrétariat » injoignable : envoi en pause, nouvel essai à 12h01" in journal
+
+
+def test_a_reason_shown_on_a_page_as_it_is_computed_reads_in_the_viewers_language():
+    """A ``Why`` given to a template (a preview's "Rappel déjà envoyé…", a reply's "RDV confirmé
+    par SMS…") is rendered for the reader, not in French."""
+    from django.template import Context, Template
+
+    from messaging.replies import confirmed_reason
+    from tests.messaging.sending_helpers import paris
+
+    why = confirmed_reason(paris(2026, 3, 10, 9, 14))
+    assert why == "RDV confirmé par SMS le 10/03 à 09h14."
+    template = Template("<p>{{ why }}</p>")
+    with translation.override("en"):
+        assert template.render(Context({"why": why})) == "<p>Appointment confirmed by SMS on 10/03 at 09:14.</p>"
+    with translation.override("fr"):
+        assert template.render(Context({"why": why})) == "<p>RDV confirmé par SMS le 10/03 à 09h14.</p>"
