@@ -50,14 +50,15 @@ def main() -> None:
                                      email_body_html=bench.EMAIL_BODY, account=account, signature=None,
                                      schedule_dispatch=False, label="bench cpu")
             counting = CaptureQueriesContext(connection) if os.environ.get("QUERIES") else contextlib.nullcontext()
+            vacuums = bench.quiet_database("messaging_message", "messaging_mailing")
             before, start = meter.sample(), time.perf_counter()
             with counting as queries:
                 result = dispatch_pending(mailing_id=mailing.pk)
             elapsed = time.perf_counter() - start
             cost = bench.CpuMeter.per_message(before, meter.sample(), result.sent)
             counted = f", {len(queries.captured_queries) / result.sent:.2f} requêtes/email" if queries else ""
-            print(f"passage {i + 1} : {result.sent} emails, {result.sent / elapsed:.0f} msg/s, {cost}{counted}",
-                  flush=True)
+            print(f"passage {i + 1} : {result.sent} emails, {result.sent / elapsed:.0f} msg/s, {cost}{counted}"
+                  f"{bench.autovacuum_note(vacuums)}", flush=True)
     finally:
         sink.terminate()
         sink.wait()
