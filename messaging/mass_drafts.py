@@ -36,6 +36,7 @@ from . import stored_lines
 from .cost import Estimate
 from .mass_mailing import MassDraft, Preview, PreviewLine, Summary, mass_preview
 from .models import MailingDraft, MailingDraftLine
+from .reasons import Why
 
 # A wizard left for a week is not coming back; its stored preview goes with it.
 LIFETIME = dt.timedelta(days=7)
@@ -158,7 +159,10 @@ _LEFT_OUT = {"row", "recipient", "html"}
 
 
 def _plain(value: Any) -> Any:
-    """``value`` as JSON data: a lazy translation as its text, lists and dicts item by item."""
+    """``value`` as JSON data: a lazy translation as its text (a reason, ``messaging.reasons.Why``,
+    in the active language, like a label), lists and dicts item by item."""
+    if isinstance(value, Why):
+        return value.shown()
     if value is None or isinstance(value, bool | int | float | str):
         return value
     if isinstance(value, Promise):
@@ -185,7 +189,7 @@ def line_to_json(line: PreviewLine, ticked_appointments: set[int]) -> dict[str, 
         "remove_appointment": appointment.pk if appointment is not None and appointment.pk in ticked_appointments else None,
         "recipient": {
             "name": str(r.name), "role": str(r.role), "role_label": str(r.role_label), "channel": str(r.channel),
-            "address": str(r.address), "skip_reason": str(r.skip_reason),
+            "address": str(r.address), "skip_reason": _plain(r.skip_reason),
             "reason": None if r.reason is None else str(getattr(r.reason, "value", r.reason)),
         },
         "sendable": line.sendable,
