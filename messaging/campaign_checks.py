@@ -8,10 +8,11 @@ keeps each line (``CampaignCheckLine``) and the counts (``Campaign.check_summary
 pages read the stored lines, a page at a time.
 
 The version (``check_version``) is a fingerprint of everything the merge reads from the campaign
-and its settings: the list (size and last row; the patients' too for "tous les patients"), the channel, kind, subject, body, account, "tous
-les patients", the choice about missing data, the practice's settings (names in GSM-7, prices,
-identity), the configured gateway and the language the page is read in (reasons are worded in
-it). A change of any of them merges again on the next view. Data changed elsewhere (a patient's
+and its settings: the list (size and last row; the patients' too for "tous les patients"), the
+channel, kind, subject, body, account, "tous les patients", the choice about missing data, the
+practice's settings (names in GSM-7, prices, identity), the values of the @PART_nn / @LIBRE_nn
+codes the texts name, the configured gateway and the language the page is read in (reasons are
+worded in it). A change of any of them merges again on the next view. Data changed elsewhere (a patient's
 consent, a STOP received) is read again by "Recalculer" (``check_forget``), and by sending: the
 send always merges anew, and scheduling stores the check it made.
 """
@@ -95,9 +96,24 @@ def check_version(campaign: Campaign, *, figures: tuple) -> str:
     parts = [
         campaign.channel, campaign.kind, campaign.subject, campaign.body, campaign.account_id,
         campaign.all_patients, campaign.keep_missing, figures,
-        sorted((k, str(v)) for k, v in practice.items()), gateway_name(), get_language(),
+        sorted((k, str(v)) for k, v in practice.items()), gateway_name(), get_language(), _custom_fields(campaign),
     ]
     return hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()
+
+
+def _custom_fields(campaign: Campaign) -> list:
+    """The practice's @PART_nn / @LIBRE_nn definitions, when the campaign's texts name such a
+    code: their values are merged into the text, and staff edit them in their own page. One
+    query per kind named, none when the texts name neither."""
+    from .models import FreeField, ParticularField
+
+    text = f"{campaign.subject}\n{campaign.body}".upper()
+    out = []
+    if "@PART_" in text:
+        out.append(list(ParticularField.objects.order_by("number").values_list("number", "girl", "boy", "woman", "man")))
+    if "@LIBRE_" in text:
+        out.append(list(FreeField.objects.order_by("number").values_list("number", "ami", "amie", "confrere", "consoeur")))
+    return out
 
 
 def list_figures(campaign: Campaign) -> tuple:

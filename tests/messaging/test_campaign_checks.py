@@ -193,3 +193,19 @@ def test_a_patient_added_since_is_in_the_check_of_a_campaign_to_all_patients(ass
     PatientFactory(first_name="Nouvelle", mobile="+33611223344")
     page = _text(assistant_client.get(url))
     assert "2 destinataires sur 2 recevront le message." in page and "Bonjour Nouvelle, " in page
+
+
+def test_a_change_of_a_particular_field_merges_the_check_again(assistant_client, assistant):
+    # @PART_nn is merged from the practice's own table: a text changed there is what the send
+    # writes, so the check page must not keep showing the old one.
+    from messaging.models import ParticularField
+
+    field = ParticularField.objects.create(number=1, label="Accord", girl="chère", boy="cher", woman="chère",
+                                           man="cher")
+    PatientFactory(first_name="Emma", last_name="Ablirant", mobile="+33612000001")
+    campaign = _create(assistant, pasted="06 12 00 00 01", body="Bonjour @PART_01 patiente. " + CLOSED)
+    url = reverse("campaigns:detail", args=[campaign.pk])
+    assert "Bonjour chère patiente." in _text(assistant_client.get(url))
+    field.woman = "très chère"
+    field.save()
+    assert "Bonjour très chère patiente." in _text(assistant_client.get(url))
