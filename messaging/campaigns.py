@@ -41,6 +41,7 @@ from .models import (
     EmailAccount,
     InboundMessage,
     MailingOrigin,
+    Message,
     MessageStatus,
     RecipientRole,
     SavedMessage,
@@ -420,6 +421,48 @@ def campaign_sms_estimate(campaign: Campaign, recipients: list[Recipient] | None
     composed as the outbox will compose it (names in GSM-7 or not, per the practice's option),
     its parts priced (messaging.cost), and the recipients whose name's accent costs extra parts."""
     return campaign_preview(campaign, recipients=recipients).estimate
+
+
+# ---------------------------------------------------------------------------------------------
+# News consent, read again as each message leaves
+# ---------------------------------------------------------------------------------------------
+
+
+def is_campaign_message(message: Message) -> bool:
+    """Whether ``news_check`` judges ``message`` (and so needs ``news_refused_expression``): a
+    campaign's (its mailing is joined by the dispatch: no query)."""
+    return message.mailing.origin == MailingOrigin.CAMPAIGN
+
+
+def news_refused_expression():
+    """True when the message belongs to a news campaign (``CampaignKind.NEWS``) and its patient,
+    or for an address of no single patient file any file holding it, refuses news now: the rule
+    ``campaign_recipients`` applied when the messages were written, read again by the database
+    in the query that reads the message before it leaves (``send_checks.Refresher``)."""
+    from django.db.models import BooleanField, Exists, ExpressionWrapper, OuterRef
+
+    news = Campaign.objects.filter(mailing_id=OuterRef("mailing_id"), kind=CampaignKind.NEWS)
+    by_number = Patient.objects.filter(mobile=OuterRef("to"), news_consent=False)
+    by_email = Patient.objects.filter(email__iexact=OuterRef("to"), news_consent=False)
+    refused = (
+        Q(patient__news_consent=False)
+        | (Q(patient__isnull=True, channel=Channel.SMS) & Exists(by_number))
+        | (Q(patient__isnull=True, channel=Channel.EMAIL) & Exists(by_email))
+    )
+    return ExpressionWrapper(Exists(news) & refused, output_field=BooleanField())
+
+
+def news_check(message: Message, now: dt.datetime):
+    """A news message whose recipient withdrew their news consent after it was written (held by
+    the quiet hours, the SMS quota or a long queue) is cancelled: the SMS consent alone, which
+    ``send_checks.consent_check`` reads, also covers care messages."""
+    if not getattr(message, "news_refused", None):
+        return None
+    from .reasons import Why
+    from .send_checks import Verdict
+
+    return Verdict.cancel(Reason.NO_NEWS_CONSENT.value,
+                          Why(gettext_noop("%(reason)s Message non envoyé."), reason=Reason.NO_NEWS_CONSENT.label))
 
 
 # ---------------------------------------------------------------------------------------------

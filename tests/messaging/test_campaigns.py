@@ -209,3 +209,55 @@ def test_saved_messages_are_reusable(assistant):
     assert list(SavedMessage.objects.values_list("name", "body")) == [
         ("Vacances", "Fermé du 1er au 15 août.")
     ]
+
+
+@pytest.mark.django_db
+def test_news_withdrawn_after_the_send_was_written_is_respected_when_it_leaves(assistant, sms_outbox,
+                                                                               no_quiet_hours):
+    # A news SMS written (held by quiet hours, the quota or a queue) and the patient says they
+    # want no more news before it leaves: it must not leave. Their SMS consent for care
+    # messages is unchanged, so only the news rule can stop it.
+    emma = PatientFactory(mobile="+33611111111", news_consent=True)
+    campaign, _ = create(assistant, kind=CampaignKind.NEWS, pasted="0611111111",
+                         body="Nouveau : le cabinet ouvre le samedi.")
+    campaign = svc.campaign_send(campaign=campaign, requested_by=assistant)
+    message = Message.objects.get(mailing=campaign.mailing)
+    assert message.status == MessageStatus.PENDING
+    emma.news_consent = False
+    emma.save()
+    dispatch_pending(mailing_id=campaign.mailing_id, now=NOON)
+    assert sms_outbox == []
+    message.refresh_from_db()
+    assert message.status == MessageStatus.CANCELLED
+    assert message.reason == "N'a pas accepté les actualités du cabinet. Message non envoyé."
+
+
+@pytest.mark.django_db
+def test_care_campaign_ignores_the_news_consent_when_it_leaves(assistant, sms_outbox, no_quiet_hours):
+    emma = PatientFactory(mobile="+33611111111", news_consent=True)
+    campaign, _ = create(assistant, kind=CampaignKind.CARE, pasted="0611111111",
+                         body="Le cabinet sera fermé du 1er au 15 août.")
+    campaign = svc.campaign_send(campaign=campaign, requested_by=assistant)
+    emma.news_consent = False
+    emma.save()
+    dispatch_pending(mailing_id=campaign.mailing_id, now=NOON)
+    assert [m.to for m in sms_outbox] == ["+33611111111"]
+
+
+@pytest.mark.django_db
+def test_news_to_a_shared_number_stops_when_one_of_its_files_withdraws(assistant, sms_outbox, no_quiet_hours):
+    # A family number held by two files: the message names no patient; a withdrawal on one of
+    # them wins at the last moment too, as it did when the message was written.
+    PatientFactory(mobile="+33633333333", news_consent=True)
+    sister = PatientFactory(mobile="+33633333333", news_consent=True)
+    campaign, _ = create(assistant, kind=CampaignKind.NEWS, pasted="0633333333",
+                         body="Nouveau : le cabinet ouvre le samedi.")
+    campaign = svc.campaign_send(campaign=campaign, requested_by=assistant)
+    message = Message.objects.get(mailing=campaign.mailing)
+    assert (message.status, message.patient_id) == (MessageStatus.PENDING, None)
+    sister.news_consent = False
+    sister.save()
+    dispatch_pending(mailing_id=campaign.mailing_id, now=NOON)
+    assert sms_outbox == []
+    message.refresh_from_db()
+    assert message.status == MessageStatus.CANCELLED
