@@ -56,6 +56,7 @@ from .policy import (
     missing_data_text,
     number_stop_reason,
 )
+from .reasons import shown
 
 SCHEDULE_PREFIX = "Campagne n°"
 NEWS_REFUSED = Reason.NO_NEWS_CONSENT.label
@@ -513,8 +514,12 @@ def campaign_send(*, campaign: Campaign, requested_by=None, keep_missing: bool |
                 **kwargs,
             )
             if require_reach and not mailing.messages.filter(status=MessageStatus.PENDING).exists():
-                reasons = (mailing.messages.values_list("reason").annotate(n=Count("pk")).order_by("-n", "reason"))
-                raise ValueError(reach_refusal(len(recipients), [(reason, n) for reason, n in reasons]))
+                # Each stored reason as the person sending reads it (messaging.reasons).
+                counted: Counter = Counter()
+                for reason, data, n in (mailing.messages.values_list("reason", "reason_i18n")
+                                        .annotate(n=Count("pk")).order_by("-n", "reason")):
+                    counted[shown(reason, data)] += n
+                raise ValueError(reach_refusal(len(recipients), counted.most_common()))
             Campaign.objects.filter(pk=campaign.pk).update(mailing=mailing)
             check_forget(campaign)  # sent: its report takes over from the check
     except Exception:

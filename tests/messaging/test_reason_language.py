@@ -277,3 +277,19 @@ def test_a_reason_shown_on_a_page_as_it_is_computed_reads_in_the_viewers_languag
         assert template.render(Context({"why": why})) == "<p>Appointment confirmed by SMS on 10/03 at 09:14.</p>"
     with translation.override("fr"):
         assert template.render(Context({"why": why})) == "<p>RDV confirmé par SMS le 10/03 à 09h14.</p>"
+
+
+def test_a_campaign_reaching_nobody_is_refused_with_the_reasons_in_the_senders_language(assistant):
+    from messaging import campaigns as svc
+    from messaging.models import CampaignKind
+
+    for i in range(3):
+        PatientFactory(mobile=f"+3361122334{i}", news_consent=False)
+    campaign = svc.campaign_create(created_by=assistant, name="Nouveautés", channel=Channel.SMS,
+                                   kind=CampaignKind.NEWS, all_patients=True, body="Nouveau : ouvert le samedi.")[0]
+    with translation.override("en"), pytest.raises(ValueError) as error:
+        svc.campaign_send(campaign=campaign, requested_by=assistant)
+    assert "Has not accepted the practice's news (3)" in str(error.value)
+    with pytest.raises(ValueError) as error:
+        svc.campaign_send(campaign=campaign, requested_by=assistant)
+    assert "N'a pas accepté les actualités du cabinet (3)" in str(error.value)
