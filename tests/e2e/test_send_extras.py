@@ -104,3 +104,43 @@ def test_a_file_from_the_computer_is_attached_to_the_email(login, live_server, d
     page.get_by_role("button", name="Renvoyer").click()
     expect(page.locator("#result")).to_contain_text("Envoyé")
     assert [e.attachments for e in SandboxEmail.objects.order_by("pk")] == [["ordonnance.pdf"], ["ordonnance.pdf"]]
+
+
+def test_a_file_removed_while_the_window_stayed_open_is_asked_for_again(login, live_server, demo_practice,  # noqa: F811
+                                                                         tmp_path):
+    """The window keeps a chosen file (a form error), stays open past the purge of files never
+    sent, then "Envoyer": the email does not leave without it, the file is named, and attached
+    again it leaves."""
+    from messaging.models import UploadedAttachment
+    from messaging.tasks import reconcile_task
+
+    patient, start = demo_practice
+    page = login(UserFactory(username="julie", first_name="Julie", last_name="Martin", role="Assistant(e)"))
+    page.goto(f"{live_server.url}/envois/patient/{patient.pk}/email/")
+    page.wait_for_load_state()
+    page.get_by_label("Email type").select_option(label="Confirmation de rendez-vous")
+    expect(page.locator(".prose-editor [contenteditable]")).to_contain_text("Emma ABLIRANT")
+    subject = page.get_by_label("Objet").input_value()
+    page.get_by_label("Objet").fill("")
+    (tmp_path / "ordonnance.pdf").write_bytes(PDF)
+    files = page.get_by_label("Joindre des fichiers de l'ordinateur")
+    files.set_input_files(str(tmp_path / "ordonnance.pdf"))
+    page.get_by_role("button", name="Envoyer").click()
+    expect(page.get_by_role("checkbox", name="ordonnance.pdf")).to_be_checked()
+
+    # A day later, the window still open: the housekeeping task removes the files never sent.
+    UploadedAttachment.objects.update(uploaded_at=timezone.now() - dt.timedelta(hours=25))
+    assert reconcile_task()["purged_uploads"] == 1
+    page.get_by_label("Objet").fill(subject)
+    page.get_by_role("button", name="Envoyer").click()
+    expect(page.locator(".upload-error").first).to_have_text(
+        "La pièce jointe « ordonnance.pdf » n'est plus disponible : joignez-la de nouveau.")
+    expect(page.locator(".upload-error").first).to_be_visible()
+    expect(page.locator("#uploaded-files")).to_have_count(0)
+    screenshot(page, "email-window-file-gone")
+    assert not Message.objects.exists() and not SandboxEmail.objects.exists()
+
+    files.set_input_files(str(tmp_path / "ordonnance.pdf"))
+    page.get_by_role("button", name="Envoyer").click()
+    expect(page.locator("#result")).to_contain_text("Envoyé")
+    assert SandboxEmail.objects.get().attachments == ["ordonnance.pdf"]
