@@ -318,3 +318,54 @@ def test_a_file_purged_between_the_window_check_and_the_send_does_not_leave_a_me
     assert response.status_code == 200
     assert escape("La pièce jointe « plan.txt » n'est plus disponible : joignez-la de nouveau.") in response.content.decode()
     assert Mailing.objects.count() == 0 and Message.objects.count() == 0 and mail.outbox == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_posts_of_the_same_window_at_the_same_moment_write_one_email_and_keep_one_file(patient, account):
+    """Two real requests of the same window in two threads (PostgreSQL: the second waits on the
+    mailing's unique key), both past the "already sent" look and both holding a stored copy when
+    they reach the outbox: one mailing, one message, one file kept, the other copy removed."""
+    import threading
+
+    from django.db import connection
+    from django.test import Client
+
+    import messaging.attachments as attachments
+
+    if connection.vendor != "postgresql":
+        pytest.skip("two requests writing at once need PostgreSQL's row locks")
+    user = UserFactory(username="double", role="Assistant(e)")
+    both_stored = threading.Barrier(2, timeout=30)
+    real = attachments.upload_store
+
+    def store_then_wait(**kwargs):
+        record = real(**kwargs)
+        both_stored.wait()  # each request has its own copy before either writes its mailing
+        return record
+
+    results = []
+
+    def post():
+        try:
+            client = Client()
+            client.force_login(user)
+            results.append(_post(client, patient, account, "same-window",
+                                 fichiers=SimpleUploadedFile("plan.txt", b"Plan\n", "text/plain")).status_code)
+        finally:
+            connection.close()
+
+    attachments.upload_store = store_then_wait
+    try:
+        threads = [threading.Thread(target=post) for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+    finally:
+        attachments.upload_store = real
+    assert results == [302, 302]
+    mailing = Mailing.objects.get()
+    message = Message.objects.get()
+    upload = UploadedAttachment.objects.get()
+    assert message.mailing_id == mailing.pk and message.attachments[0]["path"] == upload.file.name
+    assert upload.used and _stored_files() == [upload.file.name]
