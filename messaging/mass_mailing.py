@@ -28,7 +28,7 @@ from typing import Any
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 from django.utils.formats import date_format
-from django.utils.translation import gettext, gettext_lazy
+from django.utils.translation import gettext, gettext_lazy, gettext_noop
 
 from patients.models import Appointment, AppointmentState, Patient
 from patients.selection import SEARCH_APPOINTMENTS, SEARCH_PATIENTS
@@ -74,6 +74,7 @@ from .policy import (
     writes_to_correspondents,
 )
 from .purpose import copy_of, earlier_messages, purpose_of_template
+from .reasons import Why
 
 # Shown on the wizard's pages and written into the labels of what it produces (mailings,
 # printed letters): in the staff member's language, like any text written during a request.
@@ -877,14 +878,22 @@ def _retry(*, mailing: Mailing, requested_by, status: str, key: str, label: str,
 def _same_correspondent(m: Message) -> Recipient:
     """The recipient of a retry of ``m``, written to one of its patient's correspondents: that
     correspondent again (a message names it by address), with what the merge reads of them
-    (@CORNOM, @LIBRE); left out with the reason when the patient's file no longer holds them."""
-    for r in correspondent_recipients(patient=m.patient, channel=m.channel, appointment=m.appointment):
+    (@CORNOM, @LIBRE); when no correspondent of the patient holds that address any more, the
+    only one with the name it was written to (their address corrected since the failure, as a
+    patient's retry uses the corrected one); left out with the reason when the patient's file
+    no longer holds them."""
+    candidates = correspondent_recipients(patient=m.patient, channel=m.channel, appointment=m.appointment)
+    for r in candidates:
         if r.address.lower() == m.to.lower():
             return r
+    same_name = [r for r in candidates if r.name == m.recipient_name]
+    if len(same_name) == 1:
+        return same_name[0]
     gone = Recipient(RecipientRole.CORRESPONDENT, m.recipient_name, m.to, m.channel, m.patient, None, "", False,
                      m.appointment)
-    return gone.left_out(Reason.NO_CORRESPONDENT, gettext(
-        "Ce correspondant n'est plus dans le dossier du patient (%(address)s).") % {"address": m.to})
+    # Stored with the message: French in ``reason``, shown in each reader's language.
+    return gone.left_out(Reason.NO_CORRESPONDENT, Why(gettext_noop(
+        "Ce correspondant n'est plus dans le dossier du patient (%(address)s)."), address=m.to))
 
 
 def mass_mailings() -> QuerySet[Mailing]:

@@ -9,7 +9,7 @@ import datetime as dt
 import pytest
 from django.core import mail
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from messaging.models import (
     Channel,
@@ -264,6 +264,31 @@ def test_a_retry_to_a_correspondent_no_longer_on_file_sends_nothing_and_says_why
     Message.objects.filter(mailing=mailing).update(status=MessageStatus.FAILED)  # its outcome, as the report lists it
     PatientCorrespondent.objects.filter(patient=patient).delete()  # taken off the patient's file since
 
-    again = mailing_retry_failures(mailing=mailing, requested_by=None).messages.get()
+    with translation.override("en"):  # clicked by an English-speaking assistant
+        again = mailing_retry_failures(mailing=mailing, requested_by=None).messages.get()
     assert again.status == MessageStatus.SKIPPED
+    # The reason column is French whoever clicked; each reader reads it in their language.
     assert again.reason == "Ce correspondant n'est plus dans le dossier du patient (dr.dupuis@confreres.test)."
+    with translation.override("en"):
+        assert again.reason_shown == "This correspondent is no longer in the patient's file (dr.dupuis@confreres.test)."
+
+
+def test_a_retry_to_a_correspondent_whose_address_was_corrected_writes_to_the_new_one(report_type, patient):
+    # The usual story of a failed email: "Mailbox unknown", staff correct the colleague's address
+    # in their file, then "Renvoyer les échecs" (the patient's own retry uses the corrected
+    # address too).
+    from messaging.mass_mailing import mailing_retry_failures
+    from messaging.outbox import mailing_create
+    from messaging.policy import correspondent_recipients
+
+    [dupuis] = correspondent_recipients(patient=patient, channel=Channel.EMAIL)
+    mailing = mailing_create(channel=Channel.EMAIL, origin="mass-mailing", requested_by=None, recipients=[dupuis],
+                             email_subject=report_type.subject, email_body_html=report_type.body_html,
+                             account=report_type.account, signature=None, schedule_dispatch=False)
+    Message.objects.filter(mailing=mailing).update(status=MessageStatus.FAILED)
+    dupuis.person.email = "cabinet.dupuis@confreres.test"
+    dupuis.person.save()
+
+    again = mailing_retry_failures(mailing=mailing, requested_by=None).messages.get()
+    assert (again.status, again.to) == (MessageStatus.PENDING, "cabinet.dupuis@confreres.test")
+    assert again.body.startswith("Cher confrère DUPUIS,")
