@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 from django.db.models import Case, IntegerField, Value, When
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from patients.models import ImageStage, ImageSubtype, ImageType, Patient, PatientImage
 
@@ -109,24 +110,23 @@ def attachments_for(*, template: EmailTemplate, patient: Patient) -> ResolvedAtt
         if rule.external_file_id:
             attachment = _from_file(rule.external_file.file, SOURCE_EXTERNAL_FILE)
             if attachment is None:
-                warnings.append(
-                    f"Le fichier externe « {rule.external_file.label} » est introuvable sur le serveur : "
-                    "il ne sera pas joint."
-                )
+                warnings.append(gettext(
+                    "Le fichier externe « %(file)s » est introuvable sur le serveur : il ne sera pas joint."
+                ) % {"file": rule.external_file.label})
             else:
                 found.append(attachment)
             continue
         description = image_rule_description(rule)
         image = pick_image(rule=rule, patient=patient)
         if image is None:
-            warnings.append(f"Aucune image « {description} » pour ce patient : pièce jointe non ajoutée.")
+            warnings.append(gettext("Aucune image « %(image)s » pour ce patient : pièce jointe non ajoutée.") % {
+                "image": description})
             continue
         attachment = _from_file(image.file, SOURCE_PATIENT_IMAGE)
         if attachment is None:
-            warnings.append(
-                f"L'image « {description} » du {image.taken_on:%d/%m/%Y} est introuvable sur le serveur : "
-                "elle ne sera pas jointe."
-            )
+            warnings.append(gettext(
+                "L'image « %(image)s » du %(day)s est introuvable sur le serveur : elle ne sera pas jointe."
+            ) % {"image": description, "day": f"{image.taken_on:%d/%m/%Y}"})
         else:
             found.append(attachment)
     return ResolvedAttachments(found, warnings)

@@ -133,8 +133,8 @@ class PracticeSmsForm(forms.ModelForm):
         error_messages={"invalid": _("Indiquez un prix en euros, par exemple 0,0725."),
                         "min_value": _("Le prix ne peut pas être négatif."),
                         "max_value": _("Le prix d'une partie de SMS ne dépasse pas 10 €."),
-                        "max_decimal_places": "Au plus 4 décimales (par exemple 0,0725).",
-                        "max_digits": "Au plus 4 décimales (par exemple 0,0725)."},
+                        "max_decimal_places": _("Au plus 4 décimales (par exemple 0,0725)."),
+                        "max_digits": _("Au plus 4 décimales (par exemple 0,0725).")},
     )
 
     # The gateways whose reply sender the page sets (each says how in ``reply_sender_help``),
@@ -267,17 +267,17 @@ class EmailAccountForm(forms.ModelForm):
         has_password = bool(self.instance.pk and self.instance.password)
         if self.instance.pk and self.instance.password_unreadable:
             # Kept as it is on save (never emptied) until a new one is typed or it is cleared.
-            self.fields["new_password"].help_text = (
-                f"{UNREADABLE_MESSAGE[0].upper()}{UNREADABLE_MESSAGE[1:]}. Le mot de passe enregistré a été chiffré "
-                "avec une clé qui n'est plus configurée : aucun email ne part de ce compte tant qu'il n'est pas "
-                "ressaisi."
-            )
-            self.fields["new_password"].widget.attrs["placeholder"] = "mot de passe illisible"
+            unreadable = str(UNREADABLE_MESSAGE)
+            self.fields["new_password"].help_text = _(
+                "%(unreadable)s. Le mot de passe enregistré a été chiffré avec une clé qui n'est plus configurée : "
+                "aucun email ne part de ce compte tant qu'il n'est pas ressaisi."
+            ) % {"unreadable": unreadable[:1].upper() + unreadable[1:]}
+            self.fields["new_password"].widget.attrs["placeholder"] = _("mot de passe illisible")
         elif has_password:
-            self.fields["new_password"].help_text = (
+            self.fields["new_password"].help_text = _(
                 "Un mot de passe est enregistré (il n'est jamais affiché). Laissez vide pour le conserver."
             )
-            self.fields["new_password"].widget.attrs["placeholder"] = "•••••••• (inchangé)"
+            self.fields["new_password"].widget.attrs["placeholder"] = _("•••••••• (inchangé)")
         else:
             self.fields["new_password"].help_text = _("Aucun mot de passe enregistré.")
             del self.fields["clear_password"]

@@ -14,6 +14,7 @@ from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from practice.crypto import UNREADABLE_MESSAGE, EncryptedTextField, UnreadableSecret, UnreadableSecretError
@@ -200,10 +201,10 @@ class EmailAccount(models.Model):
 
     @property
     def password_unreadable_message(self) -> str:
-        return (
-            f"Compte email « {self.name} » : {UNREADABLE_MESSAGE} (Paramétrage → Comptes email). "
+        return gettext(
+            "Compte email « %(account)s » : %(unreadable)s (Paramétrage → Comptes email). "
             "Il a été chiffré avec une clé qui n'est plus configurée."
-        )
+        ) % {"account": self.name, "unreadable": UNREADABLE_MESSAGE}
 
     @property
     def smtp_password(self) -> str:

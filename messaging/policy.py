@@ -178,7 +178,8 @@ def sms_check(person) -> tuple[str, Reason | None, str]:
     number, mobile = mobile_number(raw)
     if not mobile:
         reason = Reason.LANDLINE if number else Reason.INVALID_NUMBER
-        return number or raw, reason, f"Le numéro {format_fr(raw) or raw} n'est pas un portable valide."
+        return number or raw, reason, gettext("Le numéro %(number)s n'est pas un portable valide.") % {
+            "number": format_fr(raw) or raw}
     return number, None, ""
 
 
@@ -192,7 +193,7 @@ def email_check(person) -> tuple[str, Reason | None, str]:
     try:
         validate_email(address)
     except ValidationError:
-        return address, Reason.INVALID_EMAIL, f"L'adresse {address} n'est pas valide."
+        return address, Reason.INVALID_EMAIL, gettext("L'adresse %(address)s n'est pas valide.") % {"address": address}
     return address, None, ""
 
 
@@ -209,7 +210,7 @@ def role_person(patient: Patient, role: str) -> tuple[Patient | Guardian, bool]:
         if patient.financial_guardian_id is None:
             return patient, True
         return patient.financial_guardian, False
-    raise ValueError(f"Rôle de destinataire inconnu pour un patient : {role}")
+    raise ValueError(gettext("Rôle de destinataire inconnu pour un patient : %(role)s") % {"role": role})
 
 
 def person_recipient(person, *, patient: Patient, channel: str, role: str, is_self: bool = False,
@@ -220,7 +221,7 @@ def person_recipient(person, *, patient: Patient, channel: str, role: str, is_se
     elif channel == Channel.EMAIL:
         address, reason, text = email_check(person)
     else:
-        raise ValueError(f"Canal sans destinataire électronique : {channel}")
+        raise ValueError(gettext("Canal sans destinataire électronique : %(channel)s") % {"channel": channel})
     return Recipient(role, person.display_name, address, channel, patient, person, text, is_self, appointment,
                      reason)
 
@@ -292,7 +293,8 @@ def number_recipient(*, number: str, name: str = "", patient: Patient | None = N
     reason = None if e164 and is_mobile(e164) else (Reason.LANDLINE if e164 else Reason.INVALID_NUMBER)
     return Recipient(
         RecipientRole.OTHER, name or format_fr(e164 or number) or number, e164 or number, Channel.SMS, patient,
-        None, f"Le numéro {number} n'est pas un portable valide." if reason else "", False, None, reason,
+        None, gettext("Le numéro %(number)s n'est pas un portable valide.") % {"number": number} if reason else "",
+        False, None, reason,
     )
 
 

@@ -13,6 +13,8 @@ import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 
+from django.utils.translation import gettext
+
 GSM7_BASIC = frozenset(
     "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡"
     "ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
@@ -38,15 +40,15 @@ def max_sms_chars() -> int:
 
 
 def too_long_message(text: str) -> str | None:
-    """The French refusal when ``text`` is longer than the SMS gateway takes, else None."""
+    """The refusal (active language) when ``text`` is longer than the SMS gateway takes, else None."""
     length, limit = len(text or ""), max_sms_chars()
     if length <= limit:
         return None
     limit_text = f"{limit:,}".replace(",", " ")
-    return (
-        f"Ce message fait {length} caractères : un SMS ne peut pas dépasser {limit_text} caractères "
+    return gettext(
+        "Ce message fait %(length)s caractères : un SMS ne peut pas dépasser %(limit)s caractères "
         "avec la passerelle du cabinet. Raccourcissez-le."
-    )
+    ) % {"length": length, "limit": limit_text}
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import date_format
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext, gettext_lazy
 from django.views.decorators.http import require_POST
 
 from patients.models import Patient, Practitioner
@@ -111,7 +111,8 @@ class CampaignForm(forms.Form):
 @_sender
 def campaign_create(request):
     initial = {"channel": Channel.SMS, "kind": CampaignKind.CARE,
-               "name": f"Campagne du {timezone.localtime():%d/%m/%Y %Hh%M}"}
+               "name": gettext("Campagne du %(when)s") % {
+                   "when": date_format(timezone.localtime(), gettext("d/m/Y H\\hi"))}}
     saved = SavedMessage.objects.filter(pk=request.GET.get("message")).first() if request.GET.get("message", "").isdigit() else None
     if saved is not None:
         initial.update(channel=saved.channel, body=saved.body, subject=saved.subject)

@@ -33,11 +33,11 @@ def index(request):
     date_from = _date(raw_from) if raw_from else today - dt.timedelta(days=30)
     date_to = _date(raw_to) if raw_to else today
     if date_from is None or date_to is None:
-        errors.append("Date invalide : utilisez le format jj/mm/aaaa.")
+        errors.append(_("Date invalide : utilisez le format jj/mm/aaaa."))
         date_from = date_from or today - dt.timedelta(days=30)
         date_to = date_to or today
     if date_from > date_to:
-        errors.append("La date de début est après la date de fin : les dates ont été inversées.")
+        errors.append(_("La date de début est après la date de fin : les dates ont été inversées."))
         date_from, date_to = date_to, date_from
     status_group = request.GET.get("etat", "")
     if status_group not in STATUS_GROUPS:

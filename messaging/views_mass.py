@@ -12,7 +12,7 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext, gettext_lazy
 from django.views.decorators.http import require_POST
 
 from patients.selection import selection_get, selection_ids
@@ -148,14 +148,14 @@ def message(request, key):
             draft.body = clean_editor_html(draft.body)
             subject = request.POST.get("subject", "")
             if problem := header_text_problem(subject.strip()):
-                errors.append(f"Objet : {problem}")
+                errors.append(gettext("Objet : %(problem)s") % {"problem": problem})
             draft.subject = " ".join(subject.split())
             draft.account_id = _posted_id(request, "account")
             draft.signature_id = _posted_id(request, "signature")
             if not draft.subject:
-                errors.append("L'objet est vide.")
+                errors.append(gettext("L'objet est vide."))
             if draft.account_id is None:
-                errors.append("Choisissez le compte d'envoi.")
+                errors.append(gettext("Choisissez le compte d'envoi."))
         if draft.channel == Channel.SMS:
             # "Envoyer par email si pas de portable": the email type stands in for the SMS.
             chosen = request.POST.get("no_mobile_template", "")
@@ -163,11 +163,11 @@ def message(request, key):
             if request.POST.get("email_if_no_mobile") == "1":
                 found = EmailTemplate.objects.filter(pk=chosen, active=True).first() if _is_id(chosen) else None
                 if found is None:
-                    errors.append("Choisissez l'email type envoyé aux patients sans portable.")
+                    errors.append(gettext("Choisissez l'email type envoyé aux patients sans portable."))
                 else:
                     draft.no_mobile_template_id = found.pk
         if not draft.body.strip():
-            errors.append("Le message est vide.")
+            errors.append(gettext("Le message est vide."))
         if draft.channel == Channel.SMS and (too_long := sms_too_long(draft.body.replace("\r\n", "\n"))):
             errors.append(too_long)
         errors += [u.message() for u in unknown_codes(draft.body + " " + draft.subject)]

@@ -22,6 +22,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
@@ -80,9 +81,9 @@ def replies_index(request):
     date_from = filter_date(raw_from) if raw_from else None
     date_to = filter_date(raw_to) if raw_to else None
     if (raw_from and date_from is None) or (raw_to and date_to is None):
-        errors.append("Date invalide : utilisez le format jj/mm/aaaa. Cette borne de la période est ignorée.")
+        errors.append(gettext("Date invalide : utilisez le format jj/mm/aaaa. Cette borne de la période est ignorée."))
     if date_from and date_to and date_from > date_to:
-        errors.append("La date de début est après la date de fin : les dates ont été inversées.")
+        errors.append(gettext("La date de début est après la date de fin : les dates ont été inversées."))
         date_from, date_to = date_to, date_from
     # NUL removed: PostgreSQL refuses it in a parameter (it was a 500).
     patient = request.GET.get("patient", "").replace("\x00", "")[:100]
@@ -112,7 +113,7 @@ def replies_index(request):
 
 class ReplyForm(forms.Form):
     body = forms.CharField(label=_("Votre réponse"), widget=forms.Textarea(attrs={"rows": 5}),
-                           error_messages={"required": "Le message est vide."})
+                           error_messages={"required": _("Le message est vide.")})
     mark_handled = forms.BooleanField(required=False, initial=True, label=_("Marquer cette réponse comme traitée"))
     token = forms.CharField(widget=forms.HiddenInput)
 
@@ -168,13 +169,15 @@ def reply_detail(request, pk):
                 form.add_error(None, str(exc))
             else:
                 message = mailing.messages.first()
-                text = f"Réponse enregistrée pour {recipient.name} : {message.get_status_display().lower()}"
+                status = str(message.get_status_display()).lower()
                 if message.reason:
-                    text += f" ({message.reason_shown})"
+                    status = gettext("%(status)s (%(reason)s)") % {"status": status, "reason": message.reason_shown}
                 if form.cleaned_data["mark_handled"] and request.user.has_perm(HANDLE_PERM):
                     inbox.reply_mark_handled(inbound=found, user=request.user)
-                    text += ". La réponse reçue est marquée traitée"
-                messages.success(request, text + ".")
+                    text = gettext("Réponse enregistrée pour %(name)s : %(status)s. La réponse reçue est marquée traitée.")
+                else:
+                    text = gettext("Réponse enregistrée pour %(name)s : %(status)s.")
+                messages.success(request, text % {"name": recipient.name, "status": status})
                 return redirect("sending:reply", pk=found.pk)
     else:
         form = ReplyForm(initial={"token": uuid.uuid4().hex, "mark_handled": True})
@@ -232,9 +235,9 @@ def reply_unhandled(request, pk):
 
 class DemoReplyForm(forms.Form):
     numero = forms.CharField(max_length=32)
-    body = forms.CharField(max_length=1600, error_messages={"required": "Écrivez la réponse du patient.",
-                                                            "max_length": "Une réponse SMS ne dépasse pas "
-                                                                          "1 600 caractères."})
+    body = forms.CharField(max_length=1600, error_messages={"required": _("Écrivez la réponse du patient."),
+                                                            "max_length": _("Une réponse SMS ne dépasse pas "
+                                                                            "1 600 caractères.")})
 
 
 @login_required

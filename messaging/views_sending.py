@@ -544,8 +544,8 @@ def preview(request, patient_pk):
         attachments = [str(rule) for rule in template.attachments.all()] if template else []
         warnings = list(composed.warnings)
         if recipient is None:
-            warnings.insert(0, f"Ce patient n'a pas de {template.get_recipient_role_display().lower()} : "
-                               "l'email ne partirait pas.")
+            warnings.insert(0, gettext("Ce patient n'a pas de %(role)s : l'email ne partirait pas.") % {
+                "role": str(template.get_recipient_role_display()).lower()})
         if attachments:
             from messaging.attachments import attachments_for
 

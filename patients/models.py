@@ -17,6 +17,8 @@ from django.db import models
 from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from practice.uploads import validate_album_image
@@ -601,7 +603,7 @@ class Appointment(models.Model):
             raise ValidationError(_("Choisissez un patient ou indiquez le nom d'une personne externe."))
         if self.state in (AppointmentState.CANCELLED, AppointmentState.POSTPONED) and not self.cancelled_by:
             raise ValidationError(
-                {"cancelled_by": "Indiquez si l'annulation vient du cabinet ou du patient."}
+                {"cancelled_by": _("Indiquez si l'annulation vient du cabinet ou du patient.")}
             )
         if self.state not in (AppointmentState.CANCELLED, AppointmentState.POSTPONED):
             self.cancelled_by = ""
@@ -632,8 +634,8 @@ class AppointmentEvent(models.Model):
         ordering = ["at", "id"]
 
     def __str__(self) -> str:
-        local = timezone.localtime(self.at)
-        return f"{self.get_kind_display()} le {local:%d/%m/%Y} à {local:%H}h{local:%M}"
+        return gettext("%(kind)s le %(when)s") % {
+            "kind": self.get_kind_display(), "when": date_format(timezone.localtime(self.at), gettext("d/m/Y à H\\hi"))}
 
 
 class ImageType(models.TextChoices):
@@ -688,7 +690,8 @@ class PatientImage(models.Model):
         indexes = [models.Index(fields=["patient", "image_type", "taken_on"], name="patient_image_idx")]
 
     def __str__(self) -> str:
-        return f"{self.get_image_type_display()} du {self.taken_on:%d/%m/%Y}"
+        return gettext("%(type)s du %(day)s") % {"type": self.get_image_type_display(),
+                                                  "day": f"{self.taken_on:%d/%m/%Y}"}
 
 
 class SearchSelection(models.Model):

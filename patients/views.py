@@ -352,7 +352,8 @@ def _requested_day(request) -> dt.date:
         day = timezone.localdate()
         if raw:
             messages.warning(
-                request, f"Date invalide : « {raw} ». Voici les rendez-vous d'aujourd'hui ({day:%d/%m/%Y})."
+                request, _("Date invalide : « %(raw)s ». Voici les rendez-vous d'aujourd'hui (%(day)s).")
+                % {"raw": raw, "day": f"{day:%d/%m/%Y}"}
             )
     return day
 

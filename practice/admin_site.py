@@ -2,12 +2,13 @@ import functools
 
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
+from django.utils.translation import gettext, gettext_lazy
 
 
 class PracticeAdminSite(admin.AdminSite):
-    site_header = "Administration du cabinet"
-    site_title = "Administration"
-    index_title = "Paramétrage avancé"
+    site_header = gettext_lazy("Administration du cabinet")
+    site_title = gettext_lazy("Administration")
+    index_title = gettext_lazy("Paramétrage avancé")
 
     def admin_view(self, view, cacheable=False):
         inner = super().admin_view(view, cacheable)
@@ -18,7 +19,7 @@ class PracticeAdminSite(admin.AdminSite):
             # login form inviting them to "log in as another user".
             user = request.user
             if user.is_authenticated and not (user.is_active and user.is_staff):
-                raise PermissionDenied("L'administration est réservée aux administrateurs.")
+                raise PermissionDenied(gettext("L'administration est réservée aux administrateurs."))
             return inner(request, *args, **kwargs)
 
         return guarded

@@ -13,6 +13,7 @@ from pathlib import PurePath
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.utils.deconstruct import deconstructible
+from django.utils.translation import gettext
 
 MB = 1024 * 1024
 
@@ -115,19 +116,19 @@ class AttachmentValidator:
         ext = _extension(upload.name)
         if ext not in ATTACHMENT_EXTENSIONS:
             raise ValidationError(
-                "Type de fichier refusé (%(ext)s). Fichiers acceptés : PDF, images (JPEG, PNG, GIF, WebP), "
-                "documents Word, Excel, PowerPoint ou LibreOffice, texte (TXT, CSV, RTF).",
-                code="file_type", params={"ext": f".{ext}" if ext else "sans extension"},
+                gettext("Type de fichier refusé (%(ext)s). Fichiers acceptés : PDF, images (JPEG, PNG, GIF, WebP), "
+                        "documents Word, Excel, PowerPoint ou LibreOffice, texte (TXT, CSV, RTF)."),
+                code="file_type", params={"ext": f".{ext}" if ext else gettext("sans extension")},
             )
         limit, label = _limit("EMAIL_ATTACHMENT_MAX_MB", 10)
         if upload.size > limit:
             raise ValidationError(
-                "Le fichier dépasse la taille maximale de %(limit)s pour une pièce jointe.",
+                gettext("Le fichier dépasse la taille maximale de %(limit)s pour une pièce jointe."),
                 code="file_size", params={"limit": label},
             )
         if not _content_matches(ext, upload):
             raise ValidationError(
-                "Le contenu du fichier ne correspond pas à son extension .%(ext)s : fichier refusé.",
+                gettext("Le contenu du fichier ne correspond pas à son extension .%(ext)s : fichier refusé."),
                 code="file_content", params={"ext": ext},
             )
 
@@ -146,16 +147,17 @@ class AlbumImageValidator:
         ext = _extension(upload.name)
         if ext not in ALBUM_EXTENSIONS:
             raise ValidationError(
-                "Seules les images sont acceptées (JPEG, PNG, GIF, WebP, BMP, TIFF).", code="file_type"
+                gettext("Seules les images sont acceptées (JPEG, PNG, GIF, WebP, BMP, TIFF)."), code="file_type"
             )
         limit, label = _limit("PATIENT_IMAGE_MAX_MB", 20)
         if upload.size > limit:
             raise ValidationError(
-                "L'image dépasse la taille maximale de %(limit)s.", code="file_size", params={"limit": label}
+                gettext("L'image dépasse la taille maximale de %(limit)s."), code="file_size", params={"limit": label}
             )
         if _image_format(upload) not in IMAGE_FORMATS[ext]:
             raise ValidationError(
-                "Le fichier n'est pas une image lisible de type .%(ext)s.", code="file_content", params={"ext": ext}
+                gettext("Le fichier n'est pas une image lisible de type .%(ext)s."), code="file_content",
+                params={"ext": ext}
             )
 
     def __eq__(self, other) -> bool:

@@ -80,9 +80,9 @@ def bad_request(request, exception=None):
     if isinstance(exception, RequestDataTooBig):
         return too_large_response(request, limit=settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
     if isinstance(exception, TooManyFilesSent):
-        reason = "Trop de fichiers envoyés en une fois."
+        reason = _("Trop de fichiers envoyés en une fois.")
     elif isinstance(exception, TooManyFieldsSent):
-        reason = "Trop de champs envoyés en une fois."
+        reason = _("Trop de champs envoyés en une fois.")
     else:
         reason = ""
     return HttpResponseBadRequest(loader.render_to_string("400.html", {"reason": reason}))

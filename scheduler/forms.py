@@ -38,15 +38,15 @@ KIND_FIELDS = {
     TreatmentKind.PLANNING: ["staff_recipients", "c_practitioner_ids", "c_chair_ids", "c_states"],
 }
 SECTIONS = [
-    ("Paramétrage", ["title", "hour", "active"]),
-    ("Périodicité", ["start_date", "periodicity", "weekdays", "month_day", "skip_holidays"]),
-    ("Période recherchée", ["date_mode", "offset_from", "offset_to", "working_days", "fixed_from", "fixed_to"]),
-    ("Critères", ["c_no_appointment_since_months", "c_practitioner_ids", "c_chair_ids", "c_nature_ids",
+    (_("Paramétrage"), ["title", "hour", "active"]),
+    (_("Périodicité"), ["start_date", "periodicity", "weekdays", "month_day", "skip_holidays"]),
+    (_("Période recherchée"), ["date_mode", "offset_from", "offset_to", "working_days", "fixed_from", "fixed_to"]),
+    (_("Critères"), ["c_no_appointment_since_months", "c_practitioner_ids", "c_chair_ids", "c_nature_ids",
                   "c_patient_type", "c_age_min", "c_age_max", "c_file_statuses", "c_states", "c_time_from",
                   "c_time_to", "c_include_urgent", "c_without_next_appointment",
                   "c_exclude_with_next_appointment", "c_exclude_came_since"]),
-    ("Modes d'envoi", SENDING + ["group_family", "staff_recipients"]),
-    ("Vérificateurs", ["verifiers", "verifiers_always"]),
+    (_("Modes d'envoi"), SENDING + ["group_family", "staff_recipients"]),
+    (_("Vérificateurs"), ["verifiers", "verifiers_always"]),
 ]
 
 

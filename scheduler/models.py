@@ -157,31 +157,31 @@ class Treatment(models.Model):
         super().clean()
         errors: dict[str, str] = {}
         if self.periodicity == Periodicity.WEEKDAYS and not self.weekdays:
-            errors["weekdays"] = "Choisissez au moins un jour."
+            errors["weekdays"] = gettext("Choisissez au moins un jour.")
         if self.periodicity == Periodicity.MONTHLY and not self.month_day:
-            errors["month_day"] = "Indiquez le jour du mois."
+            errors["month_day"] = gettext("Indiquez le jour du mois.")
         if self.date_mode == DateMode.FIXED and (self.fixed_from is None or self.fixed_to is None):
-            errors["fixed_from"] = "Indiquez les deux dates."
+            errors["fixed_from"] = gettext("Indiquez les deux dates.")
         if window := window_error(date_mode=self.date_mode, offset_from=self.offset_from, offset_to=self.offset_to,
                                   fixed_from=self.fixed_from, fixed_to=self.fixed_to):
             errors["fixed_to" if self.date_mode == DateMode.FIXED else "offset_to"] = window
         if self.kind != TreatmentKind.PLANNING:
             if self.send_sms and self.sms_template_id is None:
-                errors["sms_template"] = "Choisissez le SMS type à envoyer."
+                errors["sms_template"] = gettext("Choisissez le SMS type à envoyer.")
             elif self.group_family and self.send_sms and "@RDVLISTE" not in (self.sms_template.body or ""):
-                errors["group_family"] = (
-                    f"Le SMS type « {self.sms_template.title} » ne contient pas @RDVLISTE : un SMS pour plusieurs "
+                errors["group_family"] = gettext(
+                    "Le SMS type « %(title)s » ne contient pas @RDVLISTE : un SMS pour plusieurs "
                     "rendez-vous n'en citerait qu'un. Ajoutez @RDVLISTE au SMS type (par exemple « Rappel : "
                     "@RDVLISTE le @RDVDATE avec le @PRAT »)."
-                )
+                ) % {"title": self.sms_template.title}
             if self.group_family and not self.send_sms:
-                errors["group_family"] = "Un seul SMS par famille : cochez l'envoi par SMS."
+                errors["group_family"] = gettext("Un seul SMS par famille : cochez l'envoi par SMS.")
             if (self.send_email or self.email_when_no_mobile) and self.email_template_id is None:
-                errors["email_template"] = "Choisissez l'email type à envoyer."
+                errors["email_template"] = gettext("Choisissez l'email type à envoyer.")
             if self.send_letter and self.letter_template_id is None:
-                errors["letter_template"] = "Choisissez le texte du courrier."
+                errors["letter_template"] = gettext("Choisissez le texte du courrier.")
             if not (self.send_sms or self.send_email or self.send_letter or self.make_list):
-                errors["send_sms"] = "Cochez au moins un mode : SMS, email, courrier ou liste."
+                errors["send_sms"] = gettext("Cochez au moins un mode : SMS, email, courrier ou liste.")
             for name, problem in self._unfillable_codes().items():
                 errors.setdefault(name, problem)
         if errors:
@@ -196,25 +196,28 @@ class Treatment(models.Model):
         if self.kind in APPOINTMENT_KINDS:
             return {}
         used = [
-            ("sms_template", self.send_sms, self.sms_template_id, lambda t: [t.body], "Le SMS type"),
+            # Whole sentences per template kind, so that each language words them its own way.
+            ("sms_template", self.send_sms, self.sms_template_id, lambda t: [t.body], gettext(
+                "Le SMS type « %(template)s » utilise %(codes)s : un traitement « %(kind)s » ne porte sur aucun "
+                "rendez-vous, ces champs resteraient vides. Choisissez un modèle sans champ de rendez-vous.")),
             ("email_template", self.send_email or self.email_when_no_mobile, self.email_template_id,
-             lambda t: [t.subject, t.body_html], "L'email type"),
+             lambda t: [t.subject, t.body_html], gettext(
+                "L'email type « %(template)s » utilise %(codes)s : un traitement « %(kind)s » ne porte sur aucun "
+                "rendez-vous, ces champs resteraient vides. Choisissez un modèle sans champ de rendez-vous.")),
             ("letter_template", self.send_letter, self.letter_template_id, lambda t: [t.subject, t.body_html],
-             "Le texte du courrier"),
+             gettext("Le texte du courrier « %(template)s » utilise %(codes)s : un traitement « %(kind)s » ne porte "
+                     "sur aucun rendez-vous, ces champs resteraient vides. Choisissez un modèle sans champ de "
+                     "rendez-vous.")),
         ]
         problems = {}
-        for name, chosen, template_id, texts, what in used:
+        for name, chosen, template_id, texts, sentence in used:
             if not chosen or template_id is None:
                 continue
             template = getattr(self, name)
             codes = codes_without(texts(template), appointment=False)
             if codes:
                 listed = ", ".join(field_label(c) for c in codes)
-                problems[name] = (
-                    f"{what} « {template} » utilise {listed} : un traitement « {self.get_kind_display()} » ne "
-                    "porte sur aucun rendez-vous, ces champs resteraient vides. Choisissez un modèle sans champ "
-                    "de rendez-vous."
-                )
+                problems[name] = sentence % {"template": template, "codes": listed, "kind": self.get_kind_display()}
         return problems
 
     def runs_on(self, day: dt.date) -> bool:
@@ -441,9 +444,9 @@ class EventMessageSetting(models.Model):
     def clean(self):
         super().clean()
         if self.channel == "sms" and self.sms_template_id is None:
-            raise ValidationError({"sms_template": "Choisissez le SMS type."})
+            raise ValidationError({"sms_template": gettext("Choisissez le SMS type.")})
         if self.channel == "email" and self.email_template_id is None:
-            raise ValidationError({"email_template": "Choisissez l'email type."})
+            raise ValidationError({"email_template": gettext("Choisissez l'email type.")})
 
     @property
     def template(self):

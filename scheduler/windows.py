@@ -37,15 +37,15 @@ from django.utils.translation import gettext, gettext_lazy, pgettext
 
 
 class Periodicity(models.TextChoices):
-    DAILY = "daily", "Tous les jours"
-    WORKING_DAYS = "working_days", "Jours ouvrés (lundi au vendredi)"
-    WEEKDAYS = "weekdays", "Jours choisis"
-    MONTHLY = "monthly", "Tous les mois, le jour choisi"
+    DAILY = "daily", gettext_lazy("Tous les jours")
+    WORKING_DAYS = "working_days", gettext_lazy("Jours ouvrés (lundi au vendredi)")
+    WEEKDAYS = "weekdays", gettext_lazy("Jours choisis")
+    MONTHLY = "monthly", gettext_lazy("Tous les mois, le jour choisi")
 
 
 class DateMode(models.TextChoices):
-    RELATIVE = "relative", "Selon un calcul de dates"
-    FIXED = "fixed", "Dates fixes"
+    RELATIVE = "relative", gettext_lazy("Selon un calcul de dates")
+    FIXED = "fixed", gettext_lazy("Dates fixes")
 
 
 WEEKDAY_CHOICES = [
@@ -215,7 +215,7 @@ def runs_on(
             return False
         last = calendar.monthrange(day.year, day.month)[1]
         return day.day == min(month_day, last)
-    raise ValueError(f"Périodicité inconnue : {periodicity}")
+    raise ValueError(gettext("Périodicité inconnue : %(periodicity)s") % {"periodicity": periodicity})
 
 
 def next_run_at(

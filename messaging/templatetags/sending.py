@@ -43,11 +43,13 @@ def send_now_text(message) -> str:
     if message.send_now_at is None:
         return ""
     from django.utils import timezone
+    from django.utils.formats import date_format
+    from django.utils.translation import gettext
 
     user = message.send_now_by
-    who = (user.get_full_name() or user.username) if user is not None else "un utilisateur supprimé"
-    at = timezone.localtime(message.send_now_at)
-    return f"Envoi immédiat pendant les heures de silence demandé par {who} le {at:%d/%m/%Y} à {at:%H}h{at:%M}."
+    who = (user.get_full_name() or user.username) if user is not None else gettext("un utilisateur supprimé")
+    return gettext("Envoi immédiat pendant les heures de silence demandé par %(who)s le %(when)s.") % {
+        "who": who, "when": date_format(timezone.localtime(message.send_now_at), gettext("d/m/Y à H\\hi"))}
 
 
 @register.filter

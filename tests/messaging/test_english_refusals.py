@@ -234,3 +234,28 @@ def test_the_account_testers_diagnosis_is_in_english(english_admin):
     }, follow=True)
     page = text(response)
     assert f"Server unreachable: 127.0.0.1:{port} refuses the connection." in page
+
+
+# ---------------------------------------------------------------------------------------------
+# Other staff texts written in Python
+# ---------------------------------------------------------------------------------------------
+
+
+def test_the_journals_date_errors_are_in_english(english):
+    page = text(english.get(reverse("messaging:index"), {"du": "31/02/2030", "au": "01/01/2020"}))
+    assert "Invalid date: use the dd/mm/yyyy format." in page
+
+
+def test_an_sms_too_long_for_the_gateway_is_refused_in_english(english):
+    appointment = AppointmentFactory(start=tomorrow_at(9))
+    key = english.post(
+        reverse("mass:start"), {"search": "rendez-vous", "channel": "sms", "ids": [appointment.pk]}
+    ).url.split("/")[-3]
+    page = text(english.post(reverse("mass:message", args=[key]), {"body": "a" * 1601}))
+    assert "This message is 1601 characters long: an SMS cannot exceed 1 600 characters" in page
+
+
+def test_a_bad_planning_day_is_explained_in_english(english):
+    page = text(english.get(reverse("patients:planning"), {"jour": "31/02/2030"}))
+    assert "Invalid date: “31/02/2030”. Here are today's appointments" in page
+
