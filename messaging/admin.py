@@ -145,10 +145,10 @@ class CustomFieldAdmin(admin.ModelAdmin):
         number = form.base_fields["number"]
         if obj is None:
             number.required = False
-            number.help_text = "Laisser vide : le prochain numéro libre."
+            number.help_text = gettext_lazy("Laisser vide : le prochain numéro libre.")
         else:
             number.required = True
-            number.error_messages["required"] = (
+            number.error_messages["required"] = gettext_lazy(
                 "Indiquez un numéro de 1 à 99 : les modèles qui utilisent ce champ le désignent par son numéro."
             )
         return form

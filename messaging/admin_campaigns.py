@@ -53,7 +53,8 @@ class CampaignAdmin(ReadOnlyAdmin):
 
     @admin.display(description=gettext_lazy("page"))
     def page(self, obj: Campaign) -> str:
-        return format_html('<a href="{}">Ouvrir la campagne</a>', reverse("campaigns:detail", args=[obj.pk]))
+        return format_html('<a href="{}">{}</a>', reverse("campaigns:detail", args=[obj.pk]),
+                           gettext_lazy("Ouvrir la campagne"))
 
     def has_delete_permission(self, request, obj=None):
         # Deleting would leave a scheduled campaign's django-q2 schedule behind and erase the

@@ -208,7 +208,8 @@ class PatientAdmin(PhoneColumnsMixin, admin.ModelAdmin):
     # The real search is get_search_results (the indexed selector); these fields make the admin's
     # autocomplete views for patients available and say what is searched.
     search_fields = ("search_key", "file_number", "mobile", "phone")
-    search_help_text = "Nom ou prénom (début, dans les deux ordres, sans les accents), N° de dossier ou numéro de téléphone."
+    search_help_text = gettext_lazy(
+        "Nom ou prénom (début, dans les deux ordres, sans les accents), N° de dossier ou numéro de téléphone.")
     autocomplete_fields = ("family", "civil_guardian", "financial_guardian")
     readonly_fields = ("created_at", "updated_at")
     list_per_page = 50
@@ -274,8 +275,8 @@ class CivilWardInline(admin.TabularInline):
     show_change_link = True
     fields = ("file_number", "last_name", "first_name", "birth_date")
     readonly_fields = fields
-    verbose_name = "patient dont la personne est responsable civil"
-    verbose_name_plural = "patients dont la personne est responsable civil"
+    verbose_name = gettext_lazy("patient dont la personne est responsable civil")
+    verbose_name_plural = gettext_lazy("patients dont la personne est responsable civil")
 
     def has_add_permission(self, request, obj=None) -> bool:
         return False
@@ -323,7 +324,7 @@ class GuardianAdmin(PhoneColumnsMixin, admin.ModelAdmin):
 class CorrespondentLinkInline(admin.TabularInline):
     model = CorrespondentLink
     extra = 0
-    verbose_name_plural = "relations avec les praticiens (ami, confrère…)"
+    verbose_name_plural = gettext_lazy("relations avec les praticiens (ami, confrère…)")
 
 
 @admin.register(Correspondent)
@@ -431,7 +432,7 @@ class AppointmentAdmin(admin.ModelAdmin):
     )
     list_select_related = ("patient", "practitioner", "chair", "nature")
     search_fields = ("patient__search_key",)
-    search_help_text = "Patient : début du nom, N° de dossier ou numéro de téléphone."
+    search_help_text = gettext_lazy("Patient : début du nom, N° de dossier ou numéro de téléphone.")
     autocomplete_fields = ("patient",)
     ordering = ("-start",)
     list_per_page = 50

@@ -93,7 +93,7 @@ class TreatmentAdmin(admin.ModelAdmin):
     def run_list(self, obj: Treatment):
         # A link rather than an inline: a daily treatment has hundreds of runs after a year.
         url = reverse("admin:scheduler_treatmentrun_changelist")
-        return format_html('<a href="{}?treatment__id__exact={}">Exécutions</a>', url, obj.pk)
+        return format_html('<a href="{}?treatment__id__exact={}">{}</a>', url, obj.pk, gettext_lazy("Exécutions"))
 
     def save_model(self, request, obj, form, change):
         # Through the service: validated, and its django-q2 schedule created, updated or removed.
@@ -130,7 +130,7 @@ class TreatmentRunAdmin(RecordAdmin):
 
     @admin.display(description=gettext_lazy("trace"))
     def trace(self, obj: TreatmentRun) -> str:
-        return format_html('<a href="{}">Voir la trace</a>', reverse("scheduler:run", args=[obj.pk]))
+        return format_html('<a href="{}">{}</a>', reverse("scheduler:run", args=[obj.pk]), gettext_lazy("Voir la trace"))
 
 
 @admin.register(TrackedMessage)
