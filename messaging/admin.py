@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext, gettext_lazy
 
 from practice.crypto import UNREADABLE_MESSAGE
 
@@ -90,8 +90,8 @@ class EmailAccountAdmin(admin.ModelAdmin):
     @admin.display(description=gettext_lazy("mot de passe"))
     def password_state(self, obj) -> str:
         if obj.password_unreadable:
-            return UNREADABLE_MESSAGE
-        return "enregistré" if obj.password else "aucun"
+            return gettext(UNREADABLE_MESSAGE)
+        return gettext("enregistré") if obj.password else gettext("aucun")
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         obj = self.get_object(request, object_id)

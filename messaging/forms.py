@@ -10,6 +10,7 @@ from __future__ import annotations
 from django import forms
 from django.core.exceptions import ValidationError
 from django.db.models import Q
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from patients.models import ImageSubtype, ImageType
@@ -267,7 +268,7 @@ class EmailAccountForm(forms.ModelForm):
         has_password = bool(self.instance.pk and self.instance.password)
         if self.instance.pk and self.instance.password_unreadable:
             # Kept as it is on save (never emptied) until a new one is typed or it is cleared.
-            unreadable = str(UNREADABLE_MESSAGE)
+            unreadable = gettext(UNREADABLE_MESSAGE)
             self.fields["new_password"].help_text = _(
                 "%(unreadable)s. Le mot de passe enregistré a été chiffré avec une clé qui n'est plus configurée : "
                 "aucun email ne part de ce compte tant qu'il n'est pas ressaisi."

@@ -204,7 +204,7 @@ class EmailAccount(models.Model):
         return gettext(
             "Compte email « %(account)s » : %(unreadable)s (Paramétrage → Comptes email). "
             "Il a été chiffré avec une clé qui n'est plus configurée."
-        ) % {"account": self.name, "unreadable": UNREADABLE_MESSAGE}
+        ) % {"account": self.name, "unreadable": gettext(UNREADABLE_MESSAGE)}
 
     @property
     def smtp_password(self) -> str:
