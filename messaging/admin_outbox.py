@@ -5,6 +5,7 @@ the pages (one path: messaging.outbox)."""
 from __future__ import annotations
 
 from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
 
 from .models import (
     CoveredAppointment,
@@ -30,9 +31,15 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
 
+@admin.display(description=_("raison"), ordering="reason")
+def reason_text(obj) -> str:
+    """The stored reason in the reader's language (messaging.reasons)."""
+    return obj.reason_shown
+
+
 class MessageInline(admin.TabularInline):
     model = Message
-    fields = ["recipient_role", "recipient_name", "to", "status", "reason", "provider_id", "sent_at"]
+    fields = ["recipient_role", "recipient_name", "to", "status", reason_text, "provider_id", "sent_at"]
     readonly_fields = fields
     extra = 0
     can_delete = False
@@ -52,7 +59,7 @@ class MailingAdmin(ReadOnlyAdmin):
 
 @admin.register(Message)
 class MessageAdmin(ReadOnlyAdmin):
-    list_display = ["created_at", "channel", "recipient_name", "to", "status", "reason", "attempts", "sent_at"]
+    list_display = ["created_at", "channel", "recipient_name", "to", "status", reason_text, "attempts", "sent_at"]
     list_filter = ["status", "channel", "mailing__origin"]
     search_fields = ["to", "recipient_name", "provider_id", "patient__last_name"]
     date_hierarchy = "created_at"

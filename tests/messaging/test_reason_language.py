@@ -293,3 +293,18 @@ def test_a_campaign_reaching_nobody_is_refused_with_the_reasons_in_the_senders_l
     with pytest.raises(ValueError) as error:
         svc.campaign_send(campaign=campaign, requested_by=assistant)
     assert "N'a pas accepté les actualités du cabinet (3)" in str(error.value)
+
+
+def test_the_admin_lists_reasons_in_the_readers_language(assistant, admin_user, sms_outbox):
+    patient = PatientFactory(mobile="+33612345637")
+    mailing = _sms_to(patient, assistant)
+    patient.sms_consent = False
+    patient.save()
+    dispatch_pending(mailing_id=mailing.pk, now=NOON)
+    StaffPreference.objects.create(user=admin_user, language="en")
+    client = Client()
+    client.force_login(admin_user)
+    for url in (reverse("admin:messaging_message_changelist"),
+                reverse("admin:messaging_mailing_change", args=[mailing.pk])):
+        page = html.unescape(client.get(url).content.decode())
+        assert "Does not want to receive SMS. Message not sent." in page, url
