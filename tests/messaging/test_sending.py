@@ -276,3 +276,20 @@ def test_sms_window_refuses_more_than_1600_characters(assistant_client, patient,
     assert escape("Ce message fait 1601 caractères : un SMS ne peut pas dépasser 1 600 caractères") in page
     assert "Ce message fera" in page and "dépasse 160 caractères" not in page
     assert Mailing.objects.count() == 0 and sms_outbox == []
+
+
+def test_sendtestsms_reports_a_failure_in_the_practices_language(sms_outbox, no_quiet_hours):
+    # The command speaks the practice's language; the reason stored in French (with its msgid)
+    # is read in that language too.
+    from messaging.reasons import Why
+    from practice.models import Practice
+
+    practice = Practice.get()
+    practice.language = "en"
+    practice.save()
+    locmem.fail_with = SendError(Why("Numéro de téléphone invalide : corrigez le portable dans la fiche."),
+                                 permanent=True, code="21211")
+    with pytest.raises(CommandError, match="Invalid phone number") as error:
+        call_command("sendtestsms", "0684285560", stdout=StringIO())
+    assert "Numéro" not in str(error.value)
+    assert Message.objects.get().reason == "Numéro de téléphone invalide : corrigez le portable dans la fiche."

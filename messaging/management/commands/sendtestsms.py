@@ -41,6 +41,6 @@ class Command(PracticeLanguageCommand):
         if message.provider_id:
             self.stdout.write(gettext("Identifiant passerelle : %(id)s") % {"id": message.provider_id})
         if message.reason:
-            self.stdout.write(gettext("Raison : %(reason)s") % {"reason": message.reason})
+            self.stdout.write(gettext("Raison : %(reason)s") % {"reason": message.reason_shown})
         if message.status in (MessageStatus.FAILED, MessageStatus.UNKNOWN):
-            raise CommandError(gettext("Échec de l'envoi : %(reason)s") % {"reason": message.reason})
+            raise CommandError(gettext("Échec de l'envoi : %(reason)s") % {"reason": message.reason_shown})
