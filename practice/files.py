@@ -27,6 +27,7 @@ from django.core.files.storage import default_storage
 from django.http import FileResponse, Http404, HttpResponse
 from django.utils.cache import patch_cache_control
 from django.utils.http import content_disposition_header
+from django.utils.translation import gettext
 from django.views.decorators.http import require_GET
 
 # Images a browser only draws: safe to show inline.
@@ -165,5 +166,5 @@ def stored_file(request, name: str):
         raise Http404("Ce fichier est introuvable.")
     allowed = [o for o in owners if request.user.has_perm(o.perm)]
     if not allowed:
-        raise PermissionDenied("Vous n'avez pas accès à ce fichier.")
+        raise PermissionDenied(gettext("Vous n'avez pas accès à ce fichier."))
     return file_response(name, inline_image=any(o.inline_image for o in allowed))

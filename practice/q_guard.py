@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 
 from django.core.exceptions import ValidationError
+from django.utils.translation import gettext, gettext_lazy
 
 logger = logging.getLogger(__name__)
 
@@ -51,17 +52,17 @@ def is_allowed(func) -> bool:
 
 
 def refusal_message(func) -> str:
-    return (
-        f"« {func_path(func)} » n'est pas une tâche du cabinet : seules ces fonctions peuvent être "
-        f"programmées : {', '.join(sorted(ALLOWED_TASKS))}."
-    )
+    """Why ``func`` cannot be scheduled (active language: the administrator's in the admin)."""
+    return gettext(
+        "« %(func)s » n'est pas une tâche du cabinet : seules ces fonctions peuvent être programmées : %(allowed)s."
+    ) % {"func": func_path(func), "allowed": ", ".join(sorted(ALLOWED_TASKS))}
 
 
-HOOK_MESSAGE = "Aucune fonction de retour (hook) n'est permise : laissez ce champ vide."
+HOOK_MESSAGE = gettext_lazy("Aucune fonction de retour (hook) n'est permise : laissez ce champ vide.")
 
 
 def validate_schedule(*, func, hook) -> None:
-    """Raise ValidationError (French, keyed by field) unless ``func`` is one of the project's
+    """Raise ValidationError (active language, keyed by field) unless ``func`` is one of the project's
     task functions and ``hook`` is empty (the project uses no hook; a hook is another function
     the cluster would import and call)."""
     errors = {}
@@ -80,7 +81,7 @@ def guard_schedule_save(sender, instance, **kwargs) -> None:
 
 def refused_task(func: str = "", **kwargs):
     """What the worker runs instead of a foreign function: fails, with the reason."""
-    raise PermissionError(f"Tâche refusée : {refusal_message(func)}")
+    raise PermissionError(gettext("Tâche refusée : %(why)s") % {"why": refusal_message(func)})
 
 
 def guard_enqueue(sender, task, **kwargs) -> None:

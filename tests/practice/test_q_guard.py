@@ -1,5 +1,6 @@
 """No one runs a command on the server through django-q2: only the project's task functions."""
 
+import html
 import importlib
 
 import pytest
@@ -152,3 +153,18 @@ def test_the_allow_list_names_importable_project_functions():
 
     for path in q_guard.ALLOWED_TASKS:
         assert callable(pydoc.locate(path)), path
+
+
+@pytest.mark.django_db
+def test_the_refusal_is_in_english_for_an_english_superuser(client):
+    from practice.models import StaffPreference
+
+    root = UserFactory(username="root-en", is_staff=True, is_superuser=True)
+    StaffPreference.objects.create(user=root, language="en")
+    client.force_login(root)
+    page = html.unescape(client.post("/admin/django_q/schedule/add/", SCHEDULE_POST).content.decode())
+    assert "“os.system” is not one of the practice's tasks: only these functions can be scheduled:" in page
+    hooked = dict(SCHEDULE_POST, func="scheduler.tasks.heartbeat", hook="os.system")
+    page = html.unescape(client.post("/admin/django_q/schedule/add/", hooked).content.decode())
+    assert "No hook function is allowed: leave this field empty." in page
+    assert not Schedule.objects.filter(name="pirate").exists()
