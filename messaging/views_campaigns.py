@@ -26,7 +26,7 @@ from practice.uploads import upload_forget, upload_keep, upload_kept
 from practice.validators import validate_header_text
 
 from . import campaigns as svc
-from .campaign_checks import check_forget, check_stored, list_figures
+from .campaign_checks import check_forget, check_stored, check_version, list_figures
 from .html import clean_html
 from .mass_mailing import mailing_progress
 from .merge import unknown_codes
@@ -190,6 +190,14 @@ def campaign_detail(request, pk):
             check_forget(campaign)
             page = request.POST.get("page", "")
             return redirect(reverse("campaigns:detail", args=[campaign.pk]) + (f"?page={page}" if page.isdigit() else ""))
+        seen = request.POST.get("checked", "")
+        if action in ("send", "schedule") and seen and seen != check_version(campaign, figures=list_figures(campaign)):
+            # The campaign, its settings or its list changed since the check staff read (the
+            # version the page posts back): nothing leaves on it; the page shows the new one.
+            messages.error(request, gettext(
+                "La campagne a changé depuis la vérification affichée (liste, texte ou réglages) : rien n'a été "
+                "envoyé ni programmé. Relisez la vérification ci-dessous, puis recommencez."))
+            return redirect("campaigns:detail", pk=campaign.pk)
         # "Envoyer malgré les données manquantes": staff's explicit choice, kept with the campaign.
         keep_missing = request.POST.get("keep_missing") == "1"
         try:

@@ -209,3 +209,27 @@ def test_a_change_of_a_particular_field_merges_the_check_again(assistant_client,
     field.woman = "très chère"
     field.save()
     assert "Bonjour très chère patiente." in _text(assistant_client.get(url))
+
+
+def test_a_campaign_changed_after_the_check_staff_read_is_not_sent_on_it(assistant_client, assistant, sms_outbox,
+                                                                          no_quiet_hours):
+    # Staff read the check (what each recipient will receive), someone changes the campaign's
+    # text meanwhile (the admin, a particular field, the practice's settings), then "Envoyer":
+    # nothing leaves on the check they read; the page shows the new one to read first.
+    campaign = _create(assistant, pasted="06 12 00 00 01")
+    url = reverse("campaigns:detail", args=[campaign.pk])
+    page = assistant_client.get(url).content.decode()
+    [seen] = re.findall(r'name="checked" value="([0-9a-f]+)"', page)[:1]
+    Campaign.objects.filter(pk=campaign.pk).update(body="Le cabinet sera fermé du 1er au 31 août.")
+    for action in ({"action": "send"}, {"action": "schedule", "scheduled_at": "2099-01-01T10:00"}):
+        response = assistant_client.post(url, {**action, "checked": seen}, follow=True)
+        text = _text(response)
+        assert "La campagne a changé depuis la vérification affichée" in text.replace("&#x27;", "'")
+        assert "Le cabinet sera fermé du 1er au 31 août." in text  # the new check, to read
+    campaign.refresh_from_db()
+    assert campaign.mailing is None and campaign.scheduled_at is None and sms_outbox == []
+    [fresh] = re.findall(r'name="checked" value="([0-9a-f]+)"', assistant_client.get(url).content.decode())[:1]
+    assistant_client.post(url, {"action": "send", "checked": fresh})
+    campaign.refresh_from_db()
+    assert campaign.mailing is not None
+    assert Message.objects.get(mailing=campaign.mailing).body == "Le cabinet sera fermé du 1er au 31 août."
