@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
-from django.utils.translation import gettext, ngettext
+from django.utils.translation import get_language, gettext, ngettext
 
 
 def gateway_name() -> str:
@@ -36,12 +36,15 @@ def price_per_part(practice=None, gateway: str | None = None) -> Decimal | None:
 
 
 def format_eur(amount: Decimal, *, price: bool = False) -> str:
-    """``12,40 €`` (French: comma decimal, narrow no-break space between thousands), rounded to
-    the cent; a ``price`` per part keeps up to four decimals (``0,0725 €``)."""
+    """An amount in euros as the reader's language writes it, rounded to the cent; a ``price``
+    per part keeps up to four decimals. French: ``1 234,50 €`` (comma decimal, narrow no-break
+    space between thousands, ``0,0725 €``); English: ``€1,234.50`` (``€0.0725``), as the live
+    counter of the same page writes it (messaging/static/messaging/sms_counter.js)."""
     amount = Decimal(amount)
     places = 4 if price and amount != amount.quantize(Decimal("0.01")) else 2
     rounded = amount.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
-    # Made French here rather than through the active language: a French practice's bill.
+    if (get_language() or "fr").startswith("en"):
+        return f"€{rounded:,.{places}f}"
     text = f"{rounded:,.{places}f}".replace(",", "\u202f").replace(".", ",")
     return f"{text}\u00a0€"
 

@@ -58,7 +58,7 @@ from messaging.views_settings import gsm_tables
 from patients.models import Appointment, AppointmentState, Patient
 from patients.phones import format_fr
 from practice.models import Practice
-from practice.uploads import ATTACHMENT_EXTENSIONS, MB
+from practice.uploads import ATTACHMENT_EXTENSIONS, MB, mb_label
 from practice.validators import validate_header_text
 
 SEND_PERM = "practice.send_messages"
@@ -483,7 +483,7 @@ def _upload_limit() -> dict:
     from django.conf import settings
 
     megabytes = getattr(settings, "EMAIL_ATTACHMENT_MAX_MB", 10)
-    return {"bytes": int(megabytes * MB), "label": f"{megabytes:g} Mo".replace(".", ",")}
+    return {"bytes": int(megabytes * MB), "label": mb_label(megabytes)}
 
 
 def _price_text() -> str | None:

@@ -5,8 +5,9 @@ from __future__ import annotations
 from django.conf import settings
 from django.http import HttpResponse
 from django.template import loader
+from django.utils.translation import gettext
 
-from practice.uploads import MB
+from practice.uploads import MB, mb_label
 
 
 def request_max_bytes() -> int:
@@ -14,10 +15,11 @@ def request_max_bytes() -> int:
 
 
 def size_label(size: int) -> str:
-    """A size in bytes as staff read it: "25 Mo", "2,5 Mo", "49 Ko"."""
+    """A size in bytes as staff read it, in the active language: "25 Mo", "2,5 Mo", "49 Ko"
+    ("2.5 MB", "49 KB" in English)."""
     if size >= MB:
-        return f"{size / MB:.3g} Mo".replace(".", ",")
-    return f"{size / 1024:.0f} Ko"
+        return mb_label(float(f"{size / MB:.3g}"))
+    return gettext("%(size)s Ko") % {"size": f"{size / 1024:.0f}"}
 
 
 def too_large_response(request, *, limit: int | None = None):

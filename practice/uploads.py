@@ -13,6 +13,7 @@ from pathlib import PurePath
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.utils.deconstruct import deconstructible
+from django.utils.formats import get_format
 from django.utils.translation import gettext
 
 MB = 1024 * 1024
@@ -99,10 +100,16 @@ def _content_matches(ext: str, upload) -> bool:
     return False
 
 
+def mb_label(megabytes: float) -> str:
+    """A size in megabytes as staff read it, in the active language: "2,5 Mo" / "2.5 MB"."""
+    number = f"{megabytes:g}".replace(".", get_format("DECIMAL_SEPARATOR"))
+    return gettext("%(size)s Mo") % {"size": number}
+
+
 def _limit(setting: str, default: float) -> tuple[int, str]:
-    """(bytes, French label) of the size limit in megabytes held by ``setting``."""
+    """(bytes, label in the active language) of the size limit in megabytes held by ``setting``."""
     megabytes = getattr(settings, setting, default)
-    return int(megabytes * MB), f"{megabytes:g} Mo".replace(".", ",")
+    return int(megabytes * MB), mb_label(megabytes)
 
 
 @deconstructible

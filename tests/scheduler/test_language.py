@@ -199,6 +199,19 @@ def test_programmeur_page_labels_follow_the_user(reminder):
     assert missed.label == "exécution manquée le 05/12 à 18h00"
 
 
+def test_the_periodicity_and_date_mode_choices_follow_the_user(reminder):
+    # Seen in the browser walk-through: the Programmeur list said "Tous les jours" to an English
+    # user (the choices' labels were plain French strings, never in the catalogue).
+    from scheduler.windows import DateMode, Periodicity
+
+    with translation.override("en"):
+        assert reminder.periodicity_label == "Every day"
+        assert [str(label) for label in Periodicity.labels] == [
+            "Every day", "Working days (Monday to Friday)", "Chosen days", "Every month, on the chosen day"]
+        assert [str(label) for label in DateMode.labels] == ["From a date calculation", "Fixed dates"]
+    assert reminder.periodicity_label == "Tous les jours"
+
+
 def test_a_late_booking_is_explained_in_the_practices_language(sms_template, practitioner,
                                                                django_capture_on_commit_callbacks):
     # Caught up from an English practice's page save: the reason kept with the message and the

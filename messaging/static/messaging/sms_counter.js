@@ -68,8 +68,10 @@
 
   // The cost estimate (messaging.cost): the price of one SMS part set for the configured gateway
   // (config.price, a decimal string, absent when none is set) times the parts, per recipient and
-  // for the ticked recipients of the form (config.recipients_selector), in French euros.
-  var euros = new Intl.NumberFormat("fr-FR", { style: "currency", currency: "EUR", minimumFractionDigits: 2, maximumFractionDigits: 2 });
+  // for the ticked recipients of the form (config.recipients_selector), in euros written the way
+  // the page's language writes them ("0,07 €" / "€0.07").
+  var lang = document.documentElement.lang || "fr";
+  var euros = new Intl.NumberFormat(lang === "fr" ? "fr-FR" : lang, { style: "currency", currency: "EUR", minimumFractionDigits: 2, maximumFractionDigits: 2 });
   function updateCost(parts) {
     var cost = part("cost");
     if (!cost) return;
@@ -77,12 +79,14 @@
       ? field.form.querySelectorAll(config.recipients_selector + ":checked").length : 1;
     var total = parts * ticked;
     var price = config.price ? parseFloat(config.price) : NaN;
+    var recipients = interpolate(ngettext("%(count)s destinataire", "%(count)s destinataires", ticked), { count: ticked }, true);
     var text;
     if (isNaN(price)) {
-      text = total + " SMS pour " + ticked + " destinataire" + (ticked > 1 ? "s" : "");
+      text = interpolate(gettext("%(sms)s SMS pour %(recipients)s"), { sms: total, recipients: recipients }, true);
     } else {
-      text = "≈ " + euros.format(price * parts) + " par destinataire · ≈ " + euros.format(price * total) +
-        " pour " + total + " SMS (" + ticked + " destinataire" + (ticked > 1 ? "s" : "") + ")";
+      text = interpolate(gettext("≈ %(each)s par destinataire · ≈ %(total)s pour %(sms)s SMS (%(recipients)s)"), {
+        each: euros.format(price * parts), total: euros.format(price * total), sms: total, recipients: recipients,
+      }, true);
     }
     cost.textContent = text;
   }
