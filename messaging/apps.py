@@ -21,11 +21,11 @@ class MessagingConfig(AppConfig):
         # by appointment (scheduler.family.group_check), not on its first one.
         send_checks.register(purpose.duplicate_check, annotations={"group_size": purpose.group_size_expression},
                              annotate_when=purpose.may_be_grouped)
-        # A news campaign's message whose recipient withdrew their news consent since it was
-        # written is not sent.
-        from .campaigns import is_campaign_message, news_check, news_refused_expression
+        # A campaign's message whose recipient withdrew a consent since it was written (news; a
+        # family number's other file) is not sent.
+        from .campaigns import campaign_check, campaign_refusal_expression, is_campaign_message
 
-        send_checks.register(news_check, annotations={"news_refused": news_refused_expression},
+        send_checks.register(campaign_check, annotations={"campaign_refusal": campaign_refusal_expression},
                              annotate_when=is_campaign_message)
         # A reminder of an appointment the patient confirmed by SMS since is not sent.
         from .replies import register_checks

@@ -425,45 +425,59 @@ def campaign_sms_estimate(campaign: Campaign, recipients: list[Recipient] | None
 
 
 # ---------------------------------------------------------------------------------------------
-# News consent, read again as each message leaves
+# The campaign's consent rules, read again as each message leaves
 # ---------------------------------------------------------------------------------------------
 
 
 def is_campaign_message(message: Message) -> bool:
-    """Whether ``news_check`` judges ``message`` (and so needs ``news_refused_expression``): a
-    campaign's (its mailing is joined by the dispatch: no query)."""
+    """Whether ``campaign_check`` judges ``message`` (and so needs ``campaign_refusal_expression``):
+    a campaign's (its mailing is joined by the dispatch: no query)."""
     return message.mailing.origin == MailingOrigin.CAMPAIGN
 
 
-def news_refused_expression():
-    """True when the message belongs to a news campaign (``CampaignKind.NEWS``) and its patient,
-    or for an address of no single patient file any file holding it, refuses news now: the rule
-    ``campaign_recipients`` applied when the messages were written, read again by the database
-    in the query that reads the message before it leaves (``send_checks.Refresher``)."""
-    from django.db.models import BooleanField, Exists, ExpressionWrapper, OuterRef
+def campaign_refusal_expression():
+    """The code of the ``Reason`` why a campaign's message must not leave now, or "": the rules
+    ``campaign_recipients`` applied when the messages were written (``address_owners_reason``),
+    read again by the database in the query that reads the message before it leaves
+    (``send_checks.Refresher``), for what ``send_checks.consent_check`` does not read:
 
+    - an address written to no single patient file (a family number): every file holding it
+      must still accept the channel (one withdrawal wins, as when it was written);
+    - a news campaign: its patient, or every file holding such an address, must still accept
+      news (the SMS consent alone also covers care messages).
+
+    The practice's own staff (list rows of source STAFF) get internal messages whatever the
+    patients' consents, as when they were written."""
+    from django.db.models import Case, CharField, Exists, OuterRef, Value, When
+
+    def held(**refusing):
+        by_number = Patient.objects.filter(mobile=OuterRef("to"), **refusing)
+        by_email = Patient.objects.filter(email__iexact=OuterRef("to"), **refusing)
+        return (Q(channel=Channel.SMS) & Exists(by_number)) | (Q(channel=Channel.EMAIL) & Exists(by_email))
+
+    staff = CampaignRecipient.objects.filter(campaign__mailing_id=OuterRef("mailing_id"), address=OuterRef("to"),
+                                             source=CampaignRecipient.Source.STAFF)
     news = Campaign.objects.filter(mailing_id=OuterRef("mailing_id"), kind=CampaignKind.NEWS)
-    by_number = Patient.objects.filter(mobile=OuterRef("to"), news_consent=False)
-    by_email = Patient.objects.filter(email__iexact=OuterRef("to"), news_consent=False)
-    refused = (
-        Q(patient__news_consent=False)
-        | (Q(patient__isnull=True, channel=Channel.SMS) & Exists(by_number))
-        | (Q(patient__isnull=True, channel=Channel.EMAIL) & Exists(by_email))
+    listed = Q(patient__isnull=True) & ~Exists(staff)
+    return Case(
+        When(listed & Q(channel=Channel.SMS) & held(sms_consent=False), then=Value(Reason.NO_SMS_CONSENT.value)),
+        When(listed & Q(channel=Channel.EMAIL) & held(email_consent=False), then=Value(Reason.NO_EMAIL_CONSENT.value)),
+        When(Exists(news) & ~Exists(staff) & (Q(patient__news_consent=False) | (listed & held(news_consent=False))),
+             then=Value(Reason.NO_NEWS_CONSENT.value)),
+        default=Value(""), output_field=CharField(),
     )
-    return ExpressionWrapper(Exists(news) & refused, output_field=BooleanField())
 
 
-def news_check(message: Message, now: dt.datetime):
-    """A news message whose recipient withdrew their news consent after it was written (held by
-    the quiet hours, the SMS quota or a long queue) is cancelled: the SMS consent alone, which
-    ``send_checks.consent_check`` reads, also covers care messages."""
-    if not getattr(message, "news_refused", None):
+def campaign_check(message: Message, now: dt.datetime):
+    """A campaign's message whose recipient withdrew a consent since it was written (held by
+    the quiet hours, the SMS quota or a long queue) is cancelled (``campaign_refusal_expression``)."""
+    code = getattr(message, "campaign_refusal", None)
+    if not code or code not in Reason.values:
         return None
     from .reasons import Why
     from .send_checks import Verdict
 
-    return Verdict.cancel(Reason.NO_NEWS_CONSENT.value,
-                          Why(gettext_noop("%(reason)s Message non envoyé."), reason=Reason.NO_NEWS_CONSENT.label))
+    return Verdict.cancel(code, Why(gettext_noop("%(reason)s Message non envoyé."), reason=Reason(code).label))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -261,3 +261,38 @@ def test_news_to_a_shared_number_stops_when_one_of_its_files_withdraws(assistant
     assert sms_outbox == []
     message.refresh_from_db()
     assert message.status == MessageStatus.CANCELLED
+
+
+@pytest.mark.django_db
+def test_a_shared_number_whose_file_withdraws_sms_consent_after_the_write_gets_nothing(assistant, sms_outbox,
+                                                                                       no_quiet_hours):
+    # Written to a family number two files hold (the message names no patient): the secretary
+    # unticks "SMS" on one of them before it leaves (no STOP reply): it does not leave, as it
+    # would not have been written.
+    PatientFactory(mobile="+33633333333")
+    sister = PatientFactory(mobile="+33633333333")
+    campaign, _ = create(assistant, pasted="0633333333", body="Le cabinet sera fermé du 1er au 15 août.")
+    campaign = svc.campaign_send(campaign=campaign, requested_by=assistant)
+    message = Message.objects.get(mailing=campaign.mailing)
+    assert (message.status, message.patient_id) == (MessageStatus.PENDING, None)
+    sister.sms_consent = False
+    sister.save()
+    dispatch_pending(mailing_id=campaign.mailing_id, now=NOON)
+    assert sms_outbox == []
+    message.refresh_from_db()
+    assert (message.status, message.reason) == (MessageStatus.CANCELLED,
+                                                "Ne souhaite pas recevoir de SMS. Message non envoyé.")
+
+
+@pytest.mark.django_db
+def test_staff_get_an_internal_news_whatever_a_patient_file_holding_their_number_says(assistant, sms_outbox,
+                                                                                        no_quiet_hours):
+    from messaging.models import CampaignRecipient
+
+    PatientFactory(mobile="+33644444444", news_consent=False, sms_consent=False)
+    PatientFactory(mobile="+33644444444", news_consent=False)
+    campaign, _ = create(assistant, kind=CampaignKind.NEWS, pasted="0644444444", body="Réunion d'équipe lundi.")
+    CampaignRecipient.objects.filter(campaign=campaign).update(source=CampaignRecipient.Source.STAFF)
+    campaign = svc.campaign_send(campaign=campaign, requested_by=assistant)
+    dispatch_pending(mailing_id=campaign.mailing_id, now=NOON)
+    assert [m.to for m in sms_outbox] == ["+33644444444"]
