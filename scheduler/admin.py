@@ -53,7 +53,7 @@ class TreatmentAdmin(admin.ModelAdmin):
     fieldsets = (
         (None, {"fields": (("kind", "title"), "active")}),
         (
-            "Quand",
+            gettext_lazy("Quand"),
             {
                 "fields": (
                     ("start_date", "hour"),
@@ -65,7 +65,7 @@ class TreatmentAdmin(admin.ModelAdmin):
         ),
         (gettext_lazy("Critères"), {"fields": ("criteria",), "description": gettext_lazy("Modifiables depuis la page du programmeur.")}),
         (
-            "Envoi",
+            gettext_lazy("Envoi"),
             {
                 "fields": (
                     ("send_sms", "sms_template"),

@@ -61,9 +61,9 @@ class TreatmentForm(forms.ModelForm):
     weekdays = forms.TypedMultipleChoiceField(
         choices=WEEKDAY_CHOICES, coerce=int, required=False, label=_("Jours"), widget=forms.CheckboxSelectMultiple
     )
-    c_practitioner_ids = _multi(Practitioner.objects.filter(active=True), "Praticiens")
-    c_chair_ids = _multi(Chair.objects.filter(active=True), "Fauteuils")
-    c_nature_ids = _multi(Nature.objects.all(), "Natures")
+    c_practitioner_ids = _multi(Practitioner.objects.filter(active=True), _("Praticiens"))
+    c_chair_ids = _multi(Chair.objects.filter(active=True), _("Fauteuils"))
+    c_nature_ids = _multi(Nature.objects.all(), _("Natures"))
     c_patient_type = forms.ChoiceField(
         choices=[("", _("Tous"))] + list(PatientType.choices), required=False, label=_("Type de patient")
     )

@@ -289,3 +289,19 @@ def test_english_practice_reads_the_stored_reasons_of_its_trace_in_english(
     [email] = mail.outbox
     assert "The patient has already come (appointment marked present)." in email.body
     assert "déjà venu" not in email.body
+
+
+def test_the_treatment_form_speaks_english_to_an_english_user(client, admin_user):
+    from html import unescape
+
+    from django.urls import reverse
+
+    from practice.models import StaffPreference
+
+    StaffPreference.objects.create(user=admin_user, language="en")
+    client.force_login(admin_user)  # the language is read at login
+    page = unescape(client.get(reverse("scheduler:create"), {"kind": TreatmentKind.APPOINTMENTS}).content.decode())
+    for english in ("Period searched", "Sending", "Checkers", "Chairs", "Practitioners", "Monday"):
+        assert english in page
+    for french in ("Période recherchée", "Modes d'envoi", "Vérificateurs", "Fauteuils", "Praticiens", "Lundi"):
+        assert french not in page
