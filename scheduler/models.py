@@ -438,7 +438,7 @@ class EventMessageSetting(models.Model):
         ]
 
     def __str__(self) -> str:
-        nature = self.nature.code if self.nature_id else "toutes natures"
+        nature = self.nature.code if self.nature_id else gettext("toutes natures")
         return f"{self.get_event_display()} – {nature} – {self.get_channel_display()}"
 
     def clean(self):

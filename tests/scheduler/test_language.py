@@ -305,3 +305,17 @@ def test_the_treatment_form_speaks_english_to_an_english_user(client, admin_user
         assert english in page
     for french in ("Période recherchée", "Modes d'envoi", "Vérificateurs", "Fauteuils", "Praticiens", "Lundi"):
         assert french not in page
+
+
+def test_a_treatment_refused_on_save_says_why_in_the_users_language(category):
+    from django.core.exceptions import ValidationError
+
+    from messaging.models import SmsTemplate
+    from scheduler.models import Treatment
+
+    birthday = SmsTemplate.objects.create(category=category, title="Anniversaire", body="RDV le @RDV1")
+    treatment = Treatment(kind=TreatmentKind.BIRTHDAYS, title="Anniversaires", start_date=RUN_DATE,
+                          hour=dt.time(9, 0), send_sms=True, sms_template=birthday)
+    with translation.override("en"), pytest.raises(ValidationError) as raised:
+        treatment.clean()
+    assert raised.value.message_dict["sms_template"][0].startswith("The SMS template “Anniversaire” uses @RDV1")
