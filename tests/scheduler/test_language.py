@@ -19,7 +19,13 @@ from scheduler.models import RunStatus, TreatmentKind
 from scheduler.reports import run_report_when_settled
 from scheduler.runner import treatment_preview, treatment_run
 from scheduler.tasks import run_treatment
-from tests.factories import AppointmentFactory, PatientFactory, PatientWithoutPhoneFactory, UserFactory
+from tests.factories import (
+    AppointmentFactory,
+    PatientFactory,
+    PatientRefusingSmsFactory,
+    PatientWithoutPhoneFactory,
+    UserFactory,
+)
 
 from .conftest import make_treatment, paris
 
@@ -125,6 +131,8 @@ def test_english_practice_gets_an_english_trace(reminder, practitioner, sms_outb
     reminder.save()
     AppointmentFactory(patient=PatientFactory(first_name="Emma", last_name="Ablirant", mobile="+33684285560"),
                        practitioner=practitioner, start=paris(2025, 11, 22, 10, 0))
+    AppointmentFactory(patient=PatientRefusingSmsFactory(first_name="Paul", last_name="Refus"),
+                       practitioner=practitioner, start=paris(2025, 11, 22, 11, 0))
     with django_capture_on_commit_callbacks(execute=False):
         run = treatment_run(treatment=reminder, run_date=RUN_DATE)
     assert dispatch_pending(now=NOW).sent == 1
@@ -135,8 +143,10 @@ def test_english_practice_gets_an_english_trace(reminder, practitioner, sms_outb
     assert "Trace of the treatment “Rappel RDV J+1 (SMS)”" in body
     assert "Run of Friday 21/11/2025, searching 22/11/2025" in body
     assert "Status: Finished" in body
-    assert "Targeted: 1 · Sent: 1 · Failed: 0 · Not sent: 0" in body
+    assert "Targeted: 2 · Sent: 1 · Failed: 0 · Not sent: 1" in body
     assert "SMS to ABLIRANT Emma (06.84.28.55.60): Sent" in body
+    # The reason stored with the message (messaging.reasons), in the practice's language too.
+    assert "SMS to REFUS Paul (06.84.28.55.60): Not sent – Does not want to receive SMS." in body
     for french in ("Trace du traitement", "Exécution du", "État", "Ciblés", "Envoyé", "vendredi"):
         assert french not in body
 
