@@ -144,7 +144,7 @@ def _later_visits(missed: Sequence[Appointment]) -> tuple[set[int], set[int]]:
 
 def send_check(message: Message, now) -> Verdict | None:
     """The last-moment check of one of the scheduler's messages (see module doc), read from the
-    relations ``messaging.send_checks.load_batch`` joined (``tracking__run__treatment``): no query
+    relations ``messaging.send_checks.load_batch`` loaded (``tracking__run__treatment``): no query
     but for a missed-appointment follow-up (later visits) and a re-queue."""
     if message.mailing.origin not in TRACKED_ORIGINS:
         return None
