@@ -304,17 +304,17 @@ class _Run:
         # The last message's SENT, this one's hand-over and the read of what may have changed
         # for it: one commit, one round trip (see lifecycle.hand_over_next).
         sent, self.sent = self.sent, None
+        read = self.refresher.read(m)
         try:
             recorded, handed, row = lifecycle.hand_over_next(
-                m, token=self.token, now=now, together=self.together, provider_id=message_id, sent=sent,
-                read=self.refresher.read(m),
+                m, token=self.token, now=now, together=self.together, provider_id=message_id, sent=sent, read=read,
             )
         except Exception:
             self.sent = sent  # not written: written alone by flush
             raise
         if recorded:
             self.result.sent += 1
-        if not handed or not self.refresher.apply(m, row):
+        if not handed or not self.refresher.apply(m, row, read):
             return  # deleted, or settled by someone else meanwhile: not ours to send
         verdict = send_checks.verdict_for(m, now)
         if verdict is not None:
@@ -398,7 +398,7 @@ class _Run:
             lifecycle.account_resume(account, now=now)
         self.at_gateway = m.pk
         try:
-            message_id = sender.send(email)
+            message_id = sender.send(email, checked=True)  # by _build_email
         except SendError as exc:
             if exc.code == "smtp-connect":  # the reconnection failed: the email never left
                 self.account_unusable(m, account, exc, now)

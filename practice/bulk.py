@@ -366,17 +366,29 @@ def _slot(value, n: int):
     return None
 
 
+def _stood_in(value) -> bool:
+    """Whether ``_slot`` has a stand-in for ``value`` (without building one: the key of every
+    statement run asks it for each value)."""
+    kind = type(value)
+    return kind is int or kind is str or (kind is dt.datetime and value.tzinfo is not None)
+
+
 class _Compiled:
     """SQL and parameters built once by Django, and where each variable value goes in them."""
 
-    def __init__(self, sql: str, params: list, places: dict[str, list[int]]):
-        self.sql, self.params, self.places = sql, params, places
+    def __init__(self, sql: str, params: list, places: dict[tuple[int, str], list[int]]):
+        self.sql, self.params = sql, params
+        # (index of the write or read, name of the value) -> its places in ``params``.
+        self.places = [(part, name, indexes) for (part, name), indexes in places.items()]
 
-    def bind(self, values: dict) -> list:
+    def bind(self, parts: Sequence[dict]) -> list:
+        """The parameters with the values of ``parts`` (the values of each write, then the
+        read's) in their places."""
         params = list(self.params)
-        for name, places in self.places.items():
-            for i in places:
-                params[i] = values[name]
+        for part, name, indexes in self.places:
+            value = parts[part][name]
+            for i in indexes:
+                params[i] = value
         return params
 
 
@@ -410,15 +422,12 @@ class Together:
         (None when not read or not found)."""
         if not fast_path(self.using):
             return self._plain(writes, read)
-        key = tuple(self._key(build, values) for build, values in (*writes, *([read] if read else [])))
-        key += (len(writes), read is not None)
+        parts = (*writes, read) if read else tuple(writes)
+        key = (*(self._key(build, values) for build, values in parts), len(writes), read is not None)
         compiled = self._compiled.get(key)
         if compiled is None:
             compiled = self._compiled[key] = self._compile(writes, read)
-        values = {}
-        for i, (_build, part) in enumerate((*writes, *([read] if read else []))):
-            values.update({f"{i}:{name}": value for name, value in part.items()})
-        row = self._execute(compiled, values)
+        row = self._execute(compiled, [values for _build, values in parts])
         if not writes:
             return [], (tuple(row) if row is not None else None)
         counts = [int(c) for c in row[: len(writes)]]
@@ -426,7 +435,7 @@ class Together:
             return counts, None
         return counts, tuple(row[len(writes):])
 
-    def _execute(self, compiled: _Compiled, values: dict) -> tuple | None:
+    def _execute(self, compiled: _Compiled, values: Sequence[dict]) -> tuple | None:
         """Run ``compiled`` as a prepared statement: the same SQL every time, its values bound
         by the server (Django binds them into the text, which PostgreSQL must then parse and plan
         again for every message: planning took four times as long as running it)."""
@@ -450,14 +459,13 @@ class Together:
 
     @staticmethod
     def _key(build, values: dict) -> tuple:
-        return (build, *sorted((name, type(v), None if _slot(v, 0) is not None else repr(v))
-                               for name, v in values.items()))
+        return (build, *sorted((name, type(v), None if _stood_in(v) else repr(v)) for name, v in values.items()))
 
     def _compile(self, writes: Sequence[Write], read: Read | None) -> _Compiled:
         from django.db.models.sql import UpdateQuery
 
         parts: list[tuple[str, list]] = []
-        slots: dict[str, object] = {}
+        slots: dict[tuple[int, str], object] = {}
         for i, (build, values) in enumerate((*writes, *([read] if read else []))):
             stand_ins = {}
             for name, value in values.items():
@@ -465,7 +473,7 @@ class Together:
                 if slot is None:
                     stand_ins[name] = value
                 else:
-                    stand_ins[name] = slots[f"{i}:{name}"] = slot
+                    stand_ins[name] = slots[i, name] = slot
             if i < len(writes):
                 queryset, changes = build(**stand_ins)
                 # What QuerySet.update() compiles (without running it).
@@ -486,7 +494,7 @@ class Together:
         else:
             sql = parts[-1][0]
         params = [p for _sql, ps in parts for p in ps]
-        places: dict[str, list[int]] = {name: [] for name in slots}
+        places: dict[tuple[int, str], list[int]] = {name: [] for name in slots}
         for index, param in enumerate(params):
             for name, slot in slots.items():
                 if type(param) is type(slot) and param == slot:

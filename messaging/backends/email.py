@@ -293,15 +293,17 @@ class AccountSender:
             self._drop()
 
     # -- sending ----------------------------------------------------------------------------
-    def send(self, email: EmailMessage) -> str:
-        """Hand ``email`` to the server. Returns its Message-ID header.
+    def send(self, email: EmailMessage, *, checked: bool = False) -> str:
+        """Hand ``email`` to the server. Returns its Message-ID header. ``checked``: the caller
+        has run ``check_header_values`` on it already (dispatch builds every email with it).
 
         Raises SendError: permanent (a header value with a line break, see check_header_values;
         address or sender refused with a 5xx, authentication),
         transient (4xx, server unreachable, connection lost twice before DATA), or ambiguous
         (connection lost once the DATA phase began).
         """
-        check_header_values(email, account=self.account)
+        if not checked:
+            check_header_values(email, account=self.account)
         message_id = email.extra_headers.get("Message-ID", "")
         for attempt in (1, 2):
             self._ensure_open()
