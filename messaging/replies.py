@@ -34,8 +34,8 @@ import unicodedata
 from collections.abc import Sequence
 
 from django.db.models import F
-from django.utils import timezone
-from django.utils.translation import gettext_noop
+from django.utils import timezone, translation
+from django.utils.translation import gettext, gettext_noop
 
 from patients.models import Appointment, AppointmentEvent, AppointmentEventKind, AppointmentState, CancelledBy
 
@@ -282,12 +282,18 @@ def _cancel(appointments: list[Appointment], inbound: InboundMessage, now: dt.da
 
 def ack_text(appointments: Sequence[Appointment]) -> str:
     """"Merci, votre RDV du 07/12 à 10h10 est confirmé." (several: "vos RDV du 09/12 à 14h00
-    et du 09/12 à 14h30 sont confirmés.")."""
+    et du 09/12 à 14h30 sont confirmés."), in the practice's language like the rest of what it
+    sends patients ("Thank you, your appointment on 07/12 at 10:10 is confirmed.")."""
+    from patients.templatetags.fr_format import heure
+    from practice.i18n import practice_language
+
     moments = [timezone.localtime(a.start) for a in appointments]
-    dates = [f"du {m:%d/%m} à {m:%H}h{m:%M}" for m in moments]
-    if len(dates) == 1:
-        return f"Merci, votre RDV {dates[0]} est confirmé."
-    return f"Merci, vos RDV {', '.join(dates[:-1])} et {dates[-1]} sont confirmés."
+    with translation.override(practice_language()):
+        dates = [gettext("du %(day)s à %(time)s") % {"day": f"{m:%d/%m}", "time": heure(m)} for m in moments]
+        if len(dates) == 1:
+            return gettext("Merci, votre RDV %(when)s est confirmé.") % {"when": dates[0]}
+        return gettext("Merci, vos RDV %(when)s et %(last)s sont confirmés.") % {
+            "when": ", ".join(dates[:-1]), "last": dates[-1]}
 
 
 def acknowledge(appointments: Sequence[Appointment], inbound: InboundMessage):
@@ -305,10 +311,16 @@ def acknowledge(appointments: Sequence[Appointment], inbound: InboundMessage):
     # would only be refused after a STOP): consent withdrawn on the file skips the SMS here,
     # and dispatch checks it again at the last moment.
     recipient = reply_recipient(inbound)
+    from practice.i18n import practice_language
+
+    # Nobody's page: the label is read later by anyone, in the practice's language (as the
+    # programmeur's), even when the demo inbox's "reply as the patient" runs in a staff request.
+    with translation.override(practice_language()):
+        label = gettext("Accusé de confirmation par SMS")
     return mailing_create(
         channel=Channel.SMS, origin=MailingOrigin.REPLY, requested_by=None, recipients=[recipient],
         sms_body=ack_text(appointments), appointment=first, idempotency_key=key[:120],
-        label="Accusé de confirmation par SMS", purpose=Purpose.OTHER,
+        label=label, purpose=Purpose.OTHER,
     )
 
 

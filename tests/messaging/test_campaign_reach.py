@@ -116,6 +116,16 @@ def test_check_page_shows_reach_messages_and_missing_data(assistant_client, assi
     assert 'name="keep_missing"' in response.content.decode()
 
 
+def test_check_page_shows_a_bare_number_in_the_french_format(assistant_client, assistant):
+    # Seen in the browser walk-through: a pasted number's line read "+590690123456" where the
+    # list above it read "06.90.12.34.56" (the number is its own name).
+    campaign = _create(assistant, pasted="0690 12 34 56\n0612345678")
+    text = _text(assistant_client.get(reverse("campaigns:detail", args=[campaign.pk])))
+    assert "+590690123456" not in text and "+33612345678" not in text
+    missing = text[text.index("Données manquantes"):]
+    assert "06.90.12.34.56 @DPREN" in missing and "06.12.34.56.78 @DPREN" in missing
+
+
 def test_check_page_says_a_campaign_reaches_nobody_and_refuses_it(assistant_client, assistant):
     PatientFactory(mobile="+33611223340", news_consent=False)
     campaign = _create(assistant, kind=CampaignKind.NEWS, all_patients=True, body="Nouveau : ouvert le samedi.")

@@ -256,6 +256,31 @@ def test_the_acknowledgement_leaves_once_through_the_outbox(client, settings, sm
     assert [s.body for s in sms_outbox].count(ack.body) == 1
 
 
+def test_the_acknowledgement_is_written_in_the_practices_language(client, settings, sms_outbox):
+    # Seen in the browser walk-through: an English practice answered its patients in French, and
+    # the mailing's label followed whoever's request carried the reply (the demo inbox).
+    from django.utils import translation
+
+    practice = Practice.get()
+    practice.sms_reply_ack, practice.language = True, "en"
+    practice.save()
+    appt = AppointmentFactory()
+    remind(appt)
+    twilio_reply(client, settings, "OUI", sid="SM1")
+    dispatch_pending()
+    ack = Message.objects.get(mailing__origin=MailingOrigin.REPLY)
+    local = timezone.localtime(appt.start)
+    assert ack.body == f"Thank you, your appointment on {local:%d/%m} at {local:%H}:{local:%M} is confirmed."
+    assert ack.mailing.label == "SMS confirmation acknowledgement"
+
+    from messaging.replies import ack_text
+
+    practice.language = "fr"
+    practice.save()
+    with translation.override("en"):  # a staff member's English request: the practice's French
+        assert ack_text([appt]) == f"Merci, votre RDV du {local:%d/%m} à {local:%H}h{local:%M} est confirmé."
+
+
 def test_the_acknowledgement_waits_for_the_end_of_the_quiet_hours(client, settings):
     practice = Practice.get()
     practice.sms_reply_ack = True

@@ -222,6 +222,18 @@ def test_the_periodicity_and_date_mode_choices_follow_the_user(reminder):
     assert reminder.periodicity_label == "Tous les jours"
 
 
+def test_the_treatment_form_criteria_headings_follow_the_user():
+    # Seen in the browser walk-through: "Praticiens", "Fauteuils", "Natures" on an English page.
+    from scheduler.forms import TreatmentForm
+
+    fields = TreatmentForm.base_fields
+    with translation.override("en"):
+        assert [str(fields[f].label) for f in ("c_practitioner_ids", "c_chair_ids", "c_nature_ids")] == [
+            "Practitioners", "Chairs", "Kinds"]
+    assert [str(fields[f].label) for f in ("c_practitioner_ids", "c_chair_ids", "c_nature_ids")] == [
+        "Praticiens", "Fauteuils", "Natures"]
+
+
 def test_a_late_booking_is_explained_in_the_practices_language(sms_template, practitioner,
                                                                django_capture_on_commit_callbacks):
     # Caught up from an English practice's page save: the reason kept with the message and the
