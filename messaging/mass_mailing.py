@@ -953,7 +953,11 @@ def mass_letters_pdf(
             origin_label=str(SEARCH_LABELS.get(draft.search, "")), template_name=template.label if template else "",
             recipient_name=letter.name, address_lines=letter.address_lines, text=letter.text, letter_date=today,
             printed_by=printed_by,
-            dedupe_key=letter_dedupe_key(LetterOrigin.MASS_MAILING, draft.key, line.row.patient.pk, letter.text),
+            dedupe_key=letter_dedupe_key(
+                LetterOrigin.MASS_MAILING, draft.key, line.row.patient.pk, letter.text,
+                # Each correspondent of a patient gets their own letter, even with the same text.
+                recipient="\n".join([letter.name, *letter.address_lines])
+                if line.recipient.role == RecipientRole.CORRESPONDENT else ""),
         )
         for line, letter in zip(lines, letters, strict=True)
     ])

@@ -1019,10 +1019,12 @@ class PrintedLetter(models.Model):
         return f"{self.recipient_name} – {self.letter_date:%d/%m/%Y}"
 
 
-def letter_dedupe_key(origin: str, scope: str, patient_id: int | None, text: str) -> str:
+def letter_dedupe_key(origin: str, scope: str, patient_id: int | None, text: str, *, recipient: str = "") -> str:
     """The same letter printed twice by the same origin (one mass-mailing draft, one treatment
-    run) for the same patient is one history line; an edited text is another letter."""
+    run) for the same patient is one history line; an edited text is another letter.
+    ``recipient`` (name and address) when a patient's letters go to several people (each of
+    their correspondents): the same text to two of them is two letters."""
     import hashlib
 
-    digest = hashlib.sha256(text.encode()).hexdigest()[:24]
+    digest = hashlib.sha256((f"{recipient}\n{text}" if recipient else text).encode()).hexdigest()[:24]
     return f"{origin}:{scope}:{patient_id or 0}:{digest}"

@@ -529,6 +529,12 @@ def _documents(plan: Plan, run: TreatmentRun) -> None:
             default_storage.save(run.letters_name, ContentFile(parts[1]))
 
 
+def _letter_recipient(r: Recipient, address_lines) -> str:
+    """Who a letter goes to, for its history key, when a patient's letters may go to several
+    people (their correspondents); "" otherwise (the key the letters always had)."""
+    return "\n".join(address_lines) if r.role == RecipientRole.CORRESPONDENT else ""
+
+
 def _record_letters(plan: Plan, run: TreatmentRun, letters: list[pdf.Letter], recipients: list[Recipient]) -> None:
     """Each letter of the run in its patient's history (one query); a run done again for the
     same date (a retry) records nothing twice."""
@@ -544,7 +550,8 @@ def _record_letters(plan: Plan, run: TreatmentRun, letters: list[pdf.Letter], re
             template_name=treatment.letter_template.label, recipient_name=letter.address_lines[0],
             address_lines=list(letter.address_lines[1:]), subject=letter.subject, text=letter.text,
             letter_date=plan.run_date, printed_by_id=run.requested_by_id,
-            dedupe_key=letter_dedupe_key(LetterOrigin.TREATMENT, scope, r.patient.pk, letter.text),
+            dedupe_key=letter_dedupe_key(LetterOrigin.TREATMENT, scope, r.patient.pk, letter.text,
+                                         recipient=_letter_recipient(r, letter.address_lines)),
         )
         for r, letter in zip(recipients, letters, strict=True)
     ])

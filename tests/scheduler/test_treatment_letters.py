@@ -154,3 +154,44 @@ def test_the_letters_plan_of_the_mass_mailing_and_the_treatment_agree(letter_typ
     [mass] = audience(child, plan=ChannelPlan.only("letter"), appointment=appt).letter
     assert (planned.person, planned.address, planned.role) == (mass.person, mass.address, mass.role)
     assert EmailTemplate.objects.count() == 1
+
+
+def test_the_same_letter_to_two_correspondents_is_two_lines_of_the_history(letter_type, practitioner,
+                                                                           django_capture_on_commit_callbacks):
+    # A correspondent letter whose text does not name them: both are printed, and the history
+    # keeps both (the key of "the same letter printed twice" must not merge two recipients).
+    letter_type.recipient_role = RecipientRole.CORRESPONDENT
+    letter_type.body_html = "<p>Votre patient @PPREN vient le @RDV1.</p>"
+    letter_type.save()
+    patient = PatientFactory(first_name="Emma", address1="1 rue Basse", postcode="75011", city="Paris")
+    for name, city in (("Dupuis", "Lyon"), ("Martin", "Dijon")):
+        doctor = CorrespondentFactory(last_name=name, address1="12 avenue Foch", postcode="69006", city=city)
+        PatientCorrespondent.objects.create(patient=patient, correspondent=doctor)
+    AppointmentFactory(patient=patient, practitioner=practitioner, start=paris(2025, 11, 22, 10))
+    with django_capture_on_commit_callbacks(execute=False):
+        treatment = letter_run(letter_type)
+    assert "Lyon" in pdf_text(treatment.runs.get().document)
+    assert sorted(PrintedLetter.objects.values_list("address_lines", flat=True)) == [
+        ["12 avenue Foch", "69006 Dijon"], ["12 avenue Foch", "69006 Lyon"]]
+    with django_capture_on_commit_callbacks(execute=False):
+        treatment_run(treatment=treatment, run_date=RUN_DATE)  # done again: nothing twice
+    assert PrintedLetter.objects.count() == 2
+
+
+def test_the_mass_mailing_keeps_both_letters_of_the_same_text_to_two_correspondents(letter_type, practitioner):
+    from messaging.mass_mailing import SEARCH_PATIENTS, draft_apply_template, draft_start, mass_letters_pdf
+    from messaging.models import Channel
+
+    letter_type.recipient_role = RecipientRole.CORRESPONDENT
+    letter_type.body_html = "<p>Votre patient @PPREN est suivi au cabinet.</p>"
+    letter_type.save()
+    patient = PatientFactory(first_name="Emma", practitioner=practitioner)
+    for name, city in (("Dupuis", "Lyon"), ("Martin", "Dijon")):
+        doctor = CorrespondentFactory(last_name=name, address1="12 avenue Foch", postcode="69006", city=city)
+        PatientCorrespondent.objects.create(patient=patient, correspondent=doctor)
+    draft = draft_start(search=SEARCH_PATIENTS, channel=Channel.LETTER, ids=[patient.pk])
+    draft_apply_template(draft, letter_type)
+    content, _ = mass_letters_pdf(draft=draft, today=RUN_DATE)
+    assert "Dijon" in "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(content)).pages)
+    assert sorted(PrintedLetter.objects.values_list("address_lines", flat=True)) == [
+        ["12 avenue Foch", "69006 Dijon"], ["12 avenue Foch", "69006 Lyon"]]
