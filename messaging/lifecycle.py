@@ -56,6 +56,11 @@ Attempts are counted when a message is handed over, not when it is claimed: rele
 (time box, a crash before the gateway call, a paused account) never spends an attempt.
 
 ``now`` is passed by the caller (dispatch has one clock per run; tests pass a fixed time).
+
+Reasons. A transition that says why takes a ``messaging.reasons.Why`` (a catalogue string and
+its parameters) or a plain text, and writes it to two columns in the same UPDATE: ``reason``, the
+French text (as it always was), and ``reason_i18n``, the msgid and parameters the pages render
+in the reader's language (None for a plain text). A transition that clears the reason clears both.
 """
 
 from __future__ import annotations
