@@ -9,7 +9,9 @@ from __future__ import annotations
 class SendError(Exception):
     """A message could not be handed to the gateway.
 
-    ``message`` is shown to staff as the reason (plain French). ``permanent`` says whether trying
+    ``message`` is shown to staff as the reason: a ``messaging.reasons.Why`` (a catalogue string
+    and its parameters; it is also its French text), shown in each reader's language, or a plain
+    text shown as it is. ``permanent`` says whether trying
     again can help: an invalid number is permanent, a timeout before the request left is not.
     ``ambiguous`` marks the dangerous middle: the request may have reached the gateway (the
     connection dropped after it was sent), so the message may already be on its way and must not
