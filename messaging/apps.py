@@ -1,10 +1,11 @@
 from django.apps import AppConfig
 from django.db.models.signals import post_migrate, post_save
+from django.utils.translation import gettext_lazy
 
 
 class MessagingConfig(AppConfig):
     name = "messaging"
-    verbose_name = "Messages (SMS et emails)"
+    verbose_name = gettext_lazy("Messages (SMS et emails)")
 
     def ready(self):
         from . import admin_campaigns, admin_outbox, checks, purpose, send_checks  # noqa: F401  (registration side effects)

@@ -1,12 +1,13 @@
 from django.apps import AppConfig
 from django.contrib.admin import apps as admin_apps
 from django.db.models.signals import post_migrate
+from django.utils.translation import gettext_lazy
 
 
 class PracticeConfig(AppConfig):
     default = True
     name = "practice"
-    verbose_name = "Cabinet"
+    verbose_name = gettext_lazy("Cabinet")
 
     def ready(self):
         from django.db.models.signals import pre_save

@@ -13,6 +13,7 @@ from pathlib import Path
 import environ
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
+from django.utils.translation import gettext_lazy
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -305,7 +306,8 @@ Q_CLUSTER = {
     "catch_up": False,
     "save_limit": 1000,
     "time_zone": TIME_ZONE,
-    "label": "Tâches",
+    # The admin's heading of django-q2's tables, in the reader's language (lazy: no catalogue yet).
+    "label": gettext_lazy("Tâches"),
 }
 if env("REDIS_URL", default=""):
     Q_CLUSTER.pop("orm")

@@ -1,5 +1,6 @@
 from django.apps import AppConfig
 from django.db.models.signals import post_migrate
+from django.utils.translation import gettext_lazy
 
 
 def _ensure_heartbeat(**kwargs) -> None:
@@ -10,7 +11,7 @@ def _ensure_heartbeat(**kwargs) -> None:
 
 class SchedulerConfig(AppConfig):
     name = "scheduler"
-    verbose_name = "Programmeur"
+    verbose_name = gettext_lazy("Programmeur")
 
     def ready(self):
         from messaging import send_checks

@@ -50,6 +50,7 @@ from messaging.purpose import mark_copies
 from messaging.replies import mark_confirmed
 from patients.criteria import AppointmentCriteria, PatientCriteria
 from patients.models import Appointment, AppointmentState, Patient
+from patients.phones import format_fr
 from patients.selectors import appointment_search, patient_criteria_search
 from practice.i18n import practice_speaking
 from practice.models import Practice
@@ -474,7 +475,7 @@ def _documents(plan: Plan, run: TreatmentRun) -> None:
                 (
                     t.patient.display_name,
                     moment_label(t.appointment.start, tz) if t.appointment else "",
-                    str(t.patient.mobile or ""),
+                    format_fr(t.patient.mobile),
                     t.patient.email,
                 )
             )

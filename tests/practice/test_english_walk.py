@@ -93,3 +93,16 @@ def test_a_printed_list_says_its_language(english):
     day = tomorrow.isoformat()
     page = text(english.get(f"/recherches/rendez-vous/?date_from={day}&date_to={day}&states=futur&impression=1"))
     assert '<html lang="en">' in page and "<title>Appointment list</title>" in page
+
+
+def test_the_administration_names_its_sections_in_the_users_language(client):
+    # Seen in the walk-through: "CABINET", "MESSAGES (SMS ET EMAILS)", "PATIENTS ET RENDEZ-VOUS",
+    # "PROGRAMMEUR" and django-q2's "TÂCHES" headed an English administrator's admin index.
+    user = UserFactory(username="root", role="Administrateur", is_superuser=True)
+    StaffPreference.objects.create(user=user, language="en")
+    client.force_login(user)
+    page = text(client.get("/admin/"))
+    for heading in ("Practice", "Messages (SMS and emails)", "Patients and appointments", "Scheduler", "Tasks"):
+        assert f">{heading}</a>" in page, heading
+    for french in ("Patients et rendez-vous", "Messages (SMS et emails)", "Tâches"):
+        assert french not in page

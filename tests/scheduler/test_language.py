@@ -108,14 +108,16 @@ def test_french_practice_keeps_french_even_when_an_english_user_starts_the_run(
 def test_english_practice_gets_an_english_list_pdf(email_template, practitioner, django_capture_on_commit_callbacks):
     _speak("en")
     treatment = make_treatment(title="Recall list", make_list=True, send_letter=True, letter_template=email_template)
-    AppointmentFactory(patient=PatientFactory(first_name="Emma", last_name="Ablirant"), practitioner=practitioner,
-                       start=paris(2025, 11, 22, 14, 30))
+    AppointmentFactory(patient=PatientFactory(first_name="Emma", last_name="Ablirant", mobile="+590690123456"),
+                       practitioner=practitioner, start=paris(2025, 11, 22, 14, 30))
     AppointmentFactory(patient=PatientWithoutPhoneFactory(first_name="Jean", last_name="Sansadresse"),
                        practitioner=practitioner, start=paris(2025, 11, 22, 9, 0))
     with django_capture_on_commit_callbacks(execute=True):
         run = treatment_run(treatment=treatment, run_date=RUN_DATE)
     text = _pdf_text(run)
     assert "Recall list – 22/11/2025" in text and "2 patients" in text
+    # Seen in the walk-through: the list printed the stored E.164 form, not the number as dialled.
+    assert "06.90.12.34.56" in text and "+590" not in text
     for header in ("Patient", "Appointment", "Mobile", "Email"):
         assert header in text
     assert "22/11/2025 at 14:30" in text and " à " not in text
