@@ -3,10 +3,17 @@
 import os
 
 import pytest
+from playwright.sync_api import expect
 
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+
+# How long an ``expect`` waits for the page to reach the state it asserts (Playwright's default
+# is 5 s): a bound on waiting, never a measure of speed. On a loaded 2-core CI machine a page's
+# script can take longer than 5 s to answer a click that goes to the server (the selection's
+# count, for one), and the test failed for the load alone.
+expect.set_options(timeout=15_000)
 
 
 @pytest.fixture(scope="session")
