@@ -16,8 +16,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from messaging.models import Campaign, EmailAccount, SmtpSecurity
-from practice.models import StaffPreference
-from tests.factories import AppointmentFactory, PatientFactory, UserFactory
+from tests.factories import AppointmentFactory, PatientFactory
+from tests.helpers import page_text, sign_in_speaking
 from tests.messaging.test_settings_pages import account_post
 
 pytestmark = pytest.mark.django_db
@@ -26,14 +26,8 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def english(client):
     """A client signed in as an assistant who chose English."""
-    user = UserFactory(username="anna", first_name="Anna", role="Assistant(e)")
-    StaffPreference.objects.create(user=user, language="en")
-    client.force_login(user)
+    sign_in_speaking(client, "en", first_name="Anna")
     return client
-
-
-def text(response) -> str:
-    return html.unescape(response.content.decode())
 
 
 def tomorrow_at(hour):
@@ -57,7 +51,7 @@ def test_a_mass_letter_refusal_is_in_the_staff_members_language(request, who, ex
     client = request.getfixturevalue(who)
     appointment = AppointmentFactory(start=tomorrow_at(9), patient__address1="", patient__city="")
     key = start_mailing(client, "letter", appointment)
-    page = text(client.get(reverse("mass:letters", args=[key]), follow=True))
+    page = page_text(client.get(reverse("mass:letters", args=[key]), follow=True))
     assert expected in page and absent not in page
 
 
@@ -65,7 +59,7 @@ def test_a_mass_mailing_left_without_recipient_says_so_in_english(english):
     appointment = AppointmentFactory(start=tomorrow_at(9))
     key = start_mailing(english, "sms", appointment)
     appointment.delete()  # cancelled meanwhile: nobody left to write to
-    page = text(english.post(reverse("mass:send", args=[key]), follow=True))
+    page = page_text(english.post(reverse("mass:send", args=[key]), follow=True))
     assert "No recipient: add at least one patient." in page
 
 
@@ -74,7 +68,7 @@ def test_the_unknown_merge_code_of_step_one_is_named_in_english(english):
     key = english.post(
         reverse("mass:start"), {"search": "rendez-vous", "channel": "sms", "ids": [appointment.pk]}
     ).url.split("/")[-3]
-    page = text(english.post(reverse("mass:message", args=[key]), {"body": "Bonjour @PPRENOM"}))
+    page = page_text(english.post(reverse("mass:message", args=[key]), {"body": "Bonjour @PPRENOM"}))
     assert "The merge field @PPRENOM does not exist. Did you mean @PPREN?" in page
 
 
@@ -98,7 +92,7 @@ def test_the_campaign_page_gives_the_csv_rows_reasons_in_the_staff_members_langu
         "name": "Vacances", "channel": "sms", "kind": "soins", "body": "Fermé en août.",
         "csv_file": csv_upload(rows), "pasted": "12",
     })
-    page = text(client.get(response.url))
+    page = page_text(client.get(response.url))
     for wanted in expected:
         assert wanted in page
 
@@ -111,10 +105,8 @@ def test_the_import_reports_labels_follow_whoever_reads_the_page(client, assista
         "name": "Vacances", "channel": "sms", "kind": "soins", "body": "Fermé.",
         "csv_file": csv_upload("ADAM;06 12 34 56 78\r\n"),
     })
-    anna = UserFactory(username="anna", role="Assistant(e)")
-    StaffPreference.objects.create(user=anna, language="en")
-    client.force_login(anna)
-    page = text(client.get(response.url))
+    sign_in_speaking(client, "en")
+    page = page_text(client.get(response.url))
     assert "CSV file: 1 kept" in page and "separator semicolon" in page and "mobile ← “Portable”" in page.replace(
         "« Portable »", "“Portable”")
 
@@ -125,11 +117,11 @@ def test_a_past_schedule_date_is_refused_in_english(english):
     })
     campaign = Campaign.objects.get()
     past = timezone.localtime() - dt.timedelta(days=1)
-    page = text(english.post(reverse("campaigns:detail", args=[campaign.pk]),
+    page = page_text(english.post(reverse("campaigns:detail", args=[campaign.pk]),
                              {"action": "schedule", "scheduled_at": past.strftime("%Y-%m-%dT%H:%M")}, follow=True))
     assert "Choose a date and time in the future." in page
     english.post(reverse("campaigns:cancel", args=[campaign.pk]))
-    page = text(english.post(reverse("campaigns:cancel", args=[campaign.pk]), follow=True))
+    page = page_text(english.post(reverse("campaigns:cancel", args=[campaign.pk]), follow=True))
     assert "A campaign that has been sent can no longer be cancelled." in page
     assert response.status_code == 302
 
@@ -137,20 +129,20 @@ def test_a_past_schedule_date_is_refused_in_english(english):
 def test_a_patient_service_refusal_is_shown_in_english(english):
     appointment = AppointmentFactory(start=timezone.now() + dt.timedelta(days=30))
     back = f"{reverse('patients:planning')}?jour={timezone.localdate(appointment.start).isoformat()}"
-    page = text(english.post(reverse("patients:appointment_state", args=[appointment.pk]),
+    page = page_text(english.post(reverse("patients:appointment_state", args=[appointment.pk]),
                              {"state": "manque", "next": back}, follow=True))
     assert "This appointment has not taken place yet: it cannot be marked missed." in page
 
 
 def test_a_mobile_refused_by_the_patient_form_is_explained_in_english(english):
     patient = PatientFactory()
-    page = text(english.post(reverse("patients:edit", args=[patient.pk]), {"mobile": "04 72 00 00 00"}))
+    page = page_text(english.post(reverse("patients:edit", args=[patient.pk]), {"mobile": "04 72 00 00 00"}))
     assert "04.72.00.00.00 is not a mobile number: a French mobile starts with 06 or 07" in page
 
 
 def test_a_resend_refusal_is_shown_in_english(english, patient_with_pending_sms):
     message = patient_with_pending_sms
-    page = text(english.post(reverse("sending:resend", args=[message.pk]), follow=True))
+    page = page_text(english.post(reverse("sending:resend", args=[message.pk]), follow=True))
     assert "This message has not left yet: it will be sent, no need to resend it." in page
 
 
@@ -186,7 +178,7 @@ def test_the_merge_field_picker_speaks_english_and_finds_by_either_languages_wor
 
 
 def test_the_pickers_categories_are_in_english_in_the_sms_type_form(english_admin):
-    page = text(english_admin.get(reverse("messaging:sms_create")))
+    page = page_text(english_admin.get(reverse("messaging:sms_create")))
     assert '<option value="libres">Free fields</option>' in page
     assert '<option value="principaux">Main fields</option>' in page
 
@@ -195,14 +187,12 @@ def test_the_merge_field_picker_stays_french_for_a_french_user(admin_client):
     data = admin_client.get(reverse("messaging:merge_fields")).json()["fields"]
     by_code = {f["code"]: f for f in data}
     assert by_code["@PNOM"]["label"] == "Nom du patient" and by_code["@RDV1"]["category_label"] == "Rendez-vous"
-    assert "Principaux" in text(admin_client.get(reverse("messaging:sms_create")))
+    assert "Principaux" in page_text(admin_client.get(reverse("messaging:sms_create")))
 
 
 @pytest.fixture
 def english_admin(client):
-    user = UserFactory(username="admin-en", role="Administrateur")
-    StaffPreference.objects.create(user=user, language="en")
-    client.force_login(user)
+    sign_in_speaking(client, "en", username="admin-en", role="Administrateur")
     return client
 
 
@@ -217,7 +207,7 @@ def test_the_providers_and_their_application_password_note_are_in_english(englis
                        security="ssl", username="cabinet@gmail.com"),
         "new_password": "MonMotDePasse2024",
     })
-    page = text(response)
+    page = page_text(response)
     assert "This is not a Google app password (16 letters" in page
     assert "Gmail does not accept the Google account's usual password" in page
 
@@ -232,7 +222,7 @@ def test_the_account_testers_diagnosis_is_in_english(english_admin):
         **account_post(smtp_host="127.0.0.1", smtp_port=port, security="none", username="", timeout=5),
         "test": "1",
     }, follow=True)
-    page = text(response)
+    page = page_text(response)
     assert f"Server unreachable: 127.0.0.1:{port} refuses the connection." in page
 
 
@@ -242,7 +232,7 @@ def test_the_account_testers_diagnosis_is_in_english(english_admin):
 
 
 def test_the_journals_date_errors_are_in_english(english):
-    page = text(english.get(reverse("messaging:index"), {"du": "31/02/2030", "au": "01/01/2020"}))
+    page = page_text(english.get(reverse("messaging:index"), {"du": "31/02/2030", "au": "01/01/2020"}))
     assert "Invalid date: use the dd/mm/yyyy format." in page
 
 
@@ -251,11 +241,11 @@ def test_an_sms_too_long_for_the_gateway_is_refused_in_english(english):
     key = english.post(
         reverse("mass:start"), {"search": "rendez-vous", "channel": "sms", "ids": [appointment.pk]}
     ).url.split("/")[-3]
-    page = text(english.post(reverse("mass:message", args=[key]), {"body": "a" * 1601}))
+    page = page_text(english.post(reverse("mass:message", args=[key]), {"body": "a" * 1601}))
     assert "This message is 1601 characters long: an SMS cannot exceed 1 600 characters" in page
 
 
 def test_a_bad_planning_day_is_explained_in_english(english):
-    page = text(english.get(reverse("patients:planning"), {"jour": "31/02/2030"}))
+    page = page_text(english.get(reverse("patients:planning"), {"jour": "31/02/2030"}))
     assert "Invalid date: “31/02/2030”. Here are today's appointments" in page
 

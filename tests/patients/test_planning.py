@@ -1,5 +1,4 @@
 import datetime as dt
-import html
 
 import pytest
 from django.contrib.auth.models import Permission
@@ -15,12 +14,9 @@ from tests.factories import (
     PractitionerFactory,
     UserFactory,
 )
+from tests.helpers import page_text
 
 pytestmark = pytest.mark.django_db
-
-
-def text(response) -> str:
-    return html.unescape(response.content.decode())
 
 
 def paris(y, m, d, h, mi=0):
@@ -28,7 +24,7 @@ def paris(y, m, d, h, mi=0):
 
 
 def planning(client, day: str, **params):
-    return text(client.get(reverse("patients:planning"), {"jour": day, **params}))
+    return page_text(client.get(reverse("patients:planning"), {"jour": day, **params}))
 
 
 def test_the_planning_shows_the_day_in_paris_time_across_the_dst_change(assistant_client):
@@ -119,7 +115,7 @@ def test_mark_missed_from_the_planning(assistant_client):
     assert response.status_code == 302 and response["Location"] == back
     appointment.refresh_from_db()
     assert appointment.state == AppointmentState.MISSED
-    assert "rendez-vous manqué" in text(assistant_client.get(back))
+    assert "rendez-vous manqué" in page_text(assistant_client.get(back))
 
 
 def test_a_future_appointment_marked_missed_is_refused_with_a_message_on_the_planning(assistant_client):
@@ -130,7 +126,7 @@ def test_a_future_appointment_marked_missed_is_refused_with_a_message_on_the_pla
         {"state": "manque", "next": back},
         follow=True,
     )
-    content = text(response)
+    content = page_text(response)
     assert "Ce rendez-vous n'a pas encore eu lieu : il ne peut pas être marqué manqué." in content
     assert "Rendez-vous du lundi 03/06/2030" in content
     assistant_client.post(reverse("patients:appointment_state", args=[appointment.pk]), {"state": "present"})
@@ -152,16 +148,16 @@ def test_state_change_refuses_an_outside_redirect_and_an_unknown_state(assistant
     )
     appointment.refresh_from_db()
     assert appointment.state == AppointmentState.FUTURE  # cancelling needs who asked: the cancel page
-    assert "cabinet ou du patient" in text(assistant_client.get(response["Location"]))
+    assert "cabinet ou du patient" in page_text(assistant_client.get(response["Location"]))
 
 
 def test_cancel_requires_who_cancelled(assistant_client):
     appointment = AppointmentFactory(start=paris(2030, 6, 3, 10))
     url = reverse("patients:appointment_cancel", args=[appointment.pk])
-    assert "Annuler ou reporter" in text(assistant_client.get(url))
+    assert "Annuler ou reporter" in page_text(assistant_client.get(url))
     response = assistant_client.post(url, {"state": "annule"})
     assert response.status_code == 200
-    assert "Indiquez si l'annulation vient du cabinet ou du patient." in text(response)
+    assert "Indiquez si l'annulation vient du cabinet ou du patient." in page_text(response)
     appointment.refresh_from_db()
     assert appointment.state == AppointmentState.FUTURE
     response = assistant_client.post(url, {"state": "annule", "cancelled_by": "patient"})
@@ -178,7 +174,7 @@ def test_move_an_appointment(assistant_client):
     other = PractitionerFactory(last_name="Dent", first_name="Claire", initials="CD")
     chair = ChairFactory(code="F9", label="Fauteuil 9")
     url = reverse("patients:appointment_move", args=[appointment.pk])
-    form = text(assistant_client.get(url))
+    form = page_text(assistant_client.get(url))
     assert 'value="03/06/2030"' in form and 'value="10h00"' in form
     response = assistant_client.post(
         url,
@@ -200,7 +196,7 @@ def test_moving_onto_a_taken_slot_is_refused_with_a_clear_message(assistant_clie
         {"day": "2030-06-03", "time": "11:10", "practitioner": taken.practitioner.pk, "duration": "20"},
     )
     assert response.status_code == 200
-    assert "chevauche le rendez-vous de ADAM Joel à 11h00" in text(response)
+    assert "chevauche le rendez-vous de ADAM Joel à 11h00" in page_text(response)
     appointment.refresh_from_db()
     assert appointment.start == paris(2030, 6, 3, 10)
 
@@ -210,7 +206,7 @@ def test_create_an_appointment_for_a_patient(assistant_client):
     nature = NatureFactory(code="NP", default_duration=40)
     patient = PatientFactory(last_name="Zimmer", first_name="Alexis")
     url = reverse("patients:appointment_create")
-    form = text(assistant_client.get(url, {"patient": patient.pk, "jour": "2030-06-03"}))
+    form = page_text(assistant_client.get(url, {"patient": patient.pk, "jour": "2030-06-03"}))
     assert 'value="ZIMMER Alexis"' in form and 'value="03/06/2030"' in form
     response = assistant_client.post(
         url,
@@ -236,7 +232,7 @@ def test_an_appointment_needs_a_patient_or_an_external_person(assistant_client):
     url = reverse("patients:appointment_create")
     data = {"day": "2030-06-03", "time": "08:20", "practitioner": practitioner.pk}
     response = assistant_client.post(url, data)
-    assert "Choisissez un patient ou indiquez le nom d'une personne externe." in text(response)
+    assert "Choisissez un patient ou indiquez le nom d'une personne externe." in page_text(response)
     response = assistant_client.post(url, {**data, "external_name": "M. Représentant"})
     assert response.status_code == 302
     assert Appointment.objects.get().who == "M. Représentant"
@@ -269,7 +265,7 @@ def test_a_date_that_does_not_exist_shows_today_with_a_warning(assistant_client)
     assert f"Date invalide : « 2026-02-31 ». Voici les rendez-vous d'aujourd'hui ({today:%d/%m/%Y})." in content
     assert today.strftime("%d/%m/%Y") in content
     assert "Date invalide" not in planning(assistant_client, "2026-02-28")
-    assert "Date invalide" not in text(assistant_client.get(reverse("patients:planning")))
+    assert "Date invalide" not in page_text(assistant_client.get(reverse("patients:planning")))
 
 
 def _busy_day(n: int, day=(2030, 6, 4)) -> None:
@@ -328,7 +324,7 @@ def test_the_state_menu_of_a_page_returns_to_that_page(assistant_client):
 
     _busy_day(PLANNING_PAGE + 10, day=(2024, 6, 4))  # past: may be marked missed
     back = f"{reverse('patients:planning')}?jour=2024-06-04&page=2"
-    content = text(assistant_client.get(back))
+    content = page_text(assistant_client.get(back))
     last = Appointment.objects.order_by("-start").first()
     assert f'data-appointment="{last.pk}"' in content
     response = assistant_client.post(reverse("patients:appointment_state", args=[last.pk]),

@@ -1,5 +1,4 @@
 import datetime as dt
-import html
 import re
 
 import pytest
@@ -16,12 +15,9 @@ from tests.factories import (
     PractitionerFactory,
     UserFactory,
 )
+from tests.helpers import page_text
 
 pytestmark = pytest.mark.django_db
-
-
-def text(response) -> str:
-    return html.unescape(response.content.decode())
 
 
 def patient_post(**overrides):
@@ -66,7 +62,7 @@ def patient_post(**overrides):
 def field_error(response, field_id: str) -> str:
     """The error text crispy shows under the field ``field_id`` (empty when there is none); the
     field itself must be marked invalid."""
-    content = text(response)
+    content = page_text(response)
     match = re.search(
         rf'<div id="{field_id}_error" class="invalid-feedback">\s*(.*?)\s*</div>', content, re.S
     )
@@ -86,12 +82,12 @@ def test_the_list_finds_patients_by_name_first_name_file_number_and_phone(assist
     PatientFactory(last_name="Kisiel", first_name="Luka", file_number="1029", mobile="+33613682982")
     url = reverse("patients:list")
     for query in ["zim", "ZIMMER alex", "2228", "06 84 28 55 60", "06.84.28.55.60"]:
-        content = text(assistant_client.get(url, {"q": query}))
+        content = page_text(assistant_client.get(url, {"q": query}))
         assert "ZIMMER" in content, query
         assert "KISIEL" not in content, query
         assert "06.84.28.55.60" in content
-    assert zimmer.get_absolute_url() in text(assistant_client.get(url, {"q": "zimmer"}))
-    assert "Aucun patient" in text(assistant_client.get(url, {"q": "nobody"}))
+    assert zimmer.get_absolute_url() in page_text(assistant_client.get(url, {"q": "zimmer"}))
+    assert "Aucun patient" in page_text(assistant_client.get(url, {"q": "nobody"}))
 
 
 def test_the_list_finds_an_overseas_mobile_typed_any_usual_way(assistant_client):
@@ -99,7 +95,7 @@ def test_the_list_finds_an_overseas_mobile_typed_any_usual_way(assistant_client)
     PatientFactory(last_name="Kisiel", first_name="Luka", mobile="+33613682982")
     url = reverse("patients:list")
     for query in ["0690 12 34 56", "06.90.12.34.56", "+590 690 12 34 56", "00590690123456"]:
-        content = text(assistant_client.get(url, {"q": query}))
+        content = page_text(assistant_client.get(url, {"q": query}))
         assert "HOARAU" in content and "KISIEL" not in content, query
         assert "06.90.12.34.56" in content
 
@@ -108,22 +104,22 @@ def test_the_list_finds_a_patient_by_first_name_in_either_order(assistant_client
     PatientFactory(last_name="Mercier", first_name="Élodie")
     PatientFactory(last_name="Martin", first_name="Paul")
     for query in ["elodie", "Élodie", "élodie mercier", "MERCIER élo"]:
-        content = text(assistant_client.get(reverse("patients:list"), {"q": query}))
+        content = page_text(assistant_client.get(reverse("patients:list"), {"q": query}))
         assert "MERCIER" in content and "MARTIN" not in content, query
 
 
 def test_the_list_counts_patients_in_french(assistant_client):
     url = reverse("patients:list")
-    assert "0 patient pour « nobody »" in text(assistant_client.get(url, {"q": "nobody"}))
+    assert "0 patient pour « nobody »" in page_text(assistant_client.get(url, {"q": "nobody"}))
     PatientFactory(last_name="Zimmer", first_name="Alexis")
-    assert "1 patient pour « zimmer »" in text(assistant_client.get(url, {"q": "zimmer"}))
+    assert "1 patient pour « zimmer »" in page_text(assistant_client.get(url, {"q": "zimmer"}))
     PatientFactory(last_name="Zimmer", first_name="Anne")
-    assert "2 patients pour « zimmer »" in text(assistant_client.get(url, {"q": "zimmer"}))
+    assert "2 patients pour « zimmer »" in page_text(assistant_client.get(url, {"q": "zimmer"}))
 
 
 def test_file_number_and_first_name_link_to_the_file_too(assistant_client):
     patient = PatientFactory(last_name="Zimmer", first_name="Alexis", file_number="2228")
-    content = text(assistant_client.get(reverse("patients:list"), {"q": "zimmer"}))
+    content = page_text(assistant_client.get(reverse("patients:list"), {"q": "zimmer"}))
     url = patient.get_absolute_url()
     assert f'<tr data-href="{url}">' in content
     assert f'<a href="{url}" class="text-muted">2228</a>' in content
@@ -133,19 +129,19 @@ def test_file_number_and_first_name_link_to_the_file_too(assistant_client):
 def test_the_file_shows_the_email_consent_like_the_sms_one(assistant_client):
     accepts = PatientFactory(email="oui@patients.test", email_consent=True)
     refuses = PatientFactory(email="non@patients.test", email_consent=False)
-    assert '<span class="badge text-bg-success" title="Accepte les emails">Email</span>' in text(
+    assert '<span class="badge text-bg-success" title="Accepte les emails">Email</span>' in page_text(
         assistant_client.get(accepts.get_absolute_url())
     )
-    page = text(assistant_client.get(refuses.get_absolute_url()))
+    page = page_text(assistant_client.get(refuses.get_absolute_url()))
     assert '<span class="badge text-bg-secondary" title="Contact par mail non désiré">pas d\'email</span>' in page
 
 
 def test_the_list_is_paginated(assistant_client):
     PatientFactory.create_batch(55, last_name="Adam")
-    first = text(assistant_client.get(reverse("patients:list"), {"q": "adam"}))
+    first = page_text(assistant_client.get(reverse("patients:list"), {"q": "adam"}))
     assert "55 patients" in first
     assert "Page 1 / 2" in first
-    second = text(assistant_client.get(reverse("patients:list"), {"q": "adam", "page": 2}))
+    second = page_text(assistant_client.get(reverse("patients:list"), {"q": "adam", "page": 2}))
     assert second.count('class="fw-semibold">ADAM</a>') == 5
 
 
@@ -158,7 +154,7 @@ def test_the_list_query_count_does_not_grow_with_rows(assistant_client, django_a
     PatientFactory.create_batch(47, practitioner=practitioner)
     with django_assert_max_num_queries(len(few.captured_queries)):
         response = assistant_client.get(reverse("patients:list"))
-    assert text(response).count(practitioner.initials) >= 50
+    assert page_text(response).count(practitioner.initials) >= 50
 
 
 # Patient file ---------------------------------------------------------------------------------
@@ -179,7 +175,7 @@ def test_the_file_shows_tabs_phones_guardians_correspondents_and_family(assistan
     )
     minor.correspondent_links.create(correspondent=correspondent, role="Dentiste traitant")
 
-    content = text(assistant_client.get(minor.get_absolute_url()))
+    content = page_text(assistant_client.get(minor.get_absolute_url()))
     for tab in ["Patient", "Responsables", "Correspondants", "Images"]:
         assert f'id="tab-{tab.lower()}"' in content
     assert "03.80.32.01.40" in content
@@ -217,7 +213,7 @@ def test_create_a_minor_with_a_new_guardian_and_a_correspondent(assistant_client
     assert str(patient.civil_guardian.mobile) == "+33781234567"
     assert patient.financial_guardian == patient.civil_guardian
     assert list(patient.correspondents.all()) == [correspondent]
-    assert "est créée" in text(assistant_client.get(response["Location"]))
+    assert "est créée" in page_text(assistant_client.get(response["Location"]))
 
 
 def test_a_new_guardian_without_a_name_is_refused_on_the_responsables_tab(assistant_client):
@@ -225,12 +221,12 @@ def test_a_new_guardian_without_a_name_is_refused_on_the_responsables_tab(assist
     assert response.status_code == 200
     assert not Patient.objects.exists()
     assert field_error(response, "id_civil-new-last_name") == "Ce champ est obligatoire."
-    assert 'class="nav-link active" id="tab-responsables"' in text(response)
+    assert 'class="nav-link active" id="tab-responsables"' in page_text(response)
 
 
 def test_an_existing_guardian_must_be_picked(assistant_client):
     response = assistant_client.post(reverse("patients:create"), patient_post(**{"civil-mode": "existing"}))
-    assert "Choisissez le responsable dans la liste" in text(response)
+    assert "Choisissez le responsable dans la liste" in page_text(response)
     guardian = GuardianFactory()
     response = assistant_client.post(
         reverse("patients:create"),
@@ -251,7 +247,7 @@ def test_an_invalid_mobile_shows_a_french_error_next_to_the_field(assistant_clie
         "Saisissez un numéro de portable valide, par exemple 06 84 28 55 60 ou 0690 12 34 56 ; "
         "un numéro étranger s'écrit au format international, par exemple +44 7911 123456."
     )
-    assert "corrigez les champs signalés" in text(response)
+    assert "corrigez les champs signalés" in page_text(response)
     assert field_error(response, "id_file_number") == ""
     patient.refresh_from_db()
     assert patient.last_name == "Ablirant"  # nothing saved
@@ -288,14 +284,14 @@ def test_an_overseas_mobile_is_accepted_stored_in_e164_and_shown_the_french_way(
     assert response.status_code == 302, field_error(response, "id_mobile")
     patient = Patient.objects.get()
     assert patient.mobile == e164
-    assert shown in text(assistant_client.get(reverse("patients:detail", args=[patient.pk])))
-    assert f'value="{in_form}"' in text(assistant_client.get(reverse("patients:edit", args=[patient.pk])))
+    assert shown in page_text(assistant_client.get(reverse("patients:detail", args=[patient.pk])))
+    assert f'value="{in_form}"' in page_text(assistant_client.get(reverse("patients:edit", args=[patient.pk])))
 
 
 def test_a_foreign_mobile_typed_nationally_is_told_the_international_form(assistant_client):
     response = assistant_client.post(reverse("patients:create"), patient_post(mobile="07911 123456"))
     assert "format international, par exemple +44 7911 123456" in field_error(response, "id_mobile")
-    assert 'value="07911 123456"' in text(response)  # shown back as typed, to be corrected
+    assert 'value="07911 123456"' in page_text(response)  # shown back as typed, to be corrected
     response = assistant_client.post(reverse("patients:create"), patient_post(mobile="+44 7911 123456"))
     assert response.status_code == 302
     assert Patient.objects.get().mobile == "+447911123456"
@@ -348,7 +344,7 @@ def test_edit_saves_and_switches_a_guardian(assistant_client):
 
 def test_the_edit_form_shows_the_current_guardian_and_national_phone_format(assistant_client):
     minor = MinorPatientFactory(phone="+33380320140")
-    content = text(assistant_client.get(reverse("patients:edit", args=[minor.pk])))
+    content = page_text(assistant_client.get(reverse("patients:edit", args=[minor.pk])))
     assert 'value="03 80 32 01 40"' in content
     assert f'name="civil-guardian" value="{minor.civil_guardian_id}"' in content
     assert 'value="Mme ABLIRANT Stéphanie"' in content  # label of the picker
@@ -358,7 +354,7 @@ def test_guardian_edit_page(assistant_client):
     minor = MinorPatientFactory()
     guardian = minor.civil_guardian
     url = reverse("patients:guardian_edit", args=[guardian.pk])
-    assert minor.display_name in text(assistant_client.get(url))
+    assert minor.display_name in page_text(assistant_client.get(url))
     data = {
         "civility": "Mme",
         "last_name": "Ablirant",
@@ -401,11 +397,11 @@ def test_family_member_creation_from_the_file(assistant_client):
     assert response.status_code == 302
     jade = Patient.objects.get(first_name="Jade")
     assert jade.family_id == Patient.objects.get(pk=patient.pk).family_id and jade.city == "Dijon"
-    assert "ABLIRANT Jade" in text(assistant_client.get(patient.get_absolute_url()))
+    assert "ABLIRANT Jade" in page_text(assistant_client.get(patient.get_absolute_url()))
     # The adult was their own guardian: the child is reached through them.
     assert jade.civil_guardian.last_name == "Ablirant" and jade.civil_guardian.mobile == patient.mobile
     assert jade.financial_guardian_id == jade.civil_guardian_id
-    assert "ABLIRANT" in text(assistant_client.get(jade.get_absolute_url())).split("Responsable civil", 1)[-1]
+    assert "ABLIRANT" in page_text(assistant_client.get(jade.get_absolute_url())).split("Responsable civil", 1)[-1]
 
 
 def test_family_member_creation_refuses_a_future_birth_date(assistant_client):
@@ -424,7 +420,7 @@ def test_family_member_creation_refuses_a_future_birth_date(assistant_client):
         },
     )
     assert response.status_code == 200
-    assert "La date de naissance ne peut pas être dans le futur." in text(response)
+    assert "La date de naissance ne peut pas être dans le futur." in page_text(response)
     assert Patient.objects.count() == 1
 
 
@@ -458,7 +454,7 @@ def test_image_album_upload_view_and_delete(assistant_client, django_capture_on_
     )
     assert response.status_code == 302 and response["Location"].endswith("?onglet=images")
     image = PatientImage.objects.get(patient=patient)
-    content = text(assistant_client.get(response["Location"]))
+    content = page_text(assistant_client.get(response["Location"]))
     assert "Panoramique" in content and "15/01/2024" in content
     file_response = assistant_client.get(reverse("patients:image_file", args=[image.pk]))
     assert b"".join(file_response.streaming_content) == png_bytes()
@@ -483,7 +479,7 @@ def test_a_file_that_is_not_an_image_is_refused(assistant_client):
         },
     )
     assert response.status_code == 200
-    assert "image valide" in text(response)
+    assert "image valide" in page_text(response)
     assert not PatientImage.objects.exists()
 
 
@@ -540,7 +536,7 @@ def test_a_user_without_a_role_gets_the_403_page(client, name, args):
     client.force_login(UserFactory(username="stagiaire"))
     response = client.get(reverse(name, args=[patient.pk if a == "pk" else a for a in args]))
     assert response.status_code == 403
-    assert "Accès refusé" in text(response)
+    assert "Accès refusé" in page_text(response)
 
 
 def test_a_read_only_user_sees_the_file_but_cannot_change_it(client):
@@ -550,7 +546,7 @@ def test_a_read_only_user_sees_the_file_but_cannot_change_it(client):
     client.force_login(user)
     detail = client.get(patient.get_absolute_url())
     assert detail.status_code == 200
-    assert "Modifier la fiche" not in text(detail)
+    assert "Modifier la fiche" not in page_text(detail)
     assert client.get(reverse("patients:edit", args=[patient.pk])).status_code == 403
     assert client.post(reverse("patients:edit", args=[patient.pk]), patient_post()).status_code == 403
     assert client.post(reverse("patients:family_member_create", args=[patient.pk]), {}).status_code == 403
