@@ -278,7 +278,12 @@ def campaign_recipients(campaign: Campaign) -> list[Recipient]:
                 # No patient file holds the number (a guardian's, or nobody's): its STOP reply
                 # decides (the same rule as the last-moment check).
                 reason = number_stop_reason(r.address)
-            patient = patients[0] if len(patients) == 1 else None
+            # A staff row is the staff member's, even when one patient file holds the same
+            # address (their own file as a patient): written to nobody's file, it follows the
+            # staff rule when it leaves too (``campaign_refusal_expression``) and stays out of
+            # that patient's history.
+            staff = r.source == CampaignRecipient.Source.STAFF
+            patient = patients[0] if len(patients) == 1 and not staff else None
             contact = ListContact(last_name=r.last_name, first_name=r.first_name)
             out.append(Recipient(
                 role=RecipientRole.PATIENT if patient is not None else RecipientRole.OTHER,
@@ -297,15 +302,51 @@ def campaign_recipients(campaign: Campaign) -> list[Recipient]:
     if batch:
         flush()
     if campaign.all_patients:
-        patients = Patient.objects.select_related("practitioner", "civil_guardian", "financial_guardian").order_by("pk")
-        for patient in patients.iterator(chunk_size=_BATCH):
-            r = audience(patient, plan=plan).on(channel)[0]
-            if r.sendable and r.address in seen:
-                continue  # one message per address (a parent's mobile on each child's file)
-            seen.add(r.address)
-            if r.sendable and news and not patient.news_consent:
-                r = r.left_out(Reason.NO_NEWS_CONSENT)
+        out.extend(_all_patients_recipients(channel, news=news, plan=plan, listed=seen))
+    return out
+
+
+def _all_patients_recipients(channel: str, *, news: bool, plan: ChannelPlan, listed: set[str]) -> list[Recipient]:
+    """The lines of "all patients": each patient's address for the campaign (their own, or a
+    guardian's), ONE line per address, named after its first patient file (by id). An address
+    several files lead to (a mother's mobile on two children's files, on each file or as their
+    guardian's) follows the rule of a pasted list (``address_owners_reason``), whatever the order
+    of the files: every file holding it (in its own field) or leading to it must agree; a refusal
+    on one of them (a consent, the news) wins. Addresses already in the campaign's ``listed``
+    rows are left to them. Queries: one per 2,000 patients, one per 2,000 addresses."""
+    out: list[Recipient] = []
+    groups: dict[str, tuple[int, list[Patient], list[Recipient]]] = {}  # address -> line, patients, lines
+    patients = Patient.objects.select_related("practitioner", "civil_guardian", "financial_guardian").order_by("pk")
+    for patient in patients.iterator(chunk_size=_BATCH):
+        r = audience(patient, plan=plan).on(channel)[0]
+        if not r.address:
+            out.append(r)  # nobody to write to (no mobile): one line per patient
+            continue
+        if r.address in listed:
+            continue
+        if r.address not in groups:
+            groups[r.address] = (len(out), [], [])
             out.append(r)
+        groups[r.address][1].append(patient)
+        groups[r.address][2].append(r)
+    addresses = list(groups)
+    for start in range(0, len(addresses), _BATCH):
+        chunk = addresses[start:start + _BATCH]
+        holders = _patients_by_address(channel, chunk)
+        for address in chunk:
+            index, led, lines = groups[address]
+            if not out[index].sendable:
+                continue
+            refused = next((r for r in lines if not r.sendable), None)
+            if refused is not None:  # one file's refusal for this address wins
+                out[index] = out[index].left_out(refused.reason, refused.skip_reason)
+                continue
+            owners = holders.get(address if channel == Channel.SMS else address.lower(), [])
+            reason = address_owners_reason(channel, owners, news=False)
+            if reason is None and news and not all(p.news_consent for p in [*owners, *led]):
+                reason = Reason.NO_NEWS_CONSENT
+            if reason is not None:
+                out[index] = out[index].left_out(reason)
     return out
 
 
@@ -443,11 +484,11 @@ def campaign_refusal_expression():
 
     - an address written to no single patient file (a family number): every file holding it
       must still accept the channel (one withdrawal wins, as when it was written);
-    - a news campaign: its patient, or every file holding such an address, must still accept
-      news (the SMS consent alone also covers care messages).
+    - a news campaign: its patient and every file holding its address must still accept news
+      (the SMS consent alone also covers care messages).
 
-    The practice's own staff (list rows of source STAFF) get internal messages whatever the
-    patients' consents, as when they were written."""
+    The practice's own staff (list rows of source STAFF, written to no patient file) get
+    internal messages whatever the patients' consents, as when they were written."""
     from django.db.models import Case, CharField, Exists, OuterRef, Value, When
 
     def held(**refusing):
@@ -462,7 +503,7 @@ def campaign_refusal_expression():
     return Case(
         When(listed & Q(channel=Channel.SMS) & held(sms_consent=False), then=Value(Reason.NO_SMS_CONSENT.value)),
         When(listed & Q(channel=Channel.EMAIL) & held(email_consent=False), then=Value(Reason.NO_EMAIL_CONSENT.value)),
-        When(Exists(news) & ~Exists(staff) & (Q(patient__news_consent=False) | (listed & held(news_consent=False))),
+        When(Exists(news) & ~Exists(staff) & (Q(patient__news_consent=False) | held(news_consent=False)),
              then=Value(Reason.NO_NEWS_CONSENT.value)),
         default=Value(""), output_field=CharField(),
     )

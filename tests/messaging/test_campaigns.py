@@ -296,3 +296,87 @@ def test_staff_get_an_internal_news_whatever_a_patient_file_holding_their_number
     campaign = svc.campaign_send(campaign=campaign, requested_by=assistant)
     dispatch_pending(mailing_id=campaign.mailing_id, now=NOON)
     assert [m.to for m in sms_outbox] == ["+33644444444"]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("refusing_first", [True, False])
+@pytest.mark.parametrize("held_by", ["files", "guardian"])
+def test_all_patients_news_to_a_shared_address_needs_every_file_whatever_the_order(
+        assistant, sms_outbox, no_quiet_hours, refusing_first, held_by):
+    # A mother's mobile on two children's files (on each file, or as their guardian's): one
+    # child refused the news, the other accepted them. As for a pasted number, every file
+    # holding the address must agree: nothing is sent, whichever file comes first, and the
+    # check page counts it as the send does.
+    from messaging.campaign_checks import check_stored
+
+    mother = GuardianFactory(mobile="+33699887766")
+
+    def child(news: bool):
+        if held_by == "files":
+            return PatientFactory(mobile="+33699887766", news_consent=news)
+        return MinorPatientFactory(civil_guardian=mother, news_consent=news)
+
+    for news in ([False, True] if refusing_first else [True, False]):
+        child(news)
+    campaign, _ = create(assistant, kind=CampaignKind.NEWS, all_patients=True,
+                         body="Nouveau : le cabinet ouvre le samedi.")
+    summary = check_stored(campaign).summary
+    assert (summary.total, summary.reach, summary.reason_list) == (1, 0, [(svc.NEWS_REFUSED, 1)])
+    campaign = svc.campaign_send(campaign=campaign, requested_by=assistant, require_reach=False)
+    dispatch_pending(mailing_id=campaign.mailing_id, now=NOON)
+    assert sms_outbox == []
+    assert list(Message.objects.filter(mailing=campaign.mailing).values_list("to", "status", "reason")) == [
+        ("+33699887766", MessageStatus.SKIPPED, svc.NEWS_REFUSED)]
+
+
+@pytest.mark.django_db
+def test_a_staff_number_held_by_one_patient_who_refuses_sms_still_gets_the_internal_message(
+        assistant, sms_outbox, no_quiet_hours):
+    # The practitioner's mobile is also on one patient file (their own file as a patient),
+    # which refuses SMS: the internal message follows the staff rule when it is written AND
+    # when it leaves, and is not the patient's (not in their history, not in their name).
+    dr = PractitionerFactory(initials="DR", last_name="Molaire", first_name="Marc", mobile="+33677665544")
+    patient = PatientFactory(mobile="+33677665544", sms_consent=False, last_name="Dupont", first_name="Léa")
+    campaign, _ = create(assistant, practitioner_ids=[dr.pk], body="Réunion d'équipe lundi 8h.")
+    campaign = svc.campaign_send(campaign=campaign, requested_by=assistant)
+    message = Message.objects.get(mailing=campaign.mailing)
+    assert (message.status, message.patient_id, message.recipient_role, message.recipient_name) == (
+        MessageStatus.PENDING, None, "other", "MOLAIRE Marc")
+    dispatch_pending(mailing_id=campaign.mailing_id, now=NOON)
+    assert [m.to for m in sms_outbox] == ["+33677665544"]
+    message.refresh_from_db()
+    assert message.status in {MessageStatus.SENT, MessageStatus.DELIVERED}
+    assert not Message.objects.filter(patient=patient).exists()
+
+
+@pytest.mark.django_db
+def test_a_staff_email_held_by_one_patient_who_refuses_email_still_gets_the_internal_message(
+        assistant, mailoutbox):
+    PatientFactory(email=assistant.email, email_consent=False)
+    campaign, _ = create(assistant, channel=Channel.EMAIL, subject="Réunion d'équipe",
+                         body="<p>Réunion lundi 8h.</p>", account=make_account(), staff_user_ids=[assistant.pk])
+    campaign = svc.campaign_send(campaign=campaign)
+    dispatch_pending(mailing_id=campaign.mailing_id)
+    assert [m.to[0] for m in mailoutbox] == [assistant.email]
+    assert Message.objects.get(mailing=campaign.mailing).patient_id is None
+
+
+@pytest.mark.django_db
+def test_all_patients_news_to_a_shared_number_stops_when_its_other_file_withdraws_before_it_leaves(
+        assistant, sms_outbox, no_quiet_hours):
+    # Written to the first of the two files holding the number; the second withdraws the news
+    # before it leaves: the same rule as when it was written, at the last moment.
+    first = PatientFactory(mobile="+33699887766", news_consent=True)
+    second = PatientFactory(mobile="+33699887766", news_consent=True)
+    campaign, _ = create(assistant, kind=CampaignKind.NEWS, all_patients=True,
+                         body="Nouveau : le cabinet ouvre le samedi.")
+    campaign = svc.campaign_send(campaign=campaign, requested_by=assistant)
+    message = Message.objects.get(mailing=campaign.mailing)
+    assert (message.status, message.patient_id) == (MessageStatus.PENDING, first.pk)
+    second.news_consent = False
+    second.save()
+    dispatch_pending(mailing_id=campaign.mailing_id, now=NOON)
+    assert sms_outbox == []
+    message.refresh_from_db()
+    assert (message.status, message.reason) == (MessageStatus.CANCELLED,
+                                                "N'a pas accepté les actualités du cabinet. Message non envoyé.")
