@@ -168,7 +168,7 @@ def test_the_paused_account_banner_reads_in_each_viewers_language(assistant_clie
     account.refresh_from_db()
     assert account.pause_reason == str(reason)
     page = html.unescape(english_client.get("/messages/").content.decode())
-    assert ("Sending server of account « Secrétariat » unreachable (127.0.0.1:2): [Errno 111] Connection refused. "
+    assert ("Sending server of account “Secrétariat” unreachable (127.0.0.1:2): [Errno 111] Connection refused. "
             "Will try again later.") in page
     page = html.unescape(assistant_client.get("/messages/").content.decode())
     assert "Serveur d'envoi du compte « Secrétariat » injoignable (127.0.0.1:2)" in page
@@ -255,9 +255,9 @@ def test_an_unreachable_smtp_server_pauses_its_account_with_a_reason_in_each_vie
     error = account.pause_reason_i18n["p"]["error"]  # the system's own words, e.g. "[Errno 111] Connection refused"
     assert error and error in account.pause_reason
     history, journal = _pages(english_client, patient)
-    assert (f"Sending server of account « Secrétariat » unreachable (127.0.0.1:{account.smtp_port}): {error}. "
+    assert (f"Sending server of account “Secrétariat” unreachable (127.0.0.1:{account.smtp_port}): {error}. "
             "Will try again later.") in journal
-    assert "Email account « Secrétariat » unreachable: sending paused, next try at 12:01 (no attempt is lost)." in history
+    assert "Email account “Secrétariat” unreachable: sending paused, next try at 12:01 (no attempt is lost)." in history
     _, journal = _pages(assistant_client, patient)
     assert "Compte email « Secrétariat » injoignable : envoi en pause, nouvel essai à 12h01" in journal
 

@@ -145,3 +145,34 @@ def test_a_text_merged_in_the_window_keeps_its_blanks_known(assistant_client, pa
     for forged in (note, merged["merge_check"][:-2] + "xx"):
         response = _sms(assistant_client, patient, body=merged["text"], merge_check=forged, token=f"f{forged[-3:]}")
         assert response.status_code == 302
+
+
+@pytest.fixture
+def english_client(client):
+    from practice.models import StaffPreference
+    from tests.factories import UserFactory
+
+    user = UserFactory(username="anna", role="Assistant(e)")
+    StaffPreference.objects.create(user=user, language="en")
+    client.force_login(user)
+    return client
+
+
+def test_the_missing_data_and_confirmation_blocks_read_in_english(english_client, patient):
+    # Seen in the browser walk-through: these two blocks of the send window were written in
+    # French in the template itself ("Objet :", "Confirmer l'envoi"...) for every reader.
+    response = _sms(english_client, patient)
+    page = response.content.decode()
+    assert "Missing data: this message will not leave as it is." in page
+    assert "(the fields concerned will stay empty)" in page and "Données manquantes" not in page
+    account = ensure_demo_messaging()
+    template = _confirming_template(account)
+    appt = AppointmentFactory(patient=patient, practitioner=patient.practitioner, start=paris(2031, 10, 2, 11, 0))
+    response = english_client.post(reverse("sending:email", args=[patient.pk]), {
+        "recipients": [f"patient:{patient.email}"], "account": account.pk, "signature": "", "template": template.pk,
+        "appointment": appt.pk, "subject": template.subject, "body_html": template.body_html, "token": "c2"})
+    page = response.content.decode()
+    assert "Confirmation before sending: here is the message as it will leave" in page
+    assert "Subject: Confirmation de votre rendez-vous du 02/10/2031 à 11h00" in page  # the practice's text
+    assert f"To ADAM Anaïs (Patient) – {patient.email}" in page and ">Confirm the sending</button>" in page
+    assert "Objet :" not in page and "Confirmer l" not in page

@@ -38,10 +38,10 @@ def test_the_recipients_step_says_already_sent_in_each_viewers_language(
         client.post(reverse("mass:message", args=[key]), {"template": reminder.sms_template.pk})
         return html.unescape(client.get(reverse("mass:recipients", args=[key])).content.decode())
 
-    source = f"« {reminder.title} – 21/11/2025 »"  # the run's mailing
+    source = f"{reminder.title} – 21/11/2025"  # the run's mailing
     page = step(english)
-    assert f"Reminder already sent on 21/11 at 12:00 by the treatment {source}." in page
-    assert f"Rappel déjà envoyé le 21/11 à 12h00 par le traitement {source}." in step(assistant_client)
+    assert f"Reminder already sent on 21/11 at 12:00 by the treatment “{source}”." in page
+    assert f"Rappel déjà envoyé le 21/11 à 12h00 par le traitement « {source} »." in step(assistant_client)
 
 
 @pytest.mark.django_db
