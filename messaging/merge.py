@@ -28,6 +28,7 @@ from django.utils.translation import gettext, gettext_lazy, gettext_noop
 
 from patients.phones import format_fr
 
+from .reasons import Why
 from .sms import to_gsm
 
 # The picker's labels follow the staff member's language (lazy: shown in the request's language,
@@ -495,24 +496,34 @@ class MergeContext:
 
     def missing(self, code: str) -> str | None:
         """A warning (in the active language) when ``code`` renders empty for this recipient, else None."""
+        why = self.missing_why(code)
+        return why.shown() if why is not None else None
+
+    def missing_why(self, code: str) -> Why | None:
+        """Why ``code`` renders empty for this recipient (a ``messaging.reasons.Why``: French
+        text, shown in the reader's language), None when it does not."""
         if self.value(code):
             return None
         if code in self.custom.particular:
             if self.patient is None:
-                return gettext("%(code)s : aucun patient.") % {"code": code}
+                return Why(gettext_noop("%(code)s : aucun patient."), code=code)
             if not self.patient.sex:
-                return gettext("%(code)s : le sexe du patient n'est pas renseigné.") % {"code": code}
-            return gettext("%(code)s : texte vide pour ce sexe et cet âge.") % {"code": code}
+                return Why(gettext_noop("%(code)s : le sexe du patient n'est pas renseigné."), code=code)
+            return Why(gettext_noop("%(code)s : texte vide pour ce sexe et cet âge."), code=code)
         if code in self.custom.free:
             if self.correspondent is None:
-                return gettext("%(code)s : aucun correspondant.") % {"code": code}
-            return gettext("%(code)s : relation du correspondant avec le praticien non renseignée.") % {"code": code}
-        label = _BUILTIN_CODES[code].label if code in _BUILTIN_CODES else code
+                return Why(gettext_noop("%(code)s : aucun correspondant."), code=code)
+            return Why(gettext_noop("%(code)s : relation du correspondant avec le praticien non renseignée."),
+                       code=code)
+        field_def = _BUILTIN_CODES.get(code)
+        # A built-in field's label is a catalogue string (translated for the reader); a custom
+        # field's is the practice's own text.
+        label = (Why(field_def.source) if field_def.translated else field_def.source) if field_def else code
         if code in APPOINTMENT_CODES and self.appointment is None:
-            return gettext("%(code)s (%(label)s) : aucun rendez-vous choisi.") % {"code": code, "label": label}
+            return Why(gettext_noop("%(code)s (%(label)s) : aucun rendez-vous choisi."), code=code, label=label)
         if code == "@PROCHRDV":
-            return gettext("%(code)s (%(label)s) : aucun prochain rendez-vous.") % {"code": code, "label": label}
-        return gettext("%(code)s (%(label)s) : donnée manquante.") % {"code": code, "label": label}
+            return Why(gettext_noop("%(code)s (%(label)s) : aucun prochain rendez-vous."), code=code, label=label)
+        return Why(gettext_noop("%(code)s (%(label)s) : donnée manquante."), code=code, label=label)
 
     def required(self, code: str) -> bool:
         """Whether ``code`` rendering empty for this recipient means REQUIRED data is missing
@@ -706,10 +717,14 @@ NAME_CODES = frozenset({
 
 
 class MissingField(NamedTuple):
-    """A required code that renders empty for one recipient, and the French text saying why."""
+    """A required code that renders empty for one recipient, and the text saying why: ``text``
+    in the language of whoever merges (shown live: preview, send window), ``why`` its
+    ``messaging.reasons.Why`` (stored with a message, shown in its reader's language; None for
+    a note read back from the send window's signed check, which keeps the text only)."""
 
     code: str
     text: str
+    why: Why | None = None
 
 
 # Codes that may render empty by design (see ``MergeContext.required``).
@@ -792,10 +807,11 @@ def _render(text: str, context: MergeContext, *, html: bool, staff_language: str
             out.append(escape(value) if html else value)
             if value:
                 continue
+            why = context.missing_why(token.code)
             with translation.override(staff_language):  # rare: only for a code that renders empty
-                warning = context.missing(token.code)
+                warning = why.shown() if why is not None else None
             if warning and context.required(token.code) and all(m.code != token.code for m in missing):
-                missing.append(MissingField(token.code, warning))
+                missing.append(MissingField(token.code, warning, why))
         else:
             out.append(token.code)  # as typed
             with translation.override(staff_language):

@@ -372,7 +372,7 @@ def mailing_create(
                     kept = True
                     note = " ".join(p for p in (missing_data_note(missing), note) if p)[:500]
                 else:
-                    status, reason = MessageStatus.SKIPPED, missing_data_text(missing)[:500]
+                    status, reason = MessageStatus.SKIPPED, missing_data_text(missing)  # stored() cuts it
                     code = Reason.MISSING_DATA.value
             pending += status == MessageStatus.PENDING
             key = dedupe_key(base, patient_id, r.role, r.address, appt_id)

@@ -34,9 +34,10 @@ from dataclasses import dataclass, field
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import models
-from django.utils.translation import gettext, gettext_lazy
+from django.utils.translation import gettext, gettext_lazy, gettext_noop
 
 from messaging.models import Channel, RecipientRole
+from messaging.reasons import Why, joined
 from patients.models import Appointment, Correspondent, Guardian, Patient
 from patients.phones import format_fr, is_mobile, mobile_number, normalize
 
@@ -68,11 +69,13 @@ class Reason(models.TextChoices):
     MISSING_DATA = "missing-data", gettext_lazy("Données manquantes : message non envoyé.")
 
 
-def missing_data_text(missing) -> str:
+def missing_data_text(missing) -> Why:
     """What staff read for a message left out (``Reason.MISSING_DATA``) because required merge
     data is missing for its recipient (``messaging.merge.MissingField`` items, as the compose
-    functions return them): "Données manquantes : @RDV1 (…) : aucun rendez-vous choisi."."""
-    return gettext("Données manquantes : ") + " ".join(m.text for m in missing)
+    functions return them): "Données manquantes : @RDV1 (…) : aucun rendez-vous choisi.".
+    A ``messaging.reasons.Why``: stored in French with its msgid, shown in the reader's language
+    (a template renders it so; ``.shown()`` for the active language as text)."""
+    return Why(gettext_noop("Données manquantes : %(details)s"), details=joined(m.why or m.text for m in missing))
 
 
 def missing_data_note(missing) -> str:

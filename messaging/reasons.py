@@ -37,7 +37,7 @@ from typing import Any
 from django.utils import translation
 from django.utils.functional import Promise
 from django.utils.html import escape
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_noop
 
 logger = logging.getLogger(__name__)
 
@@ -96,6 +96,8 @@ class Why(str):
 
     msgid: str
     params: dict[str, Any]
+    # Shown without its final "." (``without_period``): a sentence used as a part of another.
+    trim = False
 
     def __new__(cls, msgid: str, /, **params: Any) -> Why:
         params = {name: Why(_msgid(v)) if isinstance(v, Promise) else v for name, v in params.items()}
@@ -105,7 +107,14 @@ class Why(str):
         return self
 
     def __repr__(self) -> str:
-        return f"Why({self.msgid!r}, **{self.params!r})"
+        return f"Why({self.msgid!r}, **{self.params!r}){'.without_period()' if self.trim else ''}"
+
+    def without_period(self) -> Why:
+        """The same reason without its final "." (in every language): a sentence that becomes
+        a part of a list ("ABLIRANT Emma : RDV confirmé par SMS le 06/12 à 09h14 ; …")."""
+        new = str.__new__(Why, str.__str__(self).removesuffix("."))
+        new.msgid, new.params, new.trim = self.msgid, self.params, True
+        return new
 
     @classmethod
     def of(cls, label: Promise) -> Why:
@@ -125,14 +134,18 @@ class Why(str):
         when the msgid names parameters and none were kept (a stored value missing its "p")."""
         if not self.params and "%(" in self.msgid:
             raise KeyError("parameters")
-        return _fill(gettext(self.msgid), {
+        text = _fill(gettext(self.msgid), {
             name: v.shown() if isinstance(v, Why | Clock) else v for name, v in self.params.items()
         })
+        return text.removesuffix(".") if self.trim else text
 
     def as_json(self) -> dict:
         """What ``reason_i18n`` keeps: {"m": msgid, "p": {name: value}} (nested for a ``Why``)."""
         params = {name: v.as_json() if isinstance(v, Why | Clock) else v for name, v in self.params.items()}
-        return {"m": self.msgid, "p": params} if params else {"m": self.msgid}
+        data = {"m": self.msgid, "p": params} if params else {"m": self.msgid}
+        if self.trim:
+            data["t"] = 1
+        return data
 
     @classmethod
     def from_json(cls, data: dict) -> Why:
@@ -144,7 +157,27 @@ class Why(str):
             elif isinstance(v, dict):
                 v = cls.from_json(v)
             params[name] = v
-        return cls(data["m"], **params)
+        why = cls(data["m"], **params)
+        return why.without_period() if data.get("t") else why
+
+
+# How ``joined`` puts two parts of a list together: the same in both languages ("a b"), or
+# the French "a ; b" / the English "a; b".
+SPACE = "%(first)s %(rest)s"
+SEMICOLON = gettext_noop("%(first)s ; %(rest)s")
+
+
+def joined(parts, how: str = SPACE) -> Why | str:
+    """One reason listing ``parts`` (``Why``, ``Clock`` or plain values, in order), each shown
+    in the reader's language, put together by ``how`` (``SPACE`` or ``SEMICOLON``): its French
+    text is the parts' French joined as before. "" for no part."""
+    parts = list(parts)
+    if not parts:
+        return ""
+    out = parts[-1]
+    for part in reversed(parts[:-1]):
+        out = Why(how, first=part, rest=out)
+    return out if isinstance(out, Why) else Why("%(first)s", first=out)
 
 
 def stored(reason: str | Why | Promise | None) -> tuple[str, dict | None]:

@@ -32,10 +32,10 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext_noop
 
-from messaging.merge import format_datetime
+from messaging.merge import format_date, practice_tz
 from messaging.models import Channel, CoveredAppointment, Message, MessageStatus
 from messaging.policy import Recipient
-from messaging.reasons import Why
+from messaging.reasons import SEMICOLON, Clock, Why, joined
 from patients.models import Appointment, AppointmentState
 
 logger = logging.getLogger(__name__)
@@ -79,26 +79,32 @@ class Regrouped:
     ones to remind again with their new time."""
 
     kept: list[Appointment] = field(default_factory=list)
-    dropped: list[str] = field(default_factory=list)  # "ABLIRANT Emma : rendez-vous déplacé au ..."
+    # "ABLIRANT Emma : rendez-vous déplacé au ...": ``Why`` (shown in the reader's language;
+    # their French text is the message's remark).
+    dropped: list[Why] = field(default_factory=list)
     moved: list[Appointment] = field(default_factory=list)
     changed: bool = False
 
 
 def _drop_reason(appt: Appointment | None, start: dt.datetime | None, expected: set[str],
-                 now: dt.datetime | None) -> str:
-    """Why ``appt`` (written at ``start``) no longer belongs in the SMS, "" when it does."""
+                 now: dt.datetime | None) -> Why | None:
+    """Why ``appt`` (written at ``start``) no longer belongs in the SMS (a ``Why``: French text,
+    shown in the reader's language), None when it does."""
     if appt is None:
-        return "rendez-vous supprimé depuis l'écriture du message"
+        return Why(gettext_noop("rendez-vous supprimé depuis l'écriture du message"))
     if appt.state not in expected:
         if appt.state == AppointmentState.PRESENT:
-            return "patient déjà venu (rendez-vous marqué présent)"
+            return Why(gettext_noop("patient déjà venu (rendez-vous marqué présent)"))
         label = AppointmentState(appt.state).label if appt.state in AppointmentState.values else appt.state
-        return f"rendez-vous maintenant « {label} »"
+        return Why(gettext_noop("rendez-vous maintenant « %(state)s »"), state=label)
     if start is not None and appt.start != start:
-        return f"rendez-vous déplacé au {format_datetime(appt.start)}"
+        # The date as the merge writes it (the same in both languages), the time for the reader.
+        local = appt.start.astimezone(practice_tz())
+        return Why(gettext_noop("rendez-vous déplacé au %(date)s à %(time)s"), date=format_date(local.date()),
+                   time=Clock(local))
     if now is not None and appt.start <= now:
-        return "le rendez-vous a déjà commencé"
-    return ""
+        return Why(gettext_noop("le rendez-vous a déjà commencé"))
+    return None
 
 
 def regroup(message: Message, *, now: dt.datetime | None) -> Regrouped | None:
@@ -142,11 +148,12 @@ def regroup(message: Message, *, now: dt.datetime | None) -> Regrouped | None:
             copy = first
         reason = _drop_reason(appt, c.appointment_start, expected, now)
         if not reason and copy is not None:
-            reason = copy.text(message.purpose)[:-1]
+            reason = copy.text(message.purpose).without_period()
         if not reason and chase and appt.confirmed_at is not None:
-            reason = confirmed_reason(appt.confirmed_at)[:-1]
+            reason = confirmed_reason(appt.confirmed_at).without_period()
         if reason:
-            result.dropped.append(f"{appt.who if appt else 'Rendez-vous'} : {reason}")
+            result.dropped.append(Why(gettext_noop("%(who)s : %(reason)s"), who=appt.who, reason=reason)
+                                  if appt is not None else reason)
             gone.append(c.pk)
             if appt is not None and appt.state == AppointmentState.FUTURE and appt.start != c.appointment_start:
                 result.moved.append(appt)
@@ -231,7 +238,7 @@ def group_check(message: Message, now: dt.datetime):
         return None
     if not found.kept:
         return Verdict.cancel("stale", Why(gettext_noop("Aucun des rendez-vous de ce SMS ne tient plus : %(dropped)s"),
-                                           dropped=" ; ".join(found.dropped)),
+                                           dropped=joined(found.dropped, SEMICOLON)),
                               then=lambda: _requeue(message, found.moved))
     _requeue(message, found.moved)
     return None

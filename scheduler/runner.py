@@ -378,7 +378,7 @@ def treatment_preview(*, treatment: Treatment, run_date: dt.date) -> Preview:
                 subject, text, warnings = composed.subject, composed.text, composed.warnings
             # As the outbox decides (messaging.outbox.mailing_create): a treatment never keeps
             # a message whose required data is missing.
-            skip_reason = r.skip_reason or (missing_data_text(composed.missing) if composed.missing else "")
+            skip_reason = r.skip_reason or (missing_data_text(composed.missing).shown() if composed.missing else "")
             rows.append(
                 PreviewRow(
                     channel=CHANNEL_LABELS[batch.key],
@@ -505,7 +505,7 @@ def _documents(plan: Plan, run: TreatmentRun) -> None:
             if composed.missing:
                 # Like a message (messaging.outbox): no letter with required data missing.
                 run.left_out = [*run.left_out, {"name": Target(r.patient, r.appointment).label,
-                                                "reason": gettext("Courrier non imprimé. ") + missing_data_text(composed.missing)}]
+                                                "reason": gettext("Courrier non imprimé. ") + missing_data_text(composed.missing).shown()}]
                 continue
             printed.append(r)
             letters.append(

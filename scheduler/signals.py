@@ -20,7 +20,7 @@ from django.utils.translation import gettext_noop
 
 from messaging import lifecycle
 from messaging.models import CoveredAppointment, Message, MessageStatus
-from messaging.reasons import Why
+from messaging.reasons import SEMICOLON, Why, joined
 from patients.models import Appointment, AppointmentState
 
 from . import late
@@ -63,7 +63,7 @@ def regroup_now(message: Message) -> None:
         return
     if not found.kept:
         reason = Why(gettext_noop("Aucun des rendez-vous de ce SMS ne tient plus : %(dropped)s"),
-                     dropped=" ; ".join(found.dropped))
+                     dropped=joined(found.dropped, SEMICOLON))
         if not lifecycle.cancel(message, code="stale", reason=reason, now=now):
             return
     _requeue(message, found.moved)
