@@ -10,6 +10,7 @@ import datetime as dt
 import html
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.test import Client
 from django.urls import reverse
 from django.utils import translation
@@ -308,3 +309,29 @@ def test_the_admin_lists_reasons_in_the_readers_language(assistant, admin_user, 
                 reverse("admin:messaging_mailing_change", args=[mailing.pk])):
         page = html.unescape(client.get(url).content.decode())
         assert "Does not want to receive SMS. Message not sent." in page, url
+
+
+def test_a_missing_data_reason_written_by_english_staff_reads_in_each_viewers_language(assistant_client,
+                                                                                       english_client):
+    """A message left out for missing data: the detail was written in the sender's language;
+    it is stored in French with its msgid and read by each viewer in their own."""
+    anna = get_user_model().objects.get(username="anna")
+    patient = PatientFactory(mobile="+33612345640")
+    with translation.override("en"):  # Anna's request
+        mailing = mailing_create(
+            channel=Channel.SMS, origin=MailingOrigin.PATIENT_FILE, requested_by=anna,
+            recipients=recipients_for(patient=patient, channel=Channel.SMS)[:1],
+            sms_body="Rappel : RDV le @RDV1", schedule_dispatch=False,
+        )
+    m = mailing.messages.get()
+    french = ("Données manquantes : @RDV1 (Date et heure du rendez-vous (02/10/2019 à 11h00)) : "
+              "aucun rendez-vous choisi.")
+    english = "Missing data: @RDV1 (Date and time of the appointment (02/10/2019 à 11h00)): no appointment chosen."
+    assert (m.status, m.reason) == (MessageStatus.SKIPPED, french)
+    report = reverse("mass:detail", args=[mailing.pk])
+    for page in [*_pages(english_client, patient), html.unescape(english_client.get(report).content.decode())]:
+        assert english in page
+        assert "Données manquantes" not in page
+    for page in [*_pages(assistant_client, patient), html.unescape(assistant_client.get(report).content.decode())]:
+        assert french in page
+        assert "Missing data" not in page

@@ -9,6 +9,7 @@ import datetime as dt
 
 import pytest
 from django.urls import reverse
+from django.utils import translation
 
 from messaging.dispatch import dispatch_pending
 from messaging.mass_mailing import SEARCH_APPOINTMENTS, draft_start, mass_mailing_send
@@ -308,3 +309,30 @@ def test_the_family_sms_is_in_the_history_of_each_patient_it_names(
         assert entries == [sms], appointment.patient
     stranger = AppointmentFactory(start=wednesday(16)).patient
     assert patient_history_entries(patient=stranger) == []
+
+
+def test_the_appointments_taken_out_read_in_each_viewers_language(
+    family, family_reminder, sms_outbox, django_capture_on_commit_callbacks
+):
+    """The list of appointments taken out of a cancelled family SMS is stored in French with
+    its msgids: each reader reads it in their language, times written their way."""
+    run = _run(family_reminder, django_capture_on_commit_callbacks)
+    Appointment.objects.filter(pk=family["emma"].pk).update(state=AppointmentState.CANCELLED)
+    Appointment.objects.filter(pk=family["leo"].pk).update(start=paris(2025, 12, 11, 9, 30))
+    Appointment.objects.filter(pk=family["stephanie"].pk).update(state=AppointmentState.PRESENT)
+    dispatch_pending(now=EVENING)
+    sms = Message.objects.get(mailing__in=run.mailings.all(), appointment=family["leo"])
+    assert sms.status == MessageStatus.CANCELLED
+    assert sms.reason == (
+        "Aucun des rendez-vous de ce SMS ne tient plus : ABLIRANT Léo : rendez-vous déplacé au 11/12/2025 à 09h30"
+        " ; ABLIRANT Emma : rendez-vous maintenant « Annulé » ; ABLIRANT Stéphanie : patient déjà venu"
+        " (rendez-vous marqué présent)"
+    )
+    with translation.override("fr"):
+        assert sms.reason_shown == sms.reason
+    with translation.override("en"):
+        assert sms.reason_shown == (
+            "None of the appointments of this SMS still holds: ABLIRANT Léo: appointment moved to 11/12/2025 at"
+            " 09:30; ABLIRANT Emma: appointment now « Cancelled »; ABLIRANT Stéphanie: patient already seen"
+            " (appointment marked present)"
+        )
