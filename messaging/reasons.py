@@ -18,7 +18,10 @@ gateway or a mail server sent: shown as received, inside the translated sentence
 translated when it is itself a ``Why`` or a lazy translation (the policy's ``Reason`` labels), and
 a ``Clock`` (a time of day) is formatted for the reader (``10h00`` / ``10:00``, the ``heure``
 filter). Dates are written ``06/12/2026`` in both languages (docs/langues.md): plain strings.
-Times are the practice's local time when written (the practice has one time zone).
+Times are the practice's local time when written (the practice has one time zone). A list of
+reasons ("Données manquantes : @RDV1 … @PNOM …", the appointments taken out of a family SMS) is
+one ``Why`` made of its parts (``joined``), each shown in the reader's language; a sentence used
+as a part of a list drops its final "." in every language (``Why.without_period``).
 
 A ``Why`` given to a template as it is computed (a preview's "Rappel déjà envoyé…") is rendered
 in the reader's language too (``__html__``), while Python code comparing it reads the French.
