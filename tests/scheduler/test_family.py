@@ -333,6 +333,6 @@ def test_the_appointments_taken_out_read_in_each_viewers_language(
     with translation.override("en"):
         assert sms.reason_shown == (
             "None of the appointments of this SMS still holds: ABLIRANT Léo: appointment moved to 11/12/2025 at"
-            " 09:30; ABLIRANT Emma: appointment now « Cancelled »; ABLIRANT Stéphanie: patient already seen"
+            " 09:30; ABLIRANT Emma: appointment now “Cancelled”; ABLIRANT Stéphanie: patient already seen"
             " (appointment marked present)"
         )
