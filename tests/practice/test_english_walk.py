@@ -106,3 +106,12 @@ def test_the_administration_names_its_sections_in_the_users_language(client):
         assert f">{heading}</a>" in page, heading
     for french in ("Patients et rendez-vous", "Messages (SMS et emails)", "Tâches"):
         assert french not in page
+
+
+def test_the_production_404_page_reads_in_english(english, settings):
+    settings.DEBUG = False
+    response = english.get("/patients/999999/")
+    assert response.status_code == 404
+    page = html.unescape(response.content.decode())
+    assert '<html lang="en">' in page and "Page introuvable" not in page and 'id="mainnav"' in page
+    assert "Page not found" in page and "Back to the home page" in page
