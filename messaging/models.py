@@ -237,7 +237,7 @@ class EmailTemplate(models.Model):
         Signature, verbose_name=_("signature"), null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     recipient_role = models.CharField(
-        "destinataire", max_length=15, choices=RecipientRole.choices[:4], default=RecipientRole.PATIENT
+        _("destinataire"), max_length=15, choices=RecipientRole.choices[:4], default=RecipientRole.PATIENT
     )
     subject = models.CharField(_("objet"), max_length=255, validators=[validate_header_text])
     body_html = models.TextField(_("message"))

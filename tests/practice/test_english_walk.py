@@ -115,3 +115,10 @@ def test_the_production_404_page_reads_in_english(english, settings):
     page = html.unescape(response.content.decode())
     assert '<html lang="en">' in page and "Page introuvable" not in page and 'id="mainnav"' in page
     assert "Page not found" in page and "Back to the home page" in page
+
+
+def test_the_email_template_form_names_its_recipient_field_in_english(english):
+    # Seen in the walk-through: "Destinataire*" on the English "New email template" page.
+    page = text(english.get("/messages/parametrage/emails/nouveau/"))
+    assert re.search(r'<label[^>]*for="id_recipient_role"[^>]*>\s*Recipient', page)
+    assert "Destinataire" not in page
