@@ -353,6 +353,12 @@ class TreatmentRun(models.Model):
         return f"{self.treatment} – {self.run_date:%d/%m/%Y}"
 
     @property
+    def document_filename(self) -> str:
+        """The file name of the run's PDF, as the trace page shows it ("liste-2026-12-06.pdf"),
+        without the storage folders."""
+        return self.document.name.rsplit("/", 1)[-1] if self.document else ""
+
+    @property
     def letters_name(self) -> str:
         """Storage name of the letters PDF kept beside the list when a run makes both."""
         return f"programmeur/{self.treatment_id}/{self.run_date:%Y-%m-%d}/courriers.pdf"

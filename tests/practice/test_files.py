@@ -109,6 +109,9 @@ def test_run_list_and_letters_are_downloads_for_the_scheduler_users(assistant_cl
     run = run_with_letters
     page = assistant_client.get(reverse("scheduler:run", args=[run.pk])).content.decode()
     assert f'href="{url(run.document.name)}"' in page and f'href="{url(run.letters_name)}"' in page
+    # The link reads as the file's name, not its storage path (seen in the walk-through).
+    name = run.document.name.rsplit("/", 1)[-1]
+    assert f'download>{name}</a>' in page and f">{run.document.name}<" not in page
     for name, content in ((run.document.name, b"%PDF-1.4 liste"), (run.letters_name, b"%PDF-1.4 courriers")):
         response = assistant_client.get(url(name))
         assert response.status_code == 200
