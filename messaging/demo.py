@@ -8,7 +8,9 @@ from django.conf import settings
 from messaging.models import (
     EmailAccount,
     EmailTemplate,
+    FreeField,
     Purpose,
+    RecipientRole,
     Signature,
     SmsTemplate,
     SmtpSecurity,
@@ -36,6 +38,13 @@ EMAIL_TYPES = {
         "<p>Merci de contacter le cabinet pour convenir d'un nouveau rendez-vous.</p>",
     ),
 }
+
+
+CORRESPONDENT_TYPE = (
+    "Votre patient(e) @PPREN @PNOM",
+    "<p>@LIBRE_01 @CORNOM,</p><p>Nous avons reçu en consultation votre patient(e) <strong>@PPREN @PNOM</strong>. "
+    "Nous vous tiendrons informé(e) de la suite des soins.</p><p>Bien confraternellement,</p>",
+)
 
 
 def ensure_demo_messaging() -> EmailAccount:
@@ -72,4 +81,16 @@ def ensure_demo_messaging() -> EmailAccount:
             label=label,
             defaults={"account": account, "signature": signature, "subject": subject, "body_html": body_html},
         )
+    # Written to the patient's correspondents (their relationship with the practitioner fills
+    # @LIBRE_01): offered and preselected in the send window, mass mailings and treatments.
+    colleagues, _ = TemplateCategory.objects.get_or_create(name="Correspondants", defaults={"position": 2})
+    FreeField.objects.get_or_create(number=1, defaults={
+        "label": "Salutation", "ami": "Cher ami", "amie": "Chère amie", "confrere": "Cher confrère",
+        "consoeur": "Chère consœur"})
+    subject, body_html = CORRESPONDENT_TYPE
+    EmailTemplate.objects.get_or_create(
+        category=colleagues, label="Compte rendu au correspondant",
+        defaults={"account": account, "signature": signature, "subject": subject, "body_html": body_html,
+                  "recipient_role": RecipientRole.CORRESPONDENT},
+    )
     return account

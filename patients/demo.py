@@ -850,6 +850,15 @@ def _refresh_statistics() -> None:
             cursor.execute("ANALYZE")
 
 
+def _accept_news(patient_ids: list[int], *, today: dt.date, now: dt.datetime) -> int:
+    """One adult in three accepted the practice's news (``news_consent``), so a news campaign in
+    the demo reaches some patients and leaves the others out with the reason. Chosen by id, not
+    by the generator's random stream: the rest of the demo stays the same. One UPDATE."""
+    adult = dt.date(today.year - 18, today.month, min(today.day, 28))  # 18 or older, near enough
+    ids = [pk for pk in patient_ids if pk % 3 == 0]
+    return Patient.objects.filter(pk__in=ids, birth_date__lte=adult).update(news_consent=True, news_consent_at=now)
+
+
 def seed_demo(
     *,
     patients: int = DEFAULT_PATIENTS,
@@ -897,6 +906,7 @@ def seed_demo(
         log(gettext("%(n)s patients créés (%(seconds)s s)") % {"n": len(patient_ids),
                                                                "seconds": f"{time.monotonic() - started:.1f}"})
         _add_album_images(patient_ids, today=gen.today)
+        _accept_news(patient_ids, today=gen.today, now=now)
         rows = _appointments(gen, patient_ids=patient_ids, ref=ref, now=now, total=appointments)
         made = _insert_appointments(rows, now=now, batch_size=batch_size, log=log, started=started)
     _refresh_statistics()

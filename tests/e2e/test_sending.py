@@ -144,7 +144,8 @@ def test_the_email_window_offers_and_ticks_the_correspondent_the_type_names(logi
     from tests.factories import CorrespondentFactory
 
     patient, _ = demo_practice
-    FreeField.objects.create(number=1, label="Salutation", ami="Cher ami", confrere="Cher confrère")
+    FreeField.objects.update_or_create(number=1, defaults={"label": "Salutation", "ami": "Cher ami",
+                                                            "confrere": "Cher confrère"})  # the demo has it
     dupuis = CorrespondentFactory()
     CorrespondentLink.objects.create(correspondent=dupuis, practitioner=patient.practitioner, relationship="confrere")
     PatientCorrespondent.objects.create(patient=patient, correspondent=dupuis)

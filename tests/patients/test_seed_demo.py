@@ -344,3 +344,27 @@ def test_allowed_in_production_each_account_gets_a_random_password_printed_once(
     again = run("--patients", "5", "--allow-production")
     assert not any(password in again for password in printed.values())
     assert get_user_model().objects.get(username="admin").check_password(printed["admin"])
+
+
+def test_the_demo_shows_correspondents_and_a_news_campaign_reaches_some_patients():
+    """The issue asks the demo to show the correspondents: an email type written to them, whose
+    @LIBRE_01 follows their relationship with the practitioner; and a news campaign in the demo
+    reached nobody (no patient had accepted news)."""
+    from messaging.compose import compose_email
+    from messaging.models import EmailTemplate, RecipientRole
+    from messaging.policy import ChannelPlan, audience
+    from patients.models import Patient
+
+    run("--patients", "300", "--appointments", "100")
+    report = EmailTemplate.objects.get(label="Compte rendu au correspondant")
+    assert report.recipient_role == RecipientRole.CORRESPONDENT
+    patient = Patient.objects.filter(correspondent_links__isnull=False).select_related("practitioner").first()
+    [colleague] = audience(patient, plan=ChannelPlan.only("email", email_role=report.recipient_role)).email[:1]
+    email = compose_email(subject=report.subject, body_html=report.body_html, patient=patient,
+                          recipient=colleague.person, correspondent=colleague.person)
+    assert not email.missing
+    assert email.text.startswith(("Cher ami ", "Chère amie ", "Cher confrère ", "Chère consœur "))
+
+    adults = Patient.objects.filter(birth_date__lte=timezone.localdate().replace(year=timezone.localdate().year - 19))
+    accepted = adults.filter(news_consent=True).count()
+    assert 0 < accepted < adults.count()
