@@ -158,6 +158,9 @@ def test_a_user_switches_to_english_from_the_user_menu_and_back(login, live_serv
     page.get_by_label("Password").fill("motdepasse-test")
     page.get_by_role("button", name="Sign in").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Hello Marc")
+    # The menu opens by script: the heading is there before the page's scripts (a click before
+    # them is lost, as for a person who clicks too early; the test would then wait in vain).
+    page.wait_for_load_state()
     page.locator("#user-menu").click()
     page.get_by_role("link", name=re.compile("^Language")).click()
     page.get_by_label("Practice language (Français)").check()

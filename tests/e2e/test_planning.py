@@ -1,6 +1,7 @@
 """The day planning in headless Chromium: pick a patient as you type, mark an appointment missed."""
 
 import datetime as dt
+import re
 
 import pytest
 from django.utils import timezone
@@ -56,6 +57,9 @@ def test_take_an_appointment_picking_the_patient_as_you_type(login, live_server,
     page = login(assistant_user)
     page.goto(f"{live_server.url}/patients/rendez-vous/?jour={DAY.isoformat()}")
     page.get_by_role("link", name="Nouveau rendez-vous", exact=True).click()
+    # The patient field suggests by script: typing before the page's scripts ran suggests nothing.
+    page.wait_for_url(re.compile(r"/rendez-vous/nouveau/"))
+    page.wait_for_load_state()
     page.get_by_role("combobox", name="Patient").fill("zimm")
     page.get_by_role("option", name="ZIMMER Alexis").click()
     page.get_by_label("Heure").fill("08:20")

@@ -163,7 +163,7 @@ def test_demo_email_types_and_signatures_reach_patients_unchanged(page, login, l
     before = received()
     bodies = {("email", t.pk): t.body_html for t in EmailTemplate.objects.all()}
     bodies |= {("signature", s.pk): s.body_html for s in Signature.objects.all()}
-    assert len(before) == 2 and len(bodies) == 3
+    assert len(before) == 3 and len(bodies) == 4  # the demo's three email types and its signature
     login(admin)
     for kind, pk in bodies:
         path = f"/messages/parametrage/emails/{pk}/" if kind == "email" else f"/messages/parametrage/signatures/{pk}/"
