@@ -92,6 +92,7 @@ def test_create_a_minor_with_a_new_guardian_and_a_correspondent(login, live_serv
     CorrespondentFactory(last_name="Dupuis", first_name="Henri")
     page = login(assistant_user)
     page.get_by_role("link", name="Nouveau patient").click()
+    page.wait_for_load_state()
     patient_tab = page.get_by_role("tabpanel", name="Patient")
     patient_tab.get_by_label(re.compile(r"^\s*Nom\*?\s*$")).fill("Point")
     patient_tab.get_by_label(re.compile(r"^\s*Prénom\*?\s*$")).fill("Estelle")
@@ -115,6 +116,8 @@ def test_create_a_minor_with_a_new_guardian_and_a_correspondent(login, live_serv
     page.get_by_role("button", name="Enregistrer").click()
 
     expect(page.get_by_text("La fiche de POINT Estelle est créée")).to_be_visible()
+    # The tabs switch by script: a click before the new page's scripts ran is lost.
+    page.wait_for_load_state()
     page.get_by_role("tab", name="Responsables").click()
     expect(
         page.get_by_role("tabpanel", name="Responsables").get_by_text("07.81.23.45.67").first
