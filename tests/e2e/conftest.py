@@ -3,7 +3,7 @@
 import os
 
 import pytest
-from playwright.sync_api import expect
+from playwright.sync_api import Locator, expect
 
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
@@ -14,6 +14,25 @@ CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 # script can take longer than 5 s to answer a click that goes to the server (the selection's
 # count, for one), and the test failed for the load alone.
 expect.set_options(timeout=15_000)
+
+
+def _after_the_pages_scripts(action):
+    """``action`` (a Locator method), once the current page's scripts have run: a person waits
+    for the page before using it, and a click, typing or ticking that reaches a control before
+    the script that handles it is lost (seen under the CI's load on the user menu, the tabs of
+    a patient file, the selection of a search, a patient's suggestions). Returns at once when
+    the page is loaded already."""
+
+    def wrapped(self, *args, **kwargs):
+        self.page.wait_for_load_state()
+        return action(self, *args, **kwargs)
+
+    wrapped.__name__, wrapped.__doc__ = action.__name__, action.__doc__
+    return wrapped
+
+
+for _name in ("click", "fill", "check", "uncheck", "set_checked", "select_option", "press", "type", "dblclick"):
+    setattr(Locator, _name, _after_the_pages_scripts(getattr(Locator, _name)))
 
 
 @pytest.fixture(scope="session")
